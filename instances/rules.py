@@ -1,0 +1,121 @@
+"""Field rules shared by the config loader and the stack props.
+
+Each check returns ``None`` when the value is fine, or the phrase that completes
+"<field> must ...". Callers add the field name, the value and where it came from.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
+_AWS_PARTITION = r"aws(-cn|-us-gov)?"
+_ROLE_ARN = re.compile(rf"arn:{_AWS_PARTITION}:iam::(\d{{12}}):role/[\w+=,.@/-]{{1,512}}")
+# A principal allowed to assume a role: an account root, a role or a user.
+_PRINCIPAL_ARN = re.compile(
+    rf"arn:{_AWS_PARTITION}:iam::(\d{{12}}):(root|role/[\w+=,.@/-]{{1,512}}|user/[\w+=,.@/-]{{1,512}})"
+)
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_EMAIL_LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
+# op://<vault>/<item>/[<section>/]<field>; 1Password names may hold spaces, not slashes.
+_OP_REFERENCE = re.compile(r"op://([^/\s][^/]*)/([^/\s][^/]*)(/[^/\s][^/]*){1,2}")
+_TAG_KEY = re.compile(r"[\w .:/=+@-]{1,128}")
+
+DMARC_POLICIES = ("none", "quarantine", "reject")
+
+
+def account_id(value: object) -> str | None:
+    """An AWS account ID: exactly 12 digits, as a string."""
+    if isinstance(value, str) and _ACCOUNT_ID.fullmatch(value):
+        return None
+    return "be a 12-digit AWS account ID in quotes"
+
+
+def region(value: object) -> str | None:
+    """An AWS region name such as us-east-1."""
+    if isinstance(value, str) and _REGION.fullmatch(value):
+        return None
+    return "be an AWS region name such as 'us-east-1'"
+
+
+def role_arn(value: object) -> str | None:
+    """An IAM role ARN."""
+    if isinstance(value, str) and _ROLE_ARN.fullmatch(value):
+        return None
+    return "be an IAM role ARN such as 'arn:aws:iam::111122223333:role/Name'"
+
+
+def role_arn_account(value: str) -> str:
+    """The account ID inside a role ARN already checked by ``role_arn``."""
+    match = _ROLE_ARN.fullmatch(value)
+    assert match is not None
+    return match.group(2)
+
+
+def principal_arn(value: object) -> str | None:
+    """An IAM principal ARN (account root, role or user)."""
+    if isinstance(value, str) and _PRINCIPAL_ARN.fullmatch(value):
+        return None
+    return "be an IAM principal ARN such as 'arn:aws:iam::111122223333:root' or '...:role/Name'"
+
+
+def domain_name(value: object) -> str | None:
+    """A lowercase fully qualified domain name with at least two labels, no trailing dot."""
+    if (
+        isinstance(value, str)
+        and len(value) <= 253
+        and value.count(".") >= 1
+        and all(_LABEL.fullmatch(label) for label in value.split("."))
+    ):
+        return None
+    return "be a lowercase domain name such as 'dev.ardamails.com' (no trailing dot)"
+
+
+def email_address(value: object) -> str | None:
+    """A lowercase mailbox address local@domain."""
+    if isinstance(value, str) and value.count("@") == 1:
+        local, domain = value.split("@")
+        if _EMAIL_LOCAL.fullmatch(local) and domain_name(domain) is None:
+            return None
+    return "be a lowercase e-mail address such as 'dmarc-reports@arda.cards'"
+
+
+def dmarc_policy(value: object) -> str | None:
+    """A DMARC p= policy."""
+    if value in DMARC_POLICIES:
+        return None
+    return f"be one of {', '.join(DMARC_POLICIES)}"
+
+
+def ttl(value: object, low: int = 60, high: int = 172800) -> str | None:
+    """A DNS TTL in seconds within [low, high]."""
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return None
+    return f"be a whole number of seconds from {low} to {high}"
+
+
+def op_reference(value: object) -> str | None:
+    """A 1Password secret reference op://vault/item/[section/]field."""
+    if isinstance(value, str) and _OP_REFERENCE.fullmatch(value):
+        return None
+    return "be a 1Password secret reference such as 'op://Vault/Item/credential'"
+
+
+def op_reference_item(value: str) -> str:
+    """The item name inside a reference already checked by ``op_reference``."""
+    match = _OP_REFERENCE.fullmatch(value)
+    assert match is not None
+    return match.group(2)
+
+
+def tags(value: object) -> str | None:
+    """A table of string tag keys to string values, AWS tag limits, no aws: prefix."""
+    if not isinstance(value, dict):
+        return "be a table of tag names to string values"
+    for key, val in value.items():
+        if not _TAG_KEY.fullmatch(key) or key.lower().startswith("aws:"):
+            return f"use tag names of 1-128 letters, digits or ' _.:/=+-@' not starting with 'aws:' (bad name {key!r})"
+        if not isinstance(val, str) or len(val) > 256:
+            return f"map each tag to a string of at most 256 characters (bad value for {key!r})"
+    return None

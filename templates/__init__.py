@@ -1,0 +1,1 @@
+"""Troposphere stack classes and their rendered, committed CloudFormation YAML."""

@@ -1,0 +1,284 @@
+"""Custom resource: delegate a partition zone from the PlatformRoot parent zone.
+
+Inlined into the PartitionEmail template as the Lambda function's ``index.py``, so it
+uses only the standard library and the boto3 that the Lambda runtime provides.
+
+Per CloudFormation request:
+
+- Create / Update: assume the PlatformRoot role, find the public parent zone by name
+  and UPSERT the NS record. The physical ID names the record, so a rename (a new
+  record name or parent zone) gets a new physical ID and CloudFormation's cleanup
+  phase sends a Delete for the old one: the record moves, and a failed update rolls
+  back through the same two requests.
+- Delete: remove the NS record, but only while it still holds the name servers this
+  resource wrote. A record that is already gone, or that now points elsewhere (some
+  other stack took the name over), is left alone and the delete succeeds.
+
+Every request is answered, also on unexpected errors, so a stack never waits out
+CloudFormation's one-hour custom resource timeout. The waiting for Route 53 to sync
+(``route53:GetChange``) is deliberately not done with the upstream role: the
+PlatformRoot role grants record writes only, and CloudFormation does not need it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import urllib.request
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+LOG = logging.getLogger()
+LOG.setLevel(logging.INFO)
+
+# IAM is eventually consistent: a role or trust policy created moments ago can
+# refuse AssumeRole for a while. Retry AccessDenied up to this long.
+ASSUME_ROLE_RETRY_SECONDS = 120.0
+# Time kept in reserve to answer CloudFormation before Lambda stops the function.
+RESPONSE_RESERVE_SECONDS = 20.0
+ROLE_SESSION_NAME = "arda-mail-ns-delegation"
+# CloudFormation rejects response bodies over 4096 bytes; keep reasons well under.
+MAX_REASON_LENGTH = 1000
+BOTO_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 5})
+
+
+class DelegationError(Exception):
+    """A request that cannot be carried out; its message goes to CloudFormation."""
+
+
+def _fqdn(name: str) -> str:
+    return name.lower().rstrip(".") + "."
+
+
+def _properties(event: dict) -> dict:
+    """Validated resource properties: the parent zone, the record, its values and TTL."""
+    props = event.get("ResourceProperties") or {}
+    missing = [
+        key for key in ("AssumeRoleArn", "ParentZoneName", "RecordName", "NameServers", "TTL") if not props.get(key)
+    ]
+    if missing:
+        raise DelegationError(f"missing resource properties: {', '.join(missing)}")
+    parent = _fqdn(props["ParentZoneName"])
+    record = _fqdn(props["RecordName"])
+    # Never let a property point the NS record at the parent's apex (or elsewhere):
+    # that would take the whole mail root off the air.
+    if not record.endswith("." + parent):
+        raise DelegationError(
+            f"RecordName {props['RecordName']!r} is not a name below ParentZoneName {props['ParentZoneName']!r}"
+        )
+    name_servers = props["NameServers"]
+    if not isinstance(name_servers, list) or not all(isinstance(ns, str) for ns in name_servers):
+        raise DelegationError(f"NameServers must be a list of host names, got {name_servers!r}")
+    try:
+        ttl = int(props["TTL"])
+    except (TypeError, ValueError):
+        raise DelegationError(f"TTL must be a whole number, got {props['TTL']!r}") from None
+    return {
+        "role_arn": props["AssumeRoleArn"],
+        "parent": parent,
+        "record": record,
+        "name_servers": sorted(_fqdn(ns) for ns in name_servers),
+        "ttl": ttl,
+    }
+
+
+def physical_id(props: dict) -> str:
+    """The physical resource ID: the record and the zone it lives in."""
+    return f"ns-delegation/{props['parent'].rstrip('.')}/{props['record'].rstrip('.')}"
+
+
+def assume_parent_role(sts, role_arn: str, deadline: float, sleep=time.sleep, clock=time.monotonic):
+    """Credentials of the PlatformRoot role, retrying AccessDenied until ``deadline``."""
+    delay = 2.0
+    while True:
+        try:
+            return sts.assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION_NAME)["Credentials"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code != "AccessDenied" or clock() + delay > deadline:
+                raise DelegationError(
+                    f"could not assume {role_arn} ({code}): {exc.response.get('Error', {}).get('Message', '')}"
+                ) from None
+            LOG.info("AssumeRole %s denied, retrying in %.0fs (IAM propagation)", role_arn, delay)
+            sleep(delay + random.uniform(0, 1))
+            delay = min(delay * 2, 15.0)
+
+
+def find_public_zone(route53, name: str) -> str:
+    """The ID of the one public hosted zone called ``name``."""
+    zones = []
+    kwargs = {"DNSName": name}
+    while True:
+        page = route53.list_hosted_zones_by_name(**kwargs)
+        for zone in page["HostedZones"]:
+            if zone["Name"] == name and not zone.get("Config", {}).get("PrivateZone", False):
+                zones.append(zone["Id"].split("/")[-1])
+        # Results are sorted by name: once past ``name`` no further page can match.
+        if not page.get("IsTruncated") or page.get("NextDNSName") != name:
+            break
+        kwargs = {"DNSName": page["NextDNSName"], "HostedZoneId": page["NextHostedZoneId"]}
+    if not zones:
+        raise DelegationError(f"no public hosted zone named {name} is visible to the PlatformRoot role")
+    if len(zones) > 1:
+        raise DelegationError(
+            f"{len(zones)} public hosted zones are named {name} ({', '.join(zones)}); "
+            "delete the extra ones so the delegation has one parent"
+        )
+    return zones[0]
+
+
+def upsert_delegation(route53, zone_id: str, props: dict) -> None:
+    """Write (or overwrite) the NS record in the parent zone."""
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Comment": "Arda partition mail delegation",
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": props["record"],
+                        "Type": "NS",
+                        "TTL": props["ttl"],
+                        "ResourceRecords": [{"Value": ns} for ns in props["name_servers"]],
+                    },
+                }
+            ],
+        },
+    )
+
+
+def delete_delegation(route53, zone_id: str, props: dict) -> str:
+    """Remove the NS record if it still holds our name servers; say what happened."""
+    page = route53.list_resource_record_sets(
+        HostedZoneId=zone_id, StartRecordName=props["record"], StartRecordType="NS", MaxItems="1"
+    )
+    current = next(
+        (
+            rrset
+            for rrset in page.get("ResourceRecordSets", [])
+            if _fqdn(rrset["Name"]) == props["record"] and rrset["Type"] == "NS"
+        ),
+        None,
+    )
+    if current is None:
+        return "already gone"
+    values = sorted(_fqdn(r["Value"]) for r in current.get("ResourceRecords", []))
+    if values != props["name_servers"]:
+        LOG.warning(
+            "NS record %s now holds %s, not %s: left in place",
+            props["record"],
+            values,
+            props["name_servers"],
+        )
+        return "changed by someone else, left in place"
+    try:
+        # DELETE must repeat the record exactly as it stands, so send what was read.
+        route53.change_resource_record_sets(
+            HostedZoneId=zone_id,
+            ChangeBatch={
+                "Comment": "Arda partition mail delegation removed",
+                "Changes": [{"Action": "DELETE", "ResourceRecordSet": current}],
+            },
+        )
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") == "InvalidChangeBatch" and "not found" in error.get("Message", ""):
+            return "already gone"
+        raise
+    return "deleted"
+
+
+def handle(event: dict, session, remaining_seconds: float, sleep=time.sleep, clock=time.monotonic) -> tuple[str, dict]:
+    """Carry out one request; return the physical ID and the response data."""
+    request = event["RequestType"]
+    if request == "Delete" and not event.get("PhysicalResourceId", "").startswith("ns-delegation/"):
+        # A Create that failed before writing anything reports a non-delegation ID;
+        # its rollback Delete has nothing to remove.
+        return event["PhysicalResourceId"], {"Result": "nothing to delete"}
+    props = _properties(event)
+    if request == "Delete" and event["PhysicalResourceId"] != physical_id(props):
+        return event["PhysicalResourceId"], {"Result": "nothing to delete"}
+    deadline = clock() + max(0.0, min(ASSUME_ROLE_RETRY_SECONDS, remaining_seconds - RESPONSE_RESERVE_SECONDS))
+    sts = session.client("sts", config=BOTO_CONFIG)
+    creds = assume_parent_role(sts, props["role_arn"], deadline, sleep=sleep, clock=clock)
+    route53 = session.client(
+        "route53",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        config=BOTO_CONFIG,
+    )
+    zone_id = find_public_zone(route53, props["parent"])
+    if request in ("Create", "Update"):
+        upsert_delegation(route53, zone_id, props)
+        result = "upserted"
+    elif request == "Delete":
+        result = delete_delegation(route53, zone_id, props)
+    else:
+        raise DelegationError(f"unknown RequestType {request!r}")
+    LOG.info("%s %s in %s: %s", request, props["record"], zone_id, result)
+    return physical_id(props), {"ParentZoneId": zone_id, "Result": result}
+
+
+def send_response(
+    event: dict, status: str, reason: str, resource_id: str, data: dict, opener=urllib.request.urlopen
+) -> None:
+    """PUT the answer to CloudFormation's pre-signed URL, retrying transient failures."""
+    body = json.dumps(
+        {
+            "Status": status,
+            "Reason": reason[:MAX_REASON_LENGTH],
+            "PhysicalResourceId": resource_id,
+            "StackId": event["StackId"],
+            "RequestId": event["RequestId"],
+            "LogicalResourceId": event["LogicalResourceId"],
+            "NoEcho": False,
+            "Data": data,
+        }
+    ).encode()
+    request = urllib.request.Request(
+        event["ResponseURL"],
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "", "Content-Length": str(len(body))},
+    )
+    for attempt in range(1, 4):
+        try:
+            with opener(request, timeout=10) as response:
+                response.read()
+            return
+        except OSError as exc:
+            LOG.warning("answering CloudFormation failed (attempt %d): %s", attempt, exc)
+            if attempt == 3:
+                raise
+            time.sleep(attempt)
+
+
+def handler(event, context, session=None, sleep=time.sleep):
+    """Lambda entry point: handle the request and always answer CloudFormation."""
+    LOG.info(
+        "%s %s %s",
+        event.get("RequestType"),
+        event.get("LogicalResourceId"),
+        event.get("PhysicalResourceId", ""),
+    )
+    remaining = context.get_remaining_time_in_millis() / 1000.0 if context else 300.0
+    resource_id = event.get("PhysicalResourceId") or f"ns-delegation-failed/{event.get('RequestId', 'unknown')}"
+    try:
+        resource_id, data = handle(event, session or boto3.Session(), remaining, sleep=sleep)
+        status, reason = "SUCCESS", ""
+    except Exception as exc:  # noqa: BLE001 - every failure must still reach CloudFormation
+        LOG.exception("request failed")
+        status, reason, data = "FAILED", f"{type(exc).__name__}: {exc}", {}
+    send_response(
+        event,
+        status,
+        reason or f"See CloudWatch log stream {getattr(context, 'log_stream_name', '')}",
+        resource_id,
+        data,
+    )
