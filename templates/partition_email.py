@@ -222,9 +222,7 @@ class PartitionEmail:
             )
         )
         self._tags = Tags(
-            *[{"Key": k, "Value": v} for k, v in props.tags],
-            {"Key": "arda:infrastructure", "Value": props.infrastructure},
-            {"Key": "arda:partition", "Value": props.partition},
+            {**dict(props.tags), "arda:infrastructure": props.infrastructure, "arda:partition": props.partition}
         )
         self._add_parameters()
         zone = self._add_hosted_zone()

@@ -1,0 +1,251 @@
+"""The instance registry: what loads, and the one-sentence errors of what does not."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from instances.registry import (
+    DEFAULT_ROOT,
+    PARTITION_IDS,
+    RESERVED_SLUGS,
+    PartitionId,
+    is_reserved_slug,
+    load_registry,
+)
+from tools.lib.errors import ConfigError, UsageError
+
+
+def test_committed_instances_load_and_dev_is_in_alpha002():
+    registry = load_registry(DEFAULT_ROOT)
+    dev = registry.partition("dev")
+    assert dev.infrastructure.name == "Alpha002"
+    assert dev.stack_name == "Alpha002-dev-Email"
+    assert dev.mail_domain == "dev.ardamails.com"
+    assert dev.infrastructure.parent_zone_name == "ardamails.com"
+    assert dev.postmark_token_ref.split("/")[3] == "PostmarkNonProd"
+
+
+def test_fixture_tree_has_two_infrastructures(fixture_registry):
+    assert sorted(fixture_registry.infrastructures) == ["Alpha002", "Beta001"]
+    assert list(fixture_registry.partitions) == ["dev", "prod"]
+    prod = fixture_registry.partition("prod")
+    assert prod.stack_name == "Beta001-prod-Email"
+    assert prod.infrastructure.platform_root_account_id == "444455556666"
+    assert prod.tags == (("Project", "arda-mail"),)
+
+
+def test_every_partition_id_is_a_reserved_slug():
+    assert {p.value for p in PartitionId} == set(PARTITION_IDS) == RESERVED_SLUGS
+    assert all(is_reserved_slug(p.upper()) for p in PARTITION_IDS)
+    assert not is_reserved_slug("acme")
+
+
+def _edit(path, old, new):
+    text = path.read_text()
+    assert old in text, f"fixture does not contain {old!r}"
+    path.write_text(text.replace(old, new))
+
+
+BAD_CONFIG = [
+    (
+        "Alpha002/infrastructure.toml",
+        'account_id = "111122223333"',
+        'account_id = "11112222333"',
+        "Alpha002/infrastructure.toml: account_id must be a 12-digit AWS account ID in quotes, got: '11112222333'",
+    ),
+    (
+        "Alpha002/infrastructure.toml",
+        'account_id = "111122223333"',
+        "account_id = 111122223333",
+        "account_id must be a 12-digit AWS account ID in quotes, got: 111122223333",
+    ),
+    (
+        "Alpha002/infrastructure.toml",
+        'region = "us-east-1"',
+        'region = "US East"',
+        "region must be an AWS region name such as 'us-east-1', got: 'US East'",
+    ),
+    (
+        "Alpha002/infrastructure.toml",
+        "arn:aws:iam::444455556666:role/ArdaMailsNsDelegation",
+        "arn:aws:iam::4444:role/ArdaMailsNsDelegation",
+        "platform_root.delegation_role_arn must be an IAM role ARN",
+    ),
+    (
+        "Alpha002/infrastructure.toml",
+        "arn:aws:iam::444455556666:role/ArdaMailsNsDelegation",
+        "arn:aws:iam::111122223333:role/ArdaMailsNsDelegation",
+        "must be a role in the PlatformRoot account, not in this infrastructure's own account",
+    ),
+    (
+        "Alpha002/infrastructure.toml",
+        'parent_zone = "ardamails.com"',
+        'parent_zone = "ardamails.com."',
+        "platform_root.parent_zone must be a lowercase domain name such as 'dev.ardamails.com' "
+        "(no trailing dot), got: 'ardamails.com.'",
+    ),
+    (
+        "Alpha002/infrastructure.toml",
+        'region = "us-east-1"',
+        'region = "us-east-1"\nowner = "x"',
+        "Alpha002/infrastructure.toml: unknown key 'owner' (expected only: account_id, region, platform_root)",
+    ),
+    (
+        "Alpha002/infrastructure.toml",
+        'region = "us-east-1"\n',
+        "",
+        "region is required and must be an AWS region name",
+    ),
+    (
+        "Alpha002/infrastructure.toml",
+        'region = "us-east-1"',
+        'region = "us-east-1',
+        "Alpha002/infrastructure.toml: is not valid TOML",
+    ),
+    (
+        "Alpha002/dev.toml",
+        'infrastructure = "Alpha002"',
+        'infrastructure = "Beta001"',
+        "Alpha002/dev.toml: infrastructure must name the folder it is in, 'Alpha002', got: 'Beta001'",
+    ),
+    (
+        "Alpha002/dev.toml",
+        'mail_domain = "dev.ardamails.com"',
+        'mail_domain = "stage.ardamails.com"',
+        "mail_domain must be the partition under the parent zone, 'dev.ardamails.com', got: 'stage.ardamails.com'",
+    ),
+    (
+        "Alpha002/dev.toml",
+        "op://Arda-Platform/PostmarkNonProd/credential",
+        "op://Arda-Platform/PostmarkProd/credential",
+        "postmark_token_ref must name the shared 'PostmarkNonProd' 1Password item for a non-prod partition",
+    ),
+    (
+        "Alpha002/dev.toml",
+        "op://Arda-Platform/PostmarkNonProd/credential",
+        "PostmarkNonProd",
+        "postmark_token_ref must be a 1Password secret reference such as 'op://Vault/Item/credential', "
+        "got: 'PostmarkNonProd'",
+    ),
+    (
+        "Beta001/prod.toml",
+        "op://Arda-Platform/PostmarkProd/credential",
+        "op://Arda-Platform/PostmarkNonProd/credential",
+        "postmark_token_ref must name prod's own 1Password item, not the shared 'PostmarkNonProd' one",
+    ),
+    (
+        "Alpha002/dev.toml",
+        'dns_records_principal = "arn:aws:iam::111122223333:root"',
+        'dns_records_principal = "arn:aws:iam::999988887777:root"',
+        "dns_records_principal must be in this infrastructure's account 111122223333, "
+        "got: 'arn:aws:iam::999988887777:root'",
+    ),
+    (
+        "Alpha002/dev.toml",
+        'dns_records_principal = "arn:aws:iam::111122223333:root"',
+        'dns_records_principal = "*"',
+        "dns_records_principal must be an IAM principal ARN",
+    ),
+    (
+        "Alpha002/dev.toml",
+        'policy = "none"',
+        'policy = "monitor"',
+        "dmarc.policy must be one of none, quarantine, reject, got: 'monitor'",
+    ),
+    (
+        "Alpha002/dev.toml",
+        'report_address = "dmarc-reports@arda.cards"',
+        'report_address = "dmarc-reports"',
+        "dmarc.report_address must be a lowercase e-mail address",
+    ),
+    (
+        "Alpha002/dev.toml",
+        "records = 3600",
+        "records = 5",
+        "ttl.records must be a whole number of seconds from 60 to 172800, got: 5",
+    ),
+    (
+        "Alpha002/dev.toml",
+        "records = 3600",
+        'records = "3600"',
+        "ttl.records must be a whole number of seconds from 60 to 172800, got: '3600'",
+    ),
+    (
+        "Alpha002/dev.toml",
+        'Owner = "platform-devops"',
+        '"aws:owner" = "platform-devops"',
+        "tags must use tag names",
+    ),
+    (
+        "Alpha002/dev.toml",
+        "[ttl]",
+        "[ttls]",
+        "ttl is required and must be a table",
+    ),
+    (
+        "Alpha002/dev.toml",
+        "records = 3600",
+        "records = 3600\nmx = 60",
+        "Alpha002/dev.toml: unknown key 'ttl.mx' (expected only: ttl.records, ttl.ns_delegation)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("relpath", "old", "new", "message"), BAD_CONFIG, ids=[c[3][:60] for c in BAD_CONFIG])
+def test_bad_config_fails_with_one_sentence(instance_tree, relpath, old, new, message):
+    _edit(instance_tree / relpath, old, new)
+    with pytest.raises(ConfigError) as info:
+        load_registry(instance_tree)
+    text = str(info.value)
+    assert message in text
+    assert relpath in text, "the error must name the file"
+    assert "\n" not in text
+
+
+def test_partition_file_name_must_be_a_partition(instance_tree):
+    (instance_tree / "Alpha002" / "qa.toml").write_text("")
+    with pytest.raises(ConfigError, match=re.escape("qa.toml: file name must be a partition, one of dev.toml")):
+        load_registry(instance_tree)
+
+
+def test_infrastructure_folder_needs_its_facts(instance_tree):
+    (instance_tree / "Gamma003").mkdir()
+    with pytest.raises(ConfigError, match="Gamma003: has no infrastructure.toml"):
+        load_registry(instance_tree)
+
+
+def test_a_partition_is_delegated_to_one_infrastructure_only(instance_tree):
+    text = (instance_tree / "Alpha002" / "dev.toml").read_text().replace("Alpha002", "Beta001")
+    text = text.replace("111122223333", "210987654321")
+    (instance_tree / "Beta001" / "dev.toml").write_text(text)
+    with pytest.raises(ConfigError, match="partition 'dev' is already active in Alpha002"):
+        load_registry(instance_tree)
+
+
+def test_adding_a_partition_is_one_file(instance_tree):
+    text = (instance_tree / "Alpha002" / "dev.toml").read_text().replace("dev.ardamails.com", "stage.ardamails.com")
+    (instance_tree / "Alpha002" / "stage.toml").write_text(text)
+    registry = load_registry(instance_tree)
+    assert list(registry.partitions) == ["dev", "stage", "prod"]
+    assert registry.partition("stage").stack_name == "Alpha002-stage-Email"
+
+
+LOOKUP_ERRORS = [
+    ("Gamma003", "dev", "unknown infrastructure 'Gamma003': expected one of Alpha002, Beta001"),
+    ("Alpha002", "qa", "unknown partition 'qa': expected one of dev, stage, demo, prod"),
+    ("Alpha002", "prod", "partition 'prod' is not active in infrastructure 'Alpha002' (it is active in Beta001)"),
+    ("Alpha002", "stage", "partition 'stage' is not active in infrastructure 'Alpha002' (it is not active in any"),
+]
+
+
+@pytest.mark.parametrize(("infra", "partition", "message"), LOOKUP_ERRORS)
+def test_lookup_errors_name_the_choices(fixture_registry, infra, partition, message):
+    with pytest.raises(UsageError) as info:
+        fixture_registry.lookup(infra, partition)
+    assert message in str(info.value)
+
+
+def test_lookup_finds_the_partition(fixture_registry):
+    assert fixture_registry.lookup("Beta001", "prod").mail_domain == "prod.ardamails.com"
