@@ -1,0 +1,408 @@
+"""The NS delegation handler with botocore's Stubber: exact call sequences."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from templates import ns_delegation_handler as h
+
+ROLE = "arn:aws:iam::444455556666:role/ArdaMailsNsDelegation"
+NS = ["ns-2.awsdns-02.net", "ns-1.awsdns-01.com"]
+NS_FQDN = sorted(n + "." for n in NS)
+PARENT_ID = "Z0PARENT"
+PHYSICAL = "ns-delegation/ardamails.com/dev.ardamails.com"
+CREDS = {
+    "AccessKeyId": "ASIAEXAMPLEEXAMPLE01",
+    "SecretAccessKey": "secret-example",
+    "SessionToken": "token-example",
+    "Expiration": "2030-01-01T00:00:00Z",
+}
+
+
+def event(request="Create", physical=None, **props):
+    base = {
+        "ServiceToken": "arn:aws:lambda:us-east-1:111122223333:function:f",
+        "AssumeRoleArn": ROLE,
+        "ParentZoneName": "ardamails.com",
+        "RecordName": "dev.ardamails.com",
+        "NameServers": NS,
+        "TTL": "172800",
+    }
+    base.update(props)
+    e = {
+        "RequestType": request,
+        "ResponseURL": "http://127.0.0.1:9/cfn-response",
+        "StackId": "arn:aws:cloudformation:us-east-1:111122223333:stack/Alpha002-dev-Email/1",
+        "RequestId": "req-1",
+        "LogicalResourceId": "NsDelegation",
+        "ResourceType": "Custom::NsDelegation",
+        "ResourceProperties": base,
+    }
+    if physical:
+        e["PhysicalResourceId"] = physical
+    return e
+
+
+class FakeSession:
+    """Hands out the stubbed clients and remembers how they were asked for."""
+
+    def __init__(self):
+        self.sts = boto3.client("sts", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+        self.route53 = boto3.client("route53", aws_access_key_id="a", aws_secret_access_key="b")
+        self.sts_stub = Stubber(self.sts)
+        self.r53_stub = Stubber(self.route53)
+        self.requests = []
+        self.operations = []
+        for client in (self.sts, self.route53):
+            client.meta.events.register("before-call.*.*", self._record)
+
+    def _record(self, model, **_):
+        self.operations.append(model.name)
+
+    def client(self, name, **kwargs):
+        self.requests.append((name, kwargs))
+        return {"sts": self.sts, "route53": self.route53}[name]
+
+    def __enter__(self):
+        self.sts_stub.activate()
+        self.r53_stub.activate()
+        return self
+
+    def __exit__(self, *exc):
+        self.sts_stub.deactivate()
+        self.r53_stub.deactivate()
+
+    def done(self):
+        self.sts_stub.assert_no_pending_responses()
+        self.r53_stub.assert_no_pending_responses()
+        assert "GetChange" not in self.operations
+
+
+class Responses:
+    """Captures what the handler PUTs to CloudFormation."""
+
+    def __init__(self):
+        self.sent = []
+
+    def __call__(self, request, timeout):
+        self.sent.append(
+            (request.get_method(), request.full_url, dict(request.header_items()), json.loads(request.data))
+        )
+
+        class Answer:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def read(self):
+                return b""
+
+        return Answer()
+
+
+@pytest.fixture
+def session():
+    with FakeSession() as s:
+        yield s
+
+
+@pytest.fixture
+def responses(monkeypatch):
+    captured = Responses()
+    monkeypatch.setattr(h.urllib.request, "urlopen", captured)
+    return captured
+
+
+def expect_assume(session):
+    session.sts_stub.add_response(
+        "assume_role",
+        {"Credentials": CREDS},
+        {"RoleArn": ROLE, "RoleSessionName": h.ROLE_SESSION_NAME},
+    )
+
+
+def expect_zone_lookup(session, zones=None):
+    zones = zones if zones is not None else [_zone(PARENT_ID, "ardamails.com.")]
+    session.r53_stub.add_response(
+        "list_hosted_zones_by_name",
+        {"HostedZones": zones, "IsTruncated": False, "MaxItems": "100"},
+        {"DNSName": "ardamails.com."},
+    )
+
+
+def _zone(zone_id, name, private=False):
+    return {
+        "Id": f"/hostedzone/{zone_id}",
+        "Name": name,
+        "CallerReference": zone_id,
+        "Config": {"PrivateZone": private},
+    }
+
+
+def expect_change(session, action, name="dev.ardamails.com.", values=NS_FQDN, ttl=172800):
+    session.r53_stub.add_response(
+        "change_resource_record_sets",
+        {"ChangeInfo": {"Id": "/change/C1", "Status": "PENDING", "SubmittedAt": "2026-01-01T00:00:00Z"}},
+        {
+            "HostedZoneId": PARENT_ID,
+            "ChangeBatch": {
+                "Comment": ANY,
+                "Changes": [
+                    {
+                        "Action": action,
+                        "ResourceRecordSet": {
+                            "Name": name,
+                            "Type": "NS",
+                            "TTL": ttl,
+                            "ResourceRecords": [{"Value": v} for v in values],
+                        },
+                    }
+                ],
+            },
+        },
+    )
+
+
+def expect_record_read(session, found, name="dev.ardamails.com."):
+    session.r53_stub.add_response(
+        "list_resource_record_sets",
+        {"ResourceRecordSets": found, "IsTruncated": False, "MaxItems": "1"},
+        {"HostedZoneId": PARENT_ID, "StartRecordName": name, "StartRecordType": "NS", "MaxItems": "1"},
+    )
+
+
+def ns_record(name="dev.ardamails.com.", values=NS_FQDN, ttl=172800):
+    return {"Name": name, "Type": "NS", "TTL": ttl, "ResourceRecords": [{"Value": v} for v in values]}
+
+
+def answered(responses):
+    assert len(responses.sent) == 1, "exactly one answer to CloudFormation"
+    method, url, headers, body = responses.sent[0]
+    assert method == "PUT" and url == "http://127.0.0.1:9/cfn-response"
+    assert headers.get("Content-type", "") == ""
+    assert body["RequestId"] == "req-1" and body["LogicalResourceId"] == "NsDelegation"
+    return body
+
+
+def test_create_upserts_the_ns_record_with_assumed_credentials(session, responses):
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_change(session, "UPSERT")
+    h.handler(event("Create"), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    assert body["PhysicalResourceId"] == PHYSICAL
+    assert body["Data"] == {"ParentZoneId": PARENT_ID, "Result": "upserted"}
+    route53_kwargs = dict(session.requests)["route53"]
+    assert route53_kwargs["aws_session_token"] == "token-example"
+    session.done()
+
+
+def test_update_in_place_upserts_and_keeps_the_physical_id(session, responses):
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_change(session, "UPSERT", values=sorted(["ns-9.awsdns-09.org.", "ns-8.awsdns-08.co.uk."]))
+    h.handler(
+        event("Update", PHYSICAL, NameServers=["ns-9.awsdns-09.org", "ns-8.awsdns-08.co.uk"]), None, session=session
+    )
+    assert answered(responses)["PhysicalResourceId"] == PHYSICAL
+    session.done()
+
+
+def test_rename_writes_the_new_record_and_cleanup_removes_the_old(session, responses):
+    # Update to a new record name: UPSERT the new one, report a new physical ID ...
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_change(session, "UPSERT", name="mail-dev.ardamails.com.")
+    h.handler(event("Update", PHYSICAL, RecordName="mail-dev.ardamails.com"), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "SUCCESS"
+    assert body["PhysicalResourceId"] == "ns-delegation/ardamails.com/mail-dev.ardamails.com"
+    # ... so CloudFormation's cleanup sends Delete with the old properties and ID.
+    responses.sent.clear()
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_record_read(session, [ns_record()])
+    session.r53_stub.add_response(
+        "change_resource_record_sets",
+        {"ChangeInfo": {"Id": "/change/C2", "Status": "PENDING", "SubmittedAt": "2026-01-01T00:00:00Z"}},
+        {
+            "HostedZoneId": PARENT_ID,
+            "ChangeBatch": {"Comment": ANY, "Changes": [{"Action": "DELETE", "ResourceRecordSet": ns_record()}]},
+        },
+    )
+    h.handler(event("Delete", PHYSICAL), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "SUCCESS" and body["Data"]["Result"] == "deleted"
+    session.done()
+
+
+def test_delete_repeats_the_record_exactly_as_it_stands(session, responses):
+    current = ns_record(ttl=300)  # someone lowered the TTL by hand: DELETE must match it
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_record_read(session, [current])
+    session.r53_stub.add_response(
+        "change_resource_record_sets",
+        {"ChangeInfo": {"Id": "/change/C3", "Status": "PENDING", "SubmittedAt": "2026-01-01T00:00:00Z"}},
+        {
+            "HostedZoneId": PARENT_ID,
+            "ChangeBatch": {"Comment": ANY, "Changes": [{"Action": "DELETE", "ResourceRecordSet": current}]},
+        },
+    )
+    h.handler(event("Delete", PHYSICAL), None, session=session)
+    assert answered(responses)["Status"] == "SUCCESS"
+    session.done()
+
+
+def test_delete_of_a_record_already_gone_succeeds(session, responses):
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_record_read(session, [ns_record(name="eu.ardamails.com.")])  # the next name, not ours
+    h.handler(event("Delete", PHYSICAL), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "SUCCESS" and body["Data"]["Result"] == "already gone"
+    session.done()
+
+
+def test_delete_leaves_a_record_that_now_points_elsewhere(session, responses):
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_record_read(session, [ns_record(values=["ns-7.other.example."])])
+    h.handler(event("Delete", PHYSICAL), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "SUCCESS" and body["Data"]["Result"] == "changed by someone else, left in place"
+    assert "ChangeResourceRecordSets" not in session.operations
+    session.done()
+
+
+def test_delete_racing_another_delete_succeeds(session, responses):
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_record_read(session, [ns_record()])
+    session.r53_stub.add_client_error(
+        "change_resource_record_sets",
+        service_error_code="InvalidChangeBatch",
+        service_message="Tried to delete resource record set [name='dev.ardamails.com.', type='NS'] "
+        "but it was not found",
+    )
+    h.handler(event("Delete", PHYSICAL), None, session=session)
+    assert answered(responses)["Data"]["Result"] == "already gone"
+    session.done()
+
+
+def test_rollback_delete_after_a_failed_create_touches_nothing(session, responses):
+    h.handler(event("Delete", "ns-delegation-failed/req-0"), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == "ns-delegation-failed/req-0"
+    assert session.operations == []
+
+
+def test_access_denied_is_retried_while_iam_propagates(session, responses):
+    for _ in range(2):
+        session.sts_stub.add_client_error("assume_role", service_error_code="AccessDenied", service_message="not yet")
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_change(session, "UPSERT")
+    sleeps = []
+    h.handler(event("Create"), None, session=session, sleep=sleeps.append)
+    assert answered(responses)["Status"] == "SUCCESS"
+    assert len(sleeps) == 2 and 2 <= sleeps[0] < 3 and 4 <= sleeps[1] < 5
+    session.done()
+
+
+def test_access_denied_past_the_deadline_fails_with_a_reason(session, responses):
+    clock = iter([0.0, 0.0, 200.0])
+    session.sts_stub.add_client_error("assume_role", service_error_code="AccessDenied", service_message="nope")
+    session.sts_stub.add_client_error("assume_role", service_error_code="AccessDenied", service_message="nope")
+    with pytest.raises(h.DelegationError, match=f"could not assume {ROLE} \\(AccessDenied\\): nope"):
+        h.handle(event("Create"), session, remaining_seconds=180, sleep=lambda s: None, clock=lambda: next(clock))
+
+
+def test_other_assume_role_errors_are_not_retried(session, responses):
+    session.sts_stub.add_client_error(
+        "assume_role", service_error_code="RegionDisabledException", service_message="off"
+    )
+    h.handler(event("Create"), None, session=session, sleep=lambda s: pytest.fail("must not retry"))
+    body = answered(responses)
+    assert body["Status"] == "FAILED"
+    assert "RegionDisabledException" in body["Reason"]
+    assert body["PhysicalResourceId"] == "ns-delegation-failed/req-1"
+
+
+@pytest.mark.parametrize(
+    ("zones", "reason"),
+    [
+        ([], "no public hosted zone named ardamails.com. is visible to the PlatformRoot role"),
+        ([_zone("ZPRIV", "ardamails.com.", private=True)], "no public hosted zone named ardamails.com."),
+        ([_zone("ZOTHER", "ardamails.com.cn.")], "no public hosted zone named ardamails.com."),
+        (
+            [_zone("ZA", "ardamails.com."), _zone("ZB", "ardamails.com.")],
+            "2 public hosted zones are named ardamails.com. (ZA, ZB)",
+        ),
+    ],
+)
+def test_parent_zone_missing_or_ambiguous_fails_the_request(session, responses, zones, reason):
+    expect_assume(session)
+    expect_zone_lookup(session, zones)
+    h.handler(event("Create"), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "FAILED"
+    assert reason in body["Reason"]
+    session.done()
+
+
+def test_private_zone_of_the_same_name_is_skipped(session, responses):
+    expect_assume(session)
+    expect_zone_lookup(session, [_zone("ZPRIV", "ardamails.com.", private=True), _zone(PARENT_ID, "ardamails.com.")])
+    expect_change(session, "UPSERT")
+    h.handler(event("Create"), None, session=session)
+    assert answered(responses)["Status"] == "SUCCESS"
+    session.done()
+
+
+@pytest.mark.parametrize(
+    ("props", "reason"),
+    [
+        ({"RecordName": "ardamails.com"}, "RecordName 'ardamails.com' is not a name below ParentZoneName"),
+        ({"RecordName": "dev.example.com"}, "is not a name below ParentZoneName"),
+        ({"NameServers": ""}, "missing resource properties: NameServers"),
+        ({"TTL": "two days"}, "TTL must be a whole number, got 'two days'"),
+    ],
+)
+def test_bad_properties_fail_before_any_aws_call(session, responses, props, reason):
+    h.handler(event("Create", **props), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "FAILED" and reason in body["Reason"]
+    assert session.operations == []
+
+
+def test_unexpected_errors_are_still_answered(session, responses):
+    expect_assume(session)
+    session.r53_stub.add_client_error(
+        "list_hosted_zones_by_name", service_error_code="Throttling", http_status_code=400
+    )
+    h.handler(event("Update", PHYSICAL), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "FAILED" and "Throttling" in body["Reason"]
+    # A failed update keeps the old physical ID, so no cleanup Delete follows.
+    assert body["PhysicalResourceId"] == PHYSICAL
+
+
+def test_a_malformed_event_is_still_answered(responses):
+    broken = event("Create")
+    del broken["ResourceProperties"]["AssumeRoleArn"]
+    broken["RequestType"] = "Create"
+    h.handler(broken, None, session=object())
+    assert answered(responses)["Status"] == "FAILED"
+
+
+def test_reason_is_kept_short(session, responses):
+    h.handler(event("Create", RecordName="x" * 5000 + ".example.com"), None, session=session)
+    assert len(answered(responses)["Reason"]) <= h.MAX_REASON_LENGTH
