@@ -96,3 +96,49 @@ def aws_env(monkeypatch, moto_endpoint):
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
     return moto_endpoint
+
+
+# -- Postmark and 1Password stand-ins ----------------------------------------------
+
+TOKEN = "pm-acct-7f3c9e1a-standin-SECRET-5b2d"
+STANDIN_BIN = Path(__file__).resolve().parent / "standins" / "bin"
+
+
+@pytest.fixture
+def postmark(httpserver):
+    """The stateful Postmark stand-in behind pytest-httpserver; ``.url`` is its base URL."""
+    import re
+
+    from tests.standins.postmark import PostmarkStandIn
+
+    standin = PostmarkStandIn(token=TOKEN)
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(standin.handle)
+    standin.url = httpserver.url_for("").rstrip("/")
+    return standin
+
+
+@pytest.fixture
+def cli_env(tmp_path, postmark):
+    """Environment of a CLI run: stand-in op first on PATH, Postmark on 127.0.0.1."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OP_", "GITHUB_", "POSTMARK_"))}
+    env.update(
+        PATH=f"{STANDIN_BIN}{os.pathsep}{env.get('PATH', '')}",
+        POSTMARK_API_URL=postmark.url,
+        OP_STANDIN_SECRET=TOKEN,
+        OP_STANDIN_ARGV_LOG=str(tmp_path / "op-argv.log"),
+        HOME=str(tmp_path / "home"),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
+
+
+def assert_token_nowhere(*texts: str, folders=()):
+    """The token is in none of the texts, nor in any file under the folders."""
+    for text in texts:
+        assert TOKEN not in text
+    for folder in folders:
+        for path in Path(folder).rglob("*"):
+            if path.is_file():
+                assert TOKEN.encode() not in path.read_bytes(), f"token written to {path}"

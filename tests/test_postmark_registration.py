@@ -1,0 +1,230 @@
+"""The Postmark client and the idempotent registration, against the HTTP stand-in."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from tests.conftest import TOKEN, free_port
+from tools.lib.errors import ArdaMailError
+from tools.lib.logger import Secret
+from tools.lib.postmark_client import (
+    DomainExists,
+    ForbiddenCall,
+    PostmarkClient,
+    PostmarkError,
+    RetryPolicy,
+    TokenRejected,
+    resolve_base_url,
+)
+from tools.lib.registration import register_domain
+
+DOMAIN = "dev.ardamails.com"
+
+
+@pytest.fixture
+def sleeps():
+    return []
+
+
+@pytest.fixture
+def client(postmark, sleeps):
+    return PostmarkClient(Secret(TOKEN), postmark.url, retry=RetryPolicy(base_delay=0.01), sleep=sleeps.append)
+
+
+def test_happy_path_creates_the_domain_with_its_return_path(client, postmark):
+    registration = register_domain(client, DOMAIN)
+    assert registration.created and not registration.return_path_updated
+    (post,) = postmark.calls("POST", "/domains")
+    assert json.loads(post.body) == {"Name": DOMAIN, "ReturnPathDomain": f"pm-bounces.{DOMAIN}"}
+    assert post.headers["Content-Type"] == "application/json"
+    assert registration.return_path_domain == f"pm-bounces.{DOMAIN}"
+    assert registration.return_path_cname == "pm.mtasv.net"
+    (pending,) = registration.dkim_keys
+    assert pending.state == "pending" and pending.host == f"{pending.selector}._domainkey.{DOMAIN}"
+    assert len(pending.value) > 255
+    assert [(r["type"], r["purpose"]) for r in registration.records()] == [
+        ("TXT", "DKIM (pending)"),
+        ("CNAME", "Return-Path"),
+    ]
+    assert [(c.method, c.path) for c in postmark.requests] == [
+        ("GET", "/domains"),
+        ("POST", "/domains"),
+        ("GET", f"/domains/{registration.domain_id}"),
+    ]
+
+
+def test_already_registered_is_not_posted_again(client, postmark):
+    existing = postmark.add_domain(DOMAIN.upper(), f"pm-bounces.{DOMAIN}", active=True, pending=True)
+    registration = register_domain(client, DOMAIN)
+    assert not registration.created
+    assert registration.domain_id == existing["ID"]
+    assert [k.state for k in registration.dkim_keys] == ["active", "pending"]
+    assert postmark.calls("POST") == []
+
+
+def test_found_beyond_the_first_page(client, postmark):
+    for i in range(501):
+        postmark.add_domain(f"tenant{i}.example.com", pending=False)
+    target = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
+    registration = register_domain(client, DOMAIN)
+    assert registration.domain_id == target["ID"] and not registration.created
+    pages = [c.query for c in postmark.calls("GET", "/domains")]
+    assert pages == ["count=500&offset=0", "count=500&offset=500"]
+    assert postmark.calls("POST") == []
+
+
+def test_absent_after_paging_every_page_is_created(client, postmark):
+    for i in range(3):
+        postmark.add_domain(f"tenant{i}.example.com")
+    assert register_domain(client, DOMAIN).created
+    assert len(postmark.calls("GET", "/domains")) == 1
+
+
+def test_creation_race_512_is_looked_up_again(client, postmark):
+    postmark.race_on_create = True
+    registration = register_domain(client, DOMAIN)
+    assert not registration.created
+    assert len(postmark.calls("POST", "/domains")) == 1
+    assert len(postmark.calls("GET", "/domains")) == 2
+
+
+def test_512_for_a_domain_of_another_account(client, postmark):
+    postmark.fail("POST", "/domains", [(422, {"ErrorCode": "512", "Message": "This domain already exists."}, {})])
+    with pytest.raises(ArdaMailError, match="belongs to another Postmark account"):
+        register_domain(client, DOMAIN)
+
+
+def test_return_path_mismatch_is_put_right(client, postmark):
+    existing = postmark.add_domain(DOMAIN, "bounces.dev.ardamails.com")
+    registration = register_domain(client, DOMAIN)
+    assert registration.return_path_updated
+    (put,) = postmark.calls("PUT", rf"/domains/{existing['ID']}")
+    assert json.loads(put.body) == {"ReturnPathDomain": f"pm-bounces.{DOMAIN}"}
+    assert postmark.domains[existing["ID"]]["ReturnPathDomain"] == f"pm-bounces.{DOMAIN}"
+
+
+def test_unpublishable_dkim_host_is_refused(client, postmark):
+    existing = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
+    existing["DKIMPendingHost"] = "x._domainkey.evil.example"
+    with pytest.raises(ArdaMailError, match="pending DKIM key for dev.ardamails.com is not publishable"):
+        register_domain(client, DOMAIN)
+
+
+def test_5xx_then_success_is_retried(client, postmark, sleeps):
+    postmark.fail("GET", "/domains", [(500, {"ErrorCode": 0, "Message": "oops"}, {}), (503, "", {})])
+    register_domain(client, DOMAIN)
+    assert len(sleeps) == 2
+
+
+def test_429_honours_retry_after(client, postmark, sleeps):
+    postmark.fail("GET", "/domains", [(429, {"ErrorCode": 429, "Message": "slow down"}, {"Retry-After": "7"})])
+    register_domain(client, DOMAIN)
+    assert sleeps == [7.0]
+
+
+def test_retry_after_is_capped(client, postmark, sleeps):
+    postmark.fail("GET", "/domains", [(429, {}, {"Retry-After": "3600"})])
+    register_domain(client, DOMAIN)
+    assert sleeps == [60.0]
+
+
+def test_persistent_500_gives_up_with_code_and_message(client, postmark, sleeps):
+    postmark.fail("GET", "/domains", [(500, {"ErrorCode": 0, "Message": "Internal error"}, {})] * 5)
+    with pytest.raises(PostmarkError) as info:
+        register_domain(client, DOMAIN)
+    assert str(info.value) == "Postmark GET /domains failed after 5 attempts: HTTP 500, ErrorCode 0: Internal error"
+    assert len(sleeps) == 4
+    assert len(postmark.requests) == 5
+
+
+def test_backoff_grows_exponentially_with_jitter():
+    policy = RetryPolicy(base_delay=1, max_delay=8)
+    for attempt, ceiling in [(1, 1), (2, 2), (3, 4), (4, 8), (6, 8)]:
+        assert all(0 <= policy.delay(attempt) <= ceiling for _ in range(50))
+
+
+def test_401_is_token_rejected(postmark, sleeps):
+    client = PostmarkClient(Secret("wrong-token-123"), postmark.url, sleep=sleeps.append)
+    with pytest.raises(TokenRejected, match=r"the account token was rejected \(HTTP 401, ErrorCode 10: "):
+        register_domain(client, DOMAIN)
+    assert sleeps == []
+
+
+def test_other_errors_name_code_and_message(client, postmark):
+    postmark.fail("GET", r"/domains/\d+", [(422, {"ErrorCode": 510, "Message": "This domain was not found."}, {})])
+    postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
+    with pytest.raises(PostmarkError, match=r"HTTP 422, ErrorCode 510: This domain was not found."):
+        register_domain(client, DOMAIN)
+
+
+def test_domain_exists_error_type(client, postmark):
+    postmark.add_domain(DOMAIN)
+    with pytest.raises(DomainExists):
+        client.create_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/servers"), ("GET", "/servers"), ("POST", "/senders"), ("DELETE", "/domains/1"), ("GET", "/email")],
+)
+def test_calls_outside_the_allowlist_send_nothing(client, postmark, method, path):
+    with pytest.raises(ForbiddenCall, match=f"refusing {method} {path}"):
+        client.request(method, path)
+    assert postmark.requests == []
+
+
+def test_connection_refused_is_retried_then_explained(sleeps):
+    url = f"http://127.0.0.1:{free_port()}"
+    client = PostmarkClient(Secret(TOKEN), url, retry=RetryPolicy(max_attempts=3, base_delay=0), sleep=sleeps.append)
+    with pytest.raises(PostmarkError, match=f"Postmark GET /domains could not connect after 3 attempts \\({url}\\)"):
+        client.list_domains()
+    assert len(sleeps) == 2
+
+
+def test_timeouts_are_retried(postmark, sleeps, monkeypatch):
+    client = PostmarkClient(Secret(TOKEN), postmark.url, retry=RetryPolicy(base_delay=0), sleep=sleeps.append)
+    real = requests.Session.request
+    calls = []
+
+    def flaky(self, *args, **kwargs):
+        calls.append(kwargs["timeout"])
+        if len(calls) == 1:
+            raise requests.ReadTimeout("read timed out")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", flaky)
+    assert client.list_domains()["TotalCount"] == 0
+    assert calls == [(5.0, 30.0), (5.0, 30.0)] and len(sleeps) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, "https://api.postmarkapp.com"),
+        ("http://127.0.0.1:8025/", "http://127.0.0.1:8025"),
+        ("http://localhost:8025", "http://localhost:8025"),
+        ("https://postmark.example.test", "https://postmark.example.test"),
+    ],
+)
+def test_base_url(value, expected):
+    assert resolve_base_url({} if value is None else {"POSTMARK_API_URL": value}) == expected
+
+
+@pytest.mark.parametrize("value", ["http://api.postmarkapp.com", "ftp://127.0.0.1", "127.0.0.1:8025"])
+def test_base_url_refuses_plain_http_off_this_machine(value):
+    with pytest.raises(ArdaMailError, match="POSTMARK_API_URL must"):
+        resolve_base_url({"POSTMARK_API_URL": value})
+
+
+def test_token_travels_only_in_its_header(client, postmark):
+    postmark.add_domain(DOMAIN, "wrong.example.com")
+    register_domain(client, DOMAIN)
+    assert postmark.requests
+    for call in postmark.requests:
+        assert call.headers["X-Postmark-Account-Token"] == TOKEN
+        assert call.headers["Accept"] == "application/json"
+        others = {k: v for k, v in call.headers.items() if k != "X-Postmark-Account-Token"}
+        assert TOKEN not in json.dumps(others) + call.path + call.query + call.body

@@ -1,0 +1,115 @@
+"""Logging shared by every CLI: secret redaction, GitHub Actions masks, --debug.
+
+Every secret the program learns is registered here (``register_secret``) before
+anything else is done with it. From then on:
+
+- a filter on every handler replaces it with ``***`` in each record's message, its
+  arguments and its formatted traceback;
+- on GitHub Actions (``GITHUB_ACTIONS=true``) ``::add-mask::<secret>`` is printed
+  once, so the runner hides it in the job log too. Nowhere else: a mask line in a
+  terminal would print the very secret it means to hide.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+REDACTED = "***"
+
+
+class Secret:
+    """A secret value that prints as ``***``; ``reveal()`` is the only way to read it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The value itself, for the one place that must send it."""
+        return self._value
+
+    def __str__(self) -> str:
+        return REDACTED
+
+    __repr__ = __str__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self):
+        raise TypeError("a Secret cannot be pickled")
+
+
+class RedactionFilter(logging.Filter):
+    """Replaces every registered secret in a record before any handler formats it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+
+    def add(self, value: str) -> None:
+        """Hide ``value`` from now on (values shorter than 4 characters are refused)."""
+        if len(value) < 4:
+            # Redacting "a" would shred every message and hide nothing of worth.
+            raise ValueError("refusing to register a secret shorter than 4 characters")
+        self._secrets.add(value)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every registered secret replaced, longest first."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+REDACTOR = RedactionFilter()
+_masked: set[str] = set()
+
+
+def on_github_actions() -> bool:
+    """True when running as a GitHub Actions step."""
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def register_secret(value: str) -> None:
+    """Redact ``value`` everywhere from now on; mask it in the Actions log, once."""
+    REDACTOR.add(value)
+    if on_github_actions() and value not in _masked:
+        _masked.add(value)
+        sys.stdout.write(f"::add-mask::{value}\n")
+        sys.stdout.flush()
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret replaced by ``***``."""
+    return REDACTOR.redact(text)
+
+
+def setup_logging(debug: bool = False, stream=None) -> None:
+    """One stderr handler with the redaction filter; DEBUG and tracebacks with --debug."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s" if debug else "%(message)s"))
+    handler.addFilter(REDACTOR)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    # Third-party chatter (urllib3, botocore) only when asked for.
+    for noisy in ("urllib3", "botocore", "boto3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)

@@ -1,0 +1,76 @@
+"""Resolve a 1Password secret reference with ``op read``.
+
+The value is read from op's stdout (never from a command line or a file),
+registered with the redaction filter before anything else happens, and handed
+back wrapped in a ``Secret`` so that printing it by mistake prints ``***``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+
+from instances import rules
+from tools.lib.errors import ArdaMailError
+from tools.lib.logger import Secret, redact, register_secret
+
+LOG = logging.getLogger(__name__)
+OP_TIMEOUT_SECONDS = 60
+_STDERR_LINES = 3
+
+
+class OnePasswordError(ArdaMailError):
+    """``op`` is missing, not signed in, or returned nothing usable."""
+
+
+def read_command(reference: str, op: str = "op") -> list[str]:
+    """The argv that reads ``reference``: no shell, and never a secret on it."""
+    return [op, "read", "--no-newline", reference]
+
+
+def resolve(reference: str, *, op: str = "op", timeout: float = OP_TIMEOUT_SECONDS) -> Secret:
+    """The secret at ``reference``, via ``op read``; OnePasswordError on any failure."""
+    problem = rules.op_reference(reference)
+    if problem:
+        raise OnePasswordError(f"the 1Password reference must {problem}, got: {reference!r}")
+    executable = shutil.which(op)
+    if executable is None:
+        raise OnePasswordError(
+            f"the 1Password CLI '{op}' is not on PATH: install it "
+            "(https://developer.1password.com/docs/cli/get-started/) and sign in, "
+            "or set OP_SERVICE_ACCOUNT_TOKEN on CI"
+        )
+    LOG.debug("op read %s", reference)
+    try:
+        result = subprocess.run(
+            read_command(reference, executable),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        # The exception carries op's partial stdout; drop it with the chain.
+        raise OnePasswordError(
+            f"op read {reference} did not answer within {timeout:.0f}s: "
+            "is it waiting for a sign-in prompt? run 'op signin' first"
+        ) from None
+    except OSError as exc:
+        raise OnePasswordError(f"could not run '{executable}': {exc.strerror}") from None
+    if result.returncode != 0:
+        # Only stderr is shown; stdout may hold part of a secret.
+        detail = " | ".join(
+            line.strip() for line in result.stderr.decode(errors="replace").splitlines()[:_STDERR_LINES] if line.strip()
+        )
+        raise OnePasswordError(
+            f"op read {reference} failed (exit {result.returncode}): {redact(detail) or 'no message'}; "
+            "check that you are signed in ('op whoami') and can see the item"
+        )
+    value = result.stdout.decode(errors="replace").strip()
+    if not value:
+        raise OnePasswordError(f"op read {reference} returned an empty value: check the item's field")
+    if len(value) < 4:
+        raise OnePasswordError(f"op read {reference} returned a value too short to be a Postmark token")
+    register_secret(value)
+    return Secret(value)

@@ -1,0 +1,252 @@
+"""A small client for Postmark's account API (the Domains endpoints).
+
+- Base URL ``https://api.postmarkapp.com``, or ``POSTMARK_API_URL`` for a local
+  stand-in; plain http is refused unless the host is loopback, so the token never
+  crosses a network unencrypted.
+- The account token travels only in the ``X-Postmark-Account-Token`` header.
+- Connect/read timeouts; bounded retries with exponential backoff and full jitter on
+  429 (honouring ``Retry-After``), 500, 502, 503, 504, connection errors and timeouts.
+- Errors come from the ``{ErrorCode, Message}`` body: 401 → TokenRejected,
+  ErrorCode 512 → DomainExists, anything else → PostmarkError with both.
+- Only allowlisted paths can be called: the Domains API and a read-only
+  ``GET /senders``. ``/servers`` in particular is refused before a byte is sent:
+  Postmark Servers are created at runtime per tenant, never by this tool.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import random
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from tools.lib.errors import ArdaMailError
+from tools.lib.logger import Secret, redact
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.postmarkapp.com"
+BASE_URL_ENV = "POSTMARK_API_URL"
+TOKEN_HEADER = "X-Postmark-Account-Token"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+ERROR_DOMAIN_EXISTS = 512
+ALLOWED_CALLS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (method, re.compile(pattern))
+    for method, pattern in (
+        ("GET", r"/domains"),
+        ("POST", r"/domains"),
+        ("GET", r"/domains/\d+"),
+        ("PUT", r"/domains/\d+"),
+        ("PUT", r"/domains/\d+/verifyDkim"),
+        ("PUT", r"/domains/\d+/verifyReturnPath"),
+        ("GET", r"/senders"),
+    )
+)
+
+
+class PostmarkError(ArdaMailError):
+    """Postmark answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None, error_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+
+
+class TokenRejected(PostmarkError):
+    """HTTP 401: the account token is wrong, revoked or a server token."""
+
+
+class DomainExists(PostmarkError):
+    """ErrorCode 512: a domain of that name is already registered."""
+
+
+class ForbiddenCall(ArdaMailError):
+    """A call outside the allowlist; nothing was sent."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many times and how long to retry a transient failure."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1``: Retry-After, else backoff with jitter."""
+        if retry_after is not None:
+            try:
+                return min(max(float(retry_after), 0.0), self.max_retry_after)
+            except ValueError:
+                pass  # an HTTP date: fall back to our own backoff
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+def resolve_base_url(environ: dict[str, str] | None = None) -> str:
+    """The API base URL: ``POSTMARK_API_URL`` if set (https, or http on loopback only)."""
+    value = (environ if environ is not None else os.environ).get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ArdaMailError(f"{BASE_URL_ENV} must be an http(s) URL such as {DEFAULT_BASE_URL}, got: {value!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ArdaMailError(
+            f"{BASE_URL_ENV} must use https unless it points at this machine (127.0.0.1, localhost), got: {value!r}"
+        )
+    return value.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class PostmarkClient:
+    """Account-level Postmark API calls, one method per endpoint this tool may use."""
+
+    def __init__(
+        self,
+        token: Secret,
+        base_url: str | None = None,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        retry: RetryPolicy = RetryPolicy(),
+        sleep=time.sleep,
+    ) -> None:
+        self._token = token
+        self.base_url = base_url or resolve_base_url()
+        self._session = session or requests.Session()
+        self._timeout = timeout
+        self._retry = retry
+        self._sleep = sleep
+
+    # -- the endpoints --------------------------------------------------------
+
+    def list_domains(self, count: int = 500, offset: int = 0) -> dict:
+        """``GET /domains``: one page of the account's domains."""
+        return self.request("GET", "/domains", params={"count": count, "offset": offset})
+
+    def get_domain(self, domain_id: int) -> dict:
+        """``GET /domains/{id}``: a domain with its DKIM and Return-Path details."""
+        return self.request("GET", f"/domains/{int(domain_id)}")
+
+    def create_domain(self, name: str, return_path_domain: str) -> dict:
+        """``POST /domains``."""
+        return self.request("POST", "/domains", json={"Name": name, "ReturnPathDomain": return_path_domain})
+
+    def edit_domain(self, domain_id: int, return_path_domain: str) -> dict:
+        """``PUT /domains/{id}``: change the Return-Path domain."""
+        return self.request("PUT", f"/domains/{int(domain_id)}", json={"ReturnPathDomain": return_path_domain})
+
+    def verify_dkim(self, domain_id: int) -> dict:
+        """``PUT /domains/{id}/verifyDkim``."""
+        return self.request("PUT", f"/domains/{int(domain_id)}/verifyDkim")
+
+    def verify_return_path(self, domain_id: int) -> dict:
+        """``PUT /domains/{id}/verifyReturnPath``."""
+        return self.request("PUT", f"/domains/{int(domain_id)}/verifyReturnPath")
+
+    def list_senders(self, count: int = 1, offset: int = 0) -> dict:
+        """``GET /senders`` (read-only): a cheap call that proves the token works."""
+        return self.request("GET", "/senders", params={"count": count, "offset": offset})
+
+    # -- the transport --------------------------------------------------------
+
+    def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None) -> dict:
+        """Send one allowlisted call, retrying transient failures; the decoded JSON body."""
+        if not any(method == m and pattern.fullmatch(path) for m, pattern in ALLOWED_CALLS):
+            raise ForbiddenCall(
+                f"refusing {method} {path}: this tool may only call Postmark's Domains API "
+                "and read /senders (Servers are created at runtime per tenant)"
+            )
+        headers = {"Accept": "application/json", TOKEN_HEADER: self._token.reveal()}
+        if json is not None:
+            headers["Content-Type"] = "application/json"
+        url = self.base_url + path
+        for attempt in range(1, self._retry.max_attempts + 1):
+            last = attempt == self._retry.max_attempts
+            try:
+                response = self._session.request(
+                    method, url, params=params, json=json, headers=headers, timeout=self._timeout
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                kind = "timed out" if isinstance(exc, requests.Timeout) else "could not connect"
+                if last:
+                    raise PostmarkError(
+                        f"Postmark {method} {path} {kind} after {attempt} attempts ({self.base_url}); "
+                        "check the network and https://status.postmarkapp.com"
+                    ) from None
+                delay = self._retry.delay(attempt)
+                LOG.warning("Postmark %s %s %s; retry %d in %.1fs", method, path, kind, attempt, delay)
+                self._sleep(delay)
+                continue
+            if response.status_code in RETRY_STATUSES and not last:
+                delay = self._retry.delay(attempt, response.headers.get("Retry-After"))
+                LOG.warning(
+                    "Postmark %s %s answered HTTP %d; retry %d in %.1fs",
+                    method,
+                    path,
+                    response.status_code,
+                    attempt,
+                    delay,
+                )
+                self._sleep(delay)
+                continue
+            return self._decode(method, path, response, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _decode(self, method: str, path: str, response: requests.Response, attempts: int) -> dict:
+        body: Any = None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.ok and isinstance(body, dict):
+            return body
+        if response.ok:
+            raise PostmarkError(f"Postmark {method} {path} answered HTTP {response.status_code} without a JSON object")
+        code, message = _error_fields(body)
+        if code is None and message is None:
+            message = redact(response.text[:200].strip()) or response.reason
+        where = f"Postmark {method} {path}"
+        tried = f" after {attempts} attempts" if attempts > 1 else ""
+        if response.status_code == 401:
+            raise TokenRejected(
+                f"{where}: the account token was rejected (HTTP 401, ErrorCode {code}: {message}); "
+                "check that the 1Password item holds a current Postmark *account* token",
+                response.status_code,
+                code,
+            )
+        if code == ERROR_DOMAIN_EXISTS:
+            raise DomainExists(f"{where}: {message} (ErrorCode 512)", response.status_code, code)
+        raise PostmarkError(
+            f"{where} failed{tried}: HTTP {response.status_code}, ErrorCode {code}: {message}",
+            response.status_code,
+            code,
+        )
+
+
+def _error_fields(body: Any) -> tuple[int | None, str | None]:
+    """ErrorCode (a number, or a numeric string) and Message of an error body."""
+    if not isinstance(body, dict):
+        return None, None
+    raw = body.get("ErrorCode")
+    try:
+        code = int(raw) if raw is not None and not isinstance(raw, bool) else None
+    except (TypeError, ValueError):
+        code = None
+    message = body.get("Message")
+    return code, redact(str(message)) if message is not None else None
