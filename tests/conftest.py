@@ -74,6 +74,9 @@ def moto_endpoint():
     """A moto server on 127.0.0.1 for the whole session: ``http://127.0.0.1:<port>``."""
     from moto.server import ThreadedMotoServer
 
+    from tests import moto_compat
+
+    moto_compat.apply()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -111,5 +111,5 @@ def setup_logging(debug: bool = False, stream=None) -> None:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     # Third-party chatter (urllib3, botocore) only when asked for.
-    for noisy in ("urllib3", "botocore", "boto3", "s3transfer"):
+    for noisy in ("urllib3", "botocore", "boto3", "s3transfer", "cfnlint"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)

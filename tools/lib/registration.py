@@ -144,6 +144,19 @@ def register_domain(client: PostmarkClient, domain: str) -> Registration:
                 f"Postmark kept Return-Path {details.get('ReturnPathDomain')!r} for {domain} after "
                 f"it was asked to use {wanted_return_path}; set it in Postmark's UI and retry"
             )
+    return _from_details(domain, domain_id, details, created=created, updated=updated)
+
+
+def lookup_registration(client: PostmarkClient, domain: str) -> Registration | None:
+    """What Postmark holds for ``domain`` without changing anything; None if unregistered."""
+    summary = find_domain(client, domain)
+    if summary is None:
+        return None
+    domain_id = int(summary["ID"])
+    return _from_details(domain, domain_id, client.get_domain(domain_id), created=False, updated=False)
+
+
+def _from_details(domain: str, domain_id: int, details: dict, *, created: bool, updated: bool) -> Registration:
     keys = tuple(
         key
         for key in (
@@ -156,7 +169,7 @@ def register_domain(client: PostmarkClient, domain: str) -> Registration:
         domain=domain,
         domain_id=domain_id,
         dkim_keys=keys,
-        return_path_domain=str(details.get("ReturnPathDomain") or wanted_return_path),
+        return_path_domain=str(details.get("ReturnPathDomain") or ""),
         return_path_cname=str(details.get("ReturnPathDomainCNAMEValue") or "pm.mtasv.net"),
         dkim_verified=bool(details.get("DKIMVerified")),
         return_path_verified=bool(details.get("ReturnPathDomainVerified")),

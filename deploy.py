@@ -1,0 +1,447 @@
+"""Deploy one partition's mail stack: the operator's command.
+
+    python deploy.py <infrastructure> <partition> [--yes] [--plan | --dry-run | --preflight]
+
+The sequence is fixed: load the instance config → check the AWS account →
+resolve the Postmark token from 1Password (masked on GitHub Actions) → refuse a
+committed template that differs from the code → cfn-lint → register the domain
+with Postmark → create a change set (token as a NoEcho parameter) → show it →
+execute after confirmation → follow the stack → print the exports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+import time
+from dataclasses import dataclass
+
+from instances.registry import PartitionConfig, load_registry
+from templates.dkim import SELECTOR_PATTERN, txt_record_value
+from templates.partition_email import (
+    P_DKIM_PENDING_SELECTOR,
+    P_DKIM_PENDING_VALUE,
+    P_DKIM_SELECTOR,
+    P_DKIM_VALUE,
+    P_TOKEN,
+)
+from templates.render import read_handler_source, render, template_path
+from tools.lib.errors import ArdaMailError, UsageError
+from tools.lib.logger import Secret, redact, setup_logging
+from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient
+from tools.lib.registration import Registration, lookup_registration, register_domain, return_path_domain
+
+LOG = logging.getLogger("deploy")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_NOT_EXECUTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_CODES = """exit codes:
+  0    deployed, no changes, plan shown, or every pre-flight check passed
+  1    a step failed (AWS, 1Password, Postmark, the change set or the stack update)
+  2    bad arguments, unknown infrastructure or partition, bad instance config
+  3    refused: wrong AWS account, stale committed template, cfn-lint errors,
+       or a stack state that needs the operator (e.g. ROLLBACK_COMPLETE)
+  4    change set created but not executed (no terminal and no --yes, or answered no)
+  130  interrupted (Ctrl-C); a stack update already started carries on"""
+MANAGED_BY = "arda-partition-mail/deploy.py"
+
+
+class Refused(ArdaMailError):
+    """A guard said no before anything was changed."""
+
+    exit_code = EXIT_REFUSED
+
+
+class NotExecuted(ArdaMailError):
+    """The change set was left for the operator to execute."""
+
+    exit_code = EXIT_NOT_EXECUTED
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: infrastructure and partition are positional."""
+    parser = argparse.ArgumentParser(
+        prog="deploy.py",
+        description="Lint, register with Postmark, and deploy one partition's mail stack by change set.",
+        epilog=EXIT_CODES + f"\n\nenvironment:\n  AWS_ENDPOINT_URL, AWS_PROFILE  standard boto3 settings\n"
+        f"  {BASE_URL_ENV}  Postmark API base URL (default {DEFAULT_BASE_URL})\n"
+        "  GITHUB_ACTIONS=true  print ::add-mask:: for the token (GitHub Actions only)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("infrastructure", help="e.g. Alpha002")
+    parser.add_argument("partition", help="dev, stage, demo or prod")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="print the target and the steps; touch nothing")
+    mode.add_argument("--plan", action="store_true", help="show the change set, then delete it; never execute")
+    mode.add_argument("--preflight", action="store_true", help="check token, AWS identity and Postmark only")
+    parser.add_argument("--yes", action="store_true", help="execute without asking")
+    parser.add_argument(
+        "--delete-failed-stack",
+        action="store_true",
+        help="delete a ROLLBACK_COMPLETE stack (a failed first creation) before creating it again",
+    )
+    parser.add_argument("--profile", help="AWS profile (default: the standard boto3 chain)")
+    parser.add_argument("--region", help="AWS region; must be the one the instance config names")
+    parser.add_argument("--debug", action="store_true", help="verbose logs and tracebacks (secrets stay redacted)")
+    return parser.parse_args(argv)
+
+
+@dataclass
+class Target:
+    """Where a deploy goes: stated once, printed first."""
+
+    config: PartitionConfig
+    region: str
+
+    @property
+    def stack(self) -> str:
+        return self.config.stack_name
+
+    @property
+    def account(self) -> str:
+        return self.config.infrastructure.account_id
+
+    def describe(self) -> str:
+        return f"target: account {self.account}, region {self.region}, stack {self.stack}"
+
+
+def template_parameters(token: Secret, registration: Registration | None) -> dict[str, str]:
+    """The stack parameters: the token (NoEcho) and each DKIM key Postmark has."""
+    params = {P_TOKEN: token.reveal()}
+    for state, selector_key, value_key in (
+        ("active", P_DKIM_SELECTOR, P_DKIM_VALUE),
+        ("pending", P_DKIM_PENDING_SELECTOR, P_DKIM_PENDING_VALUE),
+    ):
+        key = registration.key(state) if registration else None
+        if key and not re.fullmatch(SELECTOR_PATTERN, key.selector):
+            raise ArdaMailError(f"Postmark's {state} DKIM selector must be a DNS label, got: {key.selector!r}")
+        params[selector_key] = key.selector if key else ""
+        params[value_key] = txt_record_value(key.value) if key else ""
+    return params
+
+
+class PartitionDeploy:
+    """The deploy sequence for one partition; each method is one named step."""
+
+    def __init__(self, target: Target, session, *, out=None, poll_seconds: float = 1.0, sleep=time.sleep) -> None:
+        from tools.lib.deployer import Deployer
+
+        self.target = target
+        self.session = session
+        self.out = out or sys.stdout
+        self.aws_calls = 0
+        session.events.register("before-call", self._count_call)
+        config = _boto_config()
+        self.cfn = session.client("cloudformation", region_name=target.region, config=config)
+        self.deployer = Deployer(
+            self.cfn, target.stack, poll_seconds=poll_seconds, sleep=sleep, on_event=self._print_event
+        )
+
+    def _count_call(self, **_) -> None:
+        self.aws_calls += 1
+
+    def _print(self, text: str = "") -> None:
+        self.out.write(redact(text) + "\n")
+        self.out.flush()
+
+    def _print_event(self, event) -> None:
+        reason = f"  {event.reason}" if event.reason else ""
+        self._print(
+            f"{self.target.stack}: {event.timestamp:%H:%M:%S} {event.status:<22} "
+            f"{event.resource_type:<34} {event.logical_id}{reason}"
+        )
+
+    # -- the steps -----------------------------------------------------------
+
+    def check_account(self) -> dict:
+        """Step 2: refuse credentials of any account but the configured one."""
+        from tools.lib.aws_errors import aws_call
+
+        sts = self.session.client("sts", region_name=self.target.region, config=_boto_config())
+        with aws_call("sts get-caller-identity", self.target.stack):
+            identity = sts.get_caller_identity()
+        if identity["Account"] != self.target.account:
+            raise Refused(
+                f"refusing to deploy {self.target.stack}: the AWS credentials are for account "
+                f"{identity['Account']} ({identity.get('Arn', '?')}), but "
+                f"{self.target.config.infrastructure.source.parent.name}/infrastructure.toml names "
+                f"{self.target.account}; switch --profile or credentials"
+            )
+        LOG.info("%s: AWS identity %s in account %s", self.target.stack, identity.get("Arn"), identity["Account"])
+        return identity
+
+    def resolve_token(self) -> Secret:
+        """Step 3: the Postmark account token from 1Password (masked on Actions)."""
+        from tools.lib import op_resolver
+
+        LOG.info(
+            "%s: resolving the Postmark token (op read %s)", self.target.stack, self.target.config.postmark_token_ref
+        )
+        return op_resolver.resolve(self.target.config.postmark_token_ref)
+
+    def committed_template(self) -> str:
+        """Step 4: the committed YAML, refused if the code renders something else."""
+        path = template_path(self.target.config)
+        if not path.is_file():
+            raise Refused(
+                f"{self.target.stack}: {path.name} is not committed; run: python generate.py "
+                f"{self.target.config.partition.value}, review and commit it"
+            )
+        committed = path.read_text(encoding="utf-8")
+        if committed != render(self.target.config, read_handler_source()):
+            raise Refused(
+                f"{self.target.stack}: templates/{path.name} differs from what the code renders; "
+                f"run: python generate.py {self.target.config.partition.value}, review and commit it"
+            )
+        return committed
+
+    def lint(self, body: str) -> None:
+        """Step 5: cfn-lint; errors stop the deploy, warnings are shown."""
+        from cfnlint.api import ManualArgs, lint
+
+        matches = lint(body, config=ManualArgs(regions=[self.target.region]))
+        errors = [m for m in matches if m.rule.id.startswith("E")]
+        for match in matches:
+            if match not in errors:
+                LOG.warning("%s: cfn-lint %s", self.target.stack, match)
+        if errors:
+            shown = "; ".join(str(m) for m in errors[:3])
+            raise Refused(f"{self.target.stack}: cfn-lint found {len(errors)} error(s): {shown}")
+        LOG.info("%s: cfn-lint passed (%d warning(s))", self.target.stack, len(matches))
+
+    def register(self, token: Secret, *, read_only: bool) -> Registration | None:
+        """Step 6: Postmark registration (read-only for --plan)."""
+        client = PostmarkClient(token)
+        domain = self.target.config.mail_domain
+        if read_only:
+            registration = lookup_registration(client, domain)
+            if registration is None:
+                LOG.warning(
+                    "%s: %s is not registered with Postmark yet; deploy will register it", self.target.stack, domain
+                )
+            return registration
+        return register_domain(client, domain)
+
+    def tags(self) -> dict[str, str]:
+        """Stack tags: the partition's own plus who and what manages it."""
+        config = self.target.config
+        return {
+            **dict(config.tags),
+            "arda:infrastructure": config.infrastructure.name,
+            "arda:partition": config.partition.value,
+            "arda:managed-by": MANAGED_BY,
+        }
+
+    def show_changes(self, changes) -> None:
+        """Step 9: the change set as a table."""
+        rows = [("ACTION", "LOGICAL ID", "RESOURCE TYPE", "REPLACEMENT")] + [
+            (c.action, c.logical_id, c.resource_type, c.replacement or "-") for c in changes
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        self._print(f"{self.target.stack}: change set ({len(changes)} change(s))")
+        for row in rows:
+            self._print(f"  {row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+
+    def confirm(self, assume_yes: bool, change_set_id: str, is_tty: bool) -> None:
+        """Step 10: --yes, or y on a terminal; otherwise leave the change set."""
+        if assume_yes:
+            return
+        how = (
+            f"execute it with: aws cloudformation execute-change-set --change-set-name {change_set_id} "
+            f"--region {self.target.region}"
+        )
+        if not is_tty:
+            raise NotExecuted(
+                f"{self.target.stack}: not executing without a terminal or --yes; change set left for review ({how})"
+            )
+        sys.stderr.write(f"Execute this change set on {self.target.stack} in account {self.target.account}? [y/N] ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            raise NotExecuted(f"{self.target.stack}: not executed; change set left for review ({how})")
+
+    # -- the modes -----------------------------------------------------------
+
+    def deploy(self, *, plan: bool, assume_yes: bool, is_tty: bool, delete_failed_stack: bool) -> int:
+        """Steps 2-11 (plan: 2-9, then delete the change set)."""
+        from tools.lib.deployer import DeployFailed, NoChanges
+
+        stack = self.target.stack
+        self.check_account()
+        token = self.resolve_token()
+        body = self.committed_template()
+        self.lint(body)
+        registration = self.register(token, read_only=plan)
+        parameters = template_parameters(token, registration)
+
+        existing = self.deployer.describe_stack()
+        if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE" and delete_failed_stack and not plan:
+            self.deployer.delete_failed_stack()
+            existing = None
+        kind = self.deployer.change_set_type(existing)
+        LOG.info("%s: creating a %s change set", stack, kind)
+        change_set = self.deployer.create_change_set(body, parameters, self.tags(), kind)
+        try:
+            changes = self.deployer.wait_for_change_set(change_set)
+        except (NoChanges, DeployFailed) as outcome:
+            self._discard(change_set, kind)
+            if isinstance(outcome, NoChanges):
+                self._print(f"{stack}: no changes; the stack already matches the committed template")
+                return EXIT_OK
+            raise
+        self.show_changes(changes)
+        if plan:
+            self._discard(change_set, kind)
+            self._print(f"{stack}: plan only; change set deleted, nothing executed")
+            return EXIT_OK
+        self.confirm(assume_yes, change_set, is_tty)
+        return self.execute(change_set)
+
+    def _discard(self, change_set: str, kind: str) -> None:
+        """Delete a change set we will not execute, and the empty stack a CREATE made."""
+        self.deployer.delete_change_set(change_set)
+        if kind == "CREATE":
+            self.deployer.delete_review_stack()
+
+    def execute(self, change_set: str) -> int:
+        """Steps 10-11: execute, follow, report."""
+        stack = self.target.stack
+        since = self.deployer.execute_change_set(change_set)
+        LOG.info("%s: executing change set; following stack events (Ctrl-C stops following, not the update)", stack)
+        try:
+            final = self.deployer.follow_stack(since)
+        except KeyboardInterrupt:
+            sys.stderr.write(
+                f"\n{stack}: stopped following; CloudFormation carries on. Watch it with: "
+                f"aws cloudformation describe-stack-events --stack-name {stack} --region {self.target.region}\n"
+            )
+            return EXIT_INTERRUPTED
+        if final in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+            self._print(f"{stack}: {final}")
+            for name, value in self.deployer.exports():
+                self._print(f"  {name} = {value}")
+            return EXIT_OK
+        self._print(f"{stack}: {final}; failed resources:")
+        for event in self.deployer.failed_events(since):
+            self._print(f"  {event.logical_id} ({event.resource_type}) {event.status}: {event.reason}")
+        return EXIT_FAILED
+
+    def preflight(self) -> int:
+        """The operator's pre-flight: token, AWS identity, Postmark. A table of results."""
+        rows = []
+        token = None
+        try:
+            token = self.resolve_token()
+            rows.append(("1Password token", "PASS", f"{self.target.config.postmark_token_ref} resolved, non-empty"))
+        except ArdaMailError as exc:
+            rows.append(("1Password token", "FAIL", str(exc)))
+        try:
+            identity = self.check_account()
+            rows.append(("AWS identity", "PASS", f"account {identity['Account']} ({identity.get('Arn')})"))
+        except ArdaMailError as exc:
+            rows.append(("AWS identity", "FAIL", str(exc)))
+        if token is None:
+            rows.append(("Postmark token", "SKIP", "no token to try"))
+        else:
+            try:
+                page = PostmarkClient(token).list_domains(count=1)
+                rows.append(
+                    ("Postmark token", "PASS", f"GET /domains accepted ({page.get('TotalCount', 0)} domain(s))")
+                )
+            except ArdaMailError as exc:
+                rows.append(("Postmark token", "FAIL", str(exc)))
+        width = max(len(r[0]) for r in rows)
+        self._print(f"{self.target.stack}: pre-flight")
+        for check, result, detail in rows:
+            self._print(f"  {check:<{width}}  {result:<4}  {detail}")
+        return EXIT_OK if all(r[1] == "PASS" for r in rows) else EXIT_FAILED
+
+
+def _boto_config():
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=60)
+
+
+def dry_run(target: Target, out) -> int:
+    """Print the target and every step as it would run; no AWS, no op, no Postmark."""
+    config = target.config
+    path = template_path(config)
+    steps = [
+        target.describe(),
+        f"1. sts get-caller-identity (must be account {target.account})",
+        f"2. op read {config.postmark_token_ref}",
+        "3. ::add-mask:: *** (GitHub Actions only)",
+        f"4. check templates/{path.name} equals what the code renders",
+        f"5. cfn-lint templates/{path.name} --regions {target.region}",
+        f"6. Postmark register {config.mail_domain} (Return-Path {return_path_domain(config.mail_domain)}) "
+        f"at {_postmark_url()}",
+        f"7. create_change_set {target.stack} (CREATE or UPDATE) TemplateBody=templates/{path.name} "
+        f"{P_TOKEN}=**** {P_DKIM_SELECTOR}=<Postmark> {P_DKIM_VALUE}=<Postmark> "
+        f"{P_DKIM_PENDING_SELECTOR}=<Postmark> {P_DKIM_PENDING_VALUE}=<Postmark> Capabilities=CAPABILITY_IAM",
+        "8. wait for the change set (poll every second; no changes = done)",
+        "9. show the change set",
+        "10. execute after confirmation (--yes skips the question)",
+        "11. follow the stack events; print the exports",
+    ]
+    out.write("\n".join(steps) + "\n")
+    return EXIT_OK
+
+
+def _postmark_url() -> str:
+    from tools.lib.postmark_client import resolve_base_url
+
+    return resolve_base_url()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one error line and an exit code; --debug adds the traceback."""
+    args = parse_args(argv)
+    setup_logging(args.debug)
+    started = time.monotonic()
+    config = None
+    try:
+        config = load_registry().lookup(args.infrastructure, args.partition)
+        region = config.infrastructure.region
+        if args.region and args.region != region:
+            raise UsageError(
+                f"--region must be the instance config's region {region!r} for {config.stack_name}, "
+                f"got: {args.region!r}"
+            )
+        target = Target(config, region)
+        if args.dry_run:
+            return dry_run(target, sys.stdout)
+        LOG.info("%s", target.describe())
+        import boto3
+
+        from tools.lib.aws_errors import aws_call
+
+        with aws_call("loading the AWS profile", config.stack_name):
+            session = boto3.Session(profile_name=args.profile, region_name=region)
+        run = PartitionDeploy(target, session)
+        try:
+            if args.preflight:
+                return run.preflight()
+            return run.deploy(
+                plan=args.plan,
+                assume_yes=args.yes,
+                is_tty=sys.stdin.isatty(),
+                delete_failed_stack=args.delete_failed_stack,
+            )
+        finally:
+            LOG.info(
+                "%s: finished in %.1fs, %d AWS call(s)", config.stack_name, time.monotonic() - started, run.aws_calls
+            )
+    except ArdaMailError as exc:
+        LOG.debug("failed", exc_info=True)
+        where = f"{config.stack_name}: " if config and config.stack_name not in str(exc) else ""
+        print(f"deploy: error: {where}{redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\ndeploy: interrupted; nothing was executed", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

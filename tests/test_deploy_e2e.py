@@ -1,0 +1,237 @@
+"""deploy.py end to end, as an operator runs it, against local stand-ins only.
+
+A moto server on 127.0.0.1 (``AWS_ENDPOINT_URL``, with ``tests/moto_compat.py``),
+the Postmark stand-in and the stand-in ``op``. PlatformRoot's parent zone lives in
+a second moto account; the deploying credentials belong to Alpha002's account.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import uuid
+
+import boto3
+import pytest
+
+from templates.dkim import join_txt_strings
+from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere, free_port
+
+pytestmark = pytest.mark.moto
+
+ALPHA002 = "111122223333"
+PLATFORM_ROOT_ROLE = "arn:aws:iam::444455556666:role/ArdaMailsNsDelegation"
+STACK = "Alpha002-dev-Email"
+EXPORTS = [
+    "DnsRecordsRoleArn",
+    "MailDomainName",
+    "MailHostedZoneId",
+    "PostmarkAccountTokenSecretArn",
+    "ReturnPathDomain",
+    "WebhookSecretArn",
+]
+
+
+def _credentials(role_arn):
+    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="e2e-test")["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+    }
+
+
+def _client(service, creds):
+    return boto3.client(
+        service,
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=creds["AWS_SESSION_TOKEN"],
+    )
+
+
+@pytest.fixture
+def world(aws_env, cli_env, postmark):
+    """The parent zone in PlatformRoot, and an environment holding Alpha002's credentials."""
+    root = _credentials(PLATFORM_ROOT_ROLE)
+    zone = _client("route53", root).create_hosted_zone(Name="ardamails.com", CallerReference=str(uuid.uuid4()))
+    deployer = _credentials(f"arn:aws:iam::{ALPHA002}:role/Deployer")
+    cli_env.update(
+        AWS_ENDPOINT_URL=aws_env,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE="/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+        **deployer,
+    )
+    return {
+        "env": cli_env,
+        "root": root,
+        "deployer": deployer,
+        "parent_zone_id": zone["HostedZone"]["Id"].split("/")[-1],
+    }
+
+
+def deploy(env, *args):
+    return subprocess.run(
+        [PYTHON, str(REPO / "deploy.py"), "Alpha002", "dev", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _records(route53, zone_id):
+    # Route 53 names end in a dot; moto leaves it off records CloudFormation made.
+    return {
+        (r["Name"].rstrip("."), r["Type"]): r
+        for r in route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    }
+
+
+def test_deploy_creates_the_stack_then_finds_no_changes(world, postmark, tmp_path):
+    env = world["env"]
+    first = deploy(env, "--yes")
+    assert first.returncode == 0, first.stderr
+    assert f"{STACK}: CREATE_COMPLETE" in first.stdout
+    for name in EXPORTS:
+        assert f"  Alpha002-dev-API-{name} = " in first.stdout
+    assert "Add     MailHostedZone" in first.stdout
+
+    cfn = _client("cloudformation", world["deployer"])
+    stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    tags = {t["Key"]: t["Value"] for t in stack["Tags"]}
+    assert tags["arda:managed-by"] == "arda-partition-mail/deploy.py" and tags["arda:partition"] == "dev"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    route53 = _client("route53", world["deployer"])
+    records = _records(route53, outputs["MailHostedZoneId"])
+    domain = postmark.domains[next(iter(postmark.domains))]
+    dkim = records[(domain["DKIMPendingHost"], "TXT")]
+    # The 2048-bit key arrives split into <=255-character strings and joins back intact.
+    (value,) = [r["Value"] for r in dkim["ResourceRecords"]]
+    assert join_txt_strings(value) == domain["DKIMPendingTextValue"]
+    assert [len(s) for s in re.findall(r'"([^"]*)"', value)] == [255, len(domain["DKIMPendingTextValue"]) - 255]
+    assert records[("pm-bounces.dev.ardamails.com", "CNAME")]["ResourceRecords"] == [{"Value": "pm.mtasv.net"}]
+    assert records[("dev.ardamails.com", "TXT")]["ResourceRecords"] == [
+        {"Value": '"v=spf1 include:spf.mtasv.net ~all"'}
+    ]
+    assert records[("_dmarc.dev.ardamails.com", "TXT")]["ResourceRecords"] == [
+        {"Value": '"v=DMARC1; p=none; rua=mailto:dmarc-reports@arda.cards"'}
+    ]
+    # The delegation custom resource wrote the NS record into PlatformRoot's parent zone.
+    parent = _records(_client("route53", world["root"]), world["parent_zone_id"])
+    zone_ns = route53.get_hosted_zone(Id=outputs["MailHostedZoneId"])["DelegationSet"]["NameServers"]
+    delegated = [r["Value"].rstrip(".") for r in parent[("dev.ardamails.com", "NS")]["ResourceRecords"]]
+    assert sorted(delegated) == sorted(zone_ns)
+    # Postmark: registered once, with the right Return-Path; no server, no sender.
+    (post,) = postmark.calls("POST", "/domains")
+    assert json.loads(post.body)["ReturnPathDomain"] == "pm-bounces.dev.ardamails.com"
+
+    second = deploy(env, "--yes")
+    assert second.returncode == 0, second.stderr
+    assert f"{STACK}: no changes; the stack already matches the committed template" in second.stdout
+    # The empty change set was deleted, not left behind.
+    assert [s for s in cfn.list_change_sets(StackName=STACK)["Summaries"] if s["Status"] == "FAILED"] == []
+    assert len(postmark.calls("POST", "/domains")) == 1
+    for call in postmark.requests:
+        assert not call.path.startswith("/servers") and not (call.method == "POST" and call.path == "/senders")
+    assert_token_nowhere(first.stdout, first.stderr, second.stdout, second.stderr, folders=[tmp_path])
+
+
+def test_credentials_of_another_account_are_refused(world, postmark, tmp_path):
+    env = world["env"]
+    env.update(_credentials("arn:aws:iam::999988887777:role/Elsewhere"))
+    result = deploy(env, "--yes")
+    assert result.returncode == 3
+    assert "refusing to deploy Alpha002-dev-Email: the AWS credentials are for account 999988887777" in result.stderr
+    assert "names 111122223333" in result.stderr
+    assert postmark.requests == []
+    assert not (tmp_path / "op-argv.log").exists(), "the token must not even be resolved"
+    cfn = _client("cloudformation", world["deployer"])
+    assert cfn.describe_stacks()["Stacks"] == []
+
+
+def test_dry_run_makes_no_request_anywhere(world, postmark, tmp_path):
+    env = world["env"]
+    env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"  # nothing listens: any call would fail
+    result = deploy(env, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "target: account 111122223333, region us-east-1, stack Alpha002-dev-Email"
+    order = [
+        "op read op://",
+        "::add-mask:: ***",
+        "cfn-lint",
+        "Postmark register",
+        "create_change_set Alpha002-dev-Email",
+    ]
+    positions = [next(i for i, line in enumerate(lines) if text in line) for text in order]
+    assert positions == sorted(positions)
+    assert "PostmarkAccountToken=****" in result.stdout
+    assert postmark.requests == []
+    assert not (tmp_path / "op-argv.log").exists()
+
+
+def test_on_github_actions_exactly_one_mask_line(world, postmark):
+    env = world["env"]
+    env["GITHUB_ACTIONS"] = "true"
+    result = deploy(env, "--yes")
+    assert result.returncode == 0, result.stderr
+    masks = [line for line in result.stdout.splitlines() if line.startswith("::add-mask::")]
+    assert masks == [f"::add-mask::{TOKEN}"]
+    assert result.stdout.splitlines()[0] == masks[0], "the mask comes before anything else on stdout"
+    rest = result.stdout.replace(masks[0], "", 1)
+    assert_token_nowhere(rest, result.stderr)
+
+
+def test_plan_shows_changes_and_leaves_nothing(world, postmark):
+    result = deploy(world["env"], "--plan")
+    assert result.returncode == 0, result.stderr
+    assert "Add     MailHostedZone" in result.stdout
+    assert "plan only; change set deleted, nothing executed" in result.stdout
+    cfn = _client("cloudformation", world["deployer"])
+    assert [s for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"] == []
+    assert postmark.calls("POST") == [], "--plan is read-only at Postmark too"
+
+
+def test_without_a_terminal_or_yes_the_change_set_is_left(world, postmark):
+    result = deploy(world["env"])
+    assert result.returncode == 4
+    assert "not executing without a terminal or --yes; change set left for review" in result.stderr
+    assert "aws cloudformation execute-change-set --change-set-name arn:aws:cloudformation:" in result.stderr
+    cfn = _client("cloudformation", world["deployer"])
+    (summary,) = cfn.list_change_sets(StackName=STACK)["Summaries"]
+    assert summary["Status"] == "CREATE_COMPLETE"
+    assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
+
+
+def test_preflight_reports_each_check(world, postmark):
+    ok = deploy(world["env"], "--preflight")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert [line.split()[-1] for line in ok.stdout.splitlines()[1:]] != []
+    rows = {line.split("  ")[1].strip(): line for line in ok.stdout.splitlines()[1:]}
+    assert all(" PASS " in row for row in rows.values()), ok.stdout
+    env = dict(world["env"], OP_STANDIN_EXIT="1")
+    bad = deploy(env, "--preflight")
+    assert bad.returncode == 1
+    assert "1Password token  FAIL" in bad.stdout and "Postmark token   SKIP" in bad.stdout
+    assert_token_nowhere(ok.stdout, ok.stderr, bad.stdout, bad.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        ([], 2, "usage: deploy.py"),
+        (["--region", "eu-west-1"], 2, "--region must be the instance config's region 'us-east-1'"),
+        (["--plan", "--dry-run"], 2, "not allowed with argument"),
+    ],
+)
+def test_usage_errors(world, postmark, args, code, message):
+    cmd = [PYTHON, str(REPO / "deploy.py")] + (["Alpha002", "dev"] if args else []) + args
+    result = subprocess.run(cmd, env=world["env"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == code
+    assert message in result.stderr
+    assert postmark.requests == []

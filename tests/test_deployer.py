@@ -1,0 +1,430 @@
+"""deploy.py's sequence with botocore's Stubber: the exact CloudFormation calls.
+
+1Password, Postmark and cfn-lint are replaced by fixed answers here (each has its
+own tests); STS and CloudFormation are stubbed with expected parameters, in the
+spirit of aws-cli's test_deployer.py.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from botocore.hooks import HierarchicalEmitter
+from botocore.stub import ANY, Stubber
+
+import deploy
+from instances.registry import DEFAULT_ROOT, load_registry
+from templates.dkim import txt_record_value
+from templates.render import template_path
+from tests.conftest import TOKEN
+from tools.lib.logger import Secret
+from tools.lib.registration import DkimKey, Registration
+
+STACK = "Alpha002-dev-Email"
+STACK_ID = f"arn:aws:cloudformation:us-east-1:111122223333:stack/{STACK}/1"
+CS_ARN = "arn:aws:cloudformation:us-east-1:111122223333:changeSet/arda-mail-x/1"
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+DKIM = DkimKey("pending", "20261126pm", "20261126pm._domainkey.dev.ardamails.com", "k=rsa;p=" + "Q" * 384)
+REGISTRATION = Registration(
+    domain="dev.ardamails.com",
+    domain_id=1,
+    dkim_keys=(DKIM,),
+    return_path_domain="pm-bounces.dev.ardamails.com",
+    return_path_cname="pm.mtasv.net",
+    dkim_verified=False,
+    return_path_verified=False,
+    created=True,
+    return_path_updated=False,
+)
+CONFIG = load_registry(DEFAULT_ROOT).lookup("Alpha002", "dev")
+BODY = template_path(CONFIG).read_text()
+
+
+class FakeSession:
+    """Hands out stubbed clients; counts nothing (the stubs do the checking)."""
+
+    def __init__(self):
+        kwargs = {"region_name": "us-east-1", "aws_access_key_id": "a", "aws_secret_access_key": "b"}
+        self.clients = {
+            "cloudformation": boto3.client("cloudformation", **kwargs),
+            "sts": boto3.client("sts", **kwargs),
+        }
+        self.stubs = {name: Stubber(client) for name, client in self.clients.items()}
+        self.events = HierarchicalEmitter()
+
+    def client(self, name, **_):
+        return self.clients[name]
+
+
+@pytest.fixture
+def session(monkeypatch):
+    s = FakeSession()
+    for stub in s.stubs.values():
+        stub.activate()
+    monkeypatch.setattr("tools.lib.op_resolver.resolve", lambda ref, **_: Secret(TOKEN))
+    monkeypatch.setattr(deploy.PartitionDeploy, "lint", lambda self, body: None)
+    monkeypatch.setattr(deploy.PartitionDeploy, "register", lambda self, token, read_only: REGISTRATION)
+    yield s
+    for stub in s.stubs.values():
+        stub.assert_no_pending_responses()
+
+
+def make(session):
+    out = io.StringIO()
+    sleeps = []
+    run = deploy.PartitionDeploy(deploy.Target(CONFIG, "us-east-1"), session, out=out, sleep=sleeps.append)
+    return run, out, sleeps
+
+
+def cfn(session):
+    return session.stubs["cloudformation"]
+
+
+def expect_identity(session, account="111122223333"):
+    session.stubs["sts"].add_response(
+        "get_caller_identity",
+        {"Account": account, "Arn": f"arn:aws:sts::{account}:assumed-role/Ops/me", "UserId": "u"},
+        {},
+    )
+
+
+def expect_stack(session, status):
+    if status is None:
+        cfn(session).add_client_error(
+            "describe_stacks",
+            service_error_code="ValidationError",
+            service_message=f"Stack with id {STACK} does not exist",
+        )
+        return
+    stack = {"StackName": STACK, "StackId": STACK_ID, "StackStatus": status, "CreationTime": NOW}
+    cfn(session).add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": STACK})
+
+
+def expect_create_change_set(session, kind):
+    params = {
+        "PostmarkAccountToken": TOKEN,
+        "DkimSelector": "",
+        "DkimValue": "",
+        "DkimPendingSelector": DKIM.selector,
+        "DkimPendingValue": txt_record_value(DKIM.value),
+    }
+    cfn(session).add_response(
+        "create_change_set",
+        {"Id": CS_ARN, "StackId": STACK_ID},
+        {
+            "StackName": STACK,
+            "ChangeSetName": ANY,
+            "ChangeSetType": kind,
+            "TemplateBody": BODY,
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+            "Capabilities": ["CAPABILITY_IAM"],
+            "Tags": [
+                {"Key": "Owner", "Value": "platform-devops"},
+                {"Key": "Project", "Value": "arda-mail"},
+                {"Key": "arda:infrastructure", "Value": "Alpha002"},
+                {"Key": "arda:partition", "Value": "dev"},
+                {"Key": "arda:managed-by", "Value": "arda-partition-mail/deploy.py"},
+            ],
+            "Description": ANY,
+        },
+    )
+
+
+def expect_change_set(session, status, reason=None, changes=()):
+    body = {"ChangeSetId": CS_ARN, "StackName": STACK, "Status": status, "Changes": list(changes)}
+    if reason:
+        body["StatusReason"] = reason
+    cfn(session).add_response("describe_change_set", body, {"ChangeSetName": CS_ARN})
+
+
+ADD_ZONE = {
+    "Type": "Resource",
+    "ResourceChange": {
+        "Action": "Add",
+        "LogicalResourceId": "MailHostedZone",
+        "ResourceType": "AWS::Route53::HostedZone",
+    },
+}
+MODIFY_RECORD = {
+    "Type": "Resource",
+    "ResourceChange": {
+        "Action": "Modify",
+        "LogicalResourceId": "DkimPendingRecord",
+        "ResourceType": "AWS::Route53::RecordSet",
+        "Replacement": "True",
+    },
+}
+
+
+def event(event_id, logical_id, status, reason=None, resource_type="AWS::Route53::HostedZone"):
+    e = {
+        "StackId": STACK_ID,
+        "EventId": event_id,
+        "StackName": STACK,
+        "LogicalResourceId": logical_id,
+        "ResourceType": resource_type,
+        "Timestamp": NOW,
+        "ResourceStatus": status,
+    }
+    if reason:
+        e["ResourceStatusReason"] = reason
+    return e
+
+
+def expect_events(session, events):
+    cfn(session).add_response("describe_stack_events", {"StackEvents": events}, {"StackName": STACK})
+
+
+def expect_execute(session, previous_events=()):
+    expect_events(session, list(previous_events))
+    cfn(session).add_response("execute_change_set", {}, {"ChangeSetName": CS_ARN})
+
+
+def expect_outputs(session, status):
+    stack = {
+        "StackName": STACK,
+        "StackId": STACK_ID,
+        "StackStatus": status,
+        "CreationTime": NOW,
+        "Outputs": [
+            {
+                "OutputKey": "MailDomainName",
+                "OutputValue": "dev.ardamails.com",
+                "ExportName": "Alpha002-dev-API-MailDomainName",
+            },
+            {"OutputKey": "CfnIoMarker", "OutputValue": "partition-email/v1"},
+        ],
+    }
+    cfn(session).add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": STACK})
+
+
+def test_create_sequence(session):
+    run, out, sleeps = make(session)
+    expect_identity(session)
+    expect_stack(session, None)
+    expect_create_change_set(session, "CREATE")
+    expect_change_set(session, "CREATE_PENDING")
+    expect_change_set(session, "CREATE_COMPLETE", changes=[ADD_ZONE])
+    expect_execute(session, [event("e0", STACK, "REVIEW_IN_PROGRESS", resource_type="AWS::CloudFormation::Stack")])
+    expect_stack(session, "CREATE_IN_PROGRESS")
+    expect_events(
+        session, [event("e1", "MailHostedZone", "CREATE_IN_PROGRESS"), event("e0", STACK, "REVIEW_IN_PROGRESS")]
+    )
+    expect_stack(session, "CREATE_COMPLETE")
+    expect_events(
+        session,
+        [
+            event("e2", STACK, "CREATE_COMPLETE", resource_type="AWS::CloudFormation::Stack"),
+            event("e1", "MailHostedZone", "CREATE_IN_PROGRESS"),
+        ],
+    )
+    expect_outputs(session, "CREATE_COMPLETE")
+    code = run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
+    text = out.getvalue()
+    assert code == 0
+    assert sleeps == [1.0, 1.0], "polls every second, not botocore's waiter delays"
+    assert "Add     MailHostedZone  AWS::Route53::HostedZone  -" in text
+    assert text.index("CREATE_IN_PROGRESS") < text.index("CREATE_COMPLETE")
+    assert "  Alpha002-dev-API-MailDomainName = dev.ardamails.com" in text
+    assert "CfnIoMarker" not in text and TOKEN not in text
+
+
+@pytest.mark.parametrize("status", ["UPDATE_COMPLETE", "CREATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"])
+def test_update_sequence(session, status):
+    run, out, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, status)
+    expect_create_change_set(session, "UPDATE")
+    expect_change_set(session, "CREATE_COMPLETE", changes=[MODIFY_RECORD])
+    expect_execute(session, [event("e0", STACK, status, resource_type="AWS::CloudFormation::Stack")])
+    expect_stack(session, "UPDATE_COMPLETE")
+    expect_events(session, [event("e1", STACK, "UPDATE_COMPLETE", resource_type="AWS::CloudFormation::Stack")])
+    expect_outputs(session, "UPDATE_COMPLETE")
+    assert run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False) == 0
+    assert "Modify  DkimPendingRecord  AWS::Route53::RecordSet  True" in out.getvalue()
+
+
+def test_review_in_progress_is_created_again(session):
+    run, _, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, "REVIEW_IN_PROGRESS")
+    expect_create_change_set(session, "CREATE")
+    expect_change_set(session, "CREATE_COMPLETE", changes=[ADD_ZONE])
+    with pytest.raises(deploy.NotExecuted):
+        run.deploy(plan=False, assume_yes=False, is_tty=False, delete_failed_stack=False)
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "The submitted information didn't contain changes. Submit different information to create a change set.",
+        "No updates are to be performed.",
+    ],
+)
+def test_empty_change_set_is_no_changes(session, reason):
+    run, out, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, "UPDATE_COMPLETE")
+    expect_create_change_set(session, "UPDATE")
+    expect_change_set(session, "FAILED", reason=reason)
+    cfn(session).add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
+    assert run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False) == 0
+    assert f"{STACK}: no changes" in out.getvalue()
+
+
+def test_failed_change_set_is_deleted_and_reported(session):
+    from tools.lib.deployer import DeployFailed
+
+    run, _, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, None)
+    expect_create_change_set(session, "CREATE")
+    expect_change_set(session, "FAILED", reason="Parameter 'DkimValue' must match pattern")
+    cfn(session).add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
+    expect_stack(session, "REVIEW_IN_PROGRESS")
+    cfn(session).add_response("delete_stack", {}, {"StackName": STACK})
+    with pytest.raises(DeployFailed, match="the change set failed: Parameter 'DkimValue' must match pattern"):
+        run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
+
+
+def test_rollback_complete_is_explained_and_left_alone(session):
+    from tools.lib.deployer import StackStateError
+
+    run, _, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, "ROLLBACK_COMPLETE")
+    with pytest.raises(StackStateError, match="ROLLBACK_COMPLETE .*rerun with --delete-failed-stack") as info:
+        run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
+    assert info.value.exit_code == 3
+
+
+def test_rollback_complete_is_deleted_with_the_flag(session):
+    run, _, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, "ROLLBACK_COMPLETE")
+    cfn(session).add_response("delete_stack", {}, {"StackName": STACK})
+    expect_stack(session, "DELETE_IN_PROGRESS")
+    expect_events(session, [event("d1", STACK, "DELETE_IN_PROGRESS", resource_type="AWS::CloudFormation::Stack")])
+    expect_stack(session, None)
+    cfn(session).add_client_error(
+        "describe_stack_events", service_error_code="ValidationError", service_message="does not exist"
+    )
+    expect_create_change_set(session, "CREATE")
+    expect_change_set(session, "CREATE_COMPLETE", changes=[ADD_ZONE])
+    with pytest.raises(deploy.NotExecuted):
+        run.deploy(plan=False, assume_yes=False, is_tty=False, delete_failed_stack=True)
+
+
+def test_busy_stack_is_refused(session):
+    from tools.lib.deployer import StackStateError
+
+    run, _, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, "UPDATE_IN_PROGRESS")
+    with pytest.raises(StackStateError, match="the stack is busy \\(UPDATE_IN_PROGRESS\\)"):
+        run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
+
+
+def test_failed_execution_prints_each_failed_resource(session):
+    run, out, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, "UPDATE_COMPLETE")
+    expect_create_change_set(session, "UPDATE")
+    expect_change_set(session, "CREATE_COMPLETE", changes=[MODIFY_RECORD])
+    expect_execute(session, [event("e0", STACK, "UPDATE_COMPLETE", resource_type="AWS::CloudFormation::Stack")])
+    failed = event("e2", "DkimPendingRecord", "UPDATE_FAILED", reason="Invalid Resource Record: FATAL problem")
+    history = [
+        event("e3", STACK, "UPDATE_ROLLBACK_COMPLETE", resource_type="AWS::CloudFormation::Stack"),
+        failed,
+        event("e1", STACK, "UPDATE_IN_PROGRESS", resource_type="AWS::CloudFormation::Stack"),
+    ]
+    expect_stack(session, "UPDATE_ROLLBACK_COMPLETE")
+    expect_events(session, history + [event("e0", STACK, "UPDATE_COMPLETE")])
+    expect_events(session, history + [event("e0", STACK, "UPDATE_COMPLETE")])
+    assert run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False) == 1
+    text = out.getvalue()
+    assert f"{STACK}: UPDATE_ROLLBACK_COMPLETE; failed resources:" in text
+    assert (
+        "  DkimPendingRecord (AWS::Route53::HostedZone) UPDATE_FAILED: Invalid Resource Record: FATAL problem" in text
+    )
+
+
+def test_non_tty_without_yes_leaves_the_change_set(session):
+    run, _, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, "UPDATE_COMPLETE")
+    expect_create_change_set(session, "UPDATE")
+    expect_change_set(session, "CREATE_COMPLETE", changes=[MODIFY_RECORD])
+    with pytest.raises(deploy.NotExecuted) as info:
+        run.deploy(plan=False, assume_yes=False, is_tty=False, delete_failed_stack=False)
+    assert info.value.exit_code == 4
+    assert f"--change-set-name {CS_ARN}" in str(info.value)
+
+
+def test_plan_deletes_the_change_set_and_the_review_stack(session):
+    run, out, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, None)
+    expect_create_change_set(session, "CREATE")
+    expect_change_set(session, "CREATE_COMPLETE", changes=[ADD_ZONE])
+    cfn(session).add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
+    expect_stack(session, "REVIEW_IN_PROGRESS")
+    cfn(session).add_response("delete_stack", {}, {"StackName": STACK})
+    assert run.deploy(plan=True, assume_yes=True, is_tty=False, delete_failed_stack=False) == 0
+    assert "plan only" in out.getvalue()
+
+
+def test_wrong_account_is_refused_before_anything_else(session):
+    run, _, _ = make(session)
+    expect_identity(session, account="999988887777")
+    with pytest.raises(deploy.Refused, match="account 999988887777 .* names 111122223333"):
+        run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("ExpiredToken", "the AWS credentials are expired or invalid (ExpiredToken)"),
+        ("AccessDenied", "AWS denied sts get-caller-identity (AccessDenied: m)"),
+        ("Throttling", "AWS kept throttling sts get-caller-identity after retries"),
+    ],
+)
+def test_aws_errors_become_one_sentence(session, code, message):
+    run, _, _ = make(session)
+    session.stubs["sts"].add_client_error("get_caller_identity", service_error_code=code, service_message="m")
+    with pytest.raises(deploy.ArdaMailError) as info:
+        run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
+    assert message in str(info.value)
+    assert str(info.value).startswith(f"{STACK}: ")
+
+
+def test_stale_committed_template_is_refused(session, monkeypatch):
+    run, _, _ = make(session)
+    expect_identity(session)
+    monkeypatch.setattr(deploy, "render", lambda config, source: "something else")
+    with pytest.raises(
+        deploy.Refused, match="templates/Alpha002-dev-Email.yaml differs .* run: python generate.py dev"
+    ):
+        run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
+
+
+def test_dkim_parameters_are_split_for_the_template():
+    params = deploy.template_parameters(Secret(TOKEN), REGISTRATION)
+    assert params["DkimPendingValue"] == txt_record_value(DKIM.value)
+    assert params["DkimSelector"] == params["DkimValue"] == ""
+    empty = deploy.template_parameters(Secret(TOKEN), None)
+    assert empty["DkimPendingSelector"] == empty["DkimPendingValue"] == ""
+
+
+def test_cfn_lint_errors_stop_and_warnings_are_shown(caplog):
+    run = deploy.PartitionDeploy(deploy.Target(CONFIG, "us-east-1"), FakeSession(), out=io.StringIO())
+    broken = BODY.replace("Type: AWS::Route53::HostedZone", "Type: AWS::Route53::HostedZon", 1)
+    with pytest.raises(deploy.Refused, match=r"cfn-lint found \d+ error\(s\): .*AWS::Route53::HostedZon"):
+        run.lint(broken)
+    unused = BODY.replace("Parameters:\n", "Parameters:\n  Unused:\n    Type: String\n", 1)
+    with caplog.at_level("WARNING"):
+        run.lint(unused)
+    assert any("cfn-lint" in r.getMessage() and "W2001" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,69 @@
+"""Turn botocore failures into one sentence an operator can act on."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ProfileNotFound,
+    TokenRetrievalError,
+)
+
+from tools.lib.errors import ArdaMailError
+from tools.lib.logger import redact
+
+_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId"}
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+_THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+
+
+class AwsError(ArdaMailError):
+    """An AWS call failed; the message says what to do next."""
+
+
+def describe(exc: Exception, action: str, where: str) -> str:
+    """The sentence for ``exc`` raised while doing ``action`` on ``where``."""
+    if isinstance(exc, NoCredentialsError):
+        return (
+            f"{where}: no AWS credentials found for {action}; pass --profile, set AWS_PROFILE, or run 'aws sso login'"
+        )
+    if isinstance(exc, ProfileNotFound):
+        return f"{where}: {exc}; check --profile / AWS_PROFILE against ~/.aws/config"
+    if isinstance(exc, TokenRetrievalError):
+        return f"{where}: the AWS SSO session has expired ({action}); run 'aws sso login' and retry"
+    if isinstance(exc, NoRegionError):
+        return f"{where}: no AWS region for {action}; pass --region"
+    if isinstance(exc, EndpointConnectionError):
+        return f"{where}: could not reach AWS for {action} ({exc.kwargs.get('endpoint_url')}); check the network"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        message = redact(error.get("Message", ""))
+        if code in _EXPIRED:
+            return f"{where}: the AWS credentials are expired or invalid ({code}) for {action}; renew them and retry"
+        if code in _DENIED:
+            return (
+                f"{where}: AWS denied {action} ({code}: {message}); the deploying identity needs that "
+                "permission in this account"
+            )
+        if code in _THROTTLED:
+            return f"{where}: AWS kept throttling {action} after retries ({code}); wait a minute and retry"
+        return f"{where}: {action} failed ({code}: {message})"
+    if isinstance(exc, BotoCoreError):
+        return f"{where}: {action} failed: {redact(str(exc))}"
+    raise TypeError(exc)
+
+
+@contextlib.contextmanager
+def aws_call(action: str, where: str) -> Iterator[None]:
+    """Translate any botocore failure inside the block into AwsError."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(describe(exc, action, where)) from exc

@@ -1,0 +1,297 @@
+"""CloudFormation change-set deployment, step by named step.
+
+Modelled on aws-cli's ``customizations/cloudformation/deployer.py``: a stack in
+``REVIEW_IN_PROGRESS`` counts as new, either of CloudFormation's two "no changes"
+reasons is its own outcome (``NoChanges``), and waiting is done by polling every
+second rather than with botocore's 5-30 s waiters, so the command notices a
+finished change set or stack within about a second. Stack events are printed as
+they happen while following an execution.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tools.lib.aws_errors import AwsError, aws_call
+from tools.lib.aws_errors import describe as describe_aws_error
+from tools.lib.errors import ArdaMailError
+
+LOG = logging.getLogger(__name__)
+
+CAPABILITIES = ["CAPABILITY_IAM"]
+NO_CHANGES_REASONS = (
+    "The submitted information didn't contain changes",
+    "No updates are to be performed",
+)
+CREATE_STATES = {None, "REVIEW_IN_PROGRESS"}
+UPDATE_STATES = {
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_COMPLETE",
+}
+SUCCESS_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_COMPLETE"}
+CHANGE_SET_TIMEOUT_SECONDS = 600.0
+
+
+class NoChanges(ArdaMailError):
+    """The change set is empty: the stack already matches. A success, not a failure."""
+
+    exit_code = 0
+
+
+class StackStateError(ArdaMailError):
+    """The stack is in a state a deploy must not touch without the operator."""
+
+    exit_code = 3
+
+
+class DeployFailed(ArdaMailError):
+    """The change set or its execution failed; CloudFormation rolled back."""
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """One row of a change set."""
+
+    action: str
+    logical_id: str
+    resource_type: str
+    replacement: str
+
+
+@dataclass(frozen=True)
+class StackEvent:
+    """One stack event, as printed while following."""
+
+    timestamp: datetime
+    logical_id: str
+    resource_type: str
+    status: str
+    reason: str
+
+
+class Deployer:
+    """Change-set operations on one stack, handed its CloudFormation client."""
+
+    def __init__(
+        self,
+        cloudformation,
+        stack_name: str,
+        *,
+        poll_seconds: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        on_event: Callable[[StackEvent], None] | None = None,
+    ) -> None:
+        self.cfn = cloudformation
+        self.stack_name = stack_name
+        self.poll_seconds = poll_seconds
+        self._sleep = sleep
+        self._clock = clock
+        self._on_event = on_event or (lambda event: None)
+        self.calls = 0
+
+    def _call(self, operation: str, **kwargs):
+        self.calls += 1
+        with aws_call(operation, self.stack_name):
+            return getattr(self.cfn, operation)(**kwargs)
+
+    # -- state --------------------------------------------------------------
+
+    def describe_stack(self) -> dict | None:
+        """The stack, or None when it does not exist."""
+        self.calls += 1
+        try:
+            return self.cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "ValidationError" and "does not exist" in error.get("Message", ""):
+                return None
+            raise AwsError(describe_aws_error(exc, "describe_stacks", self.stack_name)) from exc
+        except BotoCoreError as exc:
+            raise AwsError(describe_aws_error(exc, "describe_stacks", self.stack_name)) from exc
+
+    def change_set_type(self, stack: dict | None) -> str:
+        """CREATE for a new (or REVIEW_IN_PROGRESS) stack, UPDATE for a settled one."""
+        status = stack["StackStatus"] if stack else None
+        if status in CREATE_STATES:
+            return "CREATE"
+        if status in UPDATE_STATES:
+            return "UPDATE"
+        if status == "ROLLBACK_COMPLETE":
+            raise StackStateError(
+                f"{self.stack_name}: the stack is ROLLBACK_COMPLETE (its first creation failed) and cannot be "
+                "updated; rerun with --delete-failed-stack to delete it and create it again"
+            )
+        if status.endswith("_IN_PROGRESS"):
+            raise StackStateError(
+                f"{self.stack_name}: the stack is busy ({status}); wait for it to settle, then rerun "
+                f"(watch: aws cloudformation describe-stack-events --stack-name {self.stack_name})"
+            )
+        raise StackStateError(
+            f"{self.stack_name}: the stack is {status}; resolve it in the CloudFormation console "
+            "(e.g. continue-update-rollback) before deploying"
+        )
+
+    def delete_failed_stack(self) -> None:
+        """Delete a ROLLBACK_COMPLETE stack and wait until it is gone."""
+        LOG.info("%s: deleting the ROLLBACK_COMPLETE stack", self.stack_name)
+        self._call("delete_stack", StackName=self.stack_name)
+        final = self.follow_stack(since=None)
+        if final not in ("DELETE_COMPLETE", None):
+            raise DeployFailed(f"{self.stack_name}: deleting the failed stack ended in {final}")
+
+    # -- change sets -----------------------------------------------------------
+
+    def create_change_set(
+        self,
+        template_body: str,
+        parameters: dict[str, str],
+        tags: dict[str, str],
+        change_set_type: str,
+        name: str | None = None,
+    ) -> str:
+        """Submit a change set; its ARN."""
+        name = name or f"arda-mail-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        response = self._call(
+            "create_change_set",
+            StackName=self.stack_name,
+            ChangeSetName=name,
+            ChangeSetType=change_set_type,
+            TemplateBody=template_body,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=CAPABILITIES,
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            Description="Created by deploy.py (Arda partition mail)",
+        )
+        return response["Id"]
+
+    def wait_for_change_set(self, change_set_id: str) -> list[ResourceChange]:
+        """Poll until the change set is ready; its changes, or NoChanges / DeployFailed."""
+        deadline = self._clock() + CHANGE_SET_TIMEOUT_SECONDS
+        while True:
+            response = self._call("describe_change_set", ChangeSetName=change_set_id)
+            status = response["Status"]
+            if status == "CREATE_COMPLETE":
+                return self._changes(change_set_id, response)
+            if status == "FAILED":
+                reason = response.get("StatusReason", "")
+                if any(text in reason for text in NO_CHANGES_REASONS):
+                    raise NoChanges(f"{self.stack_name}: no changes; the stack already matches the template")
+                raise DeployFailed(f"{self.stack_name}: the change set failed: {reason}")
+            if self._clock() > deadline:
+                raise DeployFailed(
+                    f"{self.stack_name}: the change set is still {status} after {CHANGE_SET_TIMEOUT_SECONDS:.0f}s"
+                )
+            self._sleep(self.poll_seconds)
+
+    def _changes(self, change_set_id: str, first_page: dict) -> list[ResourceChange]:
+        changes, page = [], first_page
+        while True:
+            for change in page.get("Changes", []):
+                rc = change.get("ResourceChange", {})
+                changes.append(
+                    ResourceChange(
+                        action=rc.get("Action", ""),
+                        logical_id=rc.get("LogicalResourceId", ""),
+                        resource_type=rc.get("ResourceType", ""),
+                        replacement=rc.get("Replacement", "") or "",
+                    )
+                )
+            token = page.get("NextToken")
+            if not token:
+                return changes
+            page = self._call("describe_change_set", ChangeSetName=change_set_id, NextToken=token)
+
+    def delete_change_set(self, change_set_id: str) -> None:
+        """Remove a change set that will not be executed."""
+        self._call("delete_change_set", ChangeSetName=change_set_id)
+
+    def delete_review_stack(self) -> None:
+        """Remove the empty REVIEW_IN_PROGRESS stack a CREATE change set left behind."""
+        stack = self.describe_stack()
+        if stack and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+            self._call("delete_stack", StackName=self.stack_name)
+
+    def execute_change_set(self, change_set_id: str) -> str | None:
+        """Start executing; the newest event ID before it, to follow from."""
+        since = self._newest_event_id()
+        self._call("execute_change_set", ChangeSetName=change_set_id)
+        return since
+
+    # -- following ---------------------------------------------------------------
+
+    def _newest_event_id(self) -> str | None:
+        events = self._call("describe_stack_events", StackName=self.stack_name).get("StackEvents", [])
+        return events[0]["EventId"] if events else None
+
+    def _new_events(self, since: str | None, seen: set[str]) -> list[dict]:
+        """Events after ``since`` not yet seen, oldest first (pages are newest first)."""
+        fresh, token = [], None
+        while True:
+            kwargs = {"StackName": self.stack_name, **({"NextToken": token} if token else {})}
+            page = self._call("describe_stack_events", **kwargs)
+            for event in page.get("StackEvents", []):
+                if event["EventId"] == since or event["EventId"] in seen:
+                    return list(reversed(fresh))
+                fresh.append(event)
+            token = page.get("NextToken")
+            if not token:
+                return list(reversed(fresh))
+
+    def follow_stack(self, since: str | None) -> str | None:
+        """Print events as they come until the stack settles; its final status (None: gone)."""
+        seen: set[str] = set()
+        while True:
+            stack = self.describe_stack()
+            try:
+                events = self._new_events(since, seen)
+            except ArdaMailError:
+                if stack is None:
+                    return None  # deleted: its events are gone with it
+                raise
+            for event in events:
+                seen.add(event["EventId"])
+                self._on_event(
+                    StackEvent(
+                        timestamp=event["Timestamp"],
+                        logical_id=event.get("LogicalResourceId", ""),
+                        resource_type=event.get("ResourceType", ""),
+                        status=event.get("ResourceStatus", ""),
+                        reason=event.get("ResourceStatusReason", "") or "",
+                    )
+                )
+            if stack is None:
+                return None
+            status = stack["StackStatus"]
+            if not status.endswith("_IN_PROGRESS"):
+                return status
+            self._sleep(self.poll_seconds)
+
+    def failed_events(self, since: str | None) -> list[StackEvent]:
+        """Each resource that failed since ``since``, with CloudFormation's reason."""
+        events = self._new_events(since, set())
+        return [
+            StackEvent(
+                e["Timestamp"],
+                e.get("LogicalResourceId", ""),
+                e.get("ResourceType", ""),
+                e["ResourceStatus"],
+                e.get("ResourceStatusReason", "") or "",
+            )
+            for e in events
+            if e.get("ResourceStatus", "").endswith("_FAILED")
+        ]
+
+    def exports(self) -> list[tuple[str, str]]:
+        """(export name, value) of every exported output of the stack."""
+        stack = self.describe_stack() or {}
+        return sorted((o["ExportName"], o["OutputValue"]) for o in stack.get("Outputs", []) if o.get("ExportName"))
