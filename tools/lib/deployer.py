@@ -273,8 +273,17 @@ class Deployer:
                 return None
             status = stack["StackStatus"]
             if not status.endswith("_IN_PROGRESS"):
+                self._report_latency(status, events)
                 return status
             self._sleep(self.poll_seconds)
+
+    def _report_latency(self, status: str, events: list[dict]) -> None:
+        """Log how long after CloudFormation's own terminal event the command noticed it."""
+        own = [e for e in events if e.get("LogicalResourceId") == self.stack_name and e.get("ResourceStatus") == status]
+        if own:
+            lag = (datetime.now(UTC) - own[-1]["Timestamp"]).total_seconds()
+            if lag >= 0:  # a skewed local clock makes the figure meaningless
+                LOG.info("%s: %s noticed %.2fs after CloudFormation reported it", self.stack_name, status, lag)
 
     def failed_events(self, since: str | None) -> list[StackEvent]:
         """Each resource that failed since ``since``, with CloudFormation's reason."""

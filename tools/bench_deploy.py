@@ -1,0 +1,131 @@
+"""Benchmark deploy.py against local stand-ins: a first deploy and a no-change redeploy.
+
+    python tools/bench_deploy.py [--runs N]
+
+Starts a moto server (with the test suite's compatibility patches), the Postmark
+stand-in and the stand-in ``op``, all on 127.0.0.1, then runs
+``python deploy.py Alpha002 dev --yes`` as a subprocess: once on an empty account
+and N times again with nothing to change. Prints wall time, AWS calls and how long
+after CloudFormation's terminal event the command noticed it. Targets: under 2 s
+of noticing latency per wait, and a no-change redeploy under 3 s including lint.
+A benchmark, not a test: run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+FINISHED = re.compile(r"finished in ([\d.]+)s, (\d+) AWS call")
+NOTICED = re.compile(r"noticed ([\d.]+)s after CloudFormation")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_world() -> dict[str, str]:
+    import boto3
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request
+
+    from tests import moto_compat
+    from tests.standins.postmark import PostmarkStandIn
+
+    moto_compat.apply()
+    aws_port, postmark_port = _free_port(), _free_port()
+    ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False).start()
+    postmark = make_server("127.0.0.1", postmark_port, Request.application(PostmarkStandIn().handle), threaded=True)
+    threading.Thread(target=postmark.serve_forever, daemon=True).start()
+    base = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{aws_port}",
+        "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    os.environ.update(base)
+    sts = boto3.client("sts")
+    root = sts.assume_role(RoleArn="arn:aws:iam::444455556666:role/ArdaMailsNsDelegation", RoleSessionName="bench")
+    creds = root["Credentials"]
+    boto3.client(
+        "route53",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    ).create_hosted_zone(Name="ardamails.com", CallerReference=str(uuid.uuid4()))
+    deployer = sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/Deployer", RoleSessionName="bench")
+    creds = deployer["Credentials"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OP_", "GITHUB_"))}
+    env.update(
+        base,
+        AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
+        AWS_SESSION_TOKEN=creds["SessionToken"],
+        POSTMARK_API_URL=f"http://127.0.0.1:{postmark_port}",
+        PATH=f"{REPO / 'tests' / 'standins' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    )
+    return env
+
+
+def _deploy(env: dict[str, str]) -> tuple[float, int, list[float], str]:
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(REPO / "deploy.py"), "Alpha002", "dev", "--yes"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"deploy.py failed ({result.returncode}):\n{result.stderr}")
+    calls = int(FINISHED.search(result.stderr).group(2))
+    noticed = [float(x) for x in NOTICED.findall(result.stderr)]
+    return wall, calls, noticed, result.stdout
+
+
+def main() -> int:
+    """Run the deploys and print a small report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="no-change redeploys to time (default 5)")
+    args = parser.parse_args()
+    env = _start_world()
+    wall, calls, noticed, _ = _deploy(env)
+    print(
+        f"first deploy:        {wall:.2f} s wall, {calls} AWS calls, stack noticed {noticed[0]:.2f} s after completion"
+    )
+    walls, call_counts = [], []
+    for _ in range(args.runs):
+        wall, calls, _, stdout = _deploy(env)
+        if "no changes" not in stdout:
+            raise SystemExit("expected a no-change redeploy")
+        walls.append(wall)
+        call_counts.append(calls)
+    print(
+        f"no-change redeploy:  median {statistics.median(walls):.2f} s, worst {max(walls):.2f} s wall "
+        f"(target < 3 s), {call_counts[0]} AWS calls, {args.runs} runs"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
