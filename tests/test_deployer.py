@@ -428,3 +428,43 @@ def test_cfn_lint_errors_stop_and_warnings_are_shown(caplog):
     with caplog.at_level("WARNING"):
         run.lint(unused)
     assert any("cfn-lint" in r.getMessage() and "W2001" in r.getMessage() for r in caplog.records)
+
+
+def _ready_update(session):
+    expect_identity(session)
+    expect_stack(session, "UPDATE_COMPLETE")
+    expect_create_change_set(session, "UPDATE")
+    expect_change_set(session, "CREATE_COMPLETE", changes=[MODIFY_RECORD])
+
+
+def test_ctrl_c_while_following_says_the_stack_carries_on(session, capsys):
+    _ready_update(session)
+    expect_execute(session, [event("e0", STACK, "UPDATE_COMPLETE", resource_type="AWS::CloudFormation::Stack")])
+    expect_stack(session, "UPDATE_IN_PROGRESS")
+    expect_events(session, [event("e1", STACK, "UPDATE_IN_PROGRESS", resource_type="AWS::CloudFormation::Stack")])
+
+    def interrupt(_seconds):
+        raise KeyboardInterrupt
+
+    out = io.StringIO()
+    run = deploy.PartitionDeploy(deploy.Target(CONFIG, "us-east-1"), session, out=out, sleep=interrupt)
+    assert run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False) == 130
+    err = capsys.readouterr().err
+    assert "stopped following; CloudFormation carries on" in err
+    assert f"aws cloudformation describe-stack-events --stack-name {STACK} --region us-east-1" in err
+
+
+@pytest.mark.parametrize(("answer", "executes"), [("y\n", True), ("yes\n", True), ("n\n", False), ("\n", False)])
+def test_terminal_asks_before_executing(session, monkeypatch, answer, executes):
+    run, _, _ = make(session)
+    _ready_update(session)
+    monkeypatch.setattr("sys.stdin", io.StringIO(answer))
+    if executes:
+        expect_execute(session, [event("e0", STACK, "UPDATE_COMPLETE", resource_type="AWS::CloudFormation::Stack")])
+        expect_stack(session, "UPDATE_COMPLETE")
+        expect_events(session, [event("e1", STACK, "UPDATE_COMPLETE", resource_type="AWS::CloudFormation::Stack")])
+        expect_outputs(session, "UPDATE_COMPLETE")
+        assert run.deploy(plan=False, assume_yes=False, is_tty=True, delete_failed_stack=False) == 0
+    else:
+        with pytest.raises(deploy.NotExecuted, match="not executed; change set left for review"):
+            run.deploy(plan=False, assume_yes=False, is_tty=True, delete_failed_stack=False)
