@@ -145,3 +145,20 @@ def assert_token_nowhere(*texts: str, folders=()):
         for path in Path(folder).rglob("*"):
             if path.is_file():
                 assert TOKEN.encode() not in path.read_bytes(), f"token written to {path}"
+
+
+@pytest.fixture
+def dns_zone():
+    """The DNS stand-in on a free 127.0.0.1 port (UDP and TCP); ``.port`` is where."""
+    from tests.standins.dns import ZoneStandIn
+
+    zone = ZoneStandIn()
+    for _ in range(5):  # the UDP port may be taken for TCP by someone else: try another
+        try:
+            zone.start(free_port())
+            break
+        except OSError:
+            zone.stop()
+            zone._servers.clear()
+    yield zone
+    zone.stop()

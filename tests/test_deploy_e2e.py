@@ -92,6 +92,7 @@ def _records(route53, zone_id):
     }
 
 
+@pytest.mark.vcheck("V-PART-003", "V-PART-004", "V-PART-006", "V-PART-008", "V-PART-016", "V-PART-019", "V-PART-020")
 def test_deploy_creates_the_stack_then_finds_no_changes(world, postmark, tmp_path):
     env = world["env"]
     first = deploy(env, "--yes")
@@ -141,6 +142,7 @@ def test_deploy_creates_the_stack_then_finds_no_changes(world, postmark, tmp_pat
     assert_token_nowhere(first.stdout, first.stderr, second.stdout, second.stderr, folders=[tmp_path])
 
 
+@pytest.mark.vcheck("V-PART-017")
 def test_credentials_of_another_account_are_refused(world, postmark, tmp_path):
     env = world["env"]
     env.update(_credentials("arn:aws:iam::999988887777:role/Elsewhere"))
@@ -154,6 +156,7 @@ def test_credentials_of_another_account_are_refused(world, postmark, tmp_path):
     assert cfn.describe_stacks()["Stacks"] == []
 
 
+@pytest.mark.vcheck("V-CLI-003")
 def test_dry_run_makes_no_request_anywhere(world, postmark, tmp_path):
     env = world["env"]
     env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"  # nothing listens: any call would fail
@@ -175,6 +178,7 @@ def test_dry_run_makes_no_request_anywhere(world, postmark, tmp_path):
     assert not (tmp_path / "op-argv.log").exists()
 
 
+@pytest.mark.vcheck("V-PART-019")
 def test_on_github_actions_exactly_one_mask_line(world, postmark):
     env = world["env"]
     env["GITHUB_ACTIONS"] = "true"
@@ -187,6 +191,7 @@ def test_on_github_actions_exactly_one_mask_line(world, postmark):
     assert_token_nowhere(rest, result.stderr)
 
 
+@pytest.mark.vcheck("V-CLI-003")
 def test_plan_shows_changes_and_leaves_nothing(world, postmark):
     result = deploy(world["env"], "--plan")
     assert result.returncode == 0, result.stderr

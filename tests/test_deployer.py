@@ -201,6 +201,7 @@ def expect_outputs(session, status):
     cfn(session).add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": STACK})
 
 
+@pytest.mark.vcheck("V-CLI-003")
 def test_create_sequence(session):
     run, out, sleeps = make(session)
     expect_identity(session)
@@ -264,6 +265,7 @@ def test_review_in_progress_is_created_again(session):
         "No updates are to be performed.",
     ],
 )
+@pytest.mark.vcheck("V-PART-020")
 def test_empty_change_set_is_no_changes(session, reason):
     run, out, _ = make(session)
     expect_identity(session)
@@ -352,6 +354,7 @@ def test_failed_execution_prints_each_failed_resource(session):
     )
 
 
+@pytest.mark.vcheck("V-CLI-003")
 def test_non_tty_without_yes_leaves_the_change_set(session):
     run, _, _ = make(session)
     expect_identity(session)
@@ -377,6 +380,7 @@ def test_plan_deletes_the_change_set_and_the_review_stack(session):
     assert "plan only" in out.getvalue()
 
 
+@pytest.mark.vcheck("V-PART-017")
 def test_wrong_account_is_refused_before_anything_else(session):
     run, _, _ = make(session)
     expect_identity(session, account="999988887777")
@@ -401,6 +405,7 @@ def test_aws_errors_become_one_sentence(session, code, message):
     assert str(info.value).startswith(f"{STACK}: ")
 
 
+@pytest.mark.vcheck("V-PART-018")
 def test_stale_committed_template_is_refused(session, monkeypatch):
     run, _, _ = make(session)
     expect_identity(session)

@@ -17,6 +17,7 @@ def _dkim_2048() -> str:
     return f"k=rsa;p={key}"
 
 
+@pytest.mark.vcheck("V-PART-006")
 def test_a_2048_bit_key_becomes_two_quoted_strings():
     text = _dkim_2048()
     value = txt_record_value(text)
@@ -28,6 +29,7 @@ def test_a_2048_bit_key_becomes_two_quoted_strings():
 
 
 @pytest.mark.parametrize("length", [1, 254, 255, 256, 510, 511, 1000])
+@pytest.mark.vcheck("V-PART-006")
 def test_every_string_fits_and_the_text_survives(length):
     text = ("k=rsa;p=" + "A" * length)[:length]
     value = txt_record_value(text)
@@ -60,5 +62,6 @@ def test_bad_dkim_values_are_refused(text, message):
         '"abc" ',
     ],
 )
+@pytest.mark.vcheck("V-PART-006")
 def test_the_template_pattern_refuses_values_not_split_here(value):
     assert not re.fullmatch(TXT_RECORD_PATTERN, value)

@@ -18,6 +18,7 @@ def run(*args, cwd=REPO):
     )
 
 
+@pytest.mark.vcheck("V-CLI-001")
 def test_generate_dev_into_a_folder_reproduces_the_committed_file(tmp_path):
     result = run("dev", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -41,6 +42,7 @@ def test_check_passes_on_the_committed_tree():
     assert "up to date: templates/Alpha002-dev-Email.yaml" in result.stdout
 
 
+@pytest.mark.vcheck("V-IAC-004")
 def test_check_names_a_stale_file_and_writes_nothing(tmp_path):
     stale = tmp_path / "Alpha002-dev-Email.yaml"
     shutil.copy(COMMITTED, stale)
@@ -53,6 +55,7 @@ def test_check_names_a_stale_file_and_writes_nothing(tmp_path):
     assert stale.read_bytes() == before
 
 
+@pytest.mark.vcheck("V-IAC-004")
 def test_check_names_a_missing_file(tmp_path):
     result = run("--check", "dev", "--out", str(tmp_path))
     assert result.returncode == 1
@@ -69,6 +72,7 @@ def test_check_names_a_missing_file(tmp_path):
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],
 )
+@pytest.mark.vcheck("V-CLI-001")
 def test_bad_arguments_exit_2_with_one_line(tmp_path, args, message):
     result = run(*args)
     assert result.returncode == 2

@@ -13,6 +13,7 @@ REGISTRY = load_registry()
 
 
 @pytest.mark.parametrize("partition", list(REGISTRY.partitions))
+@pytest.mark.vcheck("V-IAC-003")
 def test_committed_template_matches_the_code(partition):
     config = REGISTRY.partition(partition)
     path = template_path(config)
@@ -31,6 +32,7 @@ def test_committed_template_matches_the_code(partition):
         pytest.fail(f"{path.name} is stale; run: python generate.py {partition}\n{diff}")
 
 
+@pytest.mark.vcheck("V-IAC-005")
 def test_committed_template_passes_cfn_lint_without_warnings():
     from cfnlint.api import lint
 

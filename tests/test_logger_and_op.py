@@ -39,6 +39,7 @@ def test_secret_prints_as_stars():
     assert TOKEN not in repr({"token": secret})
 
 
+@pytest.mark.vcheck("V-PART-019")
 def test_registered_secret_is_redacted_in_message_args_and_traceback(log_stream, monkeypatch):
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     logger.register_secret(TOKEN)

@@ -190,6 +190,7 @@ def answered(responses):
     return body
 
 
+@pytest.mark.vcheck("V-PART-003", "V-PART-015")
 def test_create_upserts_the_ns_record_with_assumed_credentials(session, responses):
     expect_assume(session)
     expect_zone_lookup(session)
@@ -261,6 +262,7 @@ def test_delete_repeats_the_record_exactly_as_it_stands(session, responses):
     session.done()
 
 
+@pytest.mark.vcheck("V-IAC-008")
 def test_delete_of_a_record_already_gone_succeeds(session, responses):
     expect_assume(session)
     expect_zone_lookup(session)
@@ -271,6 +273,7 @@ def test_delete_of_a_record_already_gone_succeeds(session, responses):
     session.done()
 
 
+@pytest.mark.vcheck("V-IAC-008")
 def test_delete_leaves_a_record_that_now_points_elsewhere(session, responses):
     expect_assume(session)
     expect_zone_lookup(session)
@@ -376,6 +379,7 @@ def test_private_zone_of_the_same_name_is_skipped(session, responses):
         ({"TTL": "two days"}, "TTL must be a whole number, got 'two days'"),
     ],
 )
+@pytest.mark.vcheck("V-IAC-008")
 def test_bad_properties_fail_before_any_aws_call(session, responses, props, reason):
     h.handler(event("Create", **props), None, session=session)
     body = answered(responses)
@@ -383,6 +387,7 @@ def test_bad_properties_fail_before_any_aws_call(session, responses, props, reas
     assert session.operations == []
 
 
+@pytest.mark.vcheck("V-IAC-008")
 def test_unexpected_errors_are_still_answered(session, responses):
     expect_assume(session)
     session.r53_stub.add_client_error(
@@ -395,6 +400,7 @@ def test_unexpected_errors_are_still_answered(session, responses):
     assert body["PhysicalResourceId"] == PHYSICAL
 
 
+@pytest.mark.vcheck("V-IAC-008")
 def test_a_malformed_event_is_still_answered(responses):
     broken = event("Create")
     del broken["ResourceProperties"]["AssumeRoleArn"]

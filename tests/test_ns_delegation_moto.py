@@ -34,6 +34,7 @@ def _ns_records(route53, zone_id, name):
     return [r for r in records if r["Name"] == name and r["Type"] == "NS"]
 
 
+@pytest.mark.vcheck("V-PART-003", "V-PART-015")
 def test_create_then_delete_against_moto(aws_env, httpserver):
     httpserver.expect_request("/cfn-response", method="PUT").respond_with_data("")
     root = _platform_root_route53()

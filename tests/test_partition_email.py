@@ -21,6 +21,7 @@ from tools.lib.errors import PropsError
     ("partition", "stack_name"),
     [("dev", "Alpha002-dev-Email"), ("prod", "Beta001-prod-Email")],
 )
+@pytest.mark.vcheck("V-PART-001")
 def test_stack_name(fixture_registry, handler_source, partition, stack_name):
     config = fixture_registry.partition(partition)
     assert config.stack_name == stack_name
@@ -28,6 +29,7 @@ def test_stack_name(fixture_registry, handler_source, partition, stack_name):
 
 
 @pytest.mark.parametrize(("fixture", "prefix"), [("dev_template", "Alpha002-dev"), ("prod_template", "Beta001-prod")])
+@pytest.mark.vcheck("V-PART-016")
 def test_six_exports_by_name(request, fixture, prefix):
     template = request.getfixturevalue(fixture)
     for name in EXPORTED_OUTPUTS:
@@ -47,12 +49,14 @@ def test_export_values(dev_template):
     assert outputs["WebhookSecretArn"]["Value"] == {"Ref": "WebhookSecret"}
 
 
+@pytest.mark.vcheck("V-PART-016")
 def test_witness_output_is_not_exported(dev_template):
     marker = dev_template.find_outputs("CfnIoMarker")["CfnIoMarker"]
     assert marker["Value"] == pe.INTERFACE_VERSION == "partition-email/v1"
     assert "Export" not in marker
 
 
+@pytest.mark.vcheck("V-PART-012")
 def test_token_is_noecho_and_reaches_only_its_secret(dev_template):
     template = dev_template.template
     assert template["Parameters"]["PostmarkAccountToken"]["NoEcho"] is True
@@ -68,6 +72,7 @@ def test_token_is_noecho_and_reaches_only_its_secret(dev_template):
     )
 
 
+@pytest.mark.vcheck("V-PART-002", "V-PART-004", "V-PART-005", "V-PART-008")
 def test_zone_and_mail_records(dev_template):
     dev_template.resource_count_is("AWS::Route53::HostedZone", 1)
     dev_template.has_resource_properties("AWS::Route53::HostedZone", {"Name": "dev.ardamails.com"})
@@ -97,6 +102,7 @@ def test_zone_and_mail_records(dev_template):
     dev_template.resource_count_is("AWS::Route53::RecordSet", 5)
 
 
+@pytest.mark.vcheck("V-PART-005")
 def test_prod_uses_its_own_dmarc_policy_and_ttl(prod_template):
     prod_template.has_resource_properties(
         "AWS::Route53::RecordSet",
@@ -115,6 +121,7 @@ def test_prod_uses_its_own_dmarc_policy_and_ttl(prod_template):
         ("DkimPendingRecord", "DkimPendingSelector", "DkimPendingValue", "HasDkimPending"),
     ],
 )
+@pytest.mark.vcheck("V-PART-006", "V-PART-007")
 def test_each_dkim_key_is_published_when_present(dev_template, record, selector, value, condition):
     resource = dev_template.resources[record]
     assert resource["Condition"] == condition
@@ -128,6 +135,7 @@ def test_each_dkim_key_is_published_when_present(dev_template, record, selector,
     assert params[selector]["Default"] == params[value]["Default"] == ""
 
 
+@pytest.mark.vcheck("V-PART-007")
 def test_rules_keep_dkim_pairs_whole(dev_template):
     rules = dev_template.template["Rules"]
     assert set(rules) == {"HasDkimComplete", "HasDkimPendingComplete", "DkimSelectorsDiffer"}
@@ -135,6 +143,7 @@ def test_rules_keep_dkim_pairs_whole(dev_template):
     assert '"Ref": "DkimSelector"' in assertion and '"Ref": "DkimValue"' in assertion
 
 
+@pytest.mark.vcheck("V-PART-003")
 def test_ns_delegation_custom_resource(dev_template):
     dev_template.has_resource_properties(
         "Custom::NsDelegation",
@@ -160,6 +169,7 @@ def test_handler_source_is_inlined_verbatim(dev_template, handler_source):
     assert function["Timeout"] > h.ASSUME_ROLE_RETRY_SECONDS + h.RESPONSE_RESERVE_SECONDS
 
 
+@pytest.mark.vcheck("V-PART-002", "V-PART-013")
 def test_deletion_policies_are_deliberate(dev_template):
     policies = {
         logical_id: (r.get("DeletionPolicy"), r.get("UpdateReplacePolicy"))
@@ -173,6 +183,7 @@ def test_deletion_policies_are_deliberate(dev_template):
     }
 
 
+@pytest.mark.vcheck("V-PART-013")
 def test_webhook_secret_is_generated(dev_template):
     dev_template.has_resource_properties(
         "AWS::SecretsManager::Secret",
@@ -180,6 +191,7 @@ def test_webhook_secret_is_generated(dev_template):
     )
 
 
+@pytest.mark.vcheck("V-IAC-007")
 def test_every_statement_has_a_sid_and_no_wildcard_action(dev_template):
     statements = dev_template.policy_statements()
     assert len(statements) == 7
@@ -194,6 +206,7 @@ def _policy(template, role):
     return template.resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
 
 
+@pytest.mark.vcheck("V-PART-015")
 def test_delegation_role_may_only_assume_the_platform_root_role(dev_template):
     trust = dev_template.resources["NsDelegationFunctionRole"]["Properties"]["AssumeRolePolicyDocument"]
     assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
@@ -206,6 +219,7 @@ def test_delegation_role_may_only_assume_the_platform_root_role(dev_template):
     assert not any(a.startswith("route53:") for s in statements.values() for a in s["Action"])
 
 
+@pytest.mark.vcheck("V-PART-014")
 def test_dns_records_role_is_least_privilege(dev_template):
     trust = dev_template.resources["DnsRecordsRole"]["Properties"]["AssumeRolePolicyDocument"]
     assert trust["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
@@ -231,6 +245,7 @@ def test_dns_records_role_is_least_privilege(dev_template):
     assert statements["ReadPartitionZone"]["Resource"] == [zone_arn]
 
 
+@pytest.mark.vcheck("V-PART-014", "V-PART-015")
 def test_get_change_is_granted_only_on_change_ids(dev_template):
     """route53:GetChange appears once, on arn:<partition>:route53:::change/* only."""
     grants = [s for s in dev_template.policy_statements() if "route53:GetChange" in s["Action"]]
@@ -250,12 +265,14 @@ def test_resources_are_tagged(dev_template):
 
 
 @pytest.mark.parametrize("partition", ["dev", "prod"])
+@pytest.mark.vcheck("V-IAC-005")
 def test_cfn_lint_reports_nothing(fixture_registry, handler_source, partition):
     config = fixture_registry.partition(partition)
     matches = lint(render(config, handler_source), regions=[config.infrastructure.region])
     assert [str(m) for m in matches] == []
 
 
+@pytest.mark.vcheck("V-IAC-003")
 def test_build_is_deterministic(dev_config, handler_source):
     assert render(dev_config, handler_source) == render(dev_config, handler_source)
     assert build(dev_config, handler_source).template == build(dev_config, handler_source).template

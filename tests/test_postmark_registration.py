@@ -170,6 +170,7 @@ def test_domain_exists_error_type(client, postmark):
     ("method", "path"),
     [("POST", "/servers"), ("GET", "/servers"), ("POST", "/senders"), ("DELETE", "/domains/1"), ("GET", "/email")],
 )
+@pytest.mark.vcheck("V-CLI-005")
 def test_calls_outside_the_allowlist_send_nothing(client, postmark, method, path):
     with pytest.raises(ForbiddenCall, match=f"refusing {method} {path}"):
         client.request(method, path)
@@ -219,6 +220,7 @@ def test_base_url_refuses_plain_http_off_this_machine(value):
         resolve_base_url({"POSTMARK_API_URL": value})
 
 
+@pytest.mark.vcheck("V-CLI-005")
 def test_token_travels_only_in_its_header(client, postmark):
     postmark.add_domain(DOMAIN, "wrong.example.com")
     register_domain(client, DOMAIN)

@@ -36,6 +36,7 @@ def postmark_rules(postmark, tmp_path):
     assert_token_nowhere(folders=[tmp_path])
 
 
+@pytest.mark.vcheck("V-CLI-002", "V-CLI-005", "V-PART-019")
 def test_registers_and_prints_the_records(cli_env, postmark, tmp_path):
     result = run(cli_env, "Alpha002", "dev")
     assert result.returncode == 0, result.stderr
@@ -81,6 +82,7 @@ def test_return_path_mismatch_is_corrected(cli_env, postmark):
 
 
 @pytest.mark.parametrize("args", [[], ["Alpha002"], ["Alpha002", "dev", "extra"]])
+@pytest.mark.vcheck("V-CLI-002")
 def test_wrong_number_of_arguments_prints_usage(cli_env, postmark, args):
     result = run(cli_env, *args)
     assert result.returncode == 2
@@ -114,6 +116,7 @@ def test_unknown_or_inactive_targets_touch_nothing(cli_env, postmark, tmp_path, 
     assert not (tmp_path / "op-argv.log").exists(), "no secret may be resolved"
 
 
+@pytest.mark.vcheck("V-CLI-002")
 def test_onepassword_failure_stops_before_postmark(cli_env, postmark):
     cli_env.update(OP_STANDIN_EXIT="1", OP_STANDIN_STDERR="[ERROR] account is not signed in")
     result = run(cli_env, "Alpha002", "dev")
@@ -156,6 +159,7 @@ def test_429_with_retry_after(cli_env, postmark):
     assert len(postmark.calls("POST", "/domains")) == 2
 
 
+@pytest.mark.vcheck("V-CLI-002")
 def test_persistent_500_fails_with_code_and_message(cli_env, postmark):
     postmark.fail("GET", "/domains", [(500, {"ErrorCode": 0, "Message": "Internal Server Error"}, {})] * 5)
     result = run(cli_env, "Alpha002", "dev")
@@ -185,6 +189,7 @@ def test_debug_traceback_keeps_the_token_hidden(cli_env, postmark):
     assert_token_nowhere(result.stdout, result.stderr)
 
 
+@pytest.mark.vcheck("V-PART-019")
 def test_on_github_actions_the_only_token_is_the_mask(cli_env, postmark):
     cli_env["GITHUB_ACTIONS"] = "true"
     result = run(cli_env, "Alpha002", "dev")

@@ -194,6 +194,7 @@ BAD_CONFIG = [
 
 
 @pytest.mark.parametrize(("relpath", "old", "new", "message"), BAD_CONFIG, ids=[c[3][:60] for c in BAD_CONFIG])
+@pytest.mark.vcheck("V-IAC-006")
 def test_bad_config_fails_with_one_sentence(instance_tree, relpath, old, new, message):
     _edit(instance_tree / relpath, old, new)
     with pytest.raises(ConfigError) as info:
@@ -204,6 +205,7 @@ def test_bad_config_fails_with_one_sentence(instance_tree, relpath, old, new, me
     assert "\n" not in text
 
 
+@pytest.mark.vcheck("V-IAC-006")
 def test_partition_file_name_must_be_a_partition(instance_tree):
     (instance_tree / "Alpha002" / "qa.toml").write_text("")
     with pytest.raises(ConfigError, match=re.escape("qa.toml: file name must be a partition, one of dev.toml")):
@@ -216,6 +218,7 @@ def test_infrastructure_folder_needs_its_facts(instance_tree):
         load_registry(instance_tree)
 
 
+@pytest.mark.vcheck("V-IAC-006")
 def test_a_partition_is_delegated_to_one_infrastructure_only(instance_tree):
     text = (instance_tree / "Alpha002" / "dev.toml").read_text().replace("Alpha002", "Beta001")
     text = text.replace("111122223333", "210987654321")

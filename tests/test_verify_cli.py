@@ -1,0 +1,245 @@
+"""tools/verify_partition_mail.py against a real DNS server on 127.0.0.1 (dnslib),
+the stack in moto and the Postmark stand-in: each record missing or wrong gives its own FAIL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import uuid
+
+import boto3
+import pytest
+
+from templates.dkim import txt_record_value
+from templates.render import template_path
+from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere
+
+pytestmark = pytest.mark.moto
+
+SCRIPT = str(REPO / "tools" / "verify_partition_mail.py")
+DOMAIN = "dev.ardamails.com"
+DMARC = "v=DMARC1; p=none; rua=mailto:dmarc-reports@arda.cards"
+
+
+@pytest.fixture
+def deployed(aws_env, cli_env, postmark, dns_zone, instance_config):
+    """The stack created in moto (Alpha002's account), Postmark holding the domain, DNS serving it all."""
+    sts = boto3.client("sts")
+    root = sts.assume_role(RoleArn="arn:aws:iam::444455556666:role/ArdaMailsNsDelegation", RoleSessionName="verify")
+    rc = root["Credentials"]
+    boto3.client(
+        "route53",
+        aws_access_key_id=rc["AccessKeyId"],
+        aws_secret_access_key=rc["SecretAccessKey"],
+        aws_session_token=rc["SessionToken"],
+    ).create_hosted_zone(Name="ardamails.com", CallerReference=str(uuid.uuid4()))
+    creds = sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/Deployer", RoleSessionName="verify")["Credentials"]
+    session = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name="us-east-1",
+    )
+    domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}", active=True, pending=True)
+    domain["DKIMVerified"] = domain["ReturnPathDomainVerified"] = True
+    selector = domain["DKIMHost"].split(".")[0]
+    pending = domain["DKIMPendingHost"].split(".")[0]
+    cfn = session.client("cloudformation")
+    cfn.create_stack(
+        StackName="Alpha002-dev-Email",
+        TemplateBody=template_path(instance_config).read_text(),
+        Parameters=[
+            {"ParameterKey": "PostmarkAccountToken", "ParameterValue": TOKEN},
+            {"ParameterKey": "DkimSelector", "ParameterValue": selector},
+            {"ParameterKey": "DkimValue", "ParameterValue": txt_record_value(domain["DKIMTextValue"])},
+            {"ParameterKey": "DkimPendingSelector", "ParameterValue": pending},
+            {"ParameterKey": "DkimPendingValue", "ParameterValue": txt_record_value(domain["DKIMPendingTextValue"])},
+        ],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks()["Stacks"][0]["Outputs"]}
+    zone = session.client("route53").get_hosted_zone(Id=outputs["MailHostedZoneId"])
+    name_servers = zone["DelegationSet"]["NameServers"]
+    dns_zone.set(DOMAIN, "NS", name_servers)
+    dns_zone.set(DOMAIN, "TXT", ["v=spf1 include:spf.mtasv.net ~all"])
+    dns_zone.set(f"_dmarc.{DOMAIN}", "TXT", [DMARC])
+    dns_zone.set(domain["DKIMHost"], "TXT", [domain["DKIMTextValue"]])
+    dns_zone.set(domain["DKIMPendingHost"], "TXT", [domain["DKIMPendingTextValue"]])
+    dns_zone.set(f"pm-bounces.{DOMAIN}", "CNAME", ["pm.mtasv.net"])
+    dns_zone.set(f"{DOMAIN}._report._dmarc.arda.cards", "TXT", ["v=DMARC1"])
+    cli_env.update(
+        AWS_ENDPOINT_URL=aws_env,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE="/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+        AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
+        AWS_SESSION_TOKEN=creds["SessionToken"],
+    )
+    return {"env": cli_env, "domain": domain, "name_servers": name_servers}
+
+
+@pytest.fixture
+def instance_config():
+    from instances.registry import load_registry
+
+    return load_registry().lookup("Alpha002", "dev")
+
+
+def verify(env, dns_zone, *args):
+    return subprocess.run(
+        [PYTHON, SCRIPT, "Alpha002", "dev", "--resolver", f"127.0.0.1:{dns_zone.port}", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def rows(result):
+    return {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("V-")}
+
+
+@pytest.mark.vcheck(
+    "V-PART-003",
+    "V-PART-004",
+    "V-PART-005",
+    "V-PART-006",
+    "V-PART-007",
+    "V-PART-008",
+    "V-PART-009",
+    "V-PART-010",
+    "V-PART-011",
+    "V-CLI-004",
+)
+def test_everything_passes(deployed, dns_zone, postmark):
+    result = verify(deployed["env"], dns_zone)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = rows(result)
+    assert sorted(found) == [f"V-PART-{n:03d}" for n in range(3, 12)]
+    assert all("  PASS  " in row for row in found.values()), result.stdout
+    assert "Alpha002-dev-Email: 9/9 checks passed" in result.stdout
+    verifies = [c.path for c in postmark.calls("PUT")]
+    domain_id = deployed["domain"]["ID"]
+    assert verifies == [f"/domains/{domain_id}/verifyDkim", f"/domains/{domain_id}/verifyReturnPath"]
+    assert_token_nowhere(result.stdout, result.stderr)
+
+
+@pytest.mark.vcheck("V-CLI-004")
+def test_json_shape(deployed, dns_zone):
+    result = verify(deployed["env"], dns_zone, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert list(data) == ["checks"]
+    for check in data["checks"]:
+        assert set(check) == {"id", "check", "status", "detail"}
+        assert check["status"] in ("PASS", "FAIL")
+
+
+BROKEN = [
+    ("V-PART-003", lambda z: z.set(DOMAIN, "NS", ["ns1.elsewhere.example"]), "found 'ns1.elsewhere.example'"),
+    ("V-PART-003", lambda z: z.remove(DOMAIN, "NS"), "found nothing"),
+    ("V-PART-004", lambda z: z.set(DOMAIN, "TXT", ["v=spf1 -all"]), "found 'v=spf1 -all'"),
+    ("V-PART-005", lambda z: z.remove(f"_dmarc.{DOMAIN}", "TXT"), "found nothing"),
+    (
+        "V-PART-005",
+        lambda z: z.set(f"_dmarc.{DOMAIN}", "TXT", ["v=DMARC1; p=none; rua=mailto:someone@example.com"]),
+        "rua=mailto:someone@example.com",
+    ),
+    (
+        "V-PART-008",
+        lambda z: z.set(f"pm-bounces.{DOMAIN}", "CNAME", ["bounces.example.com"]),
+        "found 'bounces.example.com'",
+    ),
+    ("V-PART-009", lambda z: z.remove(f"{DOMAIN}._report._dmarc.arda.cards", "TXT"), "RFC 7489"),
+]
+
+
+@pytest.mark.parametrize(("check_id", "breakage", "detail"), BROKEN, ids=[f"{b[0]}-{i}" for i, b in enumerate(BROKEN)])
+@pytest.mark.vcheck("V-PART-003", "V-PART-004", "V-PART-005", "V-PART-008", "V-PART-009")
+def test_each_broken_record_fails_its_own_check(deployed, dns_zone, check_id, breakage, detail):
+    breakage(dns_zone)
+    result = verify(deployed["env"], dns_zone)
+    assert result.returncode == 1
+    found = rows(result)
+    failed = sorted(i for i, row in found.items() if "  FAIL  " in row)
+    assert failed == [check_id], result.stdout
+    assert detail in found[check_id]
+    assert "expected" in found[check_id]
+
+
+@pytest.mark.parametrize(("which", "check_id"), [("DKIMHost", "V-PART-006"), ("DKIMPendingHost", "V-PART-007")])
+@pytest.mark.vcheck("V-PART-006", "V-PART-007")
+def test_each_dkim_key_is_checked(deployed, dns_zone, which, check_id):
+    host = deployed["domain"][which]
+    dns_zone.set(host, "TXT", ["k=rsa;p=SOMETHINGELSE"])
+    result = verify(deployed["env"], dns_zone)
+    assert result.returncode == 1
+    found = rows(result)
+    assert [i for i, row in found.items() if "  FAIL  " in row] == [check_id]
+    assert "k=rsa;p=SOMETHINGELSE" in found[check_id]
+
+
+@pytest.mark.vcheck("V-PART-010", "V-PART-011")
+def test_postmark_not_verified_fails_both_flags(deployed, dns_zone):
+    deployed["domain"]["DKIMVerified"] = deployed["domain"]["ReturnPathDomainVerified"] = False
+    result = verify(deployed["env"], dns_zone)
+    assert result.returncode == 1
+    found = rows(result)
+    assert sorted(i for i, row in found.items() if "  FAIL  " in row) == ["V-PART-010", "V-PART-011"]
+    assert "expected DKIMVerified true; found false" in found["V-PART-010"]
+
+
+@pytest.mark.vcheck("V-CLI-004")
+def test_wait_succeeds_when_a_record_appears_late(deployed, dns_zone):
+    dns_zone.remove(f"_dmarc.{DOMAIN}", "TXT")
+    timer = threading.Timer(1.5, lambda: dns_zone.set(f"_dmarc.{DOMAIN}", "TXT", [DMARC]))
+    timer.start()
+    try:
+        result = verify(deployed["env"], dns_zone, "--wait", "20")
+    finally:
+        timer.cancel()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "waiting" in result.stderr
+
+
+def test_wait_gives_up_when_time_runs_out(deployed, dns_zone):
+    dns_zone.remove(f"_dmarc.{DOMAIN}", "TXT")
+    result = verify(deployed["env"], dns_zone, "--wait", "1")
+    assert result.returncode == 1
+    assert "  FAIL  " in rows(result)["V-PART-005"]
+
+
+def test_no_postmark_reads_dkim_from_the_stack(deployed, dns_zone, postmark, tmp_path):
+    result = verify(deployed["env"], dns_zone, "--no-postmark")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = rows(result)
+    assert "V-PART-006" in found and "V-PART-007" in found and "V-PART-010" not in found
+    assert postmark.requests == []
+    assert not (tmp_path / "op-argv.log").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "usage: verify_partition_mail.py"),
+        (["Alpha002", "dev", "--resolver", "dns.example:53"], "--resolver must be IP[:PORT]"),
+        (["Alpha002", "dev", "--wait", "-1"], "--wait must be zero or more seconds"),
+        (["Gamma003", "dev"], "verify: error: unknown infrastructure 'Gamma003'"),
+        (["Alpha002", "prod"], "verify: error: partition 'prod' is not active in infrastructure 'Alpha002'"),
+    ],
+)
+def test_usage_errors(cli_env, args, message):
+    result = subprocess.run([PYTHON, SCRIPT, *args], env=cli_env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_missing_stack_is_an_error_not_a_traceback(aws_env, cli_env, dns_zone):
+    cli_env.update(AWS_ENDPOINT_URL=aws_env, AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE", AWS_SECRET_ACCESS_KEY="x")
+    result = verify(cli_env, dns_zone, "--no-postmark")
+    assert result.returncode == 1
+    assert "verify: error: Alpha002-dev-Email: reading the stack failed (ValidationError" in result.stderr
+    assert "Traceback" not in result.stderr
