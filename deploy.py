@@ -28,6 +28,7 @@ from templates.partition_email import (
     P_TOKEN,
 )
 from templates.render import read_handler_source, render, template_path
+from tools.lib.cli import report_error
 from tools.lib.errors import ArdaMailError, UsageError
 from tools.lib.logger import Secret, redact, setup_logging
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient
@@ -434,10 +435,7 @@ def main(argv: list[str] | None = None) -> int:
                 "%s: finished in %.1fs, %d AWS call(s)", config.stack_name, time.monotonic() - started, run.aws_calls
             )
     except ArdaMailError as exc:
-        LOG.debug("failed", exc_info=True)
-        where = f"{config.stack_name}: " if config and config.stack_name not in str(exc) else ""
-        print(f"deploy: error: {where}{redact(str(exc))}", file=sys.stderr)
-        return exc.exit_code
+        return report_error("deploy", exc, config.stack_name if config else None)
     except KeyboardInterrupt:
         print("\ndeploy: interrupted; nothing was executed", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from instances.registry import load_registry
 from templates.render import TEMPLATES_DIR, read_handler_source, render, template_path
+from tools.lib.cli import report_error
 from tools.lib.errors import ArdaMailError, UsageError
 
 EXIT_OK, EXIT_STALE, EXIT_USAGE = 0, 1, 2
@@ -117,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except ArdaMailError as exc:
-        print(f"generate.py: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return report_error("generate.py", exc)
 
 
 if __name__ == "__main__":

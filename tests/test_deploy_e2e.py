@@ -10,18 +10,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import uuid
 
-import boto3
 import pytest
 
 from templates.dkim import join_txt_strings
 from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere, free_port
+from tests.standins.aws import ALPHA002_DEPLOYER_ROLE, client, create_parent_zone, credentials
 
 pytestmark = pytest.mark.moto
 
-ALPHA002 = "111122223333"
-PLATFORM_ROOT_ROLE = "arn:aws:iam::444455556666:role/ArdaMailsNsDelegation"
 STACK = "Alpha002-dev-Email"
 EXPORTS = [
     "DnsRecordsRoleArn",
@@ -33,30 +30,11 @@ EXPORTS = [
 ]
 
 
-def _credentials(role_arn):
-    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="e2e-test")["Credentials"]
-    return {
-        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": creds["SessionToken"],
-    }
-
-
-def _client(service, creds):
-    return boto3.client(
-        service,
-        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=creds["AWS_SESSION_TOKEN"],
-    )
-
-
 @pytest.fixture
 def world(aws_env, cli_env, postmark):
     """The parent zone in PlatformRoot, and an environment holding Alpha002's credentials."""
-    root = _credentials(PLATFORM_ROOT_ROLE)
-    zone = _client("route53", root).create_hosted_zone(Name="ardamails.com", CallerReference=str(uuid.uuid4()))
-    deployer = _credentials(f"arn:aws:iam::{ALPHA002}:role/Deployer")
+    parent_zone_id, root = create_parent_zone()
+    deployer = credentials(ALPHA002_DEPLOYER_ROLE)
     cli_env.update(
         AWS_ENDPOINT_URL=aws_env,
         AWS_DEFAULT_REGION="us-east-1",
@@ -68,7 +46,7 @@ def world(aws_env, cli_env, postmark):
         "env": cli_env,
         "root": root,
         "deployer": deployer,
-        "parent_zone_id": zone["HostedZone"]["Id"].split("/")[-1],
+        "parent_zone_id": parent_zone_id,
     }
 
 
@@ -102,12 +80,12 @@ def test_deploy_creates_the_stack_then_finds_no_changes(world, postmark, tmp_pat
         assert f"  Alpha002-dev-API-{name} = " in first.stdout
     assert "Add     MailHostedZone" in first.stdout
 
-    cfn = _client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["deployer"])
     stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
     tags = {t["Key"]: t["Value"] for t in stack["Tags"]}
     assert tags["arda:managed-by"] == "arda-partition-mail/deploy.py" and tags["arda:partition"] == "dev"
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
-    route53 = _client("route53", world["deployer"])
+    route53 = client("route53", world["deployer"])
     records = _records(route53, outputs["MailHostedZoneId"])
     domain = postmark.domains[next(iter(postmark.domains))]
     dkim = records[(domain["DKIMPendingHost"], "TXT")]
@@ -123,7 +101,7 @@ def test_deploy_creates_the_stack_then_finds_no_changes(world, postmark, tmp_pat
         {"Value": '"v=DMARC1; p=none; rua=mailto:dmarc-reports@arda.cards"'}
     ]
     # The delegation custom resource wrote the NS record into PlatformRoot's parent zone.
-    parent = _records(_client("route53", world["root"]), world["parent_zone_id"])
+    parent = _records(client("route53", world["root"]), world["parent_zone_id"])
     zone_ns = route53.get_hosted_zone(Id=outputs["MailHostedZoneId"])["DelegationSet"]["NameServers"]
     delegated = [r["Value"].rstrip(".") for r in parent[("dev.ardamails.com", "NS")]["ResourceRecords"]]
     assert sorted(delegated) == sorted(zone_ns)
@@ -145,14 +123,14 @@ def test_deploy_creates_the_stack_then_finds_no_changes(world, postmark, tmp_pat
 @pytest.mark.vcheck("V-PART-017")
 def test_credentials_of_another_account_are_refused(world, postmark, tmp_path):
     env = world["env"]
-    env.update(_credentials("arn:aws:iam::999988887777:role/Elsewhere"))
+    env.update(credentials("arn:aws:iam::999988887777:role/Elsewhere"))
     result = deploy(env, "--yes")
     assert result.returncode == 3
     assert "refusing to deploy Alpha002-dev-Email: the AWS credentials are for account 999988887777" in result.stderr
     assert "names 111122223333" in result.stderr
     assert postmark.requests == []
     assert not (tmp_path / "op-argv.log").exists(), "the token must not even be resolved"
-    cfn = _client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["deployer"])
     assert cfn.describe_stacks()["Stacks"] == []
 
 
@@ -197,7 +175,7 @@ def test_plan_shows_changes_and_leaves_nothing(world, postmark):
     assert result.returncode == 0, result.stderr
     assert "Add     MailHostedZone" in result.stdout
     assert "plan only; change set deleted, nothing executed" in result.stdout
-    cfn = _client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["deployer"])
     assert [s for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"] == []
     assert postmark.calls("POST") == [], "--plan is read-only at Postmark too"
 
@@ -207,7 +185,7 @@ def test_without_a_terminal_or_yes_the_change_set_is_left(world, postmark):
     assert result.returncode == 4
     assert "not executing without a terminal or --yes; change set left for review" in result.stderr
     assert "aws cloudformation execute-change-set --change-set-name arn:aws:cloudformation:" in result.stderr
-    cfn = _client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["deployer"])
     (summary,) = cfn.list_change_sets(StackName=STACK)["Summaries"]
     assert summary["Status"] == "CREATE_COMPLETE"
     assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"

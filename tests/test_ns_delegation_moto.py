@@ -13,20 +13,9 @@ import boto3
 import pytest
 
 from templates import ns_delegation_handler as h
+from tests.standins.aws import PLATFORM_ROOT_ROLE, client, create_parent_zone
 
 pytestmark = pytest.mark.moto
-
-PLATFORM_ROOT_ROLE = "arn:aws:iam::444455556666:role/ArdaMailsNsDelegation"
-
-
-def _platform_root_route53():
-    creds = boto3.client("sts").assume_role(RoleArn=PLATFORM_ROOT_ROLE, RoleSessionName="test-setup")["Credentials"]
-    return boto3.client(
-        "route53",
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
 
 
 def _ns_records(route53, zone_id, name):
@@ -37,9 +26,8 @@ def _ns_records(route53, zone_id, name):
 @pytest.mark.vcheck("V-PART-003", "V-PART-015")
 def test_create_then_delete_against_moto(aws_env, httpserver):
     httpserver.expect_request("/cfn-response", method="PUT").respond_with_data("")
-    root = _platform_root_route53()
-    parent_id = root.create_hosted_zone(Name="ardamails.com", CallerReference=str(uuid.uuid4()))["HostedZone"]["Id"]
-    parent_id = parent_id.split("/")[-1]
+    parent_id, root_creds = create_parent_zone()
+    root = client("route53", root_creds)
     partition = boto3.client("route53")  # the infrastructure's own account
     zone = partition.create_hosted_zone(Name="dev.ardamails.com", CallerReference=str(uuid.uuid4()))
     name_servers = zone["DelegationSet"]["NameServers"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import uuid
 
 import boto3
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from templates.dkim import txt_record_value
 from templates.render import template_path
 from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere
+from tests.standins.aws import ALPHA002_DEPLOYER_ROLE, create_parent_zone, credentials
 
 pytestmark = pytest.mark.moto
 
@@ -25,20 +25,12 @@ DMARC = "v=DMARC1; p=none; rua=mailto:dmarc-reports@arda.cards"
 @pytest.fixture
 def deployed(aws_env, cli_env, postmark, dns_zone, instance_config):
     """The stack created in moto (Alpha002's account), Postmark holding the domain, DNS serving it all."""
-    sts = boto3.client("sts")
-    root = sts.assume_role(RoleArn="arn:aws:iam::444455556666:role/ArdaMailsNsDelegation", RoleSessionName="verify")
-    rc = root["Credentials"]
-    boto3.client(
-        "route53",
-        aws_access_key_id=rc["AccessKeyId"],
-        aws_secret_access_key=rc["SecretAccessKey"],
-        aws_session_token=rc["SessionToken"],
-    ).create_hosted_zone(Name="ardamails.com", CallerReference=str(uuid.uuid4()))
-    creds = sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/Deployer", RoleSessionName="verify")["Credentials"]
+    create_parent_zone()
+    creds = credentials(ALPHA002_DEPLOYER_ROLE)
     session = boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=creds["AWS_SESSION_TOKEN"],
         region_name="us-east-1",
     )
     domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}", active=True, pending=True)
@@ -73,9 +65,7 @@ def deployed(aws_env, cli_env, postmark, dns_zone, instance_config):
         AWS_DEFAULT_REGION="us-east-1",
         AWS_CONFIG_FILE="/dev/null",
         AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-        AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
-        AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
-        AWS_SESSION_TOKEN=creds["SessionToken"],
+        **creds,
     )
     return {"env": cli_env, "domain": domain, "name_servers": name_servers}
 

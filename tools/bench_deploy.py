@@ -21,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,12 +39,12 @@ def _free_port() -> int:
 
 
 def _start_world() -> dict[str, str]:
-    import boto3
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
     from werkzeug.wrappers import Request
 
     from tests import moto_compat
+    from tests.standins.aws import ALPHA002_DEPLOYER_ROLE, create_parent_zone, credentials
     from tests.standins.postmark import PostmarkStandIn
 
     moto_compat.apply()
@@ -62,23 +61,12 @@ def _start_world() -> dict[str, str]:
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
     }
     os.environ.update(base)
-    sts = boto3.client("sts")
-    root = sts.assume_role(RoleArn="arn:aws:iam::444455556666:role/ArdaMailsNsDelegation", RoleSessionName="bench")
-    creds = root["Credentials"]
-    boto3.client(
-        "route53",
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    ).create_hosted_zone(Name="ardamails.com", CallerReference=str(uuid.uuid4()))
-    deployer = sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/Deployer", RoleSessionName="bench")
-    creds = deployer["Credentials"]
+    create_parent_zone()
+    deployer = credentials(ALPHA002_DEPLOYER_ROLE)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OP_", "GITHUB_"))}
     env.update(
         base,
-        AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
-        AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
-        AWS_SESSION_TOKEN=creds["SessionToken"],
+        **deployer,
         POSTMARK_API_URL=f"http://127.0.0.1:{postmark_port}",
         PATH=f"{REPO / 'tests' / 'standins' / 'bin'}{os.pathsep}{os.environ['PATH']}",
     )

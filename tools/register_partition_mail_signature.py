@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from the 
 
 from instances.registry import PartitionConfig, load_registry  # noqa: E402
 from tools.lib import op_resolver  # noqa: E402
+from tools.lib.cli import report_error  # noqa: E402
 from tools.lib.errors import ArdaMailError  # noqa: E402
-from tools.lib.logger import redact, setup_logging  # noqa: E402
+from tools.lib.logger import setup_logging  # noqa: E402
 from tools.lib.postmark_client import PostmarkClient  # noqa: E402
 from tools.lib.registration import Registration, register_domain  # noqa: E402
 
@@ -88,10 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_registry().lookup(args.infrastructure, args.partition)
         registration = register(config)
     except ArdaMailError as exc:
-        LOG.debug("failed", exc_info=True)
-        where = f"{config.stack_name}: " if config else ""
-        print(f"register: error: {where}{redact(str(exc))}", file=sys.stderr)
-        return exc.exit_code
+        return report_error("register", exc, config.stack_name if config else None)
     if args.json:
         print(json.dumps({"stack": config.stack_name, **registration.to_dict()}, indent=2, sort_keys=True))
     else:

@@ -34,7 +34,8 @@ from templates.partition_email import (  # noqa: E402
     RETURN_PATH_TARGET,
     SPF_VALUE,
 )
-from tools.lib.errors import ArdaMailError, UsageError  # noqa: E402
+from tools.lib.cli import report_error  # noqa: E402
+from tools.lib.errors import ArdaMailError  # noqa: E402
 from tools.lib.logger import redact, setup_logging  # noqa: E402
 
 LOG = logging.getLogger("verify")
@@ -358,14 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_registry().lookup(args.infrastructure, args.partition)
         checks = verify(config, args, Dns(args.resolver))
-    except UsageError as exc:
-        print(f"verify: error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except ArdaMailError as exc:
-        LOG.debug("failed", exc_info=True)
-        where = f"{config.stack_name}: " if config and config.stack_name not in str(exc) else ""
-        print(f"verify: error: {where}{redact(str(exc))}", file=sys.stderr)
-        return exc.exit_code
+        return report_error("verify", exc, config.stack_name if config else None)
     if args.json:
         print(json.dumps({"checks": [asdict(c) for c in checks]}, indent=2))
     else:

@@ -1,0 +1,43 @@
+"""Accounts inside the moto server: credentials by assumed role, and PlatformRoot's parent zone.
+
+moto files every resource under the account of the credentials that made it; an
+assumed role's temporary credentials belong to the role's account. That is how
+the tests and the deploy benchmark get a PlatformRoot account and an Alpha002
+account on one server.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import boto3
+
+PLATFORM_ROOT_ROLE = "arn:aws:iam::444455556666:role/ArdaMailsNsDelegation"
+ALPHA002_DEPLOYER_ROLE = "arn:aws:iam::111122223333:role/Deployer"
+
+
+def credentials(role_arn: str) -> dict[str, str]:
+    """Temporary credentials of ``role_arn``, as AWS_* environment variables."""
+    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="standin")["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+    }
+
+
+def client(service: str, creds: dict[str, str]):
+    """A boto3 client acting with ``creds``."""
+    return boto3.client(
+        service,
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=creds["AWS_SESSION_TOKEN"],
+    )
+
+
+def create_parent_zone(name: str = "ardamails.com") -> tuple[str, dict[str, str]]:
+    """PlatformRoot's public parent zone; its ID and PlatformRoot's credentials."""
+    root = credentials(PLATFORM_ROOT_ROLE)
+    zone = client("route53", root).create_hosted_zone(Name=name, CallerReference=str(uuid.uuid4()))
+    return zone["HostedZone"]["Id"].split("/")[-1], root
