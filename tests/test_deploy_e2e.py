@@ -204,6 +204,14 @@ def test_preflight_reports_each_check(world, postmark):
     assert_token_nowhere(ok.stdout, ok.stderr, bad.stdout, bad.stderr)
 
 
+def test_unknown_profile_is_one_line(world, postmark):
+    result = deploy(world["env"], "--profile", "no-such-profile", "--yes")
+    assert result.returncode == 1
+    assert "deploy: error: Alpha002-dev-Email: The config profile (no-such-profile) could not be found" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert postmark.requests == []
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [

@@ -394,6 +394,7 @@ def test_wrong_account_is_refused_before_anything_else(session):
         ("ExpiredToken", "the AWS credentials are expired or invalid (ExpiredToken)"),
         ("AccessDenied", "AWS denied sts get-caller-identity (AccessDenied: m)"),
         ("Throttling", "AWS kept throttling sts get-caller-identity after retries"),
+        ("ValidationError", "sts get-caller-identity failed (ValidationError: m)"),
     ],
 )
 def test_aws_errors_become_one_sentence(session, code, message):

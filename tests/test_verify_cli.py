@@ -132,6 +132,8 @@ BROKEN = [
     ("V-PART-003", lambda z: z.set(DOMAIN, "NS", ["ns1.elsewhere.example"]), "found 'ns1.elsewhere.example'"),
     ("V-PART-003", lambda z: z.remove(DOMAIN, "NS"), "found nothing"),
     ("V-PART-004", lambda z: z.set(DOMAIN, "TXT", ["v=spf1 -all"]), "found 'v=spf1 -all'"),
+    ("V-PART-004", lambda z: z.remove(DOMAIN, "TXT"), "found nothing"),
+    ("V-PART-008", lambda z: z.remove(f"pm-bounces.{DOMAIN}", "CNAME"), "found nothing"),
     ("V-PART-005", lambda z: z.remove(f"_dmarc.{DOMAIN}", "TXT"), "found nothing"),
     (
         "V-PART-005",
@@ -170,6 +172,16 @@ def test_each_dkim_key_is_checked(deployed, dns_zone, which, check_id):
     found = rows(result)
     assert [i for i, row in found.items() if "  FAIL  " in row] == [check_id]
     assert "k=rsa;p=SOMETHINGELSE" in found[check_id]
+
+
+@pytest.mark.vcheck("V-PART-007")
+def test_a_missing_dkim_record_fails(deployed, dns_zone):
+    dns_zone.remove(deployed["domain"]["DKIMPendingHost"], "TXT")
+    result = verify(deployed["env"], dns_zone)
+    assert result.returncode == 1
+    found = rows(result)
+    assert [i for i, row in found.items() if "  FAIL  " in row] == ["V-PART-007"]
+    assert "found nothing" in found["V-PART-007"]
 
 
 @pytest.mark.vcheck("V-PART-010", "V-PART-011")
