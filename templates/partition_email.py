@@ -191,7 +191,7 @@ def validate_props(props: PartitionEmailProps) -> None:
         props.mail_domain,
         None
         if props.mail_domain == f"{props.partition}.{props.parent_zone_name}"
-        else f"be '<partition>.<parent_zone_name>', {props.partition}.{props.parent_zone_name!s}",
+        else f"be '<partition>.<parent_zone_name>', here {props.partition + '.' + props.parent_zone_name!r}",
     )
     check("delegation_role_arn", props.delegation_role_arn, rules.role_arn(props.delegation_role_arn))
     check("dns_records_principal", props.dns_records_principal, rules.principal_arn(props.dns_records_principal))

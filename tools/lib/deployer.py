@@ -97,10 +97,8 @@ class Deployer:
         self._sleep = sleep
         self._clock = clock
         self._on_event = on_event or (lambda event: None)
-        self.calls = 0
 
     def _call(self, operation: str, **kwargs):
-        self.calls += 1
         with aws_call(operation, self.stack_name):
             return getattr(self.cfn, operation)(**kwargs)
 
@@ -108,7 +106,6 @@ class Deployer:
 
     def describe_stack(self) -> dict | None:
         """The stack, or None when it does not exist."""
-        self.calls += 1
         try:
             return self.cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
         except ClientError as exc:
