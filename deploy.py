@@ -46,6 +46,8 @@ EXIT_CODES = """exit codes:
   4    change set created but not executed (no terminal and no --yes, or answered no)
   130  interrupted (Ctrl-C); a stack update already started carries on"""
 MANAGED_BY = "arda-partition-mail/deploy.py"
+# CloudFormation's limit for a template passed inline (TemplateBody); larger ones need S3.
+MAX_TEMPLATE_BODY_BYTES = 51_200
 
 
 class Refused(ArdaMailError):
@@ -194,6 +196,12 @@ class PartitionDeploy:
             raise Refused(
                 f"{self.target.stack}: templates/{path.name} differs from what the code renders; "
                 f"run: python generate.py {self.target.config.partition.value}, review and commit it"
+            )
+        size = len(committed.encode("utf-8"))
+        if size > MAX_TEMPLATE_BODY_BYTES:
+            raise Refused(
+                f"{self.target.stack}: templates/{path.name} is {size} bytes, over CloudFormation's "
+                f"{MAX_TEMPLATE_BODY_BYTES}-byte limit for an inline template; it must shrink (or be uploaded to S3)"
             )
         return committed
 

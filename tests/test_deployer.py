@@ -417,6 +417,15 @@ def test_stale_committed_template_is_refused(session, monkeypatch):
         run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
 
 
+def test_template_over_the_inline_limit_is_refused(session, monkeypatch):
+    run, _, _ = make(session)
+    expect_identity(session)
+    monkeypatch.setattr(deploy, "MAX_TEMPLATE_BODY_BYTES", len(BODY.encode()) - 1)
+    with pytest.raises(deploy.Refused, match=r"over CloudFormation's \d+-byte limit for an inline template"):
+        run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
+    assert len(BODY.encode()) < 51_200, "the real template fits inline"
+
+
 def test_dkim_parameters_are_split_for_the_template():
     params = deploy.template_parameters(Secret(TOKEN), REGISTRATION)
     assert params["DkimPendingValue"] == txt_record_value(DKIM.value)
