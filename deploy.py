@@ -20,19 +20,21 @@ from dataclasses import dataclass
 
 from instances.registry import PartitionConfig, load_registry
 from templates.dkim import SELECTOR_PATTERN, txt_record_value
+from templates.mail_dns import return_path_domain
 from templates.partition_email import (
     P_DKIM_PENDING_SELECTOR,
     P_DKIM_PENDING_VALUE,
     P_DKIM_SELECTOR,
     P_DKIM_VALUE,
     P_TOKEN,
+    partition_tags,
 )
 from templates.render import read_handler_source, render, template_path
 from tools.lib.cli import report_error
 from tools.lib.errors import ArdaMailError, UsageError
 from tools.lib.logger import Secret, redact, setup_logging
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient
-from tools.lib.registration import Registration, lookup_registration, register_domain, return_path_domain
+from tools.lib.registration import Registration, lookup_registration, register_domain
 
 LOG = logging.getLogger("deploy")
 
@@ -128,6 +130,7 @@ class PartitionDeploy:
     """The deploy sequence for one partition; each method is one named step."""
 
     def __init__(self, target: Target, session, *, out=None, poll_seconds: float = 1.0, sleep=time.sleep) -> None:
+        from tools.lib.aws_session import BOTO_CONFIG
         from tools.lib.deployer import Deployer
 
         self.target = target
@@ -135,8 +138,7 @@ class PartitionDeploy:
         self.out = out or sys.stdout
         self.aws_calls = 0
         session.events.register("before-call", self._count_call)
-        config = _boto_config()
-        self.cfn = session.client("cloudformation", region_name=target.region, config=config)
+        self.cfn = session.client("cloudformation", region_name=target.region, config=BOTO_CONFIG)
         self.deployer = Deployer(
             self.cfn, target.stack, poll_seconds=poll_seconds, sleep=sleep, on_event=self._print_event
         )
@@ -160,8 +162,9 @@ class PartitionDeploy:
     def check_account(self) -> dict:
         """Step 2: refuse credentials of any account but the configured one."""
         from tools.lib.aws_errors import aws_call
+        from tools.lib.aws_session import BOTO_CONFIG
 
-        sts = self.session.client("sts", region_name=self.target.region, config=_boto_config())
+        sts = self.session.client("sts", region_name=self.target.region, config=BOTO_CONFIG)
         with aws_call("sts get-caller-identity", self.target.stack):
             identity = sts.get_caller_identity()
         if identity["Account"] != self.target.account:
@@ -236,9 +239,7 @@ class PartitionDeploy:
         """Stack tags: the partition's own plus who and what manages it."""
         config = self.target.config
         return {
-            **dict(config.tags),
-            "arda:infrastructure": config.infrastructure.name,
-            "arda:partition": config.partition.value,
+            **partition_tags(config.tags, config.infrastructure.name, config.partition.value),
             "arda:managed-by": MANAGED_BY,
         }
 
@@ -367,12 +368,6 @@ class PartitionDeploy:
         return EXIT_OK if all(r[1] == "PASS" for r in rows) else EXIT_FAILED
 
 
-def _boto_config():
-    from botocore.config import Config
-
-    return Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=60)
-
-
 def dry_run(target: Target, out) -> int:
     """Print the target and every step as it would run; no AWS, no op, no Postmark."""
     config = target.config
@@ -422,12 +417,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             return dry_run(target, sys.stdout)
         LOG.info("%s", target.describe())
-        import boto3
+        from tools.lib.aws_session import open_session
 
-        from tools.lib.aws_errors import aws_call
-
-        with aws_call("loading the AWS profile", config.stack_name):
-            session = boto3.Session(profile_name=args.profile, region_name=region)
+        session = open_session(args.profile, region, config.stack_name)
         run = PartitionDeploy(target, session)
         try:
             if args.preflight:

@@ -225,7 +225,7 @@ def handle(event: dict, session, remaining_seconds: float, sleep=time.sleep, clo
     return physical_id(props), {"ParentZoneId": zone_id, "Result": result}
 
 
-def send_response(event: dict, status: str, reason: str, resource_id: str, data: dict, opener=None) -> None:
+def send_response(event: dict, status: str, reason: str, resource_id: str, data: dict) -> None:
     """PUT the answer to CloudFormation's pre-signed URL, retrying transient failures."""
     body = json.dumps(
         {
@@ -247,7 +247,7 @@ def send_response(event: dict, status: str, reason: str, resource_id: str, data:
     )
     for attempt in range(1, 4):
         try:
-            with (opener or urllib.request.urlopen)(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10) as response:
                 response.read()
             return
         except OSError as exc:

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from the 
 
 from instances.registry import PartitionConfig, load_registry  # noqa: E402
 from templates.dkim import join_txt_strings  # noqa: E402
+from templates.mail_dns import RETURN_PATH_TARGET, SPF_VALUE, dmarc_value, return_path_domain  # noqa: E402
 from templates.partition_email import (  # noqa: E402
     EXPORTED_OUTPUTS,
     O_ZONE_ID,
@@ -31,8 +32,6 @@ from templates.partition_email import (  # noqa: E402
     P_DKIM_PENDING_VALUE,
     P_DKIM_SELECTOR,
     P_DKIM_VALUE,
-    RETURN_PATH_TARGET,
-    SPF_VALUE,
 )
 from tools.lib.cli import report_error  # noqa: E402
 from tools.lib.errors import ArdaMailError  # noqa: E402
@@ -97,7 +96,6 @@ class Dns:
     def __init__(self, resolver_spec: str | None) -> None:
         import dns.resolver
 
-        self._dns = dns
         self.resolver = dns.resolver.Resolver(configure=resolver_spec is None)
         if resolver_spec:
             host, _, port = resolver_spec.partition(":")
@@ -130,9 +128,9 @@ def _dns_checks(
 ) -> list[Callable[[Dns], Check]]:
     """One closure per DNS check, so --wait can re-run just the failed ones."""
     domain = config.mail_domain
-    dmarc = f"v=DMARC1; p={config.dmarc_policy}; rua=mailto:{config.dmarc_report_address}"
+    dmarc = dmarc_value(config.dmarc_policy, config.dmarc_report_address)
     report_domain = config.dmarc_report_address.split("@", 1)[1]
-    return_path = f"pm-bounces.{domain}"
+    return_path = return_path_domain(domain)
 
     def ns(dns: Dns) -> Check:
         expected = sorted(n.lower().rstrip(".") for n in name_servers)
@@ -222,23 +220,20 @@ def run_dns_checks(checks, dns: Dns, wait: float, sleep=time.sleep, clock=time.m
 
 def read_stack(config: PartitionConfig, profile: str | None) -> tuple[list[str], dict[str, str]]:
     """The zone's name servers (through the stack's exports) and the deployed DKIM parameters."""
-    import boto3
-    from botocore.config import Config
-
     from tools.lib.aws_errors import aws_call
+    from tools.lib.aws_session import BOTO_CONFIG, open_session
 
     where = config.stack_name
-    retry = Config(retries={"mode": "standard", "max_attempts": 8})
+    session = open_session(profile, config.infrastructure.region, where)
     with aws_call("reading the stack", where):
-        session = boto3.Session(profile_name=profile, region_name=config.infrastructure.region)
-        stacks = session.client("cloudformation", config=retry).describe_stacks(StackName=where)["Stacks"]
+        stacks = session.client("cloudformation", config=BOTO_CONFIG).describe_stacks(StackName=where)["Stacks"]
     stack = stacks[0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     missing = [name for name in EXPORTED_OUTPUTS if name not in outputs]
     if missing:
         raise ArdaMailError(f"{where}: the stack lacks the exports {', '.join(missing)}; deploy it first")
     with aws_call("route53 get-hosted-zone", where):
-        zone = session.client("route53", config=retry).get_hosted_zone(Id=outputs[O_ZONE_ID])
+        zone = session.client("route53", config=BOTO_CONFIG).get_hosted_zone(Id=outputs[O_ZONE_ID])
     parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
     return zone["DelegationSet"]["NameServers"], parameters
 

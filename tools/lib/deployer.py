@@ -108,12 +108,11 @@ class Deployer:
         """The stack, or None when it does not exist."""
         try:
             return self.cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            if error.get("Code") == "ValidationError" and "does not exist" in error.get("Message", ""):
-                return None
-            raise AwsError(describe_aws_error(exc, "describe_stacks", self.stack_name)) from exc
-        except BotoCoreError as exc:
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError):
+                error = exc.response.get("Error", {})
+                if error.get("Code") == "ValidationError" and "does not exist" in error.get("Message", ""):
+                    return None
             raise AwsError(describe_aws_error(exc, "describe_stacks", self.stack_name)) from exc
 
     def change_set_type(self, stack: dict | None) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from templates.mail_dns import RETURN_PATH_TARGET, return_path_domain
 from tools.lib.errors import ArdaMailError
 from tools.lib.postmark_client import DomainExists, PostmarkClient
 
 LOG = logging.getLogger(__name__)
 PAGE_SIZE = 500
-RETURN_PATH_LABEL = "pm-bounces"
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,6 @@ class Registration:
             "return_path_cname": self.return_path_cname,
             "records": self.records(),
         }
-
-
-def return_path_domain(domain: str) -> str:
-    """``pm-bounces.<domain>``."""
-    return f"{RETURN_PATH_LABEL}.{domain}"
 
 
 def find_domain(client: PostmarkClient, name: str) -> dict | None:
@@ -170,7 +165,7 @@ def _from_details(domain: str, domain_id: int, details: dict, *, created: bool, 
         domain_id=domain_id,
         dkim_keys=keys,
         return_path_domain=str(details.get("ReturnPathDomain") or ""),
-        return_path_cname=str(details.get("ReturnPathDomainCNAMEValue") or "pm.mtasv.net"),
+        return_path_cname=str(details.get("ReturnPathDomainCNAMEValue") or RETURN_PATH_TARGET),
         dkim_verified=bool(details.get("DKIMVerified")),
         return_path_verified=bool(details.get("ReturnPathDomainVerified")),
         created=created,
