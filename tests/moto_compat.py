@@ -24,6 +24,29 @@ makes moto behave the way CloudFormation does, for one documented gap:
    CloudFormation creates a FAILED change set ("The submitted information didn't
    contain changes."). The early raise is removed so moto's own FAILED-change-set
    path answers, as CloudFormation does.
+7. ``AWS::Route53::RecordSet`` creation appends a second record set when one of the
+   same name and type exists. Route 53 refuses a CREATE of an existing record set
+   (``InvalidChangeBatch: Tried to create resource record set [name='…', type='…']
+   but it already exists``, see the ChangeResourceRecordSets API reference), and
+   CloudFormation creates record sets with CREATE, so the resource fails. Here it
+   fails the same way.
+8. Change sets ignore Conditions and run in the wrong order. moto lists and
+   creates resources whose condition is false, ignores parameter-only changes in
+   the change set's list, executes Removes *before* Adds, and has no rollback
+   ("TODO: handle execution errors and implement rollback"). CloudFormation
+   (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-update-behaviors.html
+   and the stack status codes of ``troubleshooting``/``stack-resource-statuses``)
+   works on the resources whose condition holds: a condition turning true adds the
+   resource, turning false removes it; it creates and updates first, and deletes
+   removed resources and replaced physical resources only afterwards, in
+   ``UPDATE_COMPLETE_CLEANUP_IN_PROGRESS``. A record set whose ``Name``, ``Type``
+   or zone changes is replaced: the new one is created, the old one deleted in
+   cleanup. When a resource fails, the stack rolls back (``UPDATE_ROLLBACK_COMPLETE``,
+   or ``ROLLBACK_COMPLETE`` for a creation) with the resource's ``*_FAILED`` event
+   and its reason, and nothing of the update remains. Here the change set's list,
+   its execution order, the rollback and those events follow CloudFormation.
+   Simplification: a rollback deletes every resource the failed update or creation
+   added, whatever its DeletionPolicy.
 
 Deliberately not patched: moto returns NoEcho parameter values in clear text from
 ``DescribeStacks``. Leaving that in makes the token-leak assertions stricter: if
@@ -50,6 +73,8 @@ def apply() -> None:
     _outputs_after_change_set()
     _record_set_update_by_type()
     _empty_change_set_is_failed_not_raised()
+    _record_set_create_refuses_existing()
+    _change_sets_like_cloudformation()
 
 
 def _zone_name_servers() -> None:
@@ -226,3 +251,276 @@ def _empty_change_set_is_failed_not_raised() -> None:
 
     CloudFormationResponse._validate_different_update = validate_different_update
     CloudFormationResponse.create_change_set = create_change_set
+
+
+class RecordSetExists(Exception):
+    """Route 53's InvalidChangeBatch for a CREATE of an existing record set."""
+
+
+def _same_name(a: str, b: str) -> bool:
+    return a.lower().rstrip(".") == b.lower().rstrip(".")
+
+
+def _record_set_create_refuses_existing() -> None:
+    from moto.route53.models import RecordSet
+
+    original = RecordSet.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.route53.models import route53_backends
+        from moto.utilities.utils import get_partition
+
+        properties = cloudformation_json["Properties"]
+        backend = route53_backends[account_id][get_partition(region_name)]
+        zone_name = properties.get("HostedZoneName")
+        zone = backend.get_hosted_zone_by_name(zone_name) if zone_name else None
+        zone = zone or backend.get_hosted_zone(properties["HostedZoneId"])
+        for existing in zone.rrsets:
+            if (
+                _same_name(existing.name, properties["Name"])
+                and existing.type == properties["Type"]
+                and existing.set_identifier == properties.get("SetIdentifier")
+            ):
+                name = properties["Name"].rstrip(".") + "."
+                raise RecordSetExists(
+                    f"[Tried to create resource record set [name='{name}', type='{properties['Type']}'] "
+                    "but it already exists]"
+                )
+        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    RecordSet.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+class StackOperationFailed(Exception):
+    """A resource failed during a change set's execution; the stack was rolled back."""
+
+    def __init__(self, logical_id: str, resource_type: str, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.logical_id = logical_id
+        self.resource_type = resource_type
+        self.status = status
+        self.reason = reason
+
+
+def _condition_holds(resource_json: dict, conditions) -> bool:
+    condition = resource_json.get("Condition")
+    return not condition or bool(conditions[condition])
+
+
+def _resolve_simple(value, parameters: dict):
+    """Ref to a parameter and Fn::Join, enough to compare a record's Name/Type; None if not simple."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return parameters.get(value["Ref"])
+    if isinstance(value, dict) and set(value) == {"Fn::Join"}:
+        separator, parts = value["Fn::Join"]
+        resolved = [_resolve_simple(part, parameters) for part in parts]
+        return None if any(r is None for r in resolved) else separator.join(resolved)
+    return None
+
+
+def _record_replaced(old_json: dict, new_json: dict, old_params: dict, new_params: dict) -> bool:
+    """Whether an AWS::Route53::RecordSet update replaces it (its Name, Type or zone changes)."""
+    if new_json.get("Type") != "AWS::Route53::RecordSet":
+        return False
+    old_props, new_props = old_json.get("Properties", {}), new_json.get("Properties", {})
+    for key in ("Name", "Type"):
+        old = _resolve_simple(old_props.get(key), old_params)
+        new = _resolve_simple(new_props.get(key), new_params)
+        if old is None or new is None or not _same_name(old, new):
+            return True
+    return old_props.get("HostedZoneId") != new_props.get("HostedZoneId")
+
+
+def _plan(resource_map, template: dict, parameters: dict | None):
+    """CloudFormation's view of an update: Add / Modify / Remove among resources whose condition holds."""
+    from moto.cloudformation.parsing import ResourceMap, get_references_from_template
+
+    new_map = ResourceMap(
+        resource_map.stack_id,
+        resource_map["AWS::StackName"],
+        parameters if parameters is not None else resource_map.input_parameters,
+        resource_map.tags,
+        region_name=resource_map._region_name,
+        account_id=resource_map._account_id,
+        template=template,
+        cross_stack_resources=resource_map.cross_stack_resources,
+    )
+    new_map.load_mapping()
+    new_map.load_parameters()
+    new_map.load_conditions()
+    old_json = resource_map._resource_json_map
+    new_json = template.get("Resources", {})
+    old_live = {n for n, j in old_json.items() if _condition_holds(j, resource_map.lazy_condition_map)}
+    new_live = [n for n, j in new_json.items() if _condition_holds(j, new_map.lazy_condition_map)]
+    old_params, new_params = resource_map.resolved_parameters, new_map.resolved_parameters
+    changed = {p for p in set(old_params) | set(new_params) if old_params.get(p) != new_params.get(p)}
+    adds = [n for n in new_live if n not in old_live]
+    removes = [n for n in old_json if n in old_live and n not in new_live]
+    modifies, replaced = [], set()
+    for name in new_live:
+        if name in old_live and (
+            new_json[name] != old_json[name] or changed & set(get_references_from_template(new_json[name]))
+        ):
+            modifies.append(name)
+            if _record_replaced(old_json[name], new_json[name], old_params, new_params):
+                replaced.add(name)
+    return adds, modifies, removes, replaced
+
+
+def _change_sets_like_cloudformation() -> None:
+    from moto.cloudformation import models
+    from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event
+    from moto.cloudformation.parsing import ResourceMap, parse_and_update_resource
+
+    def diff(self):
+        adds, modifies, removes, replaced = _plan(self.stack.resource_map, self.template_dict, self.parameters)
+        new_json = self.template_dict.get("Resources", {})
+        old_json = self.stack.resource_map._resource_json_map
+        changes = []
+        for action, names in (("Add", adds), ("Modify", modifies), ("Remove", removes)):
+            for name in names:
+                change = models.Change(
+                    action=action,
+                    logical_resource_id=name,
+                    resource_type=(new_json.get(name) or old_json[name])["Type"],
+                )
+                if action == "Modify":
+                    change.replacement = "True" if name in replaced else "False"
+                changes.append(change)
+        return changes
+
+    def event(self, logical_id, resource_type, status, reason=None, physical_id=""):
+        self.stack_events.append((logical_id, resource_type, status, reason, physical_id))
+
+    def update(self, template, parameters=None):
+        adds, modifies, removes, replaced = _plan(self, template, parameters)
+        saved = (
+            self._template,
+            self._resource_json_map,
+            self.input_parameters,
+            self.resolved_parameters,
+            dict(self._parsed_resources),
+        )
+        old_json = self._resource_json_map
+        self.stack_events = []
+        self._template = template
+        if parameters is not None:
+            self.input_parameters = parameters
+        self.load_mapping()
+        self.load_parameters()
+        self.load_conditions()
+        self._resource_json_map = template["Resources"]
+        done_modifies, superseded = [], []
+        current, status = None, None
+        try:
+            for name in adds:
+                current, status = name, "CREATE_FAILED"
+                _ = self[name]  # created now, or already as a dependency of an earlier one
+                event(self, name, template["Resources"][name]["Type"], "CREATE_COMPLETE")
+            for name in modifies:
+                current, status = name, "UPDATE_FAILED"
+                resource_json = self._resource_json_map[name]
+                original = self._parsed_resources.get(name)
+                if name in replaced:
+                    self._parsed_resources.pop(name, None)
+                    new = self[name]
+                    superseded.append((original, old_json[name]))
+                else:
+                    new = parse_and_update_resource(
+                        name, resource_json, self, account_id=self._account_id, region_name=self._region_name
+                    )
+                if new is not None:
+                    self._parsed_resources[name] = new
+                done_modifies.append((name, original))
+                event(self, name, resource_json["Type"], "UPDATE_COMPLETE")
+        except Exception as exc:  # noqa: BLE001 - any resource failure fails the stack, as on AWS
+            failed_type = (template["Resources"].get(current) or old_json[current])["Type"]
+            event(self, current, failed_type, status, str(exc))
+            _roll_back(self, saved, adds, done_modifies, replaced, old_json)
+            raise StackOperationFailed(current, failed_type, status, str(exc)) from None
+        # Cleanup: removed resources and replaced physical resources go last.
+        for name in removes:
+            resource = saved[4].get(name)
+            if resource is not None and not isinstance(resource, str):
+                self._delete_resource(resource, old_json[name])
+            self._parsed_resources.pop(name, None)
+            event(self, name, old_json[name]["Type"], "DELETE_COMPLETE")
+        for resource, resource_json in superseded:
+            if resource is not None:
+                self._delete_resource(resource, resource_json)
+
+    def _roll_back(self, saved, adds, done_modifies, replaced, old_json):
+        template, json_map, input_parameters, _, parsed = saved
+        added = [n for n in self._parsed_resources if n not in parsed]
+        for name in reversed(added):
+            resource = self._parsed_resources.pop(name)
+            if resource is not None and not isinstance(resource, str):
+                self._delete_resource(resource, self._resource_json_map[name])
+        for name, original in done_modifies:
+            if name in replaced:
+                resource = self._parsed_resources.get(name)
+                if resource is not None and resource is not original:
+                    self._delete_resource(resource, self._resource_json_map[name])
+        self._template = template
+        self._resource_json_map = json_map
+        self.input_parameters = input_parameters
+        self.load_mapping()
+        self.load_parameters()
+        self.load_conditions()
+        self._parsed_resources = dict(parsed)
+        for name, original in done_modifies:
+            if name not in replaced and original is not None:
+                restored = parse_and_update_resource(
+                    name, old_json[name], self, account_id=self._account_id, region_name=self._region_name
+                )
+                self._parsed_resources[name] = restored if restored is not None else original
+
+    original_execute = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = self.describe_change_set(change_set_name)
+        stack = self.stacks[change_set.stack_id]
+        creating = change_set.change_set_type == "CREATE"
+        try:
+            original_execute(self, change_set_name, stack_name)
+        except StackOperationFailed as failure:
+            _record_events(stack, failure_events=True)
+            prefix = "ROLLBACK" if creating else "UPDATE_ROLLBACK"
+            verb = "create" if failure.status == "CREATE_FAILED" else "update"
+            stack._add_stack_event(
+                f"{prefix}_IN_PROGRESS",
+                resource_status_reason=f"The following resource(s) failed to {verb}: [{failure.logical_id}]. ",
+            )
+            stack._add_stack_event(f"{prefix}_COMPLETE")
+            stack.status = f"{prefix}_COMPLETE"
+            change_set.execution_status = "EXECUTE_FAILED"
+            return
+        _record_events(stack, failure_events=False)
+        stack.parameters = change_set.parameters
+
+    def _record_events(stack, failure_events: bool) -> None:
+        pending = getattr(stack.resource_map, "stack_events", [])
+        stack.resource_map.stack_events = []
+        # Resource events belong before the stack's own closing event.
+        closing = stack.events.pop() if stack.events and not failure_events else None
+        for logical_id, resource_type, status, reason, physical_id in pending:
+            stack.events.append(
+                Event(
+                    stack_id=stack.stack_id,
+                    stack_name=stack.name,
+                    logical_resource_id=logical_id,
+                    physical_resource_id=physical_id,
+                    resource_type=resource_type,
+                    resource_status=status,
+                    resource_status_reason=reason,
+                    resource_properties=None,
+                )
+            )
+        if closing is not None:
+            stack.events.append(closing)
+
+    ChangeSet.diff = diff
+    ResourceMap.update = update
+    CloudFormationBackend.execute_change_set = execute_change_set
