@@ -10,21 +10,82 @@ token, or exactly ``$POSTMARK_STANDIN_TOKEN`` when set), records every request, 
 can be told to fail: ``fail(method, path, [(status, body, headers), ...])``.
 Calls to anything but the Domains API and ``GET /senders`` are recorded and
 answered 200 so that a test can prove they were never made.
+
+The DKIM lifecycle, as Postmark's Domains API documents it
+(https://postmarkapp.com/developer/api/domains-api: "Create a domain", "Get a
+domain's details", "Verify DKIM", "Rotate DKIM"; error codes from
+https://postmarkapp.com/developer/api/overview#error-codes):
+
+- A new domain has no active key: its first key is in ``DKIMPendingHost`` /
+  ``DKIMPendingTextValue``, ``DKIMUpdateStatus`` is ``Pending``.
+- ``PUT /domains/{id}/verifyDkim`` promotes the pending key only when its TXT
+  record is really published (looked up with ``lookup``, the DNS the stand-in is
+  given; by default the ``published`` records a test sets). The pending values
+  *move* to ``DKIMHost`` / ``DKIMTextValue`` (same host), the pending fields empty,
+  ``DKIMVerified`` becomes true and ``DKIMUpdateStatus`` ``Verified``. The key that
+  was active, if any, moves to ``DKIMRevokedHost`` / ``DKIMRevokedTextValue`` with
+  ``SafeToRemoveRevokedKeyFromDNS`` false. ``DKIMVerified`` stays true even if the
+  record later leaves DNS (Postmark does not re-check a verified key on read).
+- ``POST /domains/{id}/rotatedkim`` creates a pending key under a new selector
+  (``DKIMUpdateStatus`` ``Pending``), or answers ErrorCode 505 when a rotation is
+  already pending.
+- ``make_revoked_key_safe(id)`` is the test-facing switch for what Postmark decides
+  on its own schedule: ``SafeToRemoveRevokedKeyFromDNS`` becomes true.
+- ``PUT /domains/{id}/verifyReturnPath`` sets ``ReturnPathDomainVerified`` only when
+  the Return-Path CNAME points at ``pm.mtasv.net``.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from werkzeug.wrappers import Request, Response
 
 DKIM_KEY_2048 = "k=rsa;p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + "x" * 330 + "IDAQAB"
+ERROR_ROTATION_PENDING = {"ErrorCode": 505, "Message": "This domain has a DKIM rotation in progress."}
+ERROR_NOT_FOUND = {"ErrorCode": 510, "Message": "This domain was not found."}
+RETURN_PATH_TARGET = "pm.mtasv.net"
+
+
+def dkim_key(serial: int) -> str:
+    """A distinct, 2048-bit-sized DKIM TXT value per key serial (longer than one TXT string)."""
+    digest = b"".join(hashlib.sha256(f"{serial}:{i}".encode()).digest() for i in range(8))
+    return "k=rsa;p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + base64.b64encode(digest)[:330].decode() + "IDAQAB"
+
+
 ERROR_BAD_TOKEN = {"ErrorCode": 10, "Message": "The account token provided in the request header is invalid."}
+
+
+def dns_lookup(server: str, port: int) -> Callable[[str, str], list[str]]:
+    """Look records up the way Postmark does: over DNS, here at ``server:port`` (dnspython)."""
+    import dns.exception
+    import dns.resolver
+
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [server]
+    resolver.port = port
+    resolver.lifetime = 3.0
+
+    def lookup(name: str, kind: str) -> list[str]:
+        try:
+            answer = resolver.resolve(name, kind, raise_on_no_answer=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers, dns.exception.Timeout):
+            return []
+        if answer.rrset is None:
+            return []
+        if kind == "TXT":
+            return [b"".join(r.strings).decode() for r in answer.rrset]
+        return [r.to_text().rstrip(".") for r in answer.rrset]
+
+    return lookup
 
 
 @dataclass
@@ -48,37 +109,104 @@ class PostmarkStandIn:
     failures: list[tuple[str, re.Pattern, list]] = field(default_factory=list)
     race_on_create: bool = False
     next_id: int = 1000
+    next_key: int = 0
+    # (name, type) -> record data, for tests that tell the stand-in what DNS holds.
+    published: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # How verifyDkim / verifyReturnPath look DNS up: (name, type) -> TXT texts or CNAME targets.
+    lookup: Callable[[str, str], list[str]] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- set-up helpers --------------------------------------------------------
 
+    def _new_key(self, name: str) -> tuple[str, str]:
+        self.next_key += 1
+        return f"2026{self.next_key:06d}pm._domainkey.{name}", dkim_key(self.next_key)
+
     def add_domain(
         self, name: str, return_path: str | None = None, *, active: bool = False, pending: bool = True
     ) -> dict:
-        """Put a domain in the account as if registered earlier."""
+        """Put a domain in the account as if registered earlier.
+
+        By default it is new (only a pending key); ``active=True`` gives it a verified
+        key as well, and ``pending=False`` drops the pending one (a settled domain).
+        """
         self.next_id += 1
-        selector = f"2026{self.next_id:010d}pm"
+        active_host, active_value = self._new_key(name) if active else ("", "")
+        pending_host, pending_value = self._new_key(name) if pending else ("", "")
         details = {
             "ID": self.next_id,
             "Name": name,
             "SPFVerified": False,
             "SPFHost": name,
             "SPFTextValue": "v=spf1 a mx include:spf.mtasv.net ~all",
-            "DKIMVerified": False,
+            "DKIMVerified": active,
             "WeakDKIM": False,
-            "DKIMHost": f"{selector}._domainkey.{name}" if active else "",
-            "DKIMTextValue": DKIM_KEY_2048 if active else "",
-            "DKIMPendingHost": f"{selector}p._domainkey.{name}" if pending else "",
-            "DKIMPendingTextValue": DKIM_KEY_2048.replace("x", "y") if pending else "",
+            "DKIMHost": active_host,
+            "DKIMTextValue": active_value,
+            "DKIMPendingHost": pending_host,
+            "DKIMPendingTextValue": pending_value,
             "DKIMRevokedHost": "",
             "DKIMRevokedTextValue": "",
             "SafeToRemoveRevokedKeyFromDNS": False,
             "DKIMUpdateStatus": "Pending" if pending else "Verified",
             "ReturnPathDomain": return_path or "",
             "ReturnPathDomainVerified": False,
-            "ReturnPathDomainCNAMEValue": "pm.mtasv.net",
+            "ReturnPathDomainCNAMEValue": RETURN_PATH_TARGET,
         }
         self.domains[self.next_id] = details
+        return details
+
+    # -- the lifecycle (also reachable over HTTP) --------------------------------
+
+    def _dns(self, name: str, kind: str) -> list[str]:
+        if self.lookup is not None:
+            return self.lookup(name, kind)
+        return self.published.get((name.lower().rstrip("."), kind), [])
+
+    def verify_dkim(self, domain_id: int) -> dict:
+        """Postmark's verifyDkim: promote the pending key if DNS really publishes it."""
+        details = self.domains[domain_id]
+        host, value = details["DKIMPendingHost"], details["DKIMPendingTextValue"]
+        if host and value in self._dns(host, "TXT"):
+            if details["DKIMHost"]:
+                details["DKIMRevokedHost"] = details["DKIMHost"]
+                details["DKIMRevokedTextValue"] = details["DKIMTextValue"]
+                details["SafeToRemoveRevokedKeyFromDNS"] = False
+            details.update(
+                DKIMHost=host,
+                DKIMTextValue=value,
+                DKIMPendingHost="",
+                DKIMPendingTextValue="",
+                DKIMVerified=True,
+                DKIMUpdateStatus="Verified",
+            )
+        return details
+
+    def rotate_dkim(self, domain_id: int) -> dict | None:
+        """Postmark's rotatedkim: a pending key under a new selector; None (505) if one is pending."""
+        details = self.domains[domain_id]
+        if details["DKIMPendingHost"]:
+            return None
+        host, value = self._new_key(details["Name"])
+        details.update(DKIMPendingHost=host, DKIMPendingTextValue=value, DKIMUpdateStatus="Pending")
+        return details
+
+    def make_revoked_key_safe(self, domain_id: int) -> dict:
+        """What Postmark decides on its own schedule: the revoked key may leave DNS."""
+        details = self.domains[domain_id]
+        details["SafeToRemoveRevokedKeyFromDNS"] = bool(details["DKIMRevokedHost"])
+        return details
+
+    def verify_return_path(self, domain_id: int) -> dict:
+        """Postmark's verifyReturnPath: verified when the CNAME points at pm.mtasv.net."""
+        details = self.domains[domain_id]
+        found = [t.lower().rstrip(".") for t in self._dns(details["ReturnPathDomain"], "CNAME")]
+        details["ReturnPathDomainVerified"] = bool(details["ReturnPathDomain"]) and found == [RETURN_PATH_TARGET]
+        return details
+
+    def only_domain(self) -> dict:
+        """The one domain of the account (most tests register exactly one)."""
+        (details,) = self.domains.values()
         return details
 
     def fail(self, method: str, path: str, responses: list[tuple[int, object, dict]]) -> None:
@@ -134,13 +262,29 @@ class PostmarkStandIn:
             if any(d["Name"].lower() == name.lower() for d in self.domains.values()):
                 return self._json({"ErrorCode": 512, "Message": "This domain already exists."}, 422)
             return self._json(self.add_domain(name, body.get("ReturnPathDomain")))
-        match = re.fullmatch(r"/domains/(\d+)(/verifyDkim|/verifyReturnPath)?", path)
-        if match and (method == "GET" or method == "PUT"):
-            details = self.domains.get(int(match.group(1)))
-            if details is None:
-                return self._json({"ErrorCode": 510, "Message": "This domain was not found."}, 422)
-            if method == "PUT" and not match.group(2):
+        match = re.fullmatch(r"/domains/(\d+)(/verifyDkim|/verifyReturnPath|/rotatedkim)?", path)
+        action = match.group(2) if match else None
+        allowed = {
+            None: ("GET", "PUT"),
+            "/verifyDkim": ("PUT",),
+            "/verifyReturnPath": ("PUT",),
+            "/rotatedkim": ("POST",),
+        }
+        if match and method in allowed[action]:
+            domain_id = int(match.group(1))
+            if domain_id not in self.domains:
+                return self._json(ERROR_NOT_FOUND, 422)
+            if action == "/verifyDkim":
+                return self._json(self.verify_dkim(domain_id))
+            if action == "/verifyReturnPath":
+                return self._json(self.verify_return_path(domain_id))
+            if action == "/rotatedkim":
+                rotated = self.rotate_dkim(domain_id)
+                return self._json(ERROR_ROTATION_PENDING, 422) if rotated is None else self._json(rotated)
+            details = self.domains[domain_id]
+            if method == "PUT":
                 details["ReturnPathDomain"] = request.get_json(force=True).get("ReturnPathDomain", "")
+                details["ReturnPathDomainVerified"] = False
             return self._json(details)
         if path == "/senders" and method == "GET":
             return self._json({"TotalCount": 0, "SenderSignatures": []})
