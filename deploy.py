@@ -19,14 +19,13 @@ import time
 from dataclasses import dataclass
 
 from instances.registry import PartitionConfig, load_registry
-from templates.dkim import SELECTOR_PATTERN, txt_record_value
+from templates.dkim import SELECTOR_PATTERN, SlotError, assign_slots, txt_record_value
 from templates.mail_dns import return_path_domain
 from templates.partition_email import (
-    P_DKIM_PENDING_SELECTOR,
-    P_DKIM_PENDING_VALUE,
-    P_DKIM_SELECTOR,
-    P_DKIM_VALUE,
+    DKIM_SLOT_NUMBERS,
     P_TOKEN,
+    dkim_selector_parameter,
+    dkim_value_parameter,
     partition_tags,
 )
 from templates.render import read_handler_source, render, template_path
@@ -111,18 +110,39 @@ class Target:
         return f"target: account {self.account}, region {self.region}, stack {self.stack}"
 
 
-def template_parameters(token: Secret, registration: Registration | None) -> dict[str, str]:
-    """The stack parameters: the token (NoEcho) and each DKIM key Postmark has."""
+def deployed_dkim_selectors(stack: dict | None) -> list[str]:
+    """The selector each DKIM slot holds in the deployed stack ("" for an empty slot or no stack)."""
+    values = {p["ParameterKey"]: p.get("ParameterValue") or "" for p in (stack or {}).get("Parameters", [])}
+    return [values.get(dkim_selector_parameter(slot), "") for slot in DKIM_SLOT_NUMBERS]
+
+
+def template_parameters(
+    token: Secret, registration: Registration | None, deployed: list[str], where: str
+) -> dict[str, str]:
+    """The stack parameters: the token (NoEcho) and each DKIM key Postmark needs, in its slot.
+
+    ``deployed`` is the selector each slot holds in the deployed stack, so that a key
+    keeps its slot (and its CloudFormation resource) whatever its role becomes.
+    """
+    keys = registration.dkim_keys if registration else ()
+    for key in keys:
+        if not re.fullmatch(SELECTOR_PATTERN, key.selector):
+            raise ArdaMailError(
+                f"{where}: Postmark's {key.state} DKIM selector must be a DNS label, got: {key.selector!r}"
+            )
+    try:
+        values = {key.selector: txt_record_value(key.value) for key in keys}
+        slots = assign_slots([(key.selector, values[key.selector]) for key in keys], deployed)
+    except (ValueError, SlotError) as exc:
+        raise ArdaMailError(f"{where}: Postmark's DKIM keys cannot be published: {exc}") from None
     params = {P_TOKEN: token.reveal()}
-    for state, selector_key, value_key in (
-        ("active", P_DKIM_SELECTOR, P_DKIM_VALUE),
-        ("pending", P_DKIM_PENDING_SELECTOR, P_DKIM_PENDING_VALUE),
-    ):
-        key = registration.key(state) if registration else None
-        if key and not re.fullmatch(SELECTOR_PATTERN, key.selector):
-            raise ArdaMailError(f"Postmark's {state} DKIM selector must be a DNS label, got: {key.selector!r}")
-        params[selector_key] = key.selector if key else ""
-        params[value_key] = txt_record_value(key.value) if key else ""
+    for slot, assigned in zip(DKIM_SLOT_NUMBERS, slots, strict=True):
+        selector, value = assigned or ("", "")
+        params[dkim_selector_parameter(slot)] = selector
+        params[dkim_value_parameter(slot)] = value
+        if assigned:
+            state = next(k.state for k in keys if k.selector == selector)
+            LOG.info("%s: DKIM slot %d holds the %s key %s", where, slot, state, selector)
     return params
 
 
@@ -283,13 +303,14 @@ class PartitionDeploy:
         body = self.committed_template()
         self.lint(body)
         registration = self.register(token, read_only=plan)
-        parameters = template_parameters(token, registration)
 
         existing = self.deployer.describe_stack()
         if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE" and delete_failed_stack and not plan:
             self.deployer.delete_failed_stack()
             existing = None
         kind = self.deployer.change_set_type(existing)
+        deployed = deployed_dkim_selectors(existing if kind == "UPDATE" else None)
+        parameters = template_parameters(token, registration, deployed, stack)
         LOG.info("%s: creating a %s change set", stack, kind)
         change_set = self.deployer.create_change_set(body, parameters, self.tags(), kind)
         try:
@@ -382,8 +403,8 @@ def dry_run(target: Target, out) -> int:
         f"6. Postmark register {config.mail_domain} (Return-Path {return_path_domain(config.mail_domain)}) "
         f"at {_postmark_url()}",
         f"7. create_change_set {target.stack} (CREATE or UPDATE) TemplateBody=templates/{path.name} "
-        f"{P_TOKEN}=**** {P_DKIM_SELECTOR}=<Postmark> {P_DKIM_VALUE}=<Postmark> "
-        f"{P_DKIM_PENDING_SELECTOR}=<Postmark> {P_DKIM_PENDING_VALUE}=<Postmark> Capabilities=CAPABILITY_IAM",
+        f"{P_TOKEN}=**** DkimSlot<1-{len(DKIM_SLOT_NUMBERS)}>Selector/Value=<Postmark's keys, each in the slot "
+        "it holds in the deployed stack> Capabilities=CAPABILITY_IAM",
         "8. wait for the change set (poll every second; no changes = done)",
         "9. show the change set",
         "10. execute after confirmation (--yes skips the question)",

@@ -20,6 +20,7 @@ What deleting the stack does, chosen deliberately:
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -66,7 +67,8 @@ from tools.lib.errors import PropsError
 
 # The interface version of this template: bump it when a parameter or an export
 # changes meaning. Consumers can read it from the CfnIoMarker output.
-INTERFACE_VERSION = "partition-email/v1"
+# v2: the DKIM parameters are role-less slots (DkimSlot<n>Selector/Value).
+INTERFACE_VERSION = "partition-email/v2"
 
 LAMBDA_RUNTIME = "python3.12"
 # The handler retries AssumeRole for two minutes; leave room for Route 53 and the answer.
@@ -75,19 +77,36 @@ LOG_RETENTION_DAYS = 90
 
 # Parameters
 P_TOKEN = "PostmarkAccountToken"
-P_DKIM_SELECTOR = "DkimSelector"
-P_DKIM_VALUE = "DkimValue"
-P_DKIM_PENDING_SELECTOR = "DkimPendingSelector"
-P_DKIM_PENDING_VALUE = "DkimPendingValue"
-# Conditions
-C_HAS_DKIM = "HasDkim"
-C_HAS_DKIM_PENDING = "HasDkimPending"
+
+
+# DKIM slots (see templates/dkim.py for why keys keep their slot): parameters,
+# condition and record of slot n.
+def dkim_selector_parameter(slot: int) -> str:
+    """Logical ID of slot ``slot``'s selector parameter (slots count from 1)."""
+    return f"DkimSlot{slot}Selector"
+
+
+def dkim_value_parameter(slot: int) -> str:
+    """Logical ID of slot ``slot``'s TXT value parameter."""
+    return f"DkimSlot{slot}Value"
+
+
+def dkim_condition(slot: int) -> str:
+    """Logical ID of the condition that publishes slot ``slot``."""
+    return f"HasDkimSlot{slot}"
+
+
+def dkim_record(slot: int) -> str:
+    """Logical ID of slot ``slot``'s record."""
+    return f"DkimSlot{slot}Record"
+
+
+DKIM_SLOT_NUMBERS = tuple(range(1, dkim.DKIM_SLOTS + 1))
+
 # Resources
 R_ZONE = "MailHostedZone"
 R_SPF = "SpfRecord"
 R_DMARC = "DmarcRecord"
-R_DKIM = "DkimRecord"
-R_DKIM_PENDING = "DkimPendingRecord"
 R_RETURN_PATH = "ReturnPathRecord"
 R_DELEGATION_LOGS = "NsDelegationLogGroup"
 R_DELEGATION_ROLE = "NsDelegationFunctionRole"
@@ -247,59 +266,63 @@ class PartitionEmail:
                 Description="Postmark account API token (from 1Password; never logged).",
             )
         )
-        self.dkim_pairs = []
-        for selector_id, value_id, condition_id, label in (
-            (P_DKIM_SELECTOR, P_DKIM_VALUE, C_HAS_DKIM, "active"),
-            (P_DKIM_PENDING_SELECTOR, P_DKIM_PENDING_VALUE, C_HAS_DKIM_PENDING, "pending"),
-        ):
+        self.dkim_slots = []
+        for slot in DKIM_SLOT_NUMBERS:
             selector = t.add_parameter(
                 Parameter(
-                    selector_id,
+                    dkim_selector_parameter(slot),
                     Type="String",
                     Default="",
                     AllowedPattern=dkim.SELECTOR_PATTERN,
                     ConstraintDescription="a DNS label (the selector only, without ._domainkey)",
-                    Description=f"Selector label of Postmark's {label} DKIM key; empty when there is none.",
+                    Description=f"DKIM slot {slot}: selector of a key Postmark needs published; empty when unused.",
                 )
             )
             value = t.add_parameter(
                 Parameter(
-                    value_id,
+                    dkim_value_parameter(slot),
                     Type="String",
                     Default="",
                     AllowedPattern=dkim.TXT_RECORD_PATTERN,
                     MaxLength=dkim.MAX_TXT_RECORD_LENGTH,
                     ConstraintDescription='quoted TXT strings of at most 255 characters: "..." "..."',
-                    Description=f"Postmark's {label} DKIM TXT value, already split into quoted strings.",
+                    Description=f"DKIM slot {slot}: Postmark's TXT value, already split into quoted strings.",
                 )
             )
-            t.add_condition(condition_id, Not(Equals(Ref(selector), "")))
-            self.dkim_pairs.append((selector, value, condition_id))
-        # A selector without its value (or the reverse) would publish a broken key.
-        pair_rules = {}
-        for selector, value, condition_id in self.dkim_pairs:
-            pair_rules[f"{condition_id}Complete"] = {
-                "Assertions": [
-                    {
-                        "Assert": Or(
-                            And(_rule_equals_empty(selector), _rule_equals_empty(value)),
-                            And(Not(_rule_equals_empty(selector)), Not(_rule_equals_empty(value))),
-                        ),
-                        "AssertDescription": f"{selector.title} and {value.title} must both be set or both be empty",
-                    }
-                ]
-            }
-        (active, _, _), (pending, _, _) = self.dkim_pairs
-        pair_rules["DkimSelectorsDiffer"] = {
-            "Assertions": [
+            t.add_condition(dkim_condition(slot), Not(Equals(Ref(selector), "")))
+            self.dkim_slots.append((selector, value, dkim_condition(slot)))
+        # A selector without its value (or the reverse) would publish a broken key,
+        # and two slots with one selector would claim one record name.
+        for selector, value, condition_id in self.dkim_slots:
+            t.add_rule(
+                f"{condition_id}Complete",
                 {
-                    "Assert": Or(_rule_equals_empty(pending), Not(Equals(Ref(active), Ref(pending)))),
-                    "AssertDescription": f"{pending.title} must differ from {active.title}",
-                }
-            ]
-        }
-        for name, rule in pair_rules.items():
-            t.add_rule(name, rule)
+                    "Assertions": [
+                        {
+                            "Assert": Or(
+                                And(_rule_equals_empty(selector), _rule_equals_empty(value)),
+                                And(Not(_rule_equals_empty(selector)), Not(_rule_equals_empty(value))),
+                            ),
+                            "AssertDescription": (
+                                f"{selector.title} and {value.title} must both be set or both be empty"
+                            ),
+                        }
+                    ]
+                },
+            )
+        numbered = zip(DKIM_SLOT_NUMBERS, self.dkim_slots, strict=True)
+        for (a, (first, _, _)), (b, (second, _, _)) in itertools.combinations(numbered, 2):
+            t.add_rule(
+                f"DkimSlots{a}And{b}Differ",
+                {
+                    "Assertions": [
+                        {
+                            "Assert": Or(_rule_equals_empty(first), Not(Equals(Ref(first), Ref(second)))),
+                            "AssertDescription": f"{first.title} must differ from {second.title}",
+                        }
+                    ]
+                },
+            )
 
     # -- resources --------------------------------------------------------
 
@@ -411,9 +434,9 @@ class PartitionEmail:
         record(R_SPF, p.mail_domain, "TXT", f'"{SPF_VALUE}"')
         record(R_DMARC, f"_dmarc.{p.mail_domain}", "TXT", f'"{p.dmarc_value}"')
         record(R_RETURN_PATH, p.return_path_domain, "CNAME", RETURN_PATH_TARGET)
-        for title, (selector, value, condition_id) in zip((R_DKIM, R_DKIM_PENDING), self.dkim_pairs, strict=True):
+        for slot, (selector, value, condition_id) in zip(DKIM_SLOT_NUMBERS, self.dkim_slots, strict=True):
             record(
-                title,
+                dkim_record(slot),
                 Join(".", [Ref(selector), "_domainkey", p.mail_domain]),
                 "TXT",
                 Ref(value),

@@ -7,6 +7,7 @@ spirit of aws-cli's test_deployer.py.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import UTC, datetime
 
@@ -106,10 +107,12 @@ def expect_stack(session, status):
 def expect_create_change_set(session, kind):
     params = {
         "PostmarkAccountToken": TOKEN,
-        "DkimSelector": "",
-        "DkimValue": "",
-        "DkimPendingSelector": DKIM.selector,
-        "DkimPendingValue": txt_record_value(DKIM.value),
+        "DkimSlot1Selector": DKIM.selector,
+        "DkimSlot1Value": txt_record_value(DKIM.value),
+        "DkimSlot2Selector": "",
+        "DkimSlot2Value": "",
+        "DkimSlot3Selector": "",
+        "DkimSlot3Value": "",
     }
     cfn(session).add_response(
         "create_change_set",
@@ -195,7 +198,7 @@ def expect_outputs(session, status):
                 "OutputValue": "dev.ardamails.com",
                 "ExportName": "Alpha002-dev-API-MailDomainName",
             },
-            {"OutputKey": "CfnIoMarker", "OutputValue": "partition-email/v1"},
+            {"OutputKey": "CfnIoMarker", "OutputValue": "partition-email/v2"},
         ],
     }
     cfn(session).add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": STACK})
@@ -427,11 +430,31 @@ def test_template_over_the_inline_limit_is_refused(session, monkeypatch):
 
 
 def test_dkim_parameters_are_split_for_the_template():
-    params = deploy.template_parameters(Secret(TOKEN), REGISTRATION)
-    assert params["DkimPendingValue"] == txt_record_value(DKIM.value)
-    assert params["DkimSelector"] == params["DkimValue"] == ""
-    empty = deploy.template_parameters(Secret(TOKEN), None)
-    assert empty["DkimPendingSelector"] == empty["DkimPendingValue"] == ""
+    params = deploy.template_parameters(Secret(TOKEN), REGISTRATION, ["", "", ""], STACK)
+    assert params["DkimSlot1Selector"] == DKIM.selector
+    assert params["DkimSlot1Value"] == txt_record_value(DKIM.value)
+    assert params["DkimSlot2Selector"] == params["DkimSlot2Value"] == ""
+    empty = deploy.template_parameters(Secret(TOKEN), None, ["", "", ""], STACK)
+    assert all(empty[f"DkimSlot{n}{part}"] == "" for n in (1, 2, 3) for part in ("Selector", "Value"))
+
+
+def test_a_key_keeps_the_slot_the_deployed_stack_gave_it():
+    # The pending key was deployed in slot 3; verified, it is active, and stays in slot 3.
+    stack = {"Parameters": [{"ParameterKey": "DkimSlot3Selector", "ParameterValue": DKIM.selector}]}
+    deployed = deploy.deployed_dkim_selectors(stack)
+    assert deployed == ["", "", DKIM.selector]
+    active = dataclasses.replace(REGISTRATION, dkim_keys=(dataclasses.replace(DKIM, state="active"),))
+    params = deploy.template_parameters(Secret(TOKEN), active, deployed, STACK)
+    assert params["DkimSlot3Selector"] == DKIM.selector
+    assert params["DkimSlot1Selector"] == params["DkimSlot2Selector"] == ""
+
+
+def test_an_unpublishable_dkim_value_is_one_clear_error():
+    bad = dataclasses.replace(REGISTRATION, dkim_keys=(dataclasses.replace(DKIM, value='k=rsa;p="x"'),))
+    with pytest.raises(
+        deploy.ArdaMailError, match=r"Alpha002-dev-Email: Postmark's DKIM keys cannot be published: .*quotes"
+    ):
+        deploy.template_parameters(Secret(TOKEN), bad, ["", "", ""], STACK)
 
 
 def test_cfn_lint_errors_stop_and_warnings_are_shown(caplog):

@@ -52,7 +52,7 @@ def test_export_values(dev_template):
 @pytest.mark.vcheck("V-PART-016")
 def test_witness_output_is_not_exported(dev_template):
     marker = dev_template.find_outputs("CfnIoMarker")["CfnIoMarker"]
-    assert marker["Value"] == pe.INTERFACE_VERSION == "partition-email/v1"
+    assert marker["Value"] == pe.INTERFACE_VERSION == "partition-email/v2"
     assert "Export" not in marker
 
 
@@ -99,7 +99,8 @@ def test_zone_and_mail_records(dev_template):
         "AWS::Route53::RecordSet",
         {**zone, "Name": "pm-bounces.dev.ardamails.com", "Type": "CNAME", "ResourceRecords": ["pm.mtasv.net"]},
     )
-    dev_template.resource_count_is("AWS::Route53::RecordSet", 5)
+    # SPF, DMARC, Return-Path and three DKIM slots.
+    dev_template.resource_count_is("AWS::Route53::RecordSet", 6)
 
 
 @pytest.mark.vcheck("V-PART-005")
@@ -116,13 +117,10 @@ def test_prod_uses_its_own_dmarc_policy_and_ttl(prod_template):
 
 @pytest.mark.parametrize(
     ("record", "selector", "value", "condition"),
-    [
-        ("DkimRecord", "DkimSelector", "DkimValue", "HasDkim"),
-        ("DkimPendingRecord", "DkimPendingSelector", "DkimPendingValue", "HasDkimPending"),
-    ],
+    [(f"DkimSlot{n}Record", f"DkimSlot{n}Selector", f"DkimSlot{n}Value", f"HasDkimSlot{n}") for n in (1, 2, 3)],
 )
-@pytest.mark.vcheck("V-PART-006", "V-PART-007")
-def test_each_dkim_key_is_published_when_present(dev_template, record, selector, value, condition):
+@pytest.mark.vcheck("V-PART-006", "V-PART-007", "V-PART-021")
+def test_each_dkim_slot_is_published_when_set(dev_template, record, selector, value, condition):
     resource = dev_template.resources[record]
     assert resource["Condition"] == condition
     assert dev_template.template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": selector}, ""]}]}
@@ -135,12 +133,27 @@ def test_each_dkim_key_is_published_when_present(dev_template, record, selector,
     assert params[selector]["Default"] == params[value]["Default"] == ""
 
 
+def test_there_are_exactly_three_dkim_slots_and_no_role_named_records(dev_template):
+    # Postmark shows at most an active, a pending and a revoked key at once.
+    dkim = sorted(n for n in dev_template.resources if n.startswith("Dkim"))
+    assert dkim == ["DkimSlot1Record", "DkimSlot2Record", "DkimSlot3Record"]
+
+
 @pytest.mark.vcheck("V-PART-007")
-def test_rules_keep_dkim_pairs_whole(dev_template):
+def test_rules_keep_dkim_pairs_whole_and_selectors_distinct(dev_template):
     rules = dev_template.template["Rules"]
-    assert set(rules) == {"HasDkimComplete", "HasDkimPendingComplete", "DkimSelectorsDiffer"}
-    assertion = json.dumps(rules["HasDkimComplete"])
-    assert '"Ref": "DkimSelector"' in assertion and '"Ref": "DkimValue"' in assertion
+    assert set(rules) == {
+        "HasDkimSlot1Complete",
+        "HasDkimSlot2Complete",
+        "HasDkimSlot3Complete",
+        "DkimSlots1And2Differ",
+        "DkimSlots1And3Differ",
+        "DkimSlots2And3Differ",
+    }
+    assertion = json.dumps(rules["HasDkimSlot2Complete"])
+    assert '"Ref": "DkimSlot2Selector"' in assertion and '"Ref": "DkimSlot2Value"' in assertion
+    differ = json.dumps(rules["DkimSlots1And3Differ"])
+    assert '"Ref": "DkimSlot1Selector"' in differ and '"Ref": "DkimSlot3Selector"' in differ
 
 
 @pytest.mark.vcheck("V-PART-003")

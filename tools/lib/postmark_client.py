@@ -7,8 +7,10 @@
 - Connect/read timeouts; bounded retries with exponential backoff and full jitter on
   429 (honouring ``Retry-After``), 500, 502, 503, 504, connection errors and timeouts.
 - Errors come from the ``{ErrorCode, Message}`` body: 401 → TokenRejected,
-  ErrorCode 512 → DomainExists, anything else → PostmarkError with both.
-- Only allowlisted paths can be called: the Domains API and a read-only
+  ErrorCode 512 → DomainExists, ErrorCode 505 → RotationInProgress, anything else
+  → PostmarkError with both.
+- Only allowlisted paths can be called: the Domains API (including
+  ``POST /domains/{id}/rotatedkim``, which starts a DKIM rotation) and a read-only
   ``GET /senders``. ``/servers`` in particular is refused before a byte is sent:
   Postmark Servers are created at runtime per tenant, never by this tool.
 """
@@ -37,6 +39,8 @@ BASE_URL_ENV = "POSTMARK_API_URL"
 TOKEN_HEADER = "X-Postmark-Account-Token"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 ERROR_DOMAIN_EXISTS = 512
+# "This domain has a DKIM rotation in progress" (Postmark API error codes).
+ERROR_ROTATION_IN_PROGRESS = 505
 ALLOWED_CALLS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (method, re.compile(pattern))
     for method, pattern in (
@@ -46,6 +50,7 @@ ALLOWED_CALLS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("PUT", r"/domains/\d+"),
         ("PUT", r"/domains/\d+/verifyDkim"),
         ("PUT", r"/domains/\d+/verifyReturnPath"),
+        ("POST", r"/domains/\d+/rotatedkim"),
         ("GET", r"/senders"),
     )
 )
@@ -66,6 +71,10 @@ class TokenRejected(PostmarkError):
 
 class DomainExists(PostmarkError):
     """ErrorCode 512: a domain of that name is already registered."""
+
+
+class RotationInProgress(PostmarkError):
+    """ErrorCode 505: a DKIM rotation is already scheduled for the domain."""
 
 
 class ForbiddenCall(ArdaMailError):
@@ -159,6 +168,10 @@ class PostmarkClient:
         """``PUT /domains/{id}/verifyReturnPath``."""
         return self.request("PUT", f"/domains/{int(domain_id)}/verifyReturnPath")
 
+    def rotate_dkim(self, domain_id: int) -> dict:
+        """``POST /domains/{id}/rotatedkim``: start a DKIM rotation (a new pending key)."""
+        return self.request("POST", f"/domains/{int(domain_id)}/rotatedkim")
+
     def list_senders(self, count: int = 1, offset: int = 0) -> dict:
         """``GET /senders`` (read-only): a cheap call that proves the token works."""
         return self.request("GET", "/senders", params={"count": count, "offset": offset})
@@ -232,6 +245,8 @@ class PostmarkClient:
             )
         if code == ERROR_DOMAIN_EXISTS:
             raise DomainExists(f"{where}: {message} (ErrorCode 512)", response.status_code, code)
+        if code == ERROR_ROTATION_IN_PROGRESS:
+            raise RotationInProgress(f"{where}: {message} (ErrorCode 505)", response.status_code, code)
         raise PostmarkError(
             f"{where} failed{tried}: HTTP {response.status_code}, ErrorCode {code}: {message}",
             response.status_code,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from templates.mail_dns import RETURN_PATH_TARGET, return_path_domain
 from tools.lib.errors import ArdaMailError
-from tools.lib.postmark_client import DomainExists, PostmarkClient
+from tools.lib.postmark_client import DomainExists, PostmarkClient, RotationInProgress
 
 LOG = logging.getLogger(__name__)
 PAGE_SIZE = 500
@@ -22,7 +22,7 @@ PAGE_SIZE = 500
 
 @dataclass(frozen=True)
 class DkimKey:
-    """One DKIM key Postmark wants published: active, or pending during a rotation."""
+    """One DKIM key Postmark wants published: active, pending, or revoked but not yet safe to remove."""
 
     state: str
     selector: str
@@ -43,9 +43,14 @@ class Registration:
     return_path_verified: bool
     created: bool
     return_path_updated: bool
+    dkim_update_status: str = ""
+    # Postmark's SafeToRemoveRevokedKeyFromDNS: the revoked key (if any) may leave DNS.
+    revoked_key_removable: bool = False
+    # The revoked key Postmark still reports once it is safe to remove (not published).
+    removable_key: DkimKey | None = None
 
     def key(self, state: str) -> DkimKey | None:
-        """The ``active`` or ``pending`` DKIM key, if Postmark has one."""
+        """The ``active``, ``pending`` or ``revoked`` DKIM key that must be in DNS, if any."""
         return next((k for k in self.dkim_keys if k.state == state), None)
 
     def records(self) -> list[dict[str, str]]:
@@ -71,6 +76,8 @@ class Registration:
             "created": self.created,
             "return_path_updated": self.return_path_updated,
             "dkim_verified": self.dkim_verified,
+            "dkim_update_status": self.dkim_update_status,
+            "revoked_key_removable": self.revoked_key_removable,
             "return_path_verified": self.return_path_verified,
             "dkim_keys": [k.__dict__ for k in self.dkim_keys],
             "return_path_domain": self.return_path_domain,
@@ -152,22 +159,78 @@ def lookup_registration(client: PostmarkClient, domain: str) -> Registration | N
 
 
 def _from_details(domain: str, domain_id: int, details: dict, *, created: bool, updated: bool) -> Registration:
-    keys = tuple(
-        key
-        for key in (
-            _dkim_key("active", details.get("DKIMHost"), details.get("DKIMTextValue"), domain),
-            _dkim_key("pending", details.get("DKIMPendingHost"), details.get("DKIMPendingTextValue"), domain),
-        )
-        if key is not None
-    )
+    """The keys to publish: active, pending, and revoked until Postmark says it is safe to remove."""
+    # A JSON boolean in the API; Postmark's Node SDK types it as a string, so accept "true" too.
+    removable = str(details.get("SafeToRemoveRevokedKeyFromDNS")).lower() == "true"
+    found = [
+        _dkim_key("active", details.get("DKIMHost"), details.get("DKIMTextValue"), domain),
+        _dkim_key("pending", details.get("DKIMPendingHost"), details.get("DKIMPendingTextValue"), domain),
+        _dkim_key("revoked", details.get("DKIMRevokedHost"), details.get("DKIMRevokedTextValue"), domain),
+    ]
+    keys: list[DkimKey] = []
+    removable_key = None
+    for key in found:
+        if key is None:
+            continue
+        if key.state == "revoked" and removable:
+            removable_key = key
+            continue
+        twin = next((k for k in keys if k.host == key.host), None)
+        if twin is not None:
+            if twin.value != key.value:
+                raise ArdaMailError(
+                    f"Postmark reports two different DKIM values at {key.host} for {domain} ({twin.state} and "
+                    f"{key.state}); one TXT name cannot publish both: check the domain in Postmark's UI"
+                )
+            continue
+        keys.append(key)
     return Registration(
         domain=domain,
         domain_id=domain_id,
-        dkim_keys=keys,
+        dkim_keys=tuple(keys),
         return_path_domain=str(details.get("ReturnPathDomain") or ""),
         return_path_cname=str(details.get("ReturnPathDomainCNAMEValue") or RETURN_PATH_TARGET),
         dkim_verified=bool(details.get("DKIMVerified")),
         return_path_verified=bool(details.get("ReturnPathDomainVerified")),
         created=created,
         return_path_updated=updated,
+        dkim_update_status=str(details.get("DKIMUpdateStatus") or ""),
+        revoked_key_removable=removable,
+        removable_key=removable_key,
     )
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """The outcome of asking Postmark for a DKIM rotation."""
+
+    registration: Registration
+    started: bool  # False: a rotation was already pending (ErrorCode 505), nothing changed
+
+    @property
+    def pending_key(self) -> DkimKey | None:
+        """The new key Postmark waits to see in DNS."""
+        return self.registration.key("pending")
+
+
+def rotate_dkim(client: PostmarkClient, domain: str) -> Rotation:
+    """Start a DKIM rotation for a registered ``domain``; an already pending one is a no-op."""
+    registration = lookup_registration(client, domain)
+    if registration is None:
+        raise ArdaMailError(f"{domain} is not registered with Postmark; deploy the partition before rotating DKIM")
+    try:
+        client.rotate_dkim(registration.domain_id)
+        started = True
+        LOG.info("%s: DKIM rotation started", domain)
+    except RotationInProgress:
+        started = False
+        LOG.info("%s: a DKIM rotation is already pending (ErrorCode 505); nothing changed", domain)
+    registration = _from_details(
+        domain, registration.domain_id, client.get_domain(registration.domain_id), created=False, updated=False
+    )
+    if registration.key("pending") is None:
+        raise ArdaMailError(
+            f"Postmark accepted the DKIM rotation of {domain} but reports no pending key; "
+            "check the domain in Postmark's UI before deploying"
+        )
+    return Rotation(registration, started)
