@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from instances.registry import load_registry
 from templates.partition_email import PartitionEmail
 from templates.render import props_for, read_handler_source
 from tests.assertions import TemplateAssertions
+from tests.standins.aws import ALPHA002_DEPLOYER_ROLE, create_parent_zone, credentials
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_INSTANCES = Path(__file__).resolve().parent / "fixtures" / "instances"
@@ -162,3 +164,41 @@ def dns_zone():
             zone._servers.clear()
     yield zone
     zone.stop()
+
+
+# -- the deploy world: moto accounts, the parent zone, the CLI ------------------------
+
+STACK = "Alpha002-dev-Email"
+
+
+@pytest.fixture
+def world(aws_env, cli_env, postmark):
+    """The parent zone in PlatformRoot, and an environment holding Alpha002's credentials."""
+    parent_zone_id, root = create_parent_zone()
+    deployer = credentials(ALPHA002_DEPLOYER_ROLE)
+    cli_env.update(
+        AWS_ENDPOINT_URL=aws_env,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE="/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+        **deployer,
+    )
+    return {
+        "env": cli_env,
+        "root": root,
+        "deployer": deployer,
+        "parent_zone_id": parent_zone_id,
+    }
+
+
+def deploy(env, *args):
+    """``python deploy.py Alpha002 dev <args>`` as a subprocess, without a terminal."""
+    return subprocess.run(
+        [PYTHON, str(REPO / "deploy.py"), "Alpha002", "dev", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )

@@ -14,12 +14,11 @@ import subprocess
 import pytest
 
 from templates.dkim import join_txt_strings
-from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere, free_port
-from tests.standins.aws import ALPHA002_DEPLOYER_ROLE, client, create_parent_zone, credentials
+from tests.conftest import PYTHON, REPO, STACK, TOKEN, assert_token_nowhere, deploy, free_port
+from tests.standins.aws import client, credentials
 
 pytestmark = pytest.mark.moto
 
-STACK = "Alpha002-dev-Email"
 EXPORTS = [
     "DnsRecordsRoleArn",
     "MailDomainName",
@@ -28,38 +27,6 @@ EXPORTS = [
     "ReturnPathDomain",
     "WebhookSecretArn",
 ]
-
-
-@pytest.fixture
-def world(aws_env, cli_env, postmark):
-    """The parent zone in PlatformRoot, and an environment holding Alpha002's credentials."""
-    parent_zone_id, root = create_parent_zone()
-    deployer = credentials(ALPHA002_DEPLOYER_ROLE)
-    cli_env.update(
-        AWS_ENDPOINT_URL=aws_env,
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE="/dev/null",
-        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-        **deployer,
-    )
-    return {
-        "env": cli_env,
-        "root": root,
-        "deployer": deployer,
-        "parent_zone_id": parent_zone_id,
-    }
-
-
-def deploy(env, *args):
-    return subprocess.run(
-        [PYTHON, str(REPO / "deploy.py"), "Alpha002", "dev", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def _records(route53, zone_id):

@@ -14,6 +14,7 @@ from templates.dkim import txt_record_value
 from templates.render import template_path
 from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere
 from tests.standins.aws import ALPHA002_DEPLOYER_ROLE, create_parent_zone, credentials
+from tests.standins.postmark import dns_lookup
 
 pytestmark = pytest.mark.moto
 
@@ -33,20 +34,23 @@ def deployed(aws_env, cli_env, postmark, dns_zone, instance_config):
         aws_session_token=creds["AWS_SESSION_TOKEN"],
         region_name="us-east-1",
     )
+    # A rotation in progress: an active key and a pending one. Postmark looks both up in the DNS stand-in.
     domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}", active=True, pending=True)
-    domain["DKIMVerified"] = domain["ReturnPathDomainVerified"] = True
+    postmark.lookup = dns_lookup("127.0.0.1", dns_zone.port)
     selector = domain["DKIMHost"].split(".")[0]
     pending = domain["DKIMPendingHost"].split(".")[0]
+    active_host, active_value = domain["DKIMHost"], domain["DKIMTextValue"]
+    pending_host, pending_value = domain["DKIMPendingHost"], domain["DKIMPendingTextValue"]
     cfn = session.client("cloudformation")
     cfn.create_stack(
         StackName="Alpha002-dev-Email",
         TemplateBody=template_path(instance_config).read_text(),
         Parameters=[
             {"ParameterKey": "PostmarkAccountToken", "ParameterValue": TOKEN},
-            {"ParameterKey": "DkimSelector", "ParameterValue": selector},
-            {"ParameterKey": "DkimValue", "ParameterValue": txt_record_value(domain["DKIMTextValue"])},
-            {"ParameterKey": "DkimPendingSelector", "ParameterValue": pending},
-            {"ParameterKey": "DkimPendingValue", "ParameterValue": txt_record_value(domain["DKIMPendingTextValue"])},
+            {"ParameterKey": "DkimSlot1Selector", "ParameterValue": selector},
+            {"ParameterKey": "DkimSlot1Value", "ParameterValue": txt_record_value(active_value)},
+            {"ParameterKey": "DkimSlot2Selector", "ParameterValue": pending},
+            {"ParameterKey": "DkimSlot2Value", "ParameterValue": txt_record_value(pending_value)},
         ],
         Capabilities=["CAPABILITY_IAM"],
     )
@@ -56,8 +60,8 @@ def deployed(aws_env, cli_env, postmark, dns_zone, instance_config):
     dns_zone.set(DOMAIN, "NS", name_servers)
     dns_zone.set(DOMAIN, "TXT", ["v=spf1 include:spf.mtasv.net ~all"])
     dns_zone.set(f"_dmarc.{DOMAIN}", "TXT", [DMARC])
-    dns_zone.set(domain["DKIMHost"], "TXT", [domain["DKIMTextValue"]])
-    dns_zone.set(domain["DKIMPendingHost"], "TXT", [domain["DKIMPendingTextValue"]])
+    dns_zone.set(active_host, "TXT", [active_value])
+    dns_zone.set(pending_host, "TXT", [pending_value])
     dns_zone.set(f"pm-bounces.{DOMAIN}", "CNAME", ["pm.mtasv.net"])
     dns_zone.set(f"{DOMAIN}._report._dmarc.arda.cards", "TXT", ["v=DMARC1"])
     cli_env.update(
@@ -67,7 +71,12 @@ def deployed(aws_env, cli_env, postmark, dns_zone, instance_config):
         AWS_SHARED_CREDENTIALS_FILE="/dev/null",
         **creds,
     )
-    return {"env": cli_env, "domain": domain, "name_servers": name_servers}
+    return {
+        "env": cli_env,
+        "domain": domain,
+        "name_servers": name_servers,
+        "hosts": {"DKIMHost": active_host, "DKIMPendingHost": pending_host},
+    }
 
 
 @pytest.fixture
@@ -157,7 +166,8 @@ def test_each_broken_record_fails_its_own_check(deployed, dns_zone, check_id, br
     assert result.returncode == 1
     found = rows(result)
     failed = sorted(i for i, row in found.items() if "  FAIL  " in row)
-    assert failed == [check_id], result.stdout
+    # Postmark looks the Return-Path up in the same DNS, so its verdict fails with the record.
+    assert failed == [check_id] + (["V-PART-011"] if check_id == "V-PART-008" else []), result.stdout
     assert detail in found[check_id]
     assert "expected" in found[check_id]
 
@@ -165,33 +175,41 @@ def test_each_broken_record_fails_its_own_check(deployed, dns_zone, check_id, br
 @pytest.mark.parametrize(("which", "check_id"), [("DKIMHost", "V-PART-006"), ("DKIMPendingHost", "V-PART-007")])
 @pytest.mark.vcheck("V-PART-006", "V-PART-007")
 def test_each_dkim_key_is_checked(deployed, dns_zone, which, check_id):
-    host = deployed["domain"][which]
+    host = deployed["hosts"][which]
     dns_zone.set(host, "TXT", ["k=rsa;p=SOMETHINGELSE"])
     result = verify(deployed["env"], dns_zone)
     assert result.returncode == 1
     found = rows(result)
-    assert [i for i, row in found.items() if "  FAIL  " in row] == [check_id]
+    # A pending key Postmark cannot find in DNS also keeps its verdict at Pending.
+    postmark_too = ["V-PART-010"] if which == "DKIMPendingHost" else []
+    assert [i for i, row in found.items() if "  FAIL  " in row] == [check_id, *postmark_too]
     assert "k=rsa;p=SOMETHINGELSE" in found[check_id]
 
 
 @pytest.mark.vcheck("V-PART-007")
 def test_a_missing_dkim_record_fails(deployed, dns_zone):
-    dns_zone.remove(deployed["domain"]["DKIMPendingHost"], "TXT")
+    dns_zone.remove(deployed["hosts"]["DKIMPendingHost"], "TXT")
     result = verify(deployed["env"], dns_zone)
     assert result.returncode == 1
     found = rows(result)
-    assert [i for i, row in found.items() if "  FAIL  " in row] == ["V-PART-007"]
-    assert "found nothing" in found["V-PART-007"]
+    # Postmark cannot see the pending key either, so its verdict stays Pending.
+    assert [i for i, row in found.items() if "  FAIL  " in row] == ["V-PART-007", "V-PART-010"]
+    assert "found nothing; publish it: run python deploy.py Alpha002 dev" in found["V-PART-007"]
+    assert "DKIMUpdateStatus 'Pending'" in found["V-PART-010"]
+    assert "Postmark has not yet seen the pending key" in found["V-PART-010"]
 
 
 @pytest.mark.vcheck("V-PART-010", "V-PART-011")
-def test_postmark_not_verified_fails_both_flags(deployed, dns_zone):
-    deployed["domain"]["DKIMVerified"] = deployed["domain"]["ReturnPathDomainVerified"] = False
+def test_postmark_verdict_needs_update_status_verified_as_well(deployed, dns_zone, postmark):
+    # DKIMVerified stays true while a rotation's key waits: the status must be Verified too.
+    postmark.fail("PUT", r"/domains/\d+/verifyDkim", [(200, deployed["domain"], {})])
+    dns_zone.set(f"pm-bounces.{DOMAIN}", "CNAME", ["elsewhere.example.com"])
     result = verify(deployed["env"], dns_zone)
     assert result.returncode == 1
     found = rows(result)
-    assert sorted(i for i, row in found.items() if "  FAIL  " in row) == ["V-PART-010", "V-PART-011"]
-    assert "expected DKIMVerified true; found false" in found["V-PART-010"]
+    assert sorted(i for i, row in found.items() if "  FAIL  " in row) == ["V-PART-008", "V-PART-010", "V-PART-011"]
+    assert "found DKIMVerified true, DKIMUpdateStatus 'Pending'" in found["V-PART-010"]
+    assert "expected ReturnPathDomainVerified true; found false" in found["V-PART-011"]
 
 
 @pytest.mark.vcheck("V-CLI-004")
@@ -218,7 +236,10 @@ def test_no_postmark_reads_dkim_from_the_stack(deployed, dns_zone, postmark, tmp
     result = verify(deployed["env"], dns_zone, "--no-postmark")
     assert result.returncode == 0, result.stdout + result.stderr
     found = rows(result)
-    assert "V-PART-006" in found and "V-PART-007" in found and "V-PART-010" not in found
+    # Without Postmark the roles are unknown: one row per slot the stack publishes.
+    dkim_rows = [line for line in result.stdout.splitlines() if line.startswith("V-PART-006")]
+    assert ["DKIM (slot 1)" in dkim_rows[0], "DKIM (slot 2)" in dkim_rows[1]] == [True, True], dkim_rows
+    assert all("  PASS  " in row for row in dkim_rows) and "V-PART-010" not in found
     assert postmark.requests == []
     assert not (tmp_path / "op-argv.log").exists()
 
@@ -245,3 +266,37 @@ def test_missing_stack_is_an_error_not_a_traceback(aws_env, cli_env, dns_zone):
     assert result.returncode == 1
     assert "verify: error: Alpha002-dev-Email: reading the stack failed (ValidationError" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.vcheck("V-PART-021", "V-PART-022", "V-PART-010")
+def test_revoked_key_rows_follow_postmark(deployed, dns_zone, postmark):
+    domain = deployed["domain"]
+    old_host, old_value = deployed["hosts"]["DKIMHost"], domain["DKIMTextValue"]
+    # Postmark verified the rotation: the old active key is revoked, not yet safe to remove.
+    postmark.verify_dkim(domain["ID"])
+    assert domain["DKIMRevokedHost"] == old_host
+    result = verify(deployed["env"], dns_zone)
+    assert result.returncode == 0, result.stdout
+    found = rows(result)
+    assert f"DKIM (revoked) TXT at {old_host}" in found["V-PART-021"] and "  PASS  " in found["V-PART-021"]
+    assert "keep it until Postmark says SafeToRemoveRevokedKeyFromDNS" in found["V-PART-021"]
+    assert "V-PART-022" not in found
+
+    # A revoked key that leaves DNS too early fails its row.
+    dns_zone.remove(old_host, "TXT")
+    early = rows(verify(deployed["env"], dns_zone))
+    assert "  FAIL  " in early["V-PART-021"] and "run python deploy.py Alpha002 dev" in early["V-PART-021"]
+
+    # Safe to remove: no longer required; while DNS still has it, verify says to deploy.
+    dns_zone.set(old_host, "TXT", [old_value])
+    postmark.make_revoked_key_safe(domain["ID"])
+    result = verify(deployed["env"], dns_zone)
+    assert result.returncode == 1
+    found = rows(result)
+    assert "V-PART-021" not in found
+    assert "  FAIL  " in found["V-PART-022"]
+    assert "Postmark says the revoked key is safe to remove: run python deploy.py Alpha002 dev" in found["V-PART-022"]
+    dns_zone.remove(old_host, "TXT")
+    gone = verify(deployed["env"], dns_zone)
+    assert gone.returncode == 0, gone.stdout
+    assert "  PASS  " in rows(gone)["V-PART-022"]

@@ -26,12 +26,11 @@ from instances.registry import PartitionConfig, load_registry  # noqa: E402
 from templates.dkim import join_txt_strings  # noqa: E402
 from templates.mail_dns import RETURN_PATH_TARGET, SPF_VALUE, dmarc_value, return_path_domain  # noqa: E402
 from templates.partition_email import (  # noqa: E402
+    DKIM_SLOT_NUMBERS,
     EXPORTED_OUTPUTS,
     O_ZONE_ID,
-    P_DKIM_PENDING_SELECTOR,
-    P_DKIM_PENDING_VALUE,
-    P_DKIM_SELECTOR,
-    P_DKIM_VALUE,
+    dkim_selector_parameter,
+    dkim_value_parameter,
 )
 from tools.lib.cli import report_error  # noqa: E402
 from tools.lib.errors import ArdaMailError  # noqa: E402
@@ -54,12 +53,18 @@ V_RETURN_PATH = "V-PART-008"
 V_REPORT_AUTH = "V-PART-009"
 V_POSTMARK_DKIM = "V-PART-010"
 V_POSTMARK_RETURN_PATH = "V-PART-011"
+V_DKIM_REVOKED = "V-PART-021"
+V_DKIM_REMOVED = "V-PART-022"
+# The row of each key state; "slot <n>" keys (--no-postmark) are whatever the stack publishes.
+DKIM_CHECK_IDS = {"active": V_DKIM, "pending": V_DKIM_PENDING, "revoked": V_DKIM_REVOKED}
 CHECK_IDS = (
     V_NS,
     V_SPF,
     V_DMARC,
     V_DKIM,
     V_DKIM_PENDING,
+    V_DKIM_REVOKED,
+    V_DKIM_REMOVED,
     V_RETURN_PATH,
     V_REPORT_AUTH,
     V_POSTMARK_DKIM,
@@ -83,11 +88,12 @@ class Check:
 
 @dataclass(frozen=True)
 class DkimExpectation:
-    """A DKIM key that must be in DNS: where and what."""
+    """A DKIM key that must be in DNS (or, ``present=False``, must have left it): where and what."""
 
     state: str
     host: str
     value: str
+    present: bool = True
 
 
 class Dns:
@@ -124,7 +130,7 @@ class Dns:
 
 
 def _dns_checks(
-    config: PartitionConfig, name_servers: list[str], dkim: list[DkimExpectation]
+    config: PartitionConfig, name_servers: list[str], dkim: list[DkimExpectation], next_deploy: str
 ) -> list[Callable[[Dns], Check]]:
     """One closure per DNS check, so --wait can re-run just the failed ones."""
     domain = config.mail_domain
@@ -151,12 +157,22 @@ def _dns_checks(
     def dkim_check(key: DkimExpectation) -> Callable[[Dns], Check]:
         def run(dns: Dns) -> Check:
             found = dns.query(key.host, "TXT")
+            if not key.present:
+                ok = key.value not in found
+                detail = _detail(["nothing"], [_short(f) for f in found])
+                if not ok:
+                    detail += f"; Postmark says the revoked key is safe to remove: run {next_deploy}"
+                return Check(
+                    V_DKIM_REMOVED, f"DKIM (revoked, safe to remove) gone from {key.host}", _status(ok), detail
+                )
             ok = key.value in found
+            detail = _detail([_short(key.value)], [_short(f) for f in found])
+            if not ok:
+                detail += f"; publish it: run {next_deploy}, then rerun this with --wait"
+            elif key.state == "revoked":
+                detail += "; keep it until Postmark says SafeToRemoveRevokedKeyFromDNS"
             return Check(
-                V_DKIM if key.state == "active" else V_DKIM_PENDING,
-                f"DKIM ({key.state}) TXT at {key.host}",
-                _status(ok),
-                _detail([_short(key.value)], [_short(f) for f in found]),
+                DKIM_CHECK_IDS.get(key.state, V_DKIM), f"DKIM ({key.state}) TXT at {key.host}", _status(ok), detail
             )
 
         return run
@@ -218,6 +234,11 @@ def run_dns_checks(checks, dns: Dns, wait: float, sleep=time.sleep, clock=time.m
     return [results[i] for i in range(len(checks))]
 
 
+def deploy_command(config: PartitionConfig) -> str:
+    """The command that brings the stack's DNS in line with Postmark."""
+    return f"python deploy.py {config.infrastructure.name} {config.partition.value}"
+
+
 def read_stack(config: PartitionConfig, profile: str | None) -> tuple[list[str], dict[str, str]]:
     """The zone's name servers (through the stack's exports) and the deployed DKIM parameters."""
     from tools.lib.aws_errors import aws_call
@@ -239,15 +260,23 @@ def read_stack(config: PartitionConfig, profile: str | None) -> tuple[list[str],
 
 
 def dkim_from_parameters(config: PartitionConfig, parameters: dict[str, str]) -> list[DkimExpectation]:
-    """The DKIM keys the deployed stack publishes (for --no-postmark)."""
+    """The DKIM keys the deployed stack publishes, slot by slot (for --no-postmark)."""
     keys = []
-    for state, selector, value in (
-        ("active", P_DKIM_SELECTOR, P_DKIM_VALUE),
-        ("pending", P_DKIM_PENDING_SELECTOR, P_DKIM_PENDING_VALUE),
-    ):
-        if parameters.get(selector):
-            host = f"{parameters[selector]}._domainkey.{config.mail_domain}".lower()
-            keys.append(DkimExpectation(state, host, join_txt_strings(parameters.get(value, ""))))
+    for slot in DKIM_SLOT_NUMBERS:
+        selector = parameters.get(dkim_selector_parameter(slot))
+        if selector:
+            host = f"{selector}._domainkey.{config.mail_domain}".lower()
+            value = join_txt_strings(parameters.get(dkim_value_parameter(slot), ""))
+            keys.append(DkimExpectation(f"slot {slot}", host, value))
+    return keys
+
+
+def dkim_from_registration(registration) -> list[DkimExpectation]:
+    """Every key Postmark needs in DNS, and a revoked key it says may now leave DNS."""
+    keys = [DkimExpectation(k.state, k.host, k.value) for k in registration.dkim_keys]
+    gone = registration.removable_key
+    if gone is not None and all(k.host != gone.host for k in registration.dkim_keys):
+        keys.append(DkimExpectation("revoked", gone.host, gone.value, present=False))
     return keys
 
 
@@ -267,25 +296,44 @@ def postmark_registration(config: PartitionConfig):
     return client, registration
 
 
-def postmark_verdict(client, registration) -> list[Check]:
-    """Ask Postmark to verify DKIM and Return-Path now, then read its flags."""
+def postmark_verdict(client, registration, next_deploy: str) -> list[Check]:
+    """Ask Postmark to verify DKIM and Return-Path now, then read its verdict.
+
+    ``DKIMVerified`` alone is not enough: it stays true after a record is removed and
+    while a rotation's new key waits, so ``DKIMUpdateStatus`` must be ``Verified`` too.
+    """
     client.verify_dkim(registration.domain_id)
     client.verify_return_path(registration.domain_id)
     details = client.get_domain(registration.domain_id)
-    dkim_ok = bool(details.get("DKIMVerified"))
-    rp_ok = bool(details.get("ReturnPathDomainVerified"))
+    verified = details.get("DKIMVerified") is True
+    update_status = str(details.get("DKIMUpdateStatus") or "")
+    pending = str(details.get("DKIMPendingHost") or "")
+    dkim_ok = verified and update_status == "Verified" and not pending
+    found = f"found DKIMVerified {str(verified).lower()}, DKIMUpdateStatus {update_status or 'empty'!r}"
+    if dkim_ok:
+        advice = ""
+    elif pending:
+        advice = (
+            f"; Postmark has not yet seen the pending key at {pending}: if its DNS row above fails, run "
+            f"{next_deploy}; otherwise wait for DNS to propagate and rerun with --wait"
+        )
+    else:
+        advice = "; check the domain's DKIM in Postmark's UI"
+    rp_ok = details.get("ReturnPathDomainVerified") is True
     return [
         Check(
             V_POSTMARK_DKIM,
             "Postmark DKIM verified",
             _status(dkim_ok),
-            f"expected DKIMVerified true; found {str(dkim_ok).lower()} (domain ID {registration.domain_id})",
+            f"expected DKIMVerified true and DKIMUpdateStatus 'Verified'; {found} "
+            f"(domain ID {registration.domain_id}){advice}",
         ),
         Check(
             V_POSTMARK_RETURN_PATH,
             "Postmark Return-Path verified",
             _status(rp_ok),
-            f"expected ReturnPathDomainVerified true; found {str(rp_ok).lower()}",
+            f"expected ReturnPathDomainVerified true; found {str(rp_ok).lower()}"
+            + ("" if rp_ok else "; check the Return-Path row above, wait for DNS, and rerun with --wait"),
         ),
     ]
 
@@ -298,10 +346,11 @@ def verify(config: PartitionConfig, args: argparse.Namespace, dns: Dns) -> list[
         keys = dkim_from_parameters(config, parameters)
     else:
         client, registration = postmark_registration(config)
-        keys = [DkimExpectation(k.state, k.host, k.value) for k in registration.dkim_keys]
-    results = run_dns_checks(_dns_checks(config, name_servers, keys), dns, args.wait)
+        keys = dkim_from_registration(registration)
+    next_deploy = deploy_command(config)
+    results = run_dns_checks(_dns_checks(config, name_servers, keys, next_deploy), dns, args.wait)
     if registration is not None:
-        results += postmark_verdict(client, registration)
+        results += postmark_verdict(client, registration, next_deploy)
     return results
 
 

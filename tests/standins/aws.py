@@ -41,3 +41,27 @@ def create_parent_zone(name: str = "ardamails.com") -> tuple[str, dict[str, str]
     root = credentials(PLATFORM_ROOT_ROLE)
     zone = client("route53", root).create_hosted_zone(Name=name, CallerReference=str(uuid.uuid4()))
     return zone["HostedZone"]["Id"].split("/")[-1], root
+
+
+def serve_route53_zone(dns_zone, route53, zone_id: str) -> None:
+    """Make the DNS stand-in answer for a Route 53 zone exactly as the zone now stands.
+
+    Every name of the zone's domain is replaced: records the zone no longer holds
+    disappear from DNS too. TXT values are joined the way resolvers join strings.
+    """
+    from templates.dkim import join_txt_strings
+
+    zone = route53.get_hosted_zone(Id=zone_id)["HostedZone"]["Name"].lower().rstrip(".")
+    with dns_zone.lock:
+        for key in [k for k in dns_zone.records if k[0] == zone or k[0].endswith("." + zone)]:
+            del dns_zone.records[key]
+    pages = route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
+    for record in (r for page in pages for r in page["ResourceRecordSets"]):
+        if record["Type"] not in ("TXT", "CNAME", "NS"):
+            continue
+        values = [v["Value"] for v in record.get("ResourceRecords", [])]
+        if record["Type"] == "TXT":
+            values = [join_txt_strings(v) for v in values]
+        else:
+            values = [v.rstrip(".") for v in values]
+        dns_zone.set(record["Name"], record["Type"], values)
