@@ -230,3 +230,79 @@ def test_token_travels_only_in_its_header(client, postmark):
         assert call.headers["Accept"] == "application/json"
         others = {k: v for k, v in call.headers.items() if k != "X-Postmark-Account-Token"}
         assert TOKEN not in json.dumps(others) + call.path + call.query + call.body
+
+
+# -- which DKIM keys must be published ---------------------------------------------------
+
+HOST = "{}._domainkey.dev.ardamails.com"
+
+
+@pytest.mark.parametrize(
+    ("fields", "published", "removable"),
+    [
+        ({"DKIMPendingHost": HOST.format("k1"), "DKIMPendingTextValue": "v1"}, [("pending", "k1")], None),
+        ({"DKIMHost": HOST.format("k1"), "DKIMTextValue": "v1"}, [("active", "k1")], None),
+        (
+            {
+                "DKIMHost": HOST.format("k2"),
+                "DKIMTextValue": "v2",
+                "DKIMRevokedHost": HOST.format("k1"),
+                "DKIMRevokedTextValue": "v1",
+                "SafeToRemoveRevokedKeyFromDNS": False,
+            },
+            [("active", "k2"), ("revoked", "k1")],
+            None,
+        ),
+        (
+            {
+                "DKIMHost": HOST.format("k2"),
+                "DKIMTextValue": "v2",
+                "DKIMRevokedHost": HOST.format("k1"),
+                "DKIMRevokedTextValue": "v1",
+                "SafeToRemoveRevokedKeyFromDNS": True,
+            },
+            [("active", "k2")],
+            "k1",
+        ),
+        (  # Postmark's Node SDK types the flag as a string
+            {
+                "DKIMHost": HOST.format("k2"),
+                "DKIMTextValue": "v2",
+                "DKIMRevokedHost": HOST.format("k1"),
+                "DKIMRevokedTextValue": "v1",
+                "SafeToRemoveRevokedKeyFromDNS": "true",
+            },
+            [("active", "k2")],
+            "k1",
+        ),
+        (  # the same key reported in two fields is published once
+            {
+                "DKIMHost": HOST.format("k1"),
+                "DKIMTextValue": "v1",
+                "DKIMPendingHost": HOST.format("k1"),
+                "DKIMPendingTextValue": "v1",
+            },
+            [("active", "k1")],
+            None,
+        ),
+    ],
+)
+def test_the_keys_to_publish_follow_postmarks_fields(fields, published, removable):
+    from tools.lib.registration import _from_details
+
+    registration = _from_details("dev.ardamails.com", 1, fields, created=False, updated=False)
+    assert [(k.state, k.selector) for k in registration.dkim_keys] == published
+    assert (registration.removable_key.selector if registration.removable_key else None) == removable
+
+
+def test_two_values_at_one_dkim_host_are_refused():
+    from tools.lib.registration import _from_details
+
+    fields = {
+        "DKIMHost": HOST.format("k1"),
+        "DKIMTextValue": "v1",
+        "DKIMPendingHost": HOST.format("k1"),
+        "DKIMPendingTextValue": "v2",
+    }
+    with pytest.raises(ArdaMailError, match="two different DKIM values at k1._domainkey.dev.ardamails.com"):
+        _from_details("dev.ardamails.com", 1, fields, created=False, updated=False)
