@@ -183,6 +183,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{_display(path)}: is not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{_display(path)}: must be UTF-8 text, got byte {exc.object[exc.start]:#04x} at offset {exc.start}"
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{_display(path)}: nests tables or arrays too deeply to be an instance file") from None
+    except OSError as exc:
+        raise ConfigError(f"{_display(path)}: must be a readable file ({exc.strerror or exc})") from None
 
 
 def _load_infrastructure(folder: Path) -> Infrastructure:
@@ -196,6 +204,9 @@ def _load_infrastructure(folder: Path) -> Infrastructure:
     role_arn = root.field("delegation_role_arn", rules.role_arn)
     root.close()
     top.close()
+    problem = rules.arn_in_partition(role_arn, region)
+    if problem:
+        raise ConfigError(f"{source}: platform_root.delegation_role_arn must {problem}, got: {role_arn!r}")
     if rules.role_arn_account(role_arn) == account_id:
         raise ConfigError(
             f"{source}: platform_root.delegation_role_arn must be a role in the PlatformRoot "
@@ -248,6 +259,9 @@ def _load_partition(path: Path, infra: Infrastructure) -> PartitionConfig:
             f"{source}: postmark_token_ref must name the shared {POSTMARK_NON_PROD_ITEM!r} "
             f"1Password item for a non-prod partition, got: {token_ref!r}"
         )
+    problem = rules.arn_in_partition(principal, infra.region)
+    if problem:
+        raise ConfigError(f"{source}: dns_records_principal must {problem}, got: {principal!r}")
     principal_account = principal.split(":")[4]
     if principal_account != infra.account_id:
         raise ConfigError(

@@ -8,19 +8,30 @@ from __future__ import annotations
 
 import re
 
-_ACCOUNT_ID = re.compile(r"\d{12}")
-_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
+# re.ASCII everywhere: \d and \w must not accept other scripts' digits and letters
+# ("١١١١..." is not an account ID, whatever Python's str.isdigit says).
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]")
 _AWS_PARTITION = r"aws(-cn|-us-gov)?"
-_ROLE_ARN = re.compile(rf"arn:{_AWS_PARTITION}:iam::(\d{{12}}):role/[\w+=,.@/-]{{1,512}}")
+_IAM_NAME = r"[A-Za-z0-9_+=,.@/-]{1,512}"
+_ROLE_ARN = re.compile(rf"arn:({_AWS_PARTITION}):iam::([0-9]{{12}}):role/{_IAM_NAME}")
 # A principal allowed to assume a role: an account root, a role or a user.
-_PRINCIPAL_ARN = re.compile(
-    rf"arn:{_AWS_PARTITION}:iam::(\d{{12}}):(root|role/[\w+=,.@/-]{{1,512}}|user/[\w+=,.@/-]{{1,512}})"
-)
+_PRINCIPAL_ARN = re.compile(rf"arn:({_AWS_PARTITION}):iam::([0-9]{{12}}):(root|role/{_IAM_NAME}|user/{_IAM_NAME})")
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-_EMAIL_LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
-# op://<vault>/<item>/[<section>/]<field>; 1Password names may hold spaces, not slashes.
-_OP_REFERENCE = re.compile(r"op://([^/\s][^/]*)/([^/\s][^/]*)(/[^/\s][^/]*){1,2}")
+# RFC 7489 §6.4 separates URIs with "," and size limits with "!", and the record's
+# tags with ";": none of them may appear in the report address itself.
+_EMAIL_LOCAL = re.compile(r"[a-z0-9#$%&'*+/=?^_`{|}~.-]{1,64}")
+# op://<vault>/<item>/[<section>/]<field>; 1Password names may hold spaces, not slashes
+# and no control characters (they would reach op's argv and every log line).
+_OP_PART = r"[^/\s\x00-\x1f\x7f][^/\x00-\x1f\x7f]*"
+_OP_REFERENCE = re.compile(rf"op://({_OP_PART})/({_OP_PART})(/{_OP_PART}){{1,2}}")
+# AWS tag keys and values: letters, digits, spaces and _ . : / = + - @ (Unicode letters
+# are allowed by AWS; control characters are not).
 _TAG_KEY = re.compile(r"[\w .:/=+@-]{1,128}")
+_TAG_VALUE = re.compile(r"[\w .:/=+@-]{0,256}")
+MAX_TAGS = 50
+# Region-name prefixes of the AWS partitions other than "aws".
+PARTITION_OF_REGION = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"))
 
 DMARC_POLICIES = ("none", "quarantine", "reject")
 
@@ -50,7 +61,20 @@ def role_arn_account(value: str) -> str:
     """The account ID inside a role ARN already checked by ``role_arn``."""
     match = _ROLE_ARN.fullmatch(value)
     assert match is not None
-    return match.group(2)
+    return match.group(3)
+
+
+def aws_partition(region_name: str) -> str:
+    """The AWS partition (``aws``, ``aws-cn``, ``aws-us-gov``) a region belongs to."""
+    return next((partition for prefix, partition in PARTITION_OF_REGION if region_name.startswith(prefix)), "aws")
+
+
+def arn_in_partition(arn: str, region_name: str) -> str | None:
+    """An ARN of the same AWS partition as ``region_name``."""
+    expected = aws_partition(region_name)
+    if arn.split(":")[1:2] == [expected]:
+        return None
+    return f"be an ARN of the {expected!r} partition like region {region_name!r} (arn:{expected}:...)"
 
 
 def principal_arn(value: object) -> str | None:
@@ -74,11 +98,11 @@ def domain_name(value: object) -> str | None:
 
 def email_address(value: object) -> str | None:
     """A lowercase mailbox address local@domain."""
-    if isinstance(value, str) and value.count("@") == 1:
+    if isinstance(value, str) and value.isascii() and value.count("@") == 1:
         local, domain = value.split("@")
         if _EMAIL_LOCAL.fullmatch(local) and domain_name(domain) is None:
             return None
-    return "be a lowercase e-mail address such as 'dmarc-reports@arda.cards'"
+    return "be a lowercase e-mail address such as 'dmarc-reports@arda.cards' (no ',', '!', ';' or spaces)"
 
 
 def dmarc_policy(value: object) -> str | None:
@@ -113,9 +137,12 @@ def tags(value: object) -> str | None:
     """A table of string tag keys to string values, AWS tag limits, no aws: prefix."""
     if not isinstance(value, dict):
         return "be a table of tag names to string values"
+    # Two more (arda:infrastructure, arda:partition) are added to every resource.
+    if len(value) > MAX_TAGS - 3:
+        return f"hold at most {MAX_TAGS - 3} tags (AWS allows {MAX_TAGS}; this tool adds 3), got {len(value)}"
     for key, val in value.items():
         if not _TAG_KEY.fullmatch(key) or key.lower().startswith("aws:"):
             return f"use tag names of 1-128 letters, digits or ' _.:/=+-@' not starting with 'aws:' (bad name {key!r})"
-        if not isinstance(val, str) or len(val) > 256:
-            return f"map each tag to a string of at most 256 characters (bad value for {key!r})"
+        if not isinstance(val, str) or not _TAG_VALUE.fullmatch(val):
+            return f"map each tag to at most 256 letters, digits or ' _.:/=+-@' (bad value for {key!r})"
     return None

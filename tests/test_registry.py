@@ -252,3 +252,96 @@ def test_lookup_errors_name_the_choices(fixture_registry, infra, partition, mess
 
 def test_lookup_finds_the_partition(fixture_registry):
     assert fixture_registry.lookup("Beta001", "prod").mail_domain == "prod.ardamails.com"
+
+
+# -- hostile input: each one sentence naming file, field and value, never a traceback -------
+
+HOSTILE_CONFIG = [
+    (
+        "Alpha002/infrastructure.toml",
+        'account_id = "111122223333"',
+        'account_id = "١١١١٢٢٢٢٣٣٣٣"',  # Arabic-Indic digits: str.isdigit() says yes, AWS says no
+        "account_id must be a 12-digit AWS account ID in quotes, got: '١١١١٢٢٢٢٣٣٣٣'",
+    ),
+    (
+        "Alpha002/infrastructure.toml",
+        'region = "us-east-1"',
+        'region = "us-east-١"',
+        "region must be an AWS region name such as 'us-east-1', got: 'us-east-١'",
+    ),
+    (
+        "Alpha002/infrastructure.toml",
+        "arn:aws:iam::444455556666:role/ArdaMailsNsDelegation",
+        "arn:aws:iam::٤٤٤٤55556666:role/ArdaMailsNsDelegation",
+        "delegation_role_arn must be an IAM role ARN",
+    ),
+    (
+        "Alpha002/infrastructure.toml",
+        "arn:aws:iam::444455556666:role/ArdaMailsNsDelegation",
+        "arn:aws-cn:iam::444455556666:role/ArdaMailsNsDelegation",
+        "platform_root.delegation_role_arn must be an ARN of the 'aws' partition like region 'us-east-1'",
+    ),
+    (
+        "Alpha002/dev.toml",
+        'dns_records_principal = "arn:aws:iam::111122223333:root"',
+        'dns_records_principal = "arn:aws-us-gov:iam::111122223333:root"',
+        "dns_records_principal must be an ARN of the 'aws' partition like region 'us-east-1'",
+    ),
+    (
+        "Alpha002/dev.toml",
+        'postmark_token_ref = "op://Arda-Platform/PostmarkNonProd/credential"',
+        'postmark_token_ref = "op://Arda-Platform/PostmarkNonProd/cred\\u001bential"',
+        "postmark_token_ref must be a 1Password secret reference",
+    ),
+    (
+        "Alpha002/dev.toml",
+        'report_address = "dmarc-reports@arda.cards"',
+        'report_address = "dmarc-reports!10m@arda.cards"',
+        "report_address must be a lowercase e-mail address such as 'dmarc-reports@arda.cards' (no ',', '!'",
+    ),
+    (
+        "Alpha002/dev.toml",
+        'report_address = "dmarc-reports@arda.cards"',
+        'report_address = "a@arda.cards,mailto:b@evil.example"',
+        "report_address must be a lowercase e-mail address",
+    ),
+    (
+        "Alpha002/dev.toml",
+        'Owner = "platform-devops"',
+        'Owner = "platform\\ndevops"',
+        "tags must map each tag to at most 256 letters, digits or ' _.:/=+-@' (bad value for 'Owner')",
+    ),
+    (
+        "Alpha002/dev.toml",
+        'Owner = "platform-devops"',
+        "\n".join(f'T{i} = "x"' for i in range(48)),
+        "tags must hold at most 47 tags (AWS allows 50; this tool adds 3), got 49",
+    ),
+]
+
+
+@pytest.mark.parametrize(("relpath", "old", "new", "message"), HOSTILE_CONFIG, ids=[c[3][:50] for c in HOSTILE_CONFIG])
+@pytest.mark.vcheck("V-IAC-006")
+def test_hostile_config_fails_with_one_sentence(instance_tree, relpath, old, new, message):
+    test_bad_config_fails_with_one_sentence(instance_tree, relpath, old, new, message)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'account_id = "\xff\xfe"\n', "Alpha002/infrastructure.toml: must be UTF-8 text, got byte 0xff at offset 14"),
+        (b"a = " + b"[" * 100_000 + b"]" * 100_000, "Alpha002/infrastructure.toml: nests tables or arrays too deeply"),
+        (None, "Alpha002/dev.toml: must be a readable file (Is a directory)"),
+    ],
+    ids=["not-utf8", "deep-nesting", "a-directory"],
+)
+def test_unreadable_config_files_are_one_sentence(instance_tree, content, message):
+    path = instance_tree / "Alpha002" / ("dev.toml" if content is None else "infrastructure.toml")
+    path.unlink()
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_registry(instance_tree)
+    assert message in str(info.value) and "\n" not in str(info.value)
