@@ -12,9 +12,11 @@ anything else is done with it. From then on:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
+from urllib.parse import quote, quote_plus
 
 REDACTED = "***"
 
@@ -51,11 +53,15 @@ class RedactionFilter(logging.Filter):
         self._secrets: set[str] = set()
 
     def add(self, value: str) -> None:
-        """Hide ``value`` from now on (values shorter than 4 characters are refused)."""
+        """Hide ``value`` from now on, in every encoded form this program may print it.
+
+        Besides the value itself: its ``repr`` and JSON string forms (``--debug`` logs
+        request parameters as Python reprs) and its URL-encoded forms. Values shorter
+        than 4 characters are refused: redacting "a" would shred every message.
+        """
         if len(value) < 4:
-            # Redacting "a" would shred every message and hide nothing of worth.
             raise ValueError("refusing to register a secret shorter than 4 characters")
-        self._secrets.add(value)
+        self._secrets.update(form for form in encoded_forms(value) if len(form) >= 4)
 
     def redact(self, text: str) -> str:
         """``text`` with every registered secret replaced, longest first."""
@@ -77,6 +83,24 @@ class RedactionFilter(logging.Filter):
         return True
 
 
+def encoded_forms(value: str) -> set[str]:
+    """``value`` and the ways it appears once encoded: repr, JSON, URL and workflow-command escapes."""
+    return {
+        value,
+        repr(value)[1:-1],
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+        escape_workflow_value(value),
+    }
+
+
+def escape_workflow_value(value: str) -> str:
+    """A GitHub Actions workflow-command value: ``%``, CR and LF escaped as GitHub documents."""
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
 REDACTOR = RedactionFilter()
 _masked: set[str] = set()
 
@@ -91,7 +115,8 @@ def register_secret(value: str) -> None:
     REDACTOR.add(value)
     if on_github_actions() and value not in _masked:
         _masked.add(value)
-        sys.stdout.write(f"::add-mask::{value}\n")
+        # Escaped, so that a value with a line break is masked whole, not just its first line.
+        sys.stdout.write(f"::add-mask::{escape_workflow_value(value)}\n")
         sys.stdout.flush()
 
 

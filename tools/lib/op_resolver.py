@@ -8,16 +8,22 @@ back wrapped in a ``Secret`` so that printing it by mistake prints ``***``.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import subprocess
 
 from instances import rules
 from tools.lib.errors import ArdaMailError
-from tools.lib.logger import Secret, redact, register_secret
+from tools.lib.logger import REDACTOR, Secret, redact, register_secret
 
 LOG = logging.getLogger(__name__)
 OP_TIMEOUT_SECONDS = 60
 _STDERR_LINES = 3
+# A token is printable ASCII without spaces: anything else would break the HTTP header
+# and could split a log line or a GitHub Actions mask.
+_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]+")
+# Long unbroken runs in op's stderr may be a secret a broken op echoed: never show them.
+_SECRET_LIKE = re.compile(r"[A-Za-z0-9+/=_-]{20,}")
 
 
 class OnePasswordError(ArdaMailError):
@@ -58,19 +64,33 @@ def resolve(reference: str, *, op: str = "op", timeout: float = OP_TIMEOUT_SECON
         ) from None
     except OSError as exc:
         raise OnePasswordError(f"could not run '{executable}': {exc.strerror}") from None
+    value = result.stdout.decode(errors="replace").strip()
     if result.returncode != 0:
-        # Only stderr is shown; stdout may hold part of a secret.
-        detail = " | ".join(
-            line.strip() for line in result.stderr.decode(errors="replace").splitlines()[:_STDERR_LINES] if line.strip()
-        )
+        # Only stderr is shown, and not even that part of it that holds what op printed
+        # on stdout or anything that looks like a secret.
+        _hide(value)
+        lines = result.stderr.decode(errors="replace").splitlines()[:_STDERR_LINES]
+        detail = " | ".join(_SECRET_LIKE.sub("***", line.strip()) for line in lines if line.strip())
         raise OnePasswordError(
             f"op read {reference} failed (exit {result.returncode}): {redact(detail) or 'no message'}; "
             "check that you are signed in ('op whoami') and can see the item"
         )
-    value = result.stdout.decode(errors="replace").strip()
     if not value:
         raise OnePasswordError(f"op read {reference} returned an empty value: check the item's field")
     if len(value) < 4:
         raise OnePasswordError(f"op read {reference} returned a value too short to be a Postmark token")
+    if not _TOKEN_SHAPE.fullmatch(value):
+        _hide(value)
+        raise OnePasswordError(
+            f"op read {reference} returned a value with spaces, line breaks, control or non-ASCII "
+            "characters, which a Postmark token never has; check the item's field (the value is not shown)"
+        )
     register_secret(value)
     return Secret(value)
+
+
+def _hide(value: str) -> None:
+    """Redact a value op printed that we will not use, and each of its long pieces."""
+    for piece in {value, *value.split()}:
+        if len(piece) >= 4:
+            REDACTOR.add(piece)

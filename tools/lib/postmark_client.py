@@ -4,8 +4,17 @@
   stand-in; plain http is refused unless the host is loopback, so the token never
   crosses a network unencrypted.
 - The account token travels only in the ``X-Postmark-Account-Token`` header.
-- Connect/read timeouts; bounded retries with exponential backoff and full jitter on
-  429 (honouring ``Retry-After``), 500, 502, 503, 504, connection errors and timeouts.
+- Connect/read timeouts, and an overall deadline per call (all attempts, and a body
+  that trickles in byte by byte); bounded retries with exponential backoff and full
+  jitter on 429 (honouring a finite ``Retry-After``), 500, 502, 503, 504, connection
+  errors and timeouts.
+- Redirects are never followed: the Postmark API does not redirect, and following one
+  would send the token header to another host. Any 3xx is an error.
+- A plain-http (loopback) base URL bypasses proxies from the environment, so the
+  token never crosses a network unencrypted.
+- Replies are validated at this boundary (``TotalCount`` and ``ID`` are numbers, the
+  DKIM and Return-Path fields are strings), so a malformed reply is one sentence,
+  never a traceback further in.
 - Errors come from the ``{ErrorCode, Message}`` body: 401 → TokenRejected,
   ErrorCode 512 → DomainExists, ErrorCode 505 → RotationInProgress, anything else
   → PostmarkError with both.
@@ -18,7 +27,9 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import math
 import os
 import random
 import re
@@ -38,6 +49,22 @@ DEFAULT_BASE_URL = "https://api.postmarkapp.com"
 BASE_URL_ENV = "POSTMARK_API_URL"
 TOKEN_HEADER = "X-Postmark-Account-Token"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A Postmark reply is a few kilobytes; refuse to buffer an endless one.
+MAX_BODY_BYTES = 1_000_000
+CALL_DEADLINE_SECONDS = 120.0
+# Fields of GET /domains/{id} this tool reads, each a string when present.
+DOMAIN_TEXT_FIELDS = (
+    "Name",
+    "DKIMHost",
+    "DKIMTextValue",
+    "DKIMPendingHost",
+    "DKIMPendingTextValue",
+    "DKIMRevokedHost",
+    "DKIMRevokedTextValue",
+    "DKIMUpdateStatus",
+    "ReturnPathDomain",
+    "ReturnPathDomainCNAMEValue",
+)
 ERROR_DOMAIN_EXISTS = 512
 # "This domain has a DKIM rotation in progress" (Postmark API error codes).
 ERROR_ROTATION_IN_PROGRESS = 505
@@ -94,9 +121,11 @@ class RetryPolicy:
         """Seconds to wait before attempt ``attempt + 1``: Retry-After, else backoff with jitter."""
         if retry_after is not None:
             try:
-                return min(max(float(retry_after), 0.0), self.max_retry_after)
+                seconds = float(retry_after)
             except ValueError:
-                pass  # an HTTP date: fall back to our own backoff
+                seconds = math.nan  # an HTTP date: fall back to our own backoff
+            if math.isfinite(seconds):
+                return min(max(seconds, 0.0), self.max_retry_after)
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
@@ -134,47 +163,72 @@ class PostmarkClient:
         timeout: tuple[float, float] = (5.0, 30.0),
         retry: RetryPolicy = RetryPolicy(),
         sleep=time.sleep,
+        clock=time.monotonic,
+        deadline: float = CALL_DEADLINE_SECONDS,
     ) -> None:
         self._token = token
         self.base_url = base_url or resolve_base_url()
         self._session = session or requests.Session()
+        if urlsplit(self.base_url).scheme == "http":
+            # Loopback only (resolve_base_url): no HTTP_PROXY may relay the token in clear.
+            self._session.trust_env = False
+            self._session.proxies.clear()
         self._timeout = timeout
         self._retry = retry
         self._sleep = sleep
+        self._clock = clock
+        self._deadline_seconds = deadline
 
     # -- the endpoints --------------------------------------------------------
 
     def list_domains(self, count: int = 500, offset: int = 0) -> dict:
         """``GET /domains``: one page of the account's domains."""
-        return self.request("GET", "/domains", params={"count": count, "offset": offset})
+        page = self.request("GET", "/domains", params={"count": count, "offset": offset})
+        where = "GET /domains"
+        _require_number(page, "TotalCount", where)
+        domains = page.get("Domains")
+        if not isinstance(domains, list) or not all(isinstance(d, dict) for d in domains):
+            raise _malformed(where, "Domains", "a list of objects", domains)
+        for domain in domains:
+            _require_number(domain, "ID", where)
+            _require_text(domain, ("Name",), where)
+        return page
 
     def get_domain(self, domain_id: int) -> dict:
         """``GET /domains/{id}``: a domain with its DKIM and Return-Path details."""
-        return self.request("GET", f"/domains/{int(domain_id)}")
+        return self._domain("GET", f"/domains/{int(domain_id)}")
 
     def create_domain(self, name: str, return_path_domain: str) -> dict:
         """``POST /domains``."""
-        return self.request("POST", "/domains", json={"Name": name, "ReturnPathDomain": return_path_domain})
+        return self._domain("POST", "/domains", json={"Name": name, "ReturnPathDomain": return_path_domain})
 
     def edit_domain(self, domain_id: int, return_path_domain: str) -> dict:
         """``PUT /domains/{id}``: change the Return-Path domain."""
-        return self.request("PUT", f"/domains/{int(domain_id)}", json={"ReturnPathDomain": return_path_domain})
+        return self._domain("PUT", f"/domains/{int(domain_id)}", json={"ReturnPathDomain": return_path_domain})
 
     def verify_dkim(self, domain_id: int) -> dict:
         """``PUT /domains/{id}/verifyDkim``."""
-        return self.request("PUT", f"/domains/{int(domain_id)}/verifyDkim")
+        return self._domain("PUT", f"/domains/{int(domain_id)}/verifyDkim")
 
     def verify_return_path(self, domain_id: int) -> dict:
         """``PUT /domains/{id}/verifyReturnPath``."""
-        return self.request("PUT", f"/domains/{int(domain_id)}/verifyReturnPath")
+        return self._domain("PUT", f"/domains/{int(domain_id)}/verifyReturnPath")
 
     def rotate_dkim(self, domain_id: int) -> dict:
         """``POST /domains/{id}/rotatedkim``: start a DKIM rotation (a new pending key)."""
-        return self.request("POST", f"/domains/{int(domain_id)}/rotatedkim")
+        return self._domain("POST", f"/domains/{int(domain_id)}/rotatedkim")
 
     def list_senders(self, count: int = 1, offset: int = 0) -> dict:
         """``GET /senders`` (read-only): a cheap call that proves the token works."""
         return self.request("GET", "/senders", params={"count": count, "offset": offset})
+
+    def _domain(self, method: str, path: str, **kwargs) -> dict:
+        """A call answered with a domain's details, validated."""
+        details = self.request(method, path, **kwargs)
+        where = f"{method} {path}"
+        _require_number(details, "ID", where)
+        _require_text(details, DOMAIN_TEXT_FIELDS, where)
+        return details
 
     # -- the transport --------------------------------------------------------
 
@@ -189,24 +243,46 @@ class PostmarkClient:
         if json is not None:
             headers["Content-Type"] = "application/json"
         url = self.base_url + path
+        deadline = self._clock() + self._deadline_seconds
         for attempt in range(1, self._retry.max_attempts + 1):
             last = attempt == self._retry.max_attempts
             try:
                 response = self._session.request(
-                    method, url, params=params, json=json, headers=headers, timeout=self._timeout
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers=headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                    stream=True,
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                kind = "timed out" if isinstance(exc, requests.Timeout) else "could not connect"
-                if last:
+                with response:
+                    body = self._read_body(response, deadline, method, path)
+            except (requests.ConnectionError, requests.Timeout, _Overdue) as exc:
+                kind = "timed out" if isinstance(exc, (requests.Timeout, _Overdue)) else "could not connect"
+                if last or self._clock() >= deadline:
                     raise PostmarkError(
                         f"Postmark {method} {path} {kind} after {attempt} attempts ({self.base_url}); "
                         "check the network and https://status.postmarkapp.com"
                     ) from None
                 delay = self._retry.delay(attempt)
                 LOG.warning("Postmark %s %s %s; retry %d in %.1fs", method, path, kind, attempt, delay)
-                self._sleep(delay)
+                self._sleep(min(delay, max(0.0, deadline - self._clock())))
                 continue
-            if response.status_code in RETRY_STATUSES and not last:
+            except requests.RequestException as exc:
+                # InvalidHeader, TooManyRedirects, ChunkedEncodingError, ...: not worth a retry.
+                raise PostmarkError(
+                    f"Postmark {method} {path} failed before an answer: {type(exc).__name__}: {redact(str(exc))[:200]}"
+                ) from None
+            if response.is_redirect or 300 <= response.status_code < 400:
+                target = urlsplit(response.headers.get("Location", ""))
+                raise PostmarkError(
+                    f"Postmark {method} {path} answered HTTP {response.status_code}, a redirect"
+                    f"{' to ' + redact(target.hostname) if target.hostname else ''}; the Postmark API never "
+                    f"redirects, so it was not followed (the token stays here): check {BASE_URL_ENV} and any proxy"
+                )
+            if response.status_code in RETRY_STATUSES and not last and self._clock() < deadline:
                 delay = self._retry.delay(attempt, response.headers.get("Retry-After"))
                 LOG.warning(
                     "Postmark %s %s answered HTTP %d; retry %d in %.1fs",
@@ -216,15 +292,31 @@ class PostmarkClient:
                     attempt,
                     delay,
                 )
-                self._sleep(delay)
+                self._sleep(min(delay, max(0.0, deadline - self._clock())))
                 continue
-            return self._decode(method, path, response, attempt)
+            return self._decode(method, path, response, body, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _decode(self, method: str, path: str, response: requests.Response, attempts: int) -> dict:
+    def _read_body(self, response: requests.Response, deadline: float, method: str, path: str) -> bytes:
+        """The whole body, or _Overdue once the call's deadline passes (a trickle cannot hang us)."""
+        chunks, size = [], 0
+        raw = response.raw
+        while True:
+            if self._clock() > deadline:
+                raise _Overdue()
+            chunk = raw.read1(65536) if hasattr(raw, "read1") else raw.read(65536)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise PostmarkError(f"Postmark {method} {path} answered more than {MAX_BODY_BYTES} bytes; refusing it")
+            chunks.append(chunk)
+
+    def _decode(self, method: str, path: str, response: requests.Response, raw: bytes, attempts: int) -> dict:
         body: Any = None
+        text = raw.decode("utf-8", errors="replace")
         try:
-            body = response.json()
+            body = json.loads(text)
         except ValueError:
             body = None
         if response.ok and isinstance(body, dict):
@@ -233,7 +325,8 @@ class PostmarkClient:
             raise PostmarkError(f"Postmark {method} {path} answered HTTP {response.status_code} without a JSON object")
         code, message = _error_fields(body)
         if code is None and message is None:
-            message = redact(response.text[:200].strip()) or response.reason
+            # Redact first, then shorten: a cut must never leave part of a secret behind.
+            message = _shorten(redact(text).strip()) or _shorten(redact(str(response.reason or "")))
         where = f"Postmark {method} {path}"
         tried = f" after {attempts} attempts" if attempts > 1 else ""
         if response.status_code == 401:
@@ -254,6 +347,37 @@ class PostmarkClient:
         )
 
 
+class _Overdue(Exception):
+    """The call's overall deadline passed while reading a reply."""
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    """One line of at most ``limit`` characters (already redacted text only)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _malformed(where: str, field: str, expected: str, got: object) -> PostmarkError:
+    shown = _shorten(redact(repr(got)), 60)
+    return PostmarkError(
+        f"Postmark {where} answered a malformed reply: {field} must be {expected}, got: {shown}; "
+        "is POSTMARK_API_URL really Postmark's API?"
+    )
+
+
+def _require_number(body: dict, field: str, where: str) -> None:
+    value = body.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _malformed(where, field, "a whole number", value)
+
+
+def _require_text(body: dict, fields: tuple[str, ...], where: str) -> None:
+    for field in fields:
+        value = body.get(field)
+        if value is not None and not isinstance(value, str):
+            raise _malformed(where, field, "a string", value)
+
+
 def _error_fields(body: Any) -> tuple[int | None, str | None]:
     """ErrorCode (a number, or a numeric string) and Message of an error body."""
     if not isinstance(body, dict):
@@ -264,4 +388,4 @@ def _error_fields(body: Any) -> tuple[int | None, str | None]:
     except (TypeError, ValueError):
         code = None
     message = body.get("Message")
-    return code, redact(str(message)) if message is not None else None
+    return code, _shorten(redact(str(message))) if message is not None else None
