@@ -139,14 +139,30 @@ def cli_env(tmp_path, postmark):
     return env
 
 
-def assert_token_nowhere(*texts: str, folders=()):
-    """The token is in none of the texts, nor in any file under the folders."""
+def token_forms(token: str = TOKEN) -> set[str]:
+    """The token and every encoded form a leak could take (repr, JSON, URL, workflow escapes)."""
+    from tools.lib.logger import encoded_forms
+
+    return encoded_forms(token)
+
+
+def assert_token_nowhere(*texts: str, folders=(), token: str = TOKEN, fragment: int = 0):
+    """The token, in any encoded form, is in none of the texts, nor in any file under the folders.
+
+    ``fragment`` > 0 also refuses any piece of the token that long (a cut-off leak).
+    """
+    forms = token_forms(token)
+    if fragment:
+        forms |= {token[i : i + fragment] for i in range(len(token) - fragment + 1)}
     for text in texts:
-        assert TOKEN not in text
+        for form in forms:
+            assert form not in text, f"token form {form!r} leaked"
     for folder in folders:
         for path in Path(folder).rglob("*"):
             if path.is_file():
-                assert TOKEN.encode() not in path.read_bytes(), f"token written to {path}"
+                data = path.read_bytes()
+                for form in forms:
+                    assert form.encode() not in data, f"token form {form!r} written to {path}"
 
 
 @pytest.fixture

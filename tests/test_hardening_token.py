@@ -1,0 +1,220 @@
+"""Hostile input and faults around the Postmark token: it never leaks, whole or in part.
+
+Each class of the hardening review, table-driven where it can be. The CLI runs are
+subprocesses (real argv, exit code, stdout and stderr); timing-based faults (a reply
+that trickles in) run the client in-process with a short deadline. Every check
+searches what the program printed for the token in every encoded form (raw, repr,
+JSON, URL, workflow-command) and, where a cut could leave a piece, for any 8
+characters of it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+from werkzeug.wrappers import Response
+
+from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere
+from tools.lib import logger
+from tools.lib.logger import RedactionFilter, Secret, encoded_forms, escape_workflow_value
+from tools.lib.postmark_client import PostmarkClient, PostmarkError, RetryPolicy
+
+REGISTER = str(REPO / "tools" / "register_partition_mail_signature.py")
+DOMAIN = "dev.ardamails.com"
+
+
+def register(env, *args):
+    return subprocess.run(
+        [PYTHON, REGISTER, "Alpha002", "dev", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+
+
+def one_error_line(result, prog: str = "register", debug: bool = False) -> str:
+    """The run failed with exactly one error line, and a traceback only with --debug; that line."""
+    assert debug or "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith(f"{prog}: error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+# -- the resolved token's shape ------------------------------------------------------------
+
+BAD_TOKENS = [
+    ("line break", "pm-acct-1234\r\nX-Injected: yes"),
+    ("newline inside", "pm-acct-1234\nsecond-line-5678"),
+    ("space", "pm-acct-1234 5678-abcd"),
+    ("tab", "pm-acct-1234\t5678-abcd"),
+    ("control", "pm-acct-1234\x1b[2J5678"),
+    ("non-ascii", "pm-acct-1234é5678-abcd"),
+]
+
+
+@pytest.mark.parametrize(("what", "token"), BAD_TOKENS, ids=[b[0] for b in BAD_TOKENS])
+@pytest.mark.parametrize("actions", [False, True], ids=["terminal", "github-actions"])
+def test_a_badly_shaped_token_is_refused_and_never_shown(cli_env, postmark, what, token, actions):
+    env = dict(cli_env, OP_STANDIN_SECRET=token, **({"GITHUB_ACTIONS": "true"} if actions else {}))
+    result = register(env, "--debug")
+    assert result.returncode == 1
+    line = one_error_line(result, debug=True)
+    assert "returned a value with spaces, line breaks, control or non-ASCII characters" in line
+    assert postmark.requests == [], "nothing is sent with a malformed token"
+    for piece in {token, *token.split()}:
+        assert_token_nowhere(result.stdout, result.stderr, token=piece)
+    assert "::add-mask::" not in result.stdout
+
+
+def test_masks_escape_percent_cr_and_lf_as_github_documents():
+    assert escape_workflow_value("a%b\rc\nd") == "a%25b%0Dc%0Ad"
+
+
+def test_every_encoded_form_is_redacted():
+    redactor = RedactionFilter()
+    token = "pm\\acct\"quote'tab%2F/é"
+    redactor.add(token)
+    for form in encoded_forms(token):
+        assert redactor.redact(f"x{form}y") == "x***y", form
+    assert redactor.redact(repr({"PostmarkAccountToken": token})) == "{'PostmarkAccountToken': '***'}"
+    assert redactor.redact(json.dumps({"t": token})) == '{"t": "***"}'
+
+
+def test_op_that_fails_with_the_secret_on_stderr_never_shows_it(cli_env, postmark):
+    env = dict(cli_env, OP_STANDIN_EXIT="1", OP_STANDIN_STDERR=f"[ERROR] could not read {TOKEN} for you")
+    result = register(env)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "op read op://Arda-Platform/PostmarkNonProd/credential failed (exit 1): [ERROR] could not read ***" in line
+    assert_token_nowhere(result.stdout, result.stderr, fragment=8)
+
+
+# -- Postmark answering in hostile ways ------------------------------------------------------
+
+
+def respond(status: int, body: str = "", headers: dict | None = None, reason: str | None = None):
+    def handler(request):
+        response = Response(body, status=status, headers=headers or {}, content_type="application/json")
+        if reason is not None:
+            response.status = f"{status} {reason}"
+        return response
+
+    return handler
+
+
+HOSTILE_REPLIES = [
+    (
+        "redirect to /servers",
+        respond(302, "", {"Location": "/servers"}),
+        "answered HTTP 302, a redirect; the Postmark API never redirects, so it was not followed",
+    ),
+    (
+        "redirect to another host over http",
+        respond(307, "", {"Location": "http://collector.example/steal"}),
+        "answered HTTP 307, a redirect to collector.example; the Postmark API never redirects, so it was not followed",
+    ),
+    (
+        "token echoed across the 200-character cut",
+        respond(422, "x" * 190 + TOKEN + "y" * 50),
+        "failed: HTTP 422, ErrorCode None: " + "x" * 190 + "***",
+    ),
+    (
+        "token in the reason phrase",
+        respond(418, "", reason=f"I am {TOKEN}"),
+        "failed: HTTP 418, ErrorCode None: I am ***",
+    ),
+    (
+        "token in a long JSON message",
+        respond(422, json.dumps({"ErrorCode": 300, "Message": "z" * 180 + TOKEN + "z" * 100})),
+        "ErrorCode 300: " + "z" * 180 + "***",
+    ),
+    (
+        "TotalCount is not a number",
+        respond(200, json.dumps({"TotalCount": "lots", "Domains": []})),
+        "answered a malformed reply: TotalCount must be a whole number, got: 'lots'",
+    ),
+    (
+        "a domain without an ID",
+        respond(200, json.dumps({"TotalCount": 1, "Domains": [{"Name": DOMAIN}]})),
+        "answered a malformed reply: ID must be a whole number, got: None",
+    ),
+    (
+        "Domains is not a list",
+        respond(200, json.dumps({"TotalCount": 1, "Domains": {"Name": DOMAIN}})),
+        "answered a malformed reply: Domains must be a list of objects",
+    ),
+    (
+        "an HTML page from a proxy",
+        respond(200, "<html>503 Service Unavailable</html>"),
+        "answered HTTP 200 without a JSON object",
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "handler", "message"), HOSTILE_REPLIES, ids=[h[0] for h in HOSTILE_REPLIES])
+def test_hostile_replies_are_one_redacted_line(cli_env, postmark, httpserver, what, handler, message):
+    httpserver.clear()
+    httpserver.expect_request("/domains").respond_with_handler(handler)
+    httpserver.expect_request("/servers").respond_with_data("should never be called", status=200)
+    result = register(cli_env, "--debug")
+    assert result.returncode == 1
+    line = one_error_line(result, debug=True)
+    assert message in line, line
+    assert not [entry for entry, _ in httpserver.log if entry.path == "/servers"], "a redirect was followed"
+    assert_token_nowhere(result.stdout, result.stderr, fragment=8)
+
+
+def test_malformed_domain_details_are_one_line(cli_env, postmark):
+    domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
+    postmark.fail("GET", r"/domains/\d+", [(200, {**domain, "ID": str(domain["ID"])}, {})])
+    result = register(cli_env)
+    assert result.returncode == 1
+    assert "answered a malformed reply: ID must be a whole number, got: '1001'" in one_error_line(result)
+    postmark.fail("GET", r"/domains/\d+", [(200, {**domain, "DKIMPendingTextValue": 42}, {})])
+    again = register(cli_env)
+    assert "DKIMPendingTextValue must be a string, got: 42" in one_error_line(again)
+
+
+def test_retry_after_nan_falls_back_to_backoff(cli_env, postmark):
+    postmark.fail("GET", "/domains", [(503, {"ErrorCode": 0, "Message": "busy"}, {"Retry-After": "nan"})])
+    result = register(cli_env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_http_proxy_never_sees_the_loopback_call(cli_env, postmark):
+    from pytest_httpserver import HTTPServer
+
+    proxy = HTTPServer(host="127.0.0.1", port=0)
+    proxy.expect_request("").respond_with_data("proxied", status=200)
+    proxy.start()
+    try:
+        env = dict(cli_env, HTTP_PROXY=proxy.url_for("/"), http_proxy=proxy.url_for("/"), ALL_PROXY=proxy.url_for("/"))
+        result = register(env)
+    finally:
+        proxy.stop()
+    assert result.returncode == 0, result.stderr
+    assert proxy.log == [], "the token crossed a proxy over plain http"
+
+
+def test_a_reply_that_trickles_in_meets_the_call_deadline(httpserver):
+    def trickle(request):
+        def body():
+            for byte in b'{"TotalCount": 0, "Domains": []}':
+                time.sleep(0.5)
+                yield bytes([byte])
+
+        return Response(body(), status=200, content_type="application/json", direct_passthrough=True)
+
+    httpserver.expect_request("/domains").respond_with_handler(trickle)
+    client = PostmarkClient(
+        Secret(TOKEN), httpserver.url_for("").rstrip("/"), retry=RetryPolicy(max_attempts=2), deadline=2.0
+    )
+    started = time.monotonic()
+    with pytest.raises(PostmarkError, match=r"Postmark GET /domains timed out after \d attempts"):
+        client.list_domains()
+    assert time.monotonic() - started < 10, "the deadline bounds the whole call"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_redactor(monkeypatch):
+    monkeypatch.setattr(logger, "REDACTOR", RedactionFilter())
