@@ -3,10 +3,13 @@
     python deploy.py <infrastructure> <partition> [--yes] [--plan | --dry-run | --preflight]
 
 The sequence is fixed: load the instance config → check the AWS account →
-resolve the Postmark token from 1Password (masked on GitHub Actions) → refuse a
-committed template that differs from the code → cfn-lint → register the domain
-with Postmark → create a change set (token as a NoEcho parameter) → show it →
-execute after confirmation → follow the stack → print the exports.
+refuse uncommitted work (in a git work tree) → check the stack's state → resolve
+the Postmark token from 1Password (masked on GitHub Actions) → refuse a committed
+template that differs from the code → cfn-lint → register the domain with
+Postmark → create a change set (token as a NoEcho parameter) → show it → execute
+after confirmation → follow the stack → print the exports. Every read-only guard
+runs before the first change (Postmark registration); a change set that will not
+be executed (Ctrl-C, an error) is deleted again, or the message says what is left.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from templates.partition_email import (
     dkim_value_parameter,
     partition_tags,
 )
-from templates.render import read_handler_source, render, template_path
-from tools.lib.cli import report_error
+from templates.render import read_handler_source, render, render_inputs, template_path
+from tools.lib.cli import report_error, report_unexpected
 from tools.lib.errors import ArdaMailError, UsageError
 from tools.lib.logger import Secret, redact, setup_logging
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient
@@ -42,10 +45,11 @@ EXIT_CODES = """exit codes:
   0    deployed, no changes, plan shown, or every pre-flight check passed
   1    a step failed (AWS, 1Password, Postmark, the change set or the stack update)
   2    bad arguments, unknown infrastructure or partition, bad instance config
-  3    refused: wrong AWS account, stale committed template, cfn-lint errors,
-       or a stack state that needs the operator (e.g. ROLLBACK_COMPLETE)
+  3    refused: wrong AWS account, uncommitted or stale template inputs, cfn-lint
+       errors, or a stack state that needs the operator (e.g. ROLLBACK_COMPLETE)
   4    change set created but not executed (no terminal and no --yes, or answered no)
-  130  interrupted (Ctrl-C); a stack update already started carries on"""
+  130  interrupted (Ctrl-C); an unexecuted change set is deleted, a stack update
+       already started carries on"""
 MANAGED_BY = "arda-partition-mail/deploy.py"
 # CloudFormation's limit for a template passed inline (TemplateBody); larger ones need S3.
 MAX_TEMPLATE_BODY_BYTES = 51_200
@@ -61,6 +65,12 @@ class NotExecuted(ArdaMailError):
     """The change set was left for the operator to execute."""
 
     exit_code = EXIT_NOT_EXECUTED
+
+
+class Interrupted(ArdaMailError):
+    """Ctrl-C: what was cleaned up, and what is left."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -295,39 +305,110 @@ class PartitionDeploy:
 
     def deploy(self, *, plan: bool, assume_yes: bool, is_tty: bool, delete_failed_stack: bool) -> int:
         """Steps 2-11 (plan: 2-9, then delete the change set)."""
-        from tools.lib.deployer import DeployFailed, NoChanges
-
         stack = self.target.stack
         self.check_account()
+        self.check_committed(plan=plan)
+        existing = self.deployer.describe_stack()
+        recreate = bool(existing) and existing["StackStatus"] == "ROLLBACK_COMPLETE" and delete_failed_stack
+        if recreate and plan:
+            raise Refused(
+                f"{stack}: the stack is ROLLBACK_COMPLETE; a plan never deletes it: run without --plan "
+                "(with --delete-failed-stack) to delete and recreate it"
+            )
+        kind = "CREATE" if recreate else self.deployer.change_set_type(existing)
         token = self.resolve_token()
         body = self.committed_template()
         self.lint(body)
         registration = self.register(token, read_only=plan)
 
-        existing = self.deployer.describe_stack()
-        if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE" and delete_failed_stack and not plan:
+        if recreate:
             self.deployer.delete_failed_stack()
             existing = None
-        kind = self.deployer.change_set_type(existing)
         deployed = deployed_dkim_selectors(existing if kind == "UPDATE" else None)
         parameters = template_parameters(token, registration, deployed, stack)
         LOG.info("%s: creating a %s change set", stack, kind)
         change_set = self.deployer.create_change_set(body, parameters, self.tags(), kind)
         try:
-            changes = self.deployer.wait_for_change_set(change_set)
-        except (NoChanges, DeployFailed) as outcome:
-            self._discard(change_set, kind)
-            if isinstance(outcome, NoChanges):
-                self._print(f"{stack}: no changes; the stack already matches the committed template")
-                return EXIT_OK
+            done = self.review(change_set, kind, plan=plan, assume_yes=assume_yes, is_tty=is_tty)
+        except NotExecuted:
+            raise  # left for review on purpose
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"{stack}: interrupted before executing; {self._discard_safely(change_set, kind)}"
+            ) from None
+        except ArdaMailError as exc:
+            exc.args = (f"{exc}; {self._discard_safely(change_set, kind)}",)
             raise
+        return EXIT_OK if done else self.execute(change_set)
+
+    def review(self, change_set: str, kind: str, *, plan: bool, assume_yes: bool, is_tty: bool) -> bool:
+        """Steps 8-10: wait, show, confirm. True when there is nothing to execute (no changes, or a plan)."""
+        from tools.lib.deployer import NoChanges
+
+        stack = self.target.stack
+        try:
+            changes = self.deployer.wait_for_change_set(change_set)
+        except NoChanges:
+            self._discard(change_set, kind)
+            self._print(f"{stack}: no changes; the stack already matches the committed template")
+            return True
         self.show_changes(changes)
         if plan:
             self._discard(change_set, kind)
             self._print(f"{stack}: plan only; change set deleted, nothing executed")
-            return EXIT_OK
+            return True
         self.confirm(assume_yes, change_set, is_tty)
-        return self.execute(change_set)
+        self.check_change_set_account(change_set)
+        return False
+
+    def check_committed(self, *, plan: bool) -> None:
+        """Refuse to deploy inputs that differ from what git has committed (a plan only says so)."""
+        from tools.lib.git_guard import NotAWorkTree, uncommitted
+
+        config = self.target.config
+        try:
+            dirty = uncommitted(render_inputs(config), template_path(config).parent)
+        except NotAWorkTree as exc:
+            LOG.warning(
+                "%s: not a git work tree (%s): cannot check that the inputs are committed", self.target.stack, exc
+            )
+            return
+        if not dirty:
+            return
+        if plan:
+            self._print(
+                f"{self.target.stack}: plan of uncommitted work (not deployable until committed): {', '.join(dirty)}"
+            )
+            return
+        raise Refused(
+            f"refusing to deploy {self.target.stack}: not committed as reviewed: {', '.join(dirty)}; "
+            "commit them (through review) or stash them, then rerun"
+        )
+
+    def check_change_set_account(self, change_set: str) -> None:
+        """The change set must live in the configured account (a split STS endpoint could fool the guard)."""
+        parts = change_set.split(":")
+        account = parts[4] if len(parts) > 5 else "?"
+        if account != self.target.account:
+            raise Refused(
+                f"refusing to execute on {self.target.stack}: the change set {change_set} is in account "
+                f"{account}, but the instance config names {self.target.account}; nothing executed"
+            )
+
+    def _discard_safely(self, change_set: str, kind: str) -> str:
+        """Delete an unexecuted change set (and a CREATE's empty stack); say what happened or what is left."""
+        region = self.target.region
+        try:
+            self._discard(change_set, kind)
+        except (ArdaMailError, KeyboardInterrupt):
+            left = f"aws cloudformation delete-change-set --change-set-name {change_set} --region {region}" + (
+                f" and aws cloudformation delete-stack --stack-name {self.target.stack} --region {region} "
+                "(only while it is REVIEW_IN_PROGRESS)"
+                if kind == "CREATE"
+                else ""
+            )
+            return f"nothing executed, but the change set could not be deleted: remove it with: {left}"
+        return "the change set was deleted, nothing executed"
 
     def _discard(self, change_set: str, kind: str) -> None:
         """Delete a change set we will not execute, and the empty stack a CREATE made."""
@@ -363,15 +444,15 @@ class PartitionDeploy:
         rows = []
         token = None
         try:
-            token = self.resolve_token()
-            rows.append(("1Password token", "PASS", f"{self.target.config.postmark_token_ref} resolved, non-empty"))
-        except ArdaMailError as exc:
-            rows.append(("1Password token", "FAIL", str(exc)))
-        try:
             identity = self.check_account()
             rows.append(("AWS identity", "PASS", f"account {identity['Account']} ({identity.get('Arn')})"))
         except ArdaMailError as exc:
             rows.append(("AWS identity", "FAIL", str(exc)))
+        try:
+            token = self.resolve_token()
+            rows.append(("1Password token", "PASS", f"{self.target.config.postmark_token_ref} resolved, non-empty"))
+        except ArdaMailError as exc:
+            rows.append(("1Password token", "FAIL", str(exc)))
         if token is None:
             rows.append(("Postmark token", "SKIP", "no token to try"))
         else:
@@ -396,6 +477,8 @@ def dry_run(target: Target, out) -> int:
     steps = [
         target.describe(),
         f"1. sts get-caller-identity (must be account {target.account})",
+        f"   git: templates/{path.name} and every file it is rendered from committed (--plan only warns)",
+        f"   describe_stacks {target.stack}: a state that can take a change set",
         f"2. op read {config.postmark_token_ref}",
         "3. ::add-mask:: *** (GitHub Actions only)",
         f"4. check templates/{path.name} equals what the code renders",
@@ -407,7 +490,8 @@ def dry_run(target: Target, out) -> int:
         "it holds in the deployed stack> Capabilities=CAPABILITY_IAM",
         "8. wait for the change set (poll every second; no changes = done)",
         "9. show the change set",
-        "10. execute after confirmation (--yes skips the question)",
+        "10. execute after confirmation (--yes skips the question) if the change set is in the configured account;"
+        " otherwise, or on Ctrl-C, delete it",
         "11. follow the stack events; print the exports",
     ]
     out.write("\n".join(steps) + "\n")
@@ -457,8 +541,14 @@ def main(argv: list[str] | None = None) -> int:
             )
     except ArdaMailError as exc:
         return report_error("deploy", exc, config.stack_name if config else None)
+    except Exception as exc:  # noqa: BLE001 - the one top-level handler: one redacted line, never a traceback
+        return report_unexpected("deploy", exc, config.stack_name if config else None)
     except KeyboardInterrupt:
-        print("\ndeploy: interrupted; nothing was executed", file=sys.stderr)
+        print(
+            "\ndeploy: interrupted before a change set existed; nothing was executed in CloudFormation "
+            "(a Postmark registration may have completed: rerunning is safe)",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
 
 

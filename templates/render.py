@@ -41,6 +41,12 @@ def template_path(config: PartitionConfig, out_dir: Path = TEMPLATES_DIR) -> Pat
     return out_dir / f"{config.stack_name}.yaml"
 
 
+def render_inputs(config: PartitionConfig) -> list[Path]:
+    """Every file the partition's committed template is rendered from, and the template itself."""
+    code = sorted(TEMPLATES_DIR.glob("*.py")) + sorted(config.infrastructure.source.parent.parent.glob("*.py"))
+    return [template_path(config), config.infrastructure.source, config.source, *code]
+
+
 def read_handler_source() -> str:
     """The delegation handler module, inlined verbatim as the function's code."""
     return HANDLER_SOURCE.read_text(encoding="utf-8")

@@ -188,7 +188,7 @@ STACK = "Alpha002-dev-Email"
 
 
 @pytest.fixture
-def world(aws_env, cli_env, postmark):
+def world(aws_env, cli_env, postmark, committed_checkout):
     """The parent zone in PlatformRoot, and an environment holding Alpha002's credentials."""
     parent_zone_id, root = create_parent_zone()
     deployer = credentials(ALPHA002_DEPLOYER_ROLE)
@@ -207,12 +207,26 @@ def world(aws_env, cli_env, postmark):
     }
 
 
-def deploy(env, *args):
-    """``python deploy.py Alpha002 dev <args>`` as a subprocess, without a terminal."""
+_CHECKOUT: list[Path] = []
+
+
+@pytest.fixture(scope="session")
+def committed_checkout(tmp_path_factory) -> Path:
+    """The working tree, committed in a throw-away repository (deploy.py deploys only committed work)."""
+    from tests.standins.repo import committed_copy
+
+    path = committed_copy(tmp_path_factory.mktemp("checkout"))
+    _CHECKOUT[:] = [path]
+    return path
+
+
+def deploy(env, *args, checkout: Path | None = None):
+    """``python deploy.py Alpha002 dev <args>`` as a subprocess, without a terminal, from a committed checkout."""
+    root = checkout or _CHECKOUT[0]
     return subprocess.run(
-        [PYTHON, str(REPO / "deploy.py"), "Alpha002", "dev", *args],
+        [PYTHON, str(root / "deploy.py"), "Alpha002", "dev", *args],
         env=env,
-        cwd=REPO,
+        cwd=root,
         capture_output=True,
         text=True,
         timeout=180,

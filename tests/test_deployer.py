@@ -67,6 +67,8 @@ def session(monkeypatch):
         stub.activate()
     monkeypatch.setattr("tools.lib.op_resolver.resolve", lambda ref, **_: Secret(TOKEN))
     monkeypatch.setattr(deploy.PartitionDeploy, "lint", lambda self, body: None)
+    # The git guard has its own tests (test_deploy_guards.py); here only the AWS call sequence counts.
+    monkeypatch.setattr(deploy.PartitionDeploy, "check_committed", lambda self, plan: None)
     monkeypatch.setattr(deploy.PartitionDeploy, "register", lambda self, token, read_only: REGISTRATION)
     yield s
     for stub in s.stubs.values():
@@ -134,6 +136,16 @@ def expect_create_change_set(session, kind):
             "Description": ANY,
         },
     )
+
+
+def expect_review_stack_deleted(session, others=()):
+    """The empty REVIEW_IN_PROGRESS stack of a CREATE is deleted only when no other change set is on it."""
+    expect_stack(session, "REVIEW_IN_PROGRESS")
+    cfn(session).add_response(
+        "list_change_sets", {"Summaries": [{"ChangeSetName": n} for n in others]}, {"StackName": STACK_ID}
+    )
+    if not others:
+        cfn(session).add_response("delete_stack", {}, {"StackName": STACK_ID})
 
 
 def expect_change_set(session, status, reason=None, changes=()):
@@ -289,9 +301,12 @@ def test_failed_change_set_is_deleted_and_reported(session):
     expect_create_change_set(session, "CREATE")
     expect_change_set(session, "FAILED", reason="Parameter 'DkimValue' must match pattern")
     cfn(session).add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
-    expect_stack(session, "REVIEW_IN_PROGRESS")
-    cfn(session).add_response("delete_stack", {}, {"StackName": STACK})
-    with pytest.raises(DeployFailed, match="the change set failed: Parameter 'DkimValue' must match pattern"):
+    expect_review_stack_deleted(session)
+    with pytest.raises(
+        DeployFailed,
+        match="the change set failed: Parameter 'DkimValue' must match pattern; the change set was deleted, "
+        "nothing executed",
+    ):
         run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
 
 
@@ -377,8 +392,7 @@ def test_plan_deletes_the_change_set_and_the_review_stack(session):
     expect_create_change_set(session, "CREATE")
     expect_change_set(session, "CREATE_COMPLETE", changes=[ADD_ZONE])
     cfn(session).add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
-    expect_stack(session, "REVIEW_IN_PROGRESS")
-    cfn(session).add_response("delete_stack", {}, {"StackName": STACK})
+    expect_review_stack_deleted(session)
     assert run.deploy(plan=True, assume_yes=True, is_tty=False, delete_failed_stack=False) == 0
     assert "plan only" in out.getvalue()
 
@@ -413,6 +427,7 @@ def test_aws_errors_become_one_sentence(session, code, message):
 def test_stale_committed_template_is_refused(session, monkeypatch):
     run, _, _ = make(session)
     expect_identity(session)
+    expect_stack(session, None)
     monkeypatch.setattr(deploy, "render", lambda config, source: "something else")
     with pytest.raises(
         deploy.Refused, match="templates/Alpha002-dev-Email.yaml differs .* run: python generate.py dev"
@@ -423,6 +438,7 @@ def test_stale_committed_template_is_refused(session, monkeypatch):
 def test_template_over_the_inline_limit_is_refused(session, monkeypatch):
     run, _, _ = make(session)
     expect_identity(session)
+    expect_stack(session, None)
     monkeypatch.setattr(deploy, "MAX_TEMPLATE_BODY_BYTES", len(BODY.encode()) - 1)
     with pytest.raises(deploy.Refused, match=r"over CloudFormation's \d+-byte limit for an inline template"):
         run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
@@ -506,3 +522,118 @@ def test_terminal_asks_before_executing(session, monkeypatch, answer, executes):
     else:
         with pytest.raises(deploy.NotExecuted, match="not executed; change set left for review"):
             run.deploy(plan=False, assume_yes=False, is_tty=True, delete_failed_stack=False)
+
+
+# -- guards before any change, and nothing left half-done -------------------------------------
+
+
+def test_a_busy_stack_is_refused_before_the_token_or_postmark(session, monkeypatch):
+    from tools.lib.deployer import StackStateError
+
+    touched = []
+    monkeypatch.setattr("tools.lib.op_resolver.resolve", lambda ref, **_: touched.append("op"))
+    monkeypatch.setattr(deploy.PartitionDeploy, "register", lambda self, token, read_only: touched.append("pm"))
+    run, _, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, "UPDATE_IN_PROGRESS")
+    with pytest.raises(StackStateError):
+        run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
+    assert touched == [], "a read-only guard refused after something was resolved or registered"
+
+
+@pytest.mark.parametrize(
+    ("status", "advice"),
+    [
+        ("UPDATE_ROLLBACK_FAILED", "finish the rollback (aws cloudformation continue-update-rollback"),
+        ("DELETE_FAILED", "its deletion failed: fix what blocked it"),
+        ("ROLLBACK_FAILED", "delete it (aws cloudformation delete-stack)"),
+    ],
+)
+def test_each_stuck_state_gets_its_own_advice(session, status, advice):
+    from tools.lib.deployer import StackStateError
+
+    run, _, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, status)
+    with pytest.raises(StackStateError) as info:
+        run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
+    assert advice in str(info.value)
+    assert status == "UPDATE_ROLLBACK_FAILED" or "continue-update-rollback" not in str(info.value)
+
+
+def test_a_plan_never_deletes_a_failed_stack(session):
+    run, _, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, "ROLLBACK_COMPLETE")
+    with pytest.raises(deploy.Refused, match="a plan never deletes it") as info:
+        run.deploy(plan=True, assume_yes=True, is_tty=False, delete_failed_stack=True)
+    assert "rerun with --delete-failed-stack" not in str(info.value)
+
+
+def test_plan_leaves_a_review_stack_that_holds_someone_elses_change_set(session, caplog):
+    run, _, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, None)
+    expect_create_change_set(session, "CREATE")
+    expect_change_set(session, "CREATE_COMPLETE", changes=[ADD_ZONE])
+    cfn(session).add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
+    expect_review_stack_deleted(session, others=["their-deploy"])
+    assert run.deploy(plan=True, assume_yes=True, is_tty=False, delete_failed_stack=False) == 0
+    assert "holds 1 other change set(s) (their-deploy)" in caplog.text
+
+
+def test_ctrl_c_before_executing_deletes_the_change_set(session, monkeypatch):
+    run, _, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, None)
+    expect_create_change_set(session, "CREATE")
+    expect_change_set(session, "CREATE_COMPLETE", changes=[ADD_ZONE])
+    cfn(session).add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
+    expect_review_stack_deleted(session)
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(deploy.PartitionDeploy, "confirm", interrupt)
+    with pytest.raises(deploy.Interrupted) as info:
+        run.deploy(plan=False, assume_yes=False, is_tty=True, delete_failed_stack=False)
+    assert str(info.value) == (
+        "Alpha002-dev-Email: interrupted before executing; the change set was deleted, nothing executed"
+    )
+    assert info.value.exit_code == 130
+
+
+def test_an_aws_error_while_waiting_says_what_is_left_when_cleanup_fails(session):
+    run, _, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, None)
+    expect_create_change_set(session, "CREATE")
+    cfn(session).add_client_error("describe_change_set", service_error_code="InternalFailure", service_message="boom")
+    cfn(session).add_client_error("delete_change_set", service_error_code="AccessDenied", service_message="no")
+    with pytest.raises(deploy.ArdaMailError) as info:
+        run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
+    text = str(info.value)
+    assert "describe_change_set failed (InternalFailure: boom)" in text
+    assert "nothing executed, but the change set could not be deleted: remove it with: aws cloudformation " in text
+    assert f"delete-change-set --change-set-name {CS_ARN} --region us-east-1" in text
+    assert (
+        "delete-stack --stack-name Alpha002-dev-Email --region us-east-1 (only while it is REVIEW_IN_PROGRESS)" in text
+    )
+
+
+def test_a_change_set_in_another_account_is_never_executed(session, monkeypatch):
+    # A split STS endpoint answered for the right account; CloudFormation made the change set elsewhere.
+    foreign = CS_ARN.replace(":111122223333:", ":999988887777:")
+    monkeypatch.setattr(__name__ + ".CS_ARN", foreign)
+    run, _, _ = make(session)
+    expect_identity(session)
+    expect_stack(session, None)
+    expect_create_change_set(session, "CREATE")
+    expect_change_set(session, "CREATE_COMPLETE", changes=[ADD_ZONE])
+    cfn(session).add_response("delete_change_set", {}, {"ChangeSetName": foreign})
+    expect_review_stack_deleted(session)
+    with pytest.raises(deploy.Refused) as info:
+        run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
+    assert f"the change set {foreign} is in account 999988887777" in str(info.value)
+    assert "but the instance config names 111122223333; nothing executed" in str(info.value)
+    assert str(info.value).endswith("the change set was deleted, nothing executed")

@@ -19,6 +19,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -73,12 +74,12 @@ def _start_world() -> dict[str, str]:
     return env
 
 
-def _deploy(env: dict[str, str]) -> tuple[float, int, list[float], str]:
+def _deploy(env: dict[str, str], checkout: Path) -> tuple[float, int, list[float], str]:
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, str(REPO / "deploy.py"), "Alpha002", "dev", "--yes"],
+        [sys.executable, str(checkout / "deploy.py"), "Alpha002", "dev", "--yes"],
         env=env,
-        cwd=REPO,
+        cwd=checkout,
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -97,13 +98,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="no-change redeploys to time (default 5)")
     args = parser.parse_args()
     env = _start_world()
-    wall, calls, noticed, _ = _deploy(env)
+    # deploy.py deploys only committed work: time the working tree as one commit.
+    from tests.standins.repo import committed_copy
+
+    scratch = tempfile.TemporaryDirectory(prefix="bench-deploy-")
+    checkout = committed_copy(Path(scratch.name))
+    wall, calls, noticed, _ = _deploy(env, checkout)
     print(
         f"first deploy:        {wall:.2f} s wall, {calls} AWS calls, stack noticed {noticed[0]:.2f} s after completion"
     )
     walls, call_counts = [], []
     for _ in range(args.runs):
-        wall, calls, _, stdout = _deploy(env)
+        wall, calls, _, stdout = _deploy(env, checkout)
         if "no changes" not in stdout:
             raise SystemExit("expected a no-change redeploy")
         walls.append(wall)

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from the 
 
 from instances.registry import PartitionConfig, load_registry  # noqa: E402
 from tools.lib import op_resolver  # noqa: E402
-from tools.lib.cli import report_error  # noqa: E402
+from tools.lib.cli import report_error, report_unexpected  # noqa: E402
 from tools.lib.errors import ArdaMailError  # noqa: E402
 from tools.lib.logger import setup_logging  # noqa: E402
 from tools.lib.postmark_client import PostmarkClient  # noqa: E402
@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         registration = register(config)
     except ArdaMailError as exc:
         return report_error("register", exc, config.stack_name if config else None)
+    except Exception as exc:  # noqa: BLE001 - the one top-level handler: one redacted line, never a traceback
+        return report_unexpected("register", exc, config.stack_name if config else None)
     if args.json:
         print(json.dumps({"stack": config.stack_name, **registration.to_dict()}, indent=2, sort_keys=True))
     else:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from the 
 
 from instances.registry import PartitionConfig, load_registry  # noqa: E402
 from tools.lib import op_resolver  # noqa: E402
-from tools.lib.cli import report_error  # noqa: E402
+from tools.lib.cli import report_error, report_unexpected  # noqa: E402
 from tools.lib.errors import ArdaMailError  # noqa: E402
 from tools.lib.logger import redact, setup_logging  # noqa: E402
 from tools.lib.postmark_client import PostmarkClient  # noqa: E402
@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         rotation = rotate_dkim(client, config.mail_domain)
     except ArdaMailError as exc:
         return report_error("rotate", exc, config.stack_name if config else None)
+    except Exception as exc:  # noqa: BLE001 - the one top-level handler: one redacted line, never a traceback
+        return report_unexpected("rotate", exc, config.stack_name if config else None)
     if args.json:
         document = {
             "stack": config.stack_name,

@@ -32,7 +32,7 @@ from templates.partition_email import (  # noqa: E402
     dkim_selector_parameter,
     dkim_value_parameter,
 )
-from tools.lib.cli import report_error  # noqa: E402
+from tools.lib.cli import report_error, report_unexpected  # noqa: E402
 from tools.lib.errors import ArdaMailError  # noqa: E402
 from tools.lib.logger import redact, setup_logging  # noqa: E402
 
@@ -405,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         checks = verify(config, args, Dns(args.resolver))
     except ArdaMailError as exc:
         return report_error("verify", exc, config.stack_name if config else None)
+    except Exception as exc:  # noqa: BLE001 - the one top-level handler: one redacted line, never a traceback
+        return report_unexpected("verify", exc, config.stack_name if config else None)
     if args.json:
         print(json.dumps({"checks": [asdict(c) for c in checks]}, indent=2))
     else:

@@ -14,9 +14,13 @@ from botocore.exceptions import (
     ProfileNotFound,
     TokenRetrievalError,
 )
+from botocore.parsers import ResponseParserError
 
 from tools.lib.errors import ArdaMailError
 from tools.lib.logger import redact
+
+# Everything a boto3 call can raise that is AWS's (or the network's) doing.
+AWS_FAILURES = (ClientError, BotoCoreError, ResponseParserError)
 
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId"}
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
@@ -55,6 +59,11 @@ def describe(exc: Exception, action: str, where: str) -> str:
         if code in _THROTTLED:
             return f"{where}: AWS kept throttling {action} after retries ({code}); wait a minute and retry"
         return f"{where}: {action} failed ({code}: {message})"
+    if isinstance(exc, ResponseParserError):
+        return (
+            f"{where}: {action} got an answer that is not AWS's (an HTML error page from a proxy?); "
+            "check HTTPS_PROXY, AWS_ENDPOINT_URL and the network, then retry"
+        )
     if isinstance(exc, BotoCoreError):
         return f"{where}: {action} failed: {redact(str(exc))}"
     raise TypeError(exc)
@@ -65,5 +74,5 @@ def aws_call(action: str, where: str) -> Iterator[None]:
     """Translate any botocore failure inside the block into AwsError."""
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_FAILURES as exc:
         raise AwsError(describe(exc, action, where)) from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import boto3
 from botocore.config import Config
+from botocore.parsers import ResponseParserError
 
 from tools.lib.aws_errors import aws_call
 
@@ -14,4 +15,18 @@ BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_ti
 def open_session(profile: str | None, region: str, where: str) -> boto3.Session:
     """A session for ``profile`` (default chain when None) in ``region``; a bad profile is one sentence."""
     with aws_call("loading the AWS profile", where):
-        return boto3.Session(profile_name=profile, region_name=region)
+        session = boto3.Session(profile_name=profile, region_name=region)
+    session.events.register("before-parse", refuse_html)
+    return session
+
+
+def refuse_html(response_dict: dict, **_) -> None:
+    """An HTML page is never an AWS answer (a captive portal or proxy error page): say so, do not parse it.
+
+    botocore's parsers otherwise fail on it deep inside with a KeyError.
+    """
+    headers = {k.lower(): v for k, v in (response_dict.get("headers") or {}).items()}
+    body = response_dict.get("body") or b""
+    start = body[:64].lstrip().lower() if isinstance(body, bytes) else b""
+    if "text/html" in headers.get("content-type", "") or start.startswith((b"<html", b"<!doctype html")):
+        raise ResponseParserError(f"HTTP {response_dict.get('status_code')} with an HTML page instead of an AWS answer")

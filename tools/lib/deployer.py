@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from tools.lib.aws_errors import AwsError, aws_call
+from tools.lib.aws_errors import AWS_FAILURES, AwsError, aws_call
 from tools.lib.aws_errors import describe as describe_aws_error
 from tools.lib.errors import ArdaMailError
 
@@ -39,6 +39,21 @@ UPDATE_STATES = {
 }
 SUCCESS_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_COMPLETE"}
 CHANGE_SET_TIMEOUT_SECONDS = 600.0
+# What an operator does about a stack state a deploy cannot work from.
+_STATE_ADVICE = {
+    "UPDATE_ROLLBACK_FAILED": (
+        "finish the rollback (aws cloudformation continue-update-rollback, skipping resources that "
+        "cannot roll back), then rerun"
+    ),
+    "DELETE_FAILED": (
+        "its deletion failed: fix what blocked it (see describe-stack-events), delete it again "
+        "(aws cloudformation delete-stack), then rerun"
+    ),
+    "ROLLBACK_FAILED": (
+        "its first creation could not be rolled back: delete it (aws cloudformation delete-stack), then rerun"
+    ),
+}
+_OTHER_STATE = "resolve it in the CloudFormation console before deploying"
 
 
 class NoChanges(ArdaMailError):
@@ -108,7 +123,7 @@ class Deployer:
         """The stack, or None when it does not exist."""
         try:
             return self.cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_FAILURES as exc:
             if isinstance(exc, ClientError):
                 error = exc.response.get("Error", {})
                 if error.get("Code") == "ValidationError" and "does not exist" in error.get("Message", ""):
@@ -132,10 +147,7 @@ class Deployer:
                 f"{self.stack_name}: the stack is busy ({status}); wait for it to settle, then rerun "
                 f"(watch: aws cloudformation describe-stack-events --stack-name {self.stack_name})"
             )
-        raise StackStateError(
-            f"{self.stack_name}: the stack is {status}; resolve it in the CloudFormation console "
-            "(e.g. continue-update-rollback) before deploying"
-        )
+        raise StackStateError(f"{self.stack_name}: the stack is {status}; {_STATE_ADVICE.get(status, _OTHER_STATE)}")
 
     def delete_failed_stack(self) -> None:
         """Delete a ROLLBACK_COMPLETE stack and wait until it is gone."""
@@ -212,10 +224,25 @@ class Deployer:
         self._call("delete_change_set", ChangeSetName=change_set_id)
 
     def delete_review_stack(self) -> None:
-        """Remove the empty REVIEW_IN_PROGRESS stack a CREATE change set left behind."""
+        """Remove the empty REVIEW_IN_PROGRESS stack a CREATE change set left behind.
+
+        Only while it holds no other change set: a concurrent deploy's CREATE change
+        set lives on the same REVIEW_IN_PROGRESS stack, and deleting the stack would
+        delete that one too.
+        """
         stack = self.describe_stack()
-        if stack and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
-            self._call("delete_stack", StackName=self.stack_name)
+        if not stack or stack["StackStatus"] != "REVIEW_IN_PROGRESS":
+            return
+        others = self._call("list_change_sets", StackName=stack["StackId"]).get("Summaries", [])
+        if others:
+            LOG.warning(
+                "%s: left the REVIEW_IN_PROGRESS stack in place: it holds %d other change set(s) (%s)",
+                self.stack_name,
+                len(others),
+                ", ".join(o.get("ChangeSetName", "?") for o in others),
+            )
+            return
+        self._call("delete_stack", StackName=stack["StackId"])
 
     def execute_change_set(self, change_set_id: str) -> str | None:
         """Start executing; the newest event ID before it, to follow from."""

@@ -1,0 +1,117 @@
+"""deploy.py's guards against the emulator, as a user runs it: committed work only, one clear line.
+
+Each run is a subprocess from a committed checkout (tests/standins/repo.py); the
+uncommitted-work cases change that checkout the way a careless operator would.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from werkzeug.wrappers import Response
+
+from tests.conftest import PYTHON, STACK, assert_token_nowhere, deploy
+from tests.standins.aws import client
+from tests.standins.repo import committed_copy, git
+
+pytestmark = pytest.mark.moto
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A fresh committed copy of the working tree that a test may dirty."""
+    return committed_copy(tmp_path / "checkout")
+
+
+def regenerate(checkout):
+    result = subprocess.run([PYTHON, "generate.py", "dev"], cwd=checkout, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def nothing_changed(world, postmark, tmp_path):
+    cfn = client("cloudformation", world["deployer"])
+    assert cfn.describe_stacks()["Stacks"] == [], "a stack was created"
+    assert postmark.requests == [], "Postmark was called"
+    assert not (tmp_path / "op-argv.log").exists(), "the token was resolved"
+
+
+@pytest.mark.vcheck("V-PART-018")
+def test_uncommitted_config_and_regenerated_template_are_refused(world, postmark, checkout, tmp_path):
+    config = checkout / "instances" / "Alpha002" / "dev.toml"
+    config.write_text(config.read_text().replace('policy = "none"', 'policy = "reject"'))
+    regenerate(checkout)  # the template now matches the code: only git knows nobody reviewed it
+    result = deploy(world["env"], "--yes", checkout=checkout)
+    assert result.returncode == 3, result.stdout + result.stderr
+    (line,) = [entry for entry in result.stderr.splitlines() if entry.startswith("deploy: error:")]
+    assert line == (
+        "deploy: error: refusing to deploy Alpha002-dev-Email: not committed as reviewed: "
+        "instances/Alpha002/dev.toml, templates/Alpha002-dev-Email.yaml; "
+        "commit them (through review) or stash them, then rerun"
+    )
+    nothing_changed(world, postmark, tmp_path)
+
+
+@pytest.mark.vcheck("V-PART-018")
+def test_an_edited_handler_or_an_untracked_input_is_refused(world, postmark, checkout, tmp_path):
+    handler = checkout / "templates" / "ns_delegation_handler.py"
+    handler.write_text(handler.read_text() + "\n# a late-night fix\n")
+    git(checkout, "add", "templates/ns_delegation_handler.py")  # staged is not committed
+    (checkout / "templates" / "helpers.py").write_text('"""An untracked module beside the templates."""\n')
+    result = deploy(world["env"], "--yes", checkout=checkout)
+    assert result.returncode == 3
+    assert "not committed as reviewed: templates/helpers.py, templates/ns_delegation_handler.py;" in result.stderr
+    nothing_changed(world, postmark, tmp_path)
+
+
+def test_a_plan_of_uncommitted_work_says_so_first(world, postmark, checkout):
+    config = checkout / "instances" / "Alpha002" / "dev.toml"
+    config.write_text(config.read_text().replace('policy = "none"', 'policy = "reject"'))
+    regenerate(checkout)
+    result = deploy(world["env"], "--plan", checkout=checkout)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == (
+        "Alpha002-dev-Email: plan of uncommitted work (not deployable until committed): "
+        "instances/Alpha002/dev.toml, templates/Alpha002-dev-Email.yaml"
+    )
+    assert "plan only; change set deleted, nothing executed" in result.stdout
+
+
+def test_outside_a_git_work_tree_the_guard_warns_and_deploys(world, postmark, checkout):
+    shutil.rmtree(checkout / ".git")
+    result = deploy(world["env"], "--yes", checkout=checkout)
+    assert result.returncode == 0, result.stderr
+    assert "not a git work tree" in result.stderr and "cannot check that the inputs are committed" in result.stderr
+
+
+def test_an_html_answer_from_a_proxy_is_one_line(world, postmark, httpserver, tmp_path):
+    from pytest_httpserver import HTTPServer
+
+    proxy = HTTPServer(host="127.0.0.1", port=0)
+    proxy.expect_request("").respond_with_response(
+        Response("<html><body>502 Bad Gateway</body></html>", status=200, content_type="text/html")
+    )
+    proxy.start()
+    try:
+        env = dict(world["env"], AWS_ENDPOINT_URL=proxy.url_for("").rstrip("/"))
+        result = deploy(env, "--yes")
+    finally:
+        proxy.stop()
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = [entry for entry in result.stderr.splitlines() if entry.startswith("deploy: error:")]
+    assert "got an answer that is not AWS's (an HTML error page from a proxy?)" in line
+    assert postmark.requests == []
+
+
+def test_a_token_with_quotes_and_backslashes_stays_hidden_in_debug_logs(world, postmark, tmp_path):
+    token = "pm\\acct\"quo'te%7B-0123456789"
+    postmark.token = token
+    env = dict(world["env"], OP_STANDIN_SECRET=token)
+    result = deploy(env, "--yes", "--debug")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "PostmarkAccountToken" in result.stderr, "botocore's request parameters were logged"
+    assert_token_nowhere(result.stdout, result.stderr, token=token, folders=[tmp_path])
+    stack = client("cloudformation", world["deployer"]).describe_stacks(StackName=STACK)["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
