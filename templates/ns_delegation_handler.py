@@ -6,18 +6,26 @@ uses only the standard library and the boto3 that the Lambda runtime provides.
 Per CloudFormation request:
 
 - Create / Update: assume the PlatformRoot role, find the public parent zone by name
-  and UPSERT the NS record. The physical ID names the record, so a rename (a new
-  record name or parent zone) gets a new physical ID and CloudFormation's cleanup
-  phase sends a Delete for the old one: the record moves, and a failed update rolls
-  back through the same two requests.
+  and UPSERT the NS record. A Create (or a rename) refuses to overwrite an NS record
+  of that name that holds other name servers: it belongs to someone else (another
+  stack, or a hand-made delegation), and taking it over would break their mail.
+  The physical ID names the record, so a rename (a new record name or parent zone)
+  gets a new physical ID and CloudFormation's cleanup phase sends a Delete for the
+  old one: the record moves, and a failed update rolls back through the same two
+  requests.
 - Delete: remove the NS record, but only while it still holds the name servers this
   resource wrote. A record that is already gone, or that now points elsewhere (some
   other stack took the name over), is left alone and the delete succeeds.
 
-Every request is answered, also on unexpected errors, so a stack never waits out
-CloudFormation's one-hour custom resource timeout. The waiting for Route 53 to sync
-(``route53:GetChange``) is deliberately not done with the upstream role: the
-PlatformRoot role grants record writes only, and CloudFormation does not need it.
+Every request that carries a ResponseURL is answered, also on unexpected errors and
+malformed events, with a body under CloudFormation's 4096-byte limit, so a stack
+never waits out the custom resource timeout. Every AWS call is bounded by the
+function's remaining time. STS is called in the Route 53 signing region of the
+role's partition (us-east-1 for aws): its endpoint is enabled in every account, and
+its credentials work for Route 53, also when the function runs in an opt-in region.
+The waiting for Route 53 to sync (``route53:GetChange``) is deliberately not done
+with the upstream role: the PlatformRoot role grants record writes only, and
+CloudFormation does not need it.
 """
 
 from __future__ import annotations
@@ -41,9 +49,17 @@ ASSUME_ROLE_RETRY_SECONDS = 120.0
 # Time kept in reserve to answer CloudFormation before Lambda stops the function.
 RESPONSE_RESERVE_SECONDS = 20.0
 ROLE_SESSION_NAME = "arda-mail-ns-delegation"
-# CloudFormation rejects response bodies over 4096 bytes; keep reasons well under.
+# CloudFormation rejects response bodies over 4096 bytes (bytes of the JSON, not characters).
+MAX_RESPONSE_BYTES = 4096
 MAX_REASON_LENGTH = 1000
-BOTO_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 5})
+# Route 53 is global; its requests are signed for one region per partition.
+ROUTE53_SIGNING_REGION = {"aws": "us-east-1", "aws-cn": "cn-northwest-1", "aws-us-gov": "us-gov-west-1"}
+
+
+def boto_config(seconds_left: float) -> Config:
+    """Timeouts and retries that fit in the time the function has left."""
+    read = max(1.0, min(20.0, seconds_left / 3))
+    return Config(connect_timeout=min(5.0, read), read_timeout=read, retries={"mode": "standard", "max_attempts": 3})
 
 
 class DelegationError(Exception):
@@ -131,6 +147,31 @@ def find_public_zone(route53, name: str) -> str:
     return zones[0]
 
 
+def current_delegation(route53, zone_id: str, record: str) -> dict | None:
+    """The NS record set named ``record`` in the parent zone, if there is one."""
+    page = route53.list_resource_record_sets(
+        HostedZoneId=zone_id, StartRecordName=record, StartRecordType="NS", MaxItems="1"
+    )
+    return next(
+        (r for r in page.get("ResourceRecordSets", []) if _fqdn(r["Name"]) == record and r["Type"] == "NS"),
+        None,
+    )
+
+
+def refuse_foreign_delegation(route53, zone_id: str, props: dict) -> None:
+    """Fail when the parent already delegates the name to other name servers (someone else's)."""
+    current = current_delegation(route53, zone_id, props["record"])
+    if current is None:
+        return
+    values = sorted(_fqdn(r["Value"]) for r in current.get("ResourceRecords", []))
+    if values != props["name_servers"]:
+        raise DelegationError(
+            f"{props['parent']} already delegates {props['record']} to other name servers "
+            f"({', '.join(values)}); another stack or a hand-made record owns it: remove that delegation "
+            "(or the stack that made it) first, then deploy again"
+        )
+
+
 def upsert_delegation(route53, zone_id: str, props: dict) -> None:
     """Write (or overwrite) the NS record in the parent zone."""
     route53.change_resource_record_sets(
@@ -154,17 +195,7 @@ def upsert_delegation(route53, zone_id: str, props: dict) -> None:
 
 def delete_delegation(route53, zone_id: str, props: dict) -> str:
     """Remove the NS record if it still holds our name servers; say what happened."""
-    page = route53.list_resource_record_sets(
-        HostedZoneId=zone_id, StartRecordName=props["record"], StartRecordType="NS", MaxItems="1"
-    )
-    current = next(
-        (
-            rrset
-            for rrset in page.get("ResourceRecordSets", [])
-            if _fqdn(rrset["Name"]) == props["record"] and rrset["Type"] == "NS"
-        ),
-        None,
-    )
+    current = current_delegation(route53, zone_id, props["record"])
     if current is None:
         return "already gone"
     values = sorted(_fqdn(r["Value"]) for r in current.get("ResourceRecords", []))
@@ -203,21 +234,37 @@ def handle(event: dict, session, remaining_seconds: float, sleep=time.sleep, clo
     props = _properties(event)
     if request == "Delete" and event["PhysicalResourceId"] != physical_id(props):
         return event["PhysicalResourceId"], {"Result": "nothing to delete"}
-    deadline = clock() + max(0.0, min(ASSUME_ROLE_RETRY_SECONDS, remaining_seconds - RESPONSE_RESERVE_SECONDS))
-    sts = session.client("sts", config=BOTO_CONFIG)
-    creds = assume_parent_role(sts, props["role_arn"], deadline, sleep=sleep, clock=clock)
+    started = clock()
+    budget = max(0.0, remaining_seconds - RESPONSE_RESERVE_SECONDS)
+    deadline = started + budget
+
+    def left(step: str) -> float:
+        seconds = deadline - clock()
+        if seconds <= 1.0:
+            raise DelegationError(f"out of time before {step}: the function must keep time to answer CloudFormation")
+        return seconds
+
+    signing_region = ROUTE53_SIGNING_REGION.get(props["role_arn"].split(":")[1], "us-east-1")
+    sts = session.client("sts", region_name=signing_region, config=boto_config(left("AssumeRole")))
+    assume_deadline = started + min(ASSUME_ROLE_RETRY_SECONDS, budget)
+    creds = assume_parent_role(sts, props["role_arn"], assume_deadline, sleep=sleep, clock=clock)
     route53 = session.client(
         "route53",
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
-        config=BOTO_CONFIG,
+        config=boto_config(left("Route 53")),
     )
     zone_id = find_public_zone(route53, props["parent"])
     if request in ("Create", "Update"):
+        if request == "Create" or event.get("PhysicalResourceId") != physical_id(props):
+            left("reading the parent's NS record")
+            refuse_foreign_delegation(route53, zone_id, props)
+        left("writing the NS record")
         upsert_delegation(route53, zone_id, props)
         result = "upserted"
     elif request == "Delete":
+        left("removing the NS record")
         result = delete_delegation(route53, zone_id, props)
     else:
         raise DelegationError(f"unknown RequestType {request!r}")
@@ -225,20 +272,37 @@ def handle(event: dict, session, remaining_seconds: float, sleep=time.sleep, clo
     return physical_id(props), {"ParentZoneId": zone_id, "Result": result}
 
 
+def response_body(event: dict, status: str, reason: str, resource_id: str, data: dict) -> bytes:
+    """The JSON answer, under CloudFormation's 4096-byte limit however long or non-ASCII the reason."""
+    reason = reason[:MAX_REASON_LENGTH]
+    while True:
+        body = json.dumps(
+            {
+                "Status": status,
+                "Reason": reason,
+                "PhysicalResourceId": str(resource_id)[:512],
+                "StackId": str(event.get("StackId", ""))[:512],
+                "RequestId": str(event.get("RequestId", ""))[:512],
+                "LogicalResourceId": str(event.get("LogicalResourceId", ""))[:512],
+                "NoEcho": False,
+                "Data": data,
+            }
+        ).encode()
+        if len(body) <= MAX_RESPONSE_BYTES:
+            return body
+        if data:
+            data = {}  # the reason matters more than the data
+            continue
+        # A character is 1 to 6 bytes of JSON (\uXXXX): cutting a sixth of the overflow in
+        # characters never cuts too much, and each pass shrinks the overflow by a sixth at least.
+        overflow = len(body) - MAX_RESPONSE_BYTES
+        reason = reason.removesuffix("...")
+        reason = reason[: max(0, len(reason) - max(1, overflow // 6) - 3)] + "..."
+
+
 def send_response(event: dict, status: str, reason: str, resource_id: str, data: dict) -> None:
     """PUT the answer to CloudFormation's pre-signed URL, retrying transient failures."""
-    body = json.dumps(
-        {
-            "Status": status,
-            "Reason": reason[:MAX_REASON_LENGTH],
-            "PhysicalResourceId": resource_id,
-            "StackId": event["StackId"],
-            "RequestId": event["RequestId"],
-            "LogicalResourceId": event["LogicalResourceId"],
-            "NoEcho": False,
-            "Data": data,
-        }
-    ).encode()
+    body = response_body(event, status, reason, resource_id, data)
     request = urllib.request.Request(
         event["ResponseURL"],
         data=body,
@@ -265,6 +329,9 @@ def handler(event, context, session=None, sleep=time.sleep):
         event.get("LogicalResourceId"),
         event.get("PhysicalResourceId", ""),
     )
+    if not isinstance(event, dict) or not event.get("ResponseURL"):
+        LOG.error("no ResponseURL in the event: nothing can be answered")
+        return
     remaining = context.get_remaining_time_in_millis() / 1000.0 if context else 300.0
     resource_id = event.get("PhysicalResourceId") or f"ns-delegation-failed/{event.get('RequestId', 'unknown')}"
     try:

@@ -399,8 +399,8 @@ def _change_sets_like_cloudformation() -> None:
         saved = (
             self._template,
             self._resource_json_map,
-            self.input_parameters,
-            self.resolved_parameters,
+            dict(self.input_parameters),
+            dict(self.resolved_parameters),  # copies: loading the new parameters mutates them
             dict(self._parsed_resources),
         )
         old_json = self._resource_json_map
@@ -452,7 +452,7 @@ def _change_sets_like_cloudformation() -> None:
                 self._delete_resource(resource, resource_json)
 
     def _roll_back(self, saved, adds, done_modifies, replaced, old_json):
-        template, json_map, input_parameters, _, parsed = saved
+        template, json_map, input_parameters, resolved_parameters, parsed = saved
         added = [n for n in self._parsed_resources if n not in parsed]
         for name in reversed(added):
             resource = self._parsed_resources.pop(name)
@@ -463,13 +463,14 @@ def _change_sets_like_cloudformation() -> None:
                 resource = self._parsed_resources.get(name)
                 if resource is not None and resource is not original:
                     self._delete_resource(resource, self._resource_json_map[name])
+        # Back to the state before the update: parameters as they were resolved then (a
+        # creation's empty template has no Parameters section to resolve them again).
         self._template = template
         self._resource_json_map = json_map
         self.input_parameters = input_parameters
-        self.load_mapping()
-        self.load_parameters()
-        self.load_conditions()
+        self.resolved_parameters = resolved_parameters
         self._parsed_resources = dict(parsed)
+        self.load_conditions()
         for name, original in done_modifies:
             if name not in replaced and original is not None:
                 restored = parse_and_update_resource(

@@ -163,6 +163,12 @@ def test_preflight_reports_each_check(world, postmark):
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert [line.split()[-1] for line in ok.stdout.splitlines()[1:]] != []
     rows = {line.split("  ")[1].strip(): line for line in ok.stdout.splitlines()[1:]}
+    # The account is checked first: wrong credentials stop before the token is even resolved.
+    assert [line.split("  ")[1].strip() for line in ok.stdout.splitlines()[1:]] == [
+        "AWS identity",
+        "1Password token",
+        "Postmark token",
+    ]
     assert all(" PASS " in row for row in rows.values()), ok.stdout
     env = dict(world["env"], OP_STANDIN_EXIT="1")
     bad = deploy(env, "--preflight")

@@ -115,3 +115,33 @@ def test_a_token_with_quotes_and_backslashes_stays_hidden_in_debug_logs(world, p
     assert_token_nowhere(result.stdout, result.stderr, token=token, folders=[tmp_path])
     stack = client("cloudformation", world["deployer"]).describe_stacks(StackName=STACK)["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
+
+
+@pytest.mark.vcheck("V-IAC-008")
+def test_a_delegation_owned_by_someone_else_fails_the_stack_and_stays(world, postmark):
+    route53 = client("route53", world["root"])
+    theirs = [{"Value": "ns-1.elsewhere.example."}, {"Value": "ns-2.elsewhere.example."}]
+    route53.change_resource_record_sets(
+        HostedZoneId=world["parent_zone_id"],
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": "dev.ardamails.com.",
+                        "Type": "NS",
+                        "TTL": 300,
+                        "ResourceRecords": theirs,
+                    },
+                }
+            ]
+        },
+    )
+    result = deploy(world["env"], "--yes")
+    assert result.returncode == 1
+    assert "ROLLBACK_COMPLETE; failed resources:" in result.stdout
+    assert "NsDelegation (Custom::NsDelegation) CREATE_FAILED:" in result.stdout
+    assert "already delegates dev.ardamails.com. to other name servers" in result.stdout
+    records = route53.list_resource_record_sets(HostedZoneId=world["parent_zone_id"])["ResourceRecordSets"]
+    (ns,) = [r for r in records if r["Name"].rstrip(".") == "dev.ardamails.com" and r["Type"] == "NS"]
+    assert ns["ResourceRecords"] == theirs, "someone else's delegation was overwritten"

@@ -465,12 +465,20 @@ def test_a_key_keeps_the_slot_the_deployed_stack_gave_it():
     assert params["DkimSlot1Selector"] == params["DkimSlot2Selector"] == ""
 
 
-def test_an_unpublishable_dkim_value_is_one_clear_error():
-    bad = dataclasses.replace(REGISTRATION, dkim_keys=(dataclasses.replace(DKIM, value='k=rsa;p="x"'),))
-    with pytest.raises(
-        deploy.ArdaMailError, match=r"Alpha002-dev-Email: Postmark's DKIM keys cannot be published: .*quotes"
-    ):
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ('k=rsa;p="x"', "without quotes or backslashes"),
+        ("k=rsa;p=" + "A" * 3990, "must fit one TXT record of 4000 characters"),
+        ("k=rsa;\np=x", "without quotes or backslashes"),
+    ],
+)
+def test_an_unpublishable_dkim_value_is_one_clear_error(value, problem):
+    bad = dataclasses.replace(REGISTRATION, dkim_keys=(dataclasses.replace(DKIM, value=value),))
+    with pytest.raises(deploy.ArdaMailError) as info:
         deploy.template_parameters(Secret(TOKEN), bad, ["", "", ""], STACK)
+    assert str(info.value).startswith("Alpha002-dev-Email: Postmark's DKIM keys cannot be published: ")
+    assert problem in str(info.value) and "\n" not in str(info.value)
 
 
 def test_cfn_lint_errors_stop_and_warnings_are_shown(caplog):

@@ -189,3 +189,27 @@ def test_bare_moto_still_has_both_gaps():
     found = json.loads(result.stdout.splitlines()[-1])
     assert found["duplicates"] == ["k.example.test", "k.example.test"], "bare moto now refuses duplicates"
     assert found["listed"] == ["Slot", "Zone"], "bare moto now honours Conditions in change sets"
+
+
+def test_a_failed_update_rolls_back_what_it_already_changed(cfn):
+    import boto3
+
+    params = {"Val": {"Type": "String"}, "Name": {"Type": "String"}}
+    body = template(
+        {
+            "A": record("a.example.test", {"Ref": "Val"}),
+            "B": record({"Ref": "Name"}),
+            "C": record("c.example.test"),
+        },
+        params,
+    )
+    _, first = run_change_set(cfn, "undo", body, {"Val": '"old"', "Name": "b.example.test"})
+    # A's value changes in place (fine); B is renamed onto C's name (refused): all of it rolls back.
+    _, after = run_change_set(cfn, "undo", body, {"Val": '"new"', "Name": "c.example.test"})
+    assert after["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    zone_id = next(o["OutputValue"] for o in after["Outputs"] if o["OutputKey"] == "ZoneId")
+    records = boto3.client("route53").list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    txt = sorted((r["Name"].rstrip("."), r["ResourceRecords"][0]["Value"]) for r in records if r["Type"] == "TXT")
+    assert txt == [("a.example.test", '"old"'), ("b.example.test", '"v"'), ("c.example.test", '"v"')]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in after["Parameters"]}
+    assert parameters == {"Val": '"old"', "Name": "b.example.test"}

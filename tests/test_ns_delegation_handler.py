@@ -194,6 +194,7 @@ def answered(responses):
 def test_create_upserts_the_ns_record_with_assumed_credentials(session, responses):
     expect_assume(session)
     expect_zone_lookup(session)
+    expect_record_read(session, [])
     expect_change(session, "UPSERT")
     h.handler(event("Create"), None, session=session)
     body = answered(responses)
@@ -220,6 +221,7 @@ def test_rename_writes_the_new_record_and_cleanup_removes_the_old(session, respo
     # Update to a new record name: UPSERT the new one, report a new physical ID ...
     expect_assume(session)
     expect_zone_lookup(session)
+    expect_record_read(session, [], name="mail-dev.ardamails.com.")
     expect_change(session, "UPSERT", name="mail-dev.ardamails.com.")
     h.handler(event("Update", PHYSICAL, RecordName="mail-dev.ardamails.com"), None, session=session)
     body = answered(responses)
@@ -312,6 +314,7 @@ def test_access_denied_is_retried_while_iam_propagates(session, responses):
         session.sts_stub.add_client_error("assume_role", service_error_code="AccessDenied", service_message="not yet")
     expect_assume(session)
     expect_zone_lookup(session)
+    expect_record_read(session, [])
     expect_change(session, "UPSERT")
     sleeps = []
     h.handler(event("Create"), None, session=session, sleep=sleeps.append)
@@ -364,6 +367,7 @@ def test_parent_zone_missing_or_ambiguous_fails_the_request(session, responses, 
 def test_private_zone_of_the_same_name_is_skipped(session, responses):
     expect_assume(session)
     expect_zone_lookup(session, [_zone("ZPRIV", "ardamails.com.", private=True), _zone(PARENT_ID, "ardamails.com.")])
+    expect_record_read(session, [])
     expect_change(session, "UPSERT")
     h.handler(event("Create"), None, session=session)
     assert answered(responses)["Status"] == "SUCCESS"
@@ -412,3 +416,104 @@ def test_a_malformed_event_is_still_answered(responses):
 def test_reason_is_kept_short(session, responses):
     h.handler(event("Create", RecordName="x" * 5000 + ".example.com"), None, session=session)
     assert len(answered(responses)["Reason"]) <= h.MAX_REASON_LENGTH
+
+
+# -- hostile parents, events and clocks -------------------------------------------------------
+
+
+@pytest.mark.vcheck("V-IAC-008")
+def test_create_refuses_a_delegation_that_belongs_to_someone_else(session, responses):
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_record_read(session, [ns_record(values=["ns-1.other.example.", "ns-2.other.example."])])
+    h.handler(event("Create"), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "FAILED"
+    assert "ardamails.com. already delegates dev.ardamails.com. to other name servers" in body["Reason"]
+    assert "ns-1.other.example." in body["Reason"]
+    session.done()  # no change call was stubbed: nothing was overwritten
+
+
+def test_create_over_its_own_delegation_succeeds(session, responses):
+    # A retried Create (or one after a rollback that kept the record) finds its own name servers.
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_record_read(session, [ns_record()])
+    expect_change(session, "UPSERT")
+    h.handler(event("Create"), None, session=session)
+    assert answered(responses)["Status"] == "SUCCESS"
+    session.done()
+
+
+@pytest.mark.parametrize("missing", ["StackId", "RequestId", "LogicalResourceId"])
+def test_an_event_without_its_ids_is_still_answered(responses, missing):
+    broken = event("Create")
+    del broken[missing]
+    h.handler(broken, None, session=object())
+    assert len(responses.sent) == 1
+    assert responses.sent[0][3]["Status"] == "FAILED"
+
+
+def test_an_event_without_a_response_url_is_logged_not_raised(responses, caplog):
+    broken = event("Create")
+    del broken["ResponseURL"]
+    h.handler(broken, None, session=object())
+    assert responses.sent == [] and "no ResponseURL in the event" in caplog.text
+
+
+@pytest.mark.parametrize("reason", ["é" * 3000, "字" * 2000, "x" * 9000, '"\\' * 1500])
+def test_the_answer_fits_cloudformations_4096_bytes(reason):
+    body = h.response_body(event("Create"), "FAILED", reason, "p" * 3000, {"Result": "r" * 3000})
+    assert len(body) <= h.MAX_RESPONSE_BYTES
+    decoded = json.loads(body)
+    assert decoded["Status"] == "FAILED" and decoded["Data"] == {}
+    assert reason.startswith(decoded["Reason"].removesuffix("...")) and len(decoded["Reason"]) > 100
+
+
+class RecordingSession:
+    """A session that records how clients are asked for, then refuses to go further."""
+
+    def __init__(self):
+        self.requests = []
+
+    def client(self, name, **kwargs):
+        self.requests.append((name, kwargs))
+        raise h.DelegationError("stop here")
+
+
+@pytest.mark.parametrize(
+    ("role", "region"),
+    [
+        (ROLE, "us-east-1"),
+        ("arn:aws-cn:iam::444455556666:role/ArdaMailsNsDelegation", "cn-northwest-1"),
+        ("arn:aws-us-gov:iam::444455556666:role/ArdaMailsNsDelegation", "us-gov-west-1"),
+    ],
+)
+def test_sts_is_called_in_route53s_signing_region(responses, role, region):
+    session = RecordingSession()
+    h.handler(event("Create", AssumeRoleArn=role), None, session=session)
+    ((name, kwargs),) = session.requests
+    assert name == "sts" and kwargs["region_name"] == region
+
+
+class Context:
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.log_stream_name = "stream"
+
+    def get_remaining_time_in_millis(self):
+        return int(self.seconds * 1000)
+
+
+def test_no_aws_call_starts_without_time_to_answer(session, responses):
+    h.handler(event("Create"), Context(h.RESPONSE_RESERVE_SECONDS + 0.5), session=session)
+    body = answered(responses)
+    assert body["Status"] == "FAILED" and "out of time before AssumeRole" in body["Reason"]
+    assert session.requests == []
+    session.done()
+
+
+def test_route53_timeouts_fit_the_time_left():
+    tight = h.boto_config(6.0)
+    assert tight.read_timeout == 2.0 and tight.retries["max_attempts"] == 3
+    assert h.boto_config(600.0).read_timeout == 20.0
