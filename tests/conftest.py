@@ -13,7 +13,7 @@ from instances.registry import load_registry
 from templates.partition_email import PartitionEmail
 from templates.render import props_for, read_handler_source
 from tests.assertions import TemplateAssertions
-from tests.standins.aws import ALPHA002_DEPLOYER_ROLE, create_parent_zone, credentials
+from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, credentials
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_INSTANCES = Path(__file__).resolve().parent / "fixtures" / "instances"
@@ -76,7 +76,7 @@ def moto_endpoint():
     """A moto server on 127.0.0.1 for the whole session: ``http://127.0.0.1:<port>``."""
     from moto.server import ThreadedMotoServer
 
-    from tests import moto_compat
+    from tools.rehearsal import moto_compat
 
     moto_compat.apply()
     port = free_port()
@@ -106,7 +106,7 @@ def aws_env(monkeypatch, moto_endpoint):
 # -- Postmark and 1Password stand-ins ----------------------------------------------
 
 TOKEN = "pm-acct-7f3c9e1a-standin-SECRET-5b2d"
-STANDIN_BIN = Path(__file__).resolve().parent / "standins" / "bin"
+STANDIN_BIN = REPO / "tools" / "rehearsal" / "bin"
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def postmark(httpserver):
     """The stateful Postmark stand-in behind pytest-httpserver; ``.url`` is its base URL."""
     import re
 
-    from tests.standins.postmark import PostmarkStandIn
+    from tools.rehearsal.postmark import PostmarkStandIn
 
     standin = PostmarkStandIn(token=TOKEN)
     httpserver.expect_request(re.compile(".*")).respond_with_handler(standin.handle)
@@ -189,8 +189,14 @@ STACK = "Alpha002-dev-Email"
 
 @pytest.fixture
 def world(aws_env, cli_env, postmark, committed_checkout):
-    """The parent zone in PlatformRoot, and an environment holding Alpha002's credentials."""
-    parent_zone_id, root = create_parent_zone()
+    """The rehearsal world's accounts (tools/rehearsal/world.py), and an environment holding Alpha002's credentials."""
+    from tools.rehearsal.aws import PLATFORM_ROOT_ROLE, client
+    from tools.rehearsal.world import populate
+
+    populate(load_registry())
+    root = credentials(PLATFORM_ROOT_ROLE)
+    (parent,) = client("route53", root).list_hosted_zones_by_name(DNSName="ardamails.com", MaxItems="1")["HostedZones"]
+    parent_zone_id = parent["Id"].split("/")[-1]
     deployer = credentials(ALPHA002_DEPLOYER_ROLE)
     cli_env.update(
         AWS_ENDPOINT_URL=aws_env,
@@ -213,7 +219,7 @@ _CHECKOUT: list[Path] = []
 @pytest.fixture(scope="session")
 def committed_checkout(tmp_path_factory) -> Path:
     """The working tree, committed in a throw-away repository (deploy.py deploys only committed work)."""
-    from tests.standins.repo import committed_copy
+    from tools.rehearsal.repo import committed_copy
 
     path = committed_copy(tmp_path_factory.mktemp("checkout"))
     _CHECKOUT[:] = [path]

@@ -1,6 +1,6 @@
 """deploy.py end to end, as an operator runs it, against local stand-ins only.
 
-A moto server on 127.0.0.1 (``AWS_ENDPOINT_URL``, with ``tests/moto_compat.py``),
+A moto server on 127.0.0.1 (``AWS_ENDPOINT_URL``, with ``tools/rehearsal/moto_compat.py``),
 the Postmark stand-in and the stand-in ``op``. PlatformRoot's parent zone lives in
 a second moto account; the deploying credentials belong to Alpha002's account.
 """
@@ -15,7 +15,7 @@ import pytest
 
 from templates.dkim import join_txt_strings
 from tests.conftest import PYTHON, REPO, STACK, TOKEN, assert_token_nowhere, deploy, free_port
-from tests.standins.aws import client, credentials
+from tools.rehearsal.aws import client, credentials
 
 pytestmark = pytest.mark.moto
 
@@ -199,3 +199,22 @@ def test_usage_errors(world, postmark, args, code, message):
     assert result.returncode == code
     assert message in result.stderr
     assert postmark.requests == []
+
+
+@pytest.mark.vcheck("V-PART-003")
+def test_deleting_the_stack_removes_the_delegation_from_the_parent(world, postmark):
+    assert deploy(world["env"], "--yes").returncode == 0
+    root = client("route53", world["root"])
+
+    def delegated():
+        records = root.list_resource_record_sets(HostedZoneId=world["parent_zone_id"])["ResourceRecordSets"]
+        return [r for r in records if r["Name"].rstrip(".") == "dev.ardamails.com" and r["Type"] == "NS"]
+
+    assert len(delegated()) == 1
+    cfn = client("cloudformation", world["deployer"])
+    cfn.delete_stack(StackName=STACK)
+    assert (
+        cfn.describe_stacks(StackName=cfn.list_stacks()["StackSummaries"][0]["StackId"])["Stacks"][0]["StackStatus"]
+        == "DELETE_COMPLETE"
+    )
+    assert delegated() == [], "the custom resource's Delete must remove the NS record"

@@ -1,6 +1,6 @@
 """deploy.py's guards against the emulator, as a user runs it: committed work only, one clear line.
 
-Each run is a subprocess from a committed checkout (tests/standins/repo.py); the
+Each run is a subprocess from a committed checkout (tools/rehearsal/repo.py); the
 uncommitted-work cases change that checkout the way a careless operator would.
 """
 
@@ -13,8 +13,8 @@ import pytest
 from werkzeug.wrappers import Response
 
 from tests.conftest import PYTHON, STACK, assert_token_nowhere, deploy
-from tests.standins.aws import client
-from tests.standins.repo import committed_copy, git
+from tools.rehearsal.aws import client
+from tools.rehearsal.repo import committed_copy, git
 
 pytestmark = pytest.mark.moto
 

@@ -7,7 +7,7 @@ then runs the real commands as subprocesses: ``deploy.py --yes``,
 server that serves the emulator's Route 53 zone. After every deploy the zone must
 hold exactly the keys Postmark needs, and no record name may ever have changed
 CloudFormation resource (the emulator refuses that the way CloudFormation does,
-see tests/moto_compat.py patches 7 and 8).
+see tools/rehearsal/moto_compat.py patches 7 and 8).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pytest
 
 from templates.dkim import join_txt_strings
 from tests.conftest import PYTHON, REPO, STACK, assert_token_nowhere, deploy
-from tests.standins.aws import client, serve_route53_zone
-from tests.standins.postmark import dns_lookup
+from tools.rehearsal.aws import client, serve_route53_zone
+from tools.rehearsal.postmark import dns_lookup
 
 pytestmark = pytest.mark.moto
 

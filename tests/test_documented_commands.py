@@ -36,7 +36,7 @@ def test_deploy_benchmark_runs_and_reports():
 def test_readme_rehearsal_with_the_standalone_postmark_standin(tmp_path):
     port = free_port()
     server = subprocess.Popen(
-        [PYTHON, "tests/standins/postmark.py", "--port", str(port)],
+        [PYTHON, "tools/rehearsal/postmark.py", "--port", str(port)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

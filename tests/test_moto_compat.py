@@ -1,4 +1,4 @@
-"""The documented moto patches (tests/moto_compat.py 7 and 8) against the server, and proof that bare moto has the gaps.
+"""The documented moto patches (tools/rehearsal/moto_compat.py) against the server; proof bare moto has the gaps.
 
 Each behaviour is CloudFormation's or Route 53's, as cited in the patch module.
 The ``bare moto`` tests run moto without the patches in a separate process and

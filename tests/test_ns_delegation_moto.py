@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from templates import ns_delegation_handler as h
-from tests.standins.aws import PLATFORM_ROOT_ROLE, client, create_parent_zone
+from tools.rehearsal.aws import PLATFORM_ROOT_ROLE, client, create_parent_zone
 
 pytestmark = pytest.mark.moto
 

@@ -13,8 +13,8 @@ import pytest
 from templates.dkim import txt_record_value
 from templates.render import template_path
 from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere
-from tests.standins.aws import ALPHA002_DEPLOYER_ROLE, create_parent_zone, credentials
-from tests.standins.postmark import dns_lookup
+from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, create_parent_zone, credentials
+from tools.rehearsal.postmark import dns_lookup
 
 pytestmark = pytest.mark.moto
 

@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -31,47 +30,14 @@ FINISHED = re.compile(r"finished in ([\d.]+)s, (\d+) AWS call")
 NOTICED = re.compile(r"noticed ([\d.]+)s after CloudFormation")
 
 
-def _free_port() -> int:
-    import socket
+def _start_world():
+    """The rehearsal world (tools/rehearsal/world.py); the environment of Alpha002's operator."""
+    from tools.rehearsal.world import World
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_world() -> dict[str, str]:
-    from moto.server import ThreadedMotoServer
-    from werkzeug.serving import make_server
-    from werkzeug.wrappers import Request
-
-    from tests import moto_compat
-    from tests.standins.aws import ALPHA002_DEPLOYER_ROLE, create_parent_zone, credentials
-    from tests.standins.postmark import PostmarkStandIn
-
-    moto_compat.apply()
-    aws_port, postmark_port = _free_port(), _free_port()
-    ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False).start()
-    postmark = make_server("127.0.0.1", postmark_port, Request.application(PostmarkStandIn().handle), threaded=True)
-    threading.Thread(target=postmark.serve_forever, daemon=True).start()
-    base = {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{aws_port}",
-        "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    }
-    os.environ.update(base)
-    create_parent_zone()
-    deployer = credentials(ALPHA002_DEPLOYER_ROLE)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OP_", "GITHUB_"))}
-    env.update(
-        base,
-        **deployer,
-        POSTMARK_API_URL=f"http://127.0.0.1:{postmark_port}",
-        PATH=f"{REPO / 'tests' / 'standins' / 'bin'}{os.pathsep}{os.environ['PATH']}",
-    )
-    return env
+    world = World().start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OP_", "GITHUB_", "AWS_"))}
+    env.update(world.env("Alpha002"))
+    return world, env
 
 
 def _deploy(env: dict[str, str], checkout: Path) -> tuple[float, int, list[float], str]:
@@ -97,9 +63,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="no-change redeploys to time (default 5)")
     args = parser.parse_args()
-    env = _start_world()
+    world, env = _start_world()
     # deploy.py deploys only committed work: time the working tree as one commit.
-    from tests.standins.repo import committed_copy
+    from tools.rehearsal.repo import committed_copy
 
     scratch = tempfile.TemporaryDirectory(prefix="bench-deploy-")
     checkout = committed_copy(Path(scratch.name))
@@ -118,6 +84,7 @@ def main() -> int:
         f"no-change redeploy:  median {statistics.median(walls):.2f} s, worst {max(walls):.2f} s wall "
         f"(target < 3 s), {call_counts[0]} AWS calls, {args.runs} runs"
     )
+    world.stop()
     return 0
 
 

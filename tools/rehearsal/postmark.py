@@ -3,7 +3,7 @@
 Used by the tests through pytest-httpserver, and runnable on its own for a local
 rehearsal:
 
-    python tests/standins/postmark.py --port 8025
+    python tools/rehearsal/postmark.py --port 8025
 
 It keeps domains in memory, checks ``X-Postmark-Account-Token`` (any non-empty
 token, or exactly ``$POSTMARK_STANDIN_TOKEN`` when set), records every request, and

@@ -7,10 +7,14 @@ makes moto behave the way CloudFormation does, for one documented gap:
 
 1. ``GetAtt <zone>.NameServers`` is not implemented for ``AWS::Route53::HostedZone``.
 2. ``Custom::`` resources are run by invoking the Lambda in Docker, which this
-   machine does not have. Here the resource runs the real delegation handler
-   (``templates/ns_delegation_handler.py``, the same source the template inlines)
-   in-process against the same moto server, and its result is recorded the way
-   moto records a CloudFormation response.
+   machine does not have, and moto never sends them Update or Delete. Here the
+   resource runs the real delegation handler (``templates/ns_delegation_handler.py``,
+   the same source the template inlines) in-process against the same moto server
+   for Create, Update (with ``OldResourceProperties``) and Delete (when the stack
+   or the resource goes), as CloudFormation's custom resource protocol does
+   (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requesttypes.html).
+   A failed request fails the resource. Simplification: when an Update returns a
+   new physical ID, the old one's Delete runs at once instead of in the cleanup phase.
 3. ``AWS::SecretsManager::Secret`` has no CloudFormation model: the resource is
    skipped and ``Ref`` yields nothing useful. A minimal model creates the secret in
    moto's Secrets Manager (``SecretString`` or ``GenerateSecretString``).
@@ -100,6 +104,13 @@ def _custom_resources() -> None:
 
     from templates import ns_delegation_handler
 
+    def run(event: dict) -> tuple[str, dict]:
+        # CloudFormation hands custom resources their properties as strings.
+        for key in ("ResourceProperties", "OldResourceProperties"):
+            if key in event:
+                event[key] = json.loads(json.dumps(event[key], default=str))
+        return ns_delegation_handler.handle(event, boto3.Session(), remaining_seconds=60)
+
     def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
         from moto.awslambda.utils import get_backend as get_lambda_backend
         from moto.cloudformation import cloudformation_backends
@@ -109,22 +120,53 @@ def _custom_resources() -> None:
         resource = CustomModel(region_name, "compat", kwargs["LogicalId"], resource_name)
         stack = cloudformation_backends[account_id][region_name].get_stack(kwargs["StackId"])
         stack.add_custom_resource(resource)
-        event = {
-            "RequestType": "Create",
+        resource.compat_event = {
             "ResponseURL": "http://127.0.0.1:9/unused",
             "StackId": kwargs["StackId"],
             "RequestId": "compat",
             "LogicalResourceId": kwargs["LogicalId"],
             "ResourceType": kwargs["ResourceType"],
-            # CloudFormation hands custom resources their properties as strings.
-            "ResourceProperties": json.loads(json.dumps(properties, default=str)),
         }
-        physical_id, data = ns_delegation_handler.handle(event, boto3.Session(), remaining_seconds=60)
+        physical_id, data = run({**resource.compat_event, "RequestType": "Create", "ResourceProperties": properties})
         resource.resource_name = physical_id
+        resource.compat_properties = properties
         resource.set_data(data)
         return resource
 
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        properties = cloudformation_json["Properties"]
+        old_id = original_resource.resource_name
+        physical_id, data = run(
+            {
+                **original_resource.compat_event,
+                "RequestType": "Update",
+                "PhysicalResourceId": old_id,
+                "ResourceProperties": properties,
+                "OldResourceProperties": original_resource.compat_properties,
+            }
+        )
+        if physical_id != old_id:  # a replacement: CloudFormation deletes the old one in cleanup
+            original_resource.delete(account_id, region_name)
+        original_resource.resource_name = physical_id
+        original_resource.compat_properties = properties
+        original_resource.set_data(data)
+        return original_resource
+
+    def delete(self, account_id, region_name):
+        run(
+            {
+                **self.compat_event,
+                "RequestType": "Delete",
+                "PhysicalResourceId": self.resource_name,
+                "ResourceProperties": self.compat_properties,
+            }
+        )
+
     CustomModel.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+    CustomModel.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+    CustomModel.delete = delete
     custom_model.CustomModel = CustomModel
 
 

@@ -1,0 +1,182 @@
+"""tools/rehearse.py as a user runs it: ``up`` in one process, the runbook from a shell in another.
+
+Each test runs from a committed copy of the working tree (deploy.py deploys only
+committed work) and talks only to the servers the tool starts on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PYTHON, assert_token_nowhere
+from tools.rehearsal.repo import committed_copy
+
+pytestmark = pytest.mark.moto
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory):
+    return committed_copy(tmp_path_factory.mktemp("rehearse"))
+
+
+def clean_env(tmp_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OP_", "GITHUB_", "POSTMARK_"))}
+    env.update(HOME=str(tmp_path / "home"), PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+def wait_for(path, process, seconds=90):
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "the env file never appeared"
+        time.sleep(0.2)
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_up_then_the_runbook_from_a_shell_then_sigterm(checkout, tmp_path):
+    env_file = tmp_path / "rehearsal.env"
+    up = subprocess.Popen(
+        [PYTHON, "tools/rehearse.py", "up", "--env-file", str(env_file)],
+        cwd=checkout,
+        env=clean_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(env_file, up)
+        exported = env_file.read_text()
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "POSTMARK_API_URL", "PATH"):
+            assert f"export {name}=" in exported
+        assert "export REHEARSAL_RESOLVER=127.0.0.1:" in exported
+        script = (
+            f". {env_file} && python deploy.py Alpha002 dev --yes && "
+            'python tools/verify_partition_mail.py Alpha002 dev --resolver "$REHEARSAL_RESOLVER" --wait 60'
+        )
+        shell = subprocess.run(
+            ["bash", "-c", script],
+            cwd=checkout,
+            env={**clean_env(tmp_path), "PATH": f"{os.path.dirname(PYTHON)}{os.pathsep}{os.environ['PATH']}"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert shell.returncode == 0, shell.stdout[-3000:] + shell.stderr[-3000:]
+        rows = [line for line in shell.stdout.splitlines() if line.startswith("V-")]
+        # A new domain: NS, SPF, DMARC, the pending DKIM key, Return-Path, report authorisation, Postmark x2.
+        assert len(rows) == 8 and all("  PASS  " in row for row in rows), "\n".join(rows)
+        assert "Alpha002-dev-Email: CREATE_COMPLETE" in shell.stdout
+        ports = [int(value.rsplit(":", 1)[1].split("/")[0]) for value in _urls(exported)]
+        secrets_path = next(v for k, v in _exports(exported) if k == "OP_STANDIN_SECRETS")
+        tokens = list(json.loads(Path(secrets_path).read_text()).values())
+    finally:
+        up.send_signal(signal.SIGTERM)
+        out, err = up.communicate(timeout=60)
+    assert up.returncode == 0, err
+    assert "rehearsal world stopped" in err
+    assert not env_file.exists(), "a stale env file would point at servers that are gone"
+    assert [port for port in ports if listening(port)] == [], "a server outlived SIGTERM"
+    assert not os.path.exists(secrets_path), "the world's scratch files outlived it"
+    # The world's fake tokens are secrets like the real ones: never on the screen.
+    for token in tokens:
+        assert_token_nowhere(out, err, shell.stdout, shell.stderr, token=token)
+
+
+def _exports(exported: str) -> list[tuple[str, str]]:
+    pairs = []
+    for line in exported.splitlines():
+        if line.startswith("export "):
+            name, value = line[len("export ") :].split("=", 1)
+            pairs.append((name, shlex.split(value)[0] if value else ""))
+    return pairs
+
+
+def _urls(exported: str) -> list[str]:
+    names = ("AWS_ENDPOINT_URL", "POSTMARK_API_URL", "REHEARSAL_RESOLVER")
+    return [value for name, value in _exports(exported) if name in names]
+
+
+def test_the_runbook_passes_every_step(checkout, tmp_path):
+    result = subprocess.run(
+        [PYTHON, "tools/rehearse.py", "runbook", "Alpha002", "dev"],
+        cwd=checkout,
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    table = result.stdout.splitlines()
+    assert table[0].split() == ["STEP", "EXIT", "SECONDS", "RESULT"]
+    steps = [line for line in table[1:] if line.rstrip().endswith(("ok", "FAILED"))]
+    assert len(steps) == 15 and all(line.rstrip().endswith("ok") for line in steps), result.stdout
+    assert "take down: wait" in steps[-1]
+    assert table[-1] == "Alpha002-dev-Email: every runbook step did what the runbook says"
+
+
+def test_a_broken_step_fails_the_runbook_and_names_it(tmp_path):
+    broken = committed_copy(tmp_path / "broken")
+    template = broken / "templates" / "Alpha002-dev-Email.yaml"
+    template.write_text(template.read_text().replace("p=none", "p=reject"))  # edited by hand, not regenerated
+    result = subprocess.run(
+        [PYTHON, "tools/rehearse.py", "runbook", "Alpha002", "dev"],
+        cwd=broken,
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1
+    assert "plan" in result.stdout.splitlines()[-1] and "FAILED" in result.stdout.splitlines()[-1]
+    (line,) = [entry for entry in result.stderr.splitlines() if entry.startswith("rehearse: error:")]
+    assert "runbook step 'plan' did not do what the runbook says (exit 3)" in line
+    assert "differs from what the code renders" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["runbook", "Alpha002", "prod"],
+            "rehearse: error: partition 'prod' is not active in infrastructure 'Alpha002'",
+        ),
+        (["up", "--infrastructure", "Gamma003"], "rehearse: error: --infrastructure must be one of Alpha002"),
+        ([], "usage: rehearse.py"),
+    ],
+)
+def test_usage_errors_are_one_line(checkout, tmp_path, args, message):
+    result = subprocess.run(
+        [PYTHON, "tools/rehearse.py", *args],
+        cwd=checkout,
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_product_never_imports_the_rehearsal_world():
+    from tests.conftest import REPO
+
+    product = [REPO / "deploy.py", REPO / "generate.py"]
+    product += [p for folder in ("templates", "instances", "tools/lib") for p in (REPO / folder).rglob("*.py")]
+    product += [p for p in (REPO / "tools").glob("*.py") if p.name not in ("rehearse.py", "bench_deploy.py")]
+    offenders = [p.name for p in product if "tools.rehearsal" in p.read_text() or "import moto" in p.read_text()]
+    assert offenders == []
