@@ -15,17 +15,23 @@ be executed (Ctrl-C, an error) is deleted again, or the message says what is lef
 from __future__ import annotations
 
 import argparse
+import hmac
+import json
 import logging
+import os
 import re
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from instances.registry import PartitionConfig, load_registry
 from templates.dkim import SELECTOR_PATTERN, SlotError, assign_slots, txt_record_value
 from templates.mail_dns import return_path_domain
 from templates.partition_email import (
     DKIM_SLOT_NUMBERS,
+    O_TOKEN_SECRET,
+    O_ZONE_ID,
     P_TOKEN,
     dkim_selector_parameter,
     dkim_value_parameter,
@@ -34,7 +40,17 @@ from templates.partition_email import (
 from templates.render import read_handler_source, render, render_inputs, template_path
 from tools.lib.cli import report_error, report_unexpected
 from tools.lib.errors import ArdaMailError, UsageError
-from tools.lib.logger import Secret, redact, setup_logging
+from tools.lib.logger import Secret, on_github_actions, redact, register_secret, setup_logging
+from tools.lib.plan import (
+    MASK,
+    Plan,
+    iam_widening,
+    live_resources,
+    markdown,
+    parameter_changes,
+    property_changes,
+    record_drift,
+)
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient
 from tools.lib.registration import Registration, lookup_registration, register_domain
 
@@ -95,6 +111,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="delete a ROLLBACK_COMPLETE stack (a failed first creation) before creating it again",
     )
+    parser.add_argument(
+        "--allow-iam-changes",
+        action="store_true",
+        help="without a terminal: accept changes that widen IAM permissions (besides --yes)",
+    )
+    parser.add_argument(
+        "--overwrite-drift",
+        action="store_true",
+        help="deploy although records were changed by hand, and put them back as the deployed template says",
+    )
+    parser.add_argument("--summary-file", type=Path, help="write the plan as Markdown here (for pull requests)")
+    parser.add_argument("--json", action="store_true", help="print the plan as one JSON object on stdout")
     parser.add_argument("--profile", help="AWS profile (default: the standard boto3 chain)")
     parser.add_argument("--region", help="AWS region; must be the one the instance config names")
     parser.add_argument("--debug", action="store_true", help="verbose logs and tracebacks (secrets stay redacted)")
@@ -172,6 +200,8 @@ class PartitionDeploy:
         self.deployer = Deployer(
             self.cfn, target.stack, poll_seconds=poll_seconds, sleep=sleep, on_event=self._print_event
         )
+        self.plan = Plan(target=target.describe())
+        self._deployed: tuple[dict, dict[str, str]] = ({}, {})
 
     def _count_call(self, **_) -> None:
         self.aws_calls += 1
@@ -303,7 +333,16 @@ class PartitionDeploy:
 
     # -- the modes -----------------------------------------------------------
 
-    def deploy(self, *, plan: bool, assume_yes: bool, is_tty: bool, delete_failed_stack: bool) -> int:
+    def deploy(
+        self,
+        *,
+        plan: bool,
+        assume_yes: bool,
+        is_tty: bool,
+        delete_failed_stack: bool,
+        allow_iam_changes: bool = False,
+        overwrite_drift: bool = False,
+    ) -> int:
         """Steps 2-11 (plan: 2-9, then delete the change set)."""
         stack = self.target.stack
         self.check_account()
@@ -316,6 +355,9 @@ class PartitionDeploy:
                 "(with --delete-failed-stack) to delete and recreate it"
             )
         kind = "CREATE" if recreate else self.deployer.change_set_type(existing)
+        if kind == "UPDATE":
+            self._deployed = self.deployed_state(existing)
+            self.check_drift(existing, plan=plan, overwrite=overwrite_drift)
         token = self.resolve_token()
         body = self.committed_template()
         self.lint(body)
@@ -328,8 +370,11 @@ class PartitionDeploy:
         parameters = template_parameters(token, registration, deployed, stack)
         LOG.info("%s: creating a %s change set", stack, kind)
         change_set = self.deployer.create_change_set(body, parameters, self.tags(), kind)
+        self._new = (body, parameters, token, existing if kind == "UPDATE" else None)
         try:
-            done = self.review(change_set, kind, plan=plan, assume_yes=assume_yes, is_tty=is_tty)
+            done = self.review(
+                change_set, kind, plan=plan, assume_yes=assume_yes, is_tty=is_tty, allow_iam_changes=allow_iam_changes
+            )
         except NotExecuted:
             raise  # left for review on purpose
         except KeyboardInterrupt:
@@ -339,9 +384,17 @@ class PartitionDeploy:
         except ArdaMailError as exc:
             exc.args = (f"{exc}; {self._discard_safely(change_set, kind)}",)
             raise
-        return EXIT_OK if done else self.execute(change_set)
+        if done:
+            if overwrite_drift and self.plan.drift and not plan:
+                self.repair_drift(existing)
+            return EXIT_OK
+        if overwrite_drift and self.plan.drift:
+            self.repair_drift(existing)
+        return self.execute(change_set)
 
-    def review(self, change_set: str, kind: str, *, plan: bool, assume_yes: bool, is_tty: bool) -> bool:
+    def review(
+        self, change_set: str, kind: str, *, plan: bool, assume_yes: bool, is_tty: bool, allow_iam_changes: bool = False
+    ) -> bool:
         """Steps 8-10: wait, show, confirm. True when there is nothing to execute (no changes, or a plan)."""
         from tools.lib.deployer import NoChanges
 
@@ -353,13 +406,212 @@ class PartitionDeploy:
             self._print(f"{stack}: no changes; the stack already matches the committed template")
             return True
         self.show_changes(changes)
+        self.describe_changes(changes)
         if plan:
             self._discard(change_set, kind)
             self._print(f"{stack}: plan only; change set deleted, nothing executed")
             return True
+        # A creation grants everything anew and was reviewed whole with its pull request: the table shows
+        # its grants, the gate guards changes to a running partition.
+        if self._deployed[0]:
+            self.gate_iam(is_tty=is_tty, allow=allow_iam_changes)
         self.confirm(assume_yes, change_set, is_tty)
         self.check_change_set_account(change_set)
         return False
+
+    # -- what changes, in detail ------------------------------------------------------
+
+    def deployed_state(self, existing: dict) -> tuple[dict, dict[str, str]]:
+        """The deployed template and its parameter values (NoEcho ones masked)."""
+        from tools.lib.aws_errors import aws_call
+
+        with aws_call("cloudformation get-template", self.target.stack):
+            body = self.cfn.get_template(StackName=existing["StackId"], TemplateStage="Original")["TemplateBody"]
+        template = parse_template(body, f"the deployed template of {self.target.stack}")
+        values = {p["ParameterKey"]: p.get("ParameterValue") or "" for p in existing.get("Parameters", [])}
+        return template, masked(template, values)
+
+    def check_drift(self, existing: dict, *, plan: bool, overwrite: bool) -> None:
+        """Records changed by hand (and CloudFormation's own drift verdict where it answers): refuse unless told."""
+        from tools.lib.aws_errors import aws_call
+        from tools.lib.aws_session import BOTO_CONFIG
+
+        template, values = self._deployed
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in existing.get("Outputs") or []}
+        zone_id = outputs.get(O_ZONE_ID)
+        if not zone_id:
+            self.plan.drift_note = "The deployed stack has no zone output: records not compared."
+            return
+        route53 = self.session.client("route53", config=BOTO_CONFIG)
+        with aws_call("route53 list-resource-record-sets", self.target.stack):
+            pages = route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
+            live = [record for page in pages for record in page["ResourceRecordSets"]]
+        self.plan.drift = record_drift(live_resources(template, values), live)
+        self.plan.drift += self._cloudformation_drift()
+        if not self.plan.drift:
+            return
+        rows = [("RESOURCE", "PROPERTY", "EXPECTED", "ACTUAL")] + [
+            (d.resource, d.property, d.expected, d.actual) for d in self.plan.drift
+        ]
+        self._print_rows(f"{self.target.stack}: drift: live values differ from the deployed template", rows)
+        if plan or overwrite:
+            return
+        raise Refused(
+            f"refusing to deploy {self.target.stack}: {len(self.plan.drift)} value(s) were changed outside "
+            "CloudFormation (table above); bring them back into the template, or rerun with --overwrite-drift "
+            "to put them back as the deployed template says"
+        )
+
+    def _cloudformation_drift(self) -> list:
+        """CloudFormation's drift detection for the non-record resources, where the service answers."""
+        from botocore.exceptions import ClientError
+
+        from tools.lib.aws_errors import AWS_FAILURES
+        from tools.lib.plan import Drift
+
+        try:
+            detection = self.cfn.detect_stack_drift(StackName=self.target.stack)["StackDriftDetectionId"]
+            deadline = time.monotonic() + 120
+            while True:
+                status = self.cfn.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+                if status["DetectionStatus"] != "DETECTION_IN_PROGRESS" or time.monotonic() > deadline:
+                    break
+                time.sleep(2)
+            drifts = self.cfn.describe_stack_resource_drifts(
+                StackName=self.target.stack, StackResourceDriftStatusFilters=["MODIFIED", "DELETED"]
+            )["StackResourceDrifts"]
+        except AWS_FAILURES as exc:
+            code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
+            self.plan.drift_note = (
+                f"CloudFormation drift detection did not answer ({code}); the records were compared directly."
+            )
+            LOG.info("%s: %s", self.target.stack, self.plan.drift_note)
+            return []
+        rows = []
+        for drift in drifts:
+            if drift.get("ResourceType") == "AWS::Route53::RecordSet":
+                continue  # compared directly above
+            for difference in drift.get("PropertyDifferences") or [{"PropertyPath": "(resource)"}]:
+                rows.append(
+                    Drift(
+                        drift["LogicalResourceId"],
+                        difference.get("PropertyPath", ""),
+                        redact(str(difference.get("ExpectedValue", ""))),
+                        redact(str(difference.get("ActualValue", drift.get("StackResourceDriftStatus", "")))),
+                    )
+                )
+        return rows
+
+    def repair_drift(self, existing: dict) -> None:
+        """--overwrite-drift: put drifted records back as the deployed template says, before executing."""
+        from tools.lib.aws_errors import aws_call
+        from tools.lib.aws_session import BOTO_CONFIG
+
+        template, values = self._deployed
+        expected = live_resources(template, values)
+        zone_id = {o["OutputKey"]: o["OutputValue"] for o in existing.get("Outputs") or []}[O_ZONE_ID]
+        changes = []
+        for logical_id in sorted({d.resource for d in self.plan.drift}):
+            resource = expected.get(logical_id) or {}
+            if resource.get("Type") != "AWS::Route53::RecordSet":
+                continue
+            props = resource["Properties"]
+            records = props.get("ResourceRecords") or []
+            record_set = {
+                "Name": str(props["Name"]).rstrip(".") + ".",
+                "Type": props["Type"],
+                "TTL": int(props["TTL"]),
+                "ResourceRecords": [{"Value": str(v)} for v in (records if isinstance(records, list) else [records])],
+            }
+            changes.append({"Action": "UPSERT", "ResourceRecordSet": record_set})
+        if not changes:
+            return
+        with aws_call("route53 change-resource-record-sets (overwrite drift)", self.target.stack):
+            self.session.client("route53", config=BOTO_CONFIG).change_resource_record_sets(
+                HostedZoneId=zone_id,
+                ChangeBatch={"Comment": "deploy.py --overwrite-drift", "Changes": changes},
+            )
+        self._print(f"{self.target.stack}: put {len(changes)} drifted record(s) back as the deployed template says")
+
+    def token_changed(self, existing: dict | None, token: Secret) -> bool | None:
+        """Whether the NoEcho token differs from the deployed secret's (compared here, never shown)."""
+        from tools.lib.aws_errors import AWS_FAILURES
+        from tools.lib.aws_session import BOTO_CONFIG
+
+        arn = {o["OutputKey"]: o["OutputValue"] for o in (existing or {}).get("Outputs") or []}.get(O_TOKEN_SECRET)
+        if not arn:
+            return None if existing else True
+        try:
+            client = self.session.client("secretsmanager", region_name=self.target.region, config=BOTO_CONFIG)
+            deployed = client.get_secret_value(SecretId=arn).get("SecretString") or ""
+        except AWS_FAILURES as exc:
+            LOG.info("%s: cannot read the deployed token secret (%s): token change unknown", self.target.stack, exc)
+            return None
+        if len(deployed) >= 4:
+            register_secret(deployed)  # a replaced token is as secret as the new one
+        return not hmac.compare_digest(deployed.encode(), token.reveal().encode())
+
+    def describe_changes(self, changes) -> None:
+        """Parameters old → new, every changed property, and IAM widening; printed and kept for the summary."""
+        body, parameters, token, existing = self._new
+        new_template = parse_template(body, f"templates/{template_path(self.target.config).name}")
+        new_values = masked(new_template, parameters)
+        old_template, old_values = self._deployed
+        no_echo = {k for k, v in (new_template.get("Parameters") or {}).items() if v.get("NoEcho") in (True, "true")}
+        self.plan.changes = [
+            {
+                "action": c.action,
+                "logical_id": c.logical_id,
+                "resource_type": c.resource_type,
+                "replacement": c.replacement,
+            }
+            for c in changes
+        ]
+        self.plan.parameters = parameter_changes(
+            old_values, new_values, no_echo, {P_TOKEN: self.token_changed(existing, token)}
+        )
+        old_resources, new_resources = (
+            live_resources(old_template, old_values),
+            live_resources(new_template, new_values),
+        )
+        self.plan.properties = property_changes(old_resources, new_resources, [c.logical_id for c in changes])
+        self.plan.iam = iam_widening(old_resources, new_resources)
+        changed = [p for p in self.plan.parameters if p.changed or p.name in no_echo]
+        if changed:
+            rows = [("PARAMETER", "DEPLOYED", "NEW")] + [(p.name, p.old, p.new) for p in changed]
+            self._print_rows(f"{self.target.stack}: parameters", rows)
+        if self.plan.properties:
+            rows = [("RESOURCE", "PROPERTY", "DEPLOYED", "NEW")] + [
+                (p.logical_id, p.path, p.old, p.new) for p in self.plan.properties
+            ]
+            self._print_rows(f"{self.target.stack}: property changes", rows)
+        if self.plan.iam:
+            rows = [("ROLE", "DOCUMENT", "STATEMENT", "WIDENING")] + [
+                (i.role, i.document, i.sid, i.widening) for i in self.plan.iam
+            ]
+            title = "IAM grants of the new stack" if not old_template else "IAM changes that WIDEN permissions"
+            self._print_rows(f"{self.target.stack}: {title}", rows)
+
+    def gate_iam(self, *, is_tty: bool, allow: bool) -> None:
+        """Widening IAM needs its own yes: --allow-iam-changes, or y to that table on a terminal."""
+        if not self.plan.iam or allow:
+            return
+        if not is_tty:
+            raise Refused(
+                f"refusing to execute on {self.target.stack}: the change set widens IAM permissions "
+                f"({len(self.plan.iam)} grant(s), table above); review them, then rerun with --allow-iam-changes --yes"
+            )
+        sys.stderr.write(f"Accept these {len(self.plan.iam)} IAM widening(s) on {self.target.stack}? [y/N] ")
+        sys.stderr.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            raise Refused(f"{self.target.stack}: IAM widening not accepted; nothing executed")
+
+    def _print_rows(self, title: str, rows: list[tuple[str, ...]]) -> None:
+        widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
+        self._print(title)
+        for row in rows:
+            cells = [f"{str(c):<{w}}" for c, w in zip(row, widths, strict=False)] + [str(row[-1])]
+            self._print("  " + "  ".join(cells))
 
     def check_committed(self, *, plan: bool) -> None:
         """Refuse to deploy inputs that differ from what git has committed (a plan only says so)."""
@@ -470,6 +722,35 @@ class PartitionDeploy:
         return EXIT_OK if all(r[1] == "PASS" for r in rows) else EXIT_FAILED
 
 
+def parse_template(body, what: str) -> dict:
+    """A CloudFormation template (YAML with short-form tags, or JSON) as plain dicts and lists."""
+    if isinstance(body, dict):
+        return body
+    from cfnlint.decode import decode_str
+
+    template, problems = decode_str(body)
+    if template is None:
+        raise ArdaMailError(f"{what} could not be read as a CloudFormation template: {problems[:1]}")
+    return json.loads(json.dumps(template))
+
+
+def masked(template: dict, values: dict[str, str]) -> dict[str, str]:
+    """Parameter values with every NoEcho one replaced by ``****``: nothing downstream can show them."""
+    no_echo = {k for k, v in (template.get("Parameters") or {}).items() if v.get("NoEcho") in (True, "true")}
+    return {k: MASK if k in no_echo else v for k, v in values.items()}
+
+
+def write_summary(plan: Plan, path: Path | None) -> None:
+    """The plan as Markdown: to --summary-file, and appended to the GitHub Actions step summary."""
+    text = redact(markdown(plan))
+    if path is not None:
+        path.write_text(text, encoding="utf-8")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if on_github_actions() and step_summary:
+        with open(step_summary, "a", encoding="utf-8") as handle:
+            handle.write(text)
+
+
 def dry_run(target: Target, out) -> int:
     """Print the target and every step as it would run; no AWS, no op, no Postmark."""
     config = target.config
@@ -525,7 +806,7 @@ def main(argv: list[str] | None = None) -> int:
         from tools.lib.aws_session import open_session
 
         session = open_session(args.profile, region, config.stack_name)
-        run = PartitionDeploy(target, session)
+        run = PartitionDeploy(target, session, out=sys.stderr if args.json else None)
         try:
             if args.preflight:
                 return run.preflight()
@@ -534,8 +815,14 @@ def main(argv: list[str] | None = None) -> int:
                 assume_yes=args.yes,
                 is_tty=sys.stdin.isatty(),
                 delete_failed_stack=args.delete_failed_stack,
+                allow_iam_changes=args.allow_iam_changes,
+                overwrite_drift=args.overwrite_drift,
             )
         finally:
+            if not args.preflight and (args.summary_file or args.json or on_github_actions()):
+                write_summary(run.plan, args.summary_file)
+                if args.json:
+                    print(redact(json.dumps(run.plan.to_dict(), indent=2)))
             LOG.info(
                 "%s: finished in %.1fs, %d AWS call(s)", config.stack_name, time.monotonic() - started, run.aws_calls
             )

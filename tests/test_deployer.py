@@ -69,6 +69,11 @@ def session(monkeypatch):
     monkeypatch.setattr(deploy.PartitionDeploy, "lint", lambda self, body: None)
     # The git guard has its own tests (test_deploy_guards.py); here only the AWS call sequence counts.
     monkeypatch.setattr(deploy.PartitionDeploy, "check_committed", lambda self, plan: None)
+    # The plan's details (deployed template, drift, token comparison) are proved against the emulator
+    # in test_plan_e2e.py; here the deployed stack has no template to compare with.
+    monkeypatch.setattr(deploy.PartitionDeploy, "deployed_state", lambda self, existing: ({}, {}))
+    monkeypatch.setattr(deploy.PartitionDeploy, "check_drift", lambda self, existing, plan, overwrite: None)
+    monkeypatch.setattr(deploy.PartitionDeploy, "token_changed", lambda self, existing, token: None)
     monkeypatch.setattr(deploy.PartitionDeploy, "register", lambda self, token, read_only: REGISTRATION)
     yield s
     for stub in s.stubs.values():

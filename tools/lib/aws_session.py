@@ -25,8 +25,8 @@ def refuse_html(response_dict: dict, **_) -> None:
 
     botocore's parsers otherwise fail on it deep inside with a KeyError.
     """
-    headers = {k.lower(): v for k, v in (response_dict.get("headers") or {}).items()}
+    # The body decides, not the Content-Type: some endpoints label JSON answers text/html.
     body = response_dict.get("body") or b""
     start = body[:64].lstrip().lower() if isinstance(body, bytes) else b""
-    if "text/html" in headers.get("content-type", "") or start.startswith((b"<html", b"<!doctype html")):
+    if start.startswith((b"<html", b"<!doctype html")):
         raise ResponseParserError(f"HTTP {response_dict.get('status_code')} with an HTML page instead of an AWS answer")

@@ -29,7 +29,8 @@ makes moto behave the way CloudFormation does, for one documented gap:
    contain changes."). The early raise is removed so moto's own FAILED-change-set
    path answers, as CloudFormation does.
 7. ``AWS::Route53::RecordSet`` creation appends a second record set when one of the
-   same name and type exists. Route 53 refuses a CREATE of an existing record set
+   same name and type exists, and stores the name without Route 53's trailing dot
+   (so a later API UPSERT of that name adds a duplicate). Route 53 refuses a CREATE of an existing record set
    (``InvalidChangeBatch: Tried to create resource record set [name='…', type='…']
    but it already exists``, see the ChangeResourceRecordSets API reference), and
    CloudFormation creates record sets with CREATE, so the resource fails. Here it
@@ -312,7 +313,11 @@ def _record_set_create_refuses_existing() -> None:
         from moto.route53.models import route53_backends
         from moto.utilities.utils import get_partition
 
-        properties = cloudformation_json["Properties"]
+        # Route 53 keeps names fully qualified; moto kept CloudFormation's without the dot, so an
+        # API UPSERT of the same name added a second record set instead of replacing it.
+        properties = {**cloudformation_json["Properties"]}
+        properties["Name"] = properties["Name"].rstrip(".") + "."
+        cloudformation_json = {**cloudformation_json, "Properties": properties}
         backend = route53_backends[account_id][get_partition(region_name)]
         zone_name = properties.get("HostedZoneName")
         zone = backend.get_hosted_zone_by_name(zone_name) if zone_name else None

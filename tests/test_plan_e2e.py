@@ -1,0 +1,187 @@
+"""The plan a reviewer reads, against the emulator, as a user runs it.
+
+Every change is committed in a temporary clone first (deploy.py deploys only
+committed work), then ``deploy.py`` runs as a subprocess. Each test checks the
+printed tables, the Markdown summary and ``--json`` for the same facts, and that
+the token appears in none of them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.conftest import PYTHON, STACK, TOKEN, assert_token_nowhere, deploy
+from tools.rehearsal.aws import client
+from tools.rehearsal.repo import committed_copy, git
+
+pytestmark = pytest.mark.moto
+
+
+@pytest.fixture
+def clone(tmp_path):
+    return committed_copy(tmp_path / "clone")
+
+
+def commit_change(clone, path: str, old: str, new: str, message: str) -> None:
+    """Edit one file, regenerate the template, commit both: a reviewed change."""
+    target = clone / path
+    text = target.read_text()
+    assert old in text, f"{path} does not contain {old!r}"
+    target.write_text(text.replace(old, new))
+    result = subprocess.run([PYTHON, "generate.py", "dev"], cwd=clone, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "-m", message)
+
+
+def ok(result):
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.vcheck("V-CLI-003")
+def test_a_dmarc_policy_change_shows_the_old_and_the_new_value(world, postmark, clone, tmp_path):
+    env = world["env"]
+    ok(deploy(env, "--yes", checkout=clone))
+    commit_change(clone, "instances/Alpha002/dev.toml", 'policy = "none"', 'policy = "quarantine"', "stricter DMARC")
+    out = tmp_path / "out"
+    out.mkdir()
+    summary = out / "plan.md"
+    result = ok(deploy(env, "--plan", "--summary-file", str(summary), checkout=clone))
+    old = '"v=DMARC1; p=none; rua=mailto:dmarc-reports@arda.cards"'
+    new = '"v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@arda.cards"'
+    (row,) = [line for line in result.stdout.splitlines() if "DmarcRecord" in line and "ResourceRecords" in line]
+    assert row.split()[:2] == ["DmarcRecord", "ResourceRecords[0]"] and old in row and new in row
+    text = summary.read_text()
+    assert f"| DmarcRecord | ResourceRecords[0] | {old} | {new} |" in text
+    assert "| Modify | DmarcRecord | AWS::Route53::RecordSet | False |" in text
+    as_json = json.loads(ok(deploy(env, "--plan", "--json", checkout=clone)).stdout)
+    assert {"logical_id": "DmarcRecord", "path": "ResourceRecords[0]", "old": old, "new": new} in as_json["properties"]
+    assert_token_nowhere(result.stdout, result.stderr, text, json.dumps(as_json), folders=[out])
+
+
+def test_a_dkim_rotation_shows_its_parameter_changes(world, postmark, tmp_path):
+    env = world["env"]
+    ok(deploy(env, "--yes"))
+    domain = postmark.only_domain()
+    postmark.published[(domain["DKIMPendingHost"], "TXT")] = [domain["DKIMPendingTextValue"]]
+    postmark.verify_dkim(domain["ID"])
+    postmark.rotate_dkim(domain["ID"])
+    new_selector = domain["DKIMPendingHost"].split(".")[0]
+    result = ok(deploy(env, "--plan", "--json"))
+    plan = json.loads(result.stdout)
+    params = {p["name"]: p for p in plan["parameters"]}
+    assert params["DkimSlot2Selector"] == {
+        "name": "DkimSlot2Selector",
+        "old": "(empty)",
+        "new": new_selector,
+        "changed": True,
+    }
+    assert params["DkimSlot2Value"]["new"].startswith("k=rsa;p=MIIBIjAN...") and params["DkimSlot2Value"]["changed"]
+    assert params["DkimSlot1Selector"]["changed"] is False
+    # The NoEcho token: never its value, but whether it changed.
+    assert params["PostmarkAccountToken"] == {
+        "name": "PostmarkAccountToken",
+        "old": "****",
+        "new": "****",
+        "changed": False,
+    }
+    assert [c["logical_id"] for c in plan["changes"]] == ["DkimSlot2Record"]
+    assert "PARAMETER" in result.stderr and "DkimSlot2Selector" in result.stderr
+    assert_token_nowhere(result.stdout, result.stderr)
+
+
+def test_a_new_iam_action_is_gated(world, postmark, clone, tmp_path):
+    env = world["env"]
+    ok(deploy(env, "--yes", checkout=clone))
+    commit_change(
+        clone,
+        "templates/partition_email.py",
+        "Action=[awacs_route53.GetHostedZone, awacs_route53.ListResourceRecordSets],",
+        "Action=[awacs_route53.GetHostedZone, awacs_route53.ListResourceRecordSets, "
+        "awacs_route53.ListTagsForResource],",
+        "the runtime reads zone tags",
+    )
+    refused = deploy(env, "--yes", checkout=clone)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "IAM changes that WIDEN permissions" in refused.stdout
+    (row,) = [line for line in refused.stdout.splitlines() if "new action route53:ListTagsForResource" in line]
+    assert row.split()[:4] == ["DnsRecordsRole", "policy", "PartitionMailRecords", "ReadPartitionZone"]
+    assert (
+        "widens IAM permissions (1 grant(s), table above); review them, then rerun with --allow-iam-changes --yes"
+        in refused.stderr
+    )
+    cfn = client("cloudformation", world["deployer"])
+    waiting = [c for c in cfn.list_change_sets(StackName=STACK)["Summaries"] if c["ExecutionStatus"] == "AVAILABLE"]
+    assert waiting == [], "the refused change set is deleted"
+    allowed = ok(deploy(env, "--yes", "--allow-iam-changes", checkout=clone))
+    assert f"{STACK}: UPDATE_COMPLETE" in allowed.stdout
+    # Narrowing back needs nothing extra.
+    git(clone, "revert", "--no-edit", "HEAD")
+    ok(deploy(env, "--yes", checkout=clone))
+
+
+def test_a_record_changed_by_hand_is_drift(world, postmark, tmp_path):
+    env = world["env"]
+    ok(deploy(env, "--yes"))
+    cfn = client("cloudformation", world["deployer"])
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
+    route53 = client("route53", world["deployer"])
+    hand_edit = '"v=DMARC1; p=none; rua=mailto:someone@elsewhere.example"'
+    route53.change_resource_record_sets(
+        HostedZoneId=outputs["MailHostedZoneId"],
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": "_dmarc.dev.ardamails.com.",
+                        "Type": "TXT",
+                        "TTL": 3600,
+                        "ResourceRecords": [{"Value": hand_edit}],
+                    },
+                }
+            ]
+        },
+    )
+    summary = tmp_path / "drift.md"
+    shown = ok(deploy(env, "--plan", "--summary-file", str(summary)))
+    assert "drift: live values differ from the deployed template" in shown.stdout
+    rows = [line for line in shown.stdout.splitlines() if line.strip().startswith("DmarcRecord")]
+    assert len(rows) == 1, shown.stdout
+    (row,) = rows
+    assert "ResourceRecords" in row and hand_edit in row and "p=none; rua=mailto:dmarc-reports@arda.cards" in row
+    assert "| DmarcRecord | ResourceRecords | " in summary.read_text()
+
+    refused = deploy(env, "--yes")
+    assert refused.returncode == 3
+    assert "1 value(s) were changed outside CloudFormation (table above)" in refused.stderr
+    assert "--overwrite-drift" in refused.stderr
+
+    repaired = ok(deploy(env, "--yes", "--overwrite-drift"))
+    assert "put 1 drifted record(s) back as the deployed template says" in repaired.stdout
+    live = route53.list_resource_record_sets(HostedZoneId=outputs["MailHostedZoneId"])["ResourceRecordSets"]
+    (dmarc,) = [r for r in live if r["Name"].rstrip(".") == "_dmarc.dev.ardamails.com"]
+    assert dmarc["ResourceRecords"] == [{"Value": '"v=DMARC1; p=none; rua=mailto:dmarc-reports@arda.cards"'}]
+    assert "drift" not in ok(deploy(env, "--plan")).stdout
+    assert_token_nowhere(
+        shown.stdout, shown.stderr, refused.stdout, refused.stderr, repaired.stdout, folders=[tmp_path]
+    )
+
+
+def test_the_step_summary_holds_the_same_facts_as_the_summary_file(world, postmark, tmp_path):
+    env = world["env"]
+    step_summary = tmp_path / "step-summary.md"
+    step_summary.write_text("# earlier steps\n")
+    summary = tmp_path / "plan.md"
+    env = dict(env, GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(step_summary))
+    result = ok(deploy(env, "--plan", "--summary-file", str(summary)))
+    assert step_summary.read_text() == "# earlier steps\n" + summary.read_text()
+    assert "## Plan: target: account 111122223333, region us-east-1, stack Alpha002-dev-Email" in summary.read_text()
+    assert "| Add | MailHostedZone | AWS::Route53::HostedZone | - |" in summary.read_text()
+    masks = [line for line in result.stdout.splitlines() if line.startswith("::add-mask::")]
+    assert masks == [f"::add-mask::{TOKEN}"]
+    assert_token_nowhere(result.stdout.replace(masks[0], ""), result.stderr, folders=[tmp_path])
