@@ -105,6 +105,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--dry-run", action="store_true", help="print the target and the steps; touch nothing")
     mode.add_argument("--plan", action="store_true", help="show the change set, then delete it; never execute")
     mode.add_argument("--preflight", action="store_true", help="check token, AWS identity and Postmark only")
+    mode.add_argument(
+        "--destroy", action="store_true", help="take the partition down: delete the stack (asks for its name)"
+    )
+    parser.add_argument(
+        "--purge-retained",
+        action="store_true",
+        help="with --destroy: also empty and delete the retained zone and schedule the webhook secret's deletion",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="MINUTES",
+        help="stop following a stack that has not settled after this long (default 60)",
+    )
+    parser.add_argument(
+        "--keep-change-set",
+        action="store_true",
+        help="keep change sets earlier runs left unexecuted (default: delete them before creating a new one)",
+    )
     parser.add_argument("--yes", action="store_true", help="execute without asking")
     parser.add_argument(
         "--delete-failed-stack",
@@ -126,7 +146,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", help="AWS profile (default: the standard boto3 chain)")
     parser.add_argument("--region", help="AWS region; must be the one the instance config names")
     parser.add_argument("--debug", action="store_true", help="verbose logs and tracebacks (secrets stay redacted)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.purge_retained and not args.destroy:
+        parser.error("--purge-retained goes with --destroy")
+    if not args.timeout > 0:
+        parser.error(f"--timeout must be a positive number of minutes, got: {args.timeout:g}")
+    return args
 
 
 @dataclass
@@ -187,7 +212,17 @@ def template_parameters(
 class PartitionDeploy:
     """The deploy sequence for one partition; each method is one named step."""
 
-    def __init__(self, target: Target, session, *, out=None, poll_seconds: float = 1.0, sleep=time.sleep) -> None:
+    def __init__(
+        self,
+        target: Target,
+        session,
+        *,
+        out=None,
+        poll_seconds: float = 2.0,
+        sleep=time.sleep,
+        timeout_seconds: float = 3600.0,
+        keep_change_sets: bool = False,
+    ) -> None:
         from tools.lib.aws_session import BOTO_CONFIG
         from tools.lib.deployer import Deployer
 
@@ -198,8 +233,15 @@ class PartitionDeploy:
         session.events.register("before-call", self._count_call)
         self.cfn = session.client("cloudformation", region_name=target.region, config=BOTO_CONFIG)
         self.deployer = Deployer(
-            self.cfn, target.stack, poll_seconds=poll_seconds, sleep=sleep, on_event=self._print_event
+            self.cfn,
+            target.stack,
+            poll_seconds=poll_seconds,
+            sleep=sleep,
+            on_event=self._print_event,
+            on_heartbeat=self._print,
+            timeout_seconds=timeout_seconds,
         )
+        self.keep_change_sets = keep_change_sets
         self.plan = Plan(target=target.describe())
         self._deployed: tuple[dict, dict[str, str]] = ({}, {})
 
@@ -323,13 +365,17 @@ class PartitionDeploy:
         )
         if not is_tty:
             raise NotExecuted(
-                f"{self.target.stack}: not executing without a terminal or --yes; change set left for review ({how})"
+                f"{self.target.stack}: not executing without a terminal or --yes; change set {change_set_id} left "
+                f"for review ({how}); the next deploy deletes it unless run with --keep-change-set"
             )
         sys.stderr.write(f"Execute this change set on {self.target.stack} in account {self.target.account}? [y/N] ")
         sys.stderr.flush()
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
-            raise NotExecuted(f"{self.target.stack}: not executed; change set left for review ({how})")
+            raise NotExecuted(
+                f"{self.target.stack}: not executed; change set {change_set_id} left for review ({how}); "
+                "the next deploy deletes it unless run with --keep-change-set"
+            )
 
     # -- the modes -----------------------------------------------------------
 
@@ -368,6 +414,7 @@ class PartitionDeploy:
             existing = None
         deployed = deployed_dkim_selectors(existing if kind == "UPDATE" else None)
         parameters = template_parameters(token, registration, deployed, stack)
+        self.clean_stale_change_sets()
         LOG.info("%s: creating a %s change set", stack, kind)
         change_set = self.deployer.create_change_set(body, parameters, self.tags(), kind)
         self._new = (body, parameters, token, existing if kind == "UPDATE" else None)
@@ -387,6 +434,8 @@ class PartitionDeploy:
         if done:
             if overwrite_drift and self.plan.drift and not plan:
                 self.repair_drift(existing)
+            if existing and kind == "UPDATE" and not plan:
+                self.protect(existing)
             return EXIT_OK
         if overwrite_drift and self.plan.drift:
             self.repair_drift(existing)
@@ -669,7 +718,9 @@ class PartitionDeploy:
             self.deployer.delete_review_stack()
 
     def execute(self, change_set: str) -> int:
-        """Steps 10-11: execute, follow, report."""
+        """Steps 10-11: execute, follow, protect, report."""
+        from tools.lib.deployer import FollowTimeout
+
         stack = self.target.stack
         since = self.deployer.execute_change_set(change_set)
         LOG.info("%s: executing change set; following stack events (Ctrl-C stops following, not the update)", stack)
@@ -678,18 +729,177 @@ class PartitionDeploy:
         except KeyboardInterrupt:
             sys.stderr.write(
                 f"\n{stack}: stopped following; CloudFormation carries on. Watch it with: "
-                f"aws cloudformation describe-stack-events --stack-name {stack} --region {self.target.region}\n"
+                f"aws cloudformation describe-stack-events --stack-name {self.deployer.stack_id or stack} "
+                f"--region {self.target.region}\n"
             )
             return EXIT_INTERRUPTED
+        except FollowTimeout as exc:
+            self._print(str(exc))
+            return EXIT_FAILED
         if final in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
             self._print(f"{stack}: {final}")
-            for name, value in self.deployer.exports():
+            settled = self.deployer.describe_stack() or {}
+            self.protect(settled)
+            for name, value in self.deployer.exports(settled):
                 self._print(f"  {name} = {value}")
             return EXIT_OK
         self._print(f"{stack}: {final}; failed resources:")
         for event in self.deployer.failed_events(since):
             self._print(f"  {event.logical_id} ({event.resource_type}) {event.status}: {event.reason}")
         return EXIT_FAILED
+
+    def protect(self, stack: dict) -> None:
+        """Termination protection on, and the stack policy that keeps the zone and webhook secret in place."""
+        from templates.partition_email import stack_policy
+        from tools.lib.aws_errors import aws_call
+
+        name = stack.get("StackId") or self.target.stack
+        if not stack.get("EnableTerminationProtection"):
+            with aws_call("cloudformation update-termination-protection", self.target.stack):
+                self.cfn.update_termination_protection(EnableTerminationProtection=True, StackName=name)
+            self._print(f"{self.target.stack}: termination protection turned on")
+        wanted = stack_policy()
+        with aws_call("cloudformation get-stack-policy", self.target.stack):
+            current = self.cfn.get_stack_policy(StackName=name).get("StackPolicyBody")
+        if not current or json.loads(current) != wanted:
+            with aws_call("cloudformation set-stack-policy", self.target.stack):
+                self.cfn.set_stack_policy(StackName=name, StackPolicyBody=json.dumps(wanted))
+            self._print(
+                f"{self.target.stack}: stack policy set (no update may replace or delete the zone or webhook secret)"
+            )
+
+    def clean_stale_change_sets(self) -> None:
+        """Change sets earlier runs left unexecuted: deleted (or listed with --keep-change-set)."""
+        stale = self.deployer.stale_change_sets()
+        for summary in stale:
+            if self.keep_change_sets:
+                self._print(
+                    f"{self.target.stack}: kept unexecuted change set {summary['ChangeSetName']} (--keep-change-set)"
+                )
+                continue
+            self.deployer.delete_change_set(summary["ChangeSetId"])
+            self._print(
+                f"{self.target.stack}: deleted unexecuted change set {summary['ChangeSetName']} of an earlier run"
+            )
+
+    def destroy(self, *, assume_yes: bool, is_tty: bool, purge_retained: bool) -> int:
+        """Take the partition down: guarded, confirmed, followed, with the retained resources accounted for."""
+        from tools.lib.aws_errors import aws_call
+
+        stack = self.target.stack
+        self.check_account()
+        existing = self.deployer.describe_stack()
+        if existing is None:
+            self._print(f"{stack}: no such stack in account {self.target.account}; nothing to take down")
+            return EXIT_OK
+        status = existing["StackStatus"]
+        if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+            raise Refused(f"{stack}: the stack is busy ({status}); wait for it to settle, then rerun --destroy")
+        template, _ = self.deployed_state(existing)
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in existing.get("Outputs") or []}
+        retained = {
+            name
+            for name, resource in (template.get("Resources") or {}).items()
+            if resource.get("DeletionPolicy") == "Retain"
+        }
+        with aws_call("cloudformation describe-stack-resources", stack):
+            resources = self.cfn.describe_stack_resources(StackName=existing["StackId"])["StackResources"]
+        named = sorted(
+            (r for r in resources if r.get("LogicalResourceId")),
+            key=lambda r: (r["LogicalResourceId"] in retained, r["LogicalResourceId"]),
+        )
+        rows = [("FATE", "LOGICAL ID", "TYPE", "PHYSICAL ID")] + [
+            (
+                "RETAIN" if r["LogicalResourceId"] in retained else "DELETE",
+                r["LogicalResourceId"],
+                r.get("ResourceType", ""),
+                r.get("PhysicalResourceId", ""),
+            )
+            for r in named
+        ]
+        self._print_rows(f"{stack}: taking the partition down in account {self.target.account}", rows)
+        zone_id, webhook = outputs.get(O_ZONE_ID), outputs.get("WebhookSecretArn")
+        if purge_retained:
+            self._print(f"{stack}: --purge-retained: the zone {zone_id} and the webhook secret will go too")
+        self.confirm_destroy(assume_yes=assume_yes, is_tty=is_tty)
+        if existing.get("EnableTerminationProtection"):
+            with aws_call("cloudformation update-termination-protection", stack):
+                self.cfn.update_termination_protection(EnableTerminationProtection=False, StackName=existing["StackId"])
+            self._print(f"{stack}: termination protection turned off")
+        since = self.deployer._newest_event_id()
+        with aws_call("cloudformation delete-stack", stack):
+            self.cfn.delete_stack(StackName=existing["StackId"])
+        final = self.deployer.follow_stack(since)
+        if final != "DELETE_COMPLETE":
+            self._print(f"{stack}: {final}; failed resources:")
+            for event in self.deployer.failed_events(since):
+                self._print(f"  {event.logical_id} ({event.resource_type}) {event.status}: {event.reason}")
+            return EXIT_FAILED
+        self._print(
+            f"{stack}: DELETE_COMPLETE; the NS delegation left {self.target.config.infrastructure.parent_zone_name}"
+        )
+        if purge_retained:
+            self.purge(zone_id, webhook)
+        else:
+            region = self.target.region
+            self._print(f"{stack}: retained, with the commands that remove them when they are no longer needed:")
+            if zone_id:
+                self._print(f"  hosted zone {zone_id} ({self.target.config.mail_domain}): delete its records, then")
+                self._print(f"    aws route53 delete-hosted-zone --id {zone_id}")
+            if webhook:
+                self._print(f"  webhook secret {webhook}:")
+                self._print(
+                    f"    aws secretsmanager delete-secret --secret-id {webhook} --recovery-window-in-days 7 "
+                    f"--region {region}"
+                )
+            self._print(
+                f"  or rerun: python deploy.py {self.target.config.infrastructure.name} "
+                f"{self.target.config.partition.value} --destroy --purge-retained (nothing left to delete but these)"
+            )
+        return EXIT_OK
+
+    def confirm_destroy(self, *, assume_yes: bool, is_tty: bool) -> None:
+        """On a terminal the operator types the stack's name; without one, --yes."""
+        stack = self.target.stack
+        if is_tty:
+            sys.stderr.write(f"Type the stack name ({stack}) to delete it from account {self.target.account}: ")
+            sys.stderr.flush()
+            if sys.stdin.readline().strip() != stack:
+                raise NotExecuted(f"{stack}: the name did not match; nothing was deleted")
+            return
+        if not assume_yes:
+            raise NotExecuted(f"{stack}: not deleting without a terminal or --yes; nothing was deleted")
+
+    def purge(self, zone_id: str | None, webhook: str | None) -> None:
+        """--purge-retained: empty and delete the zone, schedule the webhook secret's deletion."""
+        from tools.lib.aws_errors import aws_call
+        from tools.lib.aws_session import BOTO_CONFIG
+
+        stack = self.target.stack
+        if zone_id:
+            route53 = self.session.client("route53", config=BOTO_CONFIG)
+            with aws_call("route53 list-resource-record-sets", stack):
+                pages = route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
+                records = [r for page in pages for r in page["ResourceRecordSets"]]
+            apex = self.target.config.mail_domain
+            doomed = [r for r in records if not (r["Name"].lower().rstrip(".") == apex and r["Type"] in ("NS", "SOA"))]
+            with aws_call("route53 delete the zone's records and the zone", stack):
+                for start in range(0, len(doomed), 100):
+                    route53.change_resource_record_sets(
+                        HostedZoneId=zone_id,
+                        ChangeBatch={
+                            "Changes": [
+                                {"Action": "DELETE", "ResourceRecordSet": r} for r in doomed[start : start + 100]
+                            ]
+                        },
+                    )
+                route53.delete_hosted_zone(Id=zone_id)
+            self._print(f"{stack}: deleted the hosted zone {zone_id} ({len(doomed)} record(s) first)")
+        if webhook:
+            client = self.session.client("secretsmanager", region_name=self.target.region, config=BOTO_CONFIG)
+            with aws_call("secretsmanager delete-secret", stack):
+                client.delete_secret(SecretId=webhook, RecoveryWindowInDays=7)
+            self._print(f"{stack}: scheduled the webhook secret's deletion in 7 days ({webhook})")
 
     def preflight(self) -> int:
         """The operator's pre-flight: token, AWS identity, Postmark. A table of results."""
@@ -806,10 +1016,18 @@ def main(argv: list[str] | None = None) -> int:
         from tools.lib.aws_session import open_session
 
         session = open_session(args.profile, region, config.stack_name)
-        run = PartitionDeploy(target, session, out=sys.stderr if args.json else None)
+        run = PartitionDeploy(
+            target,
+            session,
+            out=sys.stderr if args.json else None,
+            timeout_seconds=args.timeout * 60,
+            keep_change_sets=args.keep_change_set,
+        )
         try:
             if args.preflight:
                 return run.preflight()
+            if args.destroy:
+                return run.destroy(assume_yes=args.yes, is_tty=sys.stdin.isatty(), purge_retained=args.purge_retained)
             return run.deploy(
                 plan=args.plan,
                 assume_yes=args.yes,
@@ -819,7 +1037,7 @@ def main(argv: list[str] | None = None) -> int:
                 overwrite_drift=args.overwrite_drift,
             )
         finally:
-            if not args.preflight and (args.summary_file or args.json or on_github_actions()):
+            if not (args.preflight or args.destroy) and (args.summary_file or args.json or on_github_actions()):
                 write_summary(run.plan, args.summary_file)
                 if args.json:
                     print(redact(json.dumps(run.plan.to_dict(), indent=2)))

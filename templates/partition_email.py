@@ -73,6 +73,9 @@ INTERFACE_VERSION = "partition-email/v2"
 LAMBDA_RUNTIME = "python3.12"
 # The handler retries AssumeRole for two minutes; leave room for Route 53 and the answer.
 LAMBDA_TIMEOUT_SECONDS = 180
+# How long CloudFormation waits for the custom resource's answer: a crashed handler costs
+# minutes, not CloudFormation's default hour. The function's own timeout plus a margin.
+DELEGATION_SERVICE_TIMEOUT_SECONDS = LAMBDA_TIMEOUT_SECONDS + 120
 LOG_RETENTION_DAYS = 90
 
 # Parameters
@@ -141,6 +144,28 @@ class CustomNsDelegation(AWSCustomObject):
         "RecordName": (str, True),
         "NameServers": (list, True),
         "TTL": (str, True),
+        "ServiceTimeout": (str, False),
+    }
+
+
+def stack_policy() -> dict:
+    """The stack policy: no update may replace or delete the hosted zone or the webhook secret.
+
+    Replacing the zone would change its name servers (breaking the delegation and every
+    tenant's verified DKIM); replacing the webhook secret would break every tenant's
+    webhook. deploy.py sets this policy after every deploy; README "Stack protections"
+    gives the override procedure.
+    """
+    return {
+        "Statement": [
+            {"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": ["Update:Replace", "Update:Delete"],
+                "Principal": "*",
+                "Resource": [f"LogicalResourceId/{R_ZONE}", f"LogicalResourceId/{R_WEBHOOK_SECRET}"],
+            },
+        ]
     }
 
 
@@ -411,6 +436,7 @@ class PartitionEmail:
                 RecordName=p.mail_domain,
                 NameServers=GetAtt(zone, "NameServers"),
                 TTL=str(p.ns_ttl),
+                ServiceTimeout=str(DELEGATION_SERVICE_TIMEOUT_SECONDS),
             )
         )
 

@@ -195,7 +195,29 @@ def event(event_id, logical_id, status, reason=None, resource_type="AWS::Route53
 
 
 def expect_events(session, events):
-    cfn(session).add_response("describe_stack_events", {"StackEvents": events}, {"StackName": STACK})
+    """One describe_stack_events call, by StackId: the one Describe call of a poll."""
+    cfn(session).add_response("describe_stack_events", {"StackEvents": events}, {"StackName": STACK_ID})
+
+
+def expect_no_stale_change_sets(session):
+    cfn(session).add_response("list_change_sets", {"Summaries": []}, {"StackName": STACK_ID})
+
+
+def expect_protect(session):
+    """Termination protection turned on, the stack policy set (neither was there yet)."""
+    cfn(session).add_response(
+        "update_termination_protection",
+        {"StackId": STACK_ID},
+        {"EnableTerminationProtection": True, "StackName": STACK_ID},
+    )
+    cfn(session).add_response("get_stack_policy", {}, {"StackName": STACK_ID})
+    cfn(session).add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": ANY})
+
+
+def expect_success(session, status):
+    """After the terminal event: one describe_stacks for the exports, then the protections."""
+    expect_outputs(session, status)
+    expect_protect(session)
 
 
 def expect_execute(session, previous_events=()):
@@ -230,11 +252,9 @@ def test_create_sequence(session):
     expect_change_set(session, "CREATE_PENDING")
     expect_change_set(session, "CREATE_COMPLETE", changes=[ADD_ZONE])
     expect_execute(session, [event("e0", STACK, "REVIEW_IN_PROGRESS", resource_type="AWS::CloudFormation::Stack")])
-    expect_stack(session, "CREATE_IN_PROGRESS")
     expect_events(
         session, [event("e1", "MailHostedZone", "CREATE_IN_PROGRESS"), event("e0", STACK, "REVIEW_IN_PROGRESS")]
     )
-    expect_stack(session, "CREATE_COMPLETE")
     expect_events(
         session,
         [
@@ -242,11 +262,13 @@ def test_create_sequence(session):
             event("e1", "MailHostedZone", "CREATE_IN_PROGRESS"),
         ],
     )
-    expect_outputs(session, "CREATE_COMPLETE")
+    expect_success(session, "CREATE_COMPLETE")
     code = run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
     text = out.getvalue()
     assert code == 0
-    assert sleeps == [1.0, 1.0], "polls every second, not botocore's waiter delays"
+    # One Describe call per poll, every 2 s: at most 30 a minute, the end noticed within one poll.
+    assert sleeps == [2.0, 2.0], "polls every 2 s, not botocore's waiter delays"
+    assert "termination protection turned on" in text and "stack policy set" in text
     assert "Add     MailHostedZone  AWS::Route53::HostedZone  -" in text
     assert text.index("CREATE_IN_PROGRESS") < text.index("CREATE_COMPLETE")
     assert "  Alpha002-dev-API-MailDomainName = dev.ardamails.com" in text
@@ -258,12 +280,12 @@ def test_update_sequence(session, status):
     run, out, _ = make(session)
     expect_identity(session)
     expect_stack(session, status)
+    expect_no_stale_change_sets(session)
     expect_create_change_set(session, "UPDATE")
     expect_change_set(session, "CREATE_COMPLETE", changes=[MODIFY_RECORD])
     expect_execute(session, [event("e0", STACK, status, resource_type="AWS::CloudFormation::Stack")])
-    expect_stack(session, "UPDATE_COMPLETE")
     expect_events(session, [event("e1", STACK, "UPDATE_COMPLETE", resource_type="AWS::CloudFormation::Stack")])
-    expect_outputs(session, "UPDATE_COMPLETE")
+    expect_success(session, "UPDATE_COMPLETE")
     assert run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False) == 0
     assert "Modify  DkimPendingRecord  AWS::Route53::RecordSet  True" in out.getvalue()
 
@@ -272,6 +294,7 @@ def test_review_in_progress_is_created_again(session):
     run, _, _ = make(session)
     expect_identity(session)
     expect_stack(session, "REVIEW_IN_PROGRESS")
+    expect_no_stale_change_sets(session)
     expect_create_change_set(session, "CREATE")
     expect_change_set(session, "CREATE_COMPLETE", changes=[ADD_ZONE])
     with pytest.raises(deploy.NotExecuted):
@@ -290,9 +313,11 @@ def test_empty_change_set_is_no_changes(session, reason):
     run, out, _ = make(session)
     expect_identity(session)
     expect_stack(session, "UPDATE_COMPLETE")
+    expect_no_stale_change_sets(session)
     expect_create_change_set(session, "UPDATE")
     expect_change_set(session, "FAILED", reason=reason)
     cfn(session).add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
+    expect_protect(session)  # checked on every deploy, also one with no changes
     assert run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False) == 0
     assert f"{STACK}: no changes" in out.getvalue()
 
@@ -330,12 +355,15 @@ def test_rollback_complete_is_deleted_with_the_flag(session):
     run, _, _ = make(session)
     expect_identity(session)
     expect_stack(session, "ROLLBACK_COMPLETE")
-    cfn(session).add_response("delete_stack", {}, {"StackName": STACK})
-    expect_stack(session, "DELETE_IN_PROGRESS")
+    expect_events(session, [event("r1", STACK, "ROLLBACK_COMPLETE", resource_type="AWS::CloudFormation::Stack")])
+    cfn(session).add_response("delete_stack", {}, {"StackName": STACK_ID})
     expect_events(session, [event("d1", STACK, "DELETE_IN_PROGRESS", resource_type="AWS::CloudFormation::Stack")])
-    expect_stack(session, None)
-    cfn(session).add_client_error(
-        "describe_stack_events", service_error_code="ValidationError", service_message="does not exist"
+    expect_events(
+        session,
+        [
+            event("d2", STACK, "DELETE_COMPLETE", resource_type="AWS::CloudFormation::Stack"),
+            event("d1", STACK, "DELETE_IN_PROGRESS", resource_type="AWS::CloudFormation::Stack"),
+        ],
     )
     expect_create_change_set(session, "CREATE")
     expect_change_set(session, "CREATE_COMPLETE", changes=[ADD_ZONE])
@@ -357,6 +385,7 @@ def test_failed_execution_prints_each_failed_resource(session):
     run, out, _ = make(session)
     expect_identity(session)
     expect_stack(session, "UPDATE_COMPLETE")
+    expect_no_stale_change_sets(session)
     expect_create_change_set(session, "UPDATE")
     expect_change_set(session, "CREATE_COMPLETE", changes=[MODIFY_RECORD])
     expect_execute(session, [event("e0", STACK, "UPDATE_COMPLETE", resource_type="AWS::CloudFormation::Stack")])
@@ -366,7 +395,6 @@ def test_failed_execution_prints_each_failed_resource(session):
         failed,
         event("e1", STACK, "UPDATE_IN_PROGRESS", resource_type="AWS::CloudFormation::Stack"),
     ]
-    expect_stack(session, "UPDATE_ROLLBACK_COMPLETE")
     expect_events(session, history + [event("e0", STACK, "UPDATE_COMPLETE")])
     expect_events(session, history + [event("e0", STACK, "UPDATE_COMPLETE")])
     assert run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False) == 1
@@ -382,6 +410,7 @@ def test_non_tty_without_yes_leaves_the_change_set(session):
     run, _, _ = make(session)
     expect_identity(session)
     expect_stack(session, "UPDATE_COMPLETE")
+    expect_no_stale_change_sets(session)
     expect_create_change_set(session, "UPDATE")
     expect_change_set(session, "CREATE_COMPLETE", changes=[MODIFY_RECORD])
     with pytest.raises(deploy.NotExecuted) as info:
@@ -500,6 +529,7 @@ def test_cfn_lint_errors_stop_and_warnings_are_shown(caplog):
 def _ready_update(session):
     expect_identity(session)
     expect_stack(session, "UPDATE_COMPLETE")
+    expect_no_stale_change_sets(session)
     expect_create_change_set(session, "UPDATE")
     expect_change_set(session, "CREATE_COMPLETE", changes=[MODIFY_RECORD])
 
@@ -507,7 +537,6 @@ def _ready_update(session):
 def test_ctrl_c_while_following_says_the_stack_carries_on(session, capsys):
     _ready_update(session)
     expect_execute(session, [event("e0", STACK, "UPDATE_COMPLETE", resource_type="AWS::CloudFormation::Stack")])
-    expect_stack(session, "UPDATE_IN_PROGRESS")
     expect_events(session, [event("e1", STACK, "UPDATE_IN_PROGRESS", resource_type="AWS::CloudFormation::Stack")])
 
     def interrupt(_seconds):
@@ -518,7 +547,7 @@ def test_ctrl_c_while_following_says_the_stack_carries_on(session, capsys):
     assert run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False) == 130
     err = capsys.readouterr().err
     assert "stopped following; CloudFormation carries on" in err
-    assert f"aws cloudformation describe-stack-events --stack-name {STACK} --region us-east-1" in err
+    assert f"aws cloudformation describe-stack-events --stack-name {STACK_ID} --region us-east-1" in err
 
 
 @pytest.mark.parametrize(("answer", "executes"), [("y\n", True), ("yes\n", True), ("n\n", False), ("\n", False)])
@@ -528,12 +557,11 @@ def test_terminal_asks_before_executing(session, monkeypatch, answer, executes):
     monkeypatch.setattr("sys.stdin", io.StringIO(answer))
     if executes:
         expect_execute(session, [event("e0", STACK, "UPDATE_COMPLETE", resource_type="AWS::CloudFormation::Stack")])
-        expect_stack(session, "UPDATE_COMPLETE")
         expect_events(session, [event("e1", STACK, "UPDATE_COMPLETE", resource_type="AWS::CloudFormation::Stack")])
-        expect_outputs(session, "UPDATE_COMPLETE")
+        expect_success(session, "UPDATE_COMPLETE")
         assert run.deploy(plan=False, assume_yes=False, is_tty=True, delete_failed_stack=False) == 0
     else:
-        with pytest.raises(deploy.NotExecuted, match="not executed; change set left for review"):
+        with pytest.raises(deploy.NotExecuted, match="not executed; change set arn:.* left for review"):
             run.deploy(plan=False, assume_yes=False, is_tty=True, delete_failed_stack=False)
 
 
@@ -650,3 +678,69 @@ def test_a_change_set_in_another_account_is_never_executed(session, monkeypatch)
     assert f"the change set {foreign} is in account 999988887777" in str(info.value)
     assert "but the instance config names 111122223333; nothing executed" in str(info.value)
     assert str(info.value).endswith("the change set was deleted, nothing executed")
+
+
+# -- following: one call per poll, a heartbeat, a deadline --------------------------------------
+
+
+class EventsOnly:
+    """A CloudFormation stand-in for following: a script of event pages, one per call."""
+
+    def __init__(self, pages):
+        self.pages = list(pages)
+        self.calls = []
+
+    def describe_stack_events(self, **kwargs):
+        self.calls.append(("describe_stack_events", kwargs))
+        return {"StackEvents": self.pages.pop(0) if len(self.pages) > 1 else self.pages[0]}
+
+    def __getattr__(self, name):
+        raise AssertionError(f"following must not call {name}")
+
+
+def follower(pages, *, timeout=3600.0):
+    from tools.lib.deployer import Deployer
+
+    now = [0.0]
+    sleeps, lines = [], []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    cfn = EventsOnly(pages)
+    deployer = Deployer(
+        cfn, STACK, sleep=sleep, clock=lambda: now[0], on_heartbeat=lines.append, timeout_seconds=timeout
+    )
+    deployer.stack_id = STACK_ID
+    return deployer, cfn, sleeps, lines, now
+
+
+def test_a_quiet_stack_gets_a_heartbeat_every_30_seconds():
+    busy = [event("e1", "NsDelegation", "CREATE_IN_PROGRESS", resource_type="Custom::NsDelegation")]
+    done = [event("e2", STACK, "CREATE_COMPLETE", resource_type="AWS::CloudFormation::Stack")] + busy
+    deployer, cfn, sleeps, lines, now = follower([busy] + [busy] * 40 + [done])
+    assert deployer.follow_stack(None) == "CREATE_COMPLETE"
+    # 41 quiet polls of 2 s: heartbeats at 30 s and 60 s, each naming the last event.
+    assert len(lines) == 2
+    assert (
+        lines[0] == f"{STACK}: still waiting after 30s; last event: CREATE_IN_PROGRESS NsDelegation at {NOW:%H:%M:%S}"
+    )
+    # One Describe call per poll, every 2 s: 30 calls a minute at most.
+    assert len(cfn.calls) == len(sleeps) + 1 and set(sleeps) == {2.0}
+    assert all(kwargs == {"StackName": STACK_ID} for _, kwargs in cfn.calls), "followed by StackId"
+
+
+def test_a_stack_that_never_settles_ends_at_the_deadline():
+    from tools.lib.deployer import FollowTimeout
+
+    busy = [event("e1", "NsDelegation", "CREATE_IN_PROGRESS", resource_type="Custom::NsDelegation")]
+    deployer, cfn, sleeps, _, now = follower([busy], timeout=120)
+    with pytest.raises(FollowTimeout) as info:
+        deployer.follow_stack(None)
+    assert now[0] == 120 and len(cfn.calls) == 61
+    assert str(info.value) == (
+        f"{STACK}: not settled after 120s (--timeout); CloudFormation carries on: watch it with: "
+        f"aws cloudformation describe-stack-events --stack-name {STACK_ID}"
+    )
+    assert info.value.exit_code == 1

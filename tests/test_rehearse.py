@@ -124,8 +124,8 @@ def test_the_runbook_passes_every_step(checkout, tmp_path):
     table = result.stdout.splitlines()
     assert table[0].split() == ["STEP", "EXIT", "SECONDS", "RESULT"]
     steps = [line for line in table[1:] if line.rstrip().endswith(("ok", "FAILED"))]
-    assert len(steps) == 15 and all(line.rstrip().endswith("ok") for line in steps), result.stdout
-    assert "take down: wait" in steps[-1]
+    assert len(steps) == 14 and all(line.rstrip().endswith("ok") for line in steps), result.stdout
+    assert "take down (--destroy)" in steps[-1]
     assert table[-1] == "Alpha002-dev-Email: every runbook step did what the runbook says"
 
 

@@ -126,7 +126,6 @@ def runbook_steps(infra: str, partition: str, resolver: str, stack: str) -> list
         "60",
     ]
     rotate = [sys.executable, "tools/rotate_dkim.py", infra, partition]
-    aws = ["aws", "cloudformation"]
     return [
         Step("pre-flight", [*deploy, "--preflight"], "pre-flight"),
         Step("dry-run", [*deploy, "--dry-run"], f"stack {stack}"),
@@ -141,8 +140,7 @@ def runbook_steps(infra: str, partition: str, resolver: str, stack: str) -> list
         "postmark: the revoked key becomes safe to remove",
         Step("deploy (remove the revoked key)", [*deploy, "--yes"], f"{stack}: UPDATE_COMPLETE"),
         Step("verify", verify, "checks passed"),
-        Step("take down: delete-stack", [*aws, "delete-stack", "--stack-name", stack]),
-        Step("take down: wait", [*aws, "wait", "stack-delete-complete", "--stack-name", stack]),
+        Step("take down (--destroy)", [*deploy, "--destroy", "--yes"], f"{stack}: DELETE_COMPLETE"),
     ]
 
 

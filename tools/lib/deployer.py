@@ -1,11 +1,16 @@
 """CloudFormation change-set deployment, step by named step.
 
 Modelled on aws-cli's ``customizations/cloudformation/deployer.py``: a stack in
-``REVIEW_IN_PROGRESS`` counts as new, either of CloudFormation's two "no changes"
-reasons is its own outcome (``NoChanges``), and waiting is done by polling every
-second rather than with botocore's 5-30 s waiters, so the command notices a
-finished change set or stack within about a second. Stack events are printed as
-they happen while following an execution.
+``REVIEW_IN_PROGRESS`` counts as new, and either of CloudFormation's two "no
+changes" reasons is its own outcome (``NoChanges``).
+
+Waiting makes one Describe call per poll, every ``poll_seconds`` (2 s): at most 30
+calls a minute, so partitions deploying side by side do not invite throttling, and
+the end is noticed within one poll. Following reads only the stack's events, by
+StackId (a stack deleted and created again under the same name is another stack),
+until the stack's own terminal event; it prints each event as it comes, a
+heartbeat line after every 30 s without one, and gives up at a deadline (the stack
+carries on; the message says how to watch it).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ UPDATE_STATES = {
 }
 SUCCESS_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_COMPLETE"}
 CHANGE_SET_TIMEOUT_SECONDS = 600.0
+CHANGE_SET_DESCRIPTION = "Created by deploy.py (Arda partition mail)"
+TERMINAL_SUFFIXES = ("_COMPLETE", "_FAILED")
 # What an operator does about a stack state a deploy cannot work from.
 _STATE_ADVICE = {
     "UPDATE_ROLLBACK_FAILED": (
@@ -72,6 +79,10 @@ class DeployFailed(ArdaMailError):
     """The change set or its execution failed; CloudFormation rolled back."""
 
 
+class FollowTimeout(ArdaMailError):
+    """The stack did not settle before the deadline; CloudFormation carries on."""
+
+
 @dataclass(frozen=True)
 class ResourceChange:
     """One row of a change set."""
@@ -101,7 +112,10 @@ class Deployer:
         cloudformation,
         stack_name: str,
         *,
-        poll_seconds: float = 1.0,
+        poll_seconds: float = 2.0,
+        heartbeat_seconds: float = 30.0,
+        timeout_seconds: float = 3600.0,
+        on_heartbeat: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         on_event: Callable[[StackEvent], None] | None = None,
@@ -109,6 +123,10 @@ class Deployer:
         self.cfn = cloudformation
         self.stack_name = stack_name
         self.poll_seconds = poll_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.timeout_seconds = timeout_seconds
+        self._on_heartbeat = on_heartbeat or (lambda line: LOG.info("%s", line))
+        self.stack_id: str | None = None
         self._sleep = sleep
         self._clock = clock
         self._on_event = on_event or (lambda event: None)
@@ -122,7 +140,9 @@ class Deployer:
     def describe_stack(self) -> dict | None:
         """The stack, or None when it does not exist."""
         try:
-            return self.cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+            stack = self.cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+            self.stack_id = stack["StackId"]
+            return stack
         except AWS_FAILURES as exc:
             if isinstance(exc, ClientError):
                 error = exc.response.get("Error", {})
@@ -152,10 +172,12 @@ class Deployer:
     def delete_failed_stack(self) -> None:
         """Delete a ROLLBACK_COMPLETE stack and wait until it is gone."""
         LOG.info("%s: deleting the ROLLBACK_COMPLETE stack", self.stack_name)
-        self._call("delete_stack", StackName=self.stack_name)
-        final = self.follow_stack(since=None)
-        if final not in ("DELETE_COMPLETE", None):
+        since = self._newest_event_id()
+        self._call("delete_stack", StackName=self.stack_id or self.stack_name)
+        final = self.follow_stack(since)
+        if final != "DELETE_COMPLETE":
             raise DeployFailed(f"{self.stack_name}: deleting the failed stack ended in {final}")
+        self.stack_id = None
 
     # -- change sets -----------------------------------------------------------
 
@@ -178,8 +200,9 @@ class Deployer:
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             Capabilities=CAPABILITIES,
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-            Description="Created by deploy.py (Arda partition mail)",
+            Description=CHANGE_SET_DESCRIPTION,
         )
+        self.stack_id = response.get("StackId") or self.stack_id
         return response["Id"]
 
     def wait_for_change_set(self, change_set_id: str) -> list[ResourceChange]:
@@ -250,17 +273,33 @@ class Deployer:
         self._call("execute_change_set", ChangeSetName=change_set_id)
         return since
 
+    def stale_change_sets(self) -> list[dict]:
+        """Change sets deploy.py made on this stack earlier and never executed."""
+        if not self.stack_id:
+            return []
+        summaries = self._call("list_change_sets", StackName=self.stack_id).get("Summaries", [])
+        return [
+            s
+            for s in summaries
+            if s.get("Description") == CHANGE_SET_DESCRIPTION
+            and s.get("ExecutionStatus") in ("AVAILABLE", "UNAVAILABLE")
+            and s.get("Status") in ("CREATE_COMPLETE", "FAILED")
+        ]
+
     # -- following ---------------------------------------------------------------
 
+    def _events_target(self) -> str:
+        return self.stack_id or self.stack_name
+
     def _newest_event_id(self) -> str | None:
-        events = self._call("describe_stack_events", StackName=self.stack_name).get("StackEvents", [])
+        events = self._call("describe_stack_events", StackName=self._events_target()).get("StackEvents", [])
         return events[0]["EventId"] if events else None
 
     def _new_events(self, since: str | None, seen: set[str]) -> list[dict]:
         """Events after ``since`` not yet seen, oldest first (pages are newest first)."""
         fresh, token = [], None
         while True:
-            kwargs = {"StackName": self.stack_name, **({"NextToken": token} if token else {})}
+            kwargs = {"StackName": self._events_target(), **({"NextToken": token} if token else {})}
             page = self._call("describe_stack_events", **kwargs)
             for event in page.get("StackEvents", []):
                 if event["EventId"] == since or event["EventId"] in seen:
@@ -270,34 +309,50 @@ class Deployer:
             if not token:
                 return list(reversed(fresh))
 
-    def follow_stack(self, since: str | None) -> str | None:
-        """Print events as they come until the stack settles; its final status (None: gone)."""
+    def _is_stack_end(self, event: dict) -> bool:
+        return (
+            event.get("ResourceType") == "AWS::CloudFormation::Stack"
+            and event.get("LogicalResourceId") == self.stack_name
+            and str(event.get("ResourceStatus", "")).endswith(TERMINAL_SUFFIXES)
+            and "_IN_PROGRESS" not in str(event.get("ResourceStatus", ""))
+        )
+
+    def follow_stack(self, since: str | None, timeout_seconds: float | None = None) -> str:
+        """Print events as they come until the stack's own terminal event; its status.
+
+        One describe_stack_events call per poll. Raises FollowTimeout at the deadline.
+        """
+        deadline = self._clock() + (timeout_seconds or self.timeout_seconds)
+        started = last_event_at = self._clock()
         seen: set[str] = set()
+        last: StackEvent | None = None
         while True:
-            stack = self.describe_stack()
-            try:
-                events = self._new_events(since, seen)
-            except ArdaMailError:
-                if stack is None:
-                    return None  # deleted: its events are gone with it
-                raise
+            events = self._new_events(since, seen)
             for event in events:
                 seen.add(event["EventId"])
-                self._on_event(
-                    StackEvent(
-                        timestamp=event["Timestamp"],
-                        logical_id=event.get("LogicalResourceId", ""),
-                        resource_type=event.get("ResourceType", ""),
-                        status=event.get("ResourceStatus", ""),
-                        reason=event.get("ResourceStatusReason", "") or "",
-                    )
+                last = StackEvent(
+                    timestamp=event["Timestamp"],
+                    logical_id=event.get("LogicalResourceId", ""),
+                    resource_type=event.get("ResourceType", ""),
+                    status=event.get("ResourceStatus", ""),
+                    reason=event.get("ResourceStatusReason", "") or "",
                 )
-            if stack is None:
-                return None
-            status = stack["StackStatus"]
-            if not status.endswith("_IN_PROGRESS"):
-                self._report_latency(status, events)
-                return status
+                self._on_event(last)
+                if self._is_stack_end(event):
+                    self._report_latency(last.status, [event])
+                    return last.status
+            now = self._clock()
+            if events:
+                last_event_at = now
+            elif now - last_event_at >= self.heartbeat_seconds:
+                latest = f"{last.status} {last.logical_id} at {last.timestamp:%H:%M:%S}" if last else "none yet"
+                self._on_heartbeat(f"{self.stack_name}: still waiting after {now - started:.0f}s; last event: {latest}")
+                last_event_at = now
+            if now >= deadline:
+                raise FollowTimeout(
+                    f"{self.stack_name}: not settled after {now - started:.0f}s (--timeout); CloudFormation carries "
+                    f"on: watch it with: aws cloudformation describe-stack-events --stack-name {self._events_target()}"
+                )
             self._sleep(self.poll_seconds)
 
     def _report_latency(self, status: str, events: list[dict]) -> None:
@@ -323,7 +378,7 @@ class Deployer:
             if e.get("ResourceStatus", "").endswith("_FAILED")
         ]
 
-    def exports(self) -> list[tuple[str, str]]:
+    def exports(self, stack: dict | None = None) -> list[tuple[str, str]]:
         """(export name, value) of every exported output of the stack."""
-        stack = self.describe_stack() or {}
+        stack = stack or self.describe_stack() or {}
         return sorted((o["ExportName"], o["OutputValue"]) for o in stack.get("Outputs", []) if o.get("ExportName"))

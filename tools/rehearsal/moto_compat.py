@@ -53,6 +53,16 @@ makes moto behave the way CloudFormation does, for one documented gap:
    Simplification: a rollback deletes every resource the failed update or creation
    added, whatever its DeletionPolicy.
 
+9. Stack protections: moto has no ``UpdateTerminationProtection``, deletes a stack
+   whose termination protection is on, and ``ListChangeSets`` ignores ``StackName``
+   (every change set of the region comes back). CloudFormation refuses
+   ``DeleteStack`` with "Stack [name] cannot be deleted while TerminationProtection
+   is enabled" and lists only the named stack's change sets; so do these patches.
+   ``AWS::SecretsManager::Secret`` (patch 3) is deleted with its stack unless retained.
+10. Timing, for tests only: ``SLOW_EXECUTION`` seconds (``math.inf``: never) keeps an
+   executed change set's stack ``*_IN_PROGRESS`` that long before its events and final
+   status appear, as a slow custom resource or replacement would on AWS.
+
 Deliberately not patched: moto returns NoEcho parameter values in clear text from
 ``DescribeStacks``. Leaving that in makes the token-leak assertions stricter: if
 deploy.py ever printed stack parameters, the token would show up and fail them.
@@ -64,6 +74,8 @@ import json
 from typing import Any
 
 _applied = False
+# Patch 10: seconds an executed change set stays *_IN_PROGRESS (tests set it; 0 = at once).
+SLOW_EXECUTION = 0.0
 
 
 def apply() -> None:
@@ -80,6 +92,8 @@ def apply() -> None:
     _empty_change_set_is_failed_not_raised()
     _record_set_create_refuses_existing()
     _change_sets_like_cloudformation()
+    _stack_protections()
+    _slow_execution()
 
 
 def _zone_name_servers() -> None:
@@ -239,6 +253,11 @@ def _secrets() -> None:
         @classmethod
         def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
             return None
+
+        def delete(self, account_id, region_name):
+            secretsmanager_backends[account_id][region_name].delete_secret(
+                secret_id=self.arn, recovery_window_in_days=None, force_delete_without_recovery=True
+            )
 
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
@@ -571,4 +590,69 @@ def _change_sets_like_cloudformation() -> None:
 
     ChangeSet.diff = diff
     ResourceMap.update = update
+    CloudFormationBackend.execute_change_set = execute_change_set
+
+
+def _stack_protections() -> None:
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import CloudFormationBackend
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    original_delete = CloudFormationBackend.delete_stack
+
+    def delete_stack(self, name_or_stack_id: str) -> None:
+        for stack in list(self.stacks.values()):
+            if name_or_stack_id in (stack.stack_id, stack.name) and stack.enable_termination_protection:
+                raise ValidationError(
+                    message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled"
+                )
+        original_delete(self, name_or_stack_id)
+
+    def update_termination_protection(self) -> ActionResult:
+        name = self._get_param("StackName")
+        stack = self.cloudformation_backend.get_stack(name)
+        stack.enable_termination_protection = self._get_param("EnableTerminationProtection") in (True, "true")
+        return ActionResult({"StackId": stack.stack_id})
+
+    def list_change_sets(self) -> ActionResult:
+        name = self._get_param("StackName")
+        stack = self.cloudformation_backend.get_stack(name)
+        change_sets = [c for c in self.cloudformation_backend.list_change_sets() if c.stack_id == stack.stack_id]
+        return ActionResult({"Summaries": change_sets})
+
+    CloudFormationBackend.delete_stack = delete_stack
+    CloudFormationResponse.update_termination_protection = update_termination_protection
+    CloudFormationResponse.list_change_sets = list_change_sets
+
+
+def _slow_execution() -> None:
+    import math
+    import threading
+
+    from moto.cloudformation.models import CloudFormationBackend
+
+    patched = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self, change_set_name: str, stack_name: str | None = None) -> None:
+        delay = SLOW_EXECUTION
+        if not delay:
+            return patched(self, change_set_name, stack_name)
+        change_set = self.describe_change_set(change_set_name)
+        stack = self.stacks[change_set.stack_id]
+        kind = change_set.change_set_type
+        events_before = len(stack.events)
+        patched(self, change_set_name, stack_name)
+        # Hold back what the execution produced; show it once the delay has passed.
+        held, stack.events = stack.events[events_before:], stack.events[:events_before]
+        final, stack.status = stack.status, f"{kind}_IN_PROGRESS"
+        stack._add_stack_event(f"{kind}_IN_PROGRESS", resource_status_reason="User Initiated")
+
+        def settle() -> None:
+            stack.events.extend(held[1:] if held else [])
+            stack.status = final
+
+        if math.isfinite(delay):
+            threading.Timer(delay, settle).start()
+
     CloudFormationBackend.execute_change_set = execute_change_set

@@ -1,0 +1,144 @@
+"""Stack protections, the follow that cannot hang, unexecuted change sets, and --destroy, against the emulator."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from templates.partition_email import stack_policy
+from tests.conftest import STACK, assert_token_nowhere, deploy
+from tools.rehearsal import moto_compat
+from tools.rehearsal.aws import client, credentials
+
+pytestmark = pytest.mark.moto
+
+
+def ok(result):
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def outputs(world) -> dict[str, str]:
+    stack = client("cloudformation", world["deployer"]).describe_stacks(StackName=STACK)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+
+def delegated(world) -> bool:
+    records = client("route53", world["root"]).list_resource_record_sets(HostedZoneId=world["parent_zone_id"])
+    return any(
+        r["Name"].rstrip(".") == "dev.ardamails.com" and r["Type"] == "NS" for r in records["ResourceRecordSets"]
+    )
+
+
+def rotate(postmark) -> None:
+    """Something to change: Postmark verifies the first key, then a rotation adds a pending one."""
+    domain = postmark.only_domain()
+    postmark.published[(domain["DKIMPendingHost"], "TXT")] = [domain["DKIMPendingTextValue"]]
+    postmark.verify_dkim(domain["ID"])
+    postmark.rotate_dkim(domain["ID"])
+
+
+def test_every_deploy_leaves_termination_protection_and_the_stack_policy(world, postmark):
+    first = ok(deploy(world["env"], "--yes"))
+    assert "termination protection turned on" in first.stdout
+    cfn = client("cloudformation", world["deployer"])
+    stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    assert stack["EnableTerminationProtection"] is True
+    policy = json.loads(cfn.get_stack_policy(StackName=STACK)["StackPolicyBody"])
+    assert policy == stack_policy()
+    (deny,) = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+    assert deny["Action"] == ["Update:Replace", "Update:Delete"]
+    assert deny["Resource"] == ["LogicalResourceId/MailHostedZone", "LogicalResourceId/WebhookSecret"]
+    # Someone turns protection off in the console: the next deploy, even with no changes, puts it back.
+    cfn.update_termination_protection(EnableTerminationProtection=False, StackName=STACK)
+    again = ok(deploy(world["env"], "--yes"))
+    assert "no changes" in again.stdout and "termination protection turned on" in again.stdout
+    assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["EnableTerminationProtection"] is True
+    with pytest.raises(cfn.exceptions.ClientError, match="cannot be deleted while TerminationProtection is enabled"):
+        cfn.delete_stack(StackName=STACK)
+
+
+def test_unexecuted_change_sets_do_not_pile_up(world, postmark):
+    ok(deploy(world["env"], "--yes"))
+    rotate(postmark)
+    left = deploy(world["env"])  # no terminal, no --yes: left for review
+    assert left.returncode == 4 and "the next deploy deletes it unless run with --keep-change-set" in left.stderr
+    cfn = client("cloudformation", world["deployer"])
+
+    def waiting():
+        summaries = cfn.list_change_sets(StackName=STACK)["Summaries"]
+        return [s["ChangeSetName"] for s in summaries if s["ExecutionStatus"] == "AVAILABLE"]
+
+    (first,) = waiting()
+    kept = deploy(world["env"], "--keep-change-set")
+    assert kept.returncode == 4 and f"kept unexecuted change set {first} (--keep-change-set)" in kept.stdout
+    assert len(waiting()) == 2
+    cleaned = ok(deploy(world["env"], "--yes"))
+    assert f"deleted unexecuted change set {first} of an earlier run" in cleaned.stdout
+    assert waiting() == []
+
+
+def test_a_stack_that_never_settles_gets_heartbeats_then_the_deadline(world, postmark):
+    ok(deploy(world["env"], "--yes"))
+    rotate(postmark)
+    moto_compat.SLOW_EXECUTION = math.inf
+    try:
+        result = deploy(world["env"], "--yes", "--timeout", "0.6")
+    finally:
+        moto_compat.SLOW_EXECUTION = 0.0
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{STACK}: still waiting after 30s; last event: UPDATE_IN_PROGRESS {STACK}" in result.stdout
+    assert f"{STACK}: not settled after 36s (--timeout); CloudFormation carries on: watch it with:" in result.stdout
+
+
+def test_destroy_needs_a_confirmation_and_the_right_account(world, postmark, tmp_path):
+    ok(deploy(world["env"], "--yes"))
+    unconfirmed = deploy(world["env"], "--destroy")
+    assert unconfirmed.returncode == 4
+    assert "not deleting without a terminal or --yes; nothing was deleted" in unconfirmed.stderr
+    assert "RETAIN  MailHostedZone" in unconfirmed.stdout and "DELETE  NsDelegation" in unconfirmed.stdout
+    elsewhere = dict(world["env"], **credentials("arn:aws:iam::999988887777:role/Elsewhere"))
+    wrong = deploy(elsewhere, "--destroy", "--yes")
+    assert wrong.returncode == 3 and "the AWS credentials are for account 999988887777" in wrong.stderr
+    assert client("cloudformation", world["deployer"]).describe_stacks(StackName=STACK)["Stacks"]
+    assert delegated(world)
+    usage = deploy(world["env"], "--purge-retained")
+    assert usage.returncode == 2 and "--purge-retained goes with --destroy" in usage.stderr
+
+
+@pytest.mark.vcheck("V-PART-003")
+def test_destroy_takes_the_partition_down_and_names_what_it_keeps(world, postmark, tmp_path):
+    ok(deploy(world["env"], "--yes"))
+    kept = outputs(world)
+    result = ok(deploy(world["env"], "--destroy", "--yes"))
+    assert "termination protection turned off" in result.stdout
+    assert f"{STACK}: DELETE_COMPLETE; the NS delegation left ardamails.com" in result.stdout
+    assert f"aws route53 delete-hosted-zone --id {kept['MailHostedZoneId']}" in result.stdout
+    assert f"aws secretsmanager delete-secret --secret-id {kept['WebhookSecretArn']}" in result.stdout
+    assert not delegated(world), "the custom resource's Delete removes the NS record"
+    cfn = client("cloudformation", world["deployer"])
+    assert [s for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"] == []
+    route53 = client("route53", world["deployer"])
+    assert route53.get_hosted_zone(Id=kept["MailHostedZoneId"])["HostedZone"]["Name"].startswith("dev.ardamails.com")
+    secrets = client("secretsmanager", world["deployer"])
+    assert secrets.describe_secret(SecretId=kept["WebhookSecretArn"]).get("DeletedDate") is None
+    with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+        secrets.describe_secret(SecretId=kept["PostmarkAccountTokenSecretArn"])
+    again = ok(deploy(world["env"], "--destroy", "--yes"))
+    assert "no such stack in account 111122223333; nothing to take down" in again.stdout
+    assert_token_nowhere(result.stdout, result.stderr, folders=[tmp_path])
+
+
+def test_destroy_with_purge_retained_leaves_nothing(world, postmark):
+    ok(deploy(world["env"], "--yes"))
+    kept = outputs(world)
+    result = ok(deploy(world["env"], "--destroy", "--yes", "--purge-retained"))
+    assert f"deleted the hosted zone {kept['MailHostedZoneId']}" in result.stdout
+    assert "scheduled the webhook secret's deletion in 7 days" in result.stdout
+    route53 = client("route53", world["deployer"])
+    with pytest.raises(route53.exceptions.NoSuchHostedZone):
+        route53.get_hosted_zone(Id=kept["MailHostedZoneId"])
+    secrets = client("secretsmanager", world["deployer"])
+    assert secrets.describe_secret(SecretId=kept["WebhookSecretArn"]).get("DeletedDate") is not None
