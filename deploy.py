@@ -311,18 +311,46 @@ class PartitionDeploy:
         return committed
 
     def lint(self, body: str) -> None:
-        """Step 5: cfn-lint; errors stop the deploy, warnings are shown."""
-        from cfnlint.api import ManualArgs, lint
+        """Step 5: cfn-lint; errors stop the deploy, warnings are shown.
 
-        matches = lint(body, config=ManualArgs(regions=[self.target.region]))
-        errors = [m for m in matches if m.rule.id.startswith("E")]
-        for match in matches:
-            if match not in errors:
-                LOG.warning("%s: cfn-lint %s", self.target.stack, match)
-        if errors:
-            shown = "; ".join(str(m) for m in errors[:3])
-            raise Refused(f"{self.target.stack}: cfn-lint found {len(errors)} error(s): {shown}")
-        LOG.info("%s: cfn-lint passed (%d warning(s))", self.target.stack, len(matches))
+        A pass is remembered (``lint_cache``) for the same template bytes, cfn-lint
+        version and region, so an unchanged template is not linted again; errors are
+        never remembered.
+        """
+        from tools.lib import lint_cache
+
+        key = lint_cache.key(body, [self.target.region])
+        warnings = lint_cache.passed(key)
+        if warnings is None:
+            from cfnlint.api import ManualArgs, lint
+
+            matches = lint(body, config=ManualArgs(regions=[self.target.region]))
+            errors = [m for m in matches if m.rule.id.startswith("E")]
+            if errors:
+                shown = "; ".join(str(m) for m in errors[:3])
+                raise Refused(f"{self.target.stack}: cfn-lint found {len(errors)} error(s): {shown}")
+            warnings = [str(m) for m in matches]
+            lint_cache.remember(key, warnings)
+            how = ""
+        else:
+            how = " (these exact bytes passed before: cached)"
+        for warning in warnings:
+            LOG.warning("%s: cfn-lint %s", self.target.stack, warning)
+        LOG.info("%s: cfn-lint passed (%d warning(s))%s", self.target.stack, len(warnings), how)
+
+    def start_lint(self, body: str):
+        """cfn-lint in the background while the read-only steps run; ``finish_lint`` waits for it."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cfn-lint")
+        job = executor.submit(self.lint, body)
+        executor.shutdown(wait=False)
+        return job
+
+    @staticmethod
+    def finish_lint(job) -> None:
+        """The lint verdict (raises Refused on errors), before anything changes."""
+        job.result()
 
     def register(self, token: Secret, *, read_only: bool) -> Registration | None:
         """Step 6: Postmark registration (read-only for --plan)."""
@@ -393,6 +421,8 @@ class PartitionDeploy:
         stack = self.target.stack
         self.check_account()
         self.check_committed(plan=plan)
+        body = self.committed_template()
+        lint_job = self.start_lint(body)  # overlaps the read-only steps; its verdict comes before Postmark
         existing = self.deployer.describe_stack()
         recreate = bool(existing) and existing["StackStatus"] == "ROLLBACK_COMPLETE" and delete_failed_stack
         if recreate and plan:
@@ -405,8 +435,7 @@ class PartitionDeploy:
             self._deployed = self.deployed_state(existing)
             self.check_drift(existing, plan=plan, overwrite=overwrite_drift)
         token = self.resolve_token()
-        body = self.committed_template()
-        self.lint(body)
+        self.finish_lint(lint_job)
         registration = self.register(token, read_only=plan)
 
         if recreate:
@@ -936,12 +965,15 @@ def parse_template(body, what: str) -> dict:
     """A CloudFormation template (YAML with short-form tags, or JSON) as plain dicts and lists."""
     if isinstance(body, dict):
         return body
-    from cfnlint.decode import decode_str
+    import yaml
 
-    template, problems = decode_str(body)
-    if template is None:
-        raise ArdaMailError(f"{what} could not be read as a CloudFormation template: {problems[:1]}")
-    return json.loads(json.dumps(template))
+    from tools.lib.plan import load_template
+
+    try:
+        return load_template(body)
+    except (ValueError, yaml.YAMLError) as exc:
+        problem = " ".join(str(exc).split())[:200]
+        raise ArdaMailError(f"{what} could not be read as a CloudFormation template: {problem}") from None
 
 
 def masked(template: dict, values: dict[str, str]) -> dict[str, str]:

@@ -461,7 +461,6 @@ def test_aws_errors_become_one_sentence(session, code, message):
 def test_stale_committed_template_is_refused(session, monkeypatch):
     run, _, _ = make(session)
     expect_identity(session)
-    expect_stack(session, None)
     monkeypatch.setattr(deploy, "render", lambda config, source: "something else")
     with pytest.raises(
         deploy.Refused, match="templates/Alpha002-dev-Email.yaml differs .* run: python generate.py dev"
@@ -472,7 +471,6 @@ def test_stale_committed_template_is_refused(session, monkeypatch):
 def test_template_over_the_inline_limit_is_refused(session, monkeypatch):
     run, _, _ = make(session)
     expect_identity(session)
-    expect_stack(session, None)
     monkeypatch.setattr(deploy, "MAX_TEMPLATE_BODY_BYTES", len(BODY.encode()) - 1)
     with pytest.raises(deploy.Refused, match=r"over CloudFormation's \d+-byte limit for an inline template"):
         run.deploy(plan=False, assume_yes=True, is_tty=False, delete_failed_stack=False)
@@ -515,7 +513,8 @@ def test_an_unpublishable_dkim_value_is_one_clear_error(value, problem):
     assert problem in str(info.value) and "\n" not in str(info.value)
 
 
-def test_cfn_lint_errors_stop_and_warnings_are_shown(caplog):
+def test_cfn_lint_errors_stop_and_warnings_are_shown(caplog, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     run = deploy.PartitionDeploy(deploy.Target(CONFIG, "us-east-1"), FakeSession(), out=io.StringIO())
     broken = BODY.replace("Type: AWS::Route53::HostedZone", "Type: AWS::Route53::HostedZon", 1)
     with pytest.raises(deploy.Refused, match=r"cfn-lint found \d+ error\(s\): .*AWS::Route53::HostedZon"):
@@ -744,3 +743,41 @@ def test_a_stack_that_never_settles_ends_at_the_deadline():
         f"aws cloudformation describe-stack-events --stack-name {STACK_ID}"
     )
     assert info.value.exit_code == 1
+
+
+def test_a_lint_pass_is_remembered_for_the_same_bytes_only(caplog, monkeypatch, tmp_path):
+    import cfnlint.api
+
+    from tools.lib import lint_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    run = deploy.PartitionDeploy(deploy.Target(CONFIG, "us-east-1"), FakeSession(), out=io.StringIO())
+    unused = BODY.replace("Parameters:\n", "Parameters:\n  Unused:\n    Type: String\n", 1)
+    run.lint(unused)
+    (cached,) = list((tmp_path / "arda-partition-mail" / "cfn-lint").iterdir())
+    assert cached.name == lint_cache.key(unused, ["us-east-1"])
+
+    def no_second_lint(*_, **__):
+        raise AssertionError("the same bytes were linted twice")
+
+    monkeypatch.setattr(cfnlint.api, "lint", no_second_lint)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        run.lint(unused)
+    assert any("W2001" in r.getMessage() for r in caplog.records), "cached warnings are shown again"
+    assert any("cached" in r.getMessage() for r in caplog.records)
+    # One byte, another region or another cfn-lint: a new key, linted again.
+    assert lint_cache.key(unused + " ", ["us-east-1"]) != cached.name
+    assert lint_cache.key(unused, ["eu-west-1"]) != cached.name
+    monkeypatch.setattr(lint_cache, "version", lambda name: "0.0.0")
+    assert lint_cache.key(unused, ["us-east-1"]) != cached.name
+
+
+def test_a_lint_error_is_never_remembered(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    run = deploy.PartitionDeploy(deploy.Target(CONFIG, "us-east-1"), FakeSession(), out=io.StringIO())
+    broken = BODY.replace("Type: AWS::Route53::HostedZone", "Type: AWS::Route53::HostedZon", 1)
+    for _ in range(2):
+        with pytest.raises(deploy.Refused, match="cfn-lint found"):
+            run.lint(broken)
+    assert not (tmp_path / "arda-partition-mail").exists()

@@ -18,6 +18,39 @@ MASK = "****"
 _DKIM_VALUE = re.compile(r'^"k=rsa;')
 
 
+# -- reading templates -----------------------------------------------------------------------
+
+
+def load_template(body: str) -> dict:
+    """A CloudFormation template in YAML (short-form tags such as ``!Ref``) or JSON, as plain data.
+
+    PyYAML with one constructor per intrinsic function: far lighter than importing
+    cfn-lint's decoder, which this runs on every deploy for two templates.
+    """
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """SafeLoader plus CloudFormation's short-form tags."""
+
+    def construct(loader, tag_suffix, node):
+        name = "Ref" if tag_suffix == "Ref" else ("Condition" if tag_suffix == "Condition" else f"Fn::{tag_suffix}")
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            if tag_suffix == "GetAtt":
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {name: value}
+
+    Loader.add_multi_constructor("!", construct)
+    document = yaml.load(body, Loader=Loader)  # noqa: S506 - SafeLoader subclass
+    if not isinstance(document, dict):
+        raise ValueError("not a template (no mapping at the top)")
+    return document
+
+
 # -- resolving a template's values -----------------------------------------------------------
 
 
