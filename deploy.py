@@ -446,6 +446,7 @@ class PartitionDeploy:
         self.clean_stale_change_sets()
         LOG.info("%s: creating a %s change set", stack, kind)
         change_set = self.deployer.create_change_set(body, parameters, self.tags(), kind)
+        self.plan.change_set = change_set
         self._new = (body, parameters, token, existing if kind == "UPDATE" else None)
         try:
             done = self.review(

@@ -85,6 +85,8 @@ class PartitionConfig:
     ns_ttl: int
     tags: tuple[tuple[str, str], ...]
     source: Path
+    # Named operator gates that must be recorded before the rollout starts this partition.
+    requires_gates: tuple[str, ...] = ()
 
     @property
     def stack_name(self) -> str:
@@ -246,6 +248,11 @@ def _load_partition(path: Path, infra: Infrastructure) -> PartitionConfig:
     ns_ttl = ttl.field("ns_delegation", rules.ttl)
     ttl.close()
     tag_table = top.field("tags", rules.tags)
+    gates: tuple[str, ...] = ()
+    if "rollout" in top._data:
+        rollout = top.table("rollout")
+        gates = tuple(rollout.field("requires_gates", rules.gate_names))
+        rollout.close()
     top.close()
 
     item = rules.op_reference_item(token_ref)
@@ -280,6 +287,7 @@ def _load_partition(path: Path, infra: Infrastructure) -> PartitionConfig:
         ns_ttl=ns_ttl,
         tags=tuple(sorted(tag_table.items())),
         source=path,
+        requires_gates=gates,
     )
 
 

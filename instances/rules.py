@@ -146,3 +146,13 @@ def tags(value: object) -> str | None:
         if not isinstance(val, str) or not _TAG_VALUE.fullmatch(val):
             return f"map each tag to at most 256 letters, digits or ' _.:/=+-@' (bad value for {key!r})"
     return None
+
+
+_GATE = re.compile(r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?")
+
+
+def gate_names(value: object) -> str | None:
+    """A list of rollout gate names: lowercase words joined by hyphens, e.g. 'postmark-compliance-reply'."""
+    if isinstance(value, list) and all(isinstance(v, str) and _GATE.fullmatch(v) for v in value):
+        return None
+    return "be a list of gate names such as ['postmark-compliance-reply'] (lowercase letters, digits, hyphens)"

@@ -345,3 +345,15 @@ def test_unreadable_config_files_are_one_sentence(instance_tree, content, messag
     with pytest.raises(ConfigError) as info:
         load_registry(instance_tree)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_rollout_gates_are_read_and_checked(instance_tree):
+    path = instance_tree / "Alpha002" / "dev.toml"
+    path.write_text(path.read_text() + '\n[rollout]\nrequires_gates = ["postmark-compliance-reply"]\n')
+    assert load_registry(instance_tree).partition("dev").requires_gates == ("postmark-compliance-reply",)
+    path.write_text(path.read_text().replace('"postmark-compliance-reply"', '"Postmark reply"'))
+    with pytest.raises(ConfigError, match=re.escape("Alpha002/dev.toml: rollout.requires_gates must be a list")):
+        load_registry(instance_tree)
+    path.write_text(path.read_text().replace("requires_gates", "gates"))
+    with pytest.raises(ConfigError, match=re.escape("rollout.requires_gates is required and must be a list")):
+        load_registry(instance_tree)

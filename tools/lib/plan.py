@@ -204,11 +204,13 @@ class Plan:
     drift: list[Drift] = field(default_factory=list)
     drift_note: str = ""
     changes: list[dict] = field(default_factory=list)
+    change_set: str = ""
 
     def to_dict(self) -> dict:
         """A JSON-ready view (``--json``)."""
         return {
             "target": self.target,
+            "change_set": self.change_set,
             "changes": self.changes,
             "parameters": [asdict(p) for p in self.parameters],
             "properties": [asdict(p) for p in self.properties],

@@ -55,9 +55,12 @@ def create_platform_roots(registry) -> None:
     for infra in registry.infrastructures.values():
         account = rules.role_arn_account(infra.delegation_role_arn)
         creds = credentials(infra.delegation_role_arn)
-        if (account, infra.parent_zone_name) not in done:
+        route53 = client("route53", creds)
+        existing = route53.list_hosted_zones_by_name(DNSName=infra.parent_zone_name)["HostedZones"]
+        exists = any(z["Name"].rstrip(".") == infra.parent_zone_name for z in existing)
+        if (account, infra.parent_zone_name) not in done and not exists:
             done.add((account, infra.parent_zone_name))
-            client("route53", creds).create_hosted_zone(Name=infra.parent_zone_name, CallerReference=str(uuid.uuid4()))
+            route53.create_hosted_zone(Name=infra.parent_zone_name, CallerReference=str(uuid.uuid4()))
         role_name = infra.delegation_role_arn.split(":role/", 1)[1].split("/")[-1]
         trust = {
             "Version": "2012-10-17",
@@ -79,8 +82,16 @@ def create_report_domains(registry) -> None:
         if report_domain == config.mail_domain or report_domain.endswith("." + config.mail_domain):
             continue
         if report_domain not in zones:
-            created = route53.create_hosted_zone(Name=report_domain, CallerReference=str(uuid.uuid4()))
-            zones[report_domain] = created["HostedZone"]["Id"]
+            found = [
+                z["Id"]
+                for z in route53.list_hosted_zones_by_name(DNSName=report_domain)["HostedZones"]
+                if z["Name"].rstrip(".") == report_domain
+            ]
+            if found:
+                zones[report_domain] = found[0]
+            else:
+                created = route53.create_hosted_zone(Name=report_domain, CallerReference=str(uuid.uuid4()))
+                zones[report_domain] = created["HostedZone"]["Id"]
         record = {
             "Name": f"{config.mail_domain}._report._dmarc.{report_domain}",
             "Type": "TXT",
