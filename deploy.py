@@ -38,7 +38,7 @@ from templates.partition_email import (
     partition_tags,
 )
 from templates.render import read_handler_source, render, render_inputs, template_path
-from tools.lib.cli import report_error, report_unexpected
+from tools.lib.cli import ask, ask_yes, report_error, report_unexpected
 from tools.lib.errors import ArdaMailError, UsageError
 from tools.lib.logger import Secret, on_github_actions, redact, register_secret, setup_logging
 from tools.lib.plan import (
@@ -396,10 +396,7 @@ class PartitionDeploy:
                 f"{self.target.stack}: not executing without a terminal or --yes; change set {change_set_id} left "
                 f"for review ({how}); the next deploy deletes it unless run with --keep-change-set"
             )
-        sys.stderr.write(f"Execute this change set on {self.target.stack} in account {self.target.account}? [y/N] ")
-        sys.stderr.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
+        if not ask_yes(f"Execute this change set on {self.target.stack} in account {self.target.account}?"):
             raise NotExecuted(
                 f"{self.target.stack}: not executed; change set {change_set_id} left for review ({how}); "
                 "the next deploy deletes it unless run with --keep-change-set"
@@ -680,9 +677,7 @@ class PartitionDeploy:
                 f"refusing to execute on {self.target.stack}: the change set widens IAM permissions "
                 f"({len(self.plan.iam)} grant(s), table above); review them, then rerun with --allow-iam-changes --yes"
             )
-        sys.stderr.write(f"Accept these {len(self.plan.iam)} IAM widening(s) on {self.target.stack}? [y/N] ")
-        sys.stderr.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        if not ask_yes(f"Accept these {len(self.plan.iam)} IAM widening(s) on {self.target.stack}?"):
             raise Refused(f"{self.target.stack}: IAM widening not accepted; nothing executed")
 
     def _print_rows(self, title: str, rows: list[tuple[str, ...]]) -> None:
@@ -892,9 +887,7 @@ class PartitionDeploy:
         """On a terminal the operator types the stack's name; without one, --yes."""
         stack = self.target.stack
         if is_tty:
-            sys.stderr.write(f"Type the stack name ({stack}) to delete it from account {self.target.account}: ")
-            sys.stderr.flush()
-            if sys.stdin.readline().strip() != stack:
+            if ask(f"Type the stack name ({stack}) to delete it from account {self.target.account}:") != stack:
                 raise NotExecuted(f"{stack}: the name did not match; nothing was deleted")
             return
         if not assume_yes:

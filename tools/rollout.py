@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from the checkout
 
 from instances.registry import PARTITION_IDS, PartitionConfig, load_registry  # noqa: E402
-from tools.lib.cli import report_error, report_unexpected  # noqa: E402
+from tools.lib.cli import ask_yes, report_error, report_unexpected  # noqa: E402
 from tools.lib.errors import ArdaMailError, UsageError  # noqa: E402
 from tools.lib.logger import redact, setup_logging  # noqa: E402
 
@@ -251,9 +251,7 @@ class Rollout:
                 f"{config.partition.value}: not started without a terminal or --yes; resume with: "
                 f"python tools/rollout.py --from {config.partition.value}"
             )
-        sys.stderr.write(f"Roll out {config.stack_name} in account {config.infrastructure.account_id}? [y/N] ")
-        sys.stderr.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        if not ask_yes(f"Roll out {config.stack_name} in account {config.infrastructure.account_id}?"):
             raise NotConfirmed(
                 f"{config.partition.value}: not started (answered no); resume with: "
                 f"python tools/rollout.py --from {config.partition.value}"

@@ -29,3 +29,15 @@ def _print_line(prog: str, message: str, stack_name: str | None) -> None:
     if stack_name and stack_name not in message:
         message = f"{stack_name}: {message}"
     print(f"{prog}: error: {message}", file=sys.stderr)
+
+
+def ask(question: str) -> str:
+    """Ask on the terminal (stderr), the answer stripped (stdin)."""
+    sys.stderr.write(f"{question} ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip()
+
+
+def ask_yes(question: str) -> bool:
+    """A ``[y/N]`` question: True only for y or yes."""
+    return ask(f"{question} [y/N]").lower() in ("y", "yes")
