@@ -244,6 +244,8 @@ class PartitionDeploy:
         self.keep_change_sets = keep_change_sets
         self.plan = Plan(target=target.describe())
         self._deployed: tuple[dict, dict[str, str]] = ({}, {})
+        self._detection: str | None = None  # CloudFormation's drift detection, running meanwhile
+        self._overwrite_drift = False
 
     def _count_call(self, **_) -> None:
         self.aws_calls += 1
@@ -445,6 +447,7 @@ class PartitionDeploy:
         change_set = self.deployer.create_change_set(body, parameters, self.tags(), kind)
         self.plan.change_set = change_set
         self._new = (body, parameters, token, existing if kind == "UPDATE" else None)
+        self._overwrite_drift = overwrite_drift
         try:
             done = self.review(
                 change_set, kind, plan=plan, assume_yes=assume_yes, is_tty=is_tty, allow_iam_changes=allow_iam_changes
@@ -480,9 +483,11 @@ class PartitionDeploy:
         except NoChanges:
             self._discard(change_set, kind)
             self._print(f"{stack}: no changes; the stack already matches the committed template")
+            self.finish_cloudformation_drift(plan=plan, overwrite=self._overwrite_drift)
             return True
         self.show_changes(changes)
         self.describe_changes(changes)
+        self.finish_cloudformation_drift(plan=plan, overwrite=self._overwrite_drift)
         if plan:
             self._discard(change_set, kind)
             self._print(f"{stack}: plan only; change set deleted, nothing executed")
@@ -523,50 +528,67 @@ class PartitionDeploy:
             pages = route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
             live = [record for page in pages for record in page["ResourceRecordSets"]]
         self.plan.drift = record_drift(live_resources(template, values), live)
-        self.plan.drift += self._cloudformation_drift()
-        if not self.plan.drift:
+        # CloudFormation's detection takes seconds to minutes on AWS: it runs while the deploy goes on,
+        # and its verdict is read before anything executes (finish_cloudformation_drift).
+        self._detection = self._start_cloudformation_drift()
+        self._refuse_drift(self.plan.drift, plan=plan, overwrite=overwrite)
+
+    def _refuse_drift(self, drift: list, *, plan: bool, overwrite: bool) -> None:
+        if not drift:
             return
         rows = [("RESOURCE", "PROPERTY", "EXPECTED", "ACTUAL")] + [
-            (d.resource, d.property, d.expected, d.actual) for d in self.plan.drift
+            (d.resource, d.property, d.expected, d.actual) for d in drift
         ]
         self._print_rows(f"{self.target.stack}: drift: live values differ from the deployed template", rows)
         if plan or overwrite:
             return
         raise Refused(
-            f"refusing to deploy {self.target.stack}: {len(self.plan.drift)} value(s) were changed outside "
+            f"refusing to deploy {self.target.stack}: {len(drift)} value(s) were changed outside "
             "CloudFormation (table above); bring them back into the template, or rerun with --overwrite-drift "
             "to put them back as the deployed template says"
         )
 
-    def _cloudformation_drift(self) -> list:
-        """CloudFormation's drift detection for the non-record resources, where the service answers."""
+    def _start_cloudformation_drift(self) -> str | None:
+        """Ask CloudFormation to detect drift; the detection ID, or None where the service does not answer."""
         from botocore.exceptions import ClientError
 
         from tools.lib.aws_errors import AWS_FAILURES
-        from tools.lib.plan import Drift
 
         try:
-            detection = self.cfn.detect_stack_drift(StackName=self.target.stack)["StackDriftDetectionId"]
-            deadline = time.monotonic() + 120
-            while True:
-                status = self.cfn.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
-                if status["DetectionStatus"] != "DETECTION_IN_PROGRESS" or time.monotonic() > deadline:
-                    break
-                time.sleep(2)
-            drifts = self.cfn.describe_stack_resource_drifts(
-                StackName=self.target.stack, StackResourceDriftStatusFilters=["MODIFIED", "DELETED"]
-            )["StackResourceDrifts"]
+            return self.cfn.detect_stack_drift(StackName=self.target.stack)["StackDriftDetectionId"]
         except AWS_FAILURES as exc:
             code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
             self.plan.drift_note = (
                 f"CloudFormation drift detection did not answer ({code}); the records were compared directly."
             )
             LOG.info("%s: %s", self.target.stack, self.plan.drift_note)
-            return []
+            return None
+
+    def finish_cloudformation_drift(self, *, plan: bool, overwrite: bool) -> None:
+        """CloudFormation's verdict on the non-record resources (records were compared directly)."""
+        from tools.lib.aws_errors import AWS_FAILURES
+        from tools.lib.plan import Drift
+
+        detection, self._detection = self._detection, None
+        if detection is None:
+            return
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                status = self.cfn.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+                if status["DetectionStatus"] != "DETECTION_IN_PROGRESS" or time.monotonic() > deadline:
+                    break
+                self.deployer._sleep(self.deployer.poll_seconds)
+            drifts = self.cfn.describe_stack_resource_drifts(
+                StackName=self.target.stack, StackResourceDriftStatusFilters=["MODIFIED", "DELETED"]
+            )["StackResourceDrifts"]
+        except AWS_FAILURES as exc:
+            self.plan.drift_note = f"CloudFormation drift detection failed ({type(exc).__name__}); records compared."
+            return
         rows = []
         for drift in drifts:
             if drift.get("ResourceType") == "AWS::Route53::RecordSet":
-                continue  # compared directly above
+                continue  # compared directly
             for difference in drift.get("PropertyDifferences") or [{"PropertyPath": "(resource)"}]:
                 rows.append(
                     Drift(
@@ -576,7 +598,8 @@ class PartitionDeploy:
                         redact(str(difference.get("ActualValue", drift.get("StackResourceDriftStatus", "")))),
                     )
                 )
-        return rows
+        self.plan.drift += rows
+        self._refuse_drift(rows, plan=plan, overwrite=overwrite)
 
     def repair_drift(self, existing: dict) -> None:
         """--overwrite-drift: put drifted records back as the deployed template says, before executing."""

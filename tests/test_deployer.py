@@ -781,3 +781,54 @@ def test_a_lint_error_is_never_remembered(monkeypatch, tmp_path):
         with pytest.raises(deploy.Refused, match="cfn-lint found"):
             run.lint(broken)
     assert not (tmp_path / "arda-partition-mail").exists()
+
+
+def test_cloudformation_drift_found_meanwhile_refuses_before_executing(session):
+    run, out, _ = make(session)
+    run._detection = "detection-1"
+    cfn(session).add_response(
+        "describe_stack_drift_detection_status",
+        {
+            "StackId": STACK_ID,
+            "StackDriftDetectionId": "detection-1",
+            "DetectionStatus": "DETECTION_IN_PROGRESS",
+            "Timestamp": NOW,
+        },
+        {"StackDriftDetectionId": "detection-1"},
+    )
+    cfn(session).add_response(
+        "describe_stack_drift_detection_status",
+        {
+            "StackId": STACK_ID,
+            "StackDriftDetectionId": "detection-1",
+            "StackDriftStatus": "DRIFTED",
+            "DetectionStatus": "DETECTION_COMPLETE",
+            "Timestamp": NOW,
+        },
+        {"StackDriftDetectionId": "detection-1"},
+    )
+    role_drift = {
+        "StackId": STACK_ID,
+        "LogicalResourceId": "DnsRecordsRole",
+        "ResourceType": "AWS::IAM::Role",
+        "StackResourceDriftStatus": "MODIFIED",
+        "Timestamp": NOW,
+        "PropertyDifferences": [
+            {
+                "PropertyPath": "/Description",
+                "ExpectedValue": "Lets the runtime write tenant mail records",
+                "ActualValue": "edited in the console",
+                "DifferenceType": "NOT_EQUAL",
+            }
+        ],
+    }
+    cfn(session).add_response(
+        "describe_stack_resource_drifts",
+        {"StackResourceDrifts": [role_drift]},
+        {"StackName": STACK, "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]},
+    )
+    with pytest.raises(deploy.Refused, match="1 value\\(s\\) were changed outside CloudFormation"):
+        run.finish_cloudformation_drift(plan=False, overwrite=False)
+    assert "DnsRecordsRole  /Description  Lets the runtime write tenant mail records  edited in the console" in (
+        out.getvalue()
+    )
