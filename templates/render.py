@@ -1,4 +1,4 @@
-"""The explicit registry of rendered templates: config in, YAML text out.
+"""The explicit registry of rendered templates: config in, YAML text out (our own emitter).
 
 One stack kind today (PartitionEmail). ``generate.py`` writes what ``render``
 returns and ``deploy.py`` compares it with the committed file; neither builds
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from instances.registry import PartitionConfig
 from templates.partition_email import PartitionEmail, PartitionEmailProps
+from templates.yaml_emitter import dump
 
 TEMPLATES_DIR = Path(__file__).resolve().parent
 HANDLER_SOURCE = TEMPLATES_DIR / "ns_delegation_handler.py"
@@ -60,4 +61,4 @@ def render(config: PartitionConfig, handler_source: str) -> str:
         f"# from templates/partition_email.py and {config.source.parent.name}/{config.source.name}. "
         "Do not edit; regenerate.\n"
     )
-    return header + template.to_yaml()
+    return header + dump(template.to_dict())

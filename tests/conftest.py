@@ -176,8 +176,7 @@ def dns_zone():
             zone.start(free_port())
             break
         except OSError:
-            zone.stop()
-            zone._servers.clear()
+            continue
     yield zone
     zone.stop()
 

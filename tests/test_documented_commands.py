@@ -20,6 +20,7 @@ def test_generate_benchmark_runs_and_reports():
     assert result.returncode == 0, result.stderr
     assert "wall   median" in result.stdout and "RSS    median" in result.stdout
     assert "in-process render: median" in result.stdout
+    assert "64 partition(s) in one process:" in result.stdout
 
 
 @pytest.mark.moto

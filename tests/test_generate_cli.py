@@ -97,3 +97,15 @@ def test_render_path_imports_no_aws_sdk_or_linter():
     )
     result = subprocess.run([PYTHON, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+
+
+def test_written_templates_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    result = run("dev", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = stat.S_IMODE((tmp_path / "Alpha002-dev-Email.yaml").stat().st_mode)
+    assert mode == 0o666 & ~umask, oct(mode)

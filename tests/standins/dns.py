@@ -11,7 +11,9 @@ from __future__ import annotations
 import threading
 
 from dnslib import CNAME, NS, QTYPE, RCODE, RR, TXT
-from dnslib.server import BaseResolver, DNSLogger, DNSServer
+from dnslib.server import BaseResolver
+
+from tools.rehearsal.dns import start_servers, stop_servers
 
 _MAKERS = {
     "TXT": lambda value: TXT([value[i : i + 255] for i in range(0, len(value), 255)] or [""]),
@@ -28,7 +30,7 @@ class ZoneStandIn(BaseResolver):
         self.ttl = ttl
         self.lock = threading.Lock()
         self.queries: list[tuple[str, str]] = []
-        self._servers: list[DNSServer] = []
+        self._servers: list = []
         self.port = 0
 
     def set(self, name: str, kind: str, values: list[str]) -> None:
@@ -55,12 +57,8 @@ class ZoneStandIn(BaseResolver):
 
     def start(self, port: int) -> None:
         self.port = port
-        for tcp in (False, True):
-            quiet = DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
-            server = DNSServer(self, port=port, address="127.0.0.1", tcp=tcp, logger=quiet)
-            server.start_thread()
-            self._servers.append(server)
+        self._servers = start_servers(self, port)
 
     def stop(self) -> None:
-        for server in self._servers:
-            server.stop()
+        stop_servers(self._servers)
+        self._servers = []

@@ -105,23 +105,46 @@ class Route53Resolver(BaseResolver):
         return reply
 
 
+# socketserver checks for shutdown every poll interval (0.5 s by default): a test that
+# starts and stops a server would wait that long each time.
+POLL_INTERVAL_SECONDS = 0.02
+
+
+def start_servers(resolver: BaseResolver, port: int) -> list[DNSServer]:
+    """UDP and TCP servers for ``resolver`` on one 127.0.0.1 port, each in a daemon thread."""
+    quiet = DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
+    servers = []
+    try:
+        for tcp in (False, True):
+            server = DNSServer(resolver, port=port, address="127.0.0.1", tcp=tcp, logger=quiet)
+            servers.append(server)
+            threading.Thread(
+                target=server.server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL_SECONDS}, daemon=True
+            ).start()
+    except OSError:
+        stop_servers(servers)
+        raise
+    return servers
+
+
+def stop_servers(servers: list[DNSServer]) -> None:
+    """Stop and close each server (at most one poll interval)."""
+    for server in servers:
+        server.server.shutdown()
+        server.server.server_close()
+
+
 class Route53DnsServer:
     """UDP and TCP on one 127.0.0.1 port."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.resolver = Route53Resolver()
-        quiet = DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
-        self._servers = [
-            DNSServer(self.resolver, port=port, address="127.0.0.1", tcp=tcp, logger=quiet) for tcp in (False, True)
-        ]
-        self._lock = threading.Lock()
+        self._servers: list[DNSServer] = []
 
     def start(self) -> None:
-        for server in self._servers:
-            server.start_thread()
+        self._servers = start_servers(self.resolver, self.port)
 
     def stop(self) -> None:
-        for server in self._servers:
-            server.stop()
-            server.server.server_close()
+        stop_servers(self._servers)
+        self._servers = []

@@ -1,0 +1,239 @@
+"""Our own YAML emitter for CloudFormation templates: the bytes of the committed files, stated here.
+
+The committed templates were first written by troposphere's YAML path (JSON, re-read
+by cfn_flip, emitted by PyYAML's pure-Python emitter at 200 columns). A new release
+of either could change every committed byte; this module pins the format instead,
+for the subset our templates use, and refuses loudly (``EmitterError``) anything
+outside it rather than guess:
+
+- block mappings with keys sorted, block sequences indented two spaces under their
+  key (``key:`` then ``  - item``), ``{}`` and ``[]`` for empty ones;
+- intrinsic functions in short form: ``!Ref 'X'``, ``!GetAtt 'A.B'``,
+  ``!Condition 'X'``, ``!Join`` + a sequence, and so on (a single-key mapping whose
+  key is ``Ref``, ``Condition`` or ``Fn::*``); tagged scalars are single-quoted;
+- integers and booleans as CloudFormation reads them (``90``, ``true``);
+- strings: plain when YAML 1.1 reads them back as the same string (no indicator
+  characters where they matter, nothing that resolves to a number, boolean, null,
+  timestamp, ``<<`` or ``=``), single-quoted otherwise (``''`` doubled); a string of
+  ten or more lines (the inlined handler) as a literal block ``|``.
+
+Refused: floats, ``None``, non-ASCII or control characters, strings with 1 to 9
+line breaks, lines over 200 columns, strings of 200 characters or more, trailing
+spaces inside a literal block, keys that would need quoting.
+"""
+
+from __future__ import annotations
+
+import re
+
+WIDTH = 200
+LITERAL_MIN_LINES = 10
+_INDICATORS_FIRST = set("#,[]{}&*!|>'\"%@`")
+_PRINTABLE = re.compile(r"[\x20-\x7e]*")
+# YAML 1.1's implicit types (yaml.org/type): a plain scalar matching one of these is
+# read back as that type, so such strings are quoted.
+_IMPLICIT = [
+    re.compile(p)
+    for p in (
+        r"yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF",
+        r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+",
+        r"[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+        r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
+        r"~|null|Null|NULL|",
+        r"[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9]"
+        r"(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)?",
+        r"<<",
+        r"=",
+    )
+]
+# Strings close to those shapes whose reading we have not pinned down: refused, never guessed.
+_AMBIGUOUS = re.compile(r"[-+.]?[0-9][-+.0-9_:eEoObBxXa-fA-F ]*|[-+]?\.[a-zA-Z]+")
+
+
+class EmitterError(ValueError):
+    """A value outside the subset this emitter writes."""
+
+
+def dump(document: dict) -> str:
+    """``document`` (a CloudFormation template as dicts and lists) as YAML text."""
+    if not isinstance(document, dict):
+        raise EmitterError(f"a template must be a mapping, got {type(document).__name__}")
+    lines: list[str] = []
+    _mapping(document, 0, lines, first_prefix="")
+    return "".join(line + "\n" for line in lines)
+
+
+# -- scalars ---------------------------------------------------------------------------------------------
+
+
+def _resolves(text: str) -> bool:
+    return any(p.fullmatch(text) for p in _IMPLICIT)
+
+
+def _plain_allowed(text: str) -> bool:
+    """YAML's rules for a plain scalar in block context, for one printable ASCII line."""
+    if not text or text[0] == " " or text[-1] == " ":
+        return False
+    if text.startswith(("---", "...")):
+        return False
+    for index, char in enumerate(text):
+        followed_by_space = index + 1 == len(text) or text[index + 1] == " "
+        if index == 0:
+            if char in _INDICATORS_FIRST:
+                return False
+            if char in "?:-" and followed_by_space:
+                return False
+        else:
+            if char == ":" and followed_by_space:
+                return False
+            if char == "#" and text[index - 1] == " ":
+                return False
+    return True
+
+
+def _scalar(value, *, tagged: bool = False) -> str:
+    """One scalar, as written after ``key: `` or ``- `` (or after a tag)."""
+    if isinstance(value, bool):
+        if tagged:
+            raise EmitterError(f"a tagged boolean is outside this emitter's subset: {value!r}")
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if tagged:
+            raise EmitterError(f"a tagged number is outside this emitter's subset: {value!r}")
+        return str(value)
+    if not isinstance(value, str):
+        raise EmitterError(f"{type(value).__name__} values are outside this emitter's subset: {value!r}")
+    if "\n" in value or "\r" in value:
+        raise EmitterError(f"a string with line breaks is written only as a literal block: {value[:40]!r}")
+    if not _PRINTABLE.fullmatch(value):
+        raise EmitterError(f"only printable ASCII strings are written, got: {value[:40]!r}")
+    if len(value) >= WIDTH:
+        raise EmitterError(f"strings of {WIDTH} characters or more are outside this emitter's subset")
+    if tagged or value.startswith("0"):
+        return _single_quoted(value)
+    resolves = _resolves(value)
+    if not resolves and _AMBIGUOUS.fullmatch(value):
+        raise EmitterError(f"cannot tell how YAML 1.1 reads {value!r}; refusing to guess its quoting")
+    if not resolves and _plain_allowed(value):
+        return value
+    return _single_quoted(value)
+
+
+def _single_quoted(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _literal(value: str, indent: int) -> list[str]:
+    """A literal block: its header (``|``, ``|-`` or ``|+``) and its indented lines."""
+    if not _PRINTABLE.fullmatch(value.replace("\n", "")):
+        raise EmitterError("a literal block must be printable ASCII and line breaks only")
+    body = value.split("\n")
+    if value.startswith((" ", "\n")):
+        raise EmitterError("a literal block that starts with a space or a line break needs an indentation indicator")
+    if any(line != line.rstrip(" ") for line in body):
+        raise EmitterError("a literal block with trailing spaces on a line is outside this emitter's subset")
+    if value.endswith("\n\n"):
+        header, body = "|+", body[:-1]
+    elif value.endswith("\n"):
+        header, body = "|", body[:-1]
+    else:
+        header = "|-"
+    pad = " " * indent
+    return [header] + [pad + line if line else "" for line in body]
+
+
+# -- nodes -----------------------------------------------------------------------------------------------
+
+
+def _intrinsic(value) -> tuple[str, object] | None:
+    """(tag, argument) when ``value`` is an intrinsic function in long form."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, argument),) = value.items()
+        if key in ("Ref", "Condition"):
+            return f"!{key}", argument
+        if key.startswith("Fn::"):
+            tag = f"!{key[4:]}"
+            if tag == "!GetAtt" and isinstance(argument, list):
+                argument = ".".join(argument)
+            return tag, argument
+    return None
+
+
+def _key(key) -> str:
+    if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9:_.-]*", key) or _resolves(key):
+        raise EmitterError(f"mapping keys must be plain identifiers, got: {key!r}")
+    if key[-1] == ":" or ": " in key:
+        raise EmitterError(f"mapping keys must be plain identifiers, got: {key!r}")
+    return key
+
+
+def _check_width(line: str) -> str:
+    if len(line) > WIDTH:
+        raise EmitterError(f"a line of {len(line)} columns would be folded; the limit is {WIDTH}")
+    return line
+
+
+def _value(value, indent: int, lines: list[str], head: str) -> None:
+    """Write ``head`` (``key:`` or ``-``) followed by ``value``, at ``indent`` columns."""
+    pad = " " * indent
+    intrinsic = _intrinsic(value)
+    if intrinsic is not None:
+        tag, argument = intrinsic
+        if isinstance(argument, (dict, list)) and argument:
+            lines.append(_check_width(f"{pad}{head} {tag}"))
+            _node(argument, indent + 2, lines)
+        elif isinstance(argument, (dict, list)):
+            raise EmitterError(f"an empty argument to {tag} is outside this emitter's subset")
+        else:
+            lines.append(_check_width(f"{pad}{head} {tag} {_scalar(argument, tagged=True)}"))
+        return
+    if isinstance(value, dict):
+        if not value:
+            lines.append(f"{pad}{head} {{}}")
+        elif head == "-":
+            _mapping(value, indent + 2, lines, first_prefix=f"{pad}- ")
+        else:
+            lines.append(f"{pad}{head}")
+            _mapping(value, indent + 2, lines, first_prefix="")
+        return
+    if isinstance(value, list):
+        if not value:
+            lines.append(f"{pad}{head} []")
+        elif head == "-":
+            _sequence(value, indent + 2, lines, first_prefix=f"{pad}- ")
+        else:
+            lines.append(f"{pad}{head}")
+            _sequence(value, indent + 2, lines, first_prefix="")
+        return
+    if isinstance(value, str) and sum(1 for c in value if c in "\n\r") >= LITERAL_MIN_LINES:
+        block = _literal(value, indent + 2)
+        lines.append(f"{pad}{head} {block[0]}")
+        lines.extend(block[1:])
+        return
+    lines.append(_check_width(f"{pad}{head} {_scalar(value)}"))
+
+
+def _node(value, indent: int, lines: list[str]) -> None:
+    """A collection on its own lines, at ``indent``."""
+    if isinstance(value, dict):
+        _mapping(value, indent, lines, first_prefix="")
+    else:
+        _sequence(value, indent, lines, first_prefix="")
+
+
+def _mapping(value: dict, indent: int, lines: list[str], first_prefix: str) -> None:
+    """Keys sorted; the first one after ``first_prefix`` (``- `` inside a sequence)."""
+    for index, key in enumerate(sorted(value, key=str)):
+        start = len(lines)
+        _value(value[key], indent, lines, f"{_key(key)}:")
+        if index == 0 and first_prefix:
+            lines[start] = first_prefix + lines[start][indent:]
+
+
+def _sequence(value: list, indent: int, lines: list[str], first_prefix: str) -> None:
+    """Items as ``- item``; the first one after ``first_prefix`` (a sequence in a sequence)."""
+    for index, item in enumerate(value):
+        start = len(lines)
+        _value(item, indent, lines, "-")
+        if index == 0 and first_prefix:
+            lines[start] = first_prefix + lines[start][indent:]
