@@ -161,7 +161,11 @@ def test_429_with_retry_after(cli_env, postmark):
 
 @pytest.mark.vcheck("V-CLI-002")
 def test_persistent_500_fails_with_code_and_message(cli_env, postmark):
-    postmark.fail("GET", "/domains", [(500, {"ErrorCode": 0, "Message": "Internal Server Error"}, {})] * 5)
+    # Retry-After: 0 keeps the test quick; the jittered backoff itself is timed in-process
+    # (test_postmark_registration.py, with an injected sleep).
+    postmark.fail(
+        "GET", "/domains", [(500, {"ErrorCode": 0, "Message": "Internal Server Error"}, {"Retry-After": "0"})] * 5
+    )
     result = run(cli_env, "Alpha002", "dev")
     assert result.returncode == 1
     assert (
