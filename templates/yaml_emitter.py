@@ -187,23 +187,15 @@ def _value(value, indent: int, lines: list[str], head: str) -> None:
         else:
             lines.append(_check_width(f"{pad}{head} {tag} {_scalar(argument, tagged=True)}"))
         return
-    if isinstance(value, dict):
+    if isinstance(value, (dict, list)):
+        empty, write = ("{}", _mapping) if isinstance(value, dict) else ("[]", _sequence)
         if not value:
-            lines.append(f"{pad}{head} {{}}")
-        elif head == "-":
-            _mapping(value, indent + 2, lines, first_prefix=f"{pad}- ")
+            lines.append(f"{pad}{head} {empty}")
+        elif head == "-":  # the collection starts on the item's own line
+            write(value, indent + 2, lines, first_prefix=f"{pad}- ")
         else:
             lines.append(f"{pad}{head}")
-            _mapping(value, indent + 2, lines, first_prefix="")
-        return
-    if isinstance(value, list):
-        if not value:
-            lines.append(f"{pad}{head} []")
-        elif head == "-":
-            _sequence(value, indent + 2, lines, first_prefix=f"{pad}- ")
-        else:
-            lines.append(f"{pad}{head}")
-            _sequence(value, indent + 2, lines, first_prefix="")
+            write(value, indent + 2, lines, first_prefix="")
         return
     if isinstance(value, str) and sum(1 for c in value if c in "\n\r") >= LITERAL_MIN_LINES:
         block = _literal(value, indent + 2)
