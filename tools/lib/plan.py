@@ -29,8 +29,11 @@ def load_template(body: str) -> dict:
     """
     import yaml
 
-    class Loader(yaml.SafeLoader):
-        """SafeLoader plus CloudFormation's short-form tags."""
+    # libyaml's loader when the wheel has it (ten times faster on a 30 KB template).
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):
+        """A safe loader plus CloudFormation's short-form tags."""
 
     def construct(loader, tag_suffix, node):
         name = "Ref" if tag_suffix == "Ref" else ("Condition" if tag_suffix == "Condition" else f"Fn::{tag_suffix}")
