@@ -59,6 +59,8 @@ makes moto behave the way CloudFormation does, for one documented gap:
    ``DeleteStack`` with "Stack [name] cannot be deleted while TerminationProtection
    is enabled" and lists only the named stack's change sets; so do these patches.
    ``AWS::SecretsManager::Secret`` (patch 3) is deleted with its stack unless retained.
+   ``DetectStackDrift`` (not in moto) is refused with a ValidationError instead of an
+   HTML 500, so callers see an AWS-shaped "no".
 10. Timing, for tests only: ``SLOW_EXECUTION`` seconds (``math.inf``: never) keeps an
    executed change set's stack ``*_IN_PROGRESS`` that long before its events and final
    status appear, as a slow custom resource or replacement would on AWS.
@@ -621,7 +623,13 @@ def _stack_protections() -> None:
         change_sets = [c for c in self.cloudformation_backend.list_change_sets() if c.stack_id == stack.stack_id]
         return ActionResult({"Summaries": change_sets})
 
+    def detect_stack_drift(self) -> ActionResult:
+        # moto has no drift detection and answered with an HTML 500 and a server-side traceback;
+        # an AWS-shaped refusal lets deploy.py say "did not answer" and compare the records itself.
+        raise ValidationError(message="DetectStackDrift is not modelled by this emulator")
+
     CloudFormationBackend.delete_stack = delete_stack
+    CloudFormationResponse.detect_stack_drift = detect_stack_drift
     CloudFormationResponse.update_termination_protection = update_termination_protection
     CloudFormationResponse.list_change_sets = list_change_sets
 
