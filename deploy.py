@@ -173,6 +173,11 @@ class Target:
         return f"target: account {self.account}, region {self.region}, stack {self.stack}"
 
 
+def stack_outputs(stack: dict | None) -> dict[str, str]:
+    """A described stack's outputs, OutputKey → OutputValue."""
+    return {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs") or []}
+
+
 def deployed_dkim_selectors(stack: dict | None) -> list[str]:
     """The selector each DKIM slot holds in the deployed stack ("" for an empty slot or no stack)."""
     values = {p["ParameterKey"]: p.get("ParameterValue") or "" for p in (stack or {}).get("Parameters", [])}
@@ -380,10 +385,7 @@ class PartitionDeploy:
         rows = [("ACTION", "LOGICAL ID", "RESOURCE TYPE", "REPLACEMENT")] + [
             (c.action, c.logical_id, c.resource_type, c.replacement or "-") for c in changes
         ]
-        widths = [max(len(r[i]) for r in rows) for i in range(3)]
-        self._print(f"{self.target.stack}: change set ({len(changes)} change(s))")
-        for row in rows:
-            self._print(f"  {row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+        self._print_rows(f"{self.target.stack}: change set ({len(changes)} change(s))", rows)
 
     def confirm(self, assume_yes: bool, change_set_id: str, is_tty: bool) -> None:
         """Step 10: --yes, or y on a terminal; otherwise leave the change set."""
@@ -518,8 +520,7 @@ class PartitionDeploy:
         from tools.lib.aws_session import BOTO_CONFIG
 
         template, values = self._deployed
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in existing.get("Outputs") or []}
-        zone_id = outputs.get(O_ZONE_ID)
+        zone_id = stack_outputs(existing).get(O_ZONE_ID)
         if not zone_id:
             self.plan.drift_note = "The deployed stack has no zone output: records not compared."
             return
@@ -608,7 +609,7 @@ class PartitionDeploy:
 
         template, values = self._deployed
         expected = live_resources(template, values)
-        zone_id = {o["OutputKey"]: o["OutputValue"] for o in existing.get("Outputs") or []}[O_ZONE_ID]
+        zone_id = stack_outputs(existing)[O_ZONE_ID]
         changes = []
         for logical_id in sorted({d.resource for d in self.plan.drift}):
             resource = expected.get(logical_id) or {}
@@ -637,7 +638,7 @@ class PartitionDeploy:
         from tools.lib.aws_errors import AWS_FAILURES
         from tools.lib.aws_session import BOTO_CONFIG
 
-        arn = {o["OutputKey"]: o["OutputValue"] for o in (existing or {}).get("Outputs") or []}.get(O_TOKEN_SECRET)
+        arn = stack_outputs(existing).get(O_TOKEN_SECRET)
         if not arn:
             return None if existing else True
         try:
@@ -791,7 +792,11 @@ class PartitionDeploy:
             for name, value in self.deployer.exports(settled):
                 self._print(f"  {name} = {value}")
             return EXIT_OK
-        self._print(f"{stack}: {final}; failed resources:")
+        return self._report_failure(final, since)
+
+    def _report_failure(self, final: str, since: str | None) -> int:
+        """The stack's final state and each resource that failed, with CloudFormation's reason."""
+        self._print(f"{self.target.stack}: {final}; failed resources:")
         for event in self.deployer.failed_events(since):
             self._print(f"  {event.logical_id} ({event.resource_type}) {event.status}: {event.reason}")
         return EXIT_FAILED
@@ -844,7 +849,7 @@ class PartitionDeploy:
         if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
             raise Refused(f"{stack}: the stack is busy ({status}); wait for it to settle, then rerun --destroy")
         template, _ = self.deployed_state(existing)
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in existing.get("Outputs") or []}
+        outputs = stack_outputs(existing)
         retained = {
             name
             for name, resource in (template.get("Resources") or {}).items()
@@ -879,10 +884,7 @@ class PartitionDeploy:
             self.cfn.delete_stack(StackName=existing["StackId"])
         final = self.deployer.follow_stack(since)
         if final != "DELETE_COMPLETE":
-            self._print(f"{stack}: {final}; failed resources:")
-            for event in self.deployer.failed_events(since):
-                self._print(f"  {event.logical_id} ({event.resource_type}) {event.status}: {event.reason}")
-            return EXIT_FAILED
+            return self._report_failure(final, since)
         self._print(
             f"{stack}: DELETE_COMPLETE; the NS delegation left {self.target.config.infrastructure.parent_zone_name}"
         )

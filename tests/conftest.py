@@ -237,3 +237,9 @@ def deploy(env, *args, checkout: Path | None = None):
         timeout=180,
         stdin=subprocess.DEVNULL,
     )
+
+
+def ok(result):
+    """A finished subprocess that exited 0 (its output's tails in the failure message otherwise)."""
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result

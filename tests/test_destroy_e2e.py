@@ -9,16 +9,11 @@ import re
 import pytest
 
 from templates.partition_email import stack_policy
-from tests.conftest import STACK, assert_token_nowhere, deploy
+from tests.conftest import STACK, assert_token_nowhere, deploy, ok
 from tools.rehearsal import moto_compat
 from tools.rehearsal.aws import client, credentials
 
 pytestmark = pytest.mark.moto
-
-
-def ok(result):
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
 
 
 def outputs(world) -> dict[str, str]:

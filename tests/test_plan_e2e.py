@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import PYTHON, STACK, TOKEN, assert_token_nowhere, deploy
+from tests.conftest import PYTHON, STACK, TOKEN, assert_token_nowhere, deploy, ok
 from tools.rehearsal.aws import client
 from tools.rehearsal.repo import committed_copy, git
 
@@ -35,11 +35,6 @@ def commit_change(clone, path: str, old: str, new: str, message: str) -> None:
     assert result.returncode == 0, result.stderr
     git(clone, "add", "-A")
     git(clone, "commit", "-q", "-m", message)
-
-
-def ok(result):
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
 
 
 @pytest.mark.vcheck("V-CLI-003")

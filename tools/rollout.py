@@ -319,14 +319,11 @@ class Rollout:
 
 def read_exports(config: PartitionConfig) -> dict[str, str]:
     """The stack's exports, for the evidence."""
-    from tools.lib.aws_errors import aws_call
     from tools.lib.aws_session import BOTO_CONFIG, open_session
+    from tools.lib.deployer import Deployer
 
     session = open_session(None, config.infrastructure.region, config.stack_name)
-    with aws_call("reading the stack's exports", config.stack_name):
-        stack = session.client("cloudformation", config=BOTO_CONFIG).describe_stacks(StackName=config.stack_name)
-    outputs = stack["Stacks"][0].get("Outputs") or []
-    return {o["ExportName"]: o["OutputValue"] for o in outputs if o.get("ExportName")}
+    return dict(Deployer(session.client("cloudformation", config=BOTO_CONFIG), config.stack_name).exports())
 
 
 def markdown(document: dict) -> str:

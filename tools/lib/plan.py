@@ -382,50 +382,44 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
+def _section(title: str, headers: list[str], rows: list[list[str]], empty: str) -> list[str]:
+    """A Markdown section: its title, then a table of ``rows`` or the ``empty`` sentence."""
+    return ["", f"### {title}", ""] + (_table(headers, rows) if rows else [empty])
+
+
 def markdown(plan: Plan) -> str:
     """The plan as a Markdown summary (the same facts as --json)."""
-    lines = [f"## Plan: {plan.target}", ""]
-    lines += ["### Drift (live values that differ from the deployed template)", ""]
-    lines += (
-        _table(
-            ["resource", "property", "expected", "actual"],
-            [[d.resource, d.property, d.expected, d.actual] for d in plan.drift],
-        )
-        if plan.drift
-        else ["No drift."]
+    lines = [f"## Plan: {plan.target}"]
+    lines += _section(
+        "Drift (live values that differ from the deployed template)",
+        ["resource", "property", "expected", "actual"],
+        [[d.resource, d.property, d.expected, d.actual] for d in plan.drift],
+        "No drift.",
     )
     if plan.drift_note:
         lines += ["", plan.drift_note]
-    lines += ["", "### Changes", ""]
-    lines += (
-        _table(
-            ["action", "logical ID", "type", "replacement"],
-            [[c["action"], c["logical_id"], c["resource_type"], c["replacement"] or "-"] for c in plan.changes],
-        )
-        if plan.changes
-        else ["No resource changes."]
+    lines += _section(
+        "Changes",
+        ["action", "logical ID", "type", "replacement"],
+        [[c["action"], c["logical_id"], c["resource_type"], c["replacement"] or "-"] for c in plan.changes],
+        "No resource changes.",
     )
-    changed = [p for p in plan.parameters if p.changed]
-    lines += ["", "### Parameters", ""]
-    lines += (
-        _table(["parameter", "deployed", "new"], [[p.name, p.old, p.new] for p in changed])
-        if changed
-        else ["No parameter changes."]
+    lines += _section(
+        "Parameters",
+        ["parameter", "deployed", "new"],
+        [[p.name, p.old, p.new] for p in plan.parameters if p.changed],
+        "No parameter changes.",
     )
-    lines += ["", "### Property changes", ""]
-    lines += (
-        _table(
-            ["resource", "property", "deployed", "new"], [[p.logical_id, p.path, p.old, p.new] for p in plan.properties]
-        )
-        if plan.properties
-        else ["No property changes."]
+    lines += _section(
+        "Property changes",
+        ["resource", "property", "deployed", "new"],
+        [[p.logical_id, p.path, p.old, p.new] for p in plan.properties],
+        "No property changes.",
     )
-    lines += ["", "### IAM changes that widen permissions", ""]
-    lines += (
-        _table(
-            ["role", "document", "statement", "widening"], [[i.role, i.document, i.sid, i.widening] for i in plan.iam]
-        )
-        if plan.iam
-        else ["None."]
+    lines += _section(
+        "IAM changes that widen permissions",
+        ["role", "document", "statement", "widening"],
+        [[i.role, i.document, i.sid, i.widening] for i in plan.iam],
+        "None.",
     )
     return "\n".join(lines) + "\n"
