@@ -38,6 +38,7 @@ from templates.partition_email import (
     partition_tags,
 )
 from templates.render import read_handler_source, render, render_inputs, template_path
+from tools.lib.cfn_lint import LintJob
 from tools.lib.cli import ask, ask_yes, report_error, report_unexpected
 from tools.lib.errors import ArdaMailError, UsageError
 from tools.lib.logger import Secret, on_github_actions, redact, register_secret, setup_logging
@@ -227,6 +228,7 @@ class PartitionDeploy:
         sleep=time.sleep,
         timeout_seconds: float = 3600.0,
         keep_change_sets: bool = False,
+        lint_job: LintJob | None = None,
     ) -> None:
         from tools.lib.aws_session import BOTO_CONFIG
         from tools.lib.deployer import Deployer
@@ -247,6 +249,7 @@ class PartitionDeploy:
             timeout_seconds=timeout_seconds,
         )
         self.keep_change_sets = keep_change_sets
+        self.lint_job = lint_job
         self.plan = Plan(target=target.describe())
         self._deployed: tuple[dict, dict[str, str]] = ({}, {})
         self._detection: str | None = None  # CloudFormation's drift detection, running meanwhile
@@ -317,47 +320,24 @@ class PartitionDeploy:
             )
         return committed
 
-    def lint(self, body: str) -> None:
-        """Step 5: cfn-lint; errors stop the deploy, warnings are shown.
+    def lint(self, body: str, started: LintJob | None = None) -> None:
+        """Step 5: cfn-lint's verdict; errors stop the deploy, warnings are shown.
 
-        A pass is remembered (``lint_cache``) for the same template bytes, cfn-lint
-        version and region, so an unchanged template is not linted again; errors are
-        never remembered.
+        ``started`` is the job main() began as soon as the committed bytes were read;
+        it is used when it linted exactly these bytes. A pass is remembered
+        (``tools.lib.lint_cache``) for the same bytes, cfn-lint version and region.
         """
-        from tools.lib import lint_cache
-
-        key = lint_cache.key(body, [self.target.region])
-        warnings = lint_cache.passed(key)
-        if warnings is None:
-            from cfnlint.api import ManualArgs, lint
-
-            matches = lint(body, config=ManualArgs(regions=[self.target.region]))
-            errors = [m for m in matches if m.rule.id.startswith("E")]
-            if errors:
-                shown = "; ".join(str(m) for m in errors[:3])
-                raise Refused(f"{self.target.stack}: cfn-lint found {len(errors)} error(s): {shown}")
-            warnings = [str(m) for m in matches]
-            lint_cache.remember(key, warnings)
-            how = ""
-        else:
-            how = " (these exact bytes passed before: cached)"
-        for warning in warnings:
+        job = started if started is not None and started.body == body else LintJob(body, self.target.region)
+        if job is not started and started is not None:
+            started.cancel()
+        verdict = job.verdict()
+        if verdict.errors:
+            shown = "; ".join(verdict.errors[:3])
+            raise Refused(f"{self.target.stack}: cfn-lint found {len(verdict.errors)} error(s): {shown}")
+        for warning in verdict.warnings:
             LOG.warning("%s: cfn-lint %s", self.target.stack, warning)
-        LOG.info("%s: cfn-lint passed (%d warning(s))%s", self.target.stack, len(warnings), how)
-
-    def start_lint(self, body: str):
-        """cfn-lint in the background while the read-only steps run; ``finish_lint`` waits for it."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cfn-lint")
-        job = executor.submit(self.lint, body)
-        executor.shutdown(wait=False)
-        return job
-
-    @staticmethod
-    def finish_lint(job) -> None:
-        """The lint verdict (raises Refused on errors), before anything changes."""
-        job.result()
+        how = " (these exact bytes passed before: cached)" if verdict.cached else ""
+        LOG.info("%s: cfn-lint passed (%d warning(s))%s", self.target.stack, len(verdict.warnings), how)
 
     def register(self, token: Secret, *, read_only: bool) -> Registration | None:
         """Step 6: Postmark registration (read-only for --plan)."""
@@ -423,7 +403,6 @@ class PartitionDeploy:
         self.check_account()
         self.check_committed(plan=plan)
         body = self.committed_template()
-        lint_job = self.start_lint(body)  # overlaps the read-only steps; its verdict comes before Postmark
         existing = self.deployer.describe_stack()
         recreate = bool(existing) and existing["StackStatus"] == "ROLLBACK_COMPLETE" and delete_failed_stack
         if recreate and plan:
@@ -436,7 +415,7 @@ class PartitionDeploy:
             self._deployed = self.deployed_state(existing)
             self.check_drift(existing, plan=plan, overwrite=overwrite_drift)
         token = self.resolve_token()
-        self.finish_lint(lint_job)
+        self.lint(body, self.lint_job)  # started by main(); its verdict comes before the first change
         registration = self.register(token, read_only=plan)
 
         if recreate:
@@ -1051,7 +1030,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.debug)
     started = time.monotonic()
-    config = None
+    config = lint_job = None
     try:
         config = load_registry().lookup(args.infrastructure, args.partition)
         region = config.infrastructure.region
@@ -1063,6 +1042,8 @@ def main(argv: list[str] | None = None) -> int:
         target = Target(config, region)
         if args.dry_run:
             return dry_run(target, sys.stdout)
+        if not (args.preflight or args.destroy):
+            lint_job = start_lint(target)
         LOG.info("%s", target.describe())
         from tools.lib.aws_session import open_session
 
@@ -1073,6 +1054,7 @@ def main(argv: list[str] | None = None) -> int:
             out=sys.stderr if args.json else None,
             timeout_seconds=args.timeout * 60,
             keep_change_sets=args.keep_change_set,
+            lint_job=lint_job,
         )
         try:
             if args.preflight:
@@ -1106,6 +1088,21 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    finally:
+        if lint_job is not None:
+            lint_job.cancel()
+
+
+def start_lint(target: Target) -> LintJob | None:
+    """cfn-lint of the committed bytes, begun before any network step so it runs on the other core.
+
+    None when the file cannot be read: the committed-template step then says why.
+    """
+    try:
+        body = template_path(target.config).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return LintJob(body, target.region)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def session(monkeypatch):
     for stub in s.stubs.values():
         stub.activate()
     monkeypatch.setattr("tools.lib.op_resolver.resolve", lambda ref, **_: Secret(TOKEN))
-    monkeypatch.setattr(deploy.PartitionDeploy, "lint", lambda self, body: None)
+    monkeypatch.setattr(deploy.PartitionDeploy, "lint", lambda self, body, started=None: None)
     # The git guard has its own tests (test_deploy_guards.py); here only the AWS call sequence counts.
     monkeypatch.setattr(deploy.PartitionDeploy, "check_committed", lambda self, plan: None)
     # The plan's details (deployed template, drift, token comparison) are proved against the emulator
@@ -746,9 +746,7 @@ def test_a_stack_that_never_settles_ends_at_the_deadline():
 
 
 def test_a_lint_pass_is_remembered_for_the_same_bytes_only(caplog, monkeypatch, tmp_path):
-    import cfnlint.api
-
-    from tools.lib import lint_cache
+    from tools.lib import cfn_lint, lint_cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     run = deploy.PartitionDeploy(deploy.Target(CONFIG, "us-east-1"), FakeSession(), out=io.StringIO())
@@ -760,7 +758,7 @@ def test_a_lint_pass_is_remembered_for_the_same_bytes_only(caplog, monkeypatch, 
     def no_second_lint(*_, **__):
         raise AssertionError("the same bytes were linted twice")
 
-    monkeypatch.setattr(cfnlint.api, "lint", no_second_lint)
+    monkeypatch.setattr(cfn_lint.subprocess, "Popen", no_second_lint)
     caplog.clear()
     with caplog.at_level("INFO"):
         run.lint(unused)

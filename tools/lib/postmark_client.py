@@ -35,13 +35,14 @@ import random
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import requests
 
 from tools.lib.errors import ArdaMailError
 from tools.lib.logger import Secret, redact
+
+if TYPE_CHECKING:
+    import requests
 
 LOG = logging.getLogger(__name__)
 
@@ -166,6 +167,8 @@ class PostmarkClient:
         clock=time.monotonic,
         deadline: float = CALL_DEADLINE_SECONDS,
     ) -> None:
+        import requests  # here, not at import: deploy.py starts cfn-lint's child before loading it
+
         self._token = token
         self.base_url = base_url or resolve_base_url()
         self._session = session or requests.Session()
@@ -234,6 +237,8 @@ class PostmarkClient:
 
     def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None) -> dict:
         """Send one allowlisted call, retrying transient failures; the decoded JSON body."""
+        import requests
+
         if not any(method == m and pattern.fullmatch(path) for m, pattern in ALLOWED_CALLS):
             raise ForbiddenCall(
                 f"refusing {method} {path}: this tool may only call Postmark's Domains API "
