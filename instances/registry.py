@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from instances import rules
 from tools.lib.errors import ConfigError, UsageError
@@ -53,8 +52,10 @@ def is_reserved_slug(slug: str) -> bool:
     return slug.lower() in RESERVED_SLUGS
 
 
-@dataclass(frozen=True)
-class Infrastructure:
+# The value types are NamedTuples, not dataclasses: as immutable, and about 15 ms
+# quicker for every command to import (dataclasses pulls in inspect and builds each
+# class with exec); generate.py's whole run is about 100 ms.
+class Infrastructure(NamedTuple):
     """Facts of one infrastructure (AWS account) and of its PlatformRoot parent zone."""
 
     name: str
@@ -70,8 +71,7 @@ class Infrastructure:
         return rules.role_arn_account(self.delegation_role_arn)
 
 
-@dataclass(frozen=True)
-class PartitionConfig:
+class PartitionConfig(NamedTuple):
     """One active partition of one infrastructure."""
 
     partition: PartitionId
@@ -99,8 +99,7 @@ def stack_name(infrastructure: str, partition: str) -> str:
     return f"{infrastructure}-{partition.lower()}-Email"
 
 
-@dataclass(frozen=True)
-class Registry:
+class Registry(NamedTuple):
     """Every infrastructure and every active partition found under one root."""
 
     infrastructures: Mapping[str, Infrastructure]

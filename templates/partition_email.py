@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from awacs import logs as awacs_logs
 from awacs import route53 as awacs_route53
@@ -174,9 +174,8 @@ def partition_tags(tags: tuple[tuple[str, str], ...], infrastructure: str, parti
     return {**dict(tags), "arda:infrastructure": infrastructure, "arda:partition": partition}
 
 
-@dataclass(frozen=True)
-class PartitionEmailProps:
-    """Everything the PartitionEmail stack is built from."""
+class PartitionEmailProps(NamedTuple):
+    """Everything the PartitionEmail stack is built from (immutable; see instances.registry for why a NamedTuple)."""
 
     infrastructure: str
     partition: str
@@ -190,7 +189,7 @@ class PartitionEmailProps:
     record_ttl: int
     ns_ttl: int
     delegation_handler_source: str
-    tags: tuple[tuple[str, str], ...] = field(default=())
+    tags: tuple[tuple[str, str], ...] = ()
 
     @property
     def stack_name(self) -> str:

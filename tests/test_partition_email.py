@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 
@@ -314,7 +313,7 @@ BAD_PROPS = [
 
 @pytest.mark.parametrize(("field", "value", "message"), BAD_PROPS, ids=[b[0] for b in BAD_PROPS])
 def test_bad_props_are_refused_before_anything_is_built(dev_config, handler_source, field, value, message):
-    props = dataclasses.replace(props_for(dev_config, handler_source), **{field: value})
+    props = props_for(dev_config, handler_source)._replace(**{field: value})
     with pytest.raises(PropsError) as info:
         validate_props(props)
     assert message in str(info.value)
