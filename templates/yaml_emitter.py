@@ -32,20 +32,22 @@ _INDICATORS_FIRST = set("#,[]{}&*!|>'\"%@`")
 _PRINTABLE = re.compile(r"[\x20-\x7e]*")
 # YAML 1.1's implicit types (yaml.org/type): a plain scalar matching one of these is
 # read back as that type, so such strings are quoted.
-_IMPLICIT = [
-    re.compile(p)
-    for p in (
-        r"yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF",
-        r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+",
-        r"[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
-        r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
-        r"~|null|Null|NULL|",
-        r"[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9]"
-        r"(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)?",
-        r"<<",
-        r"=",
+_IMPLICIT = re.compile(
+    "|".join(
+        f"(?:{p})"
+        for p in (
+            r"yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF",
+            r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+",
+            r"[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+            r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
+            r"~|null|Null|NULL|",
+            r"[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9]"
+            r"(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)?",
+            r"<<",
+            r"=",
+        )
     )
-]
+)
 # Strings close to those shapes whose reading we have not pinned down: refused, never guessed.
 _AMBIGUOUS = re.compile(r"[-+.]?[0-9][-+.0-9_:eEoObBxXa-fA-F ]*|[-+]?\.[a-zA-Z]+")
 
@@ -67,7 +69,7 @@ def dump(document: dict) -> str:
 
 
 def _resolves(text: str) -> bool:
-    return any(p.fullmatch(text) for p in _IMPLICIT)
+    return _IMPLICIT.fullmatch(text) is not None
 
 
 def _plain_allowed(text: str) -> bool:
@@ -76,19 +78,12 @@ def _plain_allowed(text: str) -> bool:
         return False
     if text.startswith(("---", "...")):
         return False
-    for index, char in enumerate(text):
-        followed_by_space = index + 1 == len(text) or text[index + 1] == " "
-        if index == 0:
-            if char in _INDICATORS_FIRST:
-                return False
-            if char in "?:-" and followed_by_space:
-                return False
-        else:
-            if char == ":" and followed_by_space:
-                return False
-            if char == "#" and text[index - 1] == " ":
-                return False
-    return True
+    first = text[0]
+    if first in _INDICATORS_FIRST or (first in "?:-" and (len(text) == 1 or text[1] == " ")):
+        return False
+    rest = text[1:]
+    # After the first character: no ": " or final ":" (a key), no " #" (a comment).
+    return not (": " in rest or rest.endswith(":") or " #" in text)
 
 
 def _scalar(value, *, tagged: bool = False) -> str:
