@@ -89,9 +89,8 @@ def test_a_bad_partition_among_good_ones_writes_nothing(tmp_path):
 
 def test_render_path_imports_no_aws_sdk_or_linter():
     probe = (
-        "import runpy, sys; sys.argv = ['generate.py', '--check']\n"
-        "try:\n    runpy.run_path('generate.py', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
+        "import runpy, sys\n"
+        "assert runpy.run_path('generate.py')['main'](['--check']) == 0\n"
         "heavy = sorted(m for m in ('boto3', 'botocore', 'cfnlint', 'requests') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
@@ -109,3 +108,44 @@ def test_written_templates_get_the_usual_file_mode(tmp_path):
     os.umask(umask)
     mode = stat.S_IMODE((tmp_path / "Alpha002-dev-Email.yaml").stat().st_mode)
     assert mode == 0o666 & ~umask, oct(mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["Alpha002-dev-Email.yaml"], "no temporary file is left"
+
+
+def test_a_leftover_temporary_file_or_symlink_is_replaced_never_followed(tmp_path):
+    # A crashed run with this process ID left its temporary file, or someone planted a
+    # symlink there: the write must neither fail nor write through the link.
+    import os
+    import runpy
+
+    write = runpy.run_path(str(REPO / "generate.py"))["_write_atomically"]
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    target = tmp_path / "Alpha002-dev-Email.yaml"
+    temp = tmp_path / f".Alpha002-dev-Email.yaml.{os.getpid()}.tmp"
+    temp.symlink_to(victim)
+    write(target, "Resources: {}\n")
+    assert target.read_text() == "Resources: {}\n" and victim.read_text() == "untouched"
+    assert not temp.exists() and not temp.is_symlink()
+    temp.write_text("half a template from a crash")
+    write(target, "Resources: {}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Alpha002-dev-Email.yaml", "victim.txt"]
+
+
+def test_output_survives_a_pipe_and_the_exit_code_is_kept(tmp_path):
+    # generate.py leaves with os._exit (no interpreter teardown): what it printed into
+    # block-buffered pipes must still arrive, and the exit code must be the real one.
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+    def piped(*args):
+        command = [PYTHON, str(REPO / "generate.py"), *args]
+        return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+
+    wrote = piped("--out", str(tmp_path))
+    assert (wrote.returncode, wrote.stdout) == (0, f"wrote: {tmp_path / COMMITTED.name}\n")
+    (tmp_path / COMMITTED.name).write_text("stale\n")
+    stale = piped("--check", "--diff", "--out", str(tmp_path))
+    assert stale.returncode == 1
+    last = COMMITTED.read_text().splitlines()[-1]
+    assert stale.stderr.startswith("stale: ") and stale.stderr.endswith(f"+{last}\n"), "the whole diff arrived"
