@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -18,7 +19,9 @@ def test_generate_benchmark_runs_and_reports():
         [PYTHON, "tools/bench_generate.py", "--runs", "2"], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert "wall   median" in result.stdout and "RSS    median" in result.stdout
+    assert "generate.py  wall median" in result.stdout and "peak RSS median" in result.stdout
+    # Beside cdk synth where tools/cdk_anchor is installed (npm), or saying how to install it.
+    assert "ratio        time" in result.stdout or "npm install --prefix tools/cdk_anchor" in result.stdout
     assert "in-process render: median" in result.stdout
     assert "64 partition(s) in one process:" in result.stdout
 
@@ -27,11 +30,18 @@ def test_generate_benchmark_runs_and_reports():
 def test_deploy_benchmark_runs_and_reports():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OP_", "POSTMARK_"))}
     result = subprocess.run(
-        [PYTHON, "tools/bench_deploy.py", "--runs", "1"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        [PYTHON, "tools/bench_deploy.py", "--runs", "1", "--apply-seconds", "0"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "first deploy:" in result.stdout and "AWS calls" in result.stdout
-    assert "no-change redeploy:  median" in result.stdout
+    for scenario in ("first create", "create after --plan", "no-change", "one-record update"):
+        assert re.search(rf"^  {re.escape(scenario)} +[\d.]+ s \([\d.]+ s\), \d+ AWS calls$", result.stdout, re.M)
+        assert re.search(rf"^{re.escape(scenario)} +[\d.]+ s +[\d.]+ s +[\d.]+$", result.stdout, re.M), "the ratio row"
+    assert "terminal events noticed at most" in result.stdout
 
 
 def test_readme_rehearsal_with_the_standalone_postmark_standin(tmp_path):
