@@ -63,6 +63,29 @@ def _cdk_props(folder: Path) -> Path:
     return path
 
 
+def _same_stack(cdk_template: Path) -> str:
+    """Refuse an anchor that is not the same stack as ours: resource types, parameters, conditions, outputs, rules."""
+    from collections import Counter
+
+    from instances.registry import load_registry
+    from templates.partition_email import PartitionEmail
+    from templates.render import props_for, read_handler_source
+
+    ours = PartitionEmail(props_for(load_registry().partition("dev"), read_handler_source())).template.to_dict()
+    theirs = json.loads(cdk_template.read_text())
+    shape = []
+    for section in ("Resources", "Parameters", "Conditions", "Outputs", "Rules"):
+        mine, cdk = ours.get(section, {}), theirs.get(section, {})
+        if section == "Resources":
+            mine, cdk = Counter(r["Type"] for r in mine.values()), Counter(r["Type"] for r in cdk.values())
+        else:
+            mine, cdk = sorted(mine), sorted(cdk)
+        if mine != cdk:
+            raise SystemExit(f"tools/cdk_anchor is not the same stack any more ({section}: {cdk} vs ours {mine})")
+        shape.append(f"{sum(mine.values()) if isinstance(mine, Counter) else len(mine)} {section.lower()}")
+    return f"anchor: the CDK app synthesizes the same stack ({', '.join(shape)})"
+
+
 def whole_process(runs: int, with_cdk: bool) -> dict[str, list[tuple[float, float]]]:
     """(wall, peak RSS) of each run of ``python generate.py`` and, interleaved, of ``cdk synth``."""
     results: dict[str, list[tuple[float, float]]] = {"generate.py": [], "cdk synth": []}
@@ -81,6 +104,7 @@ def whole_process(runs: int, with_cdk: bool) -> dict[str, list[tuple[float, floa
         theirs = [str(CDK_CLI), "synth", "--quiet", "--no-notices", "--output", str(out / "cdk.out")]
         if with_cdk:
             _run(theirs, CDK_APP, cdk_env)
+            print(_same_stack(out / "cdk.out" / "Alpha002-dev-Email.template.json"))
         for _ in range(runs):
             results["generate.py"].append(_run(ours, REPO, env))
             if with_cdk:
