@@ -39,6 +39,9 @@ FINISHED = re.compile(r"finished in ([\d.]+)s, (\d+) AWS call")
 NOTICED = re.compile(r"noticed ([\d.]+)s after CloudFormation")
 STACK = "Alpha002-dev-Email"
 SCENARIOS = ("first create", "create after --plan", "no-change", "one-record update")
+# aws-cli's stack: a first create with one DKIM key, then one more record (other parameters keep their values).
+AWS_CLI_CREATE = {"PostmarkAccountToken": "bench-token-000", "DkimSlot1Selector": "k1", "DkimSlot1Value": '"k=rsa;p=A"'}
+AWS_CLI_ONE_RECORD = {"DkimSlot2Selector": "k2", "DkimSlot2Value": '"k=rsa;p=B"'}
 
 
 def _start_world():
@@ -169,14 +172,11 @@ def main() -> int:
         timed("create after --plan", _deploy(env, checkout))
         if not args.no_aws_cli:
             env.update(_empty_world(world))
-            params = {"PostmarkAccountToken": "bench-token-0000", "DkimSlot1Selector": "k1"}
-            params["DkimSlot1Value"] = '"k=rsa;p=AAAA"'
-            created = _aws_cli(env, template, scratch, params, {})
+            created = _aws_cli(env, template, scratch, AWS_CLI_CREATE, {})
             # aws-cli lints nothing and plans nothing: its first create is the anchor of both of ours.
             theirs["first create"].append(created)
             theirs["create after --plan"].append(created)
-            key = {"DkimSlot2Selector": "k2", "DkimSlot2Value": '"k=rsa;p=BBBB"'}
-            theirs["one-record update"].append(_aws_cli(env, template, scratch, key, {}))
+            theirs["one-record update"].append(_aws_cli(env, template, scratch, AWS_CLI_ONE_RECORD, {}))
     slow = _slow_update(world, env, checkout, template, scratch, args) if args.apply_seconds else None
     world.stop()
     shutil.rmtree(scratch, ignore_errors=True)
@@ -214,11 +214,9 @@ def _slow_update(world, env, checkout: Path, template: Path, scratch: Path, args
         if not args.no_aws_cli:
             moto_compat.SLOW_EXECUTION = 0.0
             env.update(_empty_world(world))
-            params = {"PostmarkAccountToken": "bench-token-0000", "DkimSlot1Selector": "k1"}
-            _aws_cli(env, template, scratch, {**params, "DkimSlot1Value": '"k=rsa;p=AAAA"'}, {})
+            _aws_cli(env, template, scratch, AWS_CLI_CREATE, {})
             moto_compat.SLOW_EXECUTION = args.apply_seconds
-            key = {"DkimSlot2Selector": "k2", "DkimSlot2Value": '"k=rsa;p=BBBB"'}
-            cli = _aws_cli(env, template, scratch, key, {})
+            cli = _aws_cli(env, template, scratch, AWS_CLI_ONE_RECORD, {})
     finally:
         moto_compat.SLOW_EXECUTION = 0.0
     return mine, cli

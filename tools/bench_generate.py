@@ -41,23 +41,30 @@ TIME_TARGET, MEMORY_TARGET = 0.07, 0.10
 
 def _run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB, the largest of the process and the children it waited for) of one run."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command[:3])} failed: {proc.stderr.read().decode(errors='replace')[-2000:]}")
-    proc.stderr.close()
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty stderr can never block the child
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(command[:3])} failed: {errors.read().decode(errors='replace')[-2000:]}")
     return wall, usage.ru_maxrss / 1024
 
 
-def _cdk_props(folder: Path) -> Path:
-    """The dev partition's properties as JSON, for the CDK app (the same inputs as generate.py's)."""
+def _dev_props():
+    """The dev partition's config and the stack properties generate.py renders from."""
     from instances.registry import load_registry
     from templates.render import props_for, read_handler_source
 
     config = load_registry().partition("dev")
-    props = {**props_for(config, read_handler_source())._asdict(), "region": config.infrastructure.region}
+    return config, props_for(config, read_handler_source())
+
+
+def _cdk_props(folder: Path) -> Path:
+    """The dev partition's properties as JSON, for the CDK app (the same inputs as generate.py's)."""
+    config, props = _dev_props()
+    props = {**props._asdict(), "region": config.infrastructure.region}
     path = folder / "props.json"
     path.write_text(json.dumps(props))
     return path
@@ -67,11 +74,9 @@ def _same_stack(cdk_template: Path) -> str:
     """Refuse an anchor that is not the same stack as ours: resource types, parameters, conditions, outputs, rules."""
     from collections import Counter
 
-    from instances.registry import load_registry
     from templates.partition_email import PartitionEmail
-    from templates.render import props_for, read_handler_source
 
-    ours = PartitionEmail(props_for(load_registry().partition("dev"), read_handler_source())).template.to_dict()
+    ours = PartitionEmail(_dev_props()[1]).template.to_dict()
     theirs = json.loads(cdk_template.read_text())
     shape = []
     for section in ("Resources", "Parameters", "Conditions", "Outputs", "Rules"):
@@ -130,12 +135,10 @@ def in_process(runs: int) -> list[float]:
 
 def per_partition(counts: tuple[int, ...] = (1, 4, 64)) -> dict[int, float]:
     """Milliseconds per partition when one process renders N partitions (synthetic ones past the real)."""
-    from instances.registry import load_registry
     from templates.partition_email import PartitionEmail
-    from templates.render import props_for, read_handler_source
     from templates.yaml_emitter import dump
 
-    base = props_for(load_registry().partition("dev"), read_handler_source())
+    base = _dev_props()[1]
     partitions = ("dev", "stage", "demo", "prod")
     costs = {}
     for count in counts:
