@@ -13,7 +13,7 @@ import pytest
 from werkzeug.wrappers import Response
 
 from tests.conftest import PYTHON, STACK, assert_token_nowhere, deploy
-from tools.rehearsal.aws import client
+from tools.rehearsal.aws import change_record, client
 from tools.rehearsal.repo import committed_copy, git
 
 pytestmark = pytest.mark.moto
@@ -120,23 +120,8 @@ def test_a_token_with_quotes_and_backslashes_stays_hidden_in_debug_logs(world, p
 @pytest.mark.vcheck("V-IAC-008")
 def test_a_delegation_owned_by_someone_else_fails_the_stack_and_stays(world, postmark):
     route53 = client("route53", world["root"])
-    theirs = [{"Value": "ns-1.elsewhere.example."}, {"Value": "ns-2.elsewhere.example."}]
-    route53.change_resource_record_sets(
-        HostedZoneId=world["parent_zone_id"],
-        ChangeBatch={
-            "Changes": [
-                {
-                    "Action": "CREATE",
-                    "ResourceRecordSet": {
-                        "Name": "dev.ardamails.com.",
-                        "Type": "NS",
-                        "TTL": 300,
-                        "ResourceRecords": theirs,
-                    },
-                }
-            ]
-        },
-    )
+    theirs = ["ns-1.elsewhere.example.", "ns-2.elsewhere.example."]
+    change_record(route53, world["parent_zone_id"], "CREATE", "dev.ardamails.com.", "NS", theirs)
     result = deploy(world["env"], "--yes")
     assert result.returncode == 1
     assert "ROLLBACK_COMPLETE; failed resources:" in result.stdout
@@ -144,4 +129,4 @@ def test_a_delegation_owned_by_someone_else_fails_the_stack_and_stays(world, pos
     assert "already delegates dev.ardamails.com. to other name servers" in result.stdout
     records = route53.list_resource_record_sets(HostedZoneId=world["parent_zone_id"])["ResourceRecordSets"]
     (ns,) = [r for r in records if r["Name"].rstrip(".") == "dev.ardamails.com" and r["Type"] == "NS"]
-    assert ns["ResourceRecords"] == theirs, "someone else's delegation was overwritten"
+    assert ns["ResourceRecords"] == [{"Value": v} for v in theirs], "someone else's delegation was overwritten"

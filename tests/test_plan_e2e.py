@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from tests.conftest import PYTHON, STACK, TOKEN, assert_token_nowhere, deploy, ok
-from tools.rehearsal.aws import client
+from tools.rehearsal.aws import change_record, client
 from tools.rehearsal.repo import committed_copy, git
 
 pytestmark = pytest.mark.moto
@@ -126,22 +126,7 @@ def test_a_record_changed_by_hand_is_drift(world, postmark, tmp_path):
     outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
     route53 = client("route53", world["deployer"])
     hand_edit = '"v=DMARC1; p=none; rua=mailto:someone@elsewhere.example"'
-    route53.change_resource_record_sets(
-        HostedZoneId=outputs["MailHostedZoneId"],
-        ChangeBatch={
-            "Changes": [
-                {
-                    "Action": "UPSERT",
-                    "ResourceRecordSet": {
-                        "Name": "_dmarc.dev.ardamails.com.",
-                        "Type": "TXT",
-                        "TTL": 3600,
-                        "ResourceRecords": [{"Value": hand_edit}],
-                    },
-                }
-            ]
-        },
-    )
+    change_record(route53, outputs["MailHostedZoneId"], "UPSERT", "_dmarc.dev.ardamails.com.", "TXT", [hand_edit], 3600)
     summary = tmp_path / "drift.md"
     shown = ok(deploy(env, "--plan", "--summary-file", str(summary)))
     assert "drift: live values differ from the deployed template" in shown.stdout

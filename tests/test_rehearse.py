@@ -111,8 +111,9 @@ def _urls(exported: str) -> list[str]:
     return [value for name, value in _exports(exported) if name in names]
 
 
-def test_the_runbook_passes_every_step(checkout, tmp_path):
-    result = subprocess.run(
+def runbook(checkout, tmp_path):
+    """``python tools/rehearse.py runbook Alpha002 dev`` from ``checkout``, as an operator runs it."""
+    return subprocess.run(
         [PYTHON, "tools/rehearse.py", "runbook", "Alpha002", "dev"],
         cwd=checkout,
         env=clean_env(tmp_path),
@@ -120,6 +121,10 @@ def test_the_runbook_passes_every_step(checkout, tmp_path):
         text=True,
         timeout=600,
     )
+
+
+def test_the_runbook_passes_every_step(checkout, tmp_path):
+    result = runbook(checkout, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     table = result.stdout.splitlines()
     assert table[0].split() == ["STEP", "EXIT", "SECONDS", "RESULT"]
@@ -133,14 +138,7 @@ def test_a_broken_step_fails_the_runbook_and_names_it(tmp_path):
     broken = committed_copy(tmp_path / "broken")
     template = broken / "templates" / "Alpha002-dev-Email.yaml"
     template.write_text(template.read_text().replace("p=none", "p=reject"))  # edited by hand, not regenerated
-    result = subprocess.run(
-        [PYTHON, "tools/rehearse.py", "runbook", "Alpha002", "dev"],
-        cwd=broken,
-        env=clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = runbook(broken, tmp_path)
     assert result.returncode == 1
     assert "plan" in result.stdout.splitlines()[-1] and "FAILED" in result.stdout.splitlines()[-1]
     (line,) = [entry for entry in result.stderr.splitlines() if entry.startswith("rehearse: error:")]

@@ -14,7 +14,7 @@ import pytest
 
 from instances.registry import load_registry
 from tests.conftest import PYTHON, assert_token_nowhere, free_port
-from tools.rehearsal.aws import client, credentials
+from tools.rehearsal.aws import change_record, client, credentials
 from tools.rehearsal.dns import Route53DnsServer
 from tools.rehearsal.postmark import dns_lookup
 from tools.rehearsal.repo import committed_copy, git
@@ -103,10 +103,7 @@ def test_a_failed_verification_stops_before_stage_and_from_resumes(cascade):
     assert rollout(cascade, "--record-gate", GATE, "--by", "ops").returncode == 0
     # The report domain's owner removes dev's DMARC report authorisation by hand.
     auth = report_authorisation("dev")
-    record = {"Name": auth["name"], "Type": "TXT", "TTL": 300, "ResourceRecords": [{"Value": '"v=DMARC1"'}]}
-    auth["route53"].change_resource_record_sets(
-        HostedZoneId=auth["zone"], ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]}
-    )
+    change_record(auth["route53"], auth["zone"], "DELETE", auth["name"], "TXT", ['"v=DMARC1"'])
     failed = rollout(cascade, "--yes")
     assert failed.returncode == 1
     (line,) = [entry for entry in failed.stderr.splitlines() if entry.startswith("rollout: error:")]
@@ -118,9 +115,7 @@ def test_a_failed_verification_stops_before_stage_and_from_resumes(cascade):
     assert refused.returncode == 3
     assert "stage: not started: its predecessor dev is not verified" in refused.stderr
 
-    auth["route53"].change_resource_record_sets(
-        HostedZoneId=auth["zone"], ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": record}]}
-    )
+    change_record(auth["route53"], auth["zone"], "CREATE", auth["name"], "TXT", ['"v=DMARC1"'])
     resumed = rollout(cascade, "--from", "stage", "--yes")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert stacks(cascade) == ["Alpha002-dev-Email", "Alpha002-stage-Email"]

@@ -65,3 +65,11 @@ def serve_route53_zone(dns_zone, route53, zone_id: str) -> None:
         else:
             values = [v.rstrip(".") for v in values]
         dns_zone.set(record["Name"], record["Type"], values)
+
+
+def change_record(route53, zone_id: str, action: str, name: str, kind: str, values: list[str], ttl: int = 300) -> None:
+    """One record set CREATEd, UPSERTed or DELETEd in the emulator's Route 53, as a person or another tool would."""
+    record = {"Name": name, "Type": kind, "TTL": ttl, "ResourceRecords": [{"Value": v} for v in values]}
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": action, "ResourceRecordSet": record}]}
+    )

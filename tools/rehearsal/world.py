@@ -73,7 +73,7 @@ def create_platform_roots(registry) -> None:
 
 def create_report_domains(registry) -> None:
     """Each DMARC report domain's zone, authorising every partition's reports (RFC 7489 §7.1)."""
-    from tools.rehearsal.aws import client, credentials
+    from tools.rehearsal.aws import change_record, client, credentials
 
     route53 = client("route53", credentials(f"arn:aws:iam::{REPORT_DOMAIN_ACCOUNT}:role/ReportDomainOwner"))
     zones: dict[str, str] = {}
@@ -92,16 +92,8 @@ def create_report_domains(registry) -> None:
             else:
                 created = route53.create_hosted_zone(Name=report_domain, CallerReference=str(uuid.uuid4()))
                 zones[report_domain] = created["HostedZone"]["Id"]
-        record = {
-            "Name": f"{config.mail_domain}._report._dmarc.{report_domain}",
-            "Type": "TXT",
-            "TTL": 300,
-            "ResourceRecords": [{"Value": '"v=DMARC1"'}],
-        }
-        route53.change_resource_record_sets(
-            HostedZoneId=zones[report_domain],
-            ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]},
-        )
+        name = f"{config.mail_domain}._report._dmarc.{report_domain}"
+        change_record(route53, zones[report_domain], "UPSERT", name, "TXT", ['"v=DMARC1"'])
 
 
 def delegated(parent_zone: str, name: str) -> bool:
