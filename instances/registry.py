@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from instances import rules
-from tools.lib.errors import ConfigError, UsageError
+from instances.errors import ConfigError, UnknownTarget
 
 DEFAULT_ROOT = Path(__file__).resolve().parent
 INFRASTRUCTURE_FILE = "infrastructure.toml"
@@ -52,10 +53,8 @@ def is_reserved_slug(slug: str) -> bool:
     return slug.lower() in RESERVED_SLUGS
 
 
-# The value types are NamedTuples, not dataclasses: as immutable, and about 15 ms
-# quicker for every command to import (dataclasses pulls in inspect and builds each
-# class with exec); generate.py's whole run is about 100 ms.
-class Infrastructure(NamedTuple):
+@dataclass(frozen=True)
+class Infrastructure:
     """Facts of one infrastructure (AWS account) and of its PlatformRoot parent zone."""
 
     name: str
@@ -71,7 +70,8 @@ class Infrastructure(NamedTuple):
         return rules.role_arn_account(self.delegation_role_arn)
 
 
-class PartitionConfig(NamedTuple):
+@dataclass(frozen=True)
+class PartitionConfig:
     """One active partition of one infrastructure."""
 
     partition: PartitionId
@@ -99,18 +99,19 @@ def stack_name(infrastructure: str, partition: str) -> str:
     return f"{infrastructure}-{partition.lower()}-Email"
 
 
-class Registry(NamedTuple):
+@dataclass(frozen=True)
+class Registry:
     """Every infrastructure and every active partition found under one root."""
 
     infrastructures: Mapping[str, Infrastructure]
     partitions: Mapping[str, PartitionConfig]
 
     def partition(self, name: str) -> PartitionConfig:
-        """The active partition called ``name``, or a UsageError naming the choices."""
+        """The active partition called ``name``, or UnknownTarget naming the choices."""
         if name not in PARTITION_IDS:
-            raise UsageError(f"unknown partition {name!r}: expected one of {', '.join(PARTITION_IDS)}")
+            raise UnknownTarget(f"unknown partition {name!r}: expected one of {', '.join(PARTITION_IDS)}")
         if name not in self.partitions:
-            raise UsageError(
+            raise UnknownTarget(
                 f"partition {name!r} is not active in any infrastructure "
                 f"(active: {', '.join(self.partitions) or 'none'}); "
                 f"add instances/<Infrastructure>/{name}.toml to activate it"
@@ -120,18 +121,18 @@ class Registry(NamedTuple):
     def lookup(self, infrastructure: str, partition: str) -> PartitionConfig:
         """The partition ``partition`` of ``infrastructure``, with errors naming the choices."""
         if infrastructure not in self.infrastructures:
-            raise UsageError(
+            raise UnknownTarget(
                 f"unknown infrastructure {infrastructure!r}: expected one of "
                 f"{', '.join(sorted(self.infrastructures)) or 'none'}"
             )
         if partition not in PARTITION_IDS:
-            raise UsageError(f"unknown partition {partition!r}: expected one of {', '.join(PARTITION_IDS)}")
+            raise UnknownTarget(f"unknown partition {partition!r}: expected one of {', '.join(PARTITION_IDS)}")
         config = self.partitions.get(partition)
         if config is None or config.infrastructure.name != infrastructure:
             where = (
                 f"it is active in {config.infrastructure.name}" if config else "it is not active in any infrastructure"
             )
-            raise UsageError(f"partition {partition!r} is not active in infrastructure {infrastructure!r} ({where})")
+            raise UnknownTarget(f"partition {partition!r} is not active in infrastructure {infrastructure!r} ({where})")
         return config
 
 

@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import re
 
+from templates.errors import DkimValueError
+
 MAX_CHARACTER_STRING = 255
 # Route 53 limit for one TXT record value, quotes and separators included.
 MAX_TXT_RECORD_LENGTH = 4000
@@ -56,16 +58,16 @@ def txt_record_value(text: str) -> str:
     separator, so the key is intact at the receiving end.
     """
     if not text:
-        raise ValueError("a DKIM value must not be empty")
+        raise DkimValueError("a DKIM value must not be empty")
     if not _PRINTABLE.fullmatch(text):
-        raise ValueError(
+        raise DkimValueError(
             "a DKIM value must be printable ASCII without quotes or backslashes, "
             f"got {len(text)} characters that are not"
         )
     chunks = [text[i : i + MAX_CHARACTER_STRING] for i in range(0, len(text), MAX_CHARACTER_STRING)]
     value = " ".join(f'"{chunk}"' for chunk in chunks)
     if len(value) > MAX_TXT_RECORD_LENGTH:
-        raise ValueError(
+        raise DkimValueError(
             f"a DKIM value must fit one TXT record of {MAX_TXT_RECORD_LENGTH} characters, got {len(value)}"
         )
     return value
@@ -80,7 +82,7 @@ def join_txt_strings(record_value: str) -> str:
 DKIM_SLOTS = 3
 
 
-class SlotError(ValueError):
+class SlotError(DkimValueError):
     """The keys Postmark needs cannot be placed in the template's slots."""
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from awacs import logs as awacs_logs
 from awacs import route53 as awacs_route53
@@ -62,8 +62,8 @@ from troposphere.secretsmanager import GenerateSecretString, Secret
 from instances import rules
 from instances.registry import PARTITION_IDS, stack_name
 from templates import dkim
+from templates.errors import PropsError
 from templates.mail_dns import RETURN_PATH_TARGET, SPF_VALUE, dmarc_value, return_path_domain
-from tools.lib.errors import PropsError
 
 # The interface version of this template: bump it when a parameter or an export
 # changes meaning. Consumers can read it from the CfnIoMarker output.
@@ -174,8 +174,9 @@ def partition_tags(tags: tuple[tuple[str, str], ...], infrastructure: str, parti
     return {**dict(tags), "arda:infrastructure": infrastructure, "arda:partition": partition}
 
 
-class PartitionEmailProps(NamedTuple):
-    """Everything the PartitionEmail stack is built from (immutable; see instances.registry for why a NamedTuple)."""
+@dataclass(frozen=True)
+class PartitionEmailProps:
+    """Everything the PartitionEmail stack is built from (immutable)."""
 
     infrastructure: str
     partition: str

@@ -42,10 +42,15 @@ def template_path(config: PartitionConfig, out_dir: Path = TEMPLATES_DIR) -> Pat
     return out_dir / f"{config.stack_name}.yaml"
 
 
-def render_inputs(config: PartitionConfig) -> list[Path]:
-    """Every file the partition's committed template is rendered from, and the template itself."""
-    code = sorted(TEMPLATES_DIR.glob("*.py")) + sorted(config.infrastructure.source.parent.parent.glob("*.py"))
-    return [template_path(config), config.infrastructure.source, config.source, *code]
+def render_inputs(config: PartitionConfig, root: Path = TEMPLATES_DIR.parent) -> list[Path]:
+    """The committed template of checkout ``root`` and every file it is rendered from.
+
+    The template code (``templates/*.py``) is ``root``'s; the instance files and
+    the loader code (``instances/*.py``) are those the config was loaded from.
+    """
+    templates = root / "templates"
+    code = sorted(templates.glob("*.py")) + sorted(config.infrastructure.source.parent.parent.glob("*.py"))
+    return [template_path(config, templates), config.infrastructure.source, config.source, *code]
 
 
 def read_handler_source() -> str:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import re
 
+from templates.errors import TemplateError
+
 WIDTH = 200
 LITERAL_MIN_LINES = 10
 _INDICATORS_FIRST = set("#,[]{}&*!|>'\"%@`")
@@ -52,7 +54,7 @@ _IMPLICIT = re.compile(
 _AMBIGUOUS = re.compile(r"[-+.]?[0-9][-+.0-9_:eEoObBxXa-fA-F ]*|[-+]?\.[a-zA-Z]+")
 
 
-class EmitterError(ValueError):
+class EmitterError(TemplateError):
     """A value outside the subset this emitter writes."""
 
 
