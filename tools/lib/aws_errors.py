@@ -30,6 +30,11 @@ _THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "
 class AwsError(ArdaMailError):
     """An AWS call failed; the message says what to do next."""
 
+    @property
+    def changed_nothing(self) -> bool:
+        """AWS answered the call with an error (it was refused, so it changed nothing); the journal reads this."""
+        return isinstance(self.__cause__, ClientError)
+
 
 def describe(exc: Exception, action: str, where: str) -> str:
     """The sentence for ``exc`` raised while doing ``action`` on ``where``."""

@@ -106,3 +106,23 @@ class LintJob:
         if self._child is not None and self._child.poll() is None:
             self._child.kill()
             self._child.communicate()
+
+
+class Linter:
+    """cfn-lint verdicts for one region, using the job started early when it linted the same bytes."""
+
+    def __init__(self, region: str, started: LintJob | None = None) -> None:
+        self.region = region
+        self.started = started
+
+    def verdict(self, body: str) -> Verdict:
+        """The verdict on ``body``: the early job's if it linted these bytes, otherwise a new lint."""
+        if self.started is not None and self.started.body == body:
+            return self.started.verdict()
+        self.cancel()
+        return LintJob(body, self.region).verdict()
+
+    def cancel(self) -> None:
+        """Stop the early job if it is still running (the run ends, or it linted other bytes)."""
+        if self.started is not None:
+            self.started.cancel()

@@ -16,6 +16,8 @@ import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from tools.lib.output import write_file
+
 LOG = logging.getLogger(__name__)
 
 
@@ -53,8 +55,6 @@ def remember(cache_key: str, warnings: list[str]) -> None:
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f".{cache_key}.partial"
-        partial.write_text(json.dumps({"warnings": warnings}), encoding="utf-8")
-        partial.replace(folder / cache_key)
+        write_file(folder / cache_key, json.dumps({"warnings": warnings}))
     except OSError as exc:
         LOG.debug("cfn-lint cache not written (%s)", exc)

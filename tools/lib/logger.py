@@ -1,10 +1,12 @@
-"""Logging shared by every CLI: secret redaction, GitHub Actions masks, --debug.
+"""Secrets and logging shared by every CLI: redaction, GitHub Actions masks, --debug.
 
 Every secret the program learns is registered here (``register_secret``) before
 anything else is done with it. From then on:
 
-- a filter on every handler replaces it with ``***`` in each record's message, its
-  arguments and its formatted traceback;
+- a filter on the frame's log handler replaces it with ``***`` in each record's
+  message, its arguments and its formatted traceback, and the frame's output sink
+  (``tools.lib.output``) does the same for everything written to stdout, stderr,
+  the ``--json`` document and files;
 - on GitHub Actions (``GITHUB_ACTIONS=true``) ``::add-mask::<secret>`` is printed
   once, so the runner hides it in the job log too. Nowhere else: a mask line in a
   terminal would print the very secret it means to hide.
@@ -63,6 +65,10 @@ class RedactionFilter(logging.Filter):
             raise ValueError("refusing to register a secret shorter than 4 characters")
         self._secrets.update(form for form in encoded_forms(value) if len(form) >= 4)
 
+    def reset(self) -> None:
+        """Forget every secret: each command run starts with its own (the frame calls this)."""
+        self._secrets.clear()
+
     def redact(self, text: str) -> str:
         """``text`` with every registered secret replaced, longest first."""
         for secret in sorted(self._secrets, key=len, reverse=True):
@@ -111,13 +117,26 @@ def on_github_actions() -> bool:
 
 
 def register_secret(value: str) -> None:
-    """Redact ``value`` everywhere from now on; mask it in the Actions log, once."""
+    """Redact ``value`` everywhere from now on; mask it in the Actions log, once.
+
+    The mask line goes to stdout, or to stderr when stdout carries a ``--json``
+    document (the runner reads workflow commands on both): the frame's sys.stdout
+    is then the stderr sink. It is the one line written past the redaction.
+    """
     REDACTOR.add(value)
     if on_github_actions() and value not in _masked:
         _masked.add(value)
         # Escaped, so that a value with a line break is masked whole, not just its first line.
-        sys.stdout.write(f"::add-mask::{escape_workflow_value(value)}\n")
-        sys.stdout.flush()
+        line = f"::add-mask::{escape_workflow_value(value)}\n"
+        stream = sys.stdout
+        getattr(stream, "write_unredacted", stream.write)(line)
+        stream.flush()
+
+
+def forget_secrets() -> None:
+    """A new command run: no secret of an earlier run (in the same process) is known or masked."""
+    REDACTOR.reset()
+    _masked.clear()
 
 
 def redact(text: str) -> str:
@@ -125,16 +144,13 @@ def redact(text: str) -> str:
     return REDACTOR.redact(text)
 
 
-def setup_logging(debug: bool = False, stream=None) -> None:
-    """One stderr handler with the redaction filter; DEBUG and tracebacks with --debug."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s" if debug else "%(message)s"))
-    handler.addFilter(REDACTOR)
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
-    # Third-party chatter (urllib3, botocore) only when asked for.
-    for noisy in ("urllib3", "botocore", "boto3", "s3transfer", "cfnlint"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+class Handler(logging.StreamHandler):
+    """The frame's one log handler: stderr, redacted, tracebacks only with --debug."""
+
+    def __init__(self, stream, debug: bool) -> None:
+        super().__init__(stream)
+        self.setFormatter(logging.Formatter("%(levelname)s %(message)s" if debug else "%(message)s"))
+        self.addFilter(REDACTOR)
+
+
+NOISY_LOGGERS = ("urllib3", "botocore", "boto3", "s3transfer", "cfnlint")

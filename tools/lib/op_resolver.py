@@ -59,7 +59,7 @@ def resolve(reference: str, *, op: str = "op", timeout: float = OP_TIMEOUT_SECON
     except subprocess.TimeoutExpired:
         # The exception carries op's partial stdout; drop it with the chain.
         raise OnePasswordError(
-            f"op read {reference} did not answer within {timeout:.0f}s: "
+            f"op read {reference} did not answer within {timeout:g}s: "
             "is it waiting for a sign-in prompt? run 'op signin' first"
         ) from None
     except OSError as exc:

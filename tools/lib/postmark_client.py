@@ -34,6 +34,7 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -91,6 +92,11 @@ class PostmarkError(ArdaMailError):
         super().__init__(message)
         self.status = status
         self.error_code = error_code
+
+    @property
+    def changed_nothing(self) -> bool:
+        """Postmark answered and refused the call (HTTP 4xx): it changed nothing (the journal reads this)."""
+        return self.status is not None and 400 <= self.status < 500
 
 
 class TokenRejected(PostmarkError):
@@ -154,6 +160,11 @@ def _is_loopback(host: str) -> bool:
 
 class PostmarkClient:
     """Account-level Postmark API calls, one method per endpoint this tool may use."""
+
+    @classmethod
+    def on(cls, clock) -> Callable[[Secret], PostmarkClient]:
+        """A factory of clients that wait and keep deadlines on ``clock`` (a ``tools.lib.clock.Clock``)."""
+        return lambda token: cls(token, sleep=clock.sleep, clock=clock.monotonic)
 
     def __init__(
         self,

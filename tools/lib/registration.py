@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from templates.mail_dns import RETURN_PATH_TARGET, return_path_domain
 from tools.lib.errors import ArdaMailError
+from tools.lib.journal import Journal
 from tools.lib.postmark_client import DomainExists, PostmarkClient, RotationInProgress
 
 LOG = logging.getLogger(__name__)
@@ -113,15 +114,25 @@ def _dkim_key(state: str, host: str | None, value: str | None, domain: str) -> D
     return DkimKey(state=state, selector=host[: -len(suffix)], host=host.lower(), value=value)
 
 
-def register_domain(client: PostmarkClient, domain: str) -> Registration:
-    """Make sure Postmark knows ``domain`` with the right Return-Path; its DNS needs."""
+def register_domain(client: PostmarkClient, domain: str, journal: Journal | None = None) -> Registration:
+    """Make sure Postmark knows ``domain`` with the right Return-Path; its DNS needs.
+
+    Each change (the creation, a Return-Path correction) is recorded in ``journal``
+    as it is made: it cannot be undone, and the run's last line says it happened.
+    """
+    journal = journal or Journal()
     wanted_return_path = return_path_domain(domain)
     created = updated = False
     summary = find_domain(client, domain)
     if summary is None:
         try:
             LOG.info("%s: registering with Postmark (Return-Path %s)", domain, wanted_return_path)
-            summary = client.create_domain(domain, wanted_return_path)
+            with journal.attempt(
+                f"Postmark domain {domain}",
+                done=f"registered {domain} with Postmark (rerunning is safe)",
+                unsure=f"a Postmark registration of {domain} may have completed (rerunning is safe)",
+            ):
+                summary = client.create_domain(domain, wanted_return_path)
             created = True
         except DomainExists:
             LOG.info("%s: registered meanwhile by someone else; looking it up again", domain)
@@ -138,7 +149,12 @@ def register_domain(client: PostmarkClient, domain: str) -> Registration:
     current = str(details.get("ReturnPathDomain") or "")
     if current.lower() != wanted_return_path:
         LOG.info("%s: Return-Path is %r, setting %s", domain, current, wanted_return_path)
-        details = client.edit_domain(domain_id, wanted_return_path)
+        with journal.attempt(
+            f"Return-Path of {domain}",
+            done=f"set the Return-Path of {domain} at Postmark to {wanted_return_path}",
+            unsure=f"the Return-Path of {domain} at Postmark may have been set to {wanted_return_path}",
+        ):
+            details = client.edit_domain(domain_id, wanted_return_path)
         updated = True
         details = client.get_domain(domain_id)
         if str(details.get("ReturnPathDomain") or "").lower() != wanted_return_path:
@@ -213,13 +229,19 @@ class Rotation:
         return self.registration.key("pending")
 
 
-def rotate_dkim(client: PostmarkClient, domain: str) -> Rotation:
-    """Start a DKIM rotation for a registered ``domain``; an already pending one is a no-op."""
+def rotate_dkim(client: PostmarkClient, domain: str, journal: Journal | None = None) -> Rotation:
+    """Start a DKIM rotation of a registered ``domain`` (journaled); one already pending is a no-op."""
+    journal = journal or Journal()
     registration = lookup_registration(client, domain)
     if registration is None:
         raise ArdaMailError(f"{domain} is not registered with Postmark; deploy the partition before rotating DKIM")
     try:
-        client.rotate_dkim(registration.domain_id)
+        with journal.attempt(
+            f"DKIM rotation of {domain}",
+            done=f"started a DKIM rotation of {domain} at Postmark",
+            unsure=f"a DKIM rotation of {domain} may have started at Postmark (rerunning is safe)",
+        ):
+            client.rotate_dkim(registration.domain_id)
         started = True
         LOG.info("%s: DKIM rotation started", domain)
     except RotationInProgress:

@@ -1,0 +1,154 @@
+"""The one output sink: every channel a command writes to passes the redaction.
+
+- ``RedactingStream`` wraps stdout and stderr for the length of a command run (the
+  frame installs it), so a ``print`` anywhere, a log line or a traceback cannot
+  carry a registered secret to the terminal.
+- ``Sink`` is what a command writes its report to: human lines and tables go to
+  stdout, or to stderr under ``--json``; the JSON document is written once, by the
+  frame, as the only thing on stdout.
+- ``write_file`` / ``append_file`` are the one way a command writes a file: the
+  text is redacted, a new file appears whole or not at all, and a symlink at the
+  path is replaced, never followed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tools.lib.logger import redact
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that redacts registered secrets from each line before it reaches ``target``.
+
+    Lines are held until their end (or a flush), so a secret written in pieces by
+    several ``write`` calls is still found whole.
+    """
+
+    def __init__(self, target, redactor: Callable[[str], str] = redact) -> None:
+        super().__init__()
+        self.target = target
+        self._redact = redactor
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        """Pass every complete line on, redacted; keep the unfinished one."""
+        self._pending += text
+        if "\n" in self._pending:
+            complete, _, self._pending = self._pending.rpartition("\n")
+            self.target.write(self._redact(complete + "\n"))
+        return len(text)
+
+    def flush(self) -> None:
+        """Pass the unfinished line on too (a prompt), redacted."""
+        if self._pending:
+            self.target.write(self._redact(self._pending))
+            self._pending = ""
+        self.target.flush()
+
+    def write_unredacted(self, text: str) -> None:
+        """The one unredacted write: GitHub Actions' ``::add-mask::`` line, after what came before it."""
+        self.flush()
+        self.target.write(text)
+
+    def isatty(self) -> bool:
+        return self.target.isatty()
+
+    def fileno(self) -> int:
+        return self.target.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.target, "encoding", "utf-8")
+
+
+def table_lines(rows: Sequence[Sequence[object]], indent: str = "  ") -> list[str]:
+    """Rows (the first one the header) as aligned columns; the last column is never padded."""
+    if not rows:
+        return []
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells if i < len(row)) for i in range(len(cells[0]) - 1)]
+    lines = []
+    for row in cells:
+        padded = [f"{cell:<{width}}" for cell, width in zip(row, widths, strict=False)] + row[len(widths) :]
+        lines.append((indent + "  ".join(padded)).rstrip())
+    return lines
+
+
+class Sink:
+    """Where a command's report goes: human lines and tables, and the one JSON document."""
+
+    def __init__(self, *, json_mode: bool, human=None, document_stream=None) -> None:
+        self.json_mode = json_mode
+        self._human = human
+        self._document_stream = document_stream
+        self.document: dict = {}
+        self.emitted = False
+
+    @property
+    def human(self):
+        """The stream for people: stdout, or stderr under ``--json`` (stdout is the document's)."""
+        return self._human
+
+    def line(self, text: str = "") -> None:
+        """One line of the report (redacted)."""
+        self._human.write(redact(text) + "\n")
+        self._human.flush()
+
+    def table(self, title: str | None, rows: Sequence[Sequence[object]], indent: str = "  ") -> None:
+        """A title line (if any), then ``rows`` (the first one the header) aligned."""
+        if title is not None:
+            self.line(title)
+        for line in table_lines(rows, indent):
+            self.line(line)
+
+    def emit_document(self) -> None:
+        """The JSON document, redacted, as the only thing on stdout: once, by the frame at the end
+        (or earlier by a command whose result is needed while it runs: ``rehearse.py up``)."""
+        if self.emitted:
+            return
+        self.emitted = True
+        text = redact(json.dumps(self.document, indent=2, sort_keys=False, default=str))
+        self._document_stream.write(text + "\n")
+        self._document_stream.flush()
+
+
+def write_file(path: Path, text: str, *, mode: int = 0o666, secret_free: bool = True) -> None:
+    """Replace ``path`` with ``text`` in one step: readers see the old file or the new one, never half.
+
+    The temporary file is this process's own (``O_EXCL``: never an existing file or
+    a symlink), created with ``mode`` under the umask (0644 for 0666 under 022), and
+    ``os.replace`` puts it where ``path`` was: a symlink at ``path`` is replaced, not
+    followed. ``secret_free`` redacts registered secrets first.
+    """
+    if secret_free:
+        text = redact(text)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        handle = os.open(temp, flags, mode)
+    except FileExistsError:  # left by a crashed run that had this process ID
+        temp.unlink()
+        handle = os.open(temp, flags, mode)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def append_file(path: Path, text: str) -> None:
+    """Append redacted ``text`` to ``path`` (e.g. GitHub's step summary), never through a symlink."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+    handle = os.open(path, flags, 0o644)
+    with os.fdopen(handle, "a", encoding="utf-8", newline="\n") as out:
+        out.write(redact(text))
