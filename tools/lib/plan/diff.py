@@ -1,127 +1,17 @@
-"""What a deploy will change, in a form a reviewer can trust: parameters, properties, IAM, drift.
+"""What changes between the deployed template and the new one: parameters, properties, IAM, drift.
 
-Pure functions over two CloudFormation templates (as dicts) and their parameters:
-the deployed ones and the ones about to be deployed. Intrinsic functions are
-resolved as far as parameters and conditions allow (``Ref`` of a parameter,
-``Fn::Join``, ``Fn::If``, ``Fn::Sub`` of parameters); a reference to a resource or
-an attribute is shown as ``<Resource>`` or ``<Resource.Attribute>``, which is
-enough to tell what changes. Nothing here calls AWS.
+Pure functions over resolved resources (``tools.lib.plan.template``) and live
+records; each returns the rows a reviewer reads. Nothing here calls AWS.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 MASK = "****"
 _DKIM_VALUE = re.compile(r'^"k=rsa;')
-
-
-# -- reading templates -----------------------------------------------------------------------
-
-
-def load_template(body: str) -> dict:
-    """A CloudFormation template in YAML (short-form tags such as ``!Ref``) or JSON, as plain data.
-
-    PyYAML with one constructor per intrinsic function: far lighter than importing
-    cfn-lint's decoder, which this runs on every deploy for two templates.
-    """
-    import yaml
-
-    # libyaml's loader when the wheel has it (ten times faster on a 30 KB template).
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class Loader(base):
-        """A safe loader plus CloudFormation's short-form tags."""
-
-    def construct(loader, tag_suffix, node):
-        name = "Ref" if tag_suffix == "Ref" else ("Condition" if tag_suffix == "Condition" else f"Fn::{tag_suffix}")
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-            if tag_suffix == "GetAtt":
-                value = value.split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)
-        return {name: value}
-
-    Loader.add_multi_constructor("!", construct)
-    document = yaml.load(body, Loader=Loader)  # noqa: S506 - SafeLoader subclass
-    if not isinstance(document, dict):
-        raise ValueError("not a template (no mapping at the top)")
-    return document
-
-
-# -- resolving a template's values -----------------------------------------------------------
-
-
-def conditions(template: dict, params: dict[str, str]) -> dict[str, bool]:
-    """Every condition of ``template`` evaluated with ``params``."""
-    raw = template.get("Conditions") or {}
-    done: dict[str, bool] = {}
-
-    def evaluate(node) -> bool:
-        if isinstance(node, dict) and len(node) == 1:
-            ((key, value),) = node.items()
-            if key == "Condition":
-                return named(value)
-            if key == "Fn::Equals":
-                left, right = (resolve(v, params, done) for v in value)
-                return str(left) == str(right)
-            if key == "Fn::Not":
-                return not evaluate(value[0])
-            if key == "Fn::And":
-                return all(evaluate(v) for v in value)
-            if key == "Fn::Or":
-                return any(evaluate(v) for v in value)
-        return bool(node)
-
-    def named(name: str) -> bool:
-        if name not in done:
-            done[name] = evaluate(raw[name])
-        return done[name]
-
-    for name in raw:
-        named(name)
-    return done
-
-
-def resolve(node, params: dict[str, str], conds: dict[str, bool]):
-    """``node`` with the intrinsics that parameters and conditions decide replaced by their value."""
-    if isinstance(node, list):
-        return [resolve(v, params, conds) for v in node]
-    if not isinstance(node, dict):
-        return node
-    if len(node) == 1:
-        ((key, value),) = node.items()
-        if key == "Ref":
-            return params.get(value, f"<{value}>") if not str(value).startswith("AWS::") else f"<{value}>"
-        if key == "Fn::GetAtt":
-            return f"<{'.'.join(value) if isinstance(value, list) else value}>"
-        if key == "Fn::Join":
-            separator, parts = value
-            resolved = resolve(parts, params, conds)
-            if isinstance(resolved, list) and all(isinstance(p, str) for p in resolved):
-                return separator.join(resolved)
-            return {"Fn::Join": [separator, resolved]}
-        if key == "Fn::If":
-            name, when_true, when_false = value
-            return resolve(when_true if conds.get(name) else when_false, params, conds)
-        if key == "Fn::Sub" and isinstance(value, str):
-            return re.sub(r"\$\{([^}!]+)\}", lambda m: str(params.get(m.group(1), f"<{m.group(1)}>")), value)
-    return {k: resolve(v, params, conds) for k, v in node.items()}
-
-
-def live_resources(template: dict, params: dict[str, str]) -> dict[str, dict]:
-    """The resources whose condition holds, their properties resolved."""
-    conds = conditions(template, params)
-    return {
-        name: {**resource, "Properties": resolve(resource.get("Properties") or {}, params, conds)}
-        for name, resource in (template.get("Resources") or {}).items()
-        if not resource.get("Condition") or conds.get(resource["Condition"])
-    }
 
 
 # -- showing values ------------------------------------------------------------------------------
@@ -194,33 +84,6 @@ class Drift:
     property: str
     expected: str
     actual: str
-
-
-@dataclass
-class Plan:
-    """Everything a reviewer should know before a change set runs."""
-
-    target: str
-    parameters: list[ParameterChange] = field(default_factory=list)
-    properties: list[PropertyChange] = field(default_factory=list)
-    iam: list[IamWidening] = field(default_factory=list)
-    drift: list[Drift] = field(default_factory=list)
-    drift_note: str = ""
-    changes: list[dict] = field(default_factory=list)
-    change_set: str = ""
-
-    def to_dict(self) -> dict:
-        """A JSON-ready view (``--json``)."""
-        return {
-            "target": self.target,
-            "change_set": self.change_set,
-            "changes": self.changes,
-            "parameters": [asdict(p) for p in self.parameters],
-            "properties": [asdict(p) for p in self.properties],
-            "iam_widening": [asdict(i) for i in self.iam],
-            "drift": [asdict(d) for d in self.drift],
-            "drift_note": self.drift_note,
-        }
 
 
 def parameter_changes(
@@ -368,58 +231,3 @@ def record_drift(expected: dict[str, dict], live: list[dict]) -> list[Drift]:
         if str(found.get("TTL")) != str(props.get("TTL")):
             rows.append(Drift(logical_id, "TTL", str(props.get("TTL")), str(found.get("TTL"))))
     return rows
-
-
-# -- Markdown for pull requests ----------------------------------------------------------------------
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    def cell(text: str) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
-
-    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)] + [
-        "| " + " | ".join(cell(c) for c in row) + " |" for row in rows
-    ]
-
-
-def _section(title: str, headers: list[str], rows: list[list[str]], empty: str) -> list[str]:
-    """A Markdown section: its title, then a table of ``rows`` or the ``empty`` sentence."""
-    return ["", f"### {title}", ""] + (_table(headers, rows) if rows else [empty])
-
-
-def markdown(plan: Plan) -> str:
-    """The plan as a Markdown summary (the same facts as --json)."""
-    lines = [f"## Plan: {plan.target}"]
-    lines += _section(
-        "Drift (live values that differ from the deployed template)",
-        ["resource", "property", "expected", "actual"],
-        [[d.resource, d.property, d.expected, d.actual] for d in plan.drift],
-        "No drift.",
-    )
-    if plan.drift_note:
-        lines += ["", plan.drift_note]
-    lines += _section(
-        "Changes",
-        ["action", "logical ID", "type", "replacement"],
-        [[c["action"], c["logical_id"], c["resource_type"], c["replacement"] or "-"] for c in plan.changes],
-        "No resource changes.",
-    )
-    lines += _section(
-        "Parameters",
-        ["parameter", "deployed", "new"],
-        [[p.name, p.old, p.new] for p in plan.parameters if p.changed],
-        "No parameter changes.",
-    )
-    lines += _section(
-        "Property changes",
-        ["resource", "property", "deployed", "new"],
-        [[p.logical_id, p.path, p.old, p.new] for p in plan.properties],
-        "No property changes.",
-    )
-    lines += _section(
-        "IAM changes that widen permissions",
-        ["role", "document", "statement", "widening"],
-        [[i.role, i.document, i.sid, i.widening] for i in plan.iam],
-        "None.",
-    )
-    return "\n".join(lines) + "\n"

@@ -1,31 +1,32 @@
-"""CloudFormation change-set deployment, step by named step.
+"""CloudFormation change-set operations on one stack, each a named call handed what it needs.
 
 Modelled on aws-cli's ``customizations/cloudformation/deployer.py``: a stack in
 ``REVIEW_IN_PROGRESS`` counts as new, and either of CloudFormation's two "no
-changes" reasons is its own outcome (``NoChanges``).
+changes" reasons is its own outcome (``NoChanges``). ``Stack`` holds no state about
+the stack itself: every call that needs the StackId is given it (a stack deleted
+and created again under the same name is another stack).
 
 Waiting makes one Describe call per poll, every ``poll_seconds`` (2 s): at most 30
 calls a minute, so partitions deploying side by side do not invite throttling, and
 the end is noticed within one poll. Following reads only the stack's events, by
-StackId (a stack deleted and created again under the same name is another stack),
-until the stack's own terminal event; it prints each event as it comes, a
-heartbeat line after every 30 s without one, and gives up at a deadline (the stack
-carries on; the message says how to watch it).
+StackId, until the stack's own terminal event; it hands each event to ``on_event``
+as it comes, a heartbeat line to ``on_heartbeat`` after every 30 s without one, and
+gives up at a deadline (the stack carries on; the message says how to watch it).
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
 from tools.lib.aws_errors import AWS_FAILURES, AwsError, aws_call
 from tools.lib.aws_errors import describe as describe_aws_error
-from tools.lib.errors import ArdaMailError
+from tools.lib.clock import REAL, Clock
+from tools.lib.errors import ArdaMailError, Refused
 
 LOG = logging.getLogger(__name__)
 
@@ -42,10 +43,11 @@ UPDATE_STATES = {
     "IMPORT_COMPLETE",
     "IMPORT_ROLLBACK_COMPLETE",
 }
-SUCCESS_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_COMPLETE"}
 CHANGE_SET_TIMEOUT_SECONDS = 600.0
 CHANGE_SET_DESCRIPTION = "Created by deploy.py (Arda partition mail)"
 TERMINAL_SUFFIXES = ("_COMPLETE", "_FAILED")
+POLL_SECONDS = 2.0
+HEARTBEAT_SECONDS = 30.0
 # What an operator does about a stack state a deploy cannot work from.
 _STATE_ADVICE = {
     "UPDATE_ROLLBACK_FAILED": (
@@ -69,10 +71,8 @@ class NoChanges(ArdaMailError):
     exit_code = 0
 
 
-class StackStateError(ArdaMailError):
+class StackStateError(Refused):
     """The stack is in a state a deploy must not touch without the operator."""
-
-    exit_code = 3
 
 
 class DeployFailed(ArdaMailError):
@@ -81,6 +81,25 @@ class DeployFailed(ArdaMailError):
 
 class FollowTimeout(ArdaMailError):
     """The stack did not settle before the deadline; CloudFormation carries on."""
+
+    def __init__(self, message: str, elapsed: float = 0.0) -> None:
+        super().__init__(message)
+        self.elapsed = elapsed
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """A change set this run created: its ARN, its stack's ID, and CREATE or UPDATE."""
+
+    id: str
+    stack_id: str
+    kind: str
+
+    @property
+    def account(self) -> str:
+        """The account in the change set's ARN ("?" when it is not an ARN)."""
+        parts = self.id.split(":")
+        return parts[4] if len(parts) > 5 else "?"
 
 
 @dataclass(frozen=True)
@@ -95,63 +114,86 @@ class ResourceChange:
 
 @dataclass(frozen=True)
 class StackEvent:
-    """One stack event, as printed while following."""
+    """One stack event, as shown while following."""
 
-    timestamp: datetime
+    timestamp: object
     logical_id: str
     resource_type: str
     status: str
     reason: str
 
+    @classmethod
+    def from_api(cls, event: dict) -> StackEvent:
+        """An event of DescribeStackEvents."""
+        return cls(
+            event["Timestamp"],
+            event.get("LogicalResourceId", ""),
+            event.get("ResourceType", ""),
+            event.get("ResourceStatus", ""),
+            event.get("ResourceStatusReason", "") or "",
+        )
 
-class Deployer:
-    """Change-set operations on one stack, handed its CloudFormation client."""
+
+def outputs(stack: dict | None) -> dict[str, str]:
+    """A described stack's outputs, OutputKey → OutputValue (the one reader of outputs)."""
+    return {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs") or []}
+
+
+def exports(stack: dict | None) -> list[tuple[str, str]]:
+    """(export name, value) of every exported output of a described stack, by name."""
+    return sorted(
+        (o["ExportName"], o["OutputValue"]) for o in (stack or {}).get("Outputs") or [] if o.get("ExportName")
+    )
+
+
+def parameter_values(stack: dict | None) -> dict[str, str]:
+    """A described stack's parameters, ParameterKey → ParameterValue ("" when absent)."""
+    return {p["ParameterKey"]: p.get("ParameterValue") or "" for p in (stack or {}).get("Parameters") or []}
+
+
+class Stack:
+    """CloudFormation calls on one stack, handed its client, a clock, and where events go."""
 
     def __init__(
         self,
         cloudformation,
-        stack_name: str,
+        name: str,
         *,
-        poll_seconds: float = 2.0,
-        heartbeat_seconds: float = 30.0,
-        timeout_seconds: float = 3600.0,
-        on_heartbeat: Callable[[str], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = REAL,
+        poll_seconds: float = POLL_SECONDS,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
         on_event: Callable[[StackEvent], None] | None = None,
+        on_heartbeat: Callable[[str], None] | None = None,
     ) -> None:
         self.cfn = cloudformation
-        self.stack_name = stack_name
+        self.name = name
+        self.clock = clock
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
-        self.timeout_seconds = timeout_seconds
-        self._on_heartbeat = on_heartbeat or (lambda line: LOG.info("%s", line))
-        self.stack_id: str | None = None
-        self._sleep = sleep
-        self._clock = clock
         self._on_event = on_event or (lambda event: None)
+        self._on_heartbeat = on_heartbeat or (lambda line: LOG.info("%s", line))
 
-    def _call(self, operation: str, **kwargs):
-        with aws_call(operation, self.stack_name):
+    def call(self, operation: str, **kwargs):
+        """One CloudFormation call; a failure is one sentence naming the operation and the stack."""
+        with aws_call(operation, self.name):
             return getattr(self.cfn, operation)(**kwargs)
 
     # -- state --------------------------------------------------------------
 
-    def describe_stack(self) -> dict | None:
-        """The stack, or None when it does not exist."""
+    def describe(self) -> dict | None:
+        """The stack by name, or None when it does not exist."""
         try:
-            stack = self.cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
-            self.stack_id = stack["StackId"]
-            return stack
+            stacks = self.cfn.describe_stacks(StackName=self.name)["Stacks"]
         except AWS_FAILURES as exc:
             if isinstance(exc, ClientError):
                 error = exc.response.get("Error", {})
                 if error.get("Code") == "ValidationError" and "does not exist" in error.get("Message", ""):
                     return None
-            raise AwsError(describe_aws_error(exc, "describe_stacks", self.stack_name)) from exc
+            raise AwsError(describe_aws_error(exc, "describe_stacks", self.name)) from exc
+        return stacks[0] if stacks else None
 
     def change_set_type(self, stack: dict | None) -> str:
-        """CREATE for a new (or REVIEW_IN_PROGRESS) stack, UPDATE for a settled one."""
+        """CREATE for a new (or REVIEW_IN_PROGRESS) stack, UPDATE for a settled one; StackStateError otherwise."""
         status = stack["StackStatus"] if stack else None
         if status in CREATE_STATES:
             return "CREATE"
@@ -159,70 +201,60 @@ class Deployer:
             return "UPDATE"
         if status == "ROLLBACK_COMPLETE":
             raise StackStateError(
-                f"{self.stack_name}: the stack is ROLLBACK_COMPLETE (its first creation failed) and cannot be "
+                f"{self.name}: the stack is ROLLBACK_COMPLETE (its first creation failed) and cannot be "
                 "updated; rerun with --delete-failed-stack to delete it and create it again"
             )
         if status.endswith("_IN_PROGRESS"):
             raise StackStateError(
-                f"{self.stack_name}: the stack is busy ({status}); wait for it to settle, then rerun "
-                f"(watch: aws cloudformation describe-stack-events --stack-name {self.stack_name})"
+                f"{self.name}: the stack is busy ({status}); wait for it to settle, then rerun "
+                f"(watch: aws cloudformation describe-stack-events --stack-name {self.name})"
             )
-        raise StackStateError(f"{self.stack_name}: the stack is {status}; {_STATE_ADVICE.get(status, _OTHER_STATE)}")
+        raise StackStateError(f"{self.name}: the stack is {status}; {_STATE_ADVICE.get(status, _OTHER_STATE)}")
 
-    def delete_failed_stack(self) -> None:
-        """Delete a ROLLBACK_COMPLETE stack and wait until it is gone."""
-        LOG.info("%s: deleting the ROLLBACK_COMPLETE stack", self.stack_name)
-        since = self._newest_event_id()
-        self._call("delete_stack", StackName=self.stack_id or self.stack_name)
-        final = self.follow_stack(since)
-        if final != "DELETE_COMPLETE":
-            raise DeployFailed(f"{self.stack_name}: deleting the failed stack ended in {final}")
-        self.stack_id = None
+    def delete_stack(self, stack_id: str) -> str:
+        """Delete the stack and follow it to its end; its final status."""
+        since = self.newest_event_id(stack_id)
+        self.call("delete_stack", StackName=stack_id)
+        return self.follow(stack_id, since)
 
     # -- change sets -----------------------------------------------------------
 
     def create_change_set(
-        self,
-        template_body: str,
-        parameters: dict[str, str],
-        tags: dict[str, str],
-        change_set_type: str,
-        name: str | None = None,
-    ) -> str:
-        """Submit a change set; its ARN."""
-        name = name or f"arda-mail-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-        response = self._call(
+        self, template_body: str, parameters: dict[str, str], tags: dict[str, str], kind: str
+    ) -> ChangeSet:
+        """Submit a change set named after the moment (and a random suffix: two runs in one second differ)."""
+        name = f"arda-mail-{self.clock.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        response = self.call(
             "create_change_set",
-            StackName=self.stack_name,
+            StackName=self.name,
             ChangeSetName=name,
-            ChangeSetType=change_set_type,
+            ChangeSetType=kind,
             TemplateBody=template_body,
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             Capabilities=CAPABILITIES,
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
             Description=CHANGE_SET_DESCRIPTION,
         )
-        self.stack_id = response.get("StackId") or self.stack_id
-        return response["Id"]
+        return ChangeSet(response["Id"], response.get("StackId", ""), kind)
 
     def wait_for_change_set(self, change_set_id: str) -> list[ResourceChange]:
         """Poll until the change set is ready; its changes, or NoChanges / DeployFailed."""
-        deadline = self._clock() + CHANGE_SET_TIMEOUT_SECONDS
+        deadline = self.clock.monotonic() + CHANGE_SET_TIMEOUT_SECONDS
         while True:
-            response = self._call("describe_change_set", ChangeSetName=change_set_id)
+            response = self.call("describe_change_set", ChangeSetName=change_set_id)
             status = response["Status"]
             if status == "CREATE_COMPLETE":
                 return self._changes(change_set_id, response)
             if status == "FAILED":
                 reason = response.get("StatusReason", "")
                 if any(text in reason for text in NO_CHANGES_REASONS):
-                    raise NoChanges(f"{self.stack_name}: no changes; the stack already matches the template")
-                raise DeployFailed(f"{self.stack_name}: the change set failed: {reason}")
-            if self._clock() > deadline:
+                    raise NoChanges(f"{self.name}: no changes; the stack already matches the template")
+                raise DeployFailed(f"{self.name}: the change set failed: {reason}")
+            if self.clock.monotonic() > deadline:
                 raise DeployFailed(
-                    f"{self.stack_name}: the change set is still {status} after {CHANGE_SET_TIMEOUT_SECONDS:.0f}s"
+                    f"{self.name}: the change set is still {status} after {CHANGE_SET_TIMEOUT_SECONDS:.0f}s"
                 )
-            self._sleep(self.poll_seconds)
+            self.clock.sleep(self.poll_seconds)
 
     def _changes(self, change_set_id: str, first_page: dict) -> list[ResourceChange]:
         changes, page = [], first_page
@@ -240,44 +272,42 @@ class Deployer:
             token = page.get("NextToken")
             if not token:
                 return changes
-            page = self._call("describe_change_set", ChangeSetName=change_set_id, NextToken=token)
+            page = self.call("describe_change_set", ChangeSetName=change_set_id, NextToken=token)
 
     def delete_change_set(self, change_set_id: str) -> None:
         """Remove a change set that will not be executed."""
-        self._call("delete_change_set", ChangeSetName=change_set_id)
+        self.call("delete_change_set", ChangeSetName=change_set_id)
 
-    def delete_review_stack(self) -> None:
+    def delete_review_stack(self, stack_id: str) -> None:
         """Remove the empty REVIEW_IN_PROGRESS stack a CREATE change set left behind.
 
         Only while it holds no other change set: a concurrent deploy's CREATE change
         set lives on the same REVIEW_IN_PROGRESS stack, and deleting the stack would
         delete that one too.
         """
-        stack = self.describe_stack()
+        stack = self.describe()
         if not stack or stack["StackStatus"] != "REVIEW_IN_PROGRESS":
             return
-        others = self._call("list_change_sets", StackName=stack["StackId"]).get("Summaries", [])
+        others = self.call("list_change_sets", StackName=stack["StackId"]).get("Summaries", [])
         if others:
             LOG.warning(
                 "%s: left the REVIEW_IN_PROGRESS stack in place: it holds %d other change set(s) (%s)",
-                self.stack_name,
+                self.name,
                 len(others),
                 ", ".join(o.get("ChangeSetName", "?") for o in others),
             )
             return
-        self._call("delete_stack", StackName=stack["StackId"])
+        self.call("delete_stack", StackName=stack["StackId"])
 
-    def execute_change_set(self, change_set_id: str) -> str | None:
+    def execute_change_set(self, change_set: ChangeSet) -> str | None:
         """Start executing; the newest event ID before it, to follow from."""
-        since = self._newest_event_id()
-        self._call("execute_change_set", ChangeSetName=change_set_id)
+        since = self.newest_event_id(change_set.stack_id)
+        self.call("execute_change_set", ChangeSetName=change_set.id)
         return since
 
-    def stale_change_sets(self) -> list[dict]:
+    def stale_change_sets(self, stack_id: str) -> list[dict]:
         """Change sets deploy.py made on this stack earlier and never executed."""
-        if not self.stack_id:
-            return []
-        summaries = self._call("list_change_sets", StackName=self.stack_id).get("Summaries", [])
+        summaries = self.call("list_change_sets", StackName=stack_id).get("Summaries", [])
         return [
             s
             for s in summaries
@@ -288,19 +318,17 @@ class Deployer:
 
     # -- following ---------------------------------------------------------------
 
-    def _events_target(self) -> str:
-        return self.stack_id or self.stack_name
-
-    def _newest_event_id(self) -> str | None:
-        events = self._call("describe_stack_events", StackName=self._events_target()).get("StackEvents", [])
+    def newest_event_id(self, stack_id: str) -> str | None:
+        """The ID of the stack's newest event (None for a stack without events)."""
+        events = self.call("describe_stack_events", StackName=stack_id).get("StackEvents", [])
         return events[0]["EventId"] if events else None
 
-    def _new_events(self, since: str | None, seen: set[str]) -> list[dict]:
+    def _new_events(self, stack_id: str, since: str | None, seen: set[str]) -> list[dict]:
         """Events after ``since`` not yet seen, oldest first (pages are newest first)."""
         fresh, token = [], None
         while True:
-            kwargs = {"StackName": self._events_target(), **({"NextToken": token} if token else {})}
-            page = self._call("describe_stack_events", **kwargs)
+            kwargs = {"StackName": stack_id, **({"NextToken": token} if token else {})}
+            page = self.call("describe_stack_events", **kwargs)
             for event in page.get("StackEvents", []):
                 if event["EventId"] == since or event["EventId"] in seen:
                     return list(reversed(fresh))
@@ -312,73 +340,57 @@ class Deployer:
     def _is_stack_end(self, event: dict) -> bool:
         return (
             event.get("ResourceType") == "AWS::CloudFormation::Stack"
-            and event.get("LogicalResourceId") == self.stack_name
+            and event.get("LogicalResourceId") == self.name
             and str(event.get("ResourceStatus", "")).endswith(TERMINAL_SUFFIXES)
             and "_IN_PROGRESS" not in str(event.get("ResourceStatus", ""))
         )
 
-    def follow_stack(self, since: str | None, timeout_seconds: float | None = None) -> str:
-        """Print events as they come until the stack's own terminal event; its status.
+    def follow(self, stack_id: str, since: str | None, timeout_seconds: float = 3600.0) -> str:
+        """Hand events on as they come until the stack's own terminal event; its status.
 
         One describe_stack_events call per poll. Raises FollowTimeout at the deadline.
         """
-        deadline = self._clock() + (timeout_seconds or self.timeout_seconds)
-        started = last_event_at = self._clock()
+        started = last_event_at = self.clock.monotonic()
+        deadline = started + timeout_seconds
         seen: set[str] = set()
         last: StackEvent | None = None
         while True:
-            events = self._new_events(since, seen)
+            events = self._new_events(stack_id, since, seen)
             for event in events:
                 seen.add(event["EventId"])
-                last = StackEvent(
-                    timestamp=event["Timestamp"],
-                    logical_id=event.get("LogicalResourceId", ""),
-                    resource_type=event.get("ResourceType", ""),
-                    status=event.get("ResourceStatus", ""),
-                    reason=event.get("ResourceStatusReason", "") or "",
-                )
+                last = StackEvent.from_api(event)
                 self._on_event(last)
                 if self._is_stack_end(event):
-                    self._report_latency(last.status, [event])
+                    self._log_latency(last)
                     return last.status
-            now = self._clock()
+            now = self.clock.monotonic()
             if events:
                 last_event_at = now
             elif now - last_event_at >= self.heartbeat_seconds:
                 latest = f"{last.status} {last.logical_id} at {last.timestamp:%H:%M:%S}" if last else "none yet"
-                self._on_heartbeat(f"{self.stack_name}: still waiting after {now - started:.0f}s; last event: {latest}")
+                self._on_heartbeat(f"{self.name}: still waiting after {now - started:.0f}s; last event: {latest}")
                 last_event_at = now
             if now >= deadline:
                 raise FollowTimeout(
-                    f"{self.stack_name}: not settled after {now - started:.0f}s (--timeout); CloudFormation carries "
-                    f"on: watch it with: aws cloudformation describe-stack-events --stack-name {self._events_target()}"
+                    f"{self.name}: not settled after {now - started:.0f}s (--timeout); CloudFormation carries "
+                    f"on: watch it with: aws cloudformation describe-stack-events --stack-name {stack_id}",
+                    now - started,
                 )
-            self._sleep(self.poll_seconds)
+            self.clock.sleep(self.poll_seconds)
 
-    def _report_latency(self, status: str, events: list[dict]) -> None:
-        """Log how long after CloudFormation's own terminal event the command noticed it."""
-        own = [e for e in events if e.get("LogicalResourceId") == self.stack_name and e.get("ResourceStatus") == status]
-        if own:
-            lag = (datetime.now(UTC) - own[-1]["Timestamp"]).total_seconds()
-            if lag >= 0:  # a skewed local clock makes the figure meaningless
-                LOG.info("%s: %s noticed %.2fs after CloudFormation reported it", self.stack_name, status, lag)
+    def _log_latency(self, end: StackEvent) -> None:
+        """How long after CloudFormation's own terminal event this run noticed it (the deploy benchmark reads it)."""
+        try:
+            lag = (self.clock.now() - end.timestamp).total_seconds()
+        except TypeError:  # a timestamp without a zone: nothing to compare with
+            return
+        if lag >= 0:  # a skewed local clock makes the figure meaningless
+            LOG.info("%s: %s noticed %.2fs after CloudFormation reported it", self.name, end.status, lag)
 
-    def failed_events(self, since: str | None) -> list[StackEvent]:
+    def failed_events(self, stack_id: str, since: str | None) -> list[StackEvent]:
         """Each resource that failed since ``since``, with CloudFormation's reason."""
-        events = self._new_events(since, set())
         return [
-            StackEvent(
-                e["Timestamp"],
-                e.get("LogicalResourceId", ""),
-                e.get("ResourceType", ""),
-                e["ResourceStatus"],
-                e.get("ResourceStatusReason", "") or "",
-            )
-            for e in events
+            StackEvent.from_api(e)
+            for e in self._new_events(stack_id, since, set())
             if e.get("ResourceStatus", "").endswith("_FAILED")
         ]
-
-    def exports(self, stack: dict | None = None) -> list[tuple[str, str]]:
-        """(export name, value) of every exported output of the stack."""
-        stack = stack or self.describe_stack() or {}
-        return sorted((o["ExportName"], o["OutputValue"]) for o in stack.get("Outputs", []) if o.get("ExportName"))

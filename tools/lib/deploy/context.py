@@ -1,0 +1,156 @@
+"""What every deploy step is handed: the target, the clients, the output, the journal, the clock.
+
+``Ctx`` is immutable and carries no step's result: a step that finds something
+returns it, and the mode function (``tools.lib.deploy.modes``) hands it to the next
+step. The only things written to on the way are the output (``out``), the journal
+(``journal``) and the reviewer's report (``report``); no step reads them to decide
+anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from instances.registry import PartitionConfig
+from templates import render as templates_render
+from tools.lib import git_guard, op_resolver
+from tools.lib.aws_session import BOTO_CONFIG
+from tools.lib.clock import REAL, Clock
+from tools.lib.deploy.cloudformation import Stack, StackEvent
+from tools.lib.journal import Journal
+from tools.lib.logger import Secret
+from tools.lib.output import Sink
+from tools.lib.plan.report import Plan
+from tools.lib.postmark_client import PostmarkClient
+
+REPO = Path(__file__).resolve().parents[3]
+MANAGED_BY = "arda-partition-mail/deploy.py"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a deploy goes: stated once, printed first."""
+
+    config: PartitionConfig
+
+    @property
+    def stack(self) -> str:
+        return self.config.stack_name
+
+    @property
+    def region(self) -> str:
+        return self.config.infrastructure.region
+
+    @property
+    def account(self) -> str:
+        return self.config.infrastructure.account_id
+
+    @property
+    def rerun(self) -> str:
+        """The command that deploys this target again."""
+        return f"python deploy.py {self.config.infrastructure.name} {self.config.partition.value}"
+
+    def describe(self) -> str:
+        return f"target: account {self.account}, region {self.region}, stack {self.stack}"
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """Where the committed, reviewed work lives: the template file and every input it is rendered from."""
+
+    root: Path = REPO
+
+    def template_path(self, config: PartitionConfig) -> Path:
+        """``templates/<stack>.yaml`` of this checkout."""
+        return templates_render.template_path(config, self.root / "templates")
+
+    def inputs(self, config: PartitionConfig) -> list[Path]:
+        """The template and every file it is rendered from, in this checkout."""
+        return templates_render.render_inputs(config, self.root)
+
+
+class Aws:
+    """The AWS clients of one run, made from one session on first use; every call is counted."""
+
+    def __init__(self, session, region: str) -> None:
+        self.session = session
+        self.region = region
+        self.calls = 0
+        session.events.register("before-call", self._count)
+
+    def _count(self, **_) -> None:
+        self.calls += 1
+
+    def client(self, service: str, *, regional: bool = True):
+        """A client of ``service`` with the shared retry and timeout settings."""
+        kwargs = {"region_name": self.region} if regional else {}
+        return self.session.client(service, config=BOTO_CONFIG, **kwargs)
+
+    @cached_property
+    def cloudformation(self):
+        return self.client("cloudformation")
+
+    @cached_property
+    def sts(self):
+        return self.client("sts")
+
+    @cached_property
+    def route53(self):
+        return self.client("route53", regional=False)
+
+    @cached_property
+    def secretsmanager(self):
+        return self.client("secretsmanager")
+
+
+@dataclass(frozen=True)
+class Services:
+    """What a deploy uses besides AWS, each a plain callable (tests hand in their own)."""
+
+    resolve_token: Callable[[str], Secret] = op_resolver.resolve
+    postmark: Callable[[Secret], object] = PostmarkClient
+    lint: Callable[[str], object] = None  # body -> cfn_lint.Verdict
+    uncommitted: Callable[[list[Path], Path], list[str]] = git_guard.uncommitted
+    render: Callable[[PartitionConfig, str], str] = templates_render.render
+    handler_source: Callable[[], str] = templates_render.read_handler_source
+
+    def postmark_client(self, token: Secret):
+        """A Postmark client for ``token``."""
+        return self.postmark(token)
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """Everything a step is handed; nothing a step found."""
+
+    target: Target
+    aws: Aws
+    out: Sink
+    journal: Journal
+    services: Services = field(default_factory=Services)
+    checkout: Checkout = field(default_factory=Checkout)
+    clock: Clock = REAL
+    report: Plan = field(default_factory=Plan)  # the reviewer's report: written by steps, read by the summary only
+    follow_timeout_seconds: float = 3600.0
+
+    @cached_property
+    def stack(self) -> Stack:
+        """CloudFormation operations on the target's stack; events and heartbeats go to the output."""
+        return Stack(
+            self.aws.cloudformation,
+            self.target.stack,
+            clock=self.clock,
+            on_event=self.show_event,
+            on_heartbeat=self.out.line,
+        )
+
+    def show_event(self, event: StackEvent) -> None:
+        """One stack event as a line of the report."""
+        reason = f"  {event.reason}" if event.reason else ""
+        self.out.line(
+            f"{self.target.stack}: {event.timestamp:%H:%M:%S} {event.status:<22} "
+            f"{event.resource_type:<34} {event.logical_id}{reason}"
+        )

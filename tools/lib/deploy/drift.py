@@ -1,0 +1,154 @@
+"""Step 5 and 10: drift, found before anything changes and refused unless the operator says otherwise.
+
+Records are compared directly (the zone's live record sets against the deployed
+template). CloudFormation's own drift detection covers the other resources; on AWS
+it takes seconds to minutes, so it is started at step 5 and its verdict read at
+step 10, before anything executes. Drift refuses a deploy (exit 3) unless
+``--overwrite-drift``, which puts the records back as the deployed template says;
+a plan shows it and goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+from templates.partition_email import O_ZONE_ID
+from tools.lib.aws_errors import AWS_FAILURES, aws_call
+from tools.lib.deploy.context import Ctx
+from tools.lib.deploy.state import Deployed
+from tools.lib.errors import Refused
+from tools.lib.logger import redact
+from tools.lib.plan.diff import Drift, record_drift
+from tools.lib.plan.template import live_resources
+
+LOG = logging.getLogger(__name__)
+DETECTION_DEADLINE_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """Record drift found at step 5, and CloudFormation's detection still running (its ID)."""
+
+    records: list[Drift] = field(default_factory=list)
+    detection: str | None = None
+
+
+def check_drift(ctx: Ctx, deployed: Deployed, *, plan: bool, overwrite: bool) -> DriftCheck:
+    """Step 5: compare the zone's records with the deployed template; start CloudFormation's detection."""
+    if not deployed.template:
+        return DriftCheck()
+    zone_id = deployed.outputs.get(O_ZONE_ID)
+    if not zone_id:
+        ctx.report.drift_note = "The deployed stack has no zone output: records not compared."
+        return DriftCheck()
+    with aws_call("route53 list-resource-record-sets", ctx.target.stack):
+        pages = ctx.aws.route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
+        live = [record for page in pages for record in page["ResourceRecordSets"]]
+    records = record_drift(live_resources(deployed.template, deployed.values), live)
+    ctx.report.drift += records
+    check = DriftCheck(records, _start_detection(ctx))
+    refuse_drift(ctx, records, plan=plan, overwrite=overwrite)
+    return check
+
+
+def _start_detection(ctx: Ctx) -> str | None:
+    """Ask CloudFormation to detect drift; the detection ID, or None where the service does not answer."""
+    try:
+        return ctx.aws.cloudformation.detect_stack_drift(StackName=ctx.target.stack)["StackDriftDetectionId"]
+    except AWS_FAILURES as exc:
+        code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
+        ctx.report.drift_note = (
+            f"CloudFormation drift detection did not answer ({code}); the records were compared directly."
+        )
+        LOG.info("%s: %s", ctx.target.stack, ctx.report.drift_note)
+        return None
+
+
+def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool) -> list[Drift]:
+    """Step 10: CloudFormation's verdict on the non-record resources (records were compared at step 5)."""
+    if check.detection is None:
+        return []
+    cfn = ctx.aws.cloudformation
+    try:
+        deadline = ctx.clock.monotonic() + DETECTION_DEADLINE_SECONDS
+        while True:
+            status = cfn.describe_stack_drift_detection_status(StackDriftDetectionId=check.detection)
+            if status["DetectionStatus"] != "DETECTION_IN_PROGRESS" or ctx.clock.monotonic() > deadline:
+                break
+            ctx.clock.sleep(ctx.stack.poll_seconds)
+        drifts = cfn.describe_stack_resource_drifts(
+            StackName=ctx.target.stack, StackResourceDriftStatusFilters=["MODIFIED", "DELETED"]
+        )["StackResourceDrifts"]
+    except AWS_FAILURES as exc:
+        ctx.report.drift_note = f"CloudFormation drift detection failed ({type(exc).__name__}); records compared."
+        return []
+    rows = []
+    for drift in drifts:
+        if drift.get("ResourceType") == "AWS::Route53::RecordSet":
+            continue  # compared directly
+        for difference in drift.get("PropertyDifferences") or [{"PropertyPath": "(resource)"}]:
+            rows.append(
+                Drift(
+                    drift["LogicalResourceId"],
+                    difference.get("PropertyPath", ""),
+                    redact(str(difference.get("ExpectedValue", ""))),
+                    redact(str(difference.get("ActualValue", drift.get("StackResourceDriftStatus", "")))),
+                )
+            )
+    ctx.report.drift += rows
+    refuse_drift(ctx, rows, plan=plan, overwrite=overwrite)
+    return rows
+
+
+def refuse_drift(ctx: Ctx, drift: list[Drift], *, plan: bool, overwrite: bool) -> None:
+    """Show the drift; refuse to go on unless this is a plan or the operator said --overwrite-drift."""
+    if not drift:
+        return
+    rows = [("RESOURCE", "PROPERTY", "EXPECTED", "ACTUAL")] + [
+        (d.resource, d.property, d.expected, d.actual) for d in drift
+    ]
+    ctx.out.table(f"{ctx.target.stack}: drift: live values differ from the deployed template", rows)
+    if plan or overwrite:
+        return
+    raise Refused(
+        f"refusing to deploy {ctx.target.stack}: {len(drift)} value(s) were changed outside "
+        "CloudFormation (table above); bring them back into the template, or rerun with --overwrite-drift "
+        "to put them back as the deployed template says"
+    )
+
+
+def repair_drift(ctx: Ctx, deployed: Deployed, drift: list[Drift]) -> None:
+    """--overwrite-drift: put drifted records back as the deployed template says, before executing."""
+    expected = live_resources(deployed.template, deployed.values)
+    changes = []
+    for logical_id in sorted({d.resource for d in drift}):
+        resource = expected.get(logical_id) or {}
+        if resource.get("Type") != "AWS::Route53::RecordSet":
+            continue
+        props = resource["Properties"]
+        records = props.get("ResourceRecords") or []
+        record_set = {
+            "Name": str(props["Name"]).rstrip(".") + ".",
+            "Type": props["Type"],
+            "TTL": int(props["TTL"]),
+            "ResourceRecords": [{"Value": str(v)} for v in (records if isinstance(records, list) else [records])],
+        }
+        changes.append({"Action": "UPSERT", "ResourceRecordSet": record_set})
+    if not changes:
+        return
+    with (
+        ctx.journal.attempt(
+            f"{len(changes)} drifted record(s)",
+            done=f"put {len(changes)} drifted record(s) back as the deployed template says",
+            unsure=f"putting {len(changes)} drifted record(s) back was started and may not have completed",
+        ),
+        aws_call("route53 change-resource-record-sets (overwrite drift)", ctx.target.stack),
+    ):
+        ctx.aws.route53.change_resource_record_sets(
+            HostedZoneId=deployed.outputs[O_ZONE_ID],
+            ChangeBatch={"Comment": "deploy.py --overwrite-drift", "Changes": changes},
+        )
+    ctx.out.line(f"{ctx.target.stack}: put {len(changes)} drifted record(s) back as the deployed template says")

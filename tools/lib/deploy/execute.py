@@ -1,0 +1,63 @@
+"""Step 11: execute the change set, follow the stack to its end, protect it, print the exports.
+
+Once ``execute_change_set`` is sent the change belongs to CloudFormation: the
+journal entry is settled (never undone), and Ctrl-C or SIGTERM while following stops
+the following only; the last line says the stack carries on and how to watch it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tools.lib.deploy.changeset import Created
+from tools.lib.deploy.cloudformation import DeployFailed, FollowTimeout, exports
+from tools.lib.deploy.context import Ctx
+from tools.lib.deploy.protections import protect
+
+LOG = logging.getLogger(__name__)
+SUCCESS = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+
+
+def execute(ctx: Ctx, created: Created) -> dict:
+    """Execute, follow, protect; the settled stack (its exports are printed). DeployFailed if it rolled back."""
+    stack, change_set = ctx.target.stack, created.change_set
+    watch = (
+        f"aws cloudformation describe-stack-events --stack-name {change_set.stack_id or stack} "
+        f"--region {ctx.target.region}"
+    )
+    since = ctx.stack.newest_event_id(change_set.stack_id)
+    with ctx.journal.settling(
+        created.entry, unsure=f"change set {change_set.id} may have been executed: see the stack's events with: {watch}"
+    ):
+        ctx.stack.call("execute_change_set", ChangeSetName=change_set.id)
+    created.entry.done = f"change set {change_set.id} executed; CloudFormation carries on: watch it with: {watch}"
+    LOG.info("%s: executing change set; following stack events (Ctrl-C stops following, not the update)", stack)
+    try:
+        final = ctx.stack.follow(change_set.stack_id, since, ctx.follow_timeout_seconds)
+    except FollowTimeout as exc:
+        raise FollowTimeout(f"{stack}: not settled after {exc.elapsed:.0f}s (--timeout)", exc.elapsed) from None
+    if final not in SUCCESS:
+        report_failure(ctx, change_set.stack_id, since, final)
+        created.entry.done = f"change set {change_set.id} executed and rolled back ({final})"
+        raise DeployFailed(f"{stack}: the stack update ended in {final} (failed resources above)")
+    created.entry.done = f"change set {change_set.id} executed: {final}"
+    ctx.out.line(f"{stack}: {final}")
+    settled = ctx.stack.describe() or {}
+    protect(ctx, settled)
+    print_exports(ctx, settled)
+    return settled
+
+
+def report_failure(ctx: Ctx, stack_id: str, since: str | None, final: str) -> None:
+    """The stack's final state and each resource that failed, with CloudFormation's reason."""
+    ctx.out.line(f"{ctx.target.stack}: {final}; failed resources:")
+    for event in ctx.stack.failed_events(stack_id, since):
+        ctx.out.line(f"  {event.logical_id} ({event.resource_type}) {event.status}: {event.reason}")
+
+
+def print_exports(ctx: Ctx, stack: dict) -> None:
+    """The stack's exports, one per line, and in the JSON document."""
+    found = exports(stack)
+    for name, value in found:
+        ctx.out.line(f"  {name} = {value}")
+    ctx.out.document["exports"] = dict(found)

@@ -1,0 +1,93 @@
+"""Steps 2-4: the read-only guards that run before anything is resolved or changed.
+
+Each is handed the context and either returns what it found or raises ``Refused``
+(exit 3) with one sentence that says what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tools.lib.aws_errors import aws_call
+from tools.lib.deploy.context import Ctx
+from tools.lib.errors import Refused
+from tools.lib.git_guard import NotAWorkTree
+
+LOG = logging.getLogger(__name__)
+# CloudFormation's limit for a template passed inline (TemplateBody); larger ones need S3.
+MAX_TEMPLATE_BODY_BYTES = 51_200
+
+
+def check_account(ctx: Ctx) -> dict:
+    """Step 2: refuse credentials of any account but the configured one; the caller's identity."""
+    target = ctx.target
+    with aws_call("sts get-caller-identity", target.stack):
+        identity = ctx.aws.sts.get_caller_identity()
+    if identity["Account"] != target.account:
+        raise Refused(
+            f"refusing to deploy {target.stack}: the AWS credentials are for account "
+            f"{identity['Account']} ({identity.get('Arn', '?')}), but "
+            f"{target.config.infrastructure.source.parent.name}/infrastructure.toml names "
+            f"{target.account}; switch --profile or credentials"
+        )
+    LOG.info("%s: AWS identity %s in account %s", target.stack, identity.get("Arn"), identity["Account"])
+    return identity
+
+
+def check_committed(ctx: Ctx, *, plan: bool) -> list[str]:
+    """Step 3: refuse inputs that differ from what git has committed; a plan only says so. The dirty files."""
+    target, config = ctx.target, ctx.target.config
+    try:
+        dirty = ctx.services.uncommitted(ctx.checkout.inputs(config), ctx.checkout.template_path(config).parent)
+    except NotAWorkTree as exc:
+        LOG.warning("%s: not a git work tree (%s): cannot check that the inputs are committed", target.stack, exc)
+        return []
+    if dirty and plan:
+        ctx.out.line(f"{target.stack}: plan of uncommitted work (not deployable until committed): {', '.join(dirty)}")
+    elif dirty:
+        raise Refused(
+            f"refusing to deploy {target.stack}: not committed as reviewed: {', '.join(dirty)}; "
+            "commit them (through review) or stash them, then rerun"
+        )
+    return dirty
+
+
+def committed_template(ctx: Ctx) -> str:
+    """Step 4: the committed YAML, refused if the code renders something else or it is too big to send inline."""
+    target, config = ctx.target, ctx.target.config
+    path = ctx.checkout.template_path(config)
+    partition = config.partition.value
+    if not path.is_file():
+        raise Refused(
+            f"{target.stack}: {path.name} is not committed; run: python generate.py {partition}, review and commit it"
+        )
+    committed = path.read_text(encoding="utf-8")
+    if committed != ctx.services.render(config, ctx.services.handler_source()):
+        raise Refused(
+            f"{target.stack}: templates/{path.name} differs from what the code renders; "
+            f"run: python generate.py {partition}, review and commit it"
+        )
+    size = len(committed.encode("utf-8"))
+    if size > MAX_TEMPLATE_BODY_BYTES:
+        raise Refused(
+            f"{target.stack}: templates/{path.name} is {size} bytes, over CloudFormation's "
+            f"{MAX_TEMPLATE_BODY_BYTES}-byte limit for an inline template; it must shrink (or be uploaded to S3)"
+        )
+    return committed
+
+
+def lint(ctx: Ctx, body: str) -> None:
+    """Step 7: cfn-lint's verdict on the committed bytes; errors refuse the deploy, warnings are shown.
+
+    The verdict comes from the child process the CLI started at step 4 when it linted
+    these bytes, or from the cache of earlier passes (``tools.lib.lint_cache``).
+    """
+    verdict = ctx.services.lint(body)
+    stack = ctx.target.stack
+    if verdict.errors:
+        shown = "; ".join(verdict.errors[:3])
+        raise Refused(f"{stack}: cfn-lint found {len(verdict.errors)} error(s): {shown}")
+    for warning in verdict.warnings:
+        LOG.warning("%s: cfn-lint %s", stack, warning)
+    how = " (these exact bytes passed before: cached)" if verdict.cached else ""
+    LOG.info("%s: cfn-lint passed (%d warning(s))%s", stack, len(verdict.warnings), how)

@@ -1,0 +1,123 @@
+"""The deploy and the plan, each a script of named steps (numbers: ``tools.lib.deploy.steps``).
+
+Every step is a function handed the context and what earlier steps returned; the
+sequence reads top to bottom. The read-only guards (2-5) run before the token is
+resolved (6) and before anything changes (8: Postmark). From step 9 on, every
+change is in the journal, which the frame unwinds on any exit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from tools.lib.deploy.changeset import (
+    Created,
+    check_change_set_account,
+    clean_stale_change_sets,
+    create_change_set,
+    wait_for_changes,
+)
+from tools.lib.deploy.context import Ctx
+from tools.lib.deploy.drift import DriftCheck, check_drift, finish_detection, repair_drift
+from tools.lib.deploy.execute import execute
+from tools.lib.deploy.guards import check_account, check_committed, committed_template, lint
+from tools.lib.deploy.parameters import template_parameters
+from tools.lib.deploy.postmark import register, resolve_token
+from tools.lib.deploy.protections import protect
+from tools.lib.deploy.review import confirm, describe_changes, gate_iam, show_changes
+from tools.lib.deploy.state import Deployed, StackState, delete_failed_stack, deployed_state, examine_stack
+from tools.lib.logger import Secret
+from tools.lib.registration import Registration
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the operator asked for on the command line."""
+
+    plan: bool = False
+    assume_yes: bool = False
+    is_tty: bool = False
+    delete_failed_stack: bool = False
+    allow_iam_changes: bool = False
+    overwrite_drift: bool = False
+    keep_change_set: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What steps 2-8 found: everything the change set is made of."""
+
+    body: str
+    state: StackState
+    deployed: Deployed
+    drift: DriftCheck
+    token: Secret
+    registration: Registration | None
+
+
+def prepare(ctx: Ctx, opts: Options) -> Prepared:
+    """Steps 2-8: the read-only guards, then the token, cfn-lint's verdict and Postmark."""
+    check_account(ctx)  # 2
+    check_committed(ctx, plan=opts.plan)  # 3
+    body = committed_template(ctx)  # 4
+    state = examine_stack(ctx, plan=opts.plan, delete_failed_stack=opts.delete_failed_stack)  # 5
+    deployed = deployed_state(ctx, state)
+    drift = check_drift(ctx, deployed, plan=opts.plan, overwrite=opts.overwrite_drift)
+    token = resolve_token(ctx)  # 6
+    lint(ctx, body)  # 7
+    registration = register(ctx, token, read_only=opts.plan)  # 8
+    return Prepared(body, state, deployed, drift, token, registration)
+
+
+def submit(ctx: Ctx, ready: Prepared, opts: Options) -> tuple[Created, dict[str, str]]:
+    """Step 9: the failed stack deleted if asked, stale change sets cleaned, the change set created."""
+    state = delete_failed_stack(ctx, ready.state) if ready.state.recreate else ready.state
+    parameters = template_parameters(ready.token, ready.registration, state.dkim_selectors(), ctx.target.stack)
+    clean_stale_change_sets(ctx, state, keep=opts.keep_change_set)
+    LOG.info("%s: creating a %s change set", ctx.target.stack, state.kind)
+    return create_change_set(ctx, ready.body, parameters, state), parameters
+
+
+def plan(ctx: Ctx, opts: Options) -> str:
+    """Steps 2-10, read-only at Postmark; the change set is shown, then deleted. The outcome."""
+    ready = prepare(ctx, opts)
+    created, parameters = submit(ctx, ready, opts)  # 9
+    changes = wait_for_changes(ctx, created)  # 10
+    if changes is None:
+        ctx.out.line(f"{ctx.target.stack}: no changes; the stack already matches the committed template")
+        finish_detection(ctx, ready.drift, plan=True, overwrite=False)
+        return "no-changes"
+    show_changes(ctx, changes)
+    describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token)
+    finish_detection(ctx, ready.drift, plan=True, overwrite=False)
+    ctx.journal.undo(created.entry)
+    ctx.out.line(f"{ctx.target.stack}: plan only; change set deleted, nothing executed")
+    return "planned"
+
+
+def deploy(ctx: Ctx, opts: Options) -> str:
+    """Steps 2-11: guards, token, lint, Postmark, change set, review, execute. The outcome."""
+    ready = prepare(ctx, opts)
+    created, parameters = submit(ctx, ready, opts)  # 9
+    changes = wait_for_changes(ctx, created)  # 10
+    if changes is None:
+        ctx.out.line(f"{ctx.target.stack}: no changes; the stack already matches the committed template")
+        drift = ready.drift.records + finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift)
+        if opts.overwrite_drift and drift:
+            repair_drift(ctx, ready.deployed, drift)
+        if ready.state.running:
+            protect(ctx, ready.state.running)
+        return "no-changes"
+    show_changes(ctx, changes)
+    describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token)
+    drift = ready.drift.records + finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift)
+    gate_iam(ctx, ready.deployed, is_tty=opts.is_tty, allow=opts.allow_iam_changes)  # 11
+    confirm(ctx, created, assume_yes=opts.assume_yes, is_tty=opts.is_tty)
+    check_change_set_account(ctx, created.change_set)
+    if opts.overwrite_drift and drift:
+        repair_drift(ctx, ready.deployed, drift)
+    execute(ctx, created)
+    return "deployed"

@@ -1,0 +1,34 @@
+"""Steps 6 and 8: the Postmark token from 1Password, and the domain's registration with Postmark."""
+
+from __future__ import annotations
+
+import logging
+
+from tools.lib.deploy.context import Ctx
+from tools.lib.logger import Secret
+from tools.lib.registration import Registration, lookup_registration, register_domain
+
+LOG = logging.getLogger(__name__)
+
+
+def resolve_token(ctx: Ctx) -> Secret:
+    """Step 6: the Postmark account token (``op read``; redacted from now on, masked on GitHub Actions)."""
+    reference = ctx.target.config.postmark_token_ref
+    LOG.info("%s: resolving the Postmark token (op read %s)", ctx.target.stack, reference)
+    return ctx.services.resolve_token(reference)
+
+
+def register(ctx: Ctx, token: Secret, *, read_only: bool) -> Registration | None:
+    """Step 8: the domain registered with Postmark (looked up only, for a plan); its DKIM keys and Return-Path.
+
+    A registration is a change this run makes in Postmark: the journal records it
+    (it is never undone: rerunning is safe, and the domain is what the stack publishes).
+    """
+    client = ctx.services.postmark_client(token)
+    domain = ctx.target.config.mail_domain
+    if read_only:
+        registration = lookup_registration(client, domain)
+        if registration is None:
+            LOG.warning("%s: %s is not registered with Postmark yet; deploy will register it", ctx.target.stack, domain)
+        return registration
+    return register_domain(client, domain, ctx.journal)

@@ -1,0 +1,60 @@
+"""The stack's protections: termination protection on, and the stack policy that keeps the zone and webhook secret.
+
+``protect`` runs after every deploy (also one with no changes) and puts back what
+someone turned off. ``lift_termination_protection`` is the one place a protection
+is loosened (``--destroy``): it journals how to turn it back on, so a deletion that
+fails or is interrupted leaves the stack protected again.
+"""
+
+from __future__ import annotations
+
+import json
+
+from templates.partition_email import stack_policy
+from tools.lib.aws_errors import aws_call
+from tools.lib.deploy.context import Ctx
+from tools.lib.journal import Entry
+
+
+def protect(ctx: Ctx, stack: dict) -> None:
+    """Termination protection on, and the stack policy that keeps the zone and webhook secret in place."""
+    name = ctx.target.stack
+    ref = stack.get("StackId") or name
+    cfn = ctx.aws.cloudformation
+    if not stack.get("EnableTerminationProtection"):
+        with aws_call("cloudformation update-termination-protection", name):
+            cfn.update_termination_protection(EnableTerminationProtection=True, StackName=ref)
+        ctx.out.line(f"{name}: termination protection turned on")
+    wanted = stack_policy()
+    with aws_call("cloudformation get-stack-policy", name):
+        current = cfn.get_stack_policy(StackName=ref).get("StackPolicyBody")
+    if not current or json.loads(current) != wanted:
+        with aws_call("cloudformation set-stack-policy", name):
+            cfn.set_stack_policy(StackName=ref, StackPolicyBody=json.dumps(wanted))
+        ctx.out.line(f"{name}: stack policy set (no update may replace or delete the zone or webhook secret)")
+
+
+def lift_termination_protection(ctx: Ctx, stack: dict) -> Entry | None:
+    """Turn termination protection off for a deletion; the journal turns it on again unless the stack goes."""
+    if not stack.get("EnableTerminationProtection"):
+        return None
+    name, ref, region = ctx.target.stack, stack["StackId"], ctx.target.region
+    cfn = ctx.aws.cloudformation
+    with aws_call("cloudformation update-termination-protection", name):
+        cfn.update_termination_protection(EnableTerminationProtection=False, StackName=ref)
+    ctx.out.line(f"{name}: termination protection turned off")
+
+    def restore() -> None:
+        with aws_call("cloudformation update-termination-protection (restore)", name):
+            cfn.update_termination_protection(EnableTerminationProtection=True, StackName=ref)
+
+    return ctx.journal.change(
+        f"termination protection of {name}",
+        undo=restore,
+        undone="termination protection was turned back on",
+        manual=(
+            "termination protection is still off: turn it on with: aws cloudformation update-termination-protection "
+            f"--enable-termination-protection --stack-name {name} --region {region}"
+        ),
+        done="the stack was deleted with its termination protection",
+    )

@@ -1,0 +1,124 @@
+"""Steps 10-11: what the change set will do, shown to the reviewer, and the operator's yes.
+
+``describe_changes`` fills the report (parameters deployed → new, every changed
+property, IAM widening) and prints its tables; ``gate_iam`` asks for a separate yes
+to IAM widening on a running stack; ``confirm`` is ``--yes`` or ``y`` on a terminal,
+otherwise the change set is kept for review (exit 4).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from templates.partition_email import O_TOKEN_SECRET, P_TOKEN
+from tools.lib.aws_errors import AWS_FAILURES
+from tools.lib.deploy.changeset import Created
+from tools.lib.deploy.cloudformation import ResourceChange
+from tools.lib.deploy.context import Ctx
+from tools.lib.deploy.state import Deployed, masked
+from tools.lib.errors import NotDone, Refused
+from tools.lib.logger import Secret, register_secret
+from tools.lib.plan.diff import iam_widening, parameter_changes, property_changes
+from tools.lib.plan.template import live_resources, no_echo_parameters, parse_template
+from tools.lib.prompt import ask_yes
+
+LOG = logging.getLogger(__name__)
+
+
+def show_changes(ctx: Ctx, changes: list[ResourceChange]) -> None:
+    """The change set as a table, and in the report."""
+    ctx.report.changes = [
+        {"action": c.action, "logical_id": c.logical_id, "resource_type": c.resource_type, "replacement": c.replacement}
+        for c in changes
+    ]
+    rows = [("ACTION", "LOGICAL ID", "RESOURCE TYPE", "REPLACEMENT")] + [
+        (c.action, c.logical_id, c.resource_type, c.replacement or "-") for c in changes
+    ]
+    ctx.out.table(f"{ctx.target.stack}: change set ({len(changes)} change(s))", rows)
+
+
+def token_changed(ctx: Ctx, deployed: Deployed, token: Secret) -> bool | None:
+    """Whether the NoEcho token differs from the deployed secret's (compared here, never shown); None: unknown."""
+    arn = deployed.outputs.get(O_TOKEN_SECRET)
+    if not arn:
+        return None if deployed.template else True
+    try:
+        current = ctx.aws.secretsmanager.get_secret_value(SecretId=arn).get("SecretString") or ""
+    except AWS_FAILURES as exc:
+        LOG.info("%s: cannot read the deployed token secret (%s): token change unknown", ctx.target.stack, exc)
+        return None
+    if len(current) >= 4:
+        register_secret(current)  # a replaced token is as secret as the new one
+    return not hmac.compare_digest(current.encode(), token.reveal().encode())
+
+
+def describe_changes(
+    ctx: Ctx, changes: list[ResourceChange], body: str, parameters: dict[str, str], deployed: Deployed, token: Secret
+) -> None:
+    """Parameters deployed → new, every changed property, and IAM widening: printed and kept in the report."""
+    stack = ctx.target.stack
+    new_template = parse_template(body, f"templates/{ctx.checkout.template_path(ctx.target.config).name}")
+    new_values = masked(new_template, parameters)
+    no_echo = no_echo_parameters(new_template)
+    report = ctx.report
+    report.parameters = parameter_changes(
+        deployed.values, new_values, no_echo, {P_TOKEN: token_changed(ctx, deployed, token)}
+    )
+    old_resources = live_resources(deployed.template, deployed.values)
+    new_resources = live_resources(new_template, new_values)
+    report.properties = property_changes(old_resources, new_resources, [c.logical_id for c in changes])
+    report.iam = iam_widening(old_resources, new_resources)
+    shown = [p for p in report.parameters if p.changed or p.name in no_echo]
+    if shown:
+        ctx.out.table(
+            f"{stack}: parameters", [("PARAMETER", "DEPLOYED", "NEW")] + [(p.name, p.old, p.new) for p in shown]
+        )
+    if report.properties:
+        rows = [("RESOURCE", "PROPERTY", "DEPLOYED", "NEW")] + [
+            (p.logical_id, p.path, p.old, p.new) for p in report.properties
+        ]
+        ctx.out.table(f"{stack}: property changes", rows)
+    if report.iam:
+        rows = [("ROLE", "DOCUMENT", "STATEMENT", "WIDENING")] + [
+            (i.role, i.document, i.sid, i.widening) for i in report.iam
+        ]
+        title = "IAM grants of the new stack" if not deployed.template else "IAM changes that WIDEN permissions"
+        ctx.out.table(f"{stack}: {title}", rows)
+
+
+def gate_iam(ctx: Ctx, deployed: Deployed, *, is_tty: bool, allow: bool) -> None:
+    """Widening IAM on a running stack needs its own yes: --allow-iam-changes, or y to that table on a terminal.
+
+    A creation grants everything anew and was reviewed whole with its pull request:
+    the table shows its grants, the gate guards changes to a running partition.
+    """
+    widening = ctx.report.iam
+    if not deployed.template or not widening or allow:
+        return
+    stack = ctx.target.stack
+    if not is_tty:
+        raise Refused(
+            f"refusing to execute on {stack}: the change set widens IAM permissions "
+            f"({len(widening)} grant(s), table above); review them, then rerun with --allow-iam-changes --yes"
+        )
+    if not ask_yes(f"Accept these {len(widening)} IAM widening(s) on {stack}?"):
+        raise Refused(f"{stack}: IAM widening not accepted; nothing executed")
+
+
+def confirm(ctx: Ctx, created: Created, *, assume_yes: bool, is_tty: bool) -> None:
+    """Step 11's yes: --yes, or y on a terminal; otherwise the change set is kept for review (exit 4)."""
+    if assume_yes:
+        return
+    change_set = created.change_set.id
+    kept = (
+        f"change set {change_set} left for review (execute it with: aws cloudformation execute-change-set "
+        f"--change-set-name {change_set} --region {ctx.target.region}); the next deploy deletes it unless run "
+        "with --keep-change-set"
+    )
+    if not is_tty:
+        ctx.journal.keep(created.entry, kept)
+        raise NotDone(f"{ctx.target.stack}: not executing without a terminal or --yes")
+    if not ask_yes(f"Execute this change set on {ctx.target.stack} in account {ctx.target.account}?"):
+        ctx.journal.keep(created.entry, kept)
+        raise NotDone(f"{ctx.target.stack}: not executed (answered no)")

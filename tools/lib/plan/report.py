@@ -1,0 +1,90 @@
+"""The plan as a reviewer reads it: one record of the facts, as JSON and as Markdown.
+
+``Plan`` is written step by step by a deploy (``tools.lib.deploy``) and rendered
+here for ``--json``, ``--summary-file`` and the GitHub Actions job summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from tools.lib.plan.diff import Drift, IamWidening, ParameterChange, PropertyChange
+
+
+@dataclass
+class Plan:
+    """Everything a reviewer should know before a change set runs."""
+
+    target: str = ""
+    parameters: list[ParameterChange] = field(default_factory=list)
+    properties: list[PropertyChange] = field(default_factory=list)
+    iam: list[IamWidening] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
+    drift_note: str = ""
+    changes: list[dict] = field(default_factory=list)
+    change_set: str = ""
+
+    def to_dict(self) -> dict:
+        """A JSON-ready view (``--json``)."""
+        return {
+            "target": self.target,
+            "change_set": self.change_set,
+            "changes": self.changes,
+            "parameters": [asdict(p) for p in self.parameters],
+            "properties": [asdict(p) for p in self.properties],
+            "iam_widening": [asdict(i) for i in self.iam],
+            "drift": [asdict(d) for d in self.drift],
+            "drift_note": self.drift_note,
+        }
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)] + [
+        "| " + " | ".join(cell(c) for c in row) + " |" for row in rows
+    ]
+
+
+def _section(title: str, headers: list[str], rows: list[list[str]], empty: str) -> list[str]:
+    """A Markdown section: its title, then a table of ``rows`` or the ``empty`` sentence."""
+    return ["", f"### {title}", ""] + (_table(headers, rows) if rows else [empty])
+
+
+def markdown(plan: Plan) -> str:
+    """The plan as a Markdown summary (the same facts as --json)."""
+    lines = [f"## Plan: {plan.target}"]
+    lines += _section(
+        "Drift (live values that differ from the deployed template)",
+        ["resource", "property", "expected", "actual"],
+        [[d.resource, d.property, d.expected, d.actual] for d in plan.drift],
+        "No drift.",
+    )
+    if plan.drift_note:
+        lines += ["", plan.drift_note]
+    lines += _section(
+        "Changes",
+        ["action", "logical ID", "type", "replacement"],
+        [[c["action"], c["logical_id"], c["resource_type"], c["replacement"] or "-"] for c in plan.changes],
+        "No resource changes.",
+    )
+    lines += _section(
+        "Parameters",
+        ["parameter", "deployed", "new"],
+        [[p.name, p.old, p.new] for p in plan.parameters if p.changed],
+        "No parameter changes.",
+    )
+    lines += _section(
+        "Property changes",
+        ["resource", "property", "deployed", "new"],
+        [[p.logical_id, p.path, p.old, p.new] for p in plan.properties],
+        "No property changes.",
+    )
+    lines += _section(
+        "IAM changes that widen permissions",
+        ["role", "document", "statement", "widening"],
+        [[i.role, i.document, i.sid, i.widening] for i in plan.iam],
+        "None.",
+    )
+    return "\n".join(lines) + "\n"
