@@ -1,0 +1,198 @@
+"""Benchmark generate.py: the whole process beside ``cdk synth`` of the same stack, and rendering in-process.
+
+    python tools/bench/generate.py [--runs N]
+
+Times the whole ``python generate.py`` process over all active partitions (writing
+into a temporary folder) and, interleaved run by run, ``cdk synth`` of the same
+stack written with AWS CDK (``tools/bench/cdk_anchor/app.js``, from the same properties)
+in its fastest configuration: plain JavaScript, no built-in validation, no tree
+metadata, no version reporting, no telemetry, no version check. Prints median wall time and peak RSS of both and
+the ratios; the targets are 0.07 of the time and 0.10 of the memory. Then the
+median time of one in-process render, and the per-partition cost of rendering 1, 4
+and 64 (synthetic) partitions in one process.
+
+generate.py runs as on an operator's machine: Python's bytecode cache on (one
+warm-up run writes it; an environment with PYTHONDONTWRITEBYTECODE would compile
+our modules from source on every run). The anchor needs Node.js and, once,
+``npm install --prefix tools/bench/cdk_anchor``; without it only generate.py is timed.
+A benchmark, not a test: run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+CDK_APP = Path(__file__).resolve().parent / "cdk_anchor"
+CDK_CLI = CDK_APP / "node_modules" / ".bin" / "cdk"
+TIME_TARGET, MEMORY_TARGET = 0.07, 0.10
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB, the largest of the process and the children it waited for) of one run."""
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty stderr can never block the child
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(command[:3])} failed: {errors.read().decode(errors='replace')[-2000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def _dev_props():
+    """The dev partition's config and the stack properties generate.py renders from."""
+    from instances.registry import load_registry
+    from templates.render import props_for, read_handler_source
+
+    config = load_registry().partition("dev")
+    return config, props_for(config, read_handler_source())
+
+
+def _cdk_props(folder: Path) -> Path:
+    """The dev partition's properties as JSON, for the CDK app (the same inputs as generate.py's)."""
+    config, props = _dev_props()
+    props = {**dataclasses.asdict(props), "region": config.infrastructure.region}
+    path = folder / "props.json"
+    path.write_text(json.dumps(props))
+    return path
+
+
+def _same_stack(cdk_template: Path) -> str:
+    """Refuse an anchor that is not the same stack as ours: resource types, parameters, conditions, outputs, rules."""
+    from collections import Counter
+
+    from templates.partition_email import PartitionEmail
+
+    ours = PartitionEmail(_dev_props()[1]).template.to_dict()
+    theirs = json.loads(cdk_template.read_text())
+    shape = []
+    for section in ("Resources", "Parameters", "Conditions", "Outputs", "Rules"):
+        mine, cdk = ours.get(section, {}), theirs.get(section, {})
+        if section == "Resources":
+            mine, cdk = Counter(r["Type"] for r in mine.values()), Counter(r["Type"] for r in cdk.values())
+        else:
+            mine, cdk = sorted(mine), sorted(cdk)
+        if mine != cdk:
+            raise SystemExit(f"tools/bench/cdk_anchor is not the same stack any more ({section}: {cdk} vs ours {mine})")
+        shape.append(f"{sum(mine.values()) if isinstance(mine, Counter) else len(mine)} {section.lower()}")
+    return f"anchor: the CDK app synthesizes the same stack ({', '.join(shape)})"
+
+
+def whole_process(runs: int, with_cdk: bool) -> dict[str, list[tuple[float, float]]]:
+    """(wall, peak RSS) of each run of ``python generate.py`` and, interleaved, of ``cdk synth``."""
+    results: dict[str, list[tuple[float, float]]] = {"generate.py": [], "cdk synth": []}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch)
+        ours = [sys.executable, str(REPO / "generate.py"), "--out", str(out)]
+        _run(ours, REPO, env)  # warm-up: writes the bytecode cache
+        # No telemetry sender left running after each synth (it would slow the next run of either), no version check.
+        cdk_env = {
+            **env,
+            "ARDA_CDK_PROPS": str(_cdk_props(out)),
+            "CDK_DISABLE_CLI_TELEMETRY": "true",
+            "CDK_DISABLE_VERSION_CHECK": "true",
+        }
+        theirs = [str(CDK_CLI), "synth", "--quiet", "--no-notices", "--output", str(out / "cdk.out")]
+        if with_cdk:
+            _run(theirs, CDK_APP, cdk_env)
+            print(_same_stack(out / "cdk.out" / "Alpha002-dev-Email.template.json"))
+        for _ in range(runs):
+            results["generate.py"].append(_run(ours, REPO, env))
+            if with_cdk:
+                results["cdk synth"].append(_run(theirs, CDK_APP, cdk_env))
+    return results
+
+
+def in_process(runs: int) -> list[float]:
+    """Seconds to render every active partition once, already imported."""
+    from instances.registry import load_registry
+    from templates.render import read_handler_source, render
+
+    registry = load_registry()
+    source = read_handler_source()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        for config in registry.partitions.values():
+            render(config, source)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def per_partition(counts: tuple[int, ...] = (1, 4, 64)) -> dict[int, float]:
+    """Milliseconds per partition when one process renders N partitions (synthetic ones past the real)."""
+    from templates.partition_email import PartitionEmail
+    from templates.yaml_emitter import dump
+
+    base = _dev_props()[1]
+    partitions = ("dev", "stage", "demo", "prod")
+    costs = {}
+    for count in counts:
+        props = [
+            dataclasses.replace(
+                base,
+                infrastructure=f"Synth{i // 4:03d}",
+                partition=partitions[i % 4],
+                mail_domain=f"{partitions[i % 4]}.ardamails.com",
+            )
+            for i in range(count)
+        ]
+        start = time.perf_counter()
+        for p in props:
+            dump(PartitionEmail(p).template.to_dict())
+        costs[count] = (time.perf_counter() - start) * 1000 / count
+    return costs
+
+
+def main() -> int:
+    """Run the benchmarks and print a small report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    with_cdk = CDK_CLI.exists() and shutil.which("node") is not None
+    results = whole_process(args.runs, with_cdk)
+    print(f"{args.runs} interleaved runs (all active partitions):")
+    medians = {}
+    for name, runs in results.items():
+        if runs:
+            walls, peaks = [w for w, _ in runs], [p for _, p in runs]
+            medians[name] = statistics.median(walls), statistics.median(peaks)
+            print(
+                f"  {name:<12} wall median {medians[name][0] * 1000:6.0f} ms (worst {max(walls) * 1000:.0f}), "
+                f"peak RSS median {medians[name][1]:6.1f} MB"
+            )
+    if with_cdk:
+        (ours_s, ours_mb), (cdk_s, cdk_mb) = medians["generate.py"], medians["cdk synth"]
+        print(
+            f"  ratio        time {ours_s / cdk_s:.3f} (target < {TIME_TARGET}), "
+            f"memory {ours_mb / cdk_mb:.3f} (target < {MEMORY_TARGET})"
+        )
+    else:
+        print(
+            "  cdk synth not timed: run `npm install --prefix tools/bench/cdk_anchor` (Node.js 18+) to time it beside; "
+            "it took about 1.4-1.9 s and 220 MB on these machines"
+        )
+    renders = in_process(args.runs)
+    print(f"in-process render: median {statistics.median(renders) * 1000:.1f} ms per run of all partitions")
+    for count, ms in per_partition().items():
+        print(f"  {count:>2} partition(s) in one process: {ms:.1f} ms per partition")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

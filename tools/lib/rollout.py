@@ -1,0 +1,355 @@
+"""The cascade dev → stage → demo → prod, gated on verification: the logic behind ``tools/rollout.py``.
+
+For each partition: pre-flight → plan → deploy (skipped when the plan shows no
+change and no drift) → verify → evidence. Every step is the operator's own
+command, run as a child process (``tools.lib.children``), so a rollout does exactly
+what the runbook does. It stops at the first partition whose step fails, saying
+which step, what failed and the command that resumes; it never starts a partition
+whose predecessor is not verified (in this run, or verified again now), nor one
+whose instance file requires a gate that has not been recorded.
+
+Evidence: per partition a JSON file and a Markdown report under the evidence
+folder; gates in ``gates.json`` beside the evidence folders. Every file goes
+through the output sink's writer, so nothing written holds the token.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from instances import rules
+from instances.registry import PartitionConfig, Registry
+from tools.lib.aws_session import open_session
+from tools.lib.children import run_child
+from tools.lib.clock import REAL, Clock
+from tools.lib.deploy.cloudformation import Stack, exports
+from tools.lib.errors import ArdaMailError, NotDone, Refused, UsageError
+from tools.lib.logger import redact
+from tools.lib.output import Sink, write_file
+from tools.lib.prompt import ask_yes, can_ask
+
+REPO = Path(__file__).resolve().parents[2]
+GATES_FILE = "gates.json"
+
+
+@dataclass
+class Record:
+    """What one partition's rollout did, as written to its evidence files."""
+
+    partition: str
+    infrastructure: str
+    account: str
+    region: str
+    stack: str
+    steps: list[dict] = field(default_factory=list)
+    plan: dict = field(default_factory=dict)
+    exports: dict[str, str] = field(default_factory=dict)
+    checks: list[dict] = field(default_factory=list)
+    gates: list[dict] = field(default_factory=list)
+    verified: bool = False
+
+    @classmethod
+    def of(cls, config: PartitionConfig) -> Record:
+        """An empty record for ``config``."""
+        infra = config.infrastructure
+        return cls(config.partition.value, infra.name, infra.account_id, infra.region, config.stack_name)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How this rollout runs: the operator's options."""
+
+    yes: bool = False
+    wait: float = 600.0
+    resolver: str | None = None
+    profile: str | None = None
+    region: str | None = None
+
+    def passed_on(self) -> list[str]:
+        """The options every child command gets."""
+        return (["--profile", self.profile] if self.profile else []) + (
+            ["--region", self.region] if self.region else []
+        )
+
+
+# -- gates -------------------------------------------------------------------------------------
+
+
+class Gates:
+    """Recorded operator gates (``gates.json``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / GATES_FILE
+
+    def read(self) -> list[dict]:
+        """Every gate recorded so far."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise ArdaMailError(
+                f"{self.path} cannot be read ({exc}); fix or remove it, then record the gates again"
+            ) from None
+        return data if isinstance(data, list) else []
+
+    def record(self, name: str, by: str, note: str, at: str, commit: str) -> dict:
+        """Add a gate to the record."""
+        problem = rules.gate_names([name])
+        if problem:
+            raise UsageError(f"--record-gate must {problem.removeprefix('be a list of ')}, got: {name!r}")
+        entry = {"gate": name, "by": by, "note": note, "at": at, "commit": commit}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_file(self.path, json.dumps(self.read() + [entry], indent=2) + "\n")
+        return entry
+
+
+# -- the cascade ---------------------------------------------------------------------------------
+
+
+def cascade(registry: Registry, partitions: list[str], start: str | None, through: str | None) -> list[PartitionConfig]:
+    """The partitions this run walks, in cascade order."""
+    active = list(registry.partitions.values())  # already in cascade order
+    names = [c.partition.value for c in active]
+    for wanted in (*partitions, start, through):
+        if wanted and wanted not in names:
+            raise UsageError(f"partition {wanted!r} is not active (active: {', '.join(names) or 'none'})")
+    chosen = [c for c in active if not partitions or c.partition.value in partitions]
+    if start:
+        chosen = [c for c in chosen if names.index(c.partition.value) >= names.index(start)]
+    if through:
+        chosen = [c for c in chosen if names.index(c.partition.value) <= names.index(through)]
+    if not chosen:
+        raise UsageError("no partition to roll out with these arguments")
+    return chosen
+
+
+class Rollout:
+    """One run of the cascade; each method is a named step."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        settings: Settings,
+        evidence_dir: Path,
+        gates: Gates,
+        env: dict[str, str],
+        out: Sink,
+        *,
+        clock: Clock = REAL,
+        commit: Callable[[], str],
+        runner: Callable[[list[str]], subprocess.CompletedProcess] | None = None,
+        exports_of: Callable[[PartitionConfig], dict[str, str]] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.evidence_dir = evidence_dir
+        self.gates = gates
+        self.env = env
+        self.out = out
+        self.clock = clock
+        self.commit = commit
+        self.records: list[Record] = []
+        self.verified: set[str] = set()
+        self.runner = runner or self.run_command
+        self.exports_of = exports_of or self.read_exports
+
+    def run_command(self, argv: list[str]) -> subprocess.CompletedProcess:
+        """One operator command (``deploy.py ...``, ``tools/verify_partition_mail.py ...``) as a child process."""
+        return run_child([sys.executable, *argv], cwd=REPO, env=self.env)
+
+    def _run(self, record: Record, step: str, argv: list[str]) -> subprocess.CompletedProcess:
+        started = self.clock.monotonic()
+        result = self.runner([*argv, *self.settings.passed_on()])
+        seconds = round(self.clock.monotonic() - started, 2)
+        record.steps.append({"step": step, "exit": result.returncode, "seconds": seconds})
+        print(f"{record.stack}: {step:<10} exit {result.returncode}  {seconds:6.1f}s", file=sys.stderr)
+        return result
+
+    def resume(self, partition: str) -> str:
+        """The command that resumes this rollout at ``partition``."""
+        return f"python tools/rollout.py --from {partition}" + (" --yes" if self.settings.yes else "")
+
+    def fail(self, record: Record, step: str, result: subprocess.CompletedProcess) -> None:
+        """Write what is known, then stop the cascade with one line: partition, step, what failed, how to resume."""
+        self.write_evidence(record)
+        failed_checks = [c for c in record.checks if c.get("status") != "PASS"]
+        if failed_checks:
+            what = "; ".join(f"{c.get('id')} {c.get('check')}: {c.get('detail')}" for c in failed_checks[:3])
+        else:
+            lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+            what = ([line for line in lines if ": error: " in line] or lines[-1:] or ["no output"])[-1].strip()
+        raise ArdaMailError(
+            f"{record.partition}: {step} failed (exit {result.returncode}): {redact(what)}; "
+            f"fix it, then resume with: {self.resume(record.partition)}"
+        )
+
+    def predecessor(self, config: PartitionConfig) -> PartitionConfig | None:
+        """The active partition before this one in the cascade."""
+        active = list(self.registry.partitions.values())
+        index = [c.partition.value for c in active].index(config.partition.value)
+        return active[index - 1] if index > 0 else None
+
+    def check_entry(self, config: PartitionConfig) -> list[dict]:
+        """Before a partition: its predecessor verified, its gates recorded. The gates."""
+        before = self.predecessor(config)
+        if before is not None and before.partition.value not in self.verified:
+            if self.verify(Record.of(before), before).returncode != 0:
+                raise Refused(
+                    f"{config.partition.value}: not started: its predecessor {before.partition.value} is not verified; "
+                    f"roll it out first: python tools/rollout.py --from {before.partition.value}"
+                )
+            self.verified.add(before.partition.value)
+        recorded = self.gates.read()
+        found = []
+        for gate in config.requires_gates:
+            matches = [g for g in recorded if g.get("gate") == gate]
+            if not matches:
+                raise Refused(
+                    f"{config.partition.value}: not started: gate {gate!r} is not recorded; when it is passed, run: "
+                    f"python tools/rollout.py --record-gate {gate} --by <who> --note <evidence>, then resume with: "
+                    f"python tools/rollout.py --from {config.partition.value}"
+                )
+            found.append(matches[-1])
+        return found
+
+    def confirm(self, config: PartitionConfig) -> None:
+        """Between partitions: the operator says go (or --yes)."""
+        if self.settings.yes:
+            return
+        resume = f"python tools/rollout.py --from {config.partition.value}"
+        if not can_ask():
+            raise NotDone(f"{config.partition.value}: not started without a terminal or --yes; resume with: {resume}")
+        if not ask_yes(f"Roll out {config.stack_name} in account {config.infrastructure.account_id}?"):
+            raise NotDone(f"{config.partition.value}: not started (answered no); resume with: {resume}")
+
+    def verify(self, record: Record, config: PartitionConfig) -> subprocess.CompletedProcess:
+        """``verify_partition_mail.py --json --wait`` for one partition."""
+        argv = ["tools/verify_partition_mail.py", config.infrastructure.name, config.partition.value, "--json"]
+        argv += ["--wait", f"{self.settings.wait:g}"]
+        argv += ["--resolver", self.settings.resolver] if self.settings.resolver else []
+        return self._run(record, "verify", argv)
+
+    def roll(self, config: PartitionConfig) -> Record:
+        """pre-flight → plan → deploy → verify → record, for one partition."""
+        record = Record.of(config)
+        record.gates = self.check_entry(config)
+        deploy = ["deploy.py", config.infrastructure.name, config.partition.value]
+        result = self._run(record, "pre-flight", [*deploy, "--preflight"])
+        if result.returncode != 0:
+            self.fail(record, "pre-flight", result)
+        result = self._run(record, "plan", [*deploy, "--plan", "--json"])
+        if result.returncode != 0:
+            self.fail(record, "plan", result)
+        record.plan = _document(result.stdout)
+        if record.plan.get("changes") or record.plan.get("drift"):
+            result = self._run(record, "deploy", [*deploy, "--yes"])
+            if result.returncode != 0:
+                self.fail(record, "deploy", result)
+        result = self.verify(record, config)
+        record.checks = _document(result.stdout).get("checks", [])
+        if result.returncode != 0:
+            self.fail(record, "verify", result)
+        record.verified = True
+        self.verified.add(config.partition.value)
+        record.exports = self.exports_of(config)
+        self.write_evidence(record)
+        return record
+
+    def read_exports(self, config: PartitionConfig) -> dict[str, str]:
+        """The stack's exports, for the evidence."""
+        region = config.infrastructure.region
+        session = open_session(self.settings.profile, region, config.stack_name)
+        stack = Stack(session.client("cloudformation", region_name=region), config.stack_name).describe()
+        return dict(exports(stack))
+
+    def write_evidence(self, record: Record) -> None:
+        """The partition's JSON record and its Markdown report."""
+        self.evidence_dir.mkdir(parents=True, exist_ok=True)
+        document = {
+            "partition": record.partition,
+            "infrastructure": record.infrastructure,
+            "target": {"account": record.account, "region": record.region, "stack": record.stack},
+            "verified": record.verified,
+            "change_set": record.plan.get("change_set", ""),
+            "plan": record.plan,
+            "exports": record.exports,
+            "checks": record.checks,
+            "gates": record.gates,
+            "steps": record.steps,
+            "tool": {"version": tool_version(), "commit": self.commit()},
+            "written_at": f"{self.clock.now():%Y-%m-%dT%H:%M:%SZ}",
+        }
+        base = self.evidence_dir / record.stack
+        write_file(base.with_suffix(".json"), json.dumps(document, indent=2) + "\n")
+        write_file(base.with_suffix(".md"), markdown(document))
+        if record not in self.records:
+            self.records.append(record)
+
+
+def _document(stdout: str) -> dict:
+    """A child's ``--json`` document (its stdout), or {} when it printed none."""
+    try:
+        document = json.loads(stdout)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def markdown(document: dict) -> str:
+    """The evidence as a report fit for the Postmark compliance reply and the sign-off table."""
+    target = document["target"]
+    lines = [
+        f"# {target['stack']}: rollout evidence",
+        "",
+        f"- Partition: {document['partition']} ({document['infrastructure']}), account {target['account']}, "
+        f"region {target['region']}",
+        f"- Verified: {'yes' if document['verified'] else 'NO'}",
+        f"- Change set: {document['change_set'] or '(none: no changes)'}",
+        f"- Tool: {document['tool']['version']} at commit {document['tool']['commit']}",
+        f"- Written: {document['written_at']}",
+        "",
+        "## Verification",
+        "",
+        "| ID | check | result | detail |",
+        "|---|---|---|---|",
+    ]
+    for check in document["checks"]:
+        detail = str(check.get("detail", "")).replace("|", "\\|")
+        lines.append(f"| {check.get('id')} | {check.get('check')} | {check.get('status')} | {detail} |")
+    lines += ["", "## Gates", ""]
+    lines += [
+        f"- {g['gate']}: by {g['by']} at {g['at']} ({g.get('note') or 'no note'})" for g in document["gates"]
+    ] or ["- none required"]
+    lines += ["", "## Exports", ""] + [f"- `{k}` = `{v}`" for k, v in sorted(document["exports"].items())]
+    changes = (document.get("plan") or {}).get("changes") or []
+    lines += ["", "## Changes deployed", ""] + [
+        f"- {c['action']} {c['logical_id']} ({c['resource_type']})" for c in changes
+    ] or ["- none"]
+    lines += ["", "## Steps", ""] + [f"- {s['step']}: exit {s['exit']} in {s['seconds']} s" for s in document["steps"]]
+    lines += ["", "Sign-off row: | Verification: every check PASS | V-PART-003..011 | this report | | |", ""]
+    return "\n".join(lines)
+
+
+def tool_version() -> str:
+    """The project's version (setup.cfg)."""
+    for line in (REPO / "setup.cfg").read_text(encoding="utf-8").splitlines():
+        if line.startswith("version"):
+            return line.split("=", 1)[1].strip()
+    return "unknown"
+
+
+def git_commit() -> str:
+    """The checkout's commit ("unknown" outside git)."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
