@@ -64,6 +64,16 @@ makes moto behave the way CloudFormation does, for one documented gap:
 10. Timing, for tests only: ``SLOW_EXECUTION`` seconds (``math.inf``: never) keeps an
    executed change set's stack ``*_IN_PROGRESS`` that long before its events and final
    status appear, as a slow custom resource or replacement would on AWS.
+11. Holding a request, for tests only: ``hold(action)`` makes the server wait, on the
+   first request for that API action (``DescribeChangeSet``, ``DeleteStack``, ...),
+   until the test calls ``release()``; ``wait_for(action)`` returns once such a
+   request arrived. A test can so stop a deploy with a signal at exactly one step,
+   with the AWS side in a known state. ``SEEN`` lists every action received.
+12. A CREATE change set for a stack that is already ``REVIEW_IN_PROGRESS`` makes a
+   second stack of the same name in moto; CloudFormation keeps the one stack (its
+   StackId) and adds the change set to it, and refuses a CREATE change set for a
+   stack that exists in any other state (``AlreadyExistsException``). Here it does both,
+   so a deploy after a change set left for review follows the stack it executes.
 
 Deliberately not patched: moto returns NoEcho parameter values in clear text from
 ``DescribeStacks``. Leaving that in makes the token-leak assertions stricter: if
@@ -76,6 +86,9 @@ import json
 from typing import Any
 
 _applied = False
+# Patch 11: actions received, and the one held (if any).
+SEEN: list[str] = []
+_hold: dict[str, object] = {}
 # Patch 10: seconds an executed change set stays *_IN_PROGRESS (tests set it; 0 = at once).
 SLOW_EXECUTION = 0.0
 
@@ -96,6 +109,8 @@ def apply() -> None:
     _change_sets_like_cloudformation()
     _stack_protections()
     _slow_execution()
+    _holds()
+    _one_stack_per_name()
 
 
 def _zone_name_servers() -> None:
@@ -664,3 +679,90 @@ def _slow_execution() -> None:
             threading.Timer(delay, settle).start()
 
     CloudFormationBackend.execute_change_set = execute_change_set
+
+
+def hold(action: str, after: str | None = None) -> None:
+    """Hold the next request for ``action`` (e.g. ``DescribeChangeSet``) until ``release()``.
+
+    With ``after``, only a request for ``action`` that comes after one for ``after``
+    (e.g. the first ``DescribeStackEvents`` after ``ExecuteChangeSet``).
+    """
+    import threading
+
+    _hold.clear()
+    _hold.update(action=action, after=after, arrived=threading.Event(), released=threading.Event())
+
+
+def wait_for(action: str, timeout: float = 60.0) -> bool:
+    """Whether the held request for ``action`` arrived within ``timeout`` seconds."""
+    return _hold.get("action") == action and _hold["arrived"].wait(timeout)
+
+
+def release() -> None:
+    """Let a held request go on, and hold nothing more."""
+    if _hold:
+        _hold["released"].set()
+    _hold.clear()
+
+
+def _action(environ: dict) -> str:
+    """The API action of a request: X-Amz-Target (JSON protocols) or Action= (query protocol)."""
+    import io
+    from urllib.parse import parse_qs
+
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    form = parse_qs(body.decode("utf-8", "replace")) if body else parse_qs(environ.get("QUERY_STRING", ""))
+    return (form.get("Action") or [""])[0]
+
+
+def _holds() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    dispatch = DomainDispatcherApplication.__call__
+
+    def call(self, environ, start_response):
+        action = _action(environ)
+        SEEN.append(action)
+        held = dict(_hold)
+        if held and action == held.get("after"):
+            _hold["after"] = None  # armed: the next request for the held action waits
+            return dispatch(self, environ, start_response)
+        if action and held.get("action") == action and not held.get("after") and not held["arrived"].is_set():
+            held["arrived"].set()
+            held["released"].wait(120)
+        return dispatch(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = call
+
+
+def _one_stack_per_name() -> None:
+    from moto.cloudformation.exceptions import AlreadyExistsException
+    from moto.cloudformation.models import CloudFormationBackend
+
+    create = CloudFormationBackend.create_change_set
+
+    def create_change_set(
+        self, stack_name, change_set_name, template, parameters, description, change_set_type, *a, **k
+    ):
+        existing = [s for s in self.stacks.values() if s.name == stack_name and s.status != "DELETE_COMPLETE"]
+        if change_set_type != "CREATE" or not existing:
+            return create(
+                self, stack_name, change_set_name, template, parameters, description, change_set_type, *a, **k
+            )
+        (stack,) = existing
+        if stack.status != "REVIEW_IN_PROGRESS":
+            raise AlreadyExistsException(stack_name)
+        change_set_id, made = create(
+            self, stack_name, change_set_name, template, parameters, description, change_set_type, *a, **k
+        )
+        del self.stacks[made]  # the second stack moto made: the change set belongs to the existing one
+        change_set = self.change_sets[change_set_id]
+        change_set.stack, change_set.stack_id = stack, stack.stack_id
+        return change_set_id, stack.stack_id
+
+    CloudFormationBackend.create_change_set = create_change_set

@@ -115,6 +115,8 @@ class PostmarkStandIn:
     # How verifyDkim / verifyReturnPath look DNS up: (name, type) -> TXT texts or CNAME targets.
     lookup: Callable[[str, str], list[str]] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # hold(): the next matching request waits here until released (a test signals the client meanwhile).
+    holds: list[tuple[str, re.Pattern, threading.Event, threading.Event]] = field(default_factory=list)
 
     # -- set-up helpers --------------------------------------------------------
 
@@ -213,6 +215,15 @@ class PostmarkStandIn:
         """Answer the next len(responses) matching calls with these instead."""
         self.failures.append((method, re.compile(path), list(responses)))
 
+    def hold(self, method: str, path: str) -> tuple[threading.Event, threading.Event]:
+        """Hold the next matching request until the second event is set; the first is set when it arrives.
+
+        The request is answered as usual once released (a test stops the client meanwhile).
+        """
+        arrived, released = threading.Event(), threading.Event()
+        self.holds.append((method, re.compile(path), arrived, released))
+        return arrived, released
+
     def calls(self, method: str | None = None, path: str | None = None) -> list[Recorded]:
         """Recorded requests, filtered by method and a path regex."""
         return [
@@ -224,7 +235,13 @@ class PostmarkStandIn:
     # -- the server ------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
-        """werkzeug handler: record, authenticate, inject failures, then serve."""
+        """werkzeug handler: hold if told to, record, authenticate, inject failures, then serve."""
+        for hold in list(self.holds):
+            method, pattern, arrived, released = hold
+            if method == request.method and pattern.fullmatch(request.path):
+                self.holds.remove(hold)
+                arrived.set()
+                released.wait(120)
         with self.lock:
             self.requests.append(
                 Recorded(
