@@ -1,10 +1,23 @@
-"""Shared fixtures: the fixture instance trees and rendered templates."""
+"""Shared fixtures: instance trees, templates, the local world (moto, Postmark, DNS, op), and how to run a CLI.
+
+Two ways to run a command, one result type (``Completed``):
+
+- ``run_cli`` calls a CLI's ``main(argv)`` in this process, through the same frame
+  a user gets (argument parsing, redaction, journal, exit codes), with the world's
+  environment in ``os.environ`` and a ``FakeClock`` where the command waits:
+  the fast default for behaviour tests;
+- ``deploy(env, ...)`` and ``tests.e2e.run_script`` run the real script as a
+  subprocess: where real argv, exit codes, signals and stdout bytes are the point.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,11 +26,42 @@ from instances.registry import load_registry
 from templates.partition_email import PartitionEmail
 from templates.render import props_for, read_handler_source
 from tests.assertions import TemplateAssertions
-from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, credentials
+from tests.clock import FakeClock
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_INSTANCES = Path(__file__).resolve().parent / "fixtures" / "instances"
 PYTHON = sys.executable
+TOKEN = "pm-acct-7f3c9e1a-standin-SECRET-5b2d"
+STACK = "Alpha002-dev-Email"
+STANDIN_BIN = REPO / "tools" / "rehearsal" / "bin"
+
+
+# -- scheduling: the long end-to-end tests first, so two workers finish together ------------------
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Tests marked ``slow`` first, then the rest of tests/e2e, then tests/unit (the quick filler)."""
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, "tests/unit/" in item.nodeid))
+
+
+# -- one cfn-lint cache for the whole session (every worker shares it) ---------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lint_cache_dir(tmp_path_factory) -> Path:
+    """XDG_CACHE_HOME for the session: one lint pass of the committed template serves every deploy."""
+    folder = tmp_path_factory.getbasetemp().parent / "xdg-cache"
+    folder.mkdir(exist_ok=True)
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
+# -- templates and instance trees ------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -63,80 +107,70 @@ def instance_tree(tmp_path) -> Path:
     return root
 
 
-def free_port() -> int:
-    import socket
+# -- running commands -------------------------------------------------------------------------------
 
+
+@dataclass
+class Completed:
+    """How a command ended: the same three facts a subprocess gives."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The clock in-process commands wait on: it only moves when they sleep."""
+    return FakeClock()
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """``run_cli(main, argv, **seams)``: a CLI's main() in this process, its exit code and output."""
+
+    def run(main, argv: list[str], **seams) -> Completed:
+        capsys.readouterr()
+        code = main(list(argv), **seams)
+        out, err = capsys.readouterr()
+        return Completed(code, out, err)
+
+    return run
+
+
+@pytest.fixture
+def run_in(monkeypatch, run_cli, clock):
+    """``run_in(env, main, *argv)``: a CLI's main() with ``env`` as its whole environment, on the fake clock."""
+
+    def run(env: dict[str, str], main, *argv: str) -> Completed:
+        use_env(monkeypatch, env)
+        return run_cli(main, list(argv), clock=clock.clock())
+
+    return run
+
+
+def ok(result):
+    """A finished command that exited 0 (its output's tails in the failure message otherwise)."""
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    """A moto server on 127.0.0.1 for the whole session: ``http://127.0.0.1:<port>``."""
-    from moto.server import ThreadedMotoServer
-
-    from tools.rehearsal import moto_compat
-
-    moto_compat.apply()
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+def use_env(monkeypatch, env: dict[str, str]) -> None:
+    """Make ``os.environ`` exactly ``env`` for this test (in-process commands read it as a subprocess would)."""
+    for name in list(os.environ):
+        if name not in env:
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
 
 
-@pytest.fixture
-def aws_env(monkeypatch, moto_endpoint):
-    """Point boto3 at the moto server with throw-away credentials; reset moto's state."""
-    import requests
-
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-    return moto_endpoint
-
-
-# -- Postmark and 1Password stand-ins ----------------------------------------------
-
-TOKEN = "pm-acct-7f3c9e1a-standin-SECRET-5b2d"
-STANDIN_BIN = REPO / "tools" / "rehearsal" / "bin"
-
-
-@pytest.fixture
-def postmark(httpserver):
-    """The stateful Postmark stand-in behind pytest-httpserver; ``.url`` is its base URL."""
-    import re
-
-    from tools.rehearsal.postmark import PostmarkStandIn
-
-    standin = PostmarkStandIn(token=TOKEN)
-    httpserver.expect_request(re.compile(".*")).respond_with_handler(standin.handle)
-    standin.url = httpserver.url_for("").rstrip("/")
-    return standin
-
-
-@pytest.fixture
-def cli_env(tmp_path, postmark):
-    """Environment of a CLI run: stand-in op first on PATH, Postmark on 127.0.0.1."""
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OP_", "GITHUB_", "POSTMARK_"))}
-    env.update(
-        PATH=f"{STANDIN_BIN}{os.pathsep}{env.get('PATH', '')}",
-        POSTMARK_API_URL=postmark.url,
-        OP_STANDIN_SECRET=TOKEN,
-        OP_STANDIN_ARGV_LOG=str(tmp_path / "op-argv.log"),
-        HOME=str(tmp_path / "home"),
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    return env
+# -- the token ----------------------------------------------------------------------------------------
 
 
 def token_forms(token: str = TOKEN) -> set[str]:
@@ -165,6 +199,73 @@ def assert_token_nowhere(*texts: str, folders=(), token: str = TOKEN, fragment: 
                     assert form.encode() not in data, f"token form {form!r} written to {path}"
 
 
+# -- the local world: moto, Postmark, DNS, op ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A moto server on 127.0.0.1 for the whole session (one per xdist worker): ``http://127.0.0.1:<port>``."""
+    from moto.server import ThreadedMotoServer
+
+    from tools.rehearsal import moto_compat
+
+    moto_compat.apply()
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch, moto_endpoint):
+    """Point boto3 at the moto server with throw-away credentials; reset moto's state."""
+    import requests
+
+    from tools.rehearsal import moto_compat
+
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
+    moto_compat.release()
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    yield moto_endpoint
+    moto_compat.release()
+
+
+@pytest.fixture
+def postmark(httpserver):
+    """The stateful Postmark stand-in behind pytest-httpserver; ``.url`` is its base URL."""
+    import re
+
+    from tools.rehearsal.postmark import PostmarkStandIn
+
+    standin = PostmarkStandIn(token=TOKEN)
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(standin.handle)
+    standin.url = httpserver.url_for("").rstrip("/")
+    return standin
+
+
+@pytest.fixture
+def cli_env(tmp_path, postmark):
+    """Environment of a CLI run: stand-in op first on PATH, Postmark on 127.0.0.1, nothing of CI or AWS."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OP_", "GITHUB_", "POSTMARK_"))}
+    env.update(
+        PATH=f"{STANDIN_BIN}{os.pathsep}{env.get('PATH', '')}",
+        POSTMARK_API_URL=postmark.url,
+        OP_STANDIN_SECRET=TOKEN,
+        OP_STANDIN_ARGV_LOG=str(tmp_path / "op-argv.log"),
+        HOME=str(tmp_path / "home"),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
+
+
 @pytest.fixture
 def dns_zone():
     """The DNS stand-in on a free 127.0.0.1 port (UDP and TCP); ``.port`` is where."""
@@ -181,21 +282,73 @@ def dns_zone():
     zone.stop()
 
 
-# -- the deploy world: moto accounts, the parent zone, the CLI ------------------------
+@pytest.fixture(scope="session")
+def committed_checkout(tmp_path_factory) -> Path:
+    """The working tree, committed in a throw-away repository (deploy.py deploys only committed work)."""
+    from tools.rehearsal.repo import committed_copy
 
-STACK = "Alpha002-dev-Email"
+    return committed_copy(tmp_path_factory.mktemp("checkout"))
+
+
+@pytest.fixture(scope="session")
+def warm_lint(lint_cache_dir, committed_checkout) -> None:
+    """cfn-lint's pass of the committed template, once per session (one worker lints, the others wait for it)."""
+    import fcntl
+
+    from tools.lib.cfn_lint import LintJob
+
+    body = (committed_checkout / "templates" / f"{STACK}.yaml").read_text(encoding="utf-8")
+    with open(lint_cache_dir / "warm.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        verdict = LintJob(body, "us-east-1").verdict()
+    assert not verdict.errors, verdict.errors
+
+
+@dataclass
+class World:
+    """The rehearsal world's accounts on the session's moto server, Postmark and op; how to run commands in it."""
+
+    env: dict[str, str]  # the operator's environment (subprocesses get it as is; in-process runs put it in os.environ)
+    root: dict[str, str]  # PlatformRoot's credentials
+    deployer: dict[str, str]  # Alpha002's credentials
+    parent_zone_id: str
+    checkout: Path  # the committed copy of this working tree that commands deploy from
+    postmark: object  # the PostmarkStandIn
+    _run_cli: object
+    clock: FakeClock
+    _monkeypatch: object
+
+    def __getitem__(self, key: str):  # the older dict-style access: world["env"]
+        return getattr(self, key)
+
+    def deploy(self, *args: str, checkout: Path | None = None, env: dict[str, str] | None = None) -> Completed:
+        """``deploy.py Alpha002 dev <args>`` in this process, from a committed checkout, on the fake clock."""
+        import deploy
+        from tools.lib.deploy.context import Checkout
+
+        use_env(self._monkeypatch, env or self.env)
+        return self._run_cli(
+            deploy.main,
+            ["Alpha002", "dev", *args],
+            checkout=Checkout(checkout or self.checkout),
+            clock=self.clock.clock(),
+        )
+
+    def run(self, main, *args: str, env: dict[str, str] | None = None, **seams) -> Completed:
+        """Any other CLI's main() in this process, with the world's environment."""
+        use_env(self._monkeypatch, env or self.env)
+        return self._run_cli(main, list(args), **seams)
 
 
 @pytest.fixture
-def world(aws_env, cli_env, postmark, committed_checkout):
+def world(aws_env, cli_env, postmark, committed_checkout, warm_lint, run_cli, clock, monkeypatch) -> World:
     """The rehearsal world's accounts (tools/rehearsal/world.py), and an environment holding Alpha002's credentials."""
-    from tools.rehearsal.aws import PLATFORM_ROOT_ROLE, client
+    from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, PLATFORM_ROOT_ROLE, client, credentials
     from tools.rehearsal.world import populate
 
     populate(load_registry())
     root = credentials(PLATFORM_ROOT_ROLE)
     (parent,) = client("route53", root).list_hosted_zones_by_name(DNSName="ardamails.com", MaxItems="1")["HostedZones"]
-    parent_zone_id = parent["Id"].split("/")[-1]
     deployer = credentials(ALPHA002_DEPLOYER_ROLE)
     cli_env.update(
         AWS_ENDPOINT_URL=aws_env,
@@ -204,42 +357,18 @@ def world(aws_env, cli_env, postmark, committed_checkout):
         AWS_SHARED_CREDENTIALS_FILE="/dev/null",
         **deployer,
     )
-    return {
-        "env": cli_env,
-        "root": root,
-        "deployer": deployer,
-        "parent_zone_id": parent_zone_id,
-    }
+    parent_zone_id = parent["Id"].split("/")[-1]
+    return World(cli_env, root, deployer, parent_zone_id, committed_checkout, postmark, run_cli, clock, monkeypatch)
 
 
-_CHECKOUT: list[Path] = []
-
-
-@pytest.fixture(scope="session")
-def committed_checkout(tmp_path_factory) -> Path:
-    """The working tree, committed in a throw-away repository (deploy.py deploys only committed work)."""
-    from tools.rehearsal.repo import committed_copy
-
-    path = committed_copy(tmp_path_factory.mktemp("checkout"))
-    _CHECKOUT[:] = [path]
-    return path
-
-
-def deploy(env, *args, checkout: Path | None = None):
+def deploy(env, *args, checkout: Path, timeout: float = 180):
     """``python deploy.py Alpha002 dev <args>`` as a subprocess, without a terminal, from a committed checkout."""
-    root = checkout or _CHECKOUT[0]
     return subprocess.run(
-        [PYTHON, str(root / "deploy.py"), "Alpha002", "dev", *args],
+        [PYTHON, str(checkout / "deploy.py"), "Alpha002", "dev", *args],
         env=env,
-        cwd=root,
+        cwd=checkout,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
-
-
-def ok(result):
-    """A finished subprocess that exited 0 (its output's tails in the failure message otherwise)."""
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result

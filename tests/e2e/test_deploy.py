@@ -3,18 +3,19 @@
 A moto server on 127.0.0.1 (``AWS_ENDPOINT_URL``, with ``tools/rehearsal/moto_compat.py``),
 the Postmark stand-in and the stand-in ``op``. PlatformRoot's parent zone lives in
 a second moto account; the deploying credentials belong to Alpha002's account.
+``world.deploy`` runs deploy.py's main() in this process through the CLI frame;
+``tests/e2e/test_cli_contract.py`` runs the same commands as subprocesses.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 import pytest
 
 from templates.dkim import join_txt_strings
-from tests.conftest import PYTHON, REPO, STACK, TOKEN, assert_token_nowhere, deploy, free_port
+from tests.conftest import STACK, TOKEN, assert_token_nowhere, free_port
 from tools.rehearsal.aws import client, credentials
 
 pytestmark = pytest.mark.moto
@@ -39,8 +40,7 @@ def _records(route53, zone_id):
 
 @pytest.mark.vcheck("V-PART-003", "V-PART-004", "V-PART-006", "V-PART-008", "V-PART-016", "V-PART-019", "V-PART-020")
 def test_deploy_creates_the_stack_then_finds_no_changes(world, postmark, tmp_path):
-    env = world["env"]
-    first = deploy(env, "--yes")
+    first = world.deploy("--yes")
     assert first.returncode == 0, first.stderr
     assert f"{STACK}: CREATE_COMPLETE" in first.stdout
     for name in EXPORTS:
@@ -76,7 +76,7 @@ def test_deploy_creates_the_stack_then_finds_no_changes(world, postmark, tmp_pat
     (post,) = postmark.calls("POST", "/domains")
     assert json.loads(post.body)["ReturnPathDomain"] == "pm-bounces.dev.ardamails.com"
 
-    second = deploy(env, "--yes")
+    second = world.deploy("--yes")
     assert second.returncode == 0, second.stderr
     assert f"{STACK}: no changes; the stack already matches the committed template" in second.stdout
     # The empty change set was deleted, not left behind.
@@ -91,7 +91,7 @@ def test_deploy_creates_the_stack_then_finds_no_changes(world, postmark, tmp_pat
 def test_credentials_of_another_account_are_refused(world, postmark, tmp_path):
     env = world["env"]
     env.update(credentials("arn:aws:iam::999988887777:role/Elsewhere"))
-    result = deploy(env, "--yes")
+    result = world.deploy("--yes")
     assert result.returncode == 3
     assert "refusing to deploy Alpha002-dev-Email: the AWS credentials are for account 999988887777" in result.stderr
     assert "names 111122223333" in result.stderr
@@ -105,7 +105,7 @@ def test_credentials_of_another_account_are_refused(world, postmark, tmp_path):
 def test_dry_run_makes_no_request_anywhere(world, postmark, tmp_path):
     env = world["env"]
     env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"  # nothing listens: any call would fail
-    result = deploy(env, "--dry-run")
+    result = world.deploy("--dry-run")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "target: account 111122223333, region us-east-1, stack Alpha002-dev-Email"
@@ -127,7 +127,7 @@ def test_dry_run_makes_no_request_anywhere(world, postmark, tmp_path):
 def test_on_github_actions_exactly_one_mask_line(world, postmark):
     env = world["env"]
     env["GITHUB_ACTIONS"] = "true"
-    result = deploy(env, "--yes")
+    result = world.deploy("--yes")
     assert result.returncode == 0, result.stderr
     masks = [line for line in result.stdout.splitlines() if line.startswith("::add-mask::")]
     assert masks == [f"::add-mask::{TOKEN}"]
@@ -138,7 +138,7 @@ def test_on_github_actions_exactly_one_mask_line(world, postmark):
 
 @pytest.mark.vcheck("V-CLI-003")
 def test_plan_shows_changes_and_leaves_nothing(world, postmark):
-    result = deploy(world["env"], "--plan")
+    result = world.deploy("--plan")
     assert result.returncode == 0, result.stderr
     assert "Add     MailHostedZone" in result.stdout
     assert "plan only; change set deleted, nothing executed" in result.stdout
@@ -148,9 +148,11 @@ def test_plan_shows_changes_and_leaves_nothing(world, postmark):
 
 
 def test_without_a_terminal_or_yes_the_change_set_is_left(world, postmark):
-    result = deploy(world["env"])
+    result = world.deploy()
     assert result.returncode == 4
-    assert "not executing without a terminal or --yes; change set arn:aws:cloudformation:" in result.stderr
+    (line,) = [entry for entry in result.stderr.splitlines() if entry.startswith("deploy: error:")]
+    assert line.startswith("deploy: error: Alpha002-dev-Email: not executing without a terminal or --yes; ")
+    assert "; change set arn:aws:cloudformation:" in line
     assert "left for review (execute it with: aws cloudformation execute-change-set" in result.stderr
     assert "the next deploy deletes it unless run with --keep-change-set" in result.stderr
     assert "aws cloudformation execute-change-set --change-set-name arn:aws:cloudformation:" in result.stderr
@@ -161,26 +163,21 @@ def test_without_a_terminal_or_yes_the_change_set_is_left(world, postmark):
 
 
 def test_preflight_reports_each_check(world, postmark):
-    ok = deploy(world["env"], "--preflight")
+    ok = world.deploy("--preflight")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert [line.split()[-1] for line in ok.stdout.splitlines()[1:]] != []
-    rows = {line.split("  ")[1].strip(): line for line in ok.stdout.splitlines()[1:]}
+    title, header, *rows = ok.stdout.splitlines()
+    assert title == "Alpha002-dev-Email: pre-flight" and header.split() == ["CHECK", "RESULT", "DETAIL"]
     # The account is checked first: wrong credentials stop before the token is even resolved.
-    assert [line.split("  ")[1].strip() for line in ok.stdout.splitlines()[1:]] == [
-        "AWS identity",
-        "1Password token",
-        "Postmark token",
-    ]
-    assert all(" PASS " in row for row in rows.values()), ok.stdout
-    env = dict(world["env"], OP_STANDIN_EXIT="1")
-    bad = deploy(env, "--preflight")
+    assert [row.split("  ")[1].strip() for row in rows] == ["AWS identity", "1Password token", "Postmark token"]
+    assert all(" PASS " in row for row in rows), ok.stdout
+    bad = world.deploy("--preflight", env=dict(world.env, OP_STANDIN_EXIT="1"))
     assert bad.returncode == 1
     assert "1Password token  FAIL" in bad.stdout and "Postmark token   SKIP" in bad.stdout
     assert_token_nowhere(ok.stdout, ok.stderr, bad.stdout, bad.stderr)
 
 
 def test_unknown_profile_is_one_line(world, postmark):
-    result = deploy(world["env"], "--profile", "no-such-profile", "--yes")
+    result = world.deploy("--profile", "no-such-profile", "--yes")
     assert result.returncode == 1
     assert "deploy: error: Alpha002-dev-Email: The config profile (no-such-profile) could not be found" in result.stderr
     assert "Traceback" not in result.stderr
@@ -195,9 +192,10 @@ def test_unknown_profile_is_one_line(world, postmark):
         (["--plan", "--dry-run"], 2, "not allowed with argument"),
     ],
 )
-def test_usage_errors(world, postmark, args, code, message):
-    cmd = [PYTHON, str(REPO / "deploy.py")] + (["Alpha002", "dev"] if args else []) + args
-    result = subprocess.run(cmd, env=world["env"], cwd=REPO, capture_output=True, text=True, timeout=60)
+def test_usage_errors(world, postmark, run_cli, args, code, message):
+    import deploy
+
+    result = run_cli(deploy.main, (["Alpha002", "dev"] if args else []) + args)
     assert result.returncode == code
     assert message in result.stderr
     assert postmark.requests == []

@@ -1,24 +1,27 @@
 """tools/verify_partition_mail.py against a real DNS server on 127.0.0.1 (dnslib),
-the stack in moto and the Postmark stand-in: each record missing or wrong gives its own FAIL."""
+the stack in moto and the Postmark stand-in: each record missing or wrong gives its own FAIL.
+
+The command's main() runs in this process (through the CLI frame) on a fake clock,
+so ``--wait`` never waits for real; tests/e2e/test_cli_contract.py runs it as a subprocess.
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import threading
 
-import boto3
 import pytest
 
 from templates.dkim import txt_record_value
+from templates.partition_email import EXPORTED_OUTPUTS, O_ZONE_ID, R_ZONE
 from templates.render import template_path
-from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere
-from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, create_parent_zone, credentials
+from tests.conftest import TOKEN, assert_token_nowhere, use_env
+from tools import verify_partition_mail
+from tools.lib.plan.template import load_template
+from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, client, create_parent_zone, credentials
 from tools.rehearsal.postmark import dns_lookup
 
 pytestmark = pytest.mark.moto
 
-SCRIPT = str(REPO / "tools" / "verify_partition_mail.py")
 DOMAIN = "dev.ardamails.com"
 DMARC = "v=DMARC1; p=none; rua=mailto:dmarc-reports@arda.cards"
 
@@ -28,12 +31,6 @@ def deployed(aws_env, cli_env, postmark, dns_zone, instance_config):
     """The stack created in moto (Alpha002's account), Postmark holding the domain, DNS serving it all."""
     create_parent_zone()
     creds = credentials(ALPHA002_DEPLOYER_ROLE)
-    session = boto3.Session(
-        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=creds["AWS_SESSION_TOKEN"],
-        region_name="us-east-1",
-    )
     # A rotation in progress: an active key and a pending one. Postmark looks both up in the DNS stand-in.
     domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}", active=True, pending=True)
     postmark.lookup = dns_lookup("127.0.0.1", dns_zone.port)
@@ -41,10 +38,10 @@ def deployed(aws_env, cli_env, postmark, dns_zone, instance_config):
     pending = domain["DKIMPendingHost"].split(".")[0]
     active_host, active_value = domain["DKIMHost"], domain["DKIMTextValue"]
     pending_host, pending_value = domain["DKIMPendingHost"], domain["DKIMPendingTextValue"]
-    cfn = session.client("cloudformation")
+    cfn = client("cloudformation", creds)
     cfn.create_stack(
         StackName="Alpha002-dev-Email",
-        TemplateBody=template_path(instance_config).read_text(),
+        TemplateBody=json.dumps(interface_of(template_path(instance_config).read_text())),
         Parameters=[
             {"ParameterKey": "PostmarkAccountToken", "ParameterValue": TOKEN},
             {"ParameterKey": "DkimSlot1Selector", "ParameterValue": selector},
@@ -55,7 +52,7 @@ def deployed(aws_env, cli_env, postmark, dns_zone, instance_config):
         Capabilities=["CAPABILITY_IAM"],
     )
     outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks()["Stacks"][0]["Outputs"]}
-    zone = session.client("route53").get_hosted_zone(Id=outputs["MailHostedZoneId"])
+    zone = client("route53", creds).get_hosted_zone(Id=outputs["MailHostedZoneId"])
     name_servers = zone["DelegationSet"]["NameServers"]
     dns_zone.set(DOMAIN, "NS", name_servers)
     dns_zone.set(DOMAIN, "TXT", ["v=spf1 include:spf.mtasv.net ~all"])
@@ -79,6 +76,24 @@ def deployed(aws_env, cli_env, postmark, dns_zone, instance_config):
     }
 
 
+def interface_of(body: str) -> dict:
+    """The deployed stack as verify reads it: the real parameters, the zone and the six exports, nothing else.
+
+    The whole stack (roles, function, delegation, secrets) is deployed for real in test_deploy.py,
+    test_dkim_lifecycle.py and the runbook rehearsal; verify reads only these.
+    """
+    template = load_template(body)
+    outputs = {
+        name: {
+            "Value": {"Ref": R_ZONE} if name == O_ZONE_ID else f"placeholder-{name}",
+            "Export": {"Name": f"Alpha002-dev-API-{name}"},
+        }
+        for name in EXPORTED_OUTPUTS
+    }
+    resources = {R_ZONE: template["Resources"][R_ZONE]}
+    return {"Parameters": template["Parameters"], "Resources": resources, "Outputs": outputs}
+
+
 @pytest.fixture
 def instance_config():
     from instances.registry import load_registry
@@ -86,15 +101,16 @@ def instance_config():
     return load_registry().lookup("Alpha002", "dev")
 
 
-def verify(env, dns_zone, *args):
-    return subprocess.run(
-        [PYTHON, SCRIPT, "Alpha002", "dev", "--resolver", f"127.0.0.1:{dns_zone.port}", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+@pytest.fixture
+def verify(run_in):
+    """``verify(env, dns_zone, *args)``: verify_partition_mail.py's main() with ``env`` as the environment."""
+
+    def run(env, dns_zone, *args):
+        return run_in(
+            env, verify_partition_mail.main, "Alpha002", "dev", "--resolver", f"127.0.0.1:{dns_zone.port}", *args
+        )
+
+    return run
 
 
 def rows(result):
@@ -113,7 +129,7 @@ def rows(result):
     "V-PART-011",
     "V-CLI-004",
 )
-def test_everything_passes(deployed, dns_zone, postmark):
+def test_everything_passes(deployed, dns_zone, postmark, verify):
     result = verify(deployed["env"], dns_zone)
     assert result.returncode == 0, result.stdout + result.stderr
     found = rows(result)
@@ -127,11 +143,16 @@ def test_everything_passes(deployed, dns_zone, postmark):
 
 
 @pytest.mark.vcheck("V-CLI-004")
-def test_json_shape(deployed, dns_zone):
+def test_json_shape(deployed, dns_zone, verify):
     result = verify(deployed["env"], dns_zone, "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert list(data) == ["checks"]
+    assert {k: data[k] for k in ("command", "exit_code", "stack", "outcome")} == {
+        "command": "verify",
+        "exit_code": 0,
+        "stack": "Alpha002-dev-Email",
+        "outcome": "passed",
+    }
     for check in data["checks"]:
         assert set(check) == {"id", "check", "status", "detail"}
         assert check["status"] in ("PASS", "FAIL")
@@ -160,7 +181,7 @@ BROKEN = [
 
 @pytest.mark.parametrize(("check_id", "breakage", "detail"), BROKEN, ids=[f"{b[0]}-{i}" for i, b in enumerate(BROKEN)])
 @pytest.mark.vcheck("V-PART-003", "V-PART-004", "V-PART-005", "V-PART-008", "V-PART-009")
-def test_each_broken_record_fails_its_own_check(deployed, dns_zone, check_id, breakage, detail):
+def test_each_broken_record_fails_its_own_check(deployed, dns_zone, check_id, breakage, detail, verify):
     breakage(dns_zone)
     result = verify(deployed["env"], dns_zone)
     assert result.returncode == 1
@@ -174,7 +195,7 @@ def test_each_broken_record_fails_its_own_check(deployed, dns_zone, check_id, br
 
 @pytest.mark.parametrize(("which", "check_id"), [("DKIMHost", "V-PART-006"), ("DKIMPendingHost", "V-PART-007")])
 @pytest.mark.vcheck("V-PART-006", "V-PART-007")
-def test_each_dkim_key_is_checked(deployed, dns_zone, which, check_id):
+def test_each_dkim_key_is_checked(deployed, dns_zone, which, check_id, verify):
     host = deployed["hosts"][which]
     dns_zone.set(host, "TXT", ["k=rsa;p=SOMETHINGELSE"])
     result = verify(deployed["env"], dns_zone)
@@ -187,7 +208,7 @@ def test_each_dkim_key_is_checked(deployed, dns_zone, which, check_id):
 
 
 @pytest.mark.vcheck("V-PART-007")
-def test_a_missing_dkim_record_fails(deployed, dns_zone):
+def test_a_missing_dkim_record_fails(deployed, dns_zone, verify):
     dns_zone.remove(deployed["hosts"]["DKIMPendingHost"], "TXT")
     result = verify(deployed["env"], dns_zone)
     assert result.returncode == 1
@@ -200,7 +221,7 @@ def test_a_missing_dkim_record_fails(deployed, dns_zone):
 
 
 @pytest.mark.vcheck("V-PART-010", "V-PART-011")
-def test_postmark_verdict_needs_update_status_verified_as_well(deployed, dns_zone, postmark):
+def test_postmark_verdict_needs_update_status_verified_as_well(deployed, dns_zone, postmark, verify):
     # DKIMVerified stays true while a rotation's key waits: the status must be Verified too.
     postmark.fail("PUT", r"/domains/\d+/verifyDkim", [(200, deployed["domain"], {})])
     dns_zone.set(f"pm-bounces.{DOMAIN}", "CNAME", ["elsewhere.example.com"])
@@ -213,26 +234,25 @@ def test_postmark_verdict_needs_update_status_verified_as_well(deployed, dns_zon
 
 
 @pytest.mark.vcheck("V-CLI-004")
-def test_wait_succeeds_when_a_record_appears_late(deployed, dns_zone):
+def test_wait_succeeds_when_a_record_appears_late(deployed, dns_zone, verify, clock):
     dns_zone.remove(f"_dmarc.{DOMAIN}", "TXT")
-    timer = threading.Timer(1.5, lambda: dns_zone.set(f"_dmarc.{DOMAIN}", "TXT", [DMARC]))
-    timer.start()
-    try:
-        result = verify(deployed["env"], dns_zone, "--wait", "20")
-    finally:
-        timer.cancel()
+    clock.after(3.0, lambda: dns_zone.set(f"_dmarc.{DOMAIN}", "TXT", [DMARC]))  # published 3 s into the wait
+    result = verify(deployed["env"], dns_zone, "--wait", "20")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "waiting" in result.stderr
+    assert 3.0 <= clock.seconds < 20, "it stopped waiting once the record was there"
+    assert clock.slept[1] > clock.slept[0], "the backoff grows"
 
 
-def test_wait_gives_up_when_time_runs_out(deployed, dns_zone):
+def test_wait_gives_up_when_time_runs_out(deployed, dns_zone, verify, clock):
     dns_zone.remove(f"_dmarc.{DOMAIN}", "TXT")
-    result = verify(deployed["env"], dns_zone, "--wait", "1")
+    result = verify(deployed["env"], dns_zone, "--wait", "45")
     assert result.returncode == 1
     assert "  FAIL  " in rows(result)["V-PART-005"]
+    assert 44 <= clock.seconds <= 45 and max(clock.slept) <= 30, "backoff capped at 30 s, deadline kept"
 
 
-def test_no_postmark_reads_dkim_from_the_stack(deployed, dns_zone, postmark, tmp_path):
+def test_no_postmark_reads_dkim_from_the_stack(deployed, dns_zone, postmark, tmp_path, verify):
     result = verify(deployed["env"], dns_zone, "--no-postmark")
     assert result.returncode == 0, result.stdout + result.stderr
     found = rows(result)
@@ -254,13 +274,14 @@ def test_no_postmark_reads_dkim_from_the_stack(deployed, dns_zone, postmark, tmp
         (["Alpha002", "prod"], "verify: error: partition 'prod' is not active in infrastructure 'Alpha002'"),
     ],
 )
-def test_usage_errors(cli_env, args, message):
-    result = subprocess.run([PYTHON, SCRIPT, *args], env=cli_env, cwd=REPO, capture_output=True, text=True, timeout=60)
+def test_usage_errors(cli_env, run_cli, monkeypatch, args, message):
+    use_env(monkeypatch, cli_env)
+    result = run_cli(verify_partition_mail.main, args)
     assert result.returncode == 2
     assert message in result.stderr
 
 
-def test_missing_stack_is_an_error_not_a_traceback(aws_env, cli_env, dns_zone):
+def test_missing_stack_is_an_error_not_a_traceback(aws_env, cli_env, dns_zone, verify):
     cli_env.update(AWS_ENDPOINT_URL=aws_env, AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE", AWS_SECRET_ACCESS_KEY="x")
     result = verify(cli_env, dns_zone, "--no-postmark")
     assert result.returncode == 1
@@ -269,7 +290,7 @@ def test_missing_stack_is_an_error_not_a_traceback(aws_env, cli_env, dns_zone):
 
 
 @pytest.mark.vcheck("V-PART-021", "V-PART-022", "V-PART-010")
-def test_revoked_key_rows_follow_postmark(deployed, dns_zone, postmark):
+def test_revoked_key_rows_follow_postmark(deployed, dns_zone, postmark, verify):
     domain = deployed["domain"]
     old_host, old_value = deployed["hosts"]["DKIMHost"], domain["DKIMTextValue"]
     # Postmark verified the rotation: the old active key is revoked, not yet safe to remove.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -10,10 +11,10 @@ from cfnlint.api import lint
 
 from templates import partition_email as pe
 from templates.dkim import SELECTOR_PATTERN, TXT_RECORD_PATTERN
+from templates.errors import PropsError
 from templates.partition_email import EXPORTED_OUTPUTS, PartitionEmail, validate_props
 from templates.render import props_for, render
 from tests.conftest import build
-from tools.lib.errors import PropsError
 
 
 @pytest.mark.parametrize(
@@ -313,7 +314,7 @@ BAD_PROPS = [
 
 @pytest.mark.parametrize(("field", "value", "message"), BAD_PROPS, ids=[b[0] for b in BAD_PROPS])
 def test_bad_props_are_refused_before_anything_is_built(dev_config, handler_source, field, value, message):
-    props = props_for(dev_config, handler_source)._replace(**{field: value})
+    props = dataclasses.replace(props_for(dev_config, handler_source), **{field: value})
     with pytest.raises(PropsError) as info:
         validate_props(props)
     assert message in str(info.value)

@@ -2,9 +2,9 @@
 
 Each step changes the world the way the real services do (Postmark verifies a key
 it finds in DNS, a rotation adds a key, Postmark declares a revoked key safe),
-then runs the real commands as subprocesses: ``deploy.py --yes``,
-``tools/rotate_dkim.py`` and ``tools/verify_partition_mail.py`` against a DNS
-server that serves the emulator's Route 53 zone. After every deploy the zone must
+then runs the real commands (their main(), in this process, through the CLI frame):
+``deploy.py --yes``, ``tools/rotate_dkim.py`` and ``tools/verify_partition_mail.py``
+against a DNS server that serves the emulator's Route 53 zone. After every deploy the zone must
 hold exactly the keys Postmark needs, and no record name may ever have changed
 CloudFormation resource (the emulator refuses that the way CloudFormation does,
 see tools/rehearsal/moto_compat.py patches 7 and 8).
@@ -13,12 +13,12 @@ see tools/rehearsal/moto_compat.py patches 7 and 8).
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from templates.dkim import join_txt_strings
-from tests.conftest import PYTHON, REPO, STACK, assert_token_nowhere, deploy
+from tests.conftest import STACK, Completed, assert_token_nowhere
+from tools import rotate_dkim, verify_partition_mail
 from tools.rehearsal.aws import client, serve_route53_zone
 from tools.rehearsal.postmark import dns_lookup
 
@@ -31,7 +31,7 @@ class Lifecycle:
     """The operator's commands and the world's state, for one partition."""
 
     def __init__(self, world, postmark, dns_zone) -> None:
-        self.env = world["env"]
+        self.world = world
         self.cfn = client("cloudformation", world["deployer"])
         self.route53 = client("route53", world["deployer"])
         self.postmark = postmark
@@ -47,32 +47,23 @@ class Lifecycle:
         """(host, value) of Postmark's DKIM<field>Host / DKIM<field>TextValue."""
         return self.domain[f"DKIM{field}Host"].lower(), self.domain[f"DKIM{field}TextValue"]
 
-    def _run(self, argv: list[str]) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [PYTHON, *argv],
-            env=self.env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            stdin=subprocess.DEVNULL,
-        )
+    def _run(self, main, *args: str) -> Completed:
+        result = self.world.run(main, "Alpha002", "dev", *args)
         self.outputs += [result.stdout, result.stderr]
         return result
 
-    def deploy(self) -> subprocess.CompletedProcess:
-        result = deploy(self.env, "--yes")
+    def deploy(self) -> Completed:
+        result = self.world.deploy("--yes")
         self.outputs += [result.stdout, result.stderr]
         assert result.returncode == 0, result.stdout + result.stderr
         self._serve_and_check_owners()
         return result
 
-    def rotate(self, *args: str) -> subprocess.CompletedProcess:
-        return self._run([str(REPO / "tools" / "rotate_dkim.py"), "Alpha002", "dev", *args])
+    def rotate(self, *args: str) -> Completed:
+        return self._run(rotate_dkim.main, *args)
 
-    def verify(self) -> subprocess.CompletedProcess:
-        resolver = f"127.0.0.1:{self.dns_zone.port}"
-        return self._run([str(REPO / "tools" / "verify_partition_mail.py"), "Alpha002", "dev", "--resolver", resolver])
+    def verify(self) -> Completed:
+        return self._run(verify_partition_mail.main, "--resolver", f"127.0.0.1:{self.dns_zone.port}")
 
     def zone_id(self) -> str:
         stack = self.cfn.describe_stacks(StackName=STACK)["Stacks"][0]
@@ -114,6 +105,7 @@ def failing_rows(result) -> list[str]:
     return [line.split()[0] for line in result.stdout.splitlines() if line.startswith("V-") and "  FAIL  " in line]
 
 
+@pytest.mark.slow
 @pytest.mark.vcheck("V-PART-006", "V-PART-007", "V-PART-021", "V-PART-022")
 def test_every_lifecycle_state_deploys_and_publishes_exactly_what_postmark_needs(life, tmp_path):
     # 1. A new domain: Postmark's first key is pending, nothing is active yet.

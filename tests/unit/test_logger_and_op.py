@@ -26,10 +26,16 @@ def fresh_redactor(monkeypatch):
 
 @pytest.fixture
 def log_stream(fresh_redactor):
+    """The frame's log handler (redacting), at DEBUG, writing to a string."""
     stream = io.StringIO()
-    logger.setup_logging(debug=True, stream=stream)
+    handler = logger.Handler(stream, debug=True)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
     yield stream
-    logging.getLogger().handlers.clear()
+    root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def test_secret_prints_as_stars():
@@ -129,8 +135,8 @@ def test_op_timeout(tmp_path, monkeypatch, fresh_redactor):
     slow.write_text("#!/bin/sh\nexec /bin/sleep 5\n")
     slow.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(op_resolver.OnePasswordError, match="did not answer within 1s"):
-        op_resolver.resolve(REF, timeout=1)
+    with pytest.raises(op_resolver.OnePasswordError, match="did not answer within 0.2s"):
+        op_resolver.resolve(REF, timeout=0.2)
 
 
 def test_bad_reference_is_refused_before_running_op(monkeypatch, tmp_path, fresh_redactor):

@@ -48,21 +48,29 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_up_then_the_runbook_from_a_shell_then_sigterm(checkout, tmp_path):
+@pytest.mark.slow
+def test_up_then_the_runbook_from_a_shell_then_ctrl_c(checkout, tmp_path):
     env_file = tmp_path / "rehearsal.env"
     up = subprocess.Popen(
-        [PYTHON, "tools/rehearse.py", "up", "--env-file", str(env_file)],
+        [PYTHON, "tools/rehearse.py", "up", "--env-file", str(env_file), "--json"],
         cwd=checkout,
         env=clean_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines = []
     try:
-        wait_for(env_file, up)
+        for line in up.stdout:  # the one document is written once every server answers
+            lines.append(line)
+            if line == "}\n":
+                break
+        document = json.loads("".join(lines))
+        assert document["outcome"] == "up" and document["env_file"] == str(env_file)
         exported = env_file.read_text()
         for name in ("AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "POSTMARK_API_URL", "PATH"):
             assert f"export {name}=" in exported
+            assert document["env"][name] in exported
         assert "export REHEARSAL_RESOLVER=127.0.0.1:" in exported
         script = (
             f". {env_file} && python deploy.py Alpha002 dev --yes && "
@@ -85,16 +93,21 @@ def test_up_then_the_runbook_from_a_shell_then_sigterm(checkout, tmp_path):
         secrets_path = next(v for k, v in _exports(exported) if k == "OP_STANDIN_SECRETS")
         tokens = list(json.loads(Path(secrets_path).read_text()).values())
     finally:
-        up.send_signal(signal.SIGTERM)
-        out, err = up.communicate(timeout=60)
-    assert up.returncode == 0, err
-    assert "rehearsal world stopped" in err
+        up.send_signal(signal.SIGINT)
+        rest, err = up.communicate(timeout=60)
+    # Ctrl-C ends it as it ends every command: 130, after the journal stopped the world, in one line.
+    assert up.returncode == 130, err
+    assert (
+        err.splitlines()[-1]
+        == f"rehearse: interrupted (Ctrl-C); the rehearsal world was stopped and {env_file} removed"
+    )
+    assert rest == "" and "Traceback" not in err, "stdout held the one document and nothing else"
     assert not env_file.exists(), "a stale env file would point at servers that are gone"
-    assert [port for port in ports if listening(port)] == [], "a server outlived SIGTERM"
+    assert [port for port in ports if listening(port)] == [], "a server outlived Ctrl-C"
     assert not os.path.exists(secrets_path), "the world's scratch files outlived it"
     # The world's fake tokens are secrets like the real ones: never on the screen.
     for token in tokens:
-        assert_token_nowhere(out, err, shell.stdout, shell.stderr, token=token)
+        assert_token_nowhere(err, shell.stdout, shell.stderr, token=token)
 
 
 def _exports(exported: str) -> list[tuple[str, str]]:
@@ -123,6 +136,7 @@ def runbook(checkout, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_the_runbook_passes_every_step(checkout, tmp_path):
     result = runbook(checkout, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
@@ -132,18 +146,6 @@ def test_the_runbook_passes_every_step(checkout, tmp_path):
     assert len(steps) == 14 and all(line.rstrip().endswith("ok") for line in steps), result.stdout
     assert "take down (--destroy)" in steps[-1]
     assert table[-1] == "Alpha002-dev-Email: every runbook step did what the runbook says"
-
-
-def test_a_broken_step_fails_the_runbook_and_names_it(tmp_path):
-    broken = committed_copy(tmp_path / "broken")
-    template = broken / "templates" / "Alpha002-dev-Email.yaml"
-    template.write_text(template.read_text().replace("p=none", "p=reject"))  # edited by hand, not regenerated
-    result = runbook(broken, tmp_path)
-    assert result.returncode == 1
-    assert "plan" in result.stdout.splitlines()[-1] and "FAILED" in result.stdout.splitlines()[-1]
-    (line,) = [entry for entry in result.stderr.splitlines() if entry.startswith("rehearse: error:")]
-    assert "runbook step 'plan' did not do what the runbook says (exit 3)" in line
-    assert "differs from what the code renders" in line
 
 
 @pytest.mark.parametrize(
@@ -157,24 +159,9 @@ def test_a_broken_step_fails_the_runbook_and_names_it(tmp_path):
         ([], "usage: rehearse.py"),
     ],
 )
-def test_usage_errors_are_one_line(checkout, tmp_path, args, message):
-    result = subprocess.run(
-        [PYTHON, "tools/rehearse.py", *args],
-        cwd=checkout,
-        env=clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_usage_errors_are_one_line(run_cli, args, message):
+    from tools import rehearse
+
+    result = run_cli(rehearse.main, args)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
-
-
-def test_the_product_never_imports_the_rehearsal_world():
-    from tests.conftest import REPO
-
-    product = [REPO / "deploy.py", REPO / "generate.py"]
-    product += [p for folder in ("templates", "instances", "tools/lib") for p in (REPO / folder).rglob("*.py")]
-    product += [p for p in (REPO / "tools").glob("*.py") if p.name not in ("rehearse.py", "bench_deploy.py")]
-    offenders = [p.name for p in product if "tools.rehearsal" in p.read_text() or "import moto" in p.read_text()]
-    assert offenders == []

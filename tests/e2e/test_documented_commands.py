@@ -14,19 +14,21 @@ import requests
 from tests.conftest import PYTHON, REPO, STANDIN_BIN, free_port
 
 
+@pytest.mark.bench
 def test_generate_benchmark_runs_and_reports():
     result = subprocess.run(
         [PYTHON, "tools/bench_generate.py", "--runs", "2"], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     assert "generate.py  wall median" in result.stdout and "peak RSS median" in result.stdout
-    # Beside cdk synth where tools/cdk_anchor is installed (npm), or saying how to install it.
-    assert "ratio        time" in result.stdout or "npm install --prefix tools/cdk_anchor" in result.stdout
+    # Beside cdk synth where tools/bench/cdk_anchor is installed (npm), or saying how to install it.
+    assert "ratio        time" in result.stdout or "npm install --prefix tools/bench/cdk_anchor" in result.stdout
     assert "in-process render: median" in result.stdout
     assert "64 partition(s) in one process:" in result.stdout
 
 
 @pytest.mark.moto
+@pytest.mark.bench
 def test_deploy_benchmark_runs_and_reports():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OP_", "POSTMARK_"))}
     result = subprocess.run(

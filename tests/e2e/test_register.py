@@ -1,6 +1,7 @@
 """tools/register_partition_mail_signature.py as a user runs it.
 
-A subprocess with real argv and exit codes, the stand-in `op` first on PATH and
+Its main() in this process through the CLI frame (real argv, exit codes and output;
+the subprocess run is in test_cli_contract.py), the stand-in `op` first on PATH and
 the Postmark stand-in on 127.0.0.1. After each run: nothing went to /servers, no
 Sender Signature was created, the token travelled only in its header and appears
 in no output and no file.
@@ -9,19 +10,17 @@ in no output and no file.
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere
+from tests.conftest import TOKEN, assert_token_nowhere
+from tools import register_partition_mail_signature
 
-SCRIPT = str(REPO / "tools" / "register_partition_mail_signature.py")
 
-
-def run(env, *args, cwd=None):
-    return subprocess.run(
-        [PYTHON, SCRIPT, *args], env=env, cwd=cwd or REPO, capture_output=True, text=True, timeout=120
-    )
+@pytest.fixture
+def run(run_in):
+    """``run(env, *argv)``: the command's main() in this process, with ``env`` as its environment."""
+    return lambda env, *args: run_in(env, register_partition_mail_signature.main, *args)
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +36,7 @@ def postmark_rules(postmark, tmp_path):
 
 
 @pytest.mark.vcheck("V-CLI-002", "V-CLI-005", "V-PART-019")
-def test_registers_and_prints_the_records(cli_env, postmark, tmp_path):
+def test_registers_and_prints_the_records(cli_env, postmark, tmp_path, run):
     result = run(cli_env, "Alpha002", "dev")
     assert result.returncode == 0, result.stderr
     assert "Alpha002-dev-Email: dev.ardamails.com registered now with Postmark" in result.stdout
@@ -54,7 +53,7 @@ def test_registers_and_prints_the_records(cli_env, postmark, tmp_path):
     assert_token_nowhere(result.stdout, result.stderr, argv)
 
 
-def test_second_run_changes_nothing(cli_env, postmark):
+def test_second_run_changes_nothing(cli_env, postmark, run):
     assert run(cli_env, "Alpha002", "dev").returncode == 0
     again = run(cli_env, "Alpha002", "dev")
     assert again.returncode == 0
@@ -62,7 +61,7 @@ def test_second_run_changes_nothing(cli_env, postmark):
     assert len(postmark.calls("POST")) == 1
 
 
-def test_json_output(cli_env, postmark):
+def test_json_output(cli_env, postmark, run):
     postmark.add_domain("dev.ardamails.com", "pm-bounces.dev.ardamails.com", active=True, pending=True)
     result = run(cli_env, "Alpha002", "dev", "--json")
     assert result.returncode == 0, result.stderr
@@ -73,7 +72,7 @@ def test_json_output(cli_env, postmark):
     assert_token_nowhere(result.stdout, result.stderr)
 
 
-def test_return_path_mismatch_is_corrected(cli_env, postmark):
+def test_return_path_mismatch_is_corrected(cli_env, postmark, run):
     postmark.add_domain("dev.ardamails.com", "bounce.dev.ardamails.com")
     result = run(cli_env, "Alpha002", "dev")
     assert result.returncode == 0
@@ -83,14 +82,14 @@ def test_return_path_mismatch_is_corrected(cli_env, postmark):
 
 @pytest.mark.parametrize("args", [[], ["Alpha002"], ["Alpha002", "dev", "extra"]])
 @pytest.mark.vcheck("V-CLI-002")
-def test_wrong_number_of_arguments_prints_usage(cli_env, postmark, args):
+def test_wrong_number_of_arguments_prints_usage(cli_env, postmark, args, run):
     result = run(cli_env, *args)
     assert result.returncode == 2
     assert result.stderr.startswith("usage: register_partition_mail_signature.py")
     assert result.stdout == "" and postmark.requests == []
 
 
-def test_help_documents_exit_codes(cli_env):
+def test_help_documents_exit_codes(cli_env, run):
     result = run(cli_env, "--help")
     assert result.returncode == 0
     assert "exit codes:" in result.stdout and "POSTMARK_API_URL" in result.stdout
@@ -108,7 +107,7 @@ def test_help_documents_exit_codes(cli_env):
         (["Alpha002", "qa"], "register: error: unknown partition 'qa': expected one of dev, stage, demo, prod"),
     ],
 )
-def test_unknown_or_inactive_targets_touch_nothing(cli_env, postmark, tmp_path, args, message):
+def test_unknown_or_inactive_targets_touch_nothing(cli_env, postmark, tmp_path, args, message, run):
     result = run(cli_env, *args)
     assert result.returncode == 2
     assert result.stderr.strip() == message
@@ -117,7 +116,7 @@ def test_unknown_or_inactive_targets_touch_nothing(cli_env, postmark, tmp_path, 
 
 
 @pytest.mark.vcheck("V-CLI-002")
-def test_onepassword_failure_stops_before_postmark(cli_env, postmark):
+def test_onepassword_failure_stops_before_postmark(cli_env, postmark, run):
     cli_env.update(OP_STANDIN_EXIT="1", OP_STANDIN_STDERR="[ERROR] account is not signed in")
     result = run(cli_env, "Alpha002", "dev")
     assert result.returncode == 1
@@ -128,7 +127,7 @@ def test_onepassword_failure_stops_before_postmark(cli_env, postmark):
     assert postmark.requests == []
 
 
-def test_onepassword_empty_value(cli_env, postmark):
+def test_onepassword_empty_value(cli_env, postmark, run):
     cli_env["OP_STANDIN_SECRET"] = ""
     result = run(cli_env, "Alpha002", "dev")
     assert result.returncode == 1
@@ -136,7 +135,7 @@ def test_onepassword_empty_value(cli_env, postmark):
     assert result.stdout == "" and postmark.requests == []
 
 
-def test_op_missing(cli_env, postmark, tmp_path):
+def test_op_missing(cli_env, postmark, tmp_path, run):
     cli_env["PATH"] = str(tmp_path)
     result = run(cli_env, "Alpha002", "dev")
     assert result.returncode == 1
@@ -144,14 +143,14 @@ def test_op_missing(cli_env, postmark, tmp_path):
     assert postmark.requests == []
 
 
-def test_5xx_then_success(cli_env, postmark):
+def test_5xx_then_success(cli_env, postmark, run):
     postmark.fail("GET", "/domains", [(503, {"ErrorCode": 0, "Message": "maintenance"}, {})])
     result = run(cli_env, "Alpha002", "dev")
     assert result.returncode == 0, result.stderr
     assert "Postmark GET /domains answered HTTP 503; retry 1" in result.stderr
 
 
-def test_429_with_retry_after(cli_env, postmark):
+def test_429_with_retry_after(cli_env, postmark, run):
     postmark.fail("POST", "/domains", [(429, {"ErrorCode": 429, "Message": "Rate limit"}, {"Retry-After": "1"})])
     result = run(cli_env, "Alpha002", "dev")
     assert result.returncode == 0, result.stderr
@@ -160,7 +159,7 @@ def test_429_with_retry_after(cli_env, postmark):
 
 
 @pytest.mark.vcheck("V-CLI-002")
-def test_persistent_500_fails_with_code_and_message(cli_env, postmark):
+def test_persistent_500_fails_with_code_and_message(cli_env, postmark, run):
     # Retry-After: 0 keeps the test quick; the jittered backoff itself is timed in-process
     # (test_postmark_registration.py, with an injected sleep).
     postmark.fail(
@@ -175,7 +174,7 @@ def test_persistent_500_fails_with_code_and_message(cli_env, postmark):
     assert_token_nowhere(result.stdout, result.stderr)
 
 
-def test_401_token_rejected(cli_env, postmark):
+def test_401_token_rejected(cli_env, postmark, run):
     cli_env["OP_STANDIN_SECRET"] = "an-old-revoked-token"
     result = run(cli_env, "Alpha002", "dev")
     assert result.returncode == 1
@@ -184,7 +183,7 @@ def test_401_token_rejected(cli_env, postmark):
     assert len(postmark.requests) == 1
 
 
-def test_debug_traceback_keeps_the_token_hidden(cli_env, postmark):
+def test_debug_traceback_keeps_the_token_hidden(cli_env, postmark, run):
     postmark.fail("GET", "/domains", [(422, {"ErrorCode": 300, "Message": f"echo {TOKEN}"}, {})])
     result = run(cli_env, "Alpha002", "dev", "--debug")
     assert result.returncode == 1
@@ -194,7 +193,7 @@ def test_debug_traceback_keeps_the_token_hidden(cli_env, postmark):
 
 
 @pytest.mark.vcheck("V-PART-019")
-def test_on_github_actions_the_only_token_is_the_mask(cli_env, postmark):
+def test_on_github_actions_the_only_token_is_the_mask(cli_env, postmark, run):
     cli_env["GITHUB_ACTIONS"] = "true"
     result = run(cli_env, "Alpha002", "dev")
     assert result.returncode == 0, result.stderr

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from templates.partition_email import stack_policy
-from tests.conftest import STACK, assert_token_nowhere, deploy, ok
+from tests.conftest import STACK, assert_token_nowhere, ok
 from tools.rehearsal import moto_compat
 from tools.rehearsal.aws import client, credentials
 
@@ -19,6 +19,10 @@ pytestmark = pytest.mark.moto
 def outputs(world) -> dict[str, str]:
     stack = client("cloudformation", world["deployer"]).describe_stacks(StackName=STACK)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+
+def stack_id(world) -> str:
+    return client("cloudformation", world["deployer"]).describe_stacks(StackName=STACK)["Stacks"][0]["StackId"]
 
 
 def delegated(world) -> bool:
@@ -37,7 +41,7 @@ def rotate(postmark) -> None:
 
 
 def test_every_deploy_leaves_termination_protection_and_the_stack_policy(world, postmark):
-    first = ok(deploy(world["env"], "--yes"))
+    first = ok(world.deploy("--yes"))
     assert "termination protection turned on" in first.stdout
     cfn = client("cloudformation", world["deployer"])
     stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
@@ -49,7 +53,7 @@ def test_every_deploy_leaves_termination_protection_and_the_stack_policy(world, 
     assert deny["Resource"] == ["LogicalResourceId/MailHostedZone", "LogicalResourceId/WebhookSecret"]
     # Someone turns protection off in the console: the next deploy, even with no changes, puts it back.
     cfn.update_termination_protection(EnableTerminationProtection=False, StackName=STACK)
-    again = ok(deploy(world["env"], "--yes"))
+    again = ok(world.deploy("--yes"))
     assert "no changes" in again.stdout and "termination protection turned on" in again.stdout
     assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["EnableTerminationProtection"] is True
     with pytest.raises(cfn.exceptions.ClientError, match="cannot be deleted while TerminationProtection is enabled"):
@@ -57,9 +61,9 @@ def test_every_deploy_leaves_termination_protection_and_the_stack_policy(world, 
 
 
 def test_unexecuted_change_sets_do_not_pile_up(world, postmark):
-    ok(deploy(world["env"], "--yes"))
+    ok(world.deploy("--yes"))
     rotate(postmark)
-    left = deploy(world["env"])  # no terminal, no --yes: left for review
+    left = world.deploy()  # no terminal, no --yes: left for review
     assert left.returncode == 4 and "the next deploy deletes it unless run with --keep-change-set" in left.stderr
     cfn = client("cloudformation", world["deployer"])
 
@@ -68,48 +72,54 @@ def test_unexecuted_change_sets_do_not_pile_up(world, postmark):
         return [s["ChangeSetName"] for s in summaries if s["ExecutionStatus"] == "AVAILABLE"]
 
     (first,) = waiting()
-    kept = deploy(world["env"], "--keep-change-set")
+    kept = world.deploy("--keep-change-set")
     assert kept.returncode == 4 and f"kept unexecuted change set {first} (--keep-change-set)" in kept.stdout
     assert len(waiting()) == 2
-    cleaned = ok(deploy(world["env"], "--yes"))
+    cleaned = ok(world.deploy("--yes"))
     assert f"deleted unexecuted change set {first} of an earlier run" in cleaned.stdout
     assert waiting() == []
 
 
 def test_a_stack_that_never_settles_gets_heartbeats_then_the_deadline(world, postmark):
-    ok(deploy(world["env"], "--yes"))
+    ok(world.deploy("--yes"))
     rotate(postmark)
     moto_compat.SLOW_EXECUTION = math.inf
     try:
-        result = deploy(world["env"], "--yes", "--timeout", "0.6")
+        result = world.deploy("--yes", "--timeout", "0.6")
     finally:
         moto_compat.SLOW_EXECUTION = 0.0
     assert result.returncode == 1, result.stdout + result.stderr
-    # Real time here: a poll takes a few milliseconds on top of its 2 s, so allow the next second.
-    assert re.search(rf"{STACK}: still waiting after 3[01]s; last event: UPDATE_IN_PROGRESS {STACK}", result.stdout)
-    assert re.search(rf"{STACK}: not settled after 3[6-8]s \(--timeout\); CloudFormation carries on", result.stdout)
+    # On the fake clock every poll is exactly 2 s: a heartbeat at 30 s, the deadline at 36 s.
+    assert re.search(rf"{STACK}: still waiting after 30s; last event: UPDATE_IN_PROGRESS {STACK}", result.stdout)
+    (line,) = [entry for entry in result.stderr.splitlines() if entry.startswith("deploy: error:")]
+    assert line.startswith(f"deploy: error: {STACK}: not settled after 36s (--timeout); change set arn:")
+    assert line.endswith(
+        f"executed; CloudFormation carries on: watch it with: aws cloudformation "
+        f"describe-stack-events --stack-name {stack_id(world)} --region us-east-1"
+    )
+    assert set(world.clock.slept) == {2.0}, "followed on the run's clock, never waiting for real"
 
 
 def test_destroy_needs_a_confirmation_and_the_right_account(world, postmark, tmp_path):
-    ok(deploy(world["env"], "--yes"))
-    unconfirmed = deploy(world["env"], "--destroy")
+    ok(world.deploy("--yes"))
+    unconfirmed = world.deploy("--destroy")
     assert unconfirmed.returncode == 4
     assert "not deleting without a terminal or --yes; nothing was deleted" in unconfirmed.stderr
     assert "RETAIN  MailHostedZone" in unconfirmed.stdout and "DELETE  NsDelegation" in unconfirmed.stdout
     elsewhere = dict(world["env"], **credentials("arn:aws:iam::999988887777:role/Elsewhere"))
-    wrong = deploy(elsewhere, "--destroy", "--yes")
+    wrong = world.deploy("--destroy", "--yes", env=elsewhere)
     assert wrong.returncode == 3 and "the AWS credentials are for account 999988887777" in wrong.stderr
     assert client("cloudformation", world["deployer"]).describe_stacks(StackName=STACK)["Stacks"]
     assert delegated(world)
-    usage = deploy(world["env"], "--purge-retained")
+    usage = world.deploy("--purge-retained")
     assert usage.returncode == 2 and "--purge-retained goes with --destroy" in usage.stderr
 
 
 @pytest.mark.vcheck("V-PART-003")
 def test_destroy_takes_the_partition_down_and_names_what_it_keeps(world, postmark, tmp_path):
-    ok(deploy(world["env"], "--yes"))
+    ok(world.deploy("--yes"))
     kept = outputs(world)
-    result = ok(deploy(world["env"], "--destroy", "--yes"))
+    result = ok(world.deploy("--destroy", "--yes"))
     assert "termination protection turned off" in result.stdout
     assert f"{STACK}: DELETE_COMPLETE; the NS delegation left ardamails.com" in result.stdout
     assert f"aws route53 delete-hosted-zone --id {kept['MailHostedZoneId']}" in result.stdout
@@ -123,15 +133,15 @@ def test_destroy_takes_the_partition_down_and_names_what_it_keeps(world, postmar
     assert secrets.describe_secret(SecretId=kept["WebhookSecretArn"]).get("DeletedDate") is None
     with pytest.raises(secrets.exceptions.ResourceNotFoundException):
         secrets.describe_secret(SecretId=kept["PostmarkAccountTokenSecretArn"])
-    again = ok(deploy(world["env"], "--destroy", "--yes"))
+    again = ok(world.deploy("--destroy", "--yes"))
     assert "no such stack in account 111122223333; nothing to take down" in again.stdout
     assert_token_nowhere(result.stdout, result.stderr, folders=[tmp_path])
 
 
 def test_destroy_with_purge_retained_leaves_nothing(world, postmark):
-    ok(deploy(world["env"], "--yes"))
+    ok(world.deploy("--yes"))
     kept = outputs(world)
-    result = ok(deploy(world["env"], "--destroy", "--yes", "--purge-retained"))
+    result = ok(world.deploy("--destroy", "--yes", "--purge-retained"))
     assert f"deleted the hosted zone {kept['MailHostedZoneId']}" in result.stdout
     assert "scheduled the webhook secret's deletion in 7 days" in result.stdout
     route53 = client("route53", world["deployer"])

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from werkzeug.wrappers import Response
 
-from tests.conftest import PYTHON, STACK, assert_token_nowhere, deploy
+from tests.conftest import PYTHON, STACK, assert_token_nowhere
 from tools.rehearsal.aws import change_record, client
 from tools.rehearsal.repo import committed_copy, git
 
@@ -42,7 +42,7 @@ def test_uncommitted_config_and_regenerated_template_are_refused(world, postmark
     config = checkout / "instances" / "Alpha002" / "dev.toml"
     config.write_text(config.read_text().replace('policy = "none"', 'policy = "reject"'))
     regenerate(checkout)  # the template now matches the code: only git knows nobody reviewed it
-    result = deploy(world["env"], "--yes", checkout=checkout)
+    result = world.deploy("--yes", checkout=checkout)
     assert result.returncode == 3, result.stdout + result.stderr
     (line,) = [entry for entry in result.stderr.splitlines() if entry.startswith("deploy: error:")]
     assert line == (
@@ -59,7 +59,7 @@ def test_an_edited_handler_or_an_untracked_input_is_refused(world, postmark, che
     handler.write_text(handler.read_text() + "\n# a late-night fix\n")
     git(checkout, "add", "templates/ns_delegation_handler.py")  # staged is not committed
     (checkout / "templates" / "helpers.py").write_text('"""An untracked module beside the templates."""\n')
-    result = deploy(world["env"], "--yes", checkout=checkout)
+    result = world.deploy("--yes", checkout=checkout)
     assert result.returncode == 3
     assert "not committed as reviewed: templates/helpers.py, templates/ns_delegation_handler.py;" in result.stderr
     nothing_changed(world, postmark, tmp_path)
@@ -69,7 +69,7 @@ def test_a_plan_of_uncommitted_work_says_so_first(world, postmark, checkout):
     config = checkout / "instances" / "Alpha002" / "dev.toml"
     config.write_text(config.read_text().replace('policy = "none"', 'policy = "reject"'))
     regenerate(checkout)
-    result = deploy(world["env"], "--plan", checkout=checkout)
+    result = world.deploy("--plan", checkout=checkout)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == (
         "Alpha002-dev-Email: plan of uncommitted work (not deployable until committed): "
@@ -80,7 +80,7 @@ def test_a_plan_of_uncommitted_work_says_so_first(world, postmark, checkout):
 
 def test_outside_a_git_work_tree_the_guard_warns_and_deploys(world, postmark, checkout):
     shutil.rmtree(checkout / ".git")
-    result = deploy(world["env"], "--yes", checkout=checkout)
+    result = world.deploy("--yes", checkout=checkout)
     assert result.returncode == 0, result.stderr
     assert "not a git work tree" in result.stderr and "cannot check that the inputs are committed" in result.stderr
 
@@ -95,7 +95,7 @@ def test_an_html_answer_from_a_proxy_is_one_line(world, postmark, httpserver, tm
     proxy.start()
     try:
         env = dict(world["env"], AWS_ENDPOINT_URL=proxy.url_for("").rstrip("/"))
-        result = deploy(env, "--yes")
+        result = world.deploy("--yes", env=env)
     finally:
         proxy.stop()
     assert result.returncode == 1
@@ -109,7 +109,7 @@ def test_a_token_with_quotes_and_backslashes_stays_hidden_in_debug_logs(world, p
     token = "pm\\acct\"quo'te%7B-0123456789"
     postmark.token = token
     env = dict(world["env"], OP_STANDIN_SECRET=token)
-    result = deploy(env, "--yes", "--debug")
+    result = world.deploy("--yes", "--debug", env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "PostmarkAccountToken" in result.stderr, "botocore's request parameters were logged"
     assert_token_nowhere(result.stdout, result.stderr, token=token, folders=[tmp_path])
@@ -122,7 +122,7 @@ def test_a_delegation_owned_by_someone_else_fails_the_stack_and_stays(world, pos
     route53 = client("route53", world["root"])
     theirs = ["ns-1.elsewhere.example.", "ns-2.elsewhere.example."]
     change_record(route53, world["parent_zone_id"], "CREATE", "dev.ardamails.com.", "NS", theirs)
-    result = deploy(world["env"], "--yes")
+    result = world.deploy("--yes")
     assert result.returncode == 1
     assert "ROLLBACK_COMPLETE; failed resources:" in result.stdout
     assert "NsDelegation (Custom::NsDelegation) CREATE_FAILED:" in result.stdout

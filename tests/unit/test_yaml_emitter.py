@@ -177,21 +177,40 @@ def test_values_outside_the_subset_are_refused_loudly(value, message):
         dump({"Key": value})
 
 
-def test_render_needs_neither_cfn_flip_nor_pyyaml():
+def test_the_committed_yaml_is_written_by_this_emitter_not_cfn_flip(monkeypatch, dev_config, handler_source):
+    """render() never asks cfn_flip (troposphere's to_yaml) for the bytes: a broken cfn_flip changes nothing."""
+    import cfn_flip
+
+    from templates.render import render
+
+    expected = render(dev_config, handler_source)
+
+    def refuse(*_, **__):
+        raise AssertionError("cfn_flip was asked to write the template")
+
+    monkeypatch.setattr(cfn_flip, "to_yaml", refuse)
+    monkeypatch.setattr(cfn_flip, "dump_yaml", refuse)
+    assert render(dev_config, handler_source) == expected
+
+
+def test_the_deferred_cfn_flip_is_the_real_module_on_first_use():
+    """The stand-in in templates/__init__.py only delays the import: troposphere's to_yaml still works."""
     import subprocess
     import sys
 
     from tests.conftest import REPO
 
     code = (
-        "import sys; sys.path.insert(0, '.');"
+        "import sys, templates, types;"
         "from instances.registry import load_registry;"
-        "from templates.render import render, read_handler_source;"
-        "render(load_registry().lookup('Alpha002', 'dev'), read_handler_source());"
-        "import types;"
-        "loaded = [m for m in ('yaml', 'cfn_flip', 'cfn_tools') if type(sys.modules.get(m)) is types.ModuleType];"
-        "print(loaded)"
+        "from templates.render import props_for, read_handler_source, render;"
+        "config = load_registry().lookup('Alpha002', 'dev');"
+        "render(config, read_handler_source());"
+        "print(type(sys.modules.get('yaml')) is types.ModuleType);"
+        "from templates.partition_email import PartitionEmail;"
+        "PartitionEmail(props_for(config, read_handler_source())).template.to_yaml();"
+        "print(type(sys.modules['cfn_flip']) is types.ModuleType)"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert result.stdout.split() == ["False", "True"], "render loads no YAML library; to_yaml gets the real cfn_flip"

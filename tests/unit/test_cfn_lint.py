@@ -7,17 +7,16 @@ hangs, or outlives a refused deploy.
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import STACK, deploy
-from tools.lib import cfn_lint
-from tools.rehearsal.aws import credentials
+from tests.conftest import STACK
+from tools.lib import cfn_lint, lint_cache
+from tools.lib.deploy.guards import lint
+from tools.lib.errors import Refused
 
 BODY = "AWSTemplateFormatVersion: '2010-09-09'\nResources: {}\n"
 
@@ -80,8 +79,8 @@ def test_a_crashed_linter_is_one_clear_line_and_not_a_verdict(tmp_path, monkeypa
 def test_a_hung_linter_is_killed_at_its_deadline(tmp_path, monkeypatch):
     _worker(tmp_path, monkeypatch, "import sys, time\nsys.stdin.read()\ntime.sleep(600)\n")
     job = cfn_lint.LintJob(BODY, "us-east-1")
-    with pytest.raises(cfn_lint.LintFailed, match=r"cfn-lint did not finish within 0.5s; nothing was changed"):
-        job.verdict(deadline_seconds=0.5)
+    with pytest.raises(cfn_lint.LintFailed, match=r"cfn-lint did not finish within 0.2s; nothing was changed"):
+        job.verdict(deadline_seconds=0.2)
     assert job._child.returncode is not None, "the child must not outlive its deadline"
 
 
@@ -98,46 +97,45 @@ def test_a_cached_pass_starts_no_child(tmp_path, monkeypatch):
     job.cancel()  # nothing to stop
 
 
-def _workers_running(worker: Path) -> list[int]:
-    """PIDs whose command line runs this checkout's cfn-lint worker."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if str(worker).encode() in argv:
-                found.append(int(entry.name))
-    return found
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_a_refused_deploy_leaves_no_linter_running(world, postmark, committed_checkout):
-    # The lint starts before the account check (to run on the other core) with a cold cache
-    # (HOME is a fresh folder): refused at once, the deploy must take its child with it.
-    env = world["env"]
-    env.update(credentials("arn:aws:iam::999988887777:role/Elsewhere"))
-    result = deploy(env, "--yes")
-    assert result.returncode == 3, result.stderr
-    assert f"refusing to deploy {STACK}: the AWS credentials are for account 999988887777" in result.stderr
-    assert _workers_running(committed_checkout / "tools" / "lib" / "cfn_lint_worker.py") == []
-    assert not (Path(env["HOME"]) / ".cache" / "arda-partition-mail" / "cfn-lint").exists()
-
-
-def test_the_worker_lints_for_real_and_prints_only_json(tmp_path):
-    import subprocess
-
-    template = Path(__file__).resolve().parent.parent / "templates" / f"{STACK}.yaml"
-    body = template.read_text().replace("Parameters:\n", "Parameters:\n  Unused:\n    Type: String\n", 1)
-    result = subprocess.run(
-        [sys.executable, "-I", str(cfn_lint.WORKER), "us-east-1"],
-        input=body,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+def test_the_real_linter_stops_errors_shows_warnings_and_remembers_only_passes(tmp_path, monkeypatch, caplog):
+    """cfn-lint itself, in its child: a verdict per rule ID; a pass cached for the same bytes only."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    template = Path(__file__).resolve().parents[2] / "templates" / f"{STACK}.yaml"
+    body = template.read_text()
+    broken = body.replace("Type: AWS::Route53::HostedZone", "Type: AWS::Route53::HostedZon", 1)
+    unused = body.replace("Parameters:\n", "Parameters:\n  Unused:\n    Type: String\n", 1)
+    ctx = SimpleNamespace(
+        target=SimpleNamespace(stack=STACK), services=SimpleNamespace(lint=cfn_lint.Linter("us-east-1").verdict)
     )
-    assert result.returncode == 0, result.stderr
-    (match,) = json.loads(result.stdout)["matches"]
-    assert match["rule"] == "W2001" and "Unused" in match["text"]
+    with pytest.raises(Refused, match=r"cfn-lint found \d+ error\(s\): .*AWS::Route53::HostedZon"):
+        lint(ctx, broken)
+    assert not (tmp_path / "arda-partition-mail").exists(), "an error is never remembered"
+    with caplog.at_level("INFO"):
+        lint(ctx, unused)
+    assert any("W2001" in r.getMessage() and "Unused" in r.getMessage() for r in caplog.records)
+    (cached,) = list((tmp_path / "arda-partition-mail" / "cfn-lint").iterdir())
+    assert cached.name == lint_cache.key(unused, ["us-east-1"])
+
+    def no_second_lint(*_, **__):
+        raise AssertionError("the same bytes were linted twice")
+
+    monkeypatch.setattr(cfn_lint.subprocess, "Popen", no_second_lint)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        lint(ctx, unused)
+    assert any("W2001" in r.getMessage() for r in caplog.records), "cached warnings are shown again"
+    assert any("cached" in r.getMessage() for r in caplog.records)
+    # One byte, another region or another cfn-lint: a new key, linted again.
+    assert lint_cache.key(unused + " ", ["us-east-1"]) != cached.name
+    assert lint_cache.key(unused, ["eu-west-1"]) != cached.name
+    monkeypatch.setattr(lint_cache, "version", lambda name: "0.0.0")
+    assert lint_cache.key(unused, ["us-east-1"]) != cached.name
+
+
+def test_an_early_job_is_used_for_the_same_bytes_and_stopped_for_others(tmp_path, monkeypatch):
+    _worker(tmp_path, monkeypatch, "import sys, time\nsys.stdin.read()\ntime.sleep(600)\n")
+    started = cfn_lint.LintJob(BODY, "us-east-1")
+    _worker(tmp_path, monkeypatch, "import sys\nsys.stdin.read()\nprint('{\"matches\": []}')\n")
+    linter = cfn_lint.Linter("us-east-1", started)
+    assert linter.verdict(BODY + "\n") == cfn_lint.Verdict([], [], cached=False)
+    assert started._child.returncode is not None, "the early job on other bytes was stopped"

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from instances.errors import ConfigError, UnknownTarget
 from instances.registry import (
     DEFAULT_ROOT,
     PARTITION_IDS,
@@ -14,7 +15,6 @@ from instances.registry import (
     is_reserved_slug,
     load_registry,
 )
-from tools.lib.errors import ConfigError, UsageError
 
 
 def test_committed_instances_load_and_dev_is_in_alpha002():
@@ -245,7 +245,7 @@ LOOKUP_ERRORS = [
 
 @pytest.mark.parametrize(("infra", "partition", "message"), LOOKUP_ERRORS)
 def test_lookup_errors_name_the_choices(fixture_registry, infra, partition, message):
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(UnknownTarget) as info:
         fixture_registry.lookup(infra, partition)
     assert message in str(info.value)
 

@@ -1,8 +1,9 @@
 """Hostile input and faults around the Postmark token: it never leaks, whole or in part.
 
-Each class of the hardening review, table-driven where it can be. The CLI runs are
-subprocesses (real argv, exit code, stdout and stderr); timing-based faults (a reply
-that trickles in) run the client in-process with a short deadline. Every check
+Each class of the hardening review, table-driven where it can be. The CLI runs call
+register's main() in this process through the CLI frame (real argv, exit code,
+stdout and stderr); timing-based faults (a reply that trickles in) run the client
+on a clock that only moves when it looks. Every check
 searches what the program printed for the token in every encoded form (raw, repr,
 JSON, URL, workflow-command) and, where a cut could leave a piece, for any 8
 characters of it.
@@ -10,26 +11,26 @@ characters of it.
 
 from __future__ import annotations
 
+import itertools
 import json
-import subprocess
 import time
 
 import pytest
 from werkzeug.wrappers import Response
 
-from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere
+from tests.conftest import TOKEN, assert_token_nowhere
+from tools import register_partition_mail_signature
 from tools.lib import logger
 from tools.lib.logger import RedactionFilter, Secret, encoded_forms, escape_workflow_value
 from tools.lib.postmark_client import PostmarkClient, PostmarkError, RetryPolicy
 
-REGISTER = str(REPO / "tools" / "register_partition_mail_signature.py")
 DOMAIN = "dev.ardamails.com"
 
 
-def register(env, *args):
-    return subprocess.run(
-        [PYTHON, REGISTER, "Alpha002", "dev", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
-    )
+@pytest.fixture
+def register(run_in):
+    """``register(env, *args)``: register's main() for Alpha002 dev with ``env`` as its environment."""
+    return lambda env, *args: run_in(env, register_partition_mail_signature.main, "Alpha002", "dev", *args)
 
 
 def one_error_line(result, prog: str = "register", debug: bool = False) -> str:
@@ -54,7 +55,7 @@ BAD_TOKENS = [
 
 @pytest.mark.parametrize(("what", "token"), BAD_TOKENS, ids=[b[0] for b in BAD_TOKENS])
 @pytest.mark.parametrize("actions", [False, True], ids=["terminal", "github-actions"])
-def test_a_badly_shaped_token_is_refused_and_never_shown(cli_env, postmark, what, token, actions):
+def test_a_badly_shaped_token_is_refused_and_never_shown(cli_env, postmark, what, token, actions, register):
     env = dict(cli_env, OP_STANDIN_SECRET=token, **({"GITHUB_ACTIONS": "true"} if actions else {}))
     result = register(env, "--debug")
     assert result.returncode == 1
@@ -80,7 +81,7 @@ def test_every_encoded_form_is_redacted():
     assert redactor.redact(json.dumps({"t": token})) == '{"t": "***"}'
 
 
-def test_op_that_fails_with_the_secret_on_stderr_never_shows_it(cli_env, postmark):
+def test_op_that_fails_with_the_secret_on_stderr_never_shows_it(cli_env, postmark, register):
     env = dict(cli_env, OP_STANDIN_EXIT="1", OP_STANDIN_STDERR=f"[ERROR] could not read {TOKEN} for you")
     result = register(env)
     assert result.returncode == 1
@@ -152,7 +153,7 @@ HOSTILE_REPLIES = [
 
 
 @pytest.mark.parametrize(("what", "handler", "message"), HOSTILE_REPLIES, ids=[h[0] for h in HOSTILE_REPLIES])
-def test_hostile_replies_are_one_redacted_line(cli_env, postmark, httpserver, what, handler, message):
+def test_hostile_replies_are_one_redacted_line(cli_env, postmark, httpserver, what, handler, message, register):
     httpserver.clear()
     httpserver.expect_request("/domains").respond_with_handler(handler)
     httpserver.expect_request("/servers").respond_with_data("should never be called", status=200)
@@ -164,7 +165,7 @@ def test_hostile_replies_are_one_redacted_line(cli_env, postmark, httpserver, wh
     assert_token_nowhere(result.stdout, result.stderr, fragment=8)
 
 
-def test_malformed_domain_details_are_one_line(cli_env, postmark):
+def test_malformed_domain_details_are_one_line(cli_env, postmark, register):
     domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
     postmark.fail("GET", r"/domains/\d+", [(200, {**domain, "ID": str(domain["ID"])}, {})])
     result = register(cli_env)
@@ -175,13 +176,13 @@ def test_malformed_domain_details_are_one_line(cli_env, postmark):
     assert "DKIMPendingTextValue must be a string, got: 42" in one_error_line(again)
 
 
-def test_retry_after_nan_falls_back_to_backoff(cli_env, postmark):
+def test_retry_after_nan_falls_back_to_backoff(cli_env, postmark, register):
     postmark.fail("GET", "/domains", [(503, {"ErrorCode": 0, "Message": "busy"}, {"Retry-After": "nan"})])
     result = register(cli_env)
     assert result.returncode == 0, result.stderr
 
 
-def test_an_http_proxy_never_sees_the_loopback_call(cli_env, postmark):
+def test_an_http_proxy_never_sees_the_loopback_call(cli_env, postmark, register):
     from pytest_httpserver import HTTPServer
 
     proxy = HTTPServer(host="127.0.0.1", port=0)
@@ -200,19 +201,24 @@ def test_a_reply_that_trickles_in_meets_the_call_deadline(httpserver):
     def trickle(request):
         def body():
             for byte in b'{"TotalCount": 0, "Domains": []}':
-                time.sleep(0.5)
+                time.sleep(0.01)
                 yield bytes([byte])
 
         return Response(body(), status=200, content_type="application/json", direct_passthrough=True)
 
+    ticks = itertools.count()  # the client's clock: half a second passes at every look (a reply that crawls)
     httpserver.expect_request("/domains").respond_with_handler(trickle)
     client = PostmarkClient(
-        Secret(TOKEN), httpserver.url_for("").rstrip("/"), retry=RetryPolicy(max_attempts=2), deadline=2.0
+        Secret(TOKEN),
+        httpserver.url_for("").rstrip("/"),
+        retry=RetryPolicy(max_attempts=2, base_delay=0.0),
+        deadline=2.0,
+        clock=lambda: next(ticks) * 0.5,
+        sleep=lambda seconds: None,
     )
-    started = time.monotonic()
     with pytest.raises(PostmarkError, match=r"Postmark GET /domains timed out after \d attempts"):
         client.list_domains()
-    assert time.monotonic() - started < 10, "the deadline bounds the whole call"
+    assert next(ticks) * 0.5 < 10, "the deadline bounds the whole call, however slowly bytes arrive"
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""tools/rotate_dkim.py as a user runs it: a subprocess with real argv and exit codes.
+"""tools/rotate_dkim.py as a user runs it: its main() through the CLI frame, real argv and exit codes.
 
 The stand-in `op` first on PATH and the Postmark stand-in on 127.0.0.1. The happy
 path and the 505 no-op over a deployed world live in test_dkim_lifecycle.py; these
@@ -8,18 +8,19 @@ are the conventions every CLI keeps.
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere
+from tests.conftest import TOKEN, assert_token_nowhere
+from tools import rotate_dkim
 
-SCRIPT = str(REPO / "tools" / "rotate_dkim.py")
 DOMAIN = "dev.ardamails.com"
 
 
-def run(env, *args):
-    return subprocess.run([PYTHON, SCRIPT, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+@pytest.fixture
+def run(run_in):
+    """``run(env, *argv)``: the command's main() in this process, with ``env`` as its environment."""
+    return lambda env, *args: run_in(env, rotate_dkim.main, *args)
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +35,7 @@ def postmark_rules(postmark, tmp_path):
     assert_token_nowhere(folders=[tmp_path])
 
 
-def test_starts_a_rotation_and_prints_the_pending_key_and_next_commands(cli_env, postmark):
+def test_starts_a_rotation_and_prints_the_pending_key_and_next_commands(cli_env, postmark, run):
     domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}", active=True, pending=False)
     result = run(cli_env, "Alpha002", "dev")
     assert result.returncode == 0, result.stderr
@@ -50,7 +51,7 @@ def test_starts_a_rotation_and_prints_the_pending_key_and_next_commands(cli_env,
     assert_token_nowhere(result.stdout, result.stderr)
 
 
-def test_a_pending_rotation_is_a_successful_no_op(cli_env, postmark):
+def test_a_pending_rotation_is_a_successful_no_op(cli_env, postmark, run):
     domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}", active=True, pending=True)
     before = dict(domain)
     result = run(cli_env, "Alpha002", "dev", "--json")
@@ -70,7 +71,7 @@ def test_a_pending_rotation_is_a_successful_no_op(cli_env, postmark):
         (["Gamma003", "dev"], 2, "rotate: error: unknown infrastructure 'Gamma003'"),
     ],
 )
-def test_usage_and_unknown_partitions(cli_env, postmark, tmp_path, args, code, message):
+def test_usage_and_unknown_partitions(cli_env, postmark, tmp_path, args, code, message, run):
     result = run(cli_env, *args)
     assert result.returncode == code
     assert message in result.stderr
@@ -78,7 +79,7 @@ def test_usage_and_unknown_partitions(cli_env, postmark, tmp_path, args, code, m
     assert not (tmp_path / "op-argv.log").exists(), "nothing resolved before the arguments are good"
 
 
-def test_an_unregistered_domain_is_one_clear_line(cli_env, postmark):
+def test_an_unregistered_domain_is_one_clear_line(cli_env, postmark, run):
     result = run(cli_env, "Alpha002", "dev")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
@@ -88,7 +89,7 @@ def test_an_unregistered_domain_is_one_clear_line(cli_env, postmark):
     assert postmark.calls("POST") == []
 
 
-def test_postmark_down_is_one_clear_line(cli_env, postmark):
+def test_postmark_down_is_one_clear_line(cli_env, postmark, run):
     postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}", active=True, pending=False)
     down = (503, {"ErrorCode": 0, "Message": "Service Unavailable"}, {"Retry-After": "0"})
     postmark.fail("POST", r"/domains/\d+/rotatedkim", [down] * 5)
@@ -100,7 +101,7 @@ def test_postmark_down_is_one_clear_line(cli_env, postmark):
     assert_token_nowhere(result.stdout, result.stderr)
 
 
-def test_a_rejected_token_is_never_shown(cli_env, postmark):
+def test_a_rejected_token_is_never_shown(cli_env, postmark, run):
     postmark.token = "some-other-token"
     result = run(cli_env, "Alpha002", "dev", "--debug")
     assert result.returncode == 1

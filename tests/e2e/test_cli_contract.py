@@ -1,0 +1,286 @@
+"""Every command as a user runs it: a subprocess with real argv, real exit codes, real signals and stdout bytes.
+
+The world's moto server and Postmark stand-in live in this process, so a test can
+hold one request (``moto_compat.hold``, ``PostmarkStandIn.hold``) and signal the
+command at exactly that step; the command's last line must then say what it left,
+and the world must hold nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PYTHON, STACK, TOKEN, assert_token_nowhere, ok
+from tools.rehearsal import moto_compat
+from tools.rehearsal.aws import client, credentials
+
+pytestmark = pytest.mark.moto
+
+SCRIPTS = {
+    "deploy": "deploy.py",
+    "generate": "generate.py",
+    "register": "tools/register_partition_mail_signature.py",
+    "rotate": "tools/rotate_dkim.py",
+    "verify": "tools/verify_partition_mail.py",
+    "rollout": "tools/rollout.py",
+    "rehearse": "tools/rehearse.py",
+}
+TARGET = ["Alpha002", "dev"]
+
+
+def command(world, name: str, *args: str) -> list[str]:
+    return [PYTHON, str(world.checkout / SCRIPTS[name]), *args]
+
+
+def run(world, name: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The command to its end, no terminal, from the committed checkout."""
+    return subprocess.run(
+        command(world, name, *args),
+        cwd=world.checkout,
+        env=env or world.env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def start(world, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        command(world, name, *args),
+        cwd=world.checkout,
+        env=env or world.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def held(action: str, process: subprocess.Popen, seconds: float = 60.0) -> bool:
+    """Whether the command's request for ``action`` arrived and is held (False as soon as the command ended)."""
+    for _ in range(int(seconds / 0.1)):
+        if moto_compat.wait_for(action, timeout=0.1):
+            return True
+        if process.poll() is not None:
+            return False
+    return False
+
+
+def stop(process: subprocess.Popen, signum: int) -> tuple[int, str, str]:
+    """Signal the command, let it finish its cleanup; its exit code, stdout and stderr."""
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
+def document(result) -> dict:
+    """stdout is exactly one JSON document (json.loads refuses anything before or after it)."""
+    return json.loads(result.stdout)
+
+
+def change_sets(world) -> list[dict]:
+    cfn = client("cloudformation", world.deployer)
+    stacks = [s for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"]
+    return [c for s in stacks for c in cfn.list_change_sets(StackName=s["StackId"])["Summaries"]]
+
+
+def stack_states(world) -> list[str]:
+    cfn = client("cloudformation", world.deployer)
+    return [s["StackStatus"] for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"]
+
+
+SIGNALS = [(signal.SIGINT, 130, "interrupted (Ctrl-C)"), (signal.SIGTERM, 143, "terminated (SIGTERM)")]
+
+
+# -- --json: one document on stdout, in every mode of every command ----------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.vcheck("V-CLI-003")
+def test_every_command_and_mode_prints_exactly_one_json_document(world, dns_zone, tmp_path):
+    env = dict(world.env, ROLLOUT_EVIDENCE_ROOT=str(tmp_path / "evidence"))
+    results = {}
+
+    def json_of(name, *args, code=0, environment=None):
+        result = run(world, name, *args, "--json", env=environment or env)
+        assert result.returncode == code, result.stderr[-2000:]
+        results[" ".join((name, *args))] = result
+        return document(result)
+
+    assert json_of("generate", "--check")["files"][0]["state"] == "up to date"
+    assert [s["name"] for s in json_of("deploy", *TARGET, "--dry-run")["steps"]][:2] == ["config", "account"]
+    assert json_of("deploy", *TARGET, "--preflight")["outcome"] == "passed"
+    plan = json_of("deploy", *TARGET, "--plan")
+    assert plan["outcome"] == "planned" and {"changes", "parameters", "properties"} <= set(plan)
+    left = json_of("deploy", *TARGET, code=4)
+    assert left["outcome"] == "not-done" and left["journal"][-1]["state"] == "kept"
+    actions = dict(env, GITHUB_ACTIONS="true")  # the mask line goes to stderr: stdout stays one document
+    deployed = json_of("deploy", *TARGET, "--yes", environment=actions)
+    assert deployed["outcome"] == "deployed" and len(deployed["exports"]) == 6
+    assert f"::add-mask::{TOKEN}" in results["deploy Alpha002 dev --yes"].stderr
+    unchanged = json_of("deploy", *TARGET, "--yes")  # the same keys a rollout reads from --plan to skip a deploy
+    assert unchanged["outcome"] == "no-changes" and unchanged["changes"] == [] and unchanged["drift"] == []
+    assert json_of("register", *TARGET)["outcome"] == "already-registered"
+    assert json_of("rotate", *TARGET)["pending_key"]["state"] == "pending"
+    resolver = f"127.0.0.1:{dns_zone.port}"
+    failed = json_of("verify", *TARGET, "--resolver", resolver, "--no-postmark", code=1)
+    assert failed["outcome"] == "failed" and {c["status"] for c in failed["checks"]} == {"FAIL"}
+    assert json_of("rollout", "--record-gate", "postmark-compliance-reply", "--by", "ops")["outcome"] == "gate-recorded"
+    destroyed = json_of("deploy", *TARGET, "--destroy", "--yes")
+    assert destroyed["outcome"] == "destroyed" and destroyed["retained"]["zone"]
+    usage = json_of("deploy", "--no-such-flag", code=2)  # every command's usage errors: tests/unit/test_frame.py
+    assert usage["outcome"] == "usage-error" and usage["error"]
+    assert_token_nowhere(*(r.stdout + r.stderr.replace(f"::add-mask::{TOKEN}", "") for r in results.values()))
+
+
+# -- signals at each step that changes something ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("signum", "code", "how"), SIGNALS)
+def test_a_signal_while_the_change_set_waits_deletes_it(world, signum, code, how):
+    moto_compat.hold("DescribeChangeSet")
+    process = start(world, "deploy", *TARGET, "--yes")
+    assert held("DescribeChangeSet", process), "the deploy never asked for its change set"
+    returncode, _, err = stop(process, signum)
+    moto_compat.release()
+    assert returncode == code, err
+    assert err.splitlines()[-1] == (
+        f"deploy: {how}; {STACK}: registered dev.ardamails.com with Postmark (rerunning is safe); "
+        "the change set was deleted, nothing executed"
+    )
+    assert "Traceback" not in err
+    assert change_sets(world) == [] and stack_states(world) == [], "nothing left but what the line says"
+
+
+@pytest.mark.parametrize(("signum", "code", "how"), SIGNALS)
+def test_a_signal_after_execute_says_the_stack_carries_on(world, signum, code, how):
+    ok(world.deploy("--yes"))
+    domain = world.postmark.only_domain()  # Postmark verifies the first key, then starts a rotation: one new record
+    world.postmark.published[(domain["DKIMPendingHost"], "TXT")] = [domain["DKIMPendingTextValue"]]
+    world.postmark.verify_dkim(domain["ID"])
+    world.postmark.rotate_dkim(domain["ID"])
+    moto_compat.SLOW_EXECUTION = math.inf
+    try:
+        moto_compat.hold("DescribeStackEvents", after="ExecuteChangeSet")  # the first poll after the execute
+        process = start(world, "deploy", *TARGET, "--yes")
+        assert held("DescribeStackEvents", process), "the deploy never followed the stack"
+        returncode, _, err = stop(process, signum)
+    finally:
+        moto_compat.release()
+        moto_compat.SLOW_EXECUTION = 0.0
+    assert returncode == code, err
+    stack_id = client("cloudformation", world.deployer).describe_stacks(StackName=STACK)["Stacks"][0]["StackId"]
+    assert err.splitlines()[-1].startswith(f"deploy: {how}; {STACK}: change set arn:aws:cloudformation:")
+    assert err.splitlines()[-1].endswith(
+        f"executed; CloudFormation carries on: watch it with: aws cloudformation describe-stack-events "
+        f"--stack-name {stack_id} --region us-east-1"
+    )
+    assert stack_states(world) == ["UPDATE_IN_PROGRESS"], "the update was not touched"
+
+
+@pytest.mark.parametrize(("signum", "code", "how"), SIGNALS)
+def test_a_signal_after_protection_was_lifted_turns_it_back_on(world, signum, code, how):
+    ok(world.deploy("--yes"))
+    moto_compat.hold("DescribeStackEvents")  # right before DeleteStack, after the protection came off
+    process = start(world, "deploy", *TARGET, "--destroy", "--yes")
+    assert held("DescribeStackEvents", process), "the destroy never got to the deletion"
+    returncode, out, err = stop(process, signum)
+    moto_compat.release()
+    assert returncode == code, err
+    assert "termination protection turned off" in out
+    assert err.splitlines()[-1] == f"deploy: {how}; {STACK}: termination protection was turned back on"
+    stack = client("cloudformation", world.deployer).describe_stacks(StackName=STACK)["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE" and stack["EnableTerminationProtection"] is True
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "hold", "said"),
+    [
+        ("register", TARGET, ("POST", "/domains"), "a Postmark registration of dev.ardamails.com may have completed"),
+        ("rotate", TARGET, ("POST", r"/domains/\d+/rotatedkim"), "a DKIM rotation of dev.ardamails.com may have"),
+        ("verify", [*TARGET, "--wait", "60"], ("GET", "/domains"), "nothing was changed"),
+    ],
+)
+def test_ctrl_c_in_the_postmark_commands_is_one_line_saying_what_may_have_happened(world, name, args, hold, said):
+    if name == "rotate":
+        world.postmark.add_domain("dev.ardamails.com", "pm-bounces.dev.ardamails.com", active=True)
+    if name == "verify":
+        ok(world.deploy("--yes"))
+    arrived, released = world.postmark.hold(*hold)
+    process = start(world, name, *args)
+    assert arrived.wait(60), f"{name} never called Postmark"
+    returncode, _, err = stop(process, signal.SIGINT)
+    released.set()
+    assert returncode == 130, err
+    (line,) = err.strip().splitlines()[-1:]
+    assert line.startswith(f"{name}: interrupted (Ctrl-C); {STACK}: ") and said in line
+    assert "Traceback" not in err
+
+
+def test_ctrl_c_in_a_rollout_reaches_the_running_step_once_and_it_cleans_up(world, tmp_path):
+    env = dict(world.env, ROLLOUT_EVIDENCE_ROOT=str(tmp_path / "evidence"))
+    moto_compat.hold("DescribeChangeSet")  # the plan step's change set
+    process = start(world, "rollout", "--through", "dev", "--yes", env=env)
+    assert held("DescribeChangeSet", process), "the rollout's plan never asked for its change set"
+    returncode, _, err = stop(process, signal.SIGINT)
+    moto_compat.release()
+    assert returncode == 130, err
+    assert err.splitlines()[-1] == "rollout: interrupted (Ctrl-C); dev: nothing was changed"
+    assert change_sets(world) == [] and stack_states(world) == [], "the plan's child deleted its change set"
+
+
+# -- the rest of the contract ----------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_refused_deploy_leaves_no_linter_running(world, tmp_path):
+    # The lint starts before the account check (to run on the other core) with a cold cache:
+    # refused at once, the deploy must take its child with it.
+    cold = dict(world.env, XDG_CACHE_HOME=str(tmp_path / "cold-cache"))
+    cold.update(credentials("arn:aws:iam::999988887777:role/Elsewhere"))
+    result = run(world, "deploy", *TARGET, "--yes", env=cold)
+    assert result.returncode == 3, result.stderr
+    assert f"refusing to deploy {STACK}: the AWS credentials are for account 999988887777" in result.stderr
+    assert _workers_running(world.checkout / "tools" / "lib" / "cfn_lint_worker.py") == []
+    assert not (tmp_path / "cold-cache" / "arda-partition-mail").exists(), "no verdict was waited for"
+
+
+def _workers_running(worker: Path) -> list[int]:
+    """PIDs whose command line runs this checkout's cfn-lint worker."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if str(worker).encode() in argv:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.vcheck("V-CLI-001")
+def test_generate_dev_as_the_readme_says_and_its_output_survives_a_pipe(committed_checkout, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+    def generate(*args):
+        command = [PYTHON, "generate.py", *args]
+        return subprocess.run(command, cwd=committed_checkout, env=env, capture_output=True, text=True, timeout=60)
+
+    assert generate("dev").stdout == "unchanged: templates/Alpha002-dev-Email.yaml\n"
+    wrote = generate("--out", str(tmp_path))
+    assert (wrote.returncode, wrote.stdout) == (0, f"wrote: {tmp_path / 'Alpha002-dev-Email.yaml'}\n")
+    (tmp_path / "Alpha002-dev-Email.yaml").write_text("stale\n")
+    stale = generate("--check", "--diff", "--out", str(tmp_path))
+    assert stale.returncode == 1
+    last = (committed_checkout / "templates" / "Alpha002-dev-Email.yaml").read_text().splitlines()[-1]
+    assert stale.stderr.startswith("stale: ") and stale.stderr.endswith(f"+{last}\n"), "the whole diff arrived"

@@ -1,0 +1,821 @@
+"""The deploy's modes with botocore's Stubber: the exact AWS call sequences, step by step.
+
+In the spirit of aws-cli's test_deployer.py. Every step runs for real; only what
+lies outside AWS is handed in through ``Services`` (the token, Postmark, cfn-lint,
+git), and STS, CloudFormation and Secrets Manager are stubbed with expected
+parameters. Nothing is monkeypatched: the pipeline's steps are functions handed
+their clients, so the test hands them stubs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from botocore.hooks import HierarchicalEmitter
+from botocore.stub import ANY, Stubber
+
+from instances.registry import DEFAULT_ROOT, load_registry
+from templates.dkim import txt_record_value
+from templates.render import template_path
+from tests.clock import FakeClock
+from tests.conftest import TOKEN
+from tools.lib.cfn_lint import Verdict
+from tools.lib.deploy import modes
+from tools.lib.deploy.cloudformation import DeployFailed, FollowTimeout, Stack, StackStateError
+from tools.lib.deploy.context import Ctx, Services, Target
+from tools.lib.deploy.drift import DriftCheck, finish_detection
+from tools.lib.deploy.parameters import template_parameters
+from tools.lib.deploy.state import StackState
+from tools.lib.errors import ArdaMailError, NotDone, Refused
+from tools.lib.journal import Journal
+from tools.lib.logger import Secret
+from tools.lib.output import Sink
+from tools.lib.plan.report import Plan
+from tools.lib.registration import DkimKey, Registration
+
+STACK = "Alpha002-dev-Email"
+STACK_ID = f"arn:aws:cloudformation:us-east-1:111122223333:stack/{STACK}/1"
+CS_ARN = "arn:aws:cloudformation:us-east-1:111122223333:changeSet/arda-mail-x/1"
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+DKIM = DkimKey("pending", "20261126pm", "20261126pm._domainkey.dev.ardamails.com", "k=rsa;p=" + "Q" * 384)
+REGISTRATION = Registration(
+    domain="dev.ardamails.com",
+    domain_id=1,
+    dkim_keys=(DKIM,),
+    return_path_domain="pm-bounces.dev.ardamails.com",
+    return_path_cname="pm.mtasv.net",
+    dkim_verified=False,
+    return_path_verified=False,
+    created=True,
+    return_path_updated=False,
+)
+CONFIG = load_registry(DEFAULT_ROOT).lookup("Alpha002", "dev")
+BODY = template_path(CONFIG).read_text()
+
+
+class StubbedAws:
+    """The clients of one run, each behind a Stubber that checks every call and its parameters."""
+
+    def __init__(self) -> None:
+        kwargs = {"region_name": "us-east-1", "aws_access_key_id": "a", "aws_secret_access_key": "b"}
+        self.cloudformation = boto3.client("cloudformation", **kwargs)
+        self.sts = boto3.client("sts", **kwargs)
+        self.secretsmanager = boto3.client("secretsmanager", **kwargs)
+        self.route53 = boto3.client("route53", **kwargs)
+        self.stubs = {
+            name: Stubber(getattr(self, name)) for name in ("cloudformation", "sts", "secretsmanager", "route53")
+        }
+        self.events = HierarchicalEmitter()
+        self.calls = 0
+
+
+@dataclasses.dataclass
+class Fakes:
+    """What the run used outside AWS: the token, Postmark, cfn-lint, git."""
+
+    touched: list = dataclasses.field(default_factory=list)
+    lint_errors: list = dataclasses.field(default_factory=list)
+    dirty: list = dataclasses.field(default_factory=list)
+    rendered: str = BODY
+    registered: bool = False  # whether Postmark knows the domain before the run
+
+    def services(self) -> Services:
+        def resolve(ref):
+            self.touched.append("op")
+            return Secret(TOKEN)
+
+        return Services(
+            resolve_token=resolve,
+            postmark=lambda token: FakePostmark(self),
+            lint=lambda body: Verdict(list(self.lint_errors), [], cached=True),
+            uncommitted=lambda paths, top: list(self.dirty),
+            render=lambda config, source: self.rendered,
+            handler_source=lambda: "",
+        )
+
+
+DETAILS = {
+    "ID": 1,
+    "Name": "dev.ardamails.com",
+    "DKIMPendingHost": DKIM.host,
+    "DKIMPendingTextValue": DKIM.value,
+    "DKIMUpdateStatus": "Pending",
+    "ReturnPathDomain": "pm-bounces.dev.ardamails.com",
+    "ReturnPathDomainCNAMEValue": "pm.mtasv.net",
+}
+
+
+class FakePostmark:
+    """The Postmark client's Domains calls, answered from memory (the real client has its own tests)."""
+
+    def __init__(self, fakes: Fakes) -> None:
+        self.fakes = fakes
+
+    def list_domains(self, count=500, offset=0):
+        self.fakes.touched.append("postmark")
+        found = [{"ID": 1, "Name": "dev.ardamails.com"}] if self.fakes.registered else []
+        return {"TotalCount": len(found), "Domains": found}
+
+    def create_domain(self, name, return_path_domain):
+        self.fakes.registered = True
+        return {"ID": 1, "Name": name}
+
+    def get_domain(self, domain_id):
+        return dict(DETAILS)
+
+
+@pytest.fixture
+def aws():
+    stubbed = StubbedAws()
+    for stub in stubbed.stubs.values():
+        stub.activate()
+    yield stubbed
+    for stub in stubbed.stubs.values():
+        stub.assert_no_pending_responses()
+
+
+@dataclasses.dataclass
+class Run:
+    ctx: Ctx
+    out: io.StringIO
+    clock: FakeClock
+    fakes: Fakes
+
+    @property
+    def text(self) -> str:
+        return self.out.getvalue()
+
+
+def make(aws, fakes: Fakes | None = None) -> Run:
+    out = io.StringIO()
+    fakes = fakes or Fakes()
+    clock = FakeClock()
+    ctx = Ctx(
+        Target(CONFIG),
+        aws,
+        Sink(json_mode=False, human=out),
+        Journal(),
+        services=fakes.services(),
+        clock=clock.clock(),
+        report=Plan(),
+    )
+    return Run(ctx, out, clock, fakes)
+
+
+def cfn(aws):
+    return aws.stubs["cloudformation"]
+
+
+def expect_identity(aws, account="111122223333"):
+    aws.stubs["sts"].add_response(
+        "get_caller_identity",
+        {"Account": account, "Arn": f"arn:aws:sts::{account}:assumed-role/Ops/me", "UserId": "u"},
+        {},
+    )
+
+
+def expect_stack(aws, status, outputs=()):
+    if status is None:
+        cfn(aws).add_client_error(
+            "describe_stacks",
+            service_error_code="ValidationError",
+            service_message=f"Stack with id {STACK} does not exist",
+        )
+        return
+    stack = {"StackName": STACK, "StackId": STACK_ID, "StackStatus": status, "CreationTime": NOW}
+    if outputs:
+        stack["Outputs"] = list(outputs)
+    cfn(aws).add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": STACK})
+
+
+def expect_deployed_template(aws):
+    """Step 5 of an update: the deployed template (the same bytes; no zone output, so no record comparison)."""
+    cfn(aws).add_response("get_template", {"TemplateBody": BODY}, {"StackName": STACK_ID, "TemplateStage": "Original"})
+
+
+def expect_create_change_set(aws, kind):
+    params = {
+        "PostmarkAccountToken": TOKEN,
+        "DkimSlot1Selector": DKIM.selector,
+        "DkimSlot1Value": txt_record_value(DKIM.value),
+        "DkimSlot2Selector": "",
+        "DkimSlot2Value": "",
+        "DkimSlot3Selector": "",
+        "DkimSlot3Value": "",
+    }
+    cfn(aws).add_response(
+        "create_change_set",
+        {"Id": CS_ARN, "StackId": STACK_ID},
+        {
+            "StackName": STACK,
+            "ChangeSetName": ANY,
+            "ChangeSetType": kind,
+            "TemplateBody": BODY,
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+            "Capabilities": ["CAPABILITY_IAM"],
+            "Tags": [
+                {"Key": "Owner", "Value": "platform-devops"},
+                {"Key": "Project", "Value": "arda-mail"},
+                {"Key": "arda:infrastructure", "Value": "Alpha002"},
+                {"Key": "arda:partition", "Value": "dev"},
+                {"Key": "arda:managed-by", "Value": "arda-partition-mail/deploy.py"},
+            ],
+            "Description": ANY,
+        },
+    )
+
+
+def expect_review_stack_deleted(aws, others=()):
+    """The empty REVIEW_IN_PROGRESS stack of a CREATE is deleted only when no other change set is on it."""
+    expect_stack(aws, "REVIEW_IN_PROGRESS")
+    cfn(aws).add_response(
+        "list_change_sets", {"Summaries": [{"ChangeSetName": n} for n in others]}, {"StackName": STACK_ID}
+    )
+    if not others:
+        cfn(aws).add_response("delete_stack", {}, {"StackName": STACK_ID})
+
+
+def expect_discard_create(aws, change_set=CS_ARN):
+    cfn(aws).add_response("delete_change_set", {}, {"ChangeSetName": change_set})
+    expect_review_stack_deleted(aws)
+
+
+def expect_change_set(aws, status, reason=None, changes=()):
+    body = {"ChangeSetId": CS_ARN, "StackName": STACK, "Status": status, "Changes": list(changes)}
+    if reason:
+        body["StatusReason"] = reason
+    cfn(aws).add_response("describe_change_set", body, {"ChangeSetName": CS_ARN})
+
+
+ADD_ZONE = {
+    "Type": "Resource",
+    "ResourceChange": {
+        "Action": "Add",
+        "LogicalResourceId": "MailHostedZone",
+        "ResourceType": "AWS::Route53::HostedZone",
+    },
+}
+MODIFY_RECORD = {
+    "Type": "Resource",
+    "ResourceChange": {
+        "Action": "Modify",
+        "LogicalResourceId": "DkimSlot1Record",
+        "ResourceType": "AWS::Route53::RecordSet",
+        "Replacement": "True",
+    },
+}
+
+
+def event(event_id, logical_id, status, reason=None, resource_type="AWS::Route53::HostedZone"):
+    e = {
+        "StackId": STACK_ID,
+        "EventId": event_id,
+        "StackName": STACK,
+        "LogicalResourceId": logical_id,
+        "ResourceType": resource_type,
+        "Timestamp": NOW,
+        "ResourceStatus": status,
+    }
+    if reason:
+        e["ResourceStatusReason"] = reason
+    return e
+
+
+def stack_event(event_id, status):
+    return event(event_id, STACK, status, resource_type="AWS::CloudFormation::Stack")
+
+
+def expect_events(aws, events):
+    """One describe_stack_events call, by StackId: the one Describe call of a poll."""
+    cfn(aws).add_response("describe_stack_events", {"StackEvents": events}, {"StackName": STACK_ID})
+
+
+def expect_no_stale_change_sets(aws):
+    cfn(aws).add_response("list_change_sets", {"Summaries": []}, {"StackName": STACK_ID})
+
+
+def expect_protect(aws):
+    """Termination protection turned on, the stack policy set (neither was there yet)."""
+    cfn(aws).add_response(
+        "update_termination_protection",
+        {"StackId": STACK_ID},
+        {"EnableTerminationProtection": True, "StackName": STACK_ID},
+    )
+    cfn(aws).add_response("get_stack_policy", {}, {"StackName": STACK_ID})
+    cfn(aws).add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": ANY})
+
+
+def expect_execute(aws, previous_events=()):
+    expect_events(aws, list(previous_events))
+    cfn(aws).add_response("execute_change_set", {}, {"ChangeSetName": CS_ARN})
+
+
+def expect_success(aws, status):
+    """After the terminal event: one describe_stacks for the exports, then the protections."""
+    outputs = [
+        {
+            "OutputKey": "MailDomainName",
+            "OutputValue": "dev.ardamails.com",
+            "ExportName": "Alpha002-dev-API-MailDomainName",
+        },
+        {"OutputKey": "CfnIoMarker", "OutputValue": "partition-email/v2"},
+    ]
+    expect_stack(aws, status, outputs)
+    expect_protect(aws)
+
+
+def ready_update(aws, changes=(MODIFY_RECORD,)):
+    expect_identity(aws)
+    expect_stack(aws, "UPDATE_COMPLETE")
+    expect_deployed_template(aws)
+    expect_no_stale_change_sets(aws)
+    expect_create_change_set(aws, "UPDATE")
+    expect_change_set(aws, "CREATE_COMPLETE", changes=list(changes))
+
+
+def deploy(run: Run, **options) -> str:
+    return modes.deploy(run.ctx, modes.Options(**{"assume_yes": True, **options}))
+
+
+# -- the sequences ----------------------------------------------------------------------------------
+
+
+@pytest.mark.vcheck("V-CLI-003")
+def test_create_sequence(aws):
+    run = make(aws)
+    expect_identity(aws)
+    expect_stack(aws, None)
+    expect_create_change_set(aws, "CREATE")
+    expect_change_set(aws, "CREATE_PENDING")
+    expect_change_set(aws, "CREATE_COMPLETE", changes=[ADD_ZONE])
+    expect_execute(aws, [stack_event("e0", "REVIEW_IN_PROGRESS")])
+    expect_events(aws, [event("e1", "MailHostedZone", "CREATE_IN_PROGRESS"), stack_event("e0", "REVIEW_IN_PROGRESS")])
+    expect_events(aws, [stack_event("e2", "CREATE_COMPLETE"), event("e1", "MailHostedZone", "CREATE_IN_PROGRESS")])
+    expect_success(aws, "CREATE_COMPLETE")
+    assert deploy(run) == "deployed"
+    # One Describe call per poll, every 2 s: at most 30 a minute, the end noticed within one poll.
+    assert run.clock.slept == [2.0, 2.0], "polls every 2 s, not botocore's waiter delays"
+    assert "termination protection turned on" in run.text and "stack policy set" in run.text
+    assert "Add     MailHostedZone  AWS::Route53::HostedZone  -" in run.text
+    assert run.text.index("CREATE_IN_PROGRESS") < run.text.index("CREATE_COMPLETE")
+    assert "  Alpha002-dev-API-MailDomainName = dev.ardamails.com" in run.text
+    assert "CfnIoMarker" not in run.text and TOKEN not in run.text
+    assert run.fakes.touched == ["op", "postmark"]
+    (entry,) = run.ctx.journal.entries[1:]
+    assert entry.state == "settled", "an executed change set is never undone"
+
+
+@pytest.mark.parametrize("status", ["UPDATE_COMPLETE", "CREATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"])
+def test_update_sequence(aws, status):
+    run = make(aws)
+    expect_identity(aws)
+    expect_stack(aws, status)
+    expect_deployed_template(aws)
+    expect_no_stale_change_sets(aws)
+    expect_create_change_set(aws, "UPDATE")
+    expect_change_set(aws, "CREATE_COMPLETE", changes=[MODIFY_RECORD])
+    expect_execute(aws, [stack_event("e0", status)])
+    expect_events(aws, [stack_event("e1", "UPDATE_COMPLETE")])
+    expect_success(aws, "UPDATE_COMPLETE")
+    assert deploy(run) == "deployed"
+    assert "Modify  DkimSlot1Record  AWS::Route53::RecordSet  True" in run.text
+
+
+def test_review_in_progress_is_created_again(aws):
+    run = make(aws)
+    expect_identity(aws)
+    expect_stack(aws, "REVIEW_IN_PROGRESS")
+    expect_no_stale_change_sets(aws)
+    expect_create_change_set(aws, "CREATE")
+    expect_change_set(aws, "CREATE_COMPLETE", changes=[ADD_ZONE])
+    with pytest.raises(NotDone):
+        deploy(run, assume_yes=False)
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "The submitted information didn't contain changes. Submit different information to create a change set.",
+        "No updates are to be performed.",
+    ],
+)
+@pytest.mark.vcheck("V-PART-020")
+def test_empty_change_set_is_no_changes(aws, reason):
+    run = make(aws)
+    expect_identity(aws)
+    expect_stack(aws, "UPDATE_COMPLETE")
+    expect_deployed_template(aws)
+    expect_no_stale_change_sets(aws)
+    expect_create_change_set(aws, "UPDATE")
+    expect_change_set(aws, "FAILED", reason=reason)
+    cfn(aws).add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
+    expect_protect(aws)  # checked on every deploy, also one with no changes
+    assert deploy(run) == "no-changes"
+    assert f"{STACK}: no changes" in run.text
+    assert [e.state for e in run.ctx.journal.entries] == ["done"], "only Postmark's registration is left to say"
+
+
+def test_failed_change_set_is_left_to_the_journal(aws):
+    """The step raises; the journal holds the change set's undo (the frame unwinds it and says so)."""
+    run = make(aws)
+    expect_identity(aws)
+    expect_stack(aws, None)
+    expect_create_change_set(aws, "CREATE")
+    expect_change_set(aws, "FAILED", reason="Parameter 'DkimValue' must match pattern")
+    with pytest.raises(DeployFailed, match="the change set failed: Parameter 'DkimValue' must match pattern"):
+        deploy(run)
+    expect_discard_create(aws)
+    run.ctx.journal.unwind()
+    assert run.ctx.journal.summary().endswith("the change set was deleted, nothing executed")
+
+
+def test_rollback_complete_is_explained_and_left_alone(aws):
+    run = make(aws)
+    expect_identity(aws)
+    expect_stack(aws, "ROLLBACK_COMPLETE")
+    with pytest.raises(StackStateError, match="ROLLBACK_COMPLETE .*rerun with --delete-failed-stack") as info:
+        deploy(run)
+    assert info.value.exit_code == 3
+    assert run.fakes.touched == [] and run.ctx.journal.entries == []
+
+
+def test_rollback_complete_is_deleted_with_the_flag(aws):
+    run = make(aws)
+    expect_identity(aws)
+    expect_stack(aws, "ROLLBACK_COMPLETE")
+    expect_events(aws, [stack_event("r1", "ROLLBACK_COMPLETE")])
+    cfn(aws).add_response("delete_stack", {}, {"StackName": STACK_ID})
+    expect_events(aws, [stack_event("d1", "DELETE_IN_PROGRESS")])
+    expect_events(aws, [stack_event("d2", "DELETE_COMPLETE"), stack_event("d1", "DELETE_IN_PROGRESS")])
+    expect_create_change_set(aws, "CREATE")
+    expect_change_set(aws, "CREATE_COMPLETE", changes=[ADD_ZONE])
+    with pytest.raises(NotDone):
+        deploy(run, assume_yes=False, delete_failed_stack=True)
+    said = run.ctx.journal.summary()
+    assert said.startswith(
+        "registered dev.ardamails.com with Postmark (rerunning is safe); deleted the ROLLBACK_COMPLETE"
+    )
+    assert "left for review" in said
+
+
+def test_busy_stack_is_refused(aws):
+    run = make(aws)
+    expect_identity(aws)
+    expect_stack(aws, "UPDATE_IN_PROGRESS")
+    with pytest.raises(StackStateError, match="the stack is busy \\(UPDATE_IN_PROGRESS\\)"):
+        deploy(run)
+    assert run.fakes.touched == [], "a read-only guard refused after something was resolved or registered"
+
+
+def test_failed_execution_prints_each_failed_resource(aws):
+    run = make(aws)
+    ready_update(aws)
+    expect_execute(aws, [stack_event("e0", "UPDATE_COMPLETE")])
+    failed = event("e2", "DkimSlot1Record", "UPDATE_FAILED", reason="Invalid Resource Record: FATAL problem")
+    history = [stack_event("e3", "UPDATE_ROLLBACK_COMPLETE"), failed, stack_event("e1", "UPDATE_IN_PROGRESS")]
+    expect_events(aws, history + [stack_event("e0", "UPDATE_COMPLETE")])
+    expect_events(aws, history + [stack_event("e0", "UPDATE_COMPLETE")])
+    with pytest.raises(DeployFailed, match="the stack update ended in UPDATE_ROLLBACK_COMPLETE"):
+        deploy(run)
+    assert f"{STACK}: UPDATE_ROLLBACK_COMPLETE; failed resources:" in run.text
+    assert (
+        "  DkimSlot1Record (AWS::Route53::HostedZone) UPDATE_FAILED: Invalid Resource Record: FATAL problem" in run.text
+    )
+    assert run.ctx.journal.summary().endswith(
+        f"change set {CS_ARN} executed and rolled back (UPDATE_ROLLBACK_COMPLETE)"
+    )
+
+
+@pytest.mark.vcheck("V-CLI-003")
+def test_non_tty_without_yes_keeps_the_change_set_for_review(aws):
+    run = make(aws)
+    ready_update(aws)
+    with pytest.raises(NotDone) as info:
+        deploy(run, assume_yes=False)
+    assert info.value.exit_code == 4
+    run.ctx.journal.unwind()  # nothing to undo: it is kept on purpose
+    said = run.ctx.journal.summary()
+    assert f"change set {CS_ARN} left for review (execute it with: aws cloudformation execute-change-set " in said
+    assert f"--change-set-name {CS_ARN} --region us-east-1)" in said
+
+
+def test_plan_deletes_the_change_set_and_the_review_stack(aws):
+    run = make(aws, Fakes(registered=True))
+    expect_identity(aws)
+    expect_stack(aws, None)
+    expect_create_change_set(aws, "CREATE")
+    expect_change_set(aws, "CREATE_COMPLETE", changes=[ADD_ZONE])
+    expect_discard_create(aws)
+    assert modes.plan(run.ctx, modes.Options(plan=True)) == "planned"
+    assert "plan only; change set deleted, nothing executed" in run.text
+    assert [e.state for e in run.ctx.journal.entries] == ["undone"], "a plan registers nothing with Postmark"
+
+
+@pytest.mark.vcheck("V-PART-017")
+def test_wrong_account_is_refused_before_anything_else(aws):
+    run = make(aws)
+    expect_identity(aws, account="999988887777")
+    with pytest.raises(Refused, match="account 999988887777 .* names 111122223333"):
+        deploy(run)
+    assert run.fakes.touched == []
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("ExpiredToken", "the AWS credentials are expired or invalid (ExpiredToken)"),
+        ("AccessDenied", "AWS denied sts get-caller-identity (AccessDenied: m)"),
+        ("Throttling", "AWS kept throttling sts get-caller-identity after retries"),
+        ("ValidationError", "sts get-caller-identity failed (ValidationError: m)"),
+    ],
+)
+def test_aws_errors_become_one_sentence(aws, code, message):
+    run = make(aws)
+    aws.stubs["sts"].add_client_error("get_caller_identity", service_error_code=code, service_message="m")
+    with pytest.raises(ArdaMailError) as info:
+        deploy(run)
+    assert message in str(info.value)
+    assert str(info.value).startswith(f"{STACK}: ")
+
+
+@pytest.mark.vcheck("V-PART-018")
+def test_stale_committed_template_is_refused(aws):
+    run = make(aws, Fakes(rendered="something else"))
+    expect_identity(aws)
+    with pytest.raises(Refused, match="templates/Alpha002-dev-Email.yaml differs .* run: python generate.py dev"):
+        deploy(run)
+
+
+def test_uncommitted_inputs_are_refused_and_a_plan_says_so(aws):
+    run = make(aws, Fakes(dirty=["instances/Alpha002/dev.toml"]))
+    expect_identity(aws)
+    with pytest.raises(Refused, match="not committed as reviewed: instances/Alpha002/dev.toml; commit them"):
+        deploy(run)
+
+
+def test_template_over_the_inline_limit_is_refused(aws, monkeypatch):
+    run = make(aws)
+    expect_identity(aws)
+    monkeypatch.setattr("tools.lib.deploy.guards.MAX_TEMPLATE_BODY_BYTES", len(BODY.encode()) - 1)
+    with pytest.raises(Refused, match=r"over CloudFormation's \d+-byte limit for an inline template"):
+        deploy(run)
+    assert len(BODY.encode()) < 51_200, "the real template fits inline"
+
+
+def test_cfn_lint_errors_refuse_before_postmark(aws):
+    run = make(aws, Fakes(lint_errors=["E3001 Invalid resource type AWS::Route53::HostedZon"]))
+    expect_identity(aws)
+    expect_stack(aws, None)
+    with pytest.raises(Refused, match=r"cfn-lint found 1 error\(s\): E3001 Invalid resource type"):
+        deploy(run)
+    assert run.ctx.journal.entries == [], "Postmark was not called"
+
+
+def test_dkim_parameters_are_split_for_the_template():
+    params = template_parameters(Secret(TOKEN), REGISTRATION, ["", "", ""], STACK)
+    assert params["DkimSlot1Selector"] == DKIM.selector
+    assert params["DkimSlot1Value"] == txt_record_value(DKIM.value)
+    assert params["DkimSlot2Selector"] == params["DkimSlot2Value"] == ""
+    empty = template_parameters(Secret(TOKEN), None, ["", "", ""], STACK)
+    assert all(empty[f"DkimSlot{n}{part}"] == "" for n in (1, 2, 3) for part in ("Selector", "Value"))
+
+
+def test_a_key_keeps_the_slot_the_deployed_stack_gave_it():
+    # The pending key was deployed in slot 3; verified, it is active, and stays in slot 3.
+    stack = {
+        "StackStatus": "UPDATE_COMPLETE",
+        "Parameters": [{"ParameterKey": "DkimSlot3Selector", "ParameterValue": DKIM.selector}],
+    }
+    deployed = StackState(stack, "UPDATE").dkim_selectors()
+    assert deployed == ["", "", DKIM.selector]
+    assert StackState(stack, "CREATE").dkim_selectors() == ["", "", ""], "a new stack holds no key"
+    active = dataclasses.replace(REGISTRATION, dkim_keys=(dataclasses.replace(DKIM, state="active"),))
+    params = template_parameters(Secret(TOKEN), active, deployed, STACK)
+    assert params["DkimSlot3Selector"] == DKIM.selector
+    assert params["DkimSlot1Selector"] == params["DkimSlot2Selector"] == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ('k=rsa;p="x"', "without quotes or backslashes"),
+        ("k=rsa;p=" + "A" * 3990, "must fit one TXT record of 4000 characters"),
+        ("k=rsa;\np=x", "without quotes or backslashes"),
+    ],
+)
+def test_an_unpublishable_dkim_value_is_one_clear_error(value, problem):
+    bad = dataclasses.replace(REGISTRATION, dkim_keys=(dataclasses.replace(DKIM, value=value),))
+    with pytest.raises(ArdaMailError) as info:
+        template_parameters(Secret(TOKEN), bad, ["", "", ""], STACK)
+    assert str(info.value).startswith("Alpha002-dev-Email: Postmark's DKIM keys cannot be published: ")
+    assert problem in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("answer", "executes"), [("y\n", True), ("yes\n", True), ("n\n", False), ("\n", False)])
+def test_terminal_asks_before_executing(aws, monkeypatch, answer, executes):
+    run = make(aws)
+    ready_update(aws)
+    monkeypatch.setattr("sys.stdin", io.StringIO(answer))
+    if executes:
+        expect_execute(aws, [stack_event("e0", "UPDATE_COMPLETE")])
+        expect_events(aws, [stack_event("e1", "UPDATE_COMPLETE")])
+        expect_success(aws, "UPDATE_COMPLETE")
+        assert deploy(run, assume_yes=False, is_tty=True) == "deployed"
+    else:
+        with pytest.raises(NotDone, match="not executed \\(answered no\\)"):
+            deploy(run, assume_yes=False, is_tty=True)
+        assert "left for review" in run.ctx.journal.summary()
+
+
+@pytest.mark.parametrize(
+    ("status", "advice"),
+    [
+        ("UPDATE_ROLLBACK_FAILED", "finish the rollback (aws cloudformation continue-update-rollback"),
+        ("DELETE_FAILED", "its deletion failed: fix what blocked it"),
+        ("ROLLBACK_FAILED", "delete it (aws cloudformation delete-stack)"),
+    ],
+)
+def test_each_stuck_state_gets_its_own_advice(aws, status, advice):
+    run = make(aws)
+    expect_identity(aws)
+    expect_stack(aws, status)
+    with pytest.raises(StackStateError) as info:
+        deploy(run)
+    assert advice in str(info.value)
+    assert status == "UPDATE_ROLLBACK_FAILED" or "continue-update-rollback" not in str(info.value)
+
+
+def test_a_plan_never_deletes_a_failed_stack(aws):
+    run = make(aws)
+    expect_identity(aws)
+    expect_stack(aws, "ROLLBACK_COMPLETE")
+    with pytest.raises(Refused, match="a plan never deletes it") as info:
+        modes.plan(run.ctx, modes.Options(plan=True, delete_failed_stack=True))
+    assert "rerun with --delete-failed-stack" not in str(info.value)
+
+
+def test_plan_leaves_a_review_stack_that_holds_someone_elses_change_set(aws, caplog):
+    run = make(aws, Fakes(registered=True))
+    expect_identity(aws)
+    expect_stack(aws, None)
+    expect_create_change_set(aws, "CREATE")
+    expect_change_set(aws, "CREATE_COMPLETE", changes=[ADD_ZONE])
+    cfn(aws).add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
+    expect_review_stack_deleted(aws, others=["their-deploy"])
+    assert modes.plan(run.ctx, modes.Options(plan=True)) == "planned"
+    assert "holds 1 other change set(s) (their-deploy)" in caplog.text
+
+
+def test_an_interrupted_review_leaves_the_change_set_to_the_journal(aws, monkeypatch):
+    run = make(aws)
+    expect_identity(aws)
+    expect_stack(aws, None)
+    expect_create_change_set(aws, "CREATE")
+    expect_change_set(aws, "CREATE_COMPLETE", changes=[ADD_ZONE])
+
+    def interrupt(*_, **__):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("tools.lib.deploy.modes.confirm", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        deploy(run, assume_yes=False, is_tty=True)
+    expect_discard_create(aws)
+    run.ctx.journal.unwind()
+    assert run.ctx.journal.summary() == (
+        "registered dev.ardamails.com with Postmark (rerunning is safe); the change set was deleted, nothing executed"
+    )
+
+
+def test_an_aws_error_says_what_is_left_when_cleanup_fails(aws):
+    run = make(aws)
+    expect_identity(aws)
+    expect_stack(aws, None)
+    expect_create_change_set(aws, "CREATE")
+    cfn(aws).add_client_error("describe_change_set", service_error_code="InternalFailure", service_message="boom")
+    with pytest.raises(ArdaMailError, match=r"describe_change_set failed \(InternalFailure: boom\)"):
+        deploy(run)
+    cfn(aws).add_client_error("delete_change_set", service_error_code="AccessDenied", service_message="no")
+    run.ctx.journal.unwind()
+    said = run.ctx.journal.summary()
+    assert "nothing executed, but the change set could not be deleted: remove it with: aws cloudformation " in said
+    assert f"delete-change-set --change-set-name {CS_ARN} --region us-east-1" in said
+    assert (
+        "delete-stack --stack-name Alpha002-dev-Email --region us-east-1 (only while it is REVIEW_IN_PROGRESS)" in said
+    )
+    assert "AWS denied delete_change_set (AccessDenied: no)" in said, "why the undo failed"
+
+
+def test_a_change_set_in_another_account_is_never_executed(aws, monkeypatch):
+    # A split STS endpoint answered for the right account; CloudFormation made the change set elsewhere.
+    foreign = CS_ARN.replace(":111122223333:", ":999988887777:")
+    run = make(aws)
+    expect_identity(aws)
+    expect_stack(aws, None)
+    cfn(aws).add_response("create_change_set", {"Id": foreign, "StackId": STACK_ID}, None)
+    cfn(aws).add_response(
+        "describe_change_set",
+        {"ChangeSetId": foreign, "StackName": STACK, "Status": "CREATE_COMPLETE", "Changes": [ADD_ZONE]},
+        {"ChangeSetName": foreign},
+    )
+    with pytest.raises(Refused) as info:
+        deploy(run)
+    assert f"the change set {foreign} is in account 999988887777" in str(info.value)
+    assert "but the instance config names 111122223333; nothing executed" in str(info.value)
+    expect_discard_create(aws, foreign)
+    run.ctx.journal.unwind()
+    assert run.ctx.journal.summary().endswith("the change set was deleted, nothing executed")
+
+
+# -- following: one call per poll, a heartbeat, a deadline --------------------------------------
+
+
+class EventsOnly:
+    """A CloudFormation stand-in for following: a script of event pages, one per call."""
+
+    def __init__(self, pages):
+        self.pages = list(pages)
+        self.calls = []
+
+    def describe_stack_events(self, **kwargs):
+        self.calls.append(("describe_stack_events", kwargs))
+        return {"StackEvents": self.pages.pop(0) if len(self.pages) > 1 else self.pages[0]}
+
+    def __getattr__(self, name):
+        raise AssertionError(f"following must not call {name}")
+
+
+def follower(pages):
+    clock, lines = FakeClock(), []
+    cfn = EventsOnly(pages)
+    return Stack(cfn, STACK, clock=clock.clock(), on_heartbeat=lines.append), cfn, clock, lines
+
+
+def test_a_quiet_stack_gets_a_heartbeat_every_30_seconds():
+    busy = [event("e1", "NsDelegation", "CREATE_IN_PROGRESS", resource_type="Custom::NsDelegation")]
+    done = [stack_event("e2", "CREATE_COMPLETE")] + busy
+    stack, cfn, clock, lines = follower([busy] + [busy] * 40 + [done])
+    assert stack.follow(STACK_ID, None) == "CREATE_COMPLETE"
+    # 41 quiet polls of 2 s: heartbeats at 30 s and 60 s, each naming the last event.
+    assert len(lines) == 2
+    assert (
+        lines[0] == f"{STACK}: still waiting after 30s; last event: CREATE_IN_PROGRESS NsDelegation at {NOW:%H:%M:%S}"
+    )
+    # One Describe call per poll, every 2 s: 30 calls a minute at most.
+    assert len(cfn.calls) == len(clock.slept) + 1 and set(clock.slept) == {2.0}
+    assert all(kwargs == {"StackName": STACK_ID} for _, kwargs in cfn.calls), "followed by StackId"
+
+
+def test_a_stack_that_never_settles_ends_at_the_deadline():
+    busy = [event("e1", "NsDelegation", "CREATE_IN_PROGRESS", resource_type="Custom::NsDelegation")]
+    stack, cfn, clock, _ = follower([busy])
+    with pytest.raises(FollowTimeout) as info:
+        stack.follow(STACK_ID, None, timeout_seconds=120)
+    assert clock.seconds == 120 and len(cfn.calls) == 61
+    assert str(info.value) == (
+        f"{STACK}: not settled after 120s (--timeout); CloudFormation carries on: watch it with: "
+        f"aws cloudformation describe-stack-events --stack-name {STACK_ID}"
+    )
+    assert info.value.exit_code == 1
+
+
+def test_cloudformation_drift_found_meanwhile_refuses_before_executing(aws):
+    run = make(aws)
+    status = {"StackId": STACK_ID, "StackDriftDetectionId": "detection-1", "Timestamp": NOW}
+    cfn(aws).add_response(
+        "describe_stack_drift_detection_status",
+        {**status, "DetectionStatus": "DETECTION_IN_PROGRESS"},
+        {"StackDriftDetectionId": "detection-1"},
+    )
+    cfn(aws).add_response(
+        "describe_stack_drift_detection_status",
+        {**status, "StackDriftStatus": "DRIFTED", "DetectionStatus": "DETECTION_COMPLETE"},
+        {"StackDriftDetectionId": "detection-1"},
+    )
+    role_drift = {
+        "StackId": STACK_ID,
+        "LogicalResourceId": "DnsRecordsRole",
+        "ResourceType": "AWS::IAM::Role",
+        "StackResourceDriftStatus": "MODIFIED",
+        "Timestamp": NOW,
+        "PropertyDifferences": [
+            {
+                "PropertyPath": "/Description",
+                "ExpectedValue": "Lets the runtime write tenant mail records",
+                "ActualValue": "edited in the console",
+                "DifferenceType": "NOT_EQUAL",
+            }
+        ],
+    }
+    cfn(aws).add_response(
+        "describe_stack_resource_drifts",
+        {"StackResourceDrifts": [role_drift]},
+        {"StackName": STACK, "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]},
+    )
+    with pytest.raises(Refused, match="1 value\\(s\\) were changed outside CloudFormation"):
+        finish_detection(run.ctx, DriftCheck([], "detection-1"), plan=False, overwrite=False)
+    assert "DnsRecordsRole  /Description  Lets the runtime write tenant mail records  edited in the console" in run.text
+    assert run.clock.slept == [2.0], "the detection is polled on the run's clock"

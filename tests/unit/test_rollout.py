@@ -1,0 +1,195 @@
+"""The cascade's rules with a scripted runner: gates, predecessors, resume commands, evidence.
+
+The runner stands for the operator's commands (each answered from a script);
+``tests/e2e/test_rollout.py`` runs the real cascade, with real children, in the world.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from instances.registry import load_registry
+from tests.clock import FakeClock
+from tests.conftest import REPO, TOKEN, assert_token_nowhere
+from tools.lib.errors import ArdaMailError, NotDone, Refused
+from tools.lib.output import Sink
+from tools.lib.rollout import Gates, Rollout, Settings, cascade
+
+GATE = "postmark-compliance-reply"
+PASSING = [{"id": "V-PART-003", "check": "NS delegation", "status": "PASS", "detail": "expected a; found a"}]
+
+
+@pytest.fixture
+def registry(tmp_path):
+    root = tmp_path / "instances"
+    shutil.copytree(REPO / "instances", root, ignore=shutil.ignore_patterns("__pycache__"))
+    dev = (root / "Alpha002" / "dev.toml").read_text()
+    stage = dev.replace("dev.ardamails.com", "stage.ardamails.com") + f'\n[rollout]\nrequires_gates = ["{GATE}"]\n'
+    (root / "Alpha002" / "stage.toml").write_text(stage)
+    return load_registry(root)
+
+
+class Script:
+    """Answers each command by its step: exit code and stdout; records every argv."""
+
+    def __init__(self, **answers) -> None:
+        self.answers = answers
+        self.argv: list[list[str]] = []
+
+    def __call__(self, argv: list[str]) -> subprocess.CompletedProcess:
+        self.argv.append(argv)
+        partition = argv[2]
+        step = "verify" if argv[0].endswith("verify_partition_mail.py") else (argv[3] if len(argv) > 3 else "")
+        code, stdout = self.answers.get(f"{partition} {step}", (0, ""))
+        if step == "verify" and not stdout:
+            stdout = json.dumps({"checks": PASSING})
+        if step == "--plan" and not stdout:
+            stdout = json.dumps(
+                {
+                    "change_set": "arn:aws:cloudformation:us-east-1:111122223333:changeSet/x/1",
+                    "changes": [{"action": "Add", "logical_id": "Zone", "resource_type": "AWS::Route53::HostedZone"}],
+                    "drift": [],
+                }
+            )
+        return subprocess.CompletedProcess(
+            argv, code, stdout, "deploy: error: Alpha002-dev-Email: boom\n" if code else ""
+        )
+
+
+def rollout(registry, tmp_path, script, **settings) -> Rollout:
+    gates = Gates(tmp_path / "evidence")
+    out = Sink(json_mode=False, human=io.StringIO())
+    return Rollout(
+        registry,
+        Settings(**settings),
+        tmp_path / "evidence" / "run",
+        gates,
+        {},
+        out,
+        clock=FakeClock().clock(),
+        commit=lambda: "abc123",
+        runner=script,
+        exports_of=lambda config: {f"{config.stack_name}-API-MailDomainName": config.mail_domain},
+    )
+
+
+def steps(script: Script) -> list[str]:
+    return [" ".join(a[:2] if a[0].endswith("verify_partition_mail.py") else a[:4]) for a in script.argv]
+
+
+def test_each_partition_is_preflighted_planned_deployed_verified_and_recorded(registry, tmp_path):
+    script = Script()
+    run = rollout(registry, tmp_path, script, yes=True, profile="ops", region="us-east-1")
+    run.gates.record(GATE, "ops@arda.cards", "PM-42", "2026-11-29T00:00:00Z", "abc123")
+    for config in cascade(registry, [], None, None):
+        run.roll(config)
+    assert steps(script) == [
+        "deploy.py Alpha002 dev --preflight",
+        "deploy.py Alpha002 dev --plan",
+        "deploy.py Alpha002 dev --yes",
+        "tools/verify_partition_mail.py Alpha002",
+        "deploy.py Alpha002 stage --preflight",
+        "deploy.py Alpha002 stage --plan",
+        "deploy.py Alpha002 stage --yes",
+        "tools/verify_partition_mail.py Alpha002",
+    ]
+    assert all(argv[-4:] == ["--profile", "ops", "--region", "us-east-1"] for argv in script.argv)
+    evidence = json.loads((tmp_path / "evidence" / "run" / "Alpha002-stage-Email.json").read_text())
+    assert evidence["verified"] is True and evidence["gates"][0]["by"] == "ops@arda.cards"
+    assert evidence["tool"]["commit"] == "abc123"
+    assert (
+        "# Alpha002-stage-Email: rollout evidence"
+        in (tmp_path / "evidence" / "run" / "Alpha002-stage-Email.md").read_text()
+    )
+
+
+def test_nothing_to_change_skips_the_deploy(registry, tmp_path):
+    unchanged = json.dumps({"change_set": "", "changes": [], "drift": []})
+    script = Script(**{"dev --plan": (0, unchanged)})
+    rollout(registry, tmp_path, script, yes=True).roll(registry.partition("dev"))
+    assert "deploy.py Alpha002 dev --yes" not in steps(script)
+
+
+def test_a_failed_verification_stops_with_its_checks_and_the_resume_command(registry, tmp_path):
+    failing = json.dumps({"checks": [{"id": "V-PART-009", "check": "report auth", "status": "FAIL", "detail": "x"}]})
+    script = Script(**{"dev verify": (1, failing)})
+    run = rollout(registry, tmp_path, script, yes=True, wait=5, resolver="127.0.0.1:5353")
+    with pytest.raises(ArdaMailError) as info:
+        run.roll(registry.partition("dev"))
+    assert str(info.value) == (
+        "dev: verify failed (exit 1): V-PART-009 report auth: x; "
+        "fix it, then resume with: python tools/rollout.py --from dev --yes"
+    )
+    verify = script.argv[-1]
+    assert verify[verify.index("--wait") + 1] == "5" and verify[verify.index("--resolver") + 1] == "127.0.0.1:5353"
+    written = json.loads((tmp_path / "evidence" / "run" / "Alpha002-dev-Email.json").read_text())
+    assert written["verified"] is False and written["checks"][0]["status"] == "FAIL"
+
+
+def test_a_failed_deploy_quotes_its_error_line(registry, tmp_path):
+    script = Script(**{"dev --yes": (1, "")})
+    with pytest.raises(
+        ArdaMailError, match=r"^dev: deploy failed \(exit 1\): deploy: error: Alpha002-dev-Email: boom;"
+    ):
+        rollout(registry, tmp_path, script, yes=True).roll(registry.partition("dev"))
+
+
+def test_a_partition_waits_for_its_predecessor_and_its_gates(registry, tmp_path):
+    script = Script(**{"dev verify": (1, json.dumps({"checks": []}))})
+    run = rollout(registry, tmp_path, script, yes=True)
+    with pytest.raises(Refused, match="stage: not started: its predecessor dev is not verified"):
+        run.roll(registry.partition("stage"))
+    assert steps(script) == ["tools/verify_partition_mail.py Alpha002"], "dev is verified again, nothing else runs"
+    script = Script()
+    run = rollout(registry, tmp_path, script, yes=True)
+    with pytest.raises(Refused, match=f"stage: not started: gate '{GATE}' is not recorded"):
+        run.roll(registry.partition("stage"))
+    assert not any("stage" in argv for argv in script.argv)
+
+
+def test_without_a_terminal_or_yes_the_next_partition_is_not_started(registry, tmp_path):
+    with pytest.raises(NotDone, match="stage: not started without a terminal or --yes; resume with:"):
+        rollout(registry, tmp_path, Script()).confirm(registry.partition("stage"))
+
+
+@pytest.mark.parametrize(
+    ("partitions", "start", "through", "expected"),
+    [
+        ([], None, None, ["dev", "stage"]),
+        ([], "stage", None, ["stage"]),
+        ([], None, "dev", ["dev"]),
+        (["stage"], None, None, ["stage"]),
+    ],
+)
+def test_the_cascade_is_walked_in_order(registry, partitions, start, through, expected):
+    assert [c.partition.value for c in cascade(registry, partitions, start, through)] == expected
+
+
+def test_gates_are_recorded_in_one_file_and_checked_by_name(tmp_path):
+    gates = Gates(tmp_path)
+    gates.record(GATE, "ops", "", "t", "c")
+    gates.record(GATE, "lead", "second look", "t2", "c")
+    assert [g["by"] for g in gates.read()] == ["ops", "lead"]
+    with pytest.raises(ArdaMailError, match=r"--record-gate must .*, got: 'Not A Gate'"):
+        gates.record("Not A Gate", "ops", "", "t", "c")
+    (tmp_path / "gates.json").write_text("{not json")
+    with pytest.raises(ArdaMailError, match="gates.json cannot be read"):
+        gates.read()
+
+
+def test_evidence_never_holds_the_token(registry, tmp_path):
+    leaky = json.dumps({"checks": [{"id": "V-PART-010", "check": "x", "status": "PASS", "detail": TOKEN}]})
+    from tools.lib import logger
+
+    logger.register_secret(TOKEN)
+    try:
+        rollout(registry, tmp_path, Script(**{"dev verify": (0, leaky)}), yes=True).roll(registry.partition("dev"))
+    finally:
+        logger.forget_secrets()
+    assert_token_nowhere(folders=[Path(tmp_path / "evidence")])
