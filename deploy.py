@@ -101,6 +101,11 @@ def add_arguments(parser) -> None:
         help="deploy although records were changed by hand, and put them back as the deployed template says",
     )
     parser.add_argument("--summary-file", type=Path, help="write the plan as Markdown here (for pull requests)")
+    parser.add_argument(
+        "--deploy-outside-git",
+        action="store_true",
+        help="outside a git checkout only: deploy what is on disk without checking it against a reviewed commit",
+    )
 
 
 def check(args) -> None:
@@ -166,6 +171,7 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
             allow_iam_changes=args.allow_iam_changes,
             overwrite_drift=args.overwrite_drift,
             keep_change_set=args.keep_change_set,
+            outside_git=args.deploy_outside_git,
         )
         try:
             run.out.document["outcome"] = (plan if args.plan else deploy)(ctx, opts)

@@ -42,17 +42,6 @@ def template_path(config: PartitionConfig, out_dir: Path = TEMPLATES_DIR) -> Pat
     return out_dir / f"{config.stack_name}.yaml"
 
 
-def render_inputs(config: PartitionConfig, root: Path = TEMPLATES_DIR.parent) -> list[Path]:
-    """The committed template of checkout ``root`` and every file it is rendered from.
-
-    The template code (``templates/*.py``) is ``root``'s; the instance files and
-    the loader code (``instances/*.py``) are those the config was loaded from.
-    """
-    templates = root / "templates"
-    code = sorted(templates.glob("*.py")) + sorted(config.infrastructure.source.parent.parent.glob("*.py"))
-    return [template_path(config, templates), config.infrastructure.source, config.source, *code]
-
-
 def read_handler_source() -> str:
     """The delegation handler module, inlined verbatim as the function's code."""
     return HANDLER_SOURCE.read_text(encoding="utf-8")

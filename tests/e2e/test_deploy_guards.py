@@ -47,8 +47,8 @@ def test_uncommitted_config_and_regenerated_template_are_refused(world, postmark
     (line,) = [entry for entry in result.stderr.splitlines() if entry.startswith("deploy: error:")]
     assert line == (
         "deploy: error: refusing to deploy Alpha002-dev-Email: not committed as reviewed: "
-        "instances/Alpha002/dev.toml, templates/Alpha002-dev-Email.yaml; "
-        "commit them (through review) or stash them, then rerun"
+        "instances/Alpha002/dev.toml (differs from HEAD), templates/Alpha002-dev-Email.yaml (differs from HEAD); "
+        "commit them (through review) or remove them, then rerun"
     )
     nothing_changed(world, postmark, tmp_path)
 
@@ -61,7 +61,10 @@ def test_an_edited_handler_or_an_untracked_input_is_refused(world, postmark, che
     (checkout / "templates" / "helpers.py").write_text('"""An untracked module beside the templates."""\n')
     result = world.deploy("--yes", checkout=checkout)
     assert result.returncode == 3
-    assert "not committed as reviewed: templates/helpers.py, templates/ns_delegation_handler.py;" in result.stderr
+    assert (
+        "not committed as reviewed: templates/helpers.py (untracked), "
+        "templates/ns_delegation_handler.py (differs from HEAD);" in result.stderr
+    )
     nothing_changed(world, postmark, tmp_path)
 
 
@@ -73,16 +76,118 @@ def test_a_plan_of_uncommitted_work_says_so_first(world, postmark, checkout):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == (
         "Alpha002-dev-Email: plan of uncommitted work (not deployable until committed): "
-        "instances/Alpha002/dev.toml, templates/Alpha002-dev-Email.yaml"
+        "instances/Alpha002/dev.toml (differs from HEAD), templates/Alpha002-dev-Email.yaml (differs from HEAD)"
     )
     assert "plan only; change set deleted, nothing executed" in result.stdout
 
 
-def test_outside_a_git_work_tree_the_guard_warns_and_deploys(world, postmark, checkout):
+def test_outside_a_git_work_tree_only_the_loud_flag_deploys(world, postmark, checkout, tmp_path):
     shutil.rmtree(checkout / ".git")
-    result = world.deploy("--yes", checkout=checkout)
+    refused = world.deploy("--yes", checkout=checkout)
+    assert refused.returncode == 3, refused.stderr
+    assert "cannot check that the template and its inputs are committed as reviewed (fatal: not a git repository" in (
+        refused.stderr
+    )
+    assert "or pass --deploy-outside-git to deploy what is on disk unchecked" in refused.stderr
+    nothing_changed(world, postmark, tmp_path)
+    result = world.deploy("--yes", "--deploy-outside-git", checkout=checkout)
     assert result.returncode == 0, result.stderr
-    assert "not a git work tree" in result.stderr and "cannot check that the inputs are committed" in result.stderr
+    assert "--deploy-outside-git: deploying what is on disk, UNCHECKED against any review" in result.stderr
+
+
+BYPASSES = {
+    "assume-unchanged": lambda c: git(c, "update-index", "--assume-unchanged", "instances/Alpha002/dev.toml"),
+    "skip-worktree": lambda c: git(c, "update-index", "--skip-worktree", "instances/Alpha002/dev.toml"),
+    "fsmonitor hook says nothing changed": lambda c: (
+        (c / "fsmonitor.sh").write_text("#!/bin/sh\nprintf '\\0'\n"),
+        (c / "fsmonitor.sh").chmod(0o755),
+        git(c, "config", "core.fsmonitor", str(c / "fsmonitor.sh")),
+    ),
+}
+
+
+@pytest.mark.parametrize("bypass", BYPASSES, ids=list(BYPASSES))
+@pytest.mark.vcheck("V-PART-018")
+def test_hiding_a_change_from_the_index_does_not_hide_it_from_the_guard(world, postmark, checkout, tmp_path, bypass):
+    config = checkout / "instances" / "Alpha002" / "dev.toml"
+    config.write_text(config.read_text().replace('policy = "none"', 'policy = "reject"'))
+    regenerate(checkout)
+    git(checkout, "update-index", "--assume-unchanged", "templates/Alpha002-dev-Email.yaml")
+    BYPASSES[bypass](checkout)
+    status = git(checkout, "status", "--porcelain", "--", "instances")
+    assert "dev.toml" not in status or bypass.startswith("fsmonitor"), "the bypass hides the change from git status"
+    result = world.deploy("--yes", checkout=checkout)
+    assert result.returncode == 3, result.stderr
+    assert "instances/Alpha002/dev.toml (differs from HEAD)" in result.stderr
+    assert "templates/Alpha002-dev-Email.yaml (differs from HEAD)" in result.stderr
+    nothing_changed(world, postmark, tmp_path)
+
+
+def test_a_package_that_would_shadow_a_module_is_refused(world, postmark, checkout, tmp_path):
+    shadow = checkout / "templates" / "partition_email"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("from templates._real import *  # a quieter stack policy\n")
+    (checkout / "templates" / "escape.py").symlink_to("/etc/hostname")
+    result = world.deploy("--yes", checkout=checkout)
+    assert result.returncode == 3, result.stderr
+    assert "templates/partition_email/__init__.py (untracked)" in result.stderr
+    assert "templates/escape.py (untracked)" in result.stderr
+    nothing_changed(world, postmark, tmp_path)
+
+
+def test_a_module_imported_from_elsewhere_is_refused(checkout, tmp_path):
+    """A .pth file, sitecustomize or PYTHONPATH that puts another templates package first."""
+    import types
+
+    from tools.lib.git_guard import unreviewed
+
+    elsewhere = tmp_path / "elsewhere" / "templates"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "partition_email.py").write_text((checkout / "templates" / "partition_email.py").read_text() + "#\n")
+    module = types.ModuleType("templates.partition_email")
+    module.__file__ = str(elsewhere / "partition_email.py")
+    assert unreviewed(checkout, modules=[module]) == [
+        f"module templates.partition_email loaded from {module.__file__} (not HEAD's bytes)"
+    ]
+    assert unreviewed(checkout) == [], "this process's own templates are the committed ones"
+
+
+def test_a_corrupt_index_or_a_stray_git_dir_changes_nothing_the_guard_says(world, postmark, checkout, tmp_path):
+    """The guard reads HEAD's tree and the bytes on disk: the index and GIT_* variables are not asked."""
+    (checkout / ".git" / "index").write_bytes(b"DIRC garbage")
+    config = checkout / "instances" / "Alpha002" / "dev.toml"
+    config.write_text(config.read_text() + "\n# an unreviewed comment\n")
+    env = dict(world.env, GIT_DIR=str(tmp_path / "nowhere"), GIT_INDEX_FILE=str(tmp_path / "no-index"))
+    result = world.deploy("--yes", env=env, checkout=checkout)
+    assert result.returncode == 3, result.stderr
+    assert "not committed as reviewed: instances/Alpha002/dev.toml (differs from HEAD)" in result.stderr
+    nothing_changed(world, postmark, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "said"),
+    [
+        ("GIT_DIR pointing nowhere", None),
+        ("no git on PATH", "git is not installed"),
+        ("a checkout owned by another user", "dubious ownership"),
+    ],
+)
+def test_when_git_cannot_answer_the_deploy_is_refused(world, postmark, checkout, tmp_path, breakage, said):
+    env = dict(world.env)
+    if breakage == "GIT_DIR pointing nowhere":
+        env["GIT_DIR"] = str(tmp_path / "nowhere")  # the guard asks the checkout's own repository, not this
+    elif breakage == "no git on PATH":
+        env["PATH"] = f"{checkout / 'tools' / 'rehearsal' / 'bin'}"
+    else:
+        shutil.chown(checkout / ".git", "nobody")
+    result = world.deploy("--yes", env=env, checkout=checkout)
+    if said is None:
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == 3, result.stderr
+    assert "cannot check that the template and its inputs are committed as reviewed" in result.stderr
+    assert said in result.stderr
+    nothing_changed(world, postmark, tmp_path)
 
 
 def test_an_html_answer_from_a_proxy_is_one_line(world, postmark, httpserver, tmp_path):

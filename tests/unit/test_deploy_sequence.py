@@ -92,7 +92,7 @@ class Fakes:
             resolve_token=resolve,
             postmark=lambda token: FakePostmark(self),
             lint=lambda body: Verdict(list(self.lint_errors), [], cached=True),
-            uncommitted=lambda paths, top: list(self.dirty),
+            unreviewed=lambda root: list(self.dirty),
             render=lambda config, source: self.rendered,
             handler_source=lambda: "",
         )

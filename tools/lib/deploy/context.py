@@ -67,10 +67,6 @@ class Checkout:
         """``templates/<stack>.yaml`` of this checkout."""
         return templates_render.template_path(config, self.root / "templates")
 
-    def inputs(self, config: PartitionConfig) -> list[Path]:
-        """The template and every file it is rendered from, in this checkout."""
-        return templates_render.render_inputs(config, self.root)
-
 
 class Aws:
     """The AWS clients of one run, made from one session on first use; every call is counted."""
@@ -113,7 +109,7 @@ class Services:
     resolve_token: Callable[[str], Secret] = op_resolver.resolve
     postmark: Callable[[Secret], object] = PostmarkClient
     lint: Callable[[str], object] = None  # body -> cfn_lint.Verdict
-    uncommitted: Callable[[list[Path], Path], list[str]] = git_guard.uncommitted
+    unreviewed: Callable[[Path], list[str]] = git_guard.unreviewed
     render: Callable[[PartitionConfig, str], str] = templates_render.render
     handler_source: Callable[[], str] = templates_render.read_handler_source
 

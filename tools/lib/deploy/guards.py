@@ -11,7 +11,7 @@ import logging
 from tools.lib.aws_errors import aws_call
 from tools.lib.deploy.context import Ctx
 from tools.lib.errors import Refused
-from tools.lib.git_guard import NotAWorkTree
+from tools.lib.git_guard import GitUnanswered
 
 LOG = logging.getLogger(__name__)
 # CloudFormation's limit for a template passed inline (TemplateBody); larger ones need S3.
@@ -34,22 +34,43 @@ def check_account(ctx: Ctx) -> dict:
     return identity
 
 
-def check_committed(ctx: Ctx, *, plan: bool) -> list[str]:
-    """Step 3: refuse inputs that differ from what git has committed; a plan only says so. The dirty files."""
-    target, config = ctx.target, ctx.target.config
+def check_committed(ctx: Ctx, *, plan: bool, outside_git: bool = False) -> list[str]:
+    """Step 3: refuse anything under templates/ and instances/ (or imported from there) that is not HEAD's bytes.
+
+    A plan only says so. When git cannot answer, a deploy refuses, unless the
+    checkout is not a git work tree at all and the operator said --deploy-outside-git.
+    The problems found.
+    """
+    stack = ctx.target.stack
     try:
-        dirty = ctx.services.uncommitted(ctx.checkout.inputs(config), ctx.checkout.template_path(config).parent)
-    except NotAWorkTree as exc:
-        LOG.warning("%s: not a git work tree (%s): cannot check that the inputs are committed", target.stack, exc)
-        return []
-    if dirty and plan:
-        ctx.out.line(f"{target.stack}: plan of uncommitted work (not deployable until committed): {', '.join(dirty)}")
-    elif dirty:
-        raise Refused(
-            f"refusing to deploy {target.stack}: not committed as reviewed: {', '.join(dirty)}; "
-            "commit them (through review) or stash them, then rerun"
+        problems = ctx.services.unreviewed(ctx.checkout.root)
+    except GitUnanswered as exc:
+        if plan:
+            ctx.out.line(f"{stack}: plan of work git cannot vouch for ({exc}): not deployable as it stands")
+            return []
+        if exc.outside and outside_git:
+            LOG.warning(
+                "%s: --deploy-outside-git: deploying what is on disk, UNCHECKED against any review (%s)", stack, exc
+            )
+            return []
+        advice = (
+            "deploy from a git checkout of the reviewed commit, or pass --deploy-outside-git to deploy what is on "
+            "disk unchecked"
+            if exc.outside
+            else "fix the checkout until 'git status' works here, then rerun"
         )
-    return dirty
+        raise Refused(
+            f"refusing to deploy {stack}: cannot check that the template and its inputs are committed as reviewed "
+            f"({exc}); {advice}"
+        ) from None
+    if problems and plan:
+        ctx.out.line(f"{stack}: plan of uncommitted work (not deployable until committed): {', '.join(problems)}")
+    elif problems:
+        raise Refused(
+            f"refusing to deploy {stack}: not committed as reviewed: {', '.join(problems)}; "
+            "commit them (through review) or remove them, then rerun"
+        )
+    return problems
 
 
 def committed_template(ctx: Ctx) -> str:

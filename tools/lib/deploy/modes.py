@@ -44,6 +44,7 @@ class Options:
     allow_iam_changes: bool = False
     overwrite_drift: bool = False
     keep_change_set: bool = False
+    outside_git: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Prepared:
 def prepare(ctx: Ctx, opts: Options) -> Prepared:
     """Steps 2-8: the read-only guards, then the token, cfn-lint's verdict and Postmark."""
     check_account(ctx)  # 2
-    check_committed(ctx, plan=opts.plan)  # 3
+    check_committed(ctx, plan=opts.plan, outside_git=opts.outside_git)  # 3
     body = committed_template(ctx)  # 4
     state = examine_stack(ctx, plan=opts.plan, delete_failed_stack=opts.delete_failed_stack)  # 5
     deployed = deployed_state(ctx, state)
