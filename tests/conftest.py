@@ -254,14 +254,15 @@ def postmark(httpserver):
 @pytest.fixture
 def cli_env(tmp_path, postmark):
     """Environment of a CLI run: stand-in op first on PATH, Postmark on 127.0.0.1, nothing of CI or AWS."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OP_", "GITHUB_", "POSTMARK_"))}
+    # Bytecode is written as on an operator's machine: every child would compile the project from source otherwise.
+    skipped = ("AWS_", "OP_", "GITHUB_", "POSTMARK_", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skipped)}
     env.update(
         PATH=f"{STANDIN_BIN}{os.pathsep}{env.get('PATH', '')}",
         POSTMARK_API_URL=postmark.url,
         OP_STANDIN_SECRET=TOKEN,
         OP_STANDIN_ARGV_LOG=str(tmp_path / "op-argv.log"),
         HOME=str(tmp_path / "home"),
-        PYTHONDONTWRITEBYTECODE="1",
     )
     return env
 

@@ -29,8 +29,9 @@ def checkout(tmp_path_factory):
 
 
 def clean_env(tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OP_", "GITHUB_", "POSTMARK_"))}
-    env.update(HOME=str(tmp_path / "home"), PYTHONDONTWRITEBYTECODE="1")
+    skipped = ("AWS_", "OP_", "GITHUB_", "POSTMARK_", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skipped)}
+    env.update(HOME=str(tmp_path / "home"))
     return env
 
 

@@ -66,7 +66,7 @@ def runbook_steps(infra: str, partition: str, resolver: str, stack: str) -> list
 
 def operator_env(world, infrastructure: str) -> dict[str, str]:
     """The environment an operator would have after sourcing the world's env file."""
-    env = {**os.environ, **world.env(infrastructure), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, **world.env(infrastructure)}
     for key in [k for k in env if k.startswith(("GITHUB_", "OP_STANDIN_SECRET")) and k != "OP_STANDIN_SECRETS"]:
         env.pop(key)
     env.pop("AWS_PROFILE", None)
