@@ -123,6 +123,8 @@ def test_every_command_and_mode_prints_exactly_one_json_document(world, dns_zone
     assert plan["outcome"] == "planned" and {"changes", "parameters", "properties"} <= set(plan)
     left = json_of("deploy", *TARGET, code=4)
     assert left["outcome"] == "not-done" and left["journal"][-1]["state"] == "kept"
+    kept = next(entry["what"] for entry in left["journal"] if entry["state"] == "kept").removeprefix("change set ")
+    client("cloudformation", world.deployer).delete_change_set(ChangeSetName=kept)  # the reviewer discards it
     actions = dict(env, GITHUB_ACTIONS="true")  # the mask line goes to stderr: stdout stays one document
     deployed = json_of("deploy", *TARGET, "--yes", environment=actions)
     assert deployed["outcome"] == "deployed" and len(deployed["exports"]) == 6
@@ -159,6 +161,28 @@ def test_a_signal_while_the_change_set_waits_deletes_it(world, signum, code, how
     )
     assert "Traceback" not in err
     assert change_sets(world) == [] and stack_states(world) == [], "nothing left but what the line says"
+
+
+def test_a_deploy_racing_another_refuses_and_a_plan_leaves_its_change_set_alone(world):
+    ok(world.deploy("--yes"))
+    domain = world.postmark.only_domain()  # something to change: Postmark verifies the key, then rotates
+    world.postmark.published[(domain["DKIMPendingHost"], "TXT")] = [domain["DKIMPendingTextValue"]]
+    world.postmark.verify_dkim(domain["ID"])
+    world.postmark.rotate_dkim(domain["ID"])
+    moto_compat.hold("DescribeChangeSet")  # the first deploy's change set exists; it waits for it
+    first = start(world, "deploy", *TARGET, "--yes")
+    assert held("DescribeChangeSet", first), "the first deploy never made its change set"
+    try:
+        second = world.deploy("--yes")
+        plan = world.deploy("--plan")
+    finally:
+        moto_compat.release()
+    out, err = first.communicate(timeout=120)
+    assert second.returncode == 3 and "another deploy is in flight: its change set arda-mail-" in second.stderr
+    assert plan.returncode == 0, plan.stderr
+    assert "another run's change set arda-mail-" in plan.stdout and "this plan leaves it alone" in plan.stdout
+    assert first.returncode == 0, err[-2000:]
+    assert f"{STACK}: UPDATE_COMPLETE" in out, "the first deploy executed its own reviewed change set"
 
 
 @pytest.mark.parametrize(("signum", "code", "how"), SIGNALS)

@@ -72,6 +72,10 @@ def test_unexecuted_change_sets_do_not_pile_up(world, postmark):
         return [s["ChangeSetName"] for s in summaries if s["ExecutionStatus"] == "AVAILABLE"]
 
     (first,) = waiting()
+    soon = world.deploy("--yes")  # it may still be executed by whoever reviews it: not deleted, refused
+    assert soon.returncode == 3 and f"another deploy is in flight: its change set {first}" in soon.stderr
+    assert waiting() == [first]
+    world.clock.seconds += 31 * 60  # half an hour on: nobody executed it, it is stale
     kept = world.deploy("--keep-change-set")
     assert kept.returncode == 4 and f"kept unexecuted change set {first} (--keep-change-set)" in kept.stdout
     assert len(waiting()) == 2

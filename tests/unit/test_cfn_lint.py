@@ -7,6 +7,8 @@ hangs, or outlives a refused deploy.
 
 from __future__ import annotations
 
+import json
+import os
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -57,12 +59,13 @@ def test_the_linter_sees_no_cloud_1password_or_postmark_variables(tmp_path, monk
         json.dump({"matches": [{"rule": "I0", "text": name} for name in sorted(os.environ)]}, sys.stdout)
         """,
     )
-    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "OP_SERVICE_ACCOUNT_TOKEN", "POSTMARK_API_URL"):
+    leaky = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "OP_SERVICE_ACCOUNT_TOKEN", "POSTMARK_API_URL")
+    for name in (*leaky, "GH_TOKEN", "NPM_TOKEN", "CI_JOB_TOKEN", "SOME_SECRET"):
         monkeypatch.setenv(name, "secret-value")
     monkeypatch.setenv("LANG", "C.UTF-8")
     seen = cfn_lint.LintJob(BODY, "us-east-1").verdict().warnings
-    assert "LANG" in seen
-    assert [n for n in seen if n.startswith(("AWS_", "OP_", "POSTMARK_"))] == []
+    assert "LANG" in seen and "PATH" in seen
+    assert [n for n in seen if n not in ("PATH", "HOME", "LANG", "TMPDIR", "TZ") and not n.startswith("LC_")] == []
 
 
 def test_a_crashed_linter_is_one_clear_line_and_not_a_verdict(tmp_path, monkeypatch):
@@ -113,7 +116,7 @@ def test_the_real_linter_stops_errors_shows_warnings_and_remembers_only_passes(t
     with caplog.at_level("INFO"):
         lint(ctx, unused)
     assert any("W2001" in r.getMessage() and "Unused" in r.getMessage() for r in caplog.records)
-    (cached,) = list((tmp_path / "arda-partition-mail" / "cfn-lint").iterdir())
+    (cached,) = [p for p in (tmp_path / "arda-partition-mail" / "cfn-lint").iterdir() if p.name != ".key"]
     assert cached.name == lint_cache.key(unused, ["us-east-1"])
 
     def no_second_lint(*_, **__):
@@ -139,3 +142,40 @@ def test_an_early_job_is_used_for_the_same_bytes_and_stopped_for_others(tmp_path
     linter = cfn_lint.Linter("us-east-1", started)
     assert linter.verdict(BODY + "\n") == cfn_lint.Verdict([], [], cached=False)
     assert started._child.returncode is not None, "the early job on other bytes was stopped"
+
+
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path / "arda-partition-mail" / "cfn-lint"
+
+
+def test_a_forged_cache_entry_is_not_a_pass(tmp_path, monkeypatch):
+    folder = _cache(tmp_path, monkeypatch)
+    lint_cache.remember(lint_cache.key("real", ["us-east-1"]), [])
+    forged = lint_cache.key(BODY, ["us-east-1"])  # a template that never passed
+    (folder / forged).write_text(json.dumps({"warnings": []}))
+    assert lint_cache.passed(forged) is None, "an entry without this user's MAC passed"
+    (folder / forged).write_text(json.dumps({"warnings": [], "mac": "0" * 64}))
+    assert lint_cache.passed(forged) is None
+    assert lint_cache.passed(lint_cache.key("real", ["us-east-1"])) == [], "a real pass still counts"
+
+
+def test_a_cache_others_can_write_or_odd_entries_are_never_trusted(tmp_path, monkeypatch):
+    folder = _cache(tmp_path, monkeypatch)
+    good = lint_cache.key("real", ["us-east-1"])
+    lint_cache.remember(good, ["W1 a warning"])
+    folder.chmod(0o777)
+    assert lint_cache.passed(good) is None, "a folder anyone may write holds nothing to trust"
+    lint_cache.remember(good, ["W1 a warning"])  # ours: closed again, and a new key signs anew
+    assert folder.stat().st_mode & 0o777 == 0o700 and lint_cache.passed(good) == ["W1 a warning"]
+    fifo = lint_cache.key("fifo", ["us-east-1"])
+    os.mkfifo(folder / fifo)
+    endless = lint_cache.key("endless", ["us-east-1"])
+    (folder / endless).symlink_to("/dev/zero")
+    assert lint_cache.passed(fifo) is None and lint_cache.passed(endless) is None, "read without hanging"
+
+
+def test_cached_warnings_reach_the_terminal_without_escape_sequences():
+    from tools.lib.output import printable
+
+    assert printable("W2001 \x1b[2J\x1b]0;owned\x07 Unused") == "W2001 \\x1b[2J\\x1b]0;owned\\x07 Unused"

@@ -235,19 +235,20 @@ def test_token_travels_only_in_its_header(client, postmark):
 # -- which DKIM keys must be published ---------------------------------------------------
 
 HOST = "{}._domainkey.dev.ardamails.com"
+KEY1, KEY2, KEY3 = ("k=rsa;p=" + letter * 216 + "IDAQAB" for letter in "ABC")
 
 
 @pytest.mark.parametrize(
     ("fields", "published", "removable"),
     [
-        ({"DKIMPendingHost": HOST.format("k1"), "DKIMPendingTextValue": "v1"}, [("pending", "k1")], None),
-        ({"DKIMHost": HOST.format("k1"), "DKIMTextValue": "v1"}, [("active", "k1")], None),
+        ({"DKIMPendingHost": HOST.format("k1"), "DKIMPendingTextValue": KEY1}, [("pending", "k1")], None),
+        ({"DKIMHost": HOST.format("k1"), "DKIMTextValue": KEY1}, [("active", "k1")], None),
         (
             {
                 "DKIMHost": HOST.format("k2"),
-                "DKIMTextValue": "v2",
+                "DKIMTextValue": KEY2,
                 "DKIMRevokedHost": HOST.format("k1"),
-                "DKIMRevokedTextValue": "v1",
+                "DKIMRevokedTextValue": KEY1,
                 "SafeToRemoveRevokedKeyFromDNS": False,
             },
             [("active", "k2"), ("revoked", "k1")],
@@ -256,9 +257,9 @@ HOST = "{}._domainkey.dev.ardamails.com"
         (
             {
                 "DKIMHost": HOST.format("k2"),
-                "DKIMTextValue": "v2",
+                "DKIMTextValue": KEY2,
                 "DKIMRevokedHost": HOST.format("k1"),
-                "DKIMRevokedTextValue": "v1",
+                "DKIMRevokedTextValue": KEY1,
                 "SafeToRemoveRevokedKeyFromDNS": True,
             },
             [("active", "k2")],
@@ -267,9 +268,9 @@ HOST = "{}._domainkey.dev.ardamails.com"
         (  # Postmark's Node SDK types the flag as a string
             {
                 "DKIMHost": HOST.format("k2"),
-                "DKIMTextValue": "v2",
+                "DKIMTextValue": KEY2,
                 "DKIMRevokedHost": HOST.format("k1"),
-                "DKIMRevokedTextValue": "v1",
+                "DKIMRevokedTextValue": KEY1,
                 "SafeToRemoveRevokedKeyFromDNS": "true",
             },
             [("active", "k2")],
@@ -278,9 +279,9 @@ HOST = "{}._domainkey.dev.ardamails.com"
         (  # the same key reported in two fields is published once
             {
                 "DKIMHost": HOST.format("k1"),
-                "DKIMTextValue": "v1",
+                "DKIMTextValue": KEY1,
                 "DKIMPendingHost": HOST.format("k1"),
-                "DKIMPendingTextValue": "v1",
+                "DKIMPendingTextValue": KEY1,
             },
             [("active", "k1")],
             None,
@@ -300,9 +301,9 @@ def test_two_values_at_one_dkim_host_are_refused():
 
     fields = {
         "DKIMHost": HOST.format("k1"),
-        "DKIMTextValue": "v1",
+        "DKIMTextValue": KEY1,
         "DKIMPendingHost": HOST.format("k1"),
-        "DKIMPendingTextValue": "v2",
+        "DKIMPendingTextValue": KEY2,
     }
     with pytest.raises(ArdaMailError, match="two different DKIM values at k1._domainkey.dev.ardamails.com"):
         _from_details("dev.ardamails.com", 1, fields, created=False, updated=False)

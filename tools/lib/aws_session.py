@@ -9,6 +9,7 @@ from botocore.loaders import Loader, create_loader
 from botocore.parsers import ResponseParserError
 
 from tools.lib.aws_errors import aws_call
+from tools.lib.logger import register_secret
 
 # Standard-mode retries (throttling and transient errors, with backoff), bounded waits.
 BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=60)
@@ -32,7 +33,19 @@ def open_session(profile: str | None, region: str, where: str) -> boto3.Session:
         core.register_component("data_loader", _LOADERS[data_path])
         session = boto3.Session(botocore_session=core, profile_name=profile, region_name=region)
     session.events.register("before-parse", refuse_html)
+    session.events.register("before-sign", lambda **_: _register_credentials(session))
     return session
+
+
+def _register_credentials(session: boto3.Session) -> None:
+    """The secret key and session token are secrets like the Postmark token: redacted (--debug logs signing)."""
+    credentials = session.get_credentials()
+    if credentials is None:
+        return
+    frozen = credentials.get_frozen_credentials()
+    for value in (frozen.secret_key, frozen.token):
+        if value and len(value) >= 4:
+            register_secret(value, mask=False)  # the job that put them in the environment masked them
 
 
 def refuse_html(response_dict: dict, **_) -> None:

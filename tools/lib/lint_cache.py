@@ -3,22 +3,34 @@
 The key is the SHA-256 of the template bytes, the installed cfn-lint version and
 the regions: a new cfn-lint release, another region or one changed byte lints
 again. Only passes are stored (with their warnings, which are shown again); an
-error is never cached. The cache lives in ``$XDG_CACHE_HOME`` (default
-``~/.cache``)/arda-partition-mail/cfn-lint and may be deleted at any time.
+error is never cached.
+
+A pass lets a template deploy, so an entry must not be forgeable by anyone but the
+user who linted it: the folder (``$XDG_CACHE_HOME``, default ``~/.cache``,
+``/arda-partition-mail/cfn-lint``) must be this user's own with no access for
+anyone else, and each entry carries an HMAC under a key kept there (0600). An
+entry that is not a small regular file, a folder someone else could write, a
+missing key or a wrong MAC: the template is linted again. The cache may be deleted
+at any time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
+import secrets
+import stat
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from tools.lib.output import write_file
 
 LOG = logging.getLogger(__name__)
+KEY_FILE = ".key"
+MAX_ENTRY_BYTES = 256 * 1024
 
 
 def cache_dir() -> Path:
@@ -39,22 +51,91 @@ def key(body: str, regions: list[str]) -> str:
     return digest.hexdigest()
 
 
-def passed(cache_key: str) -> list[str] | None:
-    """The warnings of an earlier pass of the same key, or None when there was none."""
-    path = cache_dir() / cache_key
+def _private(folder: Path) -> bool:
+    """The folder is a real directory of this user's that nobody else may enter or write."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+
+def _read_small(path: Path) -> bytes | None:
+    """A regular file of this user's, at most MAX_ENTRY_BYTES; None for anything else (a FIFO, a link)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        handle = os.open(path, flags)
+    except OSError:
         return None
-    warnings = record.get("warnings") if isinstance(record, dict) else None
-    return [str(w) for w in warnings] if isinstance(warnings, list) else None
+    with os.fdopen(handle, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_size > MAX_ENTRY_BYTES:
+            return None
+        return file.read(MAX_ENTRY_BYTES + 1)[:MAX_ENTRY_BYTES]
+
+
+def _mac(secret: bytes, cache_key: str, warnings: list[str]) -> str:
+    message = cache_key.encode() + b"\0" + json.dumps(warnings, sort_keys=True).encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def _secret(folder: Path, *, create: bool) -> bytes | None:
+    """The folder's HMAC key (0600), made when asked and absent."""
+    path = folder / KEY_FILE
+    found = _read_small(path)
+    if found is not None and len(found) == 32 and not os.stat(path).st_mode & 0o077:
+        return found
+    if not create or found is not None:
+        return None
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError:
+        return None
+    new = secrets.token_bytes(32)
+    with os.fdopen(handle, "wb") as file:
+        file.write(new)
+    return new
+
+
+def passed(cache_key: str) -> list[str] | None:
+    """The warnings of an earlier, authentic pass of the same key; None when there is none to trust."""
+    folder = cache_dir()
+    if not _private(folder):
+        return None
+    secret = _secret(folder, create=False)
+    raw = _read_small(folder / cache_key) if secret else None
+    try:
+        record = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("warnings"), list):
+        return None
+    warnings = [str(w) for w in record["warnings"]]
+    if not hmac.compare_digest(str(record.get("mac", "")), _mac(secret, cache_key, warnings)):
+        LOG.warning("cfn-lint cache entry %s is not one this user wrote: linting again", cache_key[:12])
+        return None
+    return warnings
 
 
 def remember(cache_key: str, warnings: list[str]) -> None:
-    """Store a pass; a cache that cannot be written only costs the next run a lint."""
+    """Store a pass; a cache that cannot be written (or trusted) only costs the next run a lint."""
     folder = cache_dir()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        write_file(folder / cache_key, json.dumps({"warnings": warnings}))
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = os.lstat(folder)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o077:
+            folder.chmod(0o700)  # ours, but open to others (an older version made it so): close it
+            (folder / KEY_FILE).unlink(missing_ok=True)  # a key others could read signs nothing any more
+        if not _private(folder):
+            LOG.debug("cfn-lint cache not written: %s is not a private folder", folder)
+            return
+        secret = _secret(folder, create=True)
+        if secret is None:
+            (folder / KEY_FILE).unlink(missing_ok=True)
+            secret = _secret(folder, create=True)
+        if secret is None:
+            return
+        record = {"warnings": warnings, "mac": _mac(secret, cache_key, warnings)}
+        write_file(folder / cache_key, json.dumps(record), mode=0o600, secret_free=False)
     except OSError as exc:
         LOG.debug("cfn-lint cache not written (%s)", exc)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from urllib.parse import quote, quote_plus
 
@@ -48,11 +49,16 @@ class Secret:
 
 
 class RedactionFilter(logging.Filter):
-    """Replaces every registered secret in a record before any handler formats it."""
+    """Replaces every registered secret in a record before any handler formats it.
+
+    Matching ignores case: a secret that comes back lowercased (a host name in a
+    redirect, a DNS answer) is the same secret.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
 
     def add(self, value: str) -> None:
         """Hide ``value`` from now on, in every encoded form this program may print it.
@@ -64,16 +70,28 @@ class RedactionFilter(logging.Filter):
         if len(value) < 4:
             raise ValueError("refusing to register a secret shorter than 4 characters")
         self._secrets.update(form for form in encoded_forms(value) if len(form) >= 4)
+        self._pattern = None
 
     def reset(self) -> None:
         """Forget every secret: each command run starts with its own (the frame calls this)."""
         self._secrets.clear()
+        self._pattern = None
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        if self._pattern is None and self._secrets:
+            forms = sorted(self._secrets, key=len, reverse=True)  # longest first: no half-redacted form
+            self._pattern = re.compile("|".join(re.escape(form) for form in forms), re.IGNORECASE)
+        return self._pattern
 
     def redact(self, text: str) -> str:
-        """``text`` with every registered secret replaced, longest first."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return text
+        """``text`` with every registered secret replaced, whatever its case."""
+        pattern = self._compiled()
+        return pattern.sub(REDACTED, text) if pattern is not None else text
+
+    def holds_secret(self, text: str) -> bool:
+        """Whether ``text`` holds a registered secret (in any encoded form or case)."""
+        pattern = self._compiled()
+        return bool(pattern is not None and pattern.search(text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
@@ -116,15 +134,16 @@ def on_github_actions() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
-def register_secret(value: str) -> None:
-    """Redact ``value`` everywhere from now on; mask it in the Actions log, once.
+def register_secret(value: str, *, mask: bool = True) -> None:
+    """Redact ``value`` everywhere from now on; mask it in the Actions log, once (unless ``mask`` is false:
+    a value the runner already knows, such as the job's AWS credentials).
 
     The mask line goes to stdout, or to stderr when stdout carries a ``--json``
     document (the runner reads workflow commands on both): the frame's sys.stdout
     is then the stderr sink. It is the one line written past the redaction.
     """
     REDACTOR.add(value)
-    if on_github_actions() and value not in _masked:
+    if mask and on_github_actions() and value not in _masked:
         _masked.add(value)
         # Escaped, so that a value with a line break is masked whole, not just its first line.
         line = f"::add-mask::{escape_workflow_value(value)}\n"
@@ -144,13 +163,30 @@ def redact(text: str) -> str:
     return REDACTOR.redact(text)
 
 
+def holds_secret(text: str) -> bool:
+    """Whether ``text`` holds a secret this run has learnt: it must not be published, deployed or written."""
+    return REDACTOR.holds_secret(text)
+
+
 class Handler(logging.StreamHandler):
-    """The frame's one log handler: stderr, redacted, tracebacks only with --debug."""
+    """The frame's one log handler: stderr, redacted, tracebacks only with --debug.
+
+    Response bodies botocore logs at DEBUG are dropped before redaction could see
+    them: they hold what is not yet registered (a deployed secret's value is logged
+    before the code that reads it can register it; AssumeRole's credentials).
+    """
 
     def __init__(self, stream, debug: bool) -> None:
         super().__init__(stream)
         self.setFormatter(logging.Formatter("%(levelname)s %(message)s" if debug else "%(message)s"))
+        self.addFilter(_no_response_bodies)
         self.addFilter(REDACTOR)
+
+
+def _no_response_bodies(record: logging.LogRecord) -> bool:
+    if record.name.startswith("botocore") and str(record.msg).startswith("Response body"):
+        record.msg, record.args = "Response body: (not logged: it may hold secrets)", None
+    return True
 
 
 NOISY_LOGGERS = ("urllib3", "botocore", "boto3", "s3transfer", "cfnlint")

@@ -22,8 +22,9 @@ _STDERR_LINES = 3
 # A token is printable ASCII without spaces: anything else would break the HTTP header
 # and could split a log line or a GitHub Actions mask.
 _TOKEN_SHAPE = re.compile(r"[\x21-\x7e]+")
-# Long unbroken runs in op's stderr may be a secret a broken op echoed: never show them.
-_SECRET_LIKE = re.compile(r"[A-Za-z0-9+/=_-]{20,}")
+# Long unbroken runs in op's stderr may be a secret a broken op echoed (of any printable characters):
+# never show them, but for the op:// reference itself, which says what failed.
+_SECRET_LIKE = re.compile(r"(?<!\S)(?!op://)[\x21-\x7e]{16,}")
 
 
 class OnePasswordError(ArdaMailError):

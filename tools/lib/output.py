@@ -16,23 +16,34 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tools.lib.logger import redact
+
+# Control characters a reply could smuggle onto a terminal (escape sequences, carriage returns that
+# overwrite a line): shown as \x.. instead. Tab and newline pass.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character but tab and newline shown as ``\\xNN``."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 class RedactingStream(io.TextIOBase):
     """A text stream that redacts registered secrets from each line before it reaches ``target``.
 
     Lines are held until their end (or a flush), so a secret written in pieces by
-    several ``write`` calls is still found whole.
+    several ``write`` calls is still found whole. Control characters are made
+    visible (``printable``): nothing written can drive the terminal.
     """
 
     def __init__(self, target, redactor: Callable[[str], str] = redact) -> None:
         super().__init__()
         self.target = target
-        self._redact = redactor
+        self._redact = lambda text: printable(redactor(text))
         self._pending = ""
 
     def write(self, text: str) -> int:

@@ -10,15 +10,19 @@ no Server.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
+from instances import rules
 from templates.mail_dns import RETURN_PATH_TARGET, return_path_domain
 from tools.lib.errors import ArdaMailError
 from tools.lib.journal import Journal
+from tools.lib.logger import holds_secret
 from tools.lib.postmark_client import DomainExists, PostmarkClient, RotationInProgress
 
 LOG = logging.getLogger(__name__)
 PAGE_SIZE = 500
+MAX_PAGES = 100  # 50,000 domains: far past any account's
 
 
 @dataclass(frozen=True)
@@ -88,30 +92,64 @@ class Registration:
 
 
 def find_domain(client: PostmarkClient, name: str) -> dict | None:
-    """The domain summary whose Name matches ``name`` (case-insensitively), if any."""
+    """The domain summary whose Name matches ``name`` (case-insensitively), if any.
+
+    Pages through ``GET /domains`` as far as ``TotalCount`` says, but never further
+    than ``MAX_PAGES`` and never past a page that repeats one already seen: an
+    answer that pages forever is not Postmark's.
+    """
     wanted = name.lower()
-    offset = 0
-    while True:
+    offset, seen = 0, set()
+    for _ in range(MAX_PAGES):
         page = client.list_domains(count=PAGE_SIZE, offset=offset)
         domains = page.get("Domains") or []
         for domain in domains:
             if str(domain.get("Name", "")).lower() == wanted:
                 return domain
+        ids = tuple(str(domain.get("ID")) for domain in domains)
+        if ids and ids in seen:
+            raise ArdaMailError(
+                f"Postmark GET /domains answered the same page twice (offset {offset}); not Postmark's paging: "
+                "check POSTMARK_API_URL and any proxy"
+            )
+        seen.add(ids)
         offset += len(domains)
         if not domains or offset >= int(page.get("TotalCount", 0)):
             return None
+    raise ArdaMailError(
+        f"Postmark GET /domains went on past {MAX_PAGES * PAGE_SIZE} domains without {name}; "
+        "not an account this tool can page through: check POSTMARK_API_URL"
+    )
+
+
+# The shapes of what Postmark answers and this tool publishes or prints: anything else is refused
+# before it can reach a parameter, a DNS record, the terminal or a file.
+_SELECTOR = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_DKIM_VALUE = re.compile(r"(v=DKIM1; ?)?k=rsa; ?(t=[a-z:]+; ?)?p=[A-Za-z0-9+/]{16,4000}={0,2}")
+_UPDATE_STATUS = re.compile(r"[A-Za-z]{0,32}")
+
+
+def _refuse_secret(domain: str, field: str, value: str) -> None:
+    """A reply that echoes a secret this run knows (the token) is never published, deployed or shown."""
+    if holds_secret(value):
+        raise ArdaMailError(
+            f"Postmark's reply for {domain} holds the account token in {field}; refusing to publish or show it: "
+            "check the domain in Postmark's UI, and rotate the token if it was exposed"
+        )
 
 
 def _dkim_key(state: str, host: str | None, value: str | None, domain: str) -> DkimKey | None:
     if not host and not value:
         return None
+    _refuse_secret(domain, f"the {state} DKIM key", f"{host} {value}")
     suffix = f"._domainkey.{domain}"
-    if not host or not value or not host.lower().endswith(suffix):
+    selector = (host or "")[: -len(suffix)] if (host or "").lower().endswith(suffix) else ""
+    if not host or not value or not _SELECTOR.fullmatch(selector) or not _DKIM_VALUE.fullmatch(value):
         raise ArdaMailError(
-            f"Postmark's {state} DKIM key for {domain} is not publishable: host {host!r} must end in "
-            f"{suffix!r} and come with a value; check the domain in Postmark's UI"
+            f"Postmark's {state} DKIM key for {domain} is not publishable: the host must be "
+            f"'<selector>{suffix}' and the value 'k=rsa;p=<base64 key>'; check the domain in Postmark's UI"
         )
-    return DkimKey(state=state, selector=host[: -len(suffix)], host=host.lower(), value=value)
+    return DkimKey(state=state, selector=selector, host=host.lower(), value=value)
 
 
 def register_domain(client: PostmarkClient, domain: str, journal: Journal | None = None) -> Registration:
@@ -178,6 +216,21 @@ def _from_details(domain: str, domain_id: int, details: dict, *, created: bool, 
     """The keys to publish: active, pending, and revoked until Postmark says it is safe to remove."""
     # A JSON boolean in the API; Postmark's Node SDK types it as a string, so accept "true" too.
     removable = str(details.get("SafeToRemoveRevokedKeyFromDNS")).lower() == "true"
+    return_path = str(details.get("ReturnPathDomain") or "")
+    cname = str(details.get("ReturnPathDomainCNAMEValue") or RETURN_PATH_TARGET)
+    update_status = str(details.get("DKIMUpdateStatus") or "")
+    for field, value in (
+        ("ReturnPathDomain", return_path),
+        ("ReturnPathDomainCNAMEValue", cname),
+        ("DKIMUpdateStatus", update_status),
+    ):
+        _refuse_secret(domain, field, value)
+    if return_path and rules.domain_name(return_path.lower()) is not None:
+        raise ArdaMailError(f"Postmark's ReturnPathDomain for {domain} must be a domain name; check Postmark's UI")
+    if rules.domain_name(cname.lower().rstrip(".")) is not None:
+        raise ArdaMailError(f"Postmark's ReturnPathDomainCNAMEValue for {domain} must be a host name, not published")
+    if not _UPDATE_STATUS.fullmatch(update_status):
+        raise ArdaMailError(f"Postmark's DKIMUpdateStatus for {domain} must be a single word; check Postmark's UI")
     found = [
         _dkim_key("active", details.get("DKIMHost"), details.get("DKIMTextValue"), domain),
         _dkim_key("pending", details.get("DKIMPendingHost"), details.get("DKIMPendingTextValue"), domain),
@@ -204,13 +257,13 @@ def _from_details(domain: str, domain_id: int, details: dict, *, created: bool, 
         domain=domain,
         domain_id=domain_id,
         dkim_keys=tuple(keys),
-        return_path_domain=str(details.get("ReturnPathDomain") or ""),
-        return_path_cname=str(details.get("ReturnPathDomainCNAMEValue") or RETURN_PATH_TARGET),
+        return_path_domain=return_path,
+        return_path_cname=cname,
         dkim_verified=bool(details.get("DKIMVerified")),
         return_path_verified=bool(details.get("ReturnPathDomainVerified")),
         created=created,
         return_path_updated=updated,
-        dkim_update_status=str(details.get("DKIMUpdateStatus") or ""),
+        dkim_update_status=update_status,
         revoked_key_removable=removable,
         removable_key=removable_key,
     )

@@ -115,6 +115,8 @@ class PostmarkStandIn:
     # How verifyDkim / verifyReturnPath look DNS up: (name, type) -> TXT texts or CNAME targets.
     lookup: Callable[[str, str], list[str]] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # A hostile Postmark: every domain's details carry the account token in this field (a test sets it).
+    echo_token_into: str | None = None
     # hold(): the next matching request waits here until released (a test signals the client meanwhile).
     holds: list[tuple[str, re.Pattern, threading.Event, threading.Event]] = field(default_factory=list)
 
@@ -259,7 +261,16 @@ class PostmarkStandIn:
             supplied = request.headers.get("X-Postmark-Account-Token", "")
             if not supplied or (self.token is not None and supplied != self.token):
                 return self._json(ERROR_BAD_TOKEN, 401)
-            return self._route(request)
+            response = self._route(request)
+            if (
+                self.echo_token_into
+                and response.status_code == 200
+                and re.fullmatch(r"/domains(/\d+.*)?", request.path)
+            ):
+                body = json.loads(response.get_data(as_text=True))
+                if isinstance(body, dict) and "Name" in body and "ID" in body:
+                    return self._json(self._hostile(body, supplied))
+            return response
 
     def _route(self, request: Request) -> Response:
         path, method = request.path, request.method
@@ -306,6 +317,20 @@ class PostmarkStandIn:
         if path == "/senders" and method == "GET":
             return self._json({"TotalCount": 0, "SenderSignatures": []})
         return self._json({"Note": "stand-in: recorded, not a Domains API call"})
+
+    def _hostile(self, details: dict, supplied_token: str) -> dict:
+        """The details as a hostile Postmark answers them: the caller's token echoed into one field."""
+        if not self.echo_token_into:
+            return details
+        echoed = dict(details)
+        field = self.echo_token_into
+        if field.endswith("Host"):
+            echoed[field] = f"{supplied_token.lower()}._domainkey.{details['Name']}"
+        elif field.endswith("TextValue"):
+            echoed[field] = f"k=rsa;p={supplied_token}"
+        else:
+            echoed[field] = supplied_token
+        return echoed
 
     @staticmethod
     def _summary(details: dict) -> dict:

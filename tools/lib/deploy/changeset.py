@@ -27,11 +27,44 @@ class Created:
     entry: Entry
 
 
-def clean_stale_change_sets(ctx: Ctx, state: StackState, *, keep: bool) -> None:
-    """Change sets earlier runs left unexecuted: deleted (or listed with --keep-change-set)."""
+# How long a change set of another deploy.py run may still be about to run: its wait, its review and a
+# terminal's yes. Younger than this it belongs to a run in flight, and is never deleted by another run.
+IN_FLIGHT_SECONDS = 30 * 60
+
+
+def other_runs(ctx: Ctx, state: StackState) -> tuple[list[dict], list[dict]]:
+    """Change sets other deploy.py runs made and did not execute: (in flight, stale)."""
     if not state.stack_id:
-        return
+        return [], []
+    now = ctx.clock.now()
+    in_flight, stale = [], []
     for summary in ctx.stack.stale_change_sets(state.stack_id):
+        created = summary.get("CreationTime")
+        age = (now - created).total_seconds() if created is not None else IN_FLIGHT_SECONDS
+        (stale if age >= IN_FLIGHT_SECONDS else in_flight).append(summary)
+    return in_flight, stale
+
+
+def refuse_runs_in_flight(ctx: Ctx, state: StackState, *, plan: bool) -> None:
+    """Another run's change set may be about to execute: a deploy refuses (CloudFormation's state says so)."""
+    in_flight, _ = other_runs(ctx, state)
+    for summary in in_flight:
+        name, arn = summary["ChangeSetName"], summary["ChangeSetId"]
+        if plan:
+            ctx.out.line(f"{ctx.target.stack}: another run's change set {name} is waiting; this plan leaves it alone")
+            continue
+        raise Refused(
+            f"refusing to deploy {ctx.target.stack}: another deploy is in flight: its change set {name} "
+            f"({summary.get('Status')}, created {summary.get('CreationTime'):%H:%M:%S} UTC) may be about to run; "
+            "wait for it to finish, or if it was abandoned, delete it with: aws cloudformation delete-change-set "
+            f"--change-set-name {arn} --region {ctx.target.region}, then rerun"
+        )
+
+
+def clean_stale_change_sets(ctx: Ctx, state: StackState, *, keep: bool) -> None:
+    """Change sets earlier runs left unexecuted longer ago than a run lives: deleted (kept: --keep-change-set)."""
+    _, stale = other_runs(ctx, state)
+    for summary in stale:
         name = summary["ChangeSetName"]
         if keep:
             ctx.out.line(f"{ctx.target.stack}: kept unexecuted change set {name} (--keep-change-set)")

@@ -47,6 +47,8 @@ CHANGE_SET_TIMEOUT_SECONDS = 600.0
 CHANGE_SET_DESCRIPTION = "Created by deploy.py (Arda partition mail)"
 TERMINAL_SUFFIXES = ("_COMPLETE", "_FAILED")
 POLL_SECONDS = 2.0
+# More pages than any of this stack's listings can have (about 15 resources, a few change sets).
+MAX_PAGES = 100
 HEARTBEAT_SECONDS = 30.0
 # What an operator does about a stack state a deploy cannot work from.
 _STATE_ADVICE = {
@@ -164,8 +166,10 @@ class Stack:
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         on_event: Callable[[StackEvent], None] | None = None,
         on_heartbeat: Callable[[str], None] | None = None,
+        timeout_seconds: float = 3600.0,
     ) -> None:
         self.cfn = cloudformation
+        self.timeout_seconds = timeout_seconds  # --timeout: the longest any wait of this run may take
         self.name = name
         self.clock = clock
         self.poll_seconds = poll_seconds
@@ -239,7 +243,8 @@ class Stack:
 
     def wait_for_change_set(self, change_set_id: str) -> list[ResourceChange]:
         """Poll until the change set is ready; its changes, or NoChanges / DeployFailed."""
-        deadline = self.clock.monotonic() + CHANGE_SET_TIMEOUT_SECONDS
+        limit = min(CHANGE_SET_TIMEOUT_SECONDS, self.timeout_seconds)
+        deadline = self.clock.monotonic() + limit
         while True:
             response = self.call("describe_change_set", ChangeSetName=change_set_id)
             status = response["Status"]
@@ -247,32 +252,28 @@ class Stack:
                 return self._changes(change_set_id, response)
             if status == "FAILED":
                 reason = response.get("StatusReason", "")
-                if any(text in reason for text in NO_CHANGES_REASONS):
+                if reason.startswith(NO_CHANGES_REASONS):  # CloudFormation's own sentence, not one that quotes it
                     raise NoChanges(f"{self.name}: no changes; the stack already matches the template")
                 raise DeployFailed(f"{self.name}: the change set failed: {reason}")
             if self.clock.monotonic() > deadline:
-                raise DeployFailed(
-                    f"{self.name}: the change set is still {status} after {CHANGE_SET_TIMEOUT_SECONDS:.0f}s"
-                )
+                raise DeployFailed(f"{self.name}: the change set is still {status} after {limit:.0f}s")
             self.clock.sleep(self.poll_seconds)
 
     def _changes(self, change_set_id: str, first_page: dict) -> list[ResourceChange]:
-        changes, page = [], first_page
-        while True:
-            for change in page.get("Changes", []):
-                rc = change.get("ResourceChange", {})
-                changes.append(
-                    ResourceChange(
-                        action=rc.get("Action", ""),
-                        logical_id=rc.get("LogicalResourceId", ""),
-                        resource_type=rc.get("ResourceType", ""),
-                        replacement=rc.get("Replacement", "") or "",
-                    )
-                )
-            token = page.get("NextToken")
-            if not token:
-                return changes
-            page = self.call("describe_change_set", ChangeSetName=change_set_id, NextToken=token)
+        pages = [first_page]
+        if first_page.get("NextToken"):
+            rest = self.pages("describe_change_set", ChangeSetName=change_set_id)
+            pages = list(rest)  # from the start: one bounded walk, the first page included
+        return [
+            ResourceChange(
+                action=rc.get("Action", ""),
+                logical_id=rc.get("LogicalResourceId", ""),
+                resource_type=rc.get("ResourceType", ""),
+                replacement=rc.get("Replacement", "") or "",
+            )
+            for page in pages
+            for rc in (change.get("ResourceChange", {}) for change in page.get("Changes", []))
+        ]
 
     def delete_change_set(self, change_set_id: str) -> None:
         """Remove a change set that will not be executed."""
@@ -306,15 +307,37 @@ class Stack:
         return since
 
     def stale_change_sets(self, stack_id: str) -> list[dict]:
-        """Change sets deploy.py made on this stack earlier and never executed."""
-        summaries = self.call("list_change_sets", StackName=stack_id).get("Summaries", [])
+        """Change sets deploy.py made on this stack and nobody executed (yet): being made, ready, or failed."""
+        summaries = [
+            s for page in self.pages("list_change_sets", StackName=stack_id) for s in page.get("Summaries", [])
+        ]
         return [
             s
             for s in summaries
             if s.get("Description") == CHANGE_SET_DESCRIPTION
             and s.get("ExecutionStatus") in ("AVAILABLE", "UNAVAILABLE")
-            and s.get("Status") in ("CREATE_COMPLETE", "FAILED")
+            and s.get("Status") in ("CREATE_PENDING", "CREATE_IN_PROGRESS", "CREATE_COMPLETE", "FAILED")
         ]
+
+    def pages(self, operation: str, **kwargs):
+        """Every page of a paginated call, bounded: a NextToken seen before or too many pages is an error.
+
+        CloudFormation never repeats a token or pages forever; an answer that does is
+        not CloudFormation's (a broken proxy, an endpoint that is not AWS), and
+        following it would call AWS thousands of times a minute.
+        """
+        seen: set[str] = set()
+        token = None
+        for _ in range(MAX_PAGES):
+            page = self.call(operation, **kwargs, **({"NextToken": token} if token else {}))
+            yield page
+            token = page.get("NextToken")
+            if not token:
+                return
+            if token in seen:
+                raise DeployFailed(f"{self.name}: {operation} answered the same page token twice; not AWS's paging")
+            seen.add(token)
+        raise DeployFailed(f"{self.name}: {operation} went on past {MAX_PAGES} pages; not AWS's paging")
 
     # -- following ---------------------------------------------------------------
 
@@ -325,17 +348,13 @@ class Stack:
 
     def _new_events(self, stack_id: str, since: str | None, seen: set[str]) -> list[dict]:
         """Events after ``since`` not yet seen, oldest first (pages are newest first)."""
-        fresh, token = [], None
-        while True:
-            kwargs = {"StackName": stack_id, **({"NextToken": token} if token else {})}
-            page = self.call("describe_stack_events", **kwargs)
+        fresh = []
+        for page in self.pages("describe_stack_events", StackName=stack_id):
             for event in page.get("StackEvents", []):
                 if event["EventId"] == since or event["EventId"] in seen:
                     return list(reversed(fresh))
                 fresh.append(event)
-            token = page.get("NextToken")
-            if not token:
-                return list(reversed(fresh))
+        return list(reversed(fresh))
 
     def _is_stack_end(self, event: dict) -> bool:
         return (
@@ -345,13 +364,13 @@ class Stack:
             and "_IN_PROGRESS" not in str(event.get("ResourceStatus", ""))
         )
 
-    def follow(self, stack_id: str, since: str | None, timeout_seconds: float = 3600.0) -> str:
+    def follow(self, stack_id: str, since: str | None, timeout_seconds: float | None = None) -> str:
         """Hand events on as they come until the stack's own terminal event; its status.
 
         One describe_stack_events call per poll. Raises FollowTimeout at the deadline.
         """
         started = last_event_at = self.clock.monotonic()
-        deadline = started + timeout_seconds
+        deadline = started + (timeout_seconds if timeout_seconds is not None else self.timeout_seconds)
         seen: set[str] = set()
         last: StackEvent | None = None
         while True:

@@ -141,6 +141,7 @@ class Ctx:
             clock=self.clock,
             on_event=self.show_event,
             on_heartbeat=self.out.line,
+            timeout_seconds=self.follow_timeout_seconds,
         )
 
     def show_event(self, event: StackEvent) -> None:

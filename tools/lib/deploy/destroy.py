@@ -63,7 +63,7 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> str:
         ),
     ):
         ctx.stack.call("delete_stack", StackName=stack["StackId"])
-        final = ctx.stack.follow(stack["StackId"], since, ctx.follow_timeout_seconds)
+        final = ctx.stack.follow(stack["StackId"], since)
         if final != "DELETE_COMPLETE":
             report_failure(ctx, stack["StackId"], since, final)
             raise DeployFailed(f"{stack_name}: the deletion ended in {final} (failed resources above)")

@@ -73,7 +73,7 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
         return []
     cfn = ctx.aws.cloudformation
     try:
-        deadline = ctx.clock.monotonic() + DETECTION_DEADLINE_SECONDS
+        deadline = ctx.clock.monotonic() + min(DETECTION_DEADLINE_SECONDS, ctx.follow_timeout_seconds)
         while True:
             status = cfn.describe_stack_drift_detection_status(StackDriftDetectionId=check.detection)
             if status["DetectionStatus"] != "DETECTION_IN_PROGRESS" or ctx.clock.monotonic() > deadline:

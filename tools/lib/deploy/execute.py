@@ -33,7 +33,7 @@ def execute(ctx: Ctx, created: Created) -> dict:
     created.entry.done = f"change set {change_set.id} executed; CloudFormation carries on: watch it with: {watch}"
     LOG.info("%s: executing change set; following stack events (Ctrl-C stops following, not the update)", stack)
     try:
-        final = ctx.stack.follow(change_set.stack_id, since, ctx.follow_timeout_seconds)
+        final = ctx.stack.follow(change_set.stack_id, since)
     except FollowTimeout as exc:
         raise FollowTimeout(f"{stack}: not settled after {exc.elapsed:.0f}s (--timeout)", exc.elapsed) from None
     if final not in SUCCESS:

@@ -16,6 +16,7 @@ from tools.lib.deploy.changeset import (
     check_change_set_account,
     clean_stale_change_sets,
     create_change_set,
+    refuse_runs_in_flight,
     wait_for_changes,
 )
 from tools.lib.deploy.context import Ctx
@@ -65,6 +66,7 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
     check_committed(ctx, plan=opts.plan, outside_git=opts.outside_git)  # 3
     body = committed_template(ctx)  # 4
     state = examine_stack(ctx, plan=opts.plan, delete_failed_stack=opts.delete_failed_stack)  # 5
+    refuse_runs_in_flight(ctx, state, plan=opts.plan)
     deployed = deployed_state(ctx, state)
     drift = check_drift(ctx, deployed, plan=opts.plan, overwrite=opts.overwrite_drift)
     token = resolve_token(ctx)  # 6
@@ -77,7 +79,8 @@ def submit(ctx: Ctx, ready: Prepared, opts: Options) -> tuple[Created, dict[str,
     """Step 9: the failed stack deleted if asked, stale change sets cleaned, the change set created."""
     state = delete_failed_stack(ctx, ready.state) if ready.state.recreate else ready.state
     parameters = template_parameters(ready.token, ready.registration, state.dkim_selectors(), ctx.target.stack)
-    clean_stale_change_sets(ctx, state, keep=opts.keep_change_set)
+    if not opts.plan:  # a plan deletes nothing but its own change set
+        clean_stale_change_sets(ctx, state, keep=opts.keep_change_set)
     LOG.info("%s: creating a %s change set", ctx.target.stack, state.kind)
     return create_change_set(ctx, ready.body, parameters, state), parameters
 

@@ -17,7 +17,7 @@ from templates.partition_email import (
 )
 from tools.lib.deploy.context import MANAGED_BY
 from tools.lib.errors import ArdaMailError
-from tools.lib.logger import Secret
+from tools.lib.logger import Secret, holds_secret
 from tools.lib.registration import Registration
 
 LOG = logging.getLogger(__name__)
@@ -44,6 +44,11 @@ def template_parameters(
         raise ArdaMailError(f"{where}: Postmark's DKIM keys cannot be published: {exc}") from None
     params = {P_TOKEN: token.reveal()}
     for slot, assigned in zip(DKIM_SLOT_NUMBERS, slots, strict=True):
+        if assigned and holds_secret(" ".join(assigned)):
+            raise ArdaMailError(
+                f"{where}: Postmark's DKIM key for slot {slot} holds a secret this run knows; it would be deployed "
+                "in clear and published in DNS: nothing was created"
+            )
         selector, value = assigned or ("", "")
         params[dkim_selector_parameter(slot)] = selector
         params[dkim_value_parameter(slot)] = value

@@ -113,8 +113,8 @@ def confirm(ctx: Ctx, created: Created, *, assume_yes: bool, is_tty: bool) -> No
     change_set = created.change_set.id
     kept = (
         f"change set {change_set} left for review (execute it with: aws cloudformation execute-change-set "
-        f"--change-set-name {change_set} --region {ctx.target.region}); the next deploy deletes it unless run "
-        "with --keep-change-set"
+        f"--change-set-name {change_set} --region {ctx.target.region}); deploys refuse while it waits "
+        "(30 minutes), then the next deploy deletes it unless run with --keep-change-set"
     )
     if not is_tty:
         ctx.journal.keep(created.entry, kept)

@@ -40,6 +40,11 @@ def load_template(body: str) -> dict:
         return {name: value}
 
     Loader.add_multi_constructor("!", construct)
+    # CloudFormation templates never use YAML anchors; an alias can multiply a small text into
+    # gigabytes (the "billion laughs"), so any alias is refused before anything is built.
+    for event in yaml.parse(body, Loader=Loader):
+        if isinstance(event, yaml.AliasEvent):
+            raise ValueError("YAML aliases are not allowed in a CloudFormation template")
     document = yaml.load(body, Loader=Loader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(document, dict):
         raise ValueError("not a template (no mapping at the top)")
