@@ -139,7 +139,33 @@ def test_destroy_takes_the_partition_down_and_names_what_it_keeps(world, postmar
         secrets.describe_secret(SecretId=kept["PostmarkAccountTokenSecretArn"])
     again = ok(world.deploy("--destroy", "--yes"))
     assert "no such stack in account 111122223333; nothing to take down" in again.stdout
+    zone_id = kept["MailHostedZoneId"].split("/")[-1]
+    assert f"retained by an earlier stack: hosted zone {zone_id}, webhook secret {kept['WebhookSecretArn']}" in (
+        again.stdout
+    )
     assert_token_nowhere(result.stdout, result.stderr, folders=[tmp_path])
+
+
+@pytest.mark.vcheck("V-PART-003")
+def test_purge_after_a_plain_destroy_finds_what_was_retained_by_name_and_tags(world, postmark):
+    ok(world.deploy("--yes"))
+    kept = outputs(world)
+    secrets = client("secretsmanager", world["deployer"])
+    # Someone else's secret with the partition's tag (another tool's): not the webhook secret, never deleted.
+    other = secrets.create_secret(
+        Name="elsewhere", SecretString="x", Tags=[{"Key": "arda:partition", "Value": "dev"}], Description="not ours"
+    )["ARN"]
+    ok(world.deploy("--destroy", "--yes"))
+    purged = ok(world.deploy("--destroy", "--yes", "--purge-retained"))
+    zone_id = kept["MailHostedZoneId"].split("/")[-1]
+    assert f"no such stack; retained by an earlier one, to purge: hosted zone {zone_id}" in purged.stdout
+    route53 = client("route53", world["deployer"])
+    with pytest.raises(route53.exceptions.NoSuchHostedZone):
+        route53.get_hosted_zone(Id=zone_id)
+    assert secrets.describe_secret(SecretId=kept["WebhookSecretArn"]).get("DeletedDate") is not None
+    assert secrets.describe_secret(SecretId=other).get("DeletedDate") is None, "only the partition's own secret"
+    nothing = ok(world.deploy("--destroy", "--yes", "--purge-retained"))
+    assert "no such stack, and nothing it retained in account 111122223333" in nothing.stdout
 
 
 def test_destroy_with_purge_retained_leaves_nothing(world, postmark):
@@ -153,3 +179,25 @@ def test_destroy_with_purge_retained_leaves_nothing(world, postmark):
         route53.get_hosted_zone(Id=kept["MailHostedZoneId"])
     secrets = client("secretsmanager", world["deployer"])
     assert secrets.describe_secret(SecretId=kept["WebhookSecretArn"]).get("DeletedDate") is not None
+
+
+def test_purge_refuses_what_no_longer_looks_like_the_partitions_and_deletes_nothing(world, postmark):
+    ok(world.deploy("--yes"))
+    kept = outputs(world)
+    zone_id = kept["MailHostedZoneId"].split("/")[-1]
+    route53 = client("route53", world["deployer"])
+    # Someone handed the zone to another team: the stack still records it, the tags say otherwise.
+    route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, RemoveTagKeys=["arda:partition"])
+    refused = world.deploy("--destroy", "--yes", "--purge-retained")
+    assert refused.returncode == 3, refused.stderr
+    (line,) = [entry for entry in refused.stderr.splitlines() if entry.startswith("deploy: error:")]
+    assert f"refusing to purge for {STACK}: hosted zone {zone_id} is not tagged as Alpha002's" in line
+    assert "nothing was deleted" in line
+    cfn = client("cloudformation", world["deployer"])
+    assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["EnableTerminationProtection"] is True
+    # Without the stack, the same zone is not found as the partition's either.
+    ok(world.deploy("--destroy", "--yes"))
+    after = ok(world.deploy("--destroy", "--yes", "--purge-retained"))
+    assert f"hosted zone {zone_id}" not in after.stdout
+    assert route53.get_hosted_zone(Id=zone_id)["HostedZone"]["Id"].endswith(zone_id)

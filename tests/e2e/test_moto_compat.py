@@ -181,7 +181,14 @@ BARE_MOTO = textwrap.dedent(
         again = cfn.create_change_set(StackName="cond", ChangeSetName="d", ChangeSetType="CREATE",
                                       TemplateBody=json.dumps(body))
         same_name = [s["StackId"] for s in cfn.describe_stacks()["Stacks"] if s["StackName"] == "cond"]
-        print(json.dumps({"duplicates": dupes, "listed": sorted(listed), "stacks_named_cond": len(same_name)}))
+        tagged = {"Type": "AWS::Route53::HostedZone", "Properties": {"Name": "tagged.test",
+                  "HostedZoneTags": [{"Key": "arda:partition", "Value": "dev"}]}}
+        cfn.create_stack(StackName="tags", TemplateBody=json.dumps({"Resources": {"Zone": tagged}}))
+        by_name = r53.list_hosted_zones_by_name(DNSName="tagged.test")["HostedZones"]
+        tagged_id = [z["Id"] for z in r53.list_hosted_zones()["HostedZones"] if "tagged" in z["Name"]][0]
+        tags = r53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=tagged_id.split("/")[-1])
+        print(json.dumps({"duplicates": dupes, "listed": sorted(listed), "stacks_named_cond": len(same_name),
+                          "zones_by_name": len(by_name), "zone_tags": tags["ResourceTagSet"].get("Tags", [])}))
     """
 )
 
@@ -193,6 +200,23 @@ def test_bare_moto_still_has_these_gaps():
     assert found["duplicates"] == ["k.example.test", "k.example.test"], "bare moto now refuses duplicates"
     assert found["listed"] == ["Slot", "Zone"], "bare moto now honours Conditions in change sets"
     assert found["stacks_named_cond"] == 2, "bare moto now keeps one REVIEW_IN_PROGRESS stack per name"
+    assert found["zones_by_name"] == 0, "bare moto now names template zones fully qualified"
+    assert found["zone_tags"] == [], "bare moto now applies HostedZoneTags"
+
+
+def test_a_zone_from_a_template_is_tagged_and_found_by_name(cfn):
+    import boto3
+
+    zone = {
+        "Type": "AWS::Route53::HostedZone",
+        "Properties": {"Name": "tagged.test", "HostedZoneTags": [{"Key": "arda:partition", "Value": "dev"}]},
+    }
+    cfn.create_stack(StackName="tags", TemplateBody=json.dumps({"Resources": {"Zone": zone}}))
+    route53 = boto3.client("route53")
+    (found,) = route53.list_hosted_zones_by_name(DNSName="tagged.test")["HostedZones"]
+    assert found["Name"] == "tagged.test."
+    tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=found["Id"].split("/")[-1])
+    assert tags["ResourceTagSet"]["Tags"] == [{"Key": "arda:partition", "Value": "dev"}]
 
 
 def test_a_second_create_change_set_joins_the_stack_under_review(cfn):

@@ -74,6 +74,10 @@ makes moto behave the way CloudFormation does, for one documented gap:
    StackId) and adds the change set to it, and refuses a CREATE change set for a
    stack that exists in any other state (``AlreadyExistsException``). Here it does both,
    so a deploy after a change set left for review follows the stack it executes.
+13. A hosted zone created from a template: moto drops its ``HostedZoneTags`` and names it
+   without the trailing dot, so ``ListHostedZonesByName`` never finds it. Route 53 tags the
+   zone (``ListTagsForResource`` shows them) and always names zones fully qualified. Here
+   both are as Route 53 does them.
 
 Deliberately not patched: moto returns NoEcho parameter values in clear text from
 ``DescribeStacks``. Leaving that in makes the token-leak assertions stricter: if
@@ -111,6 +115,7 @@ def apply() -> None:
     _slow_execution()
     _holds()
     _one_stack_per_name()
+    _hosted_zone_tags()
 
 
 def _zone_name_servers() -> None:
@@ -766,3 +771,21 @@ def _one_stack_per_name() -> None:
         return change_set_id, stack.stack_id
 
     CloudFormationBackend.create_change_set = create_change_set
+
+
+def _hosted_zone_tags() -> None:
+    from moto.route53.models import FakeZone, route53_backends
+    from moto.utilities.utils import get_partition
+
+    create = FakeZone.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        name = resource_name if resource_name.endswith(".") else f"{resource_name}."
+        zone = create(cls, name, cloudformation_json, account_id, region_name, **kwargs)
+        tags = cloudformation_json.get("Properties", {}).get("HostedZoneTags") or []
+        if tags:
+            backend = route53_backends[account_id][get_partition(region_name)]
+            backend.change_tags_for_resource("hostedzone", zone.resource_id, tags, [])
+        return zone
+
+    FakeZone.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)

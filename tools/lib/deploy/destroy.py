@@ -10,11 +10,11 @@ them, or removed (``--purge-retained``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from templates.partition_email import O_ZONE_ID
+from templates.partition_email import R_WEBHOOK_SECRET, R_ZONE
 from tools.lib.aws_errors import aws_call
-from tools.lib.deploy.cloudformation import DeployFailed, outputs
+from tools.lib.deploy.cloudformation import DeployFailed
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.execute import report_failure
 from tools.lib.deploy.guards import check_account
@@ -41,16 +41,14 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> str:
     check_account(ctx)
     stack = ctx.stack.describe()
     if stack is None:
-        ctx.out.line(f"{stack_name}: no such stack in account {ctx.target.account}; nothing to take down")
-        return "nothing-to-destroy"
+        return purge_orphans(ctx, opts)
     status = stack["StackStatus"]
     if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
         raise Refused(f"{stack_name}: the stack is busy ({status}); wait for it to settle, then rerun --destroy")
-    retained = show_fates(ctx, stack)
-    kept = outputs(stack)
-    zone_id, webhook = kept.get(O_ZONE_ID), kept.get("WebhookSecretArn")
+    resources = show_fates(ctx, stack)
+    retained = identify(ctx, resources) if opts.purge_retained else Retained()
     if opts.purge_retained:
-        ctx.out.line(f"{stack_name}: --purge-retained: the zone {zone_id} and the webhook secret will go too")
+        ctx.out.line(f"{stack_name}: --purge-retained: {retained.describe()} will go too")
     confirm_destroy(ctx, opts)
     protection = lift_termination_protection(ctx, stack)
     since = ctx.stack.newest_event_id(stack["StackId"])
@@ -73,15 +71,138 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> str:
         f"{stack_name}: DELETE_COMPLETE; the NS delegation left {ctx.target.config.infrastructure.parent_zone_name}"
     )
     if opts.purge_retained:
-        purge(ctx, zone_id, webhook)
-    elif retained:
-        print_retained(ctx, zone_id, webhook)
-    ctx.out.document["retained"] = {} if opts.purge_retained else {"zone": zone_id, "webhook_secret": webhook}
+        purge(ctx, retained)
+        ctx.out.document["retained"] = {}
+        return "destroyed"
+    kept = Retained(*_physical_ids(resources))
+    print_retained(ctx, kept)
+    ctx.out.document["retained"] = {"zones": kept.zones, "webhook_secrets": kept.secrets}
     return "destroyed"
 
 
-def show_fates(ctx: Ctx, stack: dict) -> set[str]:
-    """Each resource of the stack, DELETE or RETAIN (its DeletionPolicy); the retained logical IDs."""
+@dataclass(frozen=True)
+class Retained:
+    """What the partition's stacks retained: hosted zone IDs and webhook secret ARNs, identity checked."""
+
+    zones: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        parts = [f"hosted zone {z}" for z in self.zones] + [f"webhook secret {s}" for s in self.secrets]
+        return ", ".join(parts) or "nothing retained"
+
+
+def purge_orphans(ctx: Ctx, opts: DestroyOptions) -> str:
+    """No stack: what earlier stacks of this partition retained, found by name and tags; purged when asked."""
+    stack_name = ctx.target.stack
+    found = find_orphans(ctx)
+    ctx.out.document["retained"] = {"zones": found.zones, "webhook_secrets": found.secrets}
+    if not opts.purge_retained:
+        ctx.out.line(f"{stack_name}: no such stack in account {ctx.target.account}; nothing to take down")
+        if found.zones or found.secrets:
+            ctx.out.line(f"  retained by an earlier stack: {found.describe()}; remove them with --purge-retained")
+        return "nothing-to-destroy"
+    if not (found.zones or found.secrets):
+        ctx.out.line(f"{stack_name}: no such stack, and nothing it retained in account {ctx.target.account}")
+        return "nothing-to-destroy"
+    ctx.out.line(f"{stack_name}: no such stack; retained by an earlier one, to purge: {found.describe()}")
+    confirm_destroy(ctx, opts)
+    purge(ctx, found)
+    ctx.out.document["retained"] = {}
+    return "purged"
+
+
+def identify(ctx: Ctx, resources: list[dict]) -> Retained:
+    """The stack's retained zone and secret by the physical IDs the stack recorded, each checked to be this
+    partition's (name and tags): a rewritten output cannot point the purge at anything else."""
+    zones, secrets = _physical_ids(resources)
+    problems = [p for p in [*(zone_problem(ctx, z) for z in zones), *(secret_problem(ctx, s) for s in secrets)] if p]
+    if problems:
+        raise Refused(
+            f"refusing to purge for {ctx.target.stack}: {'; '.join(problems)}; nothing was deleted: rerun without "
+            "--purge-retained, and remove what is retained by hand once you know what it is"
+        )
+    return Retained(zones, secrets)
+
+
+def _physical_ids(resources: list[dict]) -> tuple[list[str], list[str]]:
+    """The retained zone IDs and webhook secret ARNs among the stack's resources (only those that exist)."""
+
+    def of(logical_id: str) -> list[str]:
+        return [
+            r["PhysicalResourceId"]
+            for r in resources
+            if r["LogicalResourceId"] == logical_id and r.get("PhysicalResourceId")
+        ]
+
+    return of(R_ZONE), of(R_WEBHOOK_SECRET)
+
+
+def _tags_match(ctx: Ctx, tags: dict[str, str]) -> bool:
+    config = ctx.target.config
+    return tags.get("arda:infrastructure") == config.infrastructure.name and tags.get("arda:partition") == (
+        config.partition.value
+    )
+
+
+def zone_problem(ctx: Ctx, zone_id: str) -> str | None:
+    """Why hosted zone ``zone_id`` is not this partition's mail zone, or None."""
+    route53, domain = ctx.aws.route53, ctx.target.config.mail_domain
+    with aws_call("route53 get-hosted-zone", ctx.target.stack):
+        zone = route53.get_hosted_zone(Id=zone_id)["HostedZone"]
+        listed = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id.split("/")[-1])
+    tags = {t["Key"]: t["Value"] for t in listed.get("ResourceTagSet", {}).get("Tags", [])}
+    if zone["Name"].lower().rstrip(".") != domain or zone.get("Config", {}).get("PrivateZone"):
+        return f"hosted zone {zone_id} is {zone['Name']}, not the public zone {domain}"
+    if not _tags_match(ctx, tags):
+        return f"hosted zone {zone_id} is not tagged as {ctx.target.config.infrastructure.name}'s {domain}"
+    return None
+
+
+def secret_problem(ctx: Ctx, arn: str) -> str | None:
+    """Why ``arn`` is not this partition's webhook secret, or None."""
+    parts = arn.split(":")
+    if (
+        len(parts) < 7
+        or parts[2] != "secretsmanager"
+        or parts[3] != ctx.target.region
+        or parts[4] != ctx.target.account
+    ):
+        return f"{arn} is not a secret of account {ctx.target.account} in {ctx.target.region}"
+    with aws_call("secretsmanager describe-secret", ctx.target.stack):
+        secret = ctx.aws.secretsmanager.describe_secret(SecretId=arn)
+    tags = {t["Key"]: t["Value"] for t in secret.get("Tags") or []}
+    if not _tags_match(ctx, tags) or ctx.target.config.mail_domain not in str(secret.get("Description", "")):
+        return f"secret {arn} is not tagged and described as the webhook secret of {ctx.target.config.mail_domain}"
+    return None
+
+
+def find_orphans(ctx: Ctx) -> Retained:
+    """Zones named like the partition's and webhook secrets tagged as its, that no stack holds any more."""
+    route53, domain = ctx.aws.route53, ctx.target.config.mail_domain
+    zones = []
+    with aws_call("route53 list-hosted-zones-by-name", ctx.target.stack):
+        listed = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="100")["HostedZones"]
+    for zone in listed:
+        if zone["Name"].lower().rstrip(".") == domain and zone_problem(ctx, zone["Id"]) is None:
+            zones.append(zone["Id"].split("/")[-1])
+    secrets = []
+    partition = ctx.target.config.partition.value
+    with aws_call("secretsmanager list-secrets", ctx.target.stack):
+        pages = ctx.aws.secretsmanager.get_paginator("list_secrets").paginate(
+            Filters=[{"Key": "tag-key", "Values": ["arda:partition"]}, {"Key": "tag-value", "Values": [partition]}],
+            PaginationConfig={"MaxItems": 1000},
+        )
+        candidates = [s for page in pages for s in page.get("SecretList", []) if not s.get("DeletedDate")]
+    for candidate in candidates:
+        if secret_problem(ctx, candidate["ARN"]) is None:
+            secrets.append(candidate["ARN"])
+    return Retained(zones, secrets)
+
+
+def show_fates(ctx: Ctx, stack: dict) -> list[dict]:
+    """Each resource of the stack, DELETE or RETAIN (its DeletionPolicy), as a table; the stack's resources
+    (as CloudFormation recorded them: logical ID, type, physical ID)."""
     with aws_call("cloudformation get-template", ctx.target.stack):
         body = ctx.aws.cloudformation.get_template(StackName=stack["StackId"], TemplateStage="Original")
     template = parse_template(body["TemplateBody"], f"the deployed template of {ctx.target.stack}")
@@ -109,7 +230,7 @@ def show_fates(ctx: Ctx, stack: dict) -> set[str]:
     ctx.out.document["resources"] = [
         dict(zip(("fate", "logical_id", "type", "physical_id"), r, strict=True)) for r in rows[1:]
     ]
-    return retained
+    return named
 
 
 def confirm_destroy(ctx: Ctx, opts: DestroyOptions) -> None:
@@ -123,17 +244,19 @@ def confirm_destroy(ctx: Ctx, opts: DestroyOptions) -> None:
         raise NotDone(f"{stack}: the name did not match; nothing was deleted")
 
 
-def print_retained(ctx: Ctx, zone_id: str | None, webhook: str | None) -> None:
+def print_retained(ctx: Ctx, kept: Retained) -> None:
     """What the stack kept, with the commands that remove it when it is no longer needed."""
     config, region = ctx.target.config, ctx.target.region
+    if not (kept.zones or kept.secrets):
+        return
     ctx.out.line(f"{ctx.target.stack}: retained, with the commands that remove them when they are no longer needed:")
-    if zone_id:
+    for zone_id in kept.zones:
         ctx.out.line(f"  hosted zone {zone_id} ({config.mail_domain}): delete its records, then")
         ctx.out.line(f"    aws route53 delete-hosted-zone --id {zone_id}")
-    if webhook:
-        ctx.out.line(f"  webhook secret {webhook}:")
+    for arn in kept.secrets:
+        ctx.out.line(f"  webhook secret {arn}:")
         ctx.out.line(
-            f"    aws secretsmanager delete-secret --secret-id {webhook} --recovery-window-in-days 7 --region {region}"
+            f"    aws secretsmanager delete-secret --secret-id {arn} --recovery-window-in-days 7 --region {region}"
         )
     ctx.out.line(
         f"  or rerun: python deploy.py {config.infrastructure.name} {config.partition.value} --destroy "
@@ -141,15 +264,17 @@ def print_retained(ctx: Ctx, zone_id: str | None, webhook: str | None) -> None:
     )
 
 
-def purge(ctx: Ctx, zone_id: str | None, webhook: str | None) -> None:
-    """--purge-retained: empty and delete the zone, schedule the webhook secret's deletion."""
+def purge(ctx: Ctx, retained: Retained) -> None:
+    """--purge-retained: empty and delete each retained zone, schedule each webhook secret's deletion."""
     stack = ctx.target.stack
-    if zone_id:
+    apex = ctx.target.config.mail_domain
+    for zone_id in retained.zones:
         route53 = ctx.aws.route53
         with aws_call("route53 list-resource-record-sets", stack):
-            pages = route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
+            pages = route53.get_paginator("list_resource_record_sets").paginate(
+                HostedZoneId=zone_id, PaginationConfig={"MaxItems": 100_000}
+            )
             records = [r for page in pages for r in page["ResourceRecordSets"]]
-        apex = ctx.target.config.mail_domain
         doomed = [r for r in records if not (r["Name"].lower().rstrip(".") == apex and r["Type"] in ("NS", "SOA"))]
         with (
             ctx.journal.attempt(
@@ -168,15 +293,15 @@ def purge(ctx: Ctx, zone_id: str | None, webhook: str | None) -> None:
                 )
             route53.delete_hosted_zone(Id=zone_id)
         ctx.out.line(f"{stack}: deleted the hosted zone {zone_id} ({len(doomed)} record(s) first)")
-    if webhook:
+    for arn in retained.secrets:
         with (
             ctx.journal.attempt(
-                f"webhook secret {webhook}",
-                done=f"scheduled the webhook secret's deletion in 7 days ({webhook})",
+                f"webhook secret {arn}",
+                done=f"scheduled the webhook secret's deletion in 7 days ({arn})",
                 unsure=f"the webhook secret's deletion may have been scheduled: check with: aws secretsmanager "
-                f"describe-secret --secret-id {webhook} --region {ctx.target.region}",
+                f"describe-secret --secret-id {arn} --region {ctx.target.region}",
             ),
             aws_call("secretsmanager delete-secret", stack),
         ):
-            ctx.aws.secretsmanager.delete_secret(SecretId=webhook, RecoveryWindowInDays=7)
-        ctx.out.line(f"{stack}: scheduled the webhook secret's deletion in 7 days ({webhook})")
+            ctx.aws.secretsmanager.delete_secret(SecretId=arn, RecoveryWindowInDays=7)
+        ctx.out.line(f"{stack}: scheduled the webhook secret's deletion in 7 days ({arn})")
