@@ -6,9 +6,13 @@ uses only the standard library and the boto3 that the Lambda runtime provides.
 Per CloudFormation request:
 
 - Create / Update: assume the PlatformRoot role, find the public parent zone by name
-  and UPSERT the NS record. A Create (or a rename) refuses to overwrite an NS record
-  of that name that holds other name servers: it belongs to someone else (another
-  stack, or a hand-made delegation), and taking it over would break their mail.
+  and UPSERT the NS record. Both refuse to overwrite an NS record of that name that
+  holds other name servers than this resource writes (or, for an Update in place,
+  wrote before): it belongs to someone else (another stack, or a hand-made
+  delegation), and taking it over would break their mail. The one exception is the
+  rollback of such a refused Update (the stack reads ``UPDATE_ROLLBACK_IN_PROGRESS``):
+  it leaves the record alone and succeeds, so the stack is not left
+  ``UPDATE_ROLLBACK_FAILED`` for an update that wrote nothing.
   The physical ID names the record, so a rename (a new record name or parent zone)
   gets a new physical ID and CloudFormation's cleanup phase sends a Delete for the
   old one: the record moves, and a failed update rolls back through the same two
@@ -158,18 +162,45 @@ def current_delegation(route53, zone_id: str, record: str) -> dict | None:
     )
 
 
-def refuse_foreign_delegation(route53, zone_id: str, props: dict) -> None:
-    """Fail when the parent already delegates the name to other name servers (someone else's)."""
+def _old_name_servers(event: dict) -> list[str]:
+    """The name servers this resource wrote before an Update (its OldResourceProperties), sorted FQDNs."""
+    old = (event.get("OldResourceProperties") or {}) if event.get("RequestType") == "Update" else {}
+    servers = old.get("NameServers") if isinstance(old, dict) else None
+    return sorted(_fqdn(str(ns)) for ns in servers) if isinstance(servers, list) else []
+
+
+def foreign_delegation(route53, zone_id: str, props: dict, ours_before: list[str]) -> str:
+    """The other name servers the parent delegates the name to (someone else's record), or "".
+
+    The record is this resource's when it is absent or holds the name servers it is
+    about to write or (an Update in place) wrote before. Create, rename and Update
+    follow the one rule: never take over a delegation someone else made.
+    """
     current = current_delegation(route53, zone_id, props["record"])
     if current is None:
-        return
+        return ""
     values = sorted(_fqdn(r["Value"]) for r in current.get("ResourceRecords", []))
-    if values != props["name_servers"]:
-        raise DelegationError(
-            f"{props['parent']} already delegates {props['record']} to other name servers "
-            f"({', '.join(values)}); another stack or a hand-made record owns it: remove that delegation "
-            "(or the stack that made it) first, then deploy again"
-        )
+    if values in (props["name_servers"], ours_before):
+        return ""
+    return ", ".join(values)
+
+
+def stack_rolling_back(session, event: dict, left) -> bool:
+    """Whether the stack that sent ``event`` is rolling an update back (its own status, read-only).
+
+    When it cannot be read, no: the request is refused, as it would be otherwise.
+    """
+    stack_id = str(event.get("StackId", ""))
+    parts = stack_id.split(":")
+    if len(parts) < 6 or parts[2] != "cloudformation":
+        return False
+    try:
+        cloudformation = session.client("cloudformation", region_name=parts[3], config=boto_config(left("status")))
+        stacks = cloudformation.describe_stacks(StackName=stack_id).get("Stacks") or []
+    except ClientError as exc:
+        LOG.warning("cannot read the stack's status (%s): treated as not rolling back", exc)
+        return False
+    return bool(stacks) and stacks[0].get("StackStatus") == "UPDATE_ROLLBACK_IN_PROGRESS"
 
 
 def upsert_delegation(route53, zone_id: str, props: dict) -> None:
@@ -257,9 +288,19 @@ def handle(event: dict, session, remaining_seconds: float, sleep=time.sleep, clo
     )
     zone_id = find_public_zone(route53, props["parent"])
     if request in ("Create", "Update"):
-        if request == "Create" or event.get("PhysicalResourceId") != physical_id(props):
-            left("reading the parent's NS record")
-            refuse_foreign_delegation(route53, zone_id, props)
+        left("reading the parent's NS record")
+        foreign = foreign_delegation(route53, zone_id, props, _old_name_servers(event))
+        if foreign and request == "Update" and stack_rolling_back(session, event, left):
+            # Refusing the rollback too would leave the stack UPDATE_ROLLBACK_FAILED; the
+            # update that started it was refused before it wrote anything.
+            LOG.warning("%s: rolling back, someone else's delegation (%s) left in place", props["record"], foreign)
+            return physical_id(props), {"ParentZoneId": zone_id, "Result": "someone else's, left in place"}
+        if foreign:
+            raise DelegationError(
+                f"{props['parent']} already delegates {props['record']} to other name servers ({foreign}); "
+                "another stack or a hand-made record owns it: remove that delegation (or the stack that made it) "
+                "first, then deploy again"
+            )
         left("writing the NS record")
         upsert_delegation(route53, zone_id, props)
         result = "upserted"

@@ -24,6 +24,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from awacs import cloudformation as awacs_cloudformation
 from awacs import logs as awacs_logs
 from awacs import route53 as awacs_route53
 from awacs import sts as awacs_sts
@@ -48,6 +49,7 @@ from troposphere import (
     Output,
     Parameter,
     Ref,
+    StackId,
     Tags,
     Template,
 )
@@ -405,6 +407,14 @@ class PartitionEmail:
                                     Effect=Allow,
                                     Action=[awacs_logs.CreateLogStream, awacs_logs.PutLogEvents],
                                     Resource=[GetAtt(log_group, "Arn")],
+                                ),
+                                # Only to tell the rollback of a refused Update from an Update
+                                # (templates/ns_delegation_handler.py): this stack's own status.
+                                Statement(
+                                    Sid="ReadOwnStackStatus",
+                                    Effect=Allow,
+                                    Action=[awacs_cloudformation.DescribeStacks],
+                                    Resource=[StackId],
                                 ),
                             ],
                         ),

@@ -53,11 +53,15 @@ class FakeSession:
     def __init__(self):
         self.sts = boto3.client("sts", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
         self.route53 = boto3.client("route53", aws_access_key_id="a", aws_secret_access_key="b")
+        self.cloudformation = boto3.client(
+            "cloudformation", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+        )
         self.sts_stub = Stubber(self.sts)
         self.r53_stub = Stubber(self.route53)
+        self.cfn_stub = Stubber(self.cloudformation)
         self.requests = []
         self.operations = []
-        for client in (self.sts, self.route53):
+        for client in (self.sts, self.route53, self.cloudformation):
             client.meta.events.register("before-call.*.*", self._record)
 
     def _record(self, model, **_):
@@ -65,20 +69,20 @@ class FakeSession:
 
     def client(self, name, **kwargs):
         self.requests.append((name, kwargs))
-        return {"sts": self.sts, "route53": self.route53}[name]
+        return {"sts": self.sts, "route53": self.route53, "cloudformation": self.cloudformation}[name]
 
     def __enter__(self):
-        self.sts_stub.activate()
-        self.r53_stub.activate()
+        for stub in (self.sts_stub, self.r53_stub, self.cfn_stub):
+            stub.activate()
         return self
 
     def __exit__(self, *exc):
-        self.sts_stub.deactivate()
-        self.r53_stub.deactivate()
+        for stub in (self.sts_stub, self.r53_stub, self.cfn_stub):
+            stub.deactivate()
 
     def done(self):
-        self.sts_stub.assert_no_pending_responses()
-        self.r53_stub.assert_no_pending_responses()
+        for stub in (self.sts_stub, self.r53_stub, self.cfn_stub):
+            stub.assert_no_pending_responses()
         assert "GetChange" not in self.operations
 
 
@@ -207,13 +211,88 @@ def test_create_upserts_the_ns_record_with_assumed_credentials(session, response
 
 
 def test_update_in_place_upserts_and_keeps_the_physical_id(session, responses):
+    # The record holds what this resource wrote before (OldResourceProperties): it is ours to change.
+    new_ns = ["ns-9.awsdns-09.org", "ns-8.awsdns-08.co.uk"]
     expect_assume(session)
     expect_zone_lookup(session)
-    expect_change(session, "UPSERT", values=sorted(["ns-9.awsdns-09.org.", "ns-8.awsdns-08.co.uk."]))
-    h.handler(
-        event("Update", PHYSICAL, NameServers=["ns-9.awsdns-09.org", "ns-8.awsdns-08.co.uk"]), None, session=session
+    expect_record_read(session, [ns_record()])
+    expect_change(session, "UPSERT", values=sorted(n + "." for n in new_ns))
+    update = event("Update", PHYSICAL, NameServers=new_ns)
+    update["OldResourceProperties"] = event()["ResourceProperties"]
+    h.handler(update, None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == PHYSICAL
+    session.done()
+
+
+def ttl_update() -> dict:
+    update = event("Update", PHYSICAL, TTL="3600")
+    update["OldResourceProperties"] = event()["ResourceProperties"]
+    return update
+
+
+def expect_stack_status(session, status):
+    stack_id = event()["StackId"]
+    session.cfn_stub.add_response(
+        "describe_stacks",
+        {
+            "Stacks": [
+                {
+                    "StackName": "Alpha002-dev-Email",
+                    "StackId": stack_id,
+                    "StackStatus": status,
+                    "CreationTime": "2026-01-01T00:00:00Z",
+                }
+            ]
+        },
+        {"StackName": stack_id},
     )
-    assert answered(responses)["PhysicalResourceId"] == PHYSICAL
+
+
+@pytest.mark.vcheck("V-IAC-008")
+def test_an_update_in_place_refuses_a_delegation_someone_else_took_over(session, responses):
+    # Old code: an Update with the same physical ID (a TTL change) UPSERTed over someone else's record.
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_record_read(session, [ns_record(values=["ns-1.other.example.", "ns-2.other.example."])])
+    expect_stack_status(session, "UPDATE_IN_PROGRESS")
+    h.handler(ttl_update(), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "FAILED"
+    assert "ardamails.com. already delegates dev.ardamails.com. to other name servers" in body["Reason"]
+    session.done()  # no change call was stubbed: nothing was overwritten
+
+
+def test_the_rollback_of_a_refused_update_leaves_the_record_and_succeeds(session, responses):
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_record_read(session, [ns_record(values=["ns-1.other.example.", "ns-2.other.example."])])
+    expect_stack_status(session, "UPDATE_ROLLBACK_IN_PROGRESS")
+    rollback = event("Update", PHYSICAL)  # the old properties again
+    rollback["OldResourceProperties"] = ttl_update()["ResourceProperties"]
+    h.handler(rollback, None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "SUCCESS" and body["Data"]["Result"] == "someone else's, left in place"
+    session.done()
+
+
+def test_a_stack_status_that_cannot_be_read_means_refuse(session, responses):
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_record_read(session, [ns_record(values=["ns-1.other.example.", "ns-2.other.example."])])
+    session.cfn_stub.add_client_error("describe_stacks", "AccessDenied", "not allowed")
+    h.handler(ttl_update(), None, session=session)
+    assert answered(responses)["Status"] == "FAILED"
+    session.done()
+
+
+def test_an_update_whose_record_was_removed_writes_it_again(session, responses):
+    expect_assume(session)
+    expect_zone_lookup(session)
+    expect_record_read(session, [])
+    expect_change(session, "UPSERT", ttl=3600)
+    h.handler(ttl_update(), None, session=session)
+    assert answered(responses)["Status"] == "SUCCESS"
     session.done()
 
 

@@ -207,7 +207,7 @@ def test_webhook_secret_is_generated(dev_template):
 @pytest.mark.vcheck("V-IAC-007")
 def test_every_statement_has_a_sid_and_no_wildcard_action(dev_template):
     statements = dev_template.policy_statements()
-    assert len(statements) == 7
+    assert len(statements) == 8
     sids = [s.get("Sid") for s in statements]
     assert all(sids) and len(set(sids)) == len(sids)
     for statement in statements:
@@ -229,6 +229,9 @@ def test_delegation_role_may_only_assume_the_platform_root_role(dev_template):
         "arn:aws:iam::444455556666:role/ArdaMailsNsDelegation"
     ]
     assert statements["WriteOwnLogs"]["Resource"] == [{"Fn::GetAtt": ["NsDelegationLogGroup", "Arn"]}]
+    # Its own stack's status only: to tell a rollback from an update (templates/ns_delegation_handler.py).
+    assert statements["ReadOwnStackStatus"]["Action"] == ["cloudformation:DescribeStacks"]
+    assert statements["ReadOwnStackStatus"]["Resource"] == [{"Ref": "AWS::StackId"}]
     assert not any(a.startswith("route53:") for s in statements.values() for a in s["Action"])
 
 
