@@ -27,8 +27,10 @@ _OP_PART = r"[^/\s\x00-\x1f\x7f][^/\x00-\x1f\x7f]*"
 _OP_REFERENCE = re.compile(rf"op://({_OP_PART})/({_OP_PART})(/{_OP_PART}){{1,2}}")
 # AWS tag keys and values: letters, digits, spaces and _ . : / = + - @ (Unicode letters
 # are allowed by AWS; control characters are not).
-_TAG_KEY = re.compile(r"[\w .:/=+@-]{1,128}")
-_TAG_VALUE = re.compile(r"[\w .:/=+@-]{0,256}")
+# ASCII only: AWS allows any UTF-8 letter, but the rendered template is plain ASCII
+# (templates/yaml_emitter.py), and a name the emitter cannot write must fail here, named.
+_TAG_KEY = re.compile(r"[A-Za-z0-9_ .:/=+@-]{1,128}")
+_TAG_VALUE = re.compile(r"[A-Za-z0-9_ .:/=+@-]{0,256}")
 MAX_TAGS = 50
 # Region-name prefixes of the AWS partitions other than "aws".
 PARTITION_OF_REGION = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"))
@@ -142,9 +144,12 @@ def tags(value: object) -> str | None:
         return f"hold at most {MAX_TAGS - 3} tags (AWS allows {MAX_TAGS}; this tool adds 3), got {len(value)}"
     for key, val in value.items():
         if not _TAG_KEY.fullmatch(key) or key.lower().startswith("aws:"):
-            return f"use tag names of 1-128 letters, digits or ' _.:/=+-@' not starting with 'aws:' (bad name {key!r})"
+            return (
+                f"use tag names of 1-128 ASCII letters, digits or ' _.:/=+-@' not starting with 'aws:' "
+                f"(bad name {key!r})"
+            )
         if not isinstance(val, str) or not _TAG_VALUE.fullmatch(val):
-            return f"map each tag to at most 256 letters, digits or ' _.:/=+-@' (bad value for {key!r})"
+            return f"map each tag to at most 256 ASCII letters, digits or ' _.:/=+-@' (bad value for {key!r})"
     return None
 
 

@@ -33,7 +33,7 @@ from instances.registry import load_registry  # noqa: E402
 from tools.lib import frame  # noqa: E402
 from tools.lib.errors import ArdaMailError, UsageError  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
-from tools.lib.output import write_file  # noqa: E402
+from tools.lib.output import file_destination_problem, write_file  # noqa: E402
 from tools.rehearsal.runbook import Row, run_runbook  # noqa: E402
 from tools.rehearsal.world import World, delegated  # noqa: E402
 
@@ -75,16 +75,10 @@ def up(run: frame.Run) -> int:
     args, out = run.args, run.out
     world = World()
     env_file: Path | None = args.env_file
-
-    def stop() -> None:
-        world.stop()
-        if env_file is not None:
-            env_file.unlink(missing_ok=True)
-
     run.journal.change(
         "the rehearsal world",
-        undo=stop,
-        undone="the rehearsal world was stopped" + (f" and {env_file} removed" if env_file else ""),
+        undo=world.stop,
+        undone="the rehearsal world was stopped",
         manual="the rehearsal world may still be running: stop its processes by hand",
     )
     infra = world.infrastructure(args.infrastructure)  # a usage error before any server starts
@@ -97,8 +91,17 @@ def up(run: frame.Run) -> int:
         time.sleep(0.2)
     text = export_lines(env)
     if env_file is not None:
-        env_file.parent.mkdir(parents=True, exist_ok=True)
+        if env_file.exists() or env_file.is_symlink():  # appeared while the world started
+            raise UsageError(
+                f"--env-file must not exist yet (it is removed when the world stops), got: {str(env_file)!r}"
+            )
         write_file(env_file, text, mode=0o600, secret_free=False)  # fake credentials, for a shell to source
+        run.journal.change(  # only a file this run wrote is removed when it stops
+            str(env_file),
+            undo=lambda: env_file.unlink(missing_ok=True),
+            undone=f"{env_file} removed",
+            manual=f"{env_file} points at servers that are gone: remove it",
+        )
     if out.json_mode:
         out.document.update({"command": "rehearse", "outcome": "up", "env": env, "env_file": str(env_file or "")})
         out.emit_document()
@@ -151,9 +154,21 @@ def rehearse(run: frame.Run) -> int:
     return up(run) if run.args.command == "up" else runbook(run)
 
 
+def check(args) -> None:
+    """An --env-file is this run's own: a new file in an existing folder (stopping the world removes it)."""
+    env_file = getattr(args, "env_file", None)
+    if env_file is None:
+        return
+    if env_file.exists() or env_file.is_symlink():
+        raise UsageError(f"--env-file must not exist yet (it is removed when the world stops), got: {str(env_file)!r}")
+    problem = file_destination_problem(env_file)
+    if problem:
+        raise UsageError(f"--env-file must be a new file in an existing folder, got: {str(env_file)!r} ({problem})")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: the frame's one error line and exit code."""
-    return frame.run(COMMAND, add_arguments, rehearse, argv)
+    return frame.run(COMMAND, add_arguments, rehearse, argv, check=check)
 
 
 if __name__ == "__main__":

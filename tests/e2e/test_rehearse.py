@@ -99,8 +99,7 @@ def test_up_then_the_runbook_from_a_shell_then_ctrl_c(checkout, tmp_path):
     # Ctrl-C ends it as it ends every command: 130, after the journal stopped the world, in one line.
     assert up.returncode == 130, err
     assert (
-        err.splitlines()[-1]
-        == f"rehearse: interrupted (Ctrl-C); the rehearsal world was stopped and {env_file} removed"
+        err.splitlines()[-1] == f"rehearse: interrupted (Ctrl-C); the rehearsal world was stopped; {env_file} removed"
     )
     assert rest == "" and "Traceback" not in err, "stdout held the one document and nothing else"
     assert not env_file.exists(), "a stale env file would point at servers that are gone"
@@ -166,3 +165,19 @@ def test_usage_errors_are_one_line(run_cli, args, message):
     result = run_cli(rehearse.main, args)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_env_file_is_a_new_file_checked_before_any_server_starts(run_cli, tmp_path):
+    # Old code: an existing file was replaced, and deleted when the world stopped.
+    from tools import rehearse
+
+    existing = tmp_path / "mine.env"
+    existing.write_text("export MINE=1\n")
+    result = run_cli(rehearse.main, ["up", "--env-file", str(existing)])
+    assert result.returncode == 2
+    assert f"--env-file must not exist yet (it is removed when the world stops), got: '{existing}'" in result.stderr
+    assert existing.read_text() == "export MINE=1\n"
+    nowhere = tmp_path / "missing" / "w.env"
+    result = run_cli(rehearse.main, ["up", "--env-file", str(nowhere)])
+    assert result.returncode == 2 and f"its folder {nowhere.parent} does not exist" in result.stderr
+    assert "rehearsal world" not in result.stdout + result.stderr, "no server was started"

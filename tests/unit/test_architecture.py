@@ -172,6 +172,7 @@ LOCAL_IMPORTS_ALLOWED = {
     # requests (about 0.1 s of every deploy's start) loads when Postmark is first called: deploy.py starts its
     # cfn-lint child that much sooner (measured with tools/bench/deploy.py, closing note of stop 16).
     ("tools.lib.postmark_client", "requests"),
+    ("tools.lib.postmark_client", "urllib3.exceptions"),  # loads with requests, for the same reason
     # The lint worker runs isolated (python -I): cfn-lint is imported after the template is read from stdin.
     ("tools.lib.cfn_lint_worker", "cfnlint.api"),
 }

@@ -220,6 +220,26 @@ def test_base_url_refuses_plain_http_off_this_machine(value):
         resolve_base_url({"POSTMARK_API_URL": value})
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://127.0.0.1:8025/servers#",  # old code: GET /servers
+        "http://127.0.0.1:8025/servers?x=",
+        "http://192.0.2.1:80\\@127.0.0.1:9/",  # old code: passed the loopback check, connected to 192.0.2.1
+        "https://user:hunter2-secret@api.postmarkapp.com",
+        "https://api.postmarkapp.com/v2",
+        "http://127.0.0.1:99999",
+        "http://127.0.0.1:8025/\x1b[2J",
+    ],
+)
+def test_base_url_is_scheme_host_and_port_only(value):
+    with pytest.raises(
+        ArdaMailError, match=r"POSTMARK_API_URL must be scheme://host\[:port\] and nothing more"
+    ) as info:
+        resolve_base_url({"POSTMARK_API_URL": value})
+    assert "hunter2" not in str(info.value)
+
+
 @pytest.mark.vcheck("V-CLI-005")
 def test_token_travels_only_in_its_header(client, postmark):
     postmark.add_domain(DOMAIN, "wrong.example.com")
@@ -307,3 +327,37 @@ def test_two_values_at_one_dkim_host_are_refused():
     }
     with pytest.raises(ArdaMailError, match="two different DKIM values at k1._domainkey.dev.ardamails.com"):
         _from_details("dev.ardamails.com", 1, fields, created=False, updated=False)
+
+
+def test_a_post_whose_answer_timed_out_is_not_sent_again_and_may_have_started(postmark, sleeps, monkeypatch):
+    # Old code: retried; Postmark answered 505 (the first one had started) and rotate said "nothing changed".
+    from tools.lib.journal import Journal
+    from tools.lib.registration import rotate_dkim
+
+    postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}", active=True, pending=False)
+    client = PostmarkClient(Secret(TOKEN), postmark.url, retry=RetryPolicy(base_delay=0), sleep=sleeps.append)
+    real = requests.Session.request
+    posts = []
+
+    def answered_too_late(self, method, url, **kwargs):
+        response = real(self, method, url, **kwargs)
+        if method == "POST":
+            posts.append(url)
+            raise requests.ReadTimeout("read timed out")  # Postmark acted; the answer never came
+        return response
+
+    monkeypatch.setattr(requests.Session, "request", answered_too_late)
+    journal = Journal()
+    with pytest.raises(PostmarkError, match=r"timed out after the request was sent .*it may have taken effect") as info:
+        rotate_dkim(client, DOMAIN, journal)
+    assert len(posts) == 1 and sleeps == []
+    assert not info.value.changed_nothing
+    assert journal.summary() == f"a DKIM rotation of {DOMAIN} may have started at Postmark (rerunning is safe)"
+
+
+def test_a_post_that_never_connected_is_retried(sleeps):
+    url = f"http://127.0.0.1:{free_port()}"
+    client = PostmarkClient(Secret(TOKEN), url, retry=RetryPolicy(max_attempts=2, base_delay=0), sleep=sleeps.append)
+    with pytest.raises(PostmarkError, match="could not connect after 2 attempts"):
+        client.rotate_dkim(1)
+    assert len(sleeps) == 1

@@ -309,7 +309,15 @@ HOSTILE_CONFIG = [
         "Alpha002/dev.toml",
         'Owner = "platform-devops"',
         'Owner = "platform\\ndevops"',
-        "tags must map each tag to at most 256 letters, digits or ' _.:/=+-@' (bad value for 'Owner')",
+        "tags must map each tag to at most 256 ASCII letters, digits or ' _.:/=+-@' (bad value for 'Owner')",
+    ),
+    (
+        # Old code: accepted here, then generate failed in the emitter without naming the file.
+        "Alpha002/dev.toml",
+        'Owner = "platform-devops"',
+        'Owner = "platform-devops"\n"Café" = "x"',
+        "tags must use tag names of 1-128 ASCII letters, digits or ' _.:/=+-@' not starting with 'aws:' "
+        "(bad name 'Café')",
     ),
     (
         "Alpha002/dev.toml",

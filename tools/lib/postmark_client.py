@@ -51,6 +51,7 @@ DEFAULT_BASE_URL = "https://api.postmarkapp.com"
 BASE_URL_ENV = "POSTMARK_API_URL"
 TOKEN_HEADER = "X-Postmark-Account-Token"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+NOT_HANDLED = frozenset({429, 503})
 # A Postmark reply is a few kilobytes; refuse to buffer an endless one.
 MAX_BODY_BYTES = 1_000_000
 CALL_DEADLINE_SECONDS = 120.0
@@ -83,6 +84,25 @@ ALLOWED_CALLS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("GET", r"/senders"),
     )
 )
+
+
+# Methods whose repetition changes nothing more than the first call did. A POST is
+# retried only when it never reached Postmark, or Postmark said it did not handle it.
+IDEMPOTENT = frozenset({"GET", "PUT"})
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """Whether ``exc`` means no byte of the request reached the server (no connection was made)."""
+    import requests
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    from urllib3.exceptions import NewConnectionError
+
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
 
 
 class PostmarkError(ArdaMailError):
@@ -140,8 +160,25 @@ def resolve_base_url(environ: dict[str, str] | None = None) -> str:
     """The API base URL: ``POSTMARK_API_URL`` if set (https, or http on loopback only)."""
     value = (environ if environ is not None else os.environ).get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
     parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ArdaMailError(f"{BASE_URL_ENV} must be an http(s) URL such as {DEFAULT_BASE_URL}, got: {value!r}")
+    try:
+        port_ok = parts.port is None or 0 < parts.port
+    except ValueError:
+        port_ok = False
+    # Nothing but scheme, host and port: a path, query or fragment changes what is requested
+    # ('/servers#' sends GET /servers), and a user part or a backslash makes parsers disagree
+    # on the host ('http://192.0.2.1:80\\@127.0.0.1:9/' passed the loopback check, went to 192.0.2.1).
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or not port_ok
+        or any(char in value for char in "\\@?#")
+        or any(char.isspace() or not char.isprintable() for char in value)
+        or parts.path not in ("", "/")
+    ):
+        raise ArdaMailError(
+            f"{BASE_URL_ENV} must be scheme://host[:port] and nothing more (no path, query, fragment or user), "
+            f"such as {DEFAULT_BASE_URL}, got: {re.sub(r'//[^/]*@', '//***@', value)!r}"  # a user part may be a secret
+        )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ArdaMailError(
             f"{BASE_URL_ENV} must use https unless it points at this machine (127.0.0.1, localhost), got: {value!r}"
@@ -277,6 +314,13 @@ class PostmarkClient:
                     body = self._read_body(response, deadline, method, path)
             except (requests.ConnectionError, requests.Timeout, _Overdue) as exc:
                 kind = "timed out" if isinstance(exc, (requests.Timeout, _Overdue)) else "could not connect"
+                if method not in IDEMPOTENT and not _never_sent(exc):
+                    # Sent, unanswered: Postmark may have acted on it. Sending it again would
+                    # hide that (a second rotation is refused as "already pending").
+                    raise PostmarkError(
+                        f"Postmark {method} {path} {kind} after the request was sent ({self.base_url}): it may "
+                        "have taken effect, so it was not sent again; check in Postmark before rerunning"
+                    ) from None
                 if last or self._clock() >= deadline:
                     raise PostmarkError(
                         f"Postmark {method} {path} {kind} after {attempt} attempts ({self.base_url}); "
@@ -298,7 +342,9 @@ class PostmarkClient:
                     f"{' to ' + redact(target.hostname) if target.hostname else ''}; the Postmark API never "
                     f"redirects, so it was not followed (the token stays here): check {BASE_URL_ENV} and any proxy"
                 )
-            if response.status_code in RETRY_STATUSES and not last and self._clock() < deadline:
+            # A POST again only when Postmark said it did not handle it: 429 and 503.
+            retryable = response.status_code in (RETRY_STATUSES if method in IDEMPOTENT else NOT_HANDLED)
+            if retryable and not last and self._clock() < deadline:
                 delay = self._retry.delay(attempt, response.headers.get("Retry-After"))
                 LOG.warning(
                     "Postmark %s %s answered HTTP %d; retry %d in %.1fs",
