@@ -32,7 +32,7 @@ from tools.lib.deploy.preflight import preflight
 from tools.lib.errors import ArdaMailError, UsageError
 from tools.lib.exits import Exit
 from tools.lib.logger import on_github_actions
-from tools.lib.output import append_file, write_file
+from tools.lib.output import append_file, file_destination_problem, write_file
 from tools.lib.plan.report import Plan, markdown
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient
 from tools.lib.prompt import can_ask
@@ -114,6 +114,13 @@ def check(args) -> None:
         raise UsageError("--purge-retained goes with --destroy")
     if not args.timeout > 0:
         raise UsageError(f"--timeout must be a positive number of minutes, got: {args.timeout:g}")
+    if args.summary_file is not None:
+        problem = file_destination_problem(args.summary_file)
+        if problem:
+            raise UsageError(
+                f"--summary-file must be a file in an existing folder this user can write, got: "
+                f"{str(args.summary_file)!r} ({problem})"
+            )
 
 
 def main(argv: list[str] | None = None, *, checkout: Checkout | None = None, clock: Clock = REAL, services=None) -> int:
@@ -176,9 +183,9 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
         try:
             run.out.document["outcome"] = (plan if args.plan else deploy)(ctx, opts)
         except BaseException:
-            report(run, ctx, args.summary_file, strict=False)  # what the reviewer should see of a stopped run
+            report(run, ctx, args.summary_file, required=False)  # what the reviewer should see of a stopped run
             raise
-        report(run, ctx, args.summary_file, strict=True)
+        report(run, ctx, args.summary_file, required=args.plan)
         return Exit.OK
     finally:
         LOG.info("%s: finished in %.1fs, %d AWS call(s)", target.stack, clock.monotonic() - started, aws.calls)
@@ -196,27 +203,31 @@ def start_lint(target: Target, checkout: Checkout) -> LintJob | None:
     return LintJob(body, target.region)
 
 
-def report(run: frame.Run, ctx: Ctx, path: Path | None, *, strict: bool) -> None:
+def report(run: frame.Run, ctx: Ctx, path: Path | None, *, required: bool) -> None:
     """The plan into the JSON document, and as Markdown to --summary-file and the GitHub Actions step summary.
 
-    ``strict``: a summary that cannot be written fails the run; otherwise (the run
-    already failed) it is one log line, so the first failure stays the one reported.
+    The destination was checked before anything changed (``check``); what can still
+    fail here (a full disk) fails a ``--plan`` (``required``: the summary is what it is
+    for), and is one error line otherwise: a deploy's outcome, or the first failure of
+    a stopped run, stays the one its exit code reports.
     """
     run.out.document.update(ctx.report.to_dict())
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY") if on_github_actions() else None
     if path is None and not step_summary:
         return
     text = markdown(ctx.report)
-    try:
-        if path is not None:
-            write_file(path, text)
-        if step_summary:
-            append_file(Path(step_summary), text)
-    except OSError as exc:
-        problem = f"cannot write the plan summary ({exc.strerror or exc}: {exc.filename})"
-        if strict:
-            raise ArdaMailError(problem) from None
-        LOG.error("%s: %s", ctx.target.stack, problem)
+    for destination, write in ((path, write_file), (Path(step_summary) if step_summary else None, append_file)):
+        if destination is None:
+            continue
+        try:
+            write(destination, text)
+        except OSError as exc:
+            problem = f"cannot write the plan summary to {destination} ({exc.strerror or exc})"
+            if required and destination == path:
+                raise ArdaMailError(
+                    f"{ctx.target.stack}: {problem}; the plan is shown above; rerun --plan once it can be written"
+                ) from None
+            LOG.error("%s: %s; the run's outcome stands", ctx.target.stack, problem)
 
 
 if __name__ == "__main__":

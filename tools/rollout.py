@@ -40,7 +40,8 @@ COMMAND = frame.Command(
         Exit.OK: "every partition deployed and verified (or a gate recorded)",
         Exit.FAILED: "a step failed: the message names the partition, the step, and the command that resumes",
         Exit.USAGE: "bad arguments, unknown partition, bad instance config",
-        Exit.REFUSED: "a gate the next partition requires is not recorded, or its predecessor is not verified",
+        Exit.REFUSED: "a gate the next partition requires is not recorded, or its predecessor is not verified; "
+        "gates.json is broken; the AWS credentials or endpoints are not a partition's account's",
         Exit.NOT_DONE: "not confirmed between partitions (no terminal and no --yes, or answered no)",
     },
     aws=True,
@@ -95,6 +96,7 @@ def run_rollout(run: frame.Run) -> int:
     settings = Settings(args.yes, args.wait, args.resolver, args.profile, args.region)
     rollout = Rollout(registry, settings, evidence_dir, gates, dict(os.environ), out, commit=git_commit)
     out.document["evidence_dir"] = str(evidence_dir)
+    rollout.prepare(chosen)  # before the first step: evidence folder, gates file, accounts
     try:
         for index, config in enumerate(chosen):
             run.where = config.partition.value

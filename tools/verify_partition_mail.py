@@ -6,6 +6,9 @@
 The `dig` checks and Postmark's verdict in one command (``tools.lib.verify``). Each
 row carries its V-check ID from docs/verification.md, PASS or FAIL, and one line
 saying what was expected and what was found. Exit 0 only when every check passes.
+Like a deploy, it first makes sure the AWS credentials and every endpoint it reads
+from are the configured account's (``tools.lib.aws_account``): a stack of the same
+name in another account proves nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from the checkout
 
 from instances.registry import load_registry  # noqa: E402
-from tools.lib import frame  # noqa: E402
+from tools.lib import aws_account, frame  # noqa: E402
 from tools.lib.aws_session import open_session  # noqa: E402
 from tools.lib.clock import REAL, Clock  # noqa: E402
 from tools.lib.errors import UsageError  # noqa: E402
@@ -33,6 +36,7 @@ COMMAND = frame.Command(
     exits={
         Exit.OK: "every check passed",
         Exit.FAILED: "at least one check failed, or AWS / 1Password / Postmark could not be read",
+        Exit.REFUSED: "the AWS credentials are not the configured account's, or the AWS endpoints are split",
     },
     aws=True,
     environment={BASE_URL_ENV: f"Postmark API base URL (default {DEFAULT_BASE_URL})"},
@@ -72,6 +76,14 @@ def run_verify(run: frame.Run, clock: Clock = REAL) -> int:
             f"--region must be the instance config's region {region!r} for {config.stack_name}, got: {args.region!r}"
         )
     session = open_session(args.profile, region, config.stack_name)
+    aws_account.check_account(
+        aws_account.session_clients(session, region, ("cloudformation", "route53"), config.stack_name),
+        where=config.stack_name,
+        verb="verify",
+        account=config.infrastructure.account_id,
+        region=region,
+        named_in=f"{config.infrastructure.name}/infrastructure.toml",
+    )
     checks = verify(config, session, Dns(args.resolver), wait=args.wait, postmark=not args.no_postmark, clock=clock)
     failed = sum(not c.passed for c in checks)
     rows = [("ID", "CHECK", "RESULT", "DETAIL")] + [(c.id, c.check, c.status, c.detail) for c in checks]

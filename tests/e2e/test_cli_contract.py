@@ -138,7 +138,7 @@ def test_every_command_and_mode_prints_exactly_one_json_document(world, dns_zone
     assert failed["outcome"] == "failed" and {c["status"] for c in failed["checks"]} == {"FAIL"}
     assert json_of("rollout", "--record-gate", "postmark-compliance-reply", "--by", "ops")["outcome"] == "gate-recorded"
     destroyed = json_of("deploy", *TARGET, "--destroy", "--yes")
-    assert destroyed["outcome"] == "destroyed" and destroyed["retained"]["zone"]
+    assert destroyed["outcome"] == "destroyed" and destroyed["retained"]["zones"]
     usage = json_of("deploy", "--no-such-flag", code=2)  # every command's usage errors: tests/unit/test_frame.py
     assert usage["outcome"] == "usage-error" and usage["error"]
     assert_token_nowhere(*(r.stdout + r.stderr.replace(f"::add-mask::{TOKEN}", "") for r in results.values()))

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from werkzeug.wrappers import Response
 
-from tests.conftest import PYTHON, STACK, assert_token_nowhere
+from tests.conftest import PYTHON, STACK, assert_token_nowhere, deploy, ok
 from tools.rehearsal.aws import change_record, client
 from tools.rehearsal.repo import committed_copy, git
 
@@ -235,3 +235,70 @@ def test_a_delegation_owned_by_someone_else_fails_the_stack_and_stays(world, pos
     records = route53.list_resource_record_sets(HostedZoneId=world["parent_zone_id"])["ResourceRecordSets"]
     (ns,) = [r for r in records if r["Name"].rstrip(".") == "dev.ardamails.com" and r["Type"] == "NS"]
     assert ns["ResourceRecords"] == [{"Value": v} for v in theirs], "someone else's delegation was overwritten"
+
+
+@pytest.fixture
+def elsewhere():
+    """Another endpoint (another account's CloudFormation, say) that records every request it gets."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.expect_request("").respond_with_data("", status=500)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_split_endpoint_is_refused_before_anything_is_called(world, postmark, elsewhere, tmp_path):
+    # Old code: STS answered for the configured account, the change set (with the token) went elsewhere.
+    env = dict(world["env"], AWS_ENDPOINT_URL_CLOUDFORMATION=elsewhere.url_for("").rstrip("/"))
+    result = deploy(env, "--yes", checkout=world.checkout)
+    assert result.returncode == 3, result.stderr
+    (line,) = [entry for entry in result.stderr.splitlines() if entry.startswith("deploy: error:")]
+    assert line.startswith(f"deploy: error: refusing to deploy {STACK}: the AWS services of this run answer from")
+    assert f"cloudformation → {elsewhere.url_for('').rstrip('/')}" in line and "nothing was called" in line
+    assert elsewhere.log == [], "the other endpoint was called"
+    nothing_changed(world, postmark, tmp_path)
+
+
+def test_verify_and_rollout_check_the_account_and_the_endpoints_first(world, postmark, elsewhere, tmp_path):
+    from tools import rollout, verify_partition_mail
+    from tools.rehearsal.aws import credentials
+
+    other = dict(world["env"], **credentials("arn:aws:iam::999988887777:role/Elsewhere"))
+    wrong = world.run(verify_partition_mail.main, "Alpha002", "dev", "--no-postmark", env=other)
+    assert wrong.returncode == 3, wrong.stderr
+    assert f"refusing to verify {STACK}: the AWS credentials are for account 999988887777" in wrong.stderr
+    split = dict(world["env"], AWS_ENDPOINT_URL_ROUTE_53=elsewhere.url_for("").rstrip("/"))
+    assert world.run(verify_partition_mail.main, "Alpha002", "dev", "--no-postmark", env=split).returncode == 3
+    evidence = tmp_path / "evidence"
+    refused = world.run(rollout.main, "--yes", "--evidence-dir", str(evidence), env=split)
+    assert refused.returncode == 3, refused.stderr
+    assert f"refusing to roll out {STACK}: the AWS services of this run answer from different endpoints" in (
+        refused.stderr
+    )
+    assert "pre-flight" not in refused.stderr and not evidence.exists(), "no step ran, nothing was written"
+    assert elsewhere.log == []
+    nothing_changed(world, postmark, tmp_path)
+
+
+@pytest.mark.vcheck("V-IAC-008")
+def test_an_update_does_not_take_over_a_delegation_someone_else_made_since(world, postmark, checkout):
+    # Old code: the Update (same physical ID, new TTL) UPSERTed over the other team's record.
+    ok(deploy(world["env"], "--yes", checkout=checkout))
+    route53 = client("route53", world["root"])
+    theirs = ["ns-1.elsewhere.example.", "ns-2.elsewhere.example."]
+    change_record(route53, world["parent_zone_id"], "UPSERT", "dev.ardamails.com.", "NS", theirs)
+    toml = checkout / "instances" / "Alpha002" / "dev.toml"
+    toml.write_text(toml.read_text().replace("ns_delegation = 172800", "ns_delegation = 86400"))
+    regenerate(checkout)
+    git(checkout, "commit", "-qam", "shorter NS TTL")
+    result = deploy(world["env"], "--yes", checkout=checkout)
+    assert result.returncode == 1, result.stderr
+    assert "NsDelegation (Custom::NsDelegation) UPDATE_FAILED:" in result.stdout
+    assert "already delegates dev.ardamails.com. to other name servers" in result.stdout
+    cfn = client("cloudformation", world["deployer"])
+    assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    records = route53.list_resource_record_sets(HostedZoneId=world["parent_zone_id"])["ResourceRecordSets"]
+    (ns,) = [r for r in records if r["Name"].rstrip(".") == "dev.ardamails.com" and r["Type"] == "NS"]
+    assert ns["ResourceRecords"] == [{"Value": v} for v in theirs] and ns["TTL"] == 300

@@ -8,6 +8,7 @@ the token appears in none of them.
 
 from __future__ import annotations
 
+import errno
 import json
 import subprocess
 
@@ -23,6 +24,10 @@ pytestmark = pytest.mark.moto
 @pytest.fixture
 def clone(tmp_path):
     return committed_copy(tmp_path / "clone")
+
+
+def no_space(path, text, **_):
+    raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
 
 def commit_change(clone, path: str, old: str, new: str, message: str) -> None:
@@ -124,7 +129,8 @@ def test_a_record_changed_by_hand_is_drift(world, postmark, tmp_path):
     cfn = client("cloudformation", world["deployer"])
     outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
     route53 = client("route53", world["deployer"])
-    hand_edit = '"v=DMARC1; p=none; rua=mailto:someone@elsewhere.example"'
+    # Whoever edits a record writes what the job summary renders: it must stay text (old code: raw HTML).
+    hand_edit = '"v=DMARC1; p=none; rua=mailto:x@evil.test <img src=x onerror=alert(1)> | [x](y)"'
     change_record(route53, outputs["MailHostedZoneId"], "UPSERT", "_dmarc.dev.ardamails.com.", "TXT", [hand_edit], 3600)
     summary = tmp_path / "drift.md"
     shown = ok(world.deploy("--plan", "--summary-file", str(summary)))
@@ -133,10 +139,19 @@ def test_a_record_changed_by_hand_is_drift(world, postmark, tmp_path):
     assert len(rows) == 1, shown.stdout
     (row,) = rows
     assert "ResourceRecords" in row and hand_edit in row and "p=none; rua=mailto:dmarc-reports@arda.cards" in row
-    assert "| DmarcRecord | ResourceRecords | " in summary.read_text()
+    written = summary.read_text()
+    assert "| DmarcRecord | ResourceRecords | " in written
+    assert "&lt;img src=x onerror=alert\\(1\\)&gt; \\| [x]\\(y\\)" in written and "<img" not in written
 
-    refused = world.deploy("--yes")
+    # A refusal stays a refusal when its summary cannot be written (old code: exit 1).
+    full = tmp_path / "full.md"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("deploy.write_file", no_space)
+        refused = world.deploy("--yes", "--summary-file", str(full))
     assert refused.returncode == 3
+    assert f"{STACK}: cannot write the plan summary to {full} (No space left on device); the run's outcome stands" in (
+        refused.stderr
+    )
     assert "1 value(s) were changed outside CloudFormation (table above)" in refused.stderr
     assert "--overwrite-drift" in refused.stderr
 
@@ -164,3 +179,29 @@ def test_the_step_summary_holds_the_same_facts_as_the_summary_file(world, postma
     masks = [line for line in result.stdout.splitlines() if line.startswith("::add-mask::")]
     assert masks == [f"::add-mask::{TOKEN}"]
     assert_token_nowhere(result.stdout.replace(masks[0], ""), result.stderr, folders=[tmp_path])
+
+
+def test_a_summary_destination_is_checked_before_anything_and_a_late_failure_keeps_the_outcome(
+    world, postmark, tmp_path
+):
+    for where, said in [
+        (tmp_path / "missing" / "plan.md", f"its folder {tmp_path / 'missing'} does not exist"),
+        (tmp_path, "it is a folder"),
+    ]:
+        bad = world.deploy("--yes", "--summary-file", str(where))
+        assert bad.returncode == 2, bad.stderr
+        assert f"--summary-file must be a file in an existing folder this user can write, got: '{where}' ({said})" in (
+            bad.stderr
+        )
+    assert client("cloudformation", world["deployer"]).describe_stacks()["Stacks"] == []
+    assert postmark.requests == [], "nothing ran (old code: deployed, then exit 1)"
+    summary = tmp_path / "plan.md"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("deploy.write_file", no_space)
+        deployed = world.deploy("--yes", "--summary-file", str(summary))
+        assert deployed.returncode == 0, "the stack was created: that is the outcome"
+        assert "cannot write the plan summary" in deployed.stderr and "the run's outcome stands" in deployed.stderr
+        planned = world.deploy("--plan", "--summary-file", str(summary))
+    assert planned.returncode == 1, "a plan is for its summary"
+    (line,) = [entry for entry in planned.stderr.splitlines() if entry.startswith("deploy: error:")]
+    assert line.endswith("(No space left on device); the plan is shown above; rerun --plan once it can be written")

@@ -282,7 +282,10 @@ def test_usage_errors(cli_env, run_cli, monkeypatch, args, message):
 
 
 def test_missing_stack_is_an_error_not_a_traceback(aws_env, cli_env, dns_zone, verify):
-    cli_env.update(AWS_ENDPOINT_URL=aws_env, AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE", AWS_SECRET_ACCESS_KEY="x")
+    from tools.rehearsal.aws import credentials
+
+    # The configured account's credentials (the account guard passes), and no stack in it.
+    cli_env.update(AWS_ENDPOINT_URL=aws_env, **credentials("arn:aws:iam::111122223333:role/Reader"))
     result = verify(cli_env, dns_zone, "--no-postmark")
     assert result.returncode == 1
     assert "verify: error: Alpha002-dev-Email: reading the stack failed (ValidationError" in result.stderr

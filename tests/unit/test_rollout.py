@@ -17,7 +17,7 @@ import pytest
 from instances.registry import load_registry
 from tests.clock import FakeClock
 from tests.conftest import REPO, TOKEN, assert_token_nowhere
-from tools.lib.errors import ArdaMailError, NotDone, Refused
+from tools.lib.errors import ArdaMailError, NotDone, Refused, UsageError
 from tools.lib.output import Sink
 from tools.lib.rollout import Gates, Rollout, Settings, cascade
 
@@ -62,7 +62,7 @@ class Script:
         )
 
 
-def rollout(registry, tmp_path, script, **settings) -> Rollout:
+def rollout(registry, tmp_path, script, guard=lambda config: None, **settings) -> Rollout:
     gates = Gates(tmp_path / "evidence")
     out = Sink(json_mode=False, human=io.StringIO())
     return Rollout(
@@ -76,6 +76,7 @@ def rollout(registry, tmp_path, script, **settings) -> Rollout:
         commit=lambda: "abc123",
         runner=script,
         exports_of=lambda config: {f"{config.stack_name}-API-MailDomainName": config.mail_domain},
+        account_guard=guard,
     )
 
 
@@ -193,3 +194,85 @@ def test_evidence_never_holds_the_token(registry, tmp_path):
     finally:
         logger.forget_secrets()
     assert_token_nowhere(folders=[Path(tmp_path / "evidence")])
+
+
+def test_what_can_be_checked_first_is_checked_before_any_step(registry, tmp_path):
+    # Old code: an evidence folder that is a file, or a gate without 'by', failed after the deploy.
+    chosen = cascade(registry, [], None, None)
+    script = Script()
+    (tmp_path / "evidence").mkdir()
+    (tmp_path / "evidence" / "run").write_text("a file, not a folder")
+    with pytest.raises(UsageError, match=r"--evidence-dir must be a folder this user can write, got: .*not a folder"):
+        rollout(registry, tmp_path, script, yes=True).prepare(chosen)
+    (tmp_path / "evidence" / "run").unlink()
+    (tmp_path / "evidence" / "gates.json").write_text(json.dumps([{"gate": GATE, "at": "t", "note": "no by"}]))
+    with pytest.raises(Refused, match=r"gates.json: gate 1 lacks by \(each gate needs gate, by, at as text\)"):
+        rollout(registry, tmp_path, script, yes=True).prepare(chosen)
+    (tmp_path / "evidence" / "gates.json").write_text(json.dumps({"gate": GATE}))
+    with pytest.raises(Refused, match="must hold a list of gates, got: dict"):
+        rollout(registry, tmp_path, script, yes=True).prepare(chosen)
+    (tmp_path / "evidence" / "gates.json").unlink()
+    guarded = []
+
+    def refuse_stage(config):
+        guarded.append(config.partition.value)
+        if config.partition.value == "stage":
+            raise Refused("refusing to roll out Alpha002-stage-Email: the AWS credentials are for account 9")
+
+    with pytest.raises(Refused, match="refusing to roll out Alpha002-stage-Email"):
+        rollout(registry, tmp_path, script, refuse_stage, yes=True).prepare(chosen)
+    assert guarded == ["dev", "stage"], "every partition's account before the first step"
+    assert script.argv == [] and not (tmp_path / "evidence" / "run").exists()
+
+
+def test_a_childs_mask_reaches_the_runner_and_its_json_stays_parseable(registry, tmp_path, monkeypatch, capsys):
+    # Old code: the child's ::add-mask:: line was captured with its output and never reached the runner.
+    from tools.lib import logger
+
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    secret = "pm%token\nsecond-line"
+    mask = f"::add-mask::{logger.escape_workflow_value(secret)}\n"
+    plan = json.dumps({"change_set": "", "changes": [], "drift": [], "note": secret})
+    script = Script(**{"dev --plan": (0, mask + plan)})
+    logger.forget_secrets()
+    try:
+        run = rollout(registry, tmp_path, script, yes=True)
+        record = run.roll(registry.partition("dev"))
+        assert record.plan["change_set"] == "" and record.plan["note"] == secret
+        assert capsys.readouterr().out.count(mask) == 1, "the rollout printed the mask itself"
+        assert logger.redact(f"x {secret} y") == "x *** y"
+    finally:
+        logger.forget_secrets()
+    assert_token_nowhere(folders=[tmp_path / "evidence"], token=secret)
+
+
+def test_hostile_values_are_inert_text_in_the_markdown_evidence(registry, tmp_path):
+    hostile = "<img src=x onerror=alert(1)> | [click](http://evil.test) `x` *y*\n# heading"
+    checks = json.dumps({"checks": [{"id": "V-PART-005", "check": "SPF", "status": "FAIL", "detail": hostile}]})
+    with pytest.raises(ArdaMailError):
+        rollout(registry, tmp_path, Script(**{"dev verify": (1, checks)}), yes=True).roll(registry.partition("dev"))
+    report = (tmp_path / "evidence" / "run" / "Alpha002-dev-Email.md").read_text()
+    (row,) = [line for line in report.splitlines() if line.startswith("| V-PART-005")]
+    assert row == (
+        "| V-PART-005 | SPF | FAIL | &lt;img src=x onerror=alert\\(1\\)&gt; \\| [click]\\(http://evil.test\\) "
+        "\\`x\\` \\*y\\* # heading |"
+    )
+    assert "\n# heading" not in report
+
+
+def test_evidence_that_cannot_be_written_is_one_line_with_the_resume_command(registry, tmp_path, monkeypatch):
+    import errno
+
+    from tools.lib import rollout as lib
+
+    def full(path, text, **_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lib, "write_file", full)
+    with pytest.raises(ArdaMailError) as info:
+        rollout(registry, tmp_path, Script(), yes=True).roll(registry.partition("dev"))
+    assert str(info.value) == (
+        f"dev: the evidence could not be written to {tmp_path / 'evidence' / 'run'} (No space left on device) after "
+        "pre-flight exit 0, plan exit 0, deploy exit 0, verify exit 0; make room, then resume with: "
+        "python tools/rollout.py --from dev --yes"
+    )

@@ -120,9 +120,17 @@ def encoded_forms(value: str) -> set[str]:
     }
 
 
+MASK_COMMAND = "::add-mask::"
+
+
 def escape_workflow_value(value: str) -> str:
     """A GitHub Actions workflow-command value: ``%``, CR and LF escaped as GitHub documents."""
     return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def unescape_workflow_value(text: str) -> str:
+    """The value ``escape_workflow_value`` escaped."""
+    return re.sub(r"%(25|0D|0A)", lambda m: {"25": "%", "0D": "\r", "0A": "\n"}[m.group(1)], text)
 
 
 REDACTOR = RedactionFilter()
@@ -146,7 +154,7 @@ def register_secret(value: str, *, mask: bool = True) -> None:
     if mask and on_github_actions() and value not in _masked:
         _masked.add(value)
         # Escaped, so that a value with a line break is masked whole, not just its first line.
-        line = f"::add-mask::{escape_workflow_value(value)}\n"
+        line = f"{MASK_COMMAND}{escape_workflow_value(value)}\n"
         stream = sys.stdout
         getattr(stream, "write_unredacted", stream.write)(line)
         stream.flush()

@@ -157,6 +157,55 @@ def write_file(path: Path, text: str, *, mode: int = 0o666, secret_free: bool = 
         raise
 
 
+def file_destination_problem(path: Path) -> str | None:
+    """Why ``write_file(path, ...)`` would fail, found before anything is changed; None when it looks writable.
+
+    A full disk cannot be foreseen; a folder, a missing or read-only folder can.
+    """
+    if path.is_dir():
+        return "it is a folder"
+    if path.exists() and not path.is_file() and not path.is_symlink():
+        return "it is not a regular file"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"its folder {parent} does not exist" if not parent.exists() else f"{parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"its folder {parent} is not writable"
+    return None
+
+
+def folder_destination_problem(path: Path) -> str | None:
+    """Why a folder at ``path`` (created with its parents) could not be written into; None when it could."""
+    if path.exists() and not path.is_dir():
+        return "it is not a folder"
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def markdown_text(value: object) -> str:
+    """``value`` safe inside Markdown (a table cell or a list item): nothing in it is markup or HTML.
+
+    Hostile DNS answers and Postmark replies end up in job summaries, which GitHub
+    renders: no tags, no links, no breaking out of the table.
+    """
+    return " ".join(str(value).split()).translate(_MARKDOWN_ESCAPES)  # one line, every markup character inert
+
+
+_MARKDOWN_ESCAPES = str.maketrans(
+    # No tag (< > &), no link or image (an escaped '(' cannot follow ']'), no code span,
+    # emphasis or cell break; '[' and '!' alone are plain text.
+    {**{char: "\\" + char for char in "\\`*_()|~"}, "<": "&lt;", ">": "&gt;", "&": "&amp;"}
+)
+
+
 def append_file(path: Path, text: str) -> None:
     """Append redacted ``text`` to ``path`` (e.g. GitHub's step summary), never through a symlink."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)

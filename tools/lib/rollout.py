@@ -24,17 +24,19 @@ from pathlib import Path
 
 from instances import rules
 from instances.registry import PartitionConfig, Registry
+from tools.lib import aws_account
 from tools.lib.aws_session import open_session
 from tools.lib.children import run_child
 from tools.lib.clock import REAL, Clock
 from tools.lib.deploy.cloudformation import Stack, exports
 from tools.lib.errors import ArdaMailError, NotDone, Refused, UsageError
-from tools.lib.logger import redact
-from tools.lib.output import Sink, write_file
+from tools.lib.logger import MASK_COMMAND, redact, register_secret, unescape_workflow_value
+from tools.lib.output import Sink, folder_destination_problem, markdown_text, write_file
 from tools.lib.prompt import ask_yes, can_ask
 
 REPO = Path(__file__).resolve().parents[2]
 GATES_FILE = "gates.json"
+GATE_FIELDS = ("gate", "by", "at")
 
 
 @dataclass
@@ -87,7 +89,7 @@ class Gates:
         self.path = root / GATES_FILE
 
     def read(self) -> list[dict]:
-        """Every gate recorded so far."""
+        """Every gate recorded so far; a file that is not a list of complete entries is refused, naming the entry."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -96,7 +98,17 @@ class Gates:
             raise ArdaMailError(
                 f"{self.path} cannot be read ({exc}); fix or remove it, then record the gates again"
             ) from None
-        return data if isinstance(data, list) else []
+        if not isinstance(data, list):
+            raise Refused(f"{self.path} must hold a list of gates, got: {type(data).__name__}; fix or remove it")
+        for index, entry in enumerate(data, 1):
+            missing = [key for key in GATE_FIELDS if not (isinstance(entry, dict) and isinstance(entry.get(key), str))]
+            if missing or not entry["gate"] or not entry["by"]:
+                raise Refused(
+                    f"{self.path}: gate {index} lacks {', '.join(missing) or 'a name or who passed it'} "
+                    f"(each gate needs {', '.join(GATE_FIELDS)} as text); record it again with: "
+                    "python tools/rollout.py --record-gate NAME --by WHO --note TEXT, and remove the broken entry"
+                )
+        return data
 
     def record(self, name: str, by: str, note: str, at: str, commit: str) -> dict:
         """Add a gate to the record."""
@@ -145,6 +157,7 @@ class Rollout:
         commit: Callable[[], str],
         runner: Callable[[list[str]], subprocess.CompletedProcess] | None = None,
         exports_of: Callable[[PartitionConfig], dict[str, str]] | None = None,
+        account_guard: Callable[[PartitionConfig], None] | None = None,
     ) -> None:
         self.registry = registry
         self.settings = settings
@@ -158,6 +171,36 @@ class Rollout:
         self.verified: set[str] = set()
         self.runner = runner or self.run_command
         self.exports_of = exports_of or self.read_exports
+        self.account_guard = account_guard or self.check_account
+
+    def prepare(self, chosen: list[PartitionConfig]) -> None:
+        """Everything a rollout can check before its first step changes anything: the evidence folder can be
+        written, the gates file is whole, and the AWS credentials and endpoints are each partition's account's.
+        """
+        problem = folder_destination_problem(self.evidence_dir)
+        if problem:
+            raise UsageError(
+                f"--evidence-dir must be a folder this user can write, got: {str(self.evidence_dir)!r} ({problem})"
+            )
+        self.gates.read()
+        for config in chosen:
+            self.account_guard(config)
+        self.evidence_dir.mkdir(parents=True, exist_ok=True)
+
+    def check_account(self, config: PartitionConfig) -> None:
+        """The deploy's account guard (one endpoint set, the configured account) for ``config``, read-only."""
+        region = config.infrastructure.region
+        session = open_session(self.settings.profile, region, config.stack_name)
+        aws_account.check_account(
+            aws_account.session_clients(
+                session, region, ("cloudformation", "route53", "secretsmanager"), config.stack_name
+            ),
+            where=config.stack_name,
+            verb="roll out",
+            account=config.infrastructure.account_id,
+            region=region,
+            named_in=f"{config.infrastructure.name}/infrastructure.toml",
+        )
 
     def run_command(self, argv: list[str]) -> subprocess.CompletedProcess:
         """One operator command (``deploy.py ...``, ``tools/verify_partition_mail.py ...``) as a child process."""
@@ -165,7 +208,7 @@ class Rollout:
 
     def _run(self, record: Record, step: str, argv: list[str]) -> subprocess.CompletedProcess:
         started = self.clock.monotonic()
-        result = self.runner([*argv, *self.settings.passed_on()])
+        result = take_masks(self.runner([*argv, *self.settings.passed_on()]))
         seconds = round(self.clock.monotonic() - started, 2)
         record.steps.append({"step": step, "exit": result.returncode, "seconds": seconds})
         print(f"{record.stack}: {step:<10} exit {result.returncode}  {seconds:6.1f}s", file=sys.stderr)
@@ -177,7 +220,11 @@ class Rollout:
 
     def fail(self, record: Record, step: str, result: subprocess.CompletedProcess) -> None:
         """Write what is known, then stop the cascade with one line: partition, step, what failed, how to resume."""
-        self.write_evidence(record)
+        try:
+            self.write_evidence(record)
+            unwritten = ""
+        except ArdaMailError:
+            unwritten = f" (the evidence could not be written to {self.evidence_dir} either)"
         failed_checks = [c for c in record.checks if c.get("status") != "PASS"]
         if failed_checks:
             what = "; ".join(f"{c.get('id')} {c.get('check')}: {c.get('detail')}" for c in failed_checks[:3])
@@ -185,7 +232,7 @@ class Rollout:
             lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
             what = ([line for line in lines if ": error: " in line] or lines[-1:] or ["no output"])[-1].strip()
         raise ArdaMailError(
-            f"{record.partition}: {step} failed (exit {result.returncode}): {redact(what)}; "
+            f"{record.partition}: {step} failed (exit {result.returncode}): {redact(what)}{unwritten}; "
             f"fix it, then resume with: {self.resume(record.partition)}"
         )
 
@@ -270,7 +317,6 @@ class Rollout:
 
     def write_evidence(self, record: Record) -> None:
         """The partition's JSON record and its Markdown report."""
-        self.evidence_dir.mkdir(parents=True, exist_ok=True)
         document = {
             "partition": record.partition,
             "infrastructure": record.infrastructure,
@@ -286,10 +332,44 @@ class Rollout:
             "written_at": f"{self.clock.now():%Y-%m-%dT%H:%M:%SZ}",
         }
         base = self.evidence_dir / record.stack
-        write_file(base.with_suffix(".json"), json.dumps(document, indent=2) + "\n")
-        write_file(base.with_suffix(".md"), markdown(document))
+        try:
+            self.evidence_dir.mkdir(parents=True, exist_ok=True)
+            write_file(base.with_suffix(".json"), json.dumps(document, indent=2) + "\n")
+            write_file(base.with_suffix(".md"), markdown(document))
+        except OSError as exc:
+            done = ", ".join(f"{s['step']} exit {s['exit']}" for s in record.steps) or "no step"
+            raise ArdaMailError(
+                f"{record.partition}: the evidence could not be written to {self.evidence_dir} "
+                f"({exc.strerror or exc}) after {done}; make room, then resume with: {self.resume(record.partition)}"
+            ) from None
         if record not in self.records:
             self.records.append(record)
+
+
+def take_masks(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """A child's output without its ``::add-mask::`` lines, each value registered as this run's secret.
+
+    On GitHub Actions a child masks the token by printing the workflow command; the
+    rollout captures the child's output, so the runner would never see it. Registering
+    the value here redacts it from everything the rollout prints or writes and prints
+    the mask itself, where the runner reads it (once per value).
+    """
+    masks: list[str] = []
+
+    def without_masks(text: str | None) -> str:
+        kept = []
+        for line in (text or "").splitlines(keepends=True):
+            if line.startswith(MASK_COMMAND):
+                masks.append(unescape_workflow_value(line[len(MASK_COMMAND) :].rstrip("\r\n")))
+            else:
+                kept.append(line)
+        return "".join(kept)
+
+    stdout, stderr = without_masks(result.stdout), without_masks(result.stderr)
+    for value in masks:
+        if len(value) >= 4:
+            register_secret(value)
+    return subprocess.CompletedProcess(result.args, result.returncode, stdout, stderr)
 
 
 def _document(stdout: str) -> dict:
@@ -302,17 +382,22 @@ def _document(stdout: str) -> dict:
 
 
 def markdown(document: dict) -> str:
-    """The evidence as a report fit for the Postmark compliance reply and the sign-off table."""
+    """The evidence as a report fit for the Postmark compliance reply and the sign-off table.
+
+    Every value is inert text (``markdown_text``): DNS answers, Postmark's replies and
+    gate notes are not the report's markup.
+    """
+    md = markdown_text
     target = document["target"]
     lines = [
-        f"# {target['stack']}: rollout evidence",
+        f"# {md(target['stack'])}: rollout evidence",
         "",
-        f"- Partition: {document['partition']} ({document['infrastructure']}), account {target['account']}, "
-        f"region {target['region']}",
+        f"- Partition: {md(document['partition'])} ({md(document['infrastructure'])}), account "
+        f"{md(target['account'])}, region {md(target['region'])}",
         f"- Verified: {'yes' if document['verified'] else 'NO'}",
-        f"- Change set: {document['change_set'] or '(none: no changes)'}",
-        f"- Tool: {document['tool']['version']} at commit {document['tool']['commit']}",
-        f"- Written: {document['written_at']}",
+        f"- Change set: {md(document['change_set']) or '(none: no changes)'}",
+        f"- Tool: {md(document['tool']['version'])} at commit {md(document['tool']['commit'])}",
+        f"- Written: {md(document['written_at'])}",
         "",
         "## Verification",
         "",
@@ -320,17 +405,20 @@ def markdown(document: dict) -> str:
         "|---|---|---|---|",
     ]
     for check in document["checks"]:
-        detail = str(check.get("detail", "")).replace("|", "\\|")
-        lines.append(f"| {check.get('id')} | {check.get('check')} | {check.get('status')} | {detail} |")
-    lines += ["", "## Gates", ""]
-    lines += [
-        f"- {g['gate']}: by {g['by']} at {g['at']} ({g.get('note') or 'no note'})" for g in document["gates"]
-    ] or ["- none required"]
-    lines += ["", "## Exports", ""] + [f"- `{k}` = `{v}`" for k, v in sorted(document["exports"].items())]
-    changes = (document.get("plan") or {}).get("changes") or []
-    lines += ["", "## Changes deployed", ""] + [
-        f"- {c['action']} {c['logical_id']} ({c['resource_type']})" for c in changes
-    ] or ["- none"]
+        cells = (check.get("id"), check.get("check"), check.get("status"), check.get("detail", ""))
+        lines.append("| " + " | ".join(md(c) for c in cells) + " |")
+    gates = [
+        f"- {md(g['gate'])}: by {md(g['by'])} at {md(g['at'])} ({md(g.get('note') or 'no note')})"
+        for g in document["gates"]
+    ]
+    lines += ["", "## Gates", ""] + (gates or ["- none required"])
+    exports = [f"- {md(k)} = {md(v)}" for k, v in sorted(document["exports"].items())]
+    lines += ["", "## Exports", ""] + (exports or ["- none read"])
+    changes = [
+        f"- {md(c.get('action'))} {md(c.get('logical_id'))} ({md(c.get('resource_type'))})"
+        for c in (document.get("plan") or {}).get("changes") or []
+    ]
+    lines += ["", "## Changes deployed", ""] + (changes or ["- none"])
     lines += ["", "## Steps", ""] + [f"- {s['step']}: exit {s['exit']} in {s['seconds']} s" for s in document["steps"]]
     lines += ["", "Sign-off row: | Verification: every check PASS | V-PART-003..011 | this report | | |", ""]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from tools.lib import aws_account
 from tools.lib.aws_errors import aws_call
 from tools.lib.deploy.context import Ctx
 from tools.lib.errors import Refused
@@ -19,19 +20,26 @@ MAX_TEMPLATE_BODY_BYTES = 51_200
 
 
 def check_account(ctx: Ctx) -> dict:
-    """Step 2: refuse credentials of any account but the configured one; the caller's identity."""
-    target = ctx.target
-    with aws_call("sts get-caller-identity", target.stack):
-        identity = ctx.aws.sts.get_caller_identity()
-    if identity["Account"] != target.account:
-        raise Refused(
-            f"refusing to deploy {target.stack}: the AWS credentials are for account "
-            f"{identity['Account']} ({identity.get('Arn', '?')}), but "
-            f"{target.config.infrastructure.source.parent.name}/infrastructure.toml names "
-            f"{target.account}; switch --profile or credentials"
-        )
-    LOG.info("%s: AWS identity %s in account %s", target.stack, identity.get("Arn"), identity["Account"])
-    return identity
+    """Step 2: one endpoint set for every service the deploy uses, and credentials of the configured account.
+
+    Runs before the token is resolved and before anything is written anywhere; the caller's identity.
+    """
+    target, aws = ctx.target, ctx.aws
+    with aws_call("loading the AWS profile", target.stack):  # clients are made here: a bad profile is one line
+        clients = {
+            "sts": aws.sts,
+            "cloudformation": aws.cloudformation,
+            "route53": aws.route53,
+            "secretsmanager": aws.secretsmanager,
+        }
+    return aws_account.check_account(
+        clients,
+        where=target.stack,
+        verb="deploy",
+        account=target.account,
+        region=target.region,
+        named_in=f"{target.config.infrastructure.source.parent.name}/infrastructure.toml",
+    )
 
 
 def check_committed(ctx: Ctx, *, plan: bool, outside_git: bool = False) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from tools.lib.output import markdown_text
 from tools.lib.plan.diff import Drift, IamWidening, ParameterChange, PropertyChange
 
 
@@ -39,11 +40,9 @@ class Plan:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    def cell(text: str) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
-
+    """A Markdown table; every cell is inert text (values come from AWS and Postmark)."""
     return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)] + [
-        "| " + " | ".join(cell(c) for c in row) + " |" for row in rows
+        "| " + " | ".join(markdown_text(c) for c in row) + " |" for row in rows
     ]
 
 
@@ -54,7 +53,7 @@ def _section(title: str, headers: list[str], rows: list[list[str]], empty: str) 
 
 def markdown(plan: Plan) -> str:
     """The plan as a Markdown summary (the same facts as --json)."""
-    lines = [f"## Plan: {plan.target}"]
+    lines = [f"## Plan: {markdown_text(plan.target)}"]
     lines += _section(
         "Drift (live values that differ from the deployed template)",
         ["resource", "property", "expected", "actual"],
@@ -62,7 +61,7 @@ def markdown(plan: Plan) -> str:
         "No drift.",
     )
     if plan.drift_note:
-        lines += ["", plan.drift_note]
+        lines += ["", markdown_text(plan.drift_note)]
     lines += _section(
         "Changes",
         ["action", "logical ID", "type", "replacement"],
