@@ -201,3 +201,19 @@ def test_purge_refuses_what_no_longer_looks_like_the_partitions_and_deletes_noth
     after = ok(world.deploy("--destroy", "--yes", "--purge-retained"))
     assert f"hosted zone {zone_id}" not in after.stdout
     assert route53.get_hosted_zone(Id=zone_id)["HostedZone"]["Id"].endswith(zone_id)
+
+
+def test_a_rewritten_output_cannot_point_the_purge_at_another_secret(world, postmark):
+    # Old code: the purge deleted whatever WebhookSecretArn's output named.
+    from moto.cloudformation import cloudformation_backends
+
+    ok(world.deploy("--yes"))
+    kept = outputs(world)
+    secrets = client("secretsmanager", world["deployer"])
+    unrelated = secrets.create_secret(Name="payments/signing-key", SecretString="x")["ARN"]
+    stack = cloudformation_backends["111122223333"]["us-east-1"].get_stack(STACK)
+    stack.output_map["WebhookSecretArn"].value = unrelated
+    assert outputs(world)["WebhookSecretArn"] == unrelated
+    ok(world.deploy("--destroy", "--yes", "--purge-retained"))
+    assert secrets.describe_secret(SecretId=unrelated).get("DeletedDate") is None, "another team's secret"
+    assert secrets.describe_secret(SecretId=kept["WebhookSecretArn"]).get("DeletedDate") is not None
