@@ -285,7 +285,7 @@ def test_verify_and_rollout_check_the_account_and_the_endpoints_first(world, pos
 @pytest.mark.vcheck("V-IAC-008")
 def test_an_update_does_not_take_over_a_delegation_someone_else_made_since(world, postmark, checkout):
     # Old code: the Update (same physical ID, new TTL) UPSERTed over the other team's record.
-    ok(deploy(world["env"], "--yes", checkout=checkout))
+    ok(world.deploy("--yes", checkout=checkout))
     route53 = client("route53", world["root"])
     theirs = ["ns-1.elsewhere.example.", "ns-2.elsewhere.example."]
     change_record(route53, world["parent_zone_id"], "UPSERT", "dev.ardamails.com.", "NS", theirs)
@@ -293,7 +293,7 @@ def test_an_update_does_not_take_over_a_delegation_someone_else_made_since(world
     toml.write_text(toml.read_text().replace("ns_delegation = 172800", "ns_delegation = 86400"))
     regenerate(checkout)
     git(checkout, "commit", "-qam", "shorter NS TTL")
-    result = deploy(world["env"], "--yes", checkout=checkout)
+    result = world.deploy("--yes", checkout=checkout)
     assert result.returncode == 1, result.stderr
     assert "NsDelegation (Custom::NsDelegation) UPDATE_FAILED:" in result.stdout
     assert "already delegates dev.ardamails.com. to other name servers" in result.stdout
