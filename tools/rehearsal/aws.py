@@ -8,6 +8,8 @@ account on one server.
 
 from __future__ import annotations
 
+import functools
+import os
 import uuid
 
 import boto3
@@ -16,9 +18,27 @@ PLATFORM_ROOT_ROLE = "arn:aws:iam::444455556666:role/ArdaMailsNsDelegation"
 ALPHA002_DEPLOYER_ROLE = "arn:aws:iam::111122223333:role/Deployer"
 
 
+# What a boto3 client takes from the environment when it is made.
+_CLIENT_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _sts(environment: tuple[str | None, ...]):
+    """One STS client per endpoint and caller: the tests assume roles several times for every world."""
+    return boto3.client("sts")
+
+
 def credentials(role_arn: str) -> dict[str, str]:
     """Temporary credentials of ``role_arn``, as AWS_* environment variables."""
-    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="standin")["Credentials"]
+    caller = tuple(os.environ.get(name) for name in _CLIENT_ENV)
+    creds = _sts(caller).assume_role(RoleArn=role_arn, RoleSessionName="standin")["Credentials"]
     return {
         "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
         "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
