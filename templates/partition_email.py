@@ -33,7 +33,7 @@ from awacs.aws import (
     Condition,
     ForAllValuesStringEquals,
     ForAllValuesStringLike,
-    ForAllValuesStringNotEquals,
+    ForAllValuesStringNotLike,
     Policy,
     Principal,
     Statement,
@@ -552,15 +552,22 @@ class PartitionEmail:
                                                 "route53:ChangeResourceRecordSetsRecordTypes",
                                                 list(RUNTIME_RECORD_TYPES),
                                             ),
-                                            # Tenant names only: never the apex, DMARC
-                                            # or the partition's own Return-Path.
+                                            # Tenant names only (Route 53 normalises them: lowercase,
+                                            # no trailing dot, '*' as \052): never the apex, DMARC,
+                                            # the partition's Return-Path or DKIM keys, nor a wildcard.
                                             ForAllValuesStringLike(
                                                 "route53:ChangeResourceRecordSetsNormalizedRecordNames",
                                                 [f"*.{p.mail_domain}"],
                                             ),
-                                            ForAllValuesStringNotEquals(
+                                            ForAllValuesStringNotLike(
                                                 "route53:ChangeResourceRecordSetsNormalizedRecordNames",
-                                                [f"_dmarc.{p.mail_domain}", p.return_path_domain],
+                                                [
+                                                    f"_dmarc.{p.mail_domain}",
+                                                    p.return_path_domain,
+                                                    f"_domainkey.{p.mail_domain}",
+                                                    f"*._domainkey.{p.mail_domain}",
+                                                    "*\\052*",
+                                                ],
                                             ),
                                         ]
                                     ),

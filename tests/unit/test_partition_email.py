@@ -252,13 +252,51 @@ def test_dns_records_role_is_least_privilege(dev_template):
     assert change["Condition"]["ForAllValues:StringLike"] == {
         "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["*.dev.ardamails.com"]
     }
-    assert change["Condition"]["ForAllValues:StringNotEquals"] == {
+    assert change["Condition"]["ForAllValues:StringNotLike"] == {
         "route53:ChangeResourceRecordSetsNormalizedRecordNames": [
             "_dmarc.dev.ardamails.com",
             "pm-bounces.dev.ardamails.com",
+            "_domainkey.dev.ardamails.com",
+            "*._domainkey.dev.ardamails.com",
+            "*\\052*",
         ]
     }
     assert statements["ReadPartitionZone"]["Resource"] == [zone_arn]
+
+
+# (action, record name as a caller writes it, type) -> may the tenant DNS-records role do it?
+TENANT_TABLE = [
+    ("CREATE", "pm._domainkey.acme.dev.ardamails.com", "TXT", True),  # a tenant's DKIM key
+    ("UPSERT", "acme.dev.ardamails.com.", "TXT", True),  # trailing dot: the same name
+    ("DELETE", "pm-bounces.acme.dev.ardamails.com", "CNAME", True),  # a tenant's Return-Path
+    ("UPSERT", "ACME.Dev.ArdaMails.com", "TXT", True),  # case does not matter
+    ("UPSERT", "dev.ardamails.com", "TXT", False),  # the apex SPF
+    ("UPSERT", "_dmarc.dev.ardamails.com", "TXT", False),
+    ("DELETE", "pm-bounces.dev.ardamails.com", "CNAME", False),  # the partition's Return-Path
+    ("DELETE", "2026000001pm._domainkey.dev.ardamails.com", "TXT", False),  # old policy: allowed
+    ("UPSERT", "_domainkey.dev.ardamails.com", "TXT", False),
+    ("CREATE", "*.dev.ardamails.com", "TXT", False),  # a wildcard (old policy: allowed)
+    ("CREATE", "*._domainkey.dev.ardamails.com", "TXT", False),
+    ("CREATE", "*.acme.dev.ardamails.com", "CNAME", False),
+    ("UPSERT", "acme.dev.ardamails.com", "NS", False),  # not a tenant record type
+    ("UPSERT", "acme.dev.ardamails.com", "A", False),
+    ("UPSERT", "acme.otherdomain.com", "TXT", False),
+    ("UPSERT", "evil-dev.ardamails.com", "TXT", False),  # a sibling, not a sub-name
+]
+
+
+@pytest.mark.vcheck("V-PART-014")
+@pytest.mark.parametrize(
+    ("action", "name", "kind", "allowed"), TENANT_TABLE, ids=[f"{r[0]} {r[1]} {r[2]}" for r in TENANT_TABLE]
+)
+def test_the_tenant_role_reaches_tenant_records_only(dev_template, action, name, kind, allowed):
+    from tools.rehearsal.iam_conditions import change_context, condition_holds
+
+    (change,) = [s for s in _policy(dev_template, "DnsRecordsRole") if s["Sid"] == "ChangeTenantMailRecords"]
+    assert condition_holds(change["Condition"], change_context([(action, name, kind)])) is allowed
+    if allowed:  # one forbidden change in a batch denies the whole batch
+        batch = [(action, name, kind), ("DELETE", "_dmarc.dev.ardamails.com", "TXT")]
+        assert not condition_holds(change["Condition"], change_context(batch))
 
 
 @pytest.mark.vcheck("V-PART-014", "V-PART-015")
