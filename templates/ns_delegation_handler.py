@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 import urllib.request
 
@@ -52,7 +53,9 @@ LOG.setLevel(logging.INFO)
 ASSUME_ROLE_RETRY_SECONDS = 120.0
 # Time kept in reserve to answer CloudFormation before Lambda stops the function.
 RESPONSE_RESERVE_SECONDS = 20.0
-ROLE_SESSION_NAME = "arda-mail-ns-delegation"
+# PlatformRoot's CloudTrail shows the session name: which partition's record, which request.
+ROLE_SESSION_PREFIX = "arda-ns-"
+_SESSION_UNSAFE = re.compile(r"[^\w+=,.@-]")
 # CloudFormation rejects response bodies over 4096 bytes (bytes of the JSON, not characters).
 MAX_RESPONSE_BYTES = 4096
 MAX_REASON_LENGTH = 1000
@@ -111,12 +114,24 @@ def physical_id(props: dict) -> str:
     return f"ns-delegation/{props['parent'].rstrip('.')}/{props['record'].rstrip('.')}"
 
 
-def assume_parent_role(sts, role_arn: str, deadline: float, sleep=time.sleep, clock=time.monotonic):
-    """Credentials of the PlatformRoot role, retrying AccessDenied until ``deadline``."""
+def session_name(props: dict, event: dict) -> str:
+    """The role session name: the record (the partition) and CloudFormation's request ID (the run).
+
+    AssumeRole allows 2-64 characters of ``[\\w+=,.@-]``; anything else becomes '-'.
+    """
+    record = _SESSION_UNSAFE.sub("-", props["record"].rstrip("."))[:36]
+    request = _SESSION_UNSAFE.sub("-", str(event.get("RequestId") or "no-request-id"))[:20]
+    return f"{ROLE_SESSION_PREFIX}{record}@{request}"[:64]
+
+
+def assume_parent_role(
+    sts, role_arn: str, deadline: float, sleep=time.sleep, clock=time.monotonic, session: str = "arda-ns"
+):
+    """Credentials of the PlatformRoot role (as ``session``), retrying AccessDenied until ``deadline``."""
     delay = 2.0
     while True:
         try:
-            return sts.assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION_NAME)["Credentials"]
+            return sts.assume_role(RoleArn=role_arn, RoleSessionName=session)["Credentials"]
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code != "AccessDenied" or clock() + delay > deadline:
@@ -278,7 +293,9 @@ def handle(event: dict, session, remaining_seconds: float, sleep=time.sleep, clo
     signing_region = ROUTE53_SIGNING_REGION.get(props["role_arn"].split(":")[1], "us-east-1")
     sts = session.client("sts", region_name=signing_region, config=boto_config(left("AssumeRole")))
     assume_deadline = started + min(ASSUME_ROLE_RETRY_SECONDS, budget)
-    creds = assume_parent_role(sts, props["role_arn"], assume_deadline, sleep=sleep, clock=clock)
+    creds = assume_parent_role(
+        sts, props["role_arn"], assume_deadline, sleep=sleep, clock=clock, session=session_name(props, event)
+    )
     route53 = session.client(
         "route53",
         aws_access_key_id=creds["AccessKeyId"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import boto3
 import pytest
@@ -123,11 +124,11 @@ def responses(monkeypatch):
     return captured
 
 
-def expect_assume(session):
+def expect_assume(session, record="dev.ardamails.com"):
     session.sts_stub.add_response(
         "assume_role",
         {"Credentials": CREDS},
-        {"RoleArn": ROLE, "RoleSessionName": h.ROLE_SESSION_NAME},
+        {"RoleArn": ROLE, "RoleSessionName": f"arda-ns-{record}@req-1"},  # the partition and the request
     )
 
 
@@ -298,7 +299,7 @@ def test_an_update_whose_record_was_removed_writes_it_again(session, responses):
 
 def test_rename_writes_the_new_record_and_cleanup_removes_the_old(session, responses):
     # Update to a new record name: UPSERT the new one, report a new physical ID ...
-    expect_assume(session)
+    expect_assume(session, "mail-dev.ardamails.com")
     expect_zone_lookup(session)
     expect_record_read(session, [], name="mail-dev.ardamails.com.")
     expect_change(session, "UPSERT", name="mail-dev.ardamails.com.")
@@ -596,3 +597,23 @@ def test_route53_timeouts_fit_the_time_left():
     tight = h.boto_config(6.0)
     assert tight.read_timeout == 2.0 and tight.retries["max_attempts"] == 3
     assert h.boto_config(600.0).read_timeout == 20.0
+
+
+@pytest.mark.parametrize(
+    ("record", "request_id", "expected"),
+    [
+        ("dev.ardamails.com.", "req-1", "arda-ns-dev.ardamails.com@req-1"),
+        (
+            "stage.ardamails.com",
+            "5f1b2c3d-aaaa-bbbb-cccc-0123456789ab",
+            "arda-ns-stage.ardamails.com@5f1b2c3d-aaaa-bbbb-c",
+        ),
+        ("x" * 80 + ".example.com", "r" * 80, "arda-ns-" + "x" * 36 + "@" + "r" * 19),
+        ("we ird/name.example.com", None, "arda-ns-we-ird-name.example.com@no-request-id"),
+    ],
+)
+def test_the_session_name_says_which_partition_and_which_request(record, request_id, expected):
+    # Old code: one constant name, so PlatformRoot's CloudTrail could not tell partitions or runs apart.
+    name = h.session_name({"record": record}, {"RequestId": request_id})
+    assert name == expected and 2 <= len(name) <= 64
+    assert re.fullmatch(r"[\w+=,.@-]+", name)
