@@ -21,6 +21,25 @@ Per CloudFormation request:
   resource wrote. A record that is already gone, or that now points elsewhere (some
   other stack took the name over), is left alone and the delete succeeds.
 
+What each permission buys. The PlatformRoot role, at the least CDK's grant set for
+a cross-account zone delegation role:
+
+- ``route53:ListHostedZonesByName`` on ``*``: finds the parent zone by name;
+- ``route53:ChangeResourceRecordSets`` on the parent zone, limited to NS records
+  and UPSERT/DELETE: writes and removes the delegation.
+
+With only these, Create and Update cannot see whether someone else already
+delegates the name: they say so in the log and the response (``ownership not
+checked``) and write the record. Delete sends the record exactly as this resource
+wrote it; Route 53 refuses a DELETE that does not match, so someone else's record
+(or one edited by hand) is left in place. Recommended on top:
+
+- ``route53:ListResourceRecordSets`` on the parent zone: Create, rename and Update
+  refuse to take over someone else's delegation, and Delete reads before it deletes.
+
+The function's own role: ``cloudformation:DescribeStacks`` on its own stack, to tell
+the rollback of a refused Update from an Update (see above).
+
 Every request that carries a ResponseURL is answered, also on unexpected errors and
 malformed events, with a body under CloudFormation's 4096-byte limit, so a stack
 never waits out the custom resource timeout. Every AWS call is bounded by the
@@ -166,11 +185,23 @@ def find_public_zone(route53, name: str) -> str:
     return zones[0]
 
 
+class Unreadable(Exception):
+    """The PlatformRoot role may not list the parent zone's records (CDK's grant set does not)."""
+
+
 def current_delegation(route53, zone_id: str, record: str) -> dict | None:
-    """The NS record set named ``record`` in the parent zone, if there is one."""
-    page = route53.list_resource_record_sets(
-        HostedZoneId=zone_id, StartRecordName=record, StartRecordType="NS", MaxItems="1"
-    )
+    """The NS record set named ``record`` in the parent zone, if there is one.
+
+    ``Unreadable`` when the role may not call ``route53:ListResourceRecordSets``.
+    """
+    try:
+        page = route53.list_resource_record_sets(
+            HostedZoneId=zone_id, StartRecordName=record, StartRecordType="NS", MaxItems="1"
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("AccessDenied", "AccessDeniedException"):
+            raise Unreadable() from None
+        raise
     return next(
         (r for r in page.get("ResourceRecordSets", []) if _fqdn(r["Name"]) == record and r["Type"] == "NS"),
         None,
@@ -198,6 +229,13 @@ def foreign_delegation(route53, zone_id: str, props: dict, ours_before: list[str
     if values in (props["name_servers"], ours_before):
         return ""
     return ", ".join(values)
+
+
+UNCHECKED = (
+    "%s: the PlatformRoot role may not read the parent zone's records (route53:ListResourceRecordSets): "
+    "whether someone else delegates this name was NOT checked; grant the role route53:ListResourceRecordSets "
+    "on the parent zone (README: PlatformRoot's delegation role) to refuse taking over another delegation"
+)
 
 
 def stack_rolling_back(session, event: dict, left) -> bool:
@@ -241,7 +279,25 @@ def upsert_delegation(route53, zone_id: str, props: dict) -> None:
 
 def delete_delegation(route53, zone_id: str, props: dict) -> str:
     """Remove the NS record if it still holds our name servers; say what happened."""
-    current = current_delegation(route53, zone_id, props["record"])
+    try:
+        current = current_delegation(route53, zone_id, props["record"])
+    except Unreadable:
+        # Unread, the record is deleted as this resource wrote it: Route 53 refuses a DELETE
+        # that does not match the record exactly, so someone else's is still left alone.
+        current = {
+            "Name": props["record"],
+            "Type": "NS",
+            "TTL": props["ttl"],
+            "ResourceRecords": [{"Value": ns} for ns in props["name_servers"]],
+        }
+        try:
+            _delete(route53, zone_id, current)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "InvalidChangeBatch":
+                raise
+            LOG.warning("NS record %s is not as this resource wrote it (or gone): left in place", props["record"])
+            return "not as written (gone, or changed by someone else), left in place"
+        return "deleted"
     if current is None:
         return "already gone"
     values = sorted(_fqdn(r["Value"]) for r in current.get("ResourceRecords", []))
@@ -254,20 +310,23 @@ def delete_delegation(route53, zone_id: str, props: dict) -> str:
         )
         return "changed by someone else, left in place"
     try:
-        # DELETE must repeat the record exactly as it stands, so send what was read.
-        route53.change_resource_record_sets(
-            HostedZoneId=zone_id,
-            ChangeBatch={
-                "Comment": "Arda partition mail delegation removed",
-                "Changes": [{"Action": "DELETE", "ResourceRecordSet": current}],
-            },
-        )
+        _delete(route53, zone_id, current)  # DELETE must repeat the record exactly: send what was read
     except ClientError as exc:
         error = exc.response.get("Error", {})
         if error.get("Code") == "InvalidChangeBatch" and "not found" in error.get("Message", ""):
             return "already gone"
         raise
     return "deleted"
+
+
+def _delete(route53, zone_id: str, record: dict) -> None:
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Comment": "Arda partition mail delegation removed",
+            "Changes": [{"Action": "DELETE", "ResourceRecordSet": record}],
+        },
+    )
 
 
 def handle(event: dict, session, remaining_seconds: float, sleep=time.sleep, clock=time.monotonic) -> tuple[str, dict]:
@@ -306,7 +365,12 @@ def handle(event: dict, session, remaining_seconds: float, sleep=time.sleep, clo
     zone_id = find_public_zone(route53, props["parent"])
     if request in ("Create", "Update"):
         left("reading the parent's NS record")
-        foreign = foreign_delegation(route53, zone_id, props, _old_name_servers(event))
+        try:
+            foreign = foreign_delegation(route53, zone_id, props, _old_name_servers(event))
+            checked = True
+        except Unreadable:
+            LOG.warning(UNCHECKED, props["record"])
+            foreign, checked = "", False
         if foreign and request == "Update" and stack_rolling_back(session, event, left):
             # Refusing the rollback too would leave the stack UPDATE_ROLLBACK_FAILED; the
             # update that started it was refused before it wrote anything.
@@ -320,7 +384,7 @@ def handle(event: dict, session, remaining_seconds: float, sleep=time.sleep, clo
             )
         left("writing the NS record")
         upsert_delegation(route53, zone_id, props)
-        result = "upserted"
+        result = "upserted" if checked else "upserted (ownership not checked: no ListResourceRecordSets)"
     elif request == "Delete":
         left("removing the NS record")
         result = delete_delegation(route53, zone_id, props)

@@ -617,3 +617,68 @@ def test_the_session_name_says_which_partition_and_which_request(record, request
     name = h.session_name({"record": record}, {"RequestId": request_id})
     assert name == expected and 2 <= len(name) <= 64
     assert re.fullmatch(r"[\w+=,.@-]+", name)
+
+
+# -- under CDK's grant set: no route53:ListResourceRecordSets for the PlatformRoot role ----------
+
+
+def deny_record_read(session, name="dev.ardamails.com."):
+    session.r53_stub.add_client_error(
+        "list_resource_record_sets",
+        "AccessDenied",
+        "User is not authorized to perform: route53:ListResourceRecordSets",
+        expected_params={"HostedZoneId": PARENT_ID, "StartRecordName": name, "StartRecordType": "NS", "MaxItems": "1"},
+    )
+
+
+@pytest.mark.parametrize("request_type", ["Create", "Update"])
+def test_without_list_permission_the_record_is_written_and_the_unchecked_ownership_said(
+    session, responses, caplog, request_type
+):
+    # Old code: AccessDenied, so the Create failed (ROLLBACK_COMPLETE) under CDK's delegation role.
+    expect_assume(session)
+    expect_zone_lookup(session)
+    deny_record_read(session)
+    expect_change(session, "UPSERT")
+    h.handler(event(request_type, PHYSICAL if request_type == "Update" else None), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "SUCCESS", body.get("Reason")
+    assert body["Data"]["Result"] == "upserted (ownership not checked: no ListResourceRecordSets)"
+    assert "whether someone else delegates this name was NOT checked" in caplog.text
+    session.done()
+
+
+def test_without_list_permission_delete_removes_exactly_what_it_wrote(session, responses):
+    # Old code: AccessDenied, so the Delete failed (DELETE_FAILED) under CDK's delegation role.
+    expect_assume(session)
+    expect_zone_lookup(session)
+    deny_record_read(session)
+    session.r53_stub.add_response(
+        "change_resource_record_sets",
+        {"ChangeInfo": {"Id": "/change/C3", "Status": "PENDING", "SubmittedAt": "2026-01-01T00:00:00Z"}},
+        {
+            "HostedZoneId": PARENT_ID,
+            "ChangeBatch": {"Comment": ANY, "Changes": [{"Action": "DELETE", "ResourceRecordSet": ns_record()}]},
+        },
+    )
+    h.handler(event("Delete", PHYSICAL), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "SUCCESS" and body["Data"]["Result"] == "deleted"
+    session.done()
+
+
+def test_without_list_permission_someone_elses_record_survives_the_delete(session, responses):
+    expect_assume(session)
+    expect_zone_lookup(session)
+    deny_record_read(session)
+    session.r53_stub.add_client_error(
+        "change_resource_record_sets",
+        "InvalidChangeBatch",
+        "Tried to delete resource record set [name='dev.ardamails.com.', type='NS'] but the values provided do not "
+        "match the current values",
+    )
+    h.handler(event("Delete", PHYSICAL), None, session=session)
+    body = answered(responses)
+    assert body["Status"] == "SUCCESS"
+    assert body["Data"]["Result"] == "not as written (gone, or changed by someone else), left in place"
+    session.done()
