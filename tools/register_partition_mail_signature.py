@@ -21,7 +21,7 @@ from instances.registry import PartitionConfig, load_registry  # noqa: E402
 from tools.lib import frame, op_resolver  # noqa: E402
 from tools.lib.clock import REAL, Clock  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
-from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient  # noqa: E402
+from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient, resolve_base_url  # noqa: E402
 from tools.lib.registration import Registration, register_domain  # noqa: E402
 
 LOG = logging.getLogger("register")
@@ -60,6 +60,7 @@ def register(run: frame.Run, clock: Clock = REAL) -> int:
     """Resolve the token, register the domain (journaled), print what DNS must publish."""
     config = load_registry().lookup(run.args.infrastructure, run.args.partition)
     run.where = config.stack_name
+    resolve_base_url()  # a bad POSTMARK_API_URL is refused before 1Password is asked
     LOG.info("%s: resolving the Postmark token (op read %s)", config.stack_name, config.postmark_token_ref)
     client = PostmarkClient.on(clock)(op_resolver.resolve(config.postmark_token_ref))
     registration = register_domain(client, config.mail_domain, run.journal)

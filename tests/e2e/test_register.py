@@ -200,3 +200,17 @@ def test_on_github_actions_the_only_token_is_the_mask(cli_env, postmark, run):
     lines = result.stdout.splitlines()
     assert lines[0] == f"::add-mask::{TOKEN}"
     assert_token_nowhere("\n".join(lines[1:]), result.stderr)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/servers#", "http://192.0.2.1:80\\@127.0.0.1:9/"])
+def test_a_bad_postmark_url_is_refused_before_1password_is_asked(cli_env, postmark, tmp_path, run_in, url):
+    # Old code: op read ran first (and for '/servers#' the client then sent GET /servers).
+    from tools import rotate_dkim
+
+    env = dict(cli_env, POSTMARK_API_URL=url)
+    for main in (register_partition_mail_signature.main, rotate_dkim.main):
+        result = run_in(env, main, "Alpha002", "dev")
+        assert result.returncode == 1
+        assert "POSTMARK_API_URL must be scheme://host[:port] and nothing more" in result.stderr
+    assert not (tmp_path / "op-argv.log").exists(), "op was run"
+    assert postmark.requests == []

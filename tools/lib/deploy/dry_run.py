@@ -19,7 +19,7 @@ def step_details(target: Target, checkout: Checkout) -> dict[str, str]:
     name = checkout.template_path(config).name
     return {
         "config": f"{config.source.parent.name}/{config.source.name} and infrastructure.toml: valid",
-        "account": f"sts get-caller-identity (must be account {target.account})",
+        "account": f"one endpoint set for all AWS services; sts get-caller-identity (account {target.account})",
         "committed": f"git: templates/{name} and every file it is rendered from committed (--plan only says so)",
         "template": f"templates/{name} equals what the code renders, at most 51200 bytes",
         "stack": f"describe_stacks {target.stack}: a state that can take a change set; drift of a running stack",

@@ -6,6 +6,7 @@ import logging
 
 from tools.lib.deploy.context import Ctx
 from tools.lib.logger import Secret
+from tools.lib.postmark_client import resolve_base_url
 from tools.lib.registration import Registration, lookup_registration, register_domain
 
 LOG = logging.getLogger(__name__)
@@ -14,6 +15,7 @@ LOG = logging.getLogger(__name__)
 def resolve_token(ctx: Ctx) -> Secret:
     """Step 6: the Postmark account token (``op read``; redacted from now on, masked on GitHub Actions)."""
     reference = ctx.target.config.postmark_token_ref
+    resolve_base_url()  # a bad POSTMARK_API_URL is refused before 1Password is asked
     LOG.info("%s: resolving the Postmark token (op read %s)", ctx.target.stack, reference)
     return ctx.services.resolve_token(reference)
 

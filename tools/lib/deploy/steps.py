@@ -19,7 +19,12 @@ class Step:
 
 STEPS = (
     Step(1, "config", "load and validate the instance config"),
-    Step(2, "account", "sts get-caller-identity: the credentials must be the configured account's"),
+    Step(
+        2,
+        "account",
+        "one endpoint set for STS, CloudFormation, Route 53 and Secrets Manager; sts get-caller-identity: "
+        "the credentials must be the configured account's",
+    ),
     Step(3, "committed", "git: the template and every file it is rendered from are committed as reviewed"),
     Step(4, "template", "the committed template is what the code renders, and fits CloudFormation's inline limit"),
     Step(5, "stack", "the stack's state can take a change set; a running stack's drift is checked"),
