@@ -174,6 +174,18 @@ def expect_change(session, action, name="dev.ardamails.com.", values=NS_FQDN, tt
     )
 
 
+def expect_delete(session, record):
+    """A DELETE of exactly ``record`` (Route 53 deletes only a record repeated as it stands)."""
+    session.r53_stub.add_response(
+        "change_resource_record_sets",
+        {"ChangeInfo": {"Id": "/change/C2", "Status": "PENDING", "SubmittedAt": "2026-01-01T00:00:00Z"}},
+        {
+            "HostedZoneId": PARENT_ID,
+            "ChangeBatch": {"Comment": ANY, "Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]},
+        },
+    )
+
+
 def expect_record_read(session, found, name="dev.ardamails.com."):
     session.r53_stub.add_response(
         "list_resource_record_sets",
@@ -312,14 +324,7 @@ def test_rename_writes_the_new_record_and_cleanup_removes_the_old(session, respo
     expect_assume(session)
     expect_zone_lookup(session)
     expect_record_read(session, [ns_record()])
-    session.r53_stub.add_response(
-        "change_resource_record_sets",
-        {"ChangeInfo": {"Id": "/change/C2", "Status": "PENDING", "SubmittedAt": "2026-01-01T00:00:00Z"}},
-        {
-            "HostedZoneId": PARENT_ID,
-            "ChangeBatch": {"Comment": ANY, "Changes": [{"Action": "DELETE", "ResourceRecordSet": ns_record()}]},
-        },
-    )
+    expect_delete(session, ns_record())
     h.handler(event("Delete", PHYSICAL), None, session=session)
     body = answered(responses)
     assert body["Status"] == "SUCCESS" and body["Data"]["Result"] == "deleted"
@@ -331,14 +336,7 @@ def test_delete_repeats_the_record_exactly_as_it_stands(session, responses):
     expect_assume(session)
     expect_zone_lookup(session)
     expect_record_read(session, [current])
-    session.r53_stub.add_response(
-        "change_resource_record_sets",
-        {"ChangeInfo": {"Id": "/change/C3", "Status": "PENDING", "SubmittedAt": "2026-01-01T00:00:00Z"}},
-        {
-            "HostedZoneId": PARENT_ID,
-            "ChangeBatch": {"Comment": ANY, "Changes": [{"Action": "DELETE", "ResourceRecordSet": current}]},
-        },
-    )
+    expect_delete(session, current)
     h.handler(event("Delete", PHYSICAL), None, session=session)
     assert answered(responses)["Status"] == "SUCCESS"
     session.done()
@@ -653,14 +651,7 @@ def test_without_list_permission_delete_removes_exactly_what_it_wrote(session, r
     expect_assume(session)
     expect_zone_lookup(session)
     deny_record_read(session)
-    session.r53_stub.add_response(
-        "change_resource_record_sets",
-        {"ChangeInfo": {"Id": "/change/C3", "Status": "PENDING", "SubmittedAt": "2026-01-01T00:00:00Z"}},
-        {
-            "HostedZoneId": PARENT_ID,
-            "ChangeBatch": {"Comment": ANY, "Changes": [{"Action": "DELETE", "ResourceRecordSet": ns_record()}]},
-        },
-    )
+    expect_delete(session, ns_record())
     h.handler(event("Delete", PHYSICAL), None, session=session)
     body = answered(responses)
     assert body["Status"] == "SUCCESS" and body["Data"]["Result"] == "deleted"
