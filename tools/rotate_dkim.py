@@ -13,20 +13,17 @@ not an error.
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from the checkout
 
 from instances.registry import PartitionConfig, load_registry  # noqa: E402
-from tools.lib import frame, op_resolver  # noqa: E402
+from tools.lib import frame  # noqa: E402
 from tools.lib.clock import REAL, Clock  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
-from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient, resolve_base_url  # noqa: E402
+from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient  # noqa: E402
 from tools.lib.registration import rotate_dkim  # noqa: E402
-
-LOG = logging.getLogger("rotate")
 
 COMMAND = frame.Command(
     name="rotate",
@@ -53,9 +50,7 @@ def rotate(run: frame.Run, clock: Clock = REAL) -> int:
     """Ask Postmark for a new key (journaled), print it and the commands that finish the rotation."""
     config = load_registry().lookup(run.args.infrastructure, run.args.partition)
     run.where = config.stack_name
-    resolve_base_url()  # a bad POSTMARK_API_URL is refused before 1Password is asked
-    LOG.info("%s: resolving the Postmark token (op read %s)", config.stack_name, config.postmark_token_ref)
-    client = PostmarkClient.on(clock)(op_resolver.resolve(config.postmark_token_ref))
+    client = PostmarkClient.resolved(config.postmark_token_ref, config.stack_name, clock)
     rotation = rotate_dkim(client, config.mail_domain, run.journal)
     key = rotation.pending_key
     state = "started" if rotation.started else "already pending (Postmark ErrorCode 505); nothing changed"

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from tools.lib import op_resolver
 from tools.lib.errors import ArdaMailError
 from tools.lib.logger import Secret, redact
 
@@ -202,6 +203,16 @@ class PostmarkClient:
     def on(cls, clock) -> Callable[[Secret], PostmarkClient]:
         """A factory of clients that wait and keep deadlines on ``clock`` (a ``tools.lib.clock.Clock``)."""
         return lambda token: cls(token, sleep=clock.sleep, clock=clock.monotonic)
+
+    @classmethod
+    def resolved(cls, token_ref: str, where: str, clock) -> PostmarkClient:
+        """A client holding the token at ``token_ref`` (``op read``), on ``clock``.
+
+        A bad ``POSTMARK_API_URL`` is refused before 1Password is asked.
+        """
+        base_url = resolve_base_url()
+        LOG.info("%s: resolving the Postmark token (op read %s)", where, token_ref)
+        return cls(op_resolver.resolve(token_ref), base_url, sleep=clock.sleep, clock=clock.monotonic)
 
     def __init__(
         self,

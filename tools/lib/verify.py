@@ -26,13 +26,12 @@ from templates.partition_email import (
     dkim_selector_parameter,
     dkim_value_parameter,
 )
-from tools.lib import op_resolver
 from tools.lib.aws_errors import aws_call
 from tools.lib.aws_session import BOTO_CONFIG
 from tools.lib.clock import REAL, Clock
 from tools.lib.deploy.cloudformation import outputs, parameter_values
 from tools.lib.errors import ArdaMailError
-from tools.lib.postmark_client import PostmarkClient, resolve_base_url
+from tools.lib.postmark_client import PostmarkClient
 from tools.lib.registration import lookup_registration
 
 LOG = logging.getLogger("verify")
@@ -268,8 +267,7 @@ def dkim_from_registration(registration) -> list[DkimExpectation]:
 
 def postmark_registration(config: PartitionConfig, clock: Clock = REAL):
     """A Postmark client and what Postmark holds for the domain (read-only)."""
-    resolve_base_url()  # a bad POSTMARK_API_URL is refused before 1Password is asked
-    client = PostmarkClient.on(clock)(op_resolver.resolve(config.postmark_token_ref))
+    client = PostmarkClient.resolved(config.postmark_token_ref, config.stack_name, clock)
     registration = lookup_registration(client, config.mail_domain)
     if registration is None:
         raise ArdaMailError(
