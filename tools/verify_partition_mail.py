@@ -76,14 +76,7 @@ def run_verify(run: frame.Run, clock: Clock = REAL) -> int:
             f"--region must be the instance config's region {region!r} for {config.stack_name}, got: {args.region!r}"
         )
     session = open_session(args.profile, region, config.stack_name)
-    aws_account.check_account(
-        aws_account.session_clients(session, region, ("cloudformation", "route53"), config.stack_name),
-        where=config.stack_name,
-        verb="verify",
-        account=config.infrastructure.account_id,
-        region=region,
-        named_in=f"{config.infrastructure.name}/infrastructure.toml",
-    )
+    aws_account.check_session_account(session, config, "verify", ("cloudformation", "route53"))
     checks = verify(config, session, Dns(args.resolver), wait=args.wait, postmark=not args.no_postmark, clock=clock)
     failed = sum(not c.passed for c in checks)
     rows = [("ID", "CHECK", "RESULT", "DETAIL")] + [(c.id, c.check, c.status, c.detail) for c in checks]

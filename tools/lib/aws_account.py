@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from instances.registry import PartitionConfig
 from tools.lib.aws_errors import aws_call
 from tools.lib.aws_session import BOTO_CONFIG
 from tools.lib.errors import Refused
@@ -69,26 +70,30 @@ def check_endpoints(clients: Mapping[str, object], region: str, refusing: str) -
         )
 
 
-def check_account(
-    clients: Mapping[str, object], *, where: str, verb: str, account: str, region: str, named_in: str
-) -> dict:
-    """One endpoint set, then STS's caller identity in ``account``; the identity.
+def check_account(clients: Mapping[str, object], config: PartitionConfig, verb: str) -> dict:
+    """One endpoint set, then STS's caller identity in the account ``config`` names; the identity.
 
     ``clients`` maps each service the run uses to its client and holds "sts";
-    ``verb`` says what is refused ("deploy", "verify"); ``named_in`` is the file that
-    names ``account``.
+    ``verb`` says what is refused ("deploy", "verify", "roll out").
     """
+    infra, where = config.infrastructure, config.stack_name
     refusing = f"refusing to {verb} {where}"
-    check_endpoints(clients, region, refusing)
+    check_endpoints(clients, infra.region, refusing)
     with aws_call("sts get-caller-identity", where):
         identity = clients["sts"].get_caller_identity()
-    if identity["Account"] != account:
+    if identity["Account"] != infra.account_id:
         raise Refused(
             f"{refusing}: the AWS credentials are for account {identity['Account']} ({identity.get('Arn', '?')}), "
-            f"but {named_in} names {account}; switch --profile or credentials"
+            f"but {infra.name}/infrastructure.toml names {infra.account_id}; switch --profile or credentials"
         )
     LOG.info("%s: AWS identity %s in account %s", where, identity.get("Arn"), identity["Account"])
     return identity
+
+
+def check_session_account(session, config: PartitionConfig, verb: str, services: tuple[str, ...]) -> dict:
+    """``check_account`` for clients of ``services`` (and STS) made from ``session``; the identity."""
+    region = config.infrastructure.region
+    return check_account(session_clients(session, region, services, config.stack_name), config, verb)
 
 
 def session_clients(session, region: str, services: tuple[str, ...], where: str) -> dict[str, object]:

@@ -191,16 +191,7 @@ class Rollout:
         """The deploy's account guard (one endpoint set, the configured account) for ``config``, read-only."""
         region = config.infrastructure.region
         session = open_session(self.settings.profile, region, config.stack_name)
-        aws_account.check_account(
-            aws_account.session_clients(
-                session, region, ("cloudformation", "route53", "secretsmanager"), config.stack_name
-            ),
-            where=config.stack_name,
-            verb="roll out",
-            account=config.infrastructure.account_id,
-            region=region,
-            named_in=f"{config.infrastructure.name}/infrastructure.toml",
-        )
+        aws_account.check_session_account(session, config, "roll out", ("cloudformation", "route53", "secretsmanager"))
 
     def run_command(self, argv: list[str]) -> subprocess.CompletedProcess:
         """One operator command (``deploy.py ...``, ``tools/verify_partition_mail.py ...``) as a child process."""

@@ -32,14 +32,7 @@ def check_account(ctx: Ctx) -> dict:
             "route53": aws.route53,
             "secretsmanager": aws.secretsmanager,
         }
-    return aws_account.check_account(
-        clients,
-        where=target.stack,
-        verb="deploy",
-        account=target.account,
-        region=target.region,
-        named_in=f"{target.config.infrastructure.source.parent.name}/infrastructure.toml",
-    )
+    return aws_account.check_account(clients, target.config, "deploy")
 
 
 def check_committed(ctx: Ctx, *, plan: bool, outside_git: bool = False) -> list[str]:
