@@ -91,10 +91,7 @@ def up(run: frame.Run) -> int:
         time.sleep(0.2)
     text = export_lines(env)
     if env_file is not None:
-        if env_file.exists() or env_file.is_symlink():  # appeared while the world started
-            raise UsageError(
-                f"--env-file must not exist yet (it is removed when the world stops), got: {str(env_file)!r}"
-            )
+        check(args)  # again: the file may have appeared while the world started
         write_file(env_file, text, mode=0o600, secret_free=False)  # fake credentials, for a shell to source
         run.journal.change(  # only a file this run wrote is removed when it stops
             str(env_file),
