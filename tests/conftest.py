@@ -310,8 +310,8 @@ class World:
     """The rehearsal world's accounts on the session's moto server, Postmark and op; how to run commands in it."""
 
     env: dict[str, str]  # the operator's environment (subprocesses get it as is; in-process runs put it in os.environ)
-    root: dict[str, str]  # PlatformRoot's credentials
-    deployer: dict[str, str]  # Alpha002's credentials
+    root: dict[str, str]  # PlatformRoot's administrator ("someone" editing the parent zone)
+    admin: dict[str, str]  # Alpha002's administrator: what tests look and meddle with (the operator is in env)
     parent_zone_id: str
     checkout: Path  # the committed copy of this working tree that commands deploy from
     postmark: object  # the PostmarkStandIn
@@ -344,22 +344,22 @@ class World:
 @pytest.fixture
 def world(aws_env, cli_env, postmark, committed_checkout, warm_lint, run_cli, clock, monkeypatch) -> World:
     """The rehearsal world's accounts (tools/rehearsal/world.py), and an environment holding Alpha002's credentials."""
-    from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, PLATFORM_ROOT_ROLE, client, credentials
+    from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, PLATFORM_ROOT_ROLE, client, credentials, staff
     from tools.rehearsal.world import populate
 
     populate(load_registry())
-    root = credentials(PLATFORM_ROOT_ROLE)
+    root = staff(PLATFORM_ROOT_ROLE.split(":")[4])  # PlatformRoot's administrator: "someone" editing the parent zone
     (parent,) = client("route53", root).list_hosted_zones_by_name(DNSName="ardamails.com", MaxItems="1")["HostedZones"]
-    deployer = credentials(ALPHA002_DEPLOYER_ROLE)
+    admin = staff(ALPHA002_DEPLOYER_ROLE.split(":")[4])
     cli_env.update(
         AWS_ENDPOINT_URL=aws_env,
         AWS_DEFAULT_REGION="us-east-1",
         AWS_CONFIG_FILE="/dev/null",
         AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-        **deployer,
+        **credentials(ALPHA002_DEPLOYER_ROLE),  # the operator: exactly the documented policy
     )
     parent_zone_id = parent["Id"].split("/")[-1]
-    return World(cli_env, root, deployer, parent_zone_id, committed_checkout, postmark, run_cli, clock, monkeypatch)
+    return World(cli_env, root, admin, parent_zone_id, committed_checkout, postmark, run_cli, clock, monkeypatch)
 
 
 def deploy(env, *args, checkout: Path, timeout: float = 180):

@@ -88,13 +88,13 @@ def document(result) -> dict:
 
 
 def change_sets(world) -> list[dict]:
-    cfn = client("cloudformation", world.deployer)
+    cfn = client("cloudformation", world.admin)
     stacks = [s for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"]
     return [c for s in stacks for c in cfn.list_change_sets(StackName=s["StackId"])["Summaries"]]
 
 
 def stack_states(world) -> list[str]:
-    cfn = client("cloudformation", world.deployer)
+    cfn = client("cloudformation", world.admin)
     return [s["StackStatus"] for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"]
 
 
@@ -124,7 +124,7 @@ def test_every_command_and_mode_prints_exactly_one_json_document(world, dns_zone
     left = json_of("deploy", *TARGET, code=4)
     assert left["outcome"] == "not-done" and left["journal"][-1]["state"] == "kept"
     kept = next(entry["what"] for entry in left["journal"] if entry["state"] == "kept").removeprefix("change set ")
-    client("cloudformation", world.deployer).delete_change_set(ChangeSetName=kept)  # the reviewer discards it
+    client("cloudformation", world.admin).delete_change_set(ChangeSetName=kept)  # the reviewer discards it
     actions = dict(env, GITHUB_ACTIONS="true")  # the mask line goes to stderr: stdout stays one document
     deployed = json_of("deploy", *TARGET, "--yes", environment=actions)
     assert deployed["outcome"] == "deployed" and len(deployed["exports"]) == 6
@@ -202,7 +202,7 @@ def test_a_signal_after_execute_says_the_stack_carries_on(world, signum, code, h
         moto_compat.release()
         moto_compat.SLOW_EXECUTION = 0.0
     assert returncode == code, err
-    stack_id = client("cloudformation", world.deployer).describe_stacks(StackName=STACK)["Stacks"][0]["StackId"]
+    stack_id = client("cloudformation", world.admin).describe_stacks(StackName=STACK)["Stacks"][0]["StackId"]
     assert err.splitlines()[-1].startswith(f"deploy: {how}; {STACK}: change set arn:aws:cloudformation:")
     assert err.splitlines()[-1].endswith(
         f"executed; CloudFormation carries on: watch it with: aws cloudformation describe-stack-events "
@@ -222,7 +222,7 @@ def test_a_signal_after_protection_was_lifted_turns_it_back_on(world, signum, co
     assert returncode == code, err
     assert "termination protection turned off" in out
     assert err.splitlines()[-1] == f"deploy: {how}; {STACK}: termination protection was turned back on"
-    stack = client("cloudformation", world.deployer).describe_stacks(StackName=STACK)["Stacks"][0]
+    stack = client("cloudformation", world.admin).describe_stacks(StackName=STACK)["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE" and stack["EnableTerminationProtection"] is True
 
 

@@ -47,12 +47,12 @@ def test_deploy_creates_the_stack_then_finds_no_changes(world, postmark, tmp_pat
         assert f"  Alpha002-dev-API-{name} = " in first.stdout
     assert "Add     MailHostedZone" in first.stdout
 
-    cfn = client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["admin"])
     stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
     tags = {t["Key"]: t["Value"] for t in stack["Tags"]}
     assert tags["arda:managed-by"] == "arda-partition-mail/deploy.py" and tags["arda:partition"] == "dev"
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
-    route53 = client("route53", world["deployer"])
+    route53 = client("route53", world["admin"])
     records = _records(route53, outputs["MailHostedZoneId"])
     domain = postmark.domains[next(iter(postmark.domains))]
     dkim = records[(domain["DKIMPendingHost"], "TXT")]
@@ -97,7 +97,7 @@ def test_credentials_of_another_account_are_refused(world, postmark, tmp_path):
     assert "names 111122223333" in result.stderr
     assert postmark.requests == []
     assert not (tmp_path / "op-argv.log").exists(), "the token must not even be resolved"
-    cfn = client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["admin"])
     assert cfn.describe_stacks()["Stacks"] == []
 
 
@@ -142,7 +142,7 @@ def test_plan_shows_changes_and_leaves_nothing(world, postmark):
     assert result.returncode == 0, result.stderr
     assert "Add     MailHostedZone" in result.stdout
     assert "plan only; change set deleted, nothing executed" in result.stdout
-    cfn = client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["admin"])
     assert [s for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"] == []
     assert postmark.calls("POST") == [], "--plan is read-only at Postmark too"
 
@@ -156,7 +156,7 @@ def test_without_a_terminal_or_yes_the_change_set_is_left(world, postmark):
     assert "left for review (execute it with: aws cloudformation execute-change-set" in result.stderr
     assert "the next deploy deletes it unless run with --keep-change-set" in result.stderr
     assert "aws cloudformation execute-change-set --change-set-name arn:aws:cloudformation:" in result.stderr
-    cfn = client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["admin"])
     (summary,) = cfn.list_change_sets(StackName=STACK)["Summaries"]
     assert summary["Status"] == "CREATE_COMPLETE"
     assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"

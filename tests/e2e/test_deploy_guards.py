@@ -31,7 +31,7 @@ def regenerate(checkout):
 
 
 def nothing_changed(world, postmark, tmp_path):
-    cfn = client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["admin"])
     assert cfn.describe_stacks()["Stacks"] == [], "a stack was created"
     assert postmark.requests == [], "Postmark was called"
     assert not (tmp_path / "op-argv.log").exists(), "the token was resolved"
@@ -218,7 +218,7 @@ def test_a_token_with_quotes_and_backslashes_stays_hidden_in_debug_logs(world, p
     assert result.returncode == 0, result.stderr[-2000:]
     assert "PostmarkAccountToken" in result.stderr, "botocore's request parameters were logged"
     assert_token_nowhere(result.stdout, result.stderr, token=token, folders=[tmp_path])
-    stack = client("cloudformation", world["deployer"]).describe_stacks(StackName=STACK)["Stacks"][0]
+    stack = client("cloudformation", world["admin"]).describe_stacks(StackName=STACK)["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
 
 
@@ -297,7 +297,7 @@ def test_an_update_does_not_take_over_a_delegation_someone_else_made_since(world
     assert result.returncode == 1, result.stderr
     assert "NsDelegation (Custom::NsDelegation) UPDATE_FAILED:" in result.stdout
     assert "already delegates dev.ardamails.com. to other name servers" in result.stdout
-    cfn = client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["admin"])
     assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
     records = route53.list_resource_record_sets(HostedZoneId=world["parent_zone_id"])["ResourceRecordSets"]
     (ns,) = [r for r in records if r["Name"].rstrip(".") == "dev.ardamails.com" and r["Type"] == "NS"]

@@ -17,12 +17,12 @@ pytestmark = pytest.mark.moto
 
 
 def outputs(world) -> dict[str, str]:
-    stack = client("cloudformation", world["deployer"]).describe_stacks(StackName=STACK)["Stacks"][0]
+    stack = client("cloudformation", world["admin"]).describe_stacks(StackName=STACK)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
 
 
 def stack_id(world) -> str:
-    return client("cloudformation", world["deployer"]).describe_stacks(StackName=STACK)["Stacks"][0]["StackId"]
+    return client("cloudformation", world["admin"]).describe_stacks(StackName=STACK)["Stacks"][0]["StackId"]
 
 
 def delegated(world) -> bool:
@@ -43,7 +43,7 @@ def rotate(postmark) -> None:
 def test_every_deploy_leaves_termination_protection_and_the_stack_policy(world, postmark):
     first = ok(world.deploy("--yes"))
     assert "termination protection turned on" in first.stdout
-    cfn = client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["admin"])
     stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
     assert stack["EnableTerminationProtection"] is True
     policy = json.loads(cfn.get_stack_policy(StackName=STACK)["StackPolicyBody"])
@@ -65,7 +65,7 @@ def test_unexecuted_change_sets_do_not_pile_up(world, postmark):
     rotate(postmark)
     left = world.deploy()  # no terminal, no --yes: left for review
     assert left.returncode == 4 and "the next deploy deletes it unless run with --keep-change-set" in left.stderr
-    cfn = client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["admin"])
 
     def waiting():
         summaries = cfn.list_change_sets(StackName=STACK)["Summaries"]
@@ -113,7 +113,7 @@ def test_destroy_needs_a_confirmation_and_the_right_account(world, postmark, tmp
     elsewhere = dict(world["env"], **credentials("arn:aws:iam::999988887777:role/Elsewhere"))
     wrong = world.deploy("--destroy", "--yes", env=elsewhere)
     assert wrong.returncode == 3 and "the AWS credentials are for account 999988887777" in wrong.stderr
-    assert client("cloudformation", world["deployer"]).describe_stacks(StackName=STACK)["Stacks"]
+    assert client("cloudformation", world["admin"]).describe_stacks(StackName=STACK)["Stacks"]
     assert delegated(world)
     usage = world.deploy("--purge-retained")
     assert usage.returncode == 2 and "--purge-retained goes with --destroy" in usage.stderr
@@ -129,11 +129,11 @@ def test_destroy_takes_the_partition_down_and_names_what_it_keeps(world, postmar
     assert f"aws route53 delete-hosted-zone --id {kept['MailHostedZoneId']}" in result.stdout
     assert f"aws secretsmanager delete-secret --secret-id {kept['WebhookSecretArn']}" in result.stdout
     assert not delegated(world), "the custom resource's Delete removes the NS record"
-    cfn = client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["admin"])
     assert [s for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"] == []
-    route53 = client("route53", world["deployer"])
+    route53 = client("route53", world["admin"])
     assert route53.get_hosted_zone(Id=kept["MailHostedZoneId"])["HostedZone"]["Name"].startswith("dev.ardamails.com")
-    secrets = client("secretsmanager", world["deployer"])
+    secrets = client("secretsmanager", world["admin"])
     assert secrets.describe_secret(SecretId=kept["WebhookSecretArn"]).get("DeletedDate") is None
     with pytest.raises(secrets.exceptions.ResourceNotFoundException):
         secrets.describe_secret(SecretId=kept["PostmarkAccountTokenSecretArn"])
@@ -150,7 +150,7 @@ def test_destroy_takes_the_partition_down_and_names_what_it_keeps(world, postmar
 def test_purge_after_a_plain_destroy_finds_what_was_retained_by_name_and_tags(world, postmark):
     ok(world.deploy("--yes"))
     kept = outputs(world)
-    secrets = client("secretsmanager", world["deployer"])
+    secrets = client("secretsmanager", world["admin"])
     # Someone else's secret with the partition's tag (another tool's): not the webhook secret, never deleted.
     other = secrets.create_secret(
         Name="elsewhere", SecretString="x", Tags=[{"Key": "arda:partition", "Value": "dev"}], Description="not ours"
@@ -159,7 +159,7 @@ def test_purge_after_a_plain_destroy_finds_what_was_retained_by_name_and_tags(wo
     purged = ok(world.deploy("--destroy", "--yes", "--purge-retained"))
     zone_id = kept["MailHostedZoneId"].split("/")[-1]
     assert f"no such stack; retained by an earlier one, to purge: hosted zone {zone_id}" in purged.stdout
-    route53 = client("route53", world["deployer"])
+    route53 = client("route53", world["admin"])
     with pytest.raises(route53.exceptions.NoSuchHostedZone):
         route53.get_hosted_zone(Id=zone_id)
     assert secrets.describe_secret(SecretId=kept["WebhookSecretArn"]).get("DeletedDate") is not None
@@ -174,10 +174,10 @@ def test_destroy_with_purge_retained_leaves_nothing(world, postmark):
     result = ok(world.deploy("--destroy", "--yes", "--purge-retained"))
     assert f"deleted the hosted zone {kept['MailHostedZoneId']}" in result.stdout
     assert "scheduled the webhook secret's deletion in 7 days" in result.stdout
-    route53 = client("route53", world["deployer"])
+    route53 = client("route53", world["admin"])
     with pytest.raises(route53.exceptions.NoSuchHostedZone):
         route53.get_hosted_zone(Id=kept["MailHostedZoneId"])
-    secrets = client("secretsmanager", world["deployer"])
+    secrets = client("secretsmanager", world["admin"])
     assert secrets.describe_secret(SecretId=kept["WebhookSecretArn"]).get("DeletedDate") is not None
 
 
@@ -185,7 +185,7 @@ def test_purge_refuses_what_no_longer_looks_like_the_partitions_and_deletes_noth
     ok(world.deploy("--yes"))
     kept = outputs(world)
     zone_id = kept["MailHostedZoneId"].split("/")[-1]
-    route53 = client("route53", world["deployer"])
+    route53 = client("route53", world["admin"])
     # Someone handed the zone to another team: the stack still records it, the tags say otherwise.
     route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, RemoveTagKeys=["arda:partition"])
     refused = world.deploy("--destroy", "--yes", "--purge-retained")
@@ -193,7 +193,7 @@ def test_purge_refuses_what_no_longer_looks_like_the_partitions_and_deletes_noth
     (line,) = [entry for entry in refused.stderr.splitlines() if entry.startswith("deploy: error:")]
     assert f"refusing to purge for {STACK}: hosted zone {zone_id} is not tagged as Alpha002's" in line
     assert "nothing was deleted" in line
-    cfn = client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["admin"])
     assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["EnableTerminationProtection"] is True
     # Without the stack, the same zone is not found as the partition's either.
@@ -209,7 +209,7 @@ def test_a_rewritten_output_cannot_point_the_purge_at_another_secret(world, post
 
     ok(world.deploy("--yes"))
     kept = outputs(world)
-    secrets = client("secretsmanager", world["deployer"])
+    secrets = client("secretsmanager", world["admin"])
     unrelated = secrets.create_secret(Name="payments/signing-key", SecretString="x")["ARN"]
     stack = cloudformation_backends["111122223333"]["us-east-1"].get_stack(STACK)
     stack.output_map["WebhookSecretArn"].value = unrelated

@@ -32,8 +32,8 @@ class Lifecycle:
 
     def __init__(self, world, postmark, dns_zone) -> None:
         self.world = world
-        self.cfn = client("cloudformation", world["deployer"])
-        self.route53 = client("route53", world["deployer"])
+        self.cfn = client("cloudformation", world["admin"])
+        self.route53 = client("route53", world["admin"])
         self.postmark = postmark
         self.dns_zone = dns_zone
         self.owners: dict[str, str] = {}  # record name -> the logical ID that has ever held it

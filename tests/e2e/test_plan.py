@@ -114,7 +114,7 @@ def test_a_new_iam_action_is_gated(world, postmark, clone, tmp_path):
         "widens IAM permissions (1 grant(s), table above); review them, then rerun with --allow-iam-changes --yes"
         in refused.stderr
     )
-    cfn = client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["admin"])
     waiting = [c for c in cfn.list_change_sets(StackName=STACK)["Summaries"] if c["ExecutionStatus"] == "AVAILABLE"]
     assert waiting == [], "the refused change set is deleted"
     allowed = ok(deploy(env, "--yes", "--allow-iam-changes", checkout=clone))
@@ -126,9 +126,9 @@ def test_a_new_iam_action_is_gated(world, postmark, clone, tmp_path):
 
 def test_a_record_changed_by_hand_is_drift(world, postmark, tmp_path):
     ok(world.deploy("--yes"))
-    cfn = client("cloudformation", world["deployer"])
+    cfn = client("cloudformation", world["admin"])
     outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
-    route53 = client("route53", world["deployer"])
+    route53 = client("route53", world["admin"])
     # Whoever edits a record writes what the job summary renders: it must stay text (old code: raw HTML).
     hand_edit = '"v=DMARC1; p=none; rua=mailto:x@evil.test <img src=x onerror=alert(1)> | [x](y)"'
     change_record(route53, outputs["MailHostedZoneId"], "UPSERT", "_dmarc.dev.ardamails.com.", "TXT", [hand_edit], 3600)
@@ -193,7 +193,7 @@ def test_a_summary_destination_is_checked_before_anything_and_a_late_failure_kee
         assert f"--summary-file must be a file in an existing folder this user can write, got: '{where}' ({said})" in (
             bad.stderr
         )
-    assert client("cloudformation", world["deployer"]).describe_stacks()["Stacks"] == []
+    assert client("cloudformation", world["admin"]).describe_stacks()["Stacks"] == []
     assert postmark.requests == [], "nothing ran (old code: deployed, then exit 1)"
     summary = tmp_path / "plan.md"
     with pytest.MonkeyPatch.context() as patch:

@@ -45,7 +45,7 @@ def cascade(world, postmark, tmp_path):
     evidence_root = tmp_path / "evidence"
     env = dict(world["env"], ROLLOUT_EVIDENCE_ROOT=str(evidence_root))
     yield {
-        "deployer": world.deployer,
+        "admin": world.admin,
         "clone": clone,
         "env": env,
         "resolver": f"127.0.0.1:{dns.port}",
@@ -70,7 +70,7 @@ def rollout(cascade, *args):
 
 
 def stacks(cascade) -> list[str]:
-    cfn = client("cloudformation", cascade["deployer"])
+    cfn = client("cloudformation", cascade["admin"])
     return sorted(s["StackName"] for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"].endswith("COMPLETE"))
 
 

@@ -29,7 +29,7 @@ def test_a_reply_that_echoes_the_token_is_refused_everywhere(world, tmp_path, fi
     assert "holds the account token in" in json.loads(register.stdout)["error"]
     deployed = world.deploy("--yes", "--json")
     assert deployed.returncode == 1, deployed.stderr
-    assert client("cloudformation", world.deployer).describe_stacks()["Stacks"] == [], "nothing was created"
+    assert client("cloudformation", world.admin).describe_stacks()["Stacks"] == [], "nothing was created"
     verify = world.run(verify_partition_mail.main, "Alpha002", "dev", "--json", "--resolver", "127.0.0.1:9")
     assert verify.returncode == 1
     outputs = [register.stdout, register.stderr, deployed.stdout, deployed.stderr, verify.stdout, verify.stderr]
@@ -45,6 +45,6 @@ def test_the_debug_log_never_shows_aws_credentials_or_a_deployed_secret(world, t
     assert result.returncode == 0, result.stderr[-2000:]
     assert "GetSecretValue" in result.stderr, "the deployed token was read back for the comparison"
     assert "Response body: (not logged: it may hold secrets)" in result.stderr
-    for secret in (world.deployer["AWS_SECRET_ACCESS_KEY"], world.deployer["AWS_SESSION_TOKEN"]):
+    for secret in (world.env["AWS_SECRET_ACCESS_KEY"], world.env["AWS_SESSION_TOKEN"]):
         assert_token_nowhere(result.stdout, result.stderr, token=secret)
     assert_token_nowhere(result.stdout, result.stderr)  # the deployed (old) token

@@ -60,7 +60,31 @@ def test_keys_and_operators_are_anded():
     assert not condition_holds(condition, {"k1": ["a"], "k2": ["c"], "k3": ["xy"]})
 
 
-@pytest.mark.parametrize("operator", ["StringEqualsIfExists", "ArnLike", "Bool", "ForAllValues:NumericLessThan"])
+@pytest.mark.parametrize(
+    ("condition", "value", "holds"),
+    [
+        # ARN operators match part by part; ArnEquals and ArnLike behave alike.
+        (
+            {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/*-Email-Fn-*"}},
+            "arn:aws:iam::1:role/a-Email-Fn-x",
+            True,
+        ),
+        ({"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::1:role/*"}}, "arn:aws:iam::1:role/x", True),
+        ({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::1:role/*"}}, "arn:aws:iam::2:role/x", False),
+        ({"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::1:role/*"}}, "arn:aws:iam::2:role/x", True),
+        ({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::1:role/*"}}, "not-an-arn", False),
+        ({"Bool": {"aws:SecureTransport": "true"}}, "True", True),
+        ({"Bool": {"aws:SecureTransport": True}}, "false", False),
+    ],
+)
+def test_arn_and_bool_operators(condition, value, holds):
+    (key,) = next(iter(condition.values()))
+    assert condition_holds(condition, {key: [value]}) is holds
+
+
+@pytest.mark.parametrize(
+    "operator", ["StringEqualsIfExists", "ArnLikeIfExists", "Null", "ForAllValues:NumericLessThan"]
+)
 def test_an_operator_it_does_not_implement_is_refused(operator):
     with pytest.raises(UnsupportedCondition, match=operator):
         condition_holds({operator: {"k": "v"}}, {"k": ["v"]})

@@ -15,7 +15,17 @@ import uuid
 import boto3
 
 PLATFORM_ROOT_ROLE = "arn:aws:iam::444455556666:role/ArdaMailsNsDelegation"
-ALPHA002_DEPLOYER_ROLE = "arn:aws:iam::111122223333:role/Deployer"
+# The operator role the world creates in each infrastructure account, holding exactly
+# the documented operator policy (tools/lib/permissions.py).
+OPERATOR_ROLE_NAME = "RehearsalOperator"
+ALPHA002_DEPLOYER_ROLE = f"arn:aws:iam::111122223333:role/{OPERATOR_ROLE_NAME}"
+# A role IAM does not hold: the world's staff, the account's administrator (see iam_world).
+STAFF_ROLE_NAME = "RehearsalWorldStaff"
+
+
+def staff(account_id: str) -> dict[str, str]:
+    """Administrator credentials in ``account_id``: the world's own set-up, or "someone else" in a test."""
+    return credentials(f"arn:aws:iam::{account_id}:role/{STAFF_ROLE_NAME}")
 
 
 # What a boto3 client takes from the environment when it is made.
@@ -58,7 +68,7 @@ def client(service: str, creds: dict[str, str]):
 
 def create_parent_zone(name: str = "ardamails.com") -> tuple[str, dict[str, str]]:
     """PlatformRoot's public parent zone; its ID and PlatformRoot's credentials."""
-    root = credentials(PLATFORM_ROOT_ROLE)
+    root = staff(PLATFORM_ROOT_ROLE.split(":")[4])
     zone = client("route53", root).create_hosted_zone(Name=name, CallerReference=str(uuid.uuid4()))
     return zone["HostedZone"]["Id"].split("/")[-1], root
 

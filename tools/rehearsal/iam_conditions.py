@@ -18,6 +18,9 @@ Semantics, each from AWS's documentation:
   satisfies the operator, and also when the key is absent or empty;
   ``ForAnyValue:`` is true when at least one request value does, and false when
   the key is absent or empty.
+- ARN operators (same page): ``ArnEquals`` and ``ArnLike`` behave alike; the ARN is
+  split at its first five colons and each part matched with the wildcards.
+  ``Bool`` compares ``true``/``false`` case-insensitively.
 - A key absent from the request: a plain (non-set) operator is false for it,
   except a negated operator, which is true ("Condition operator to check
   existence of condition keys"; ``...IfExists`` is not used here and refused).
@@ -35,7 +38,17 @@ import re
 from collections.abc import Mapping, Sequence
 
 _PLAIN = re.compile(r"[a-z0-9\-_.]")
-_OPERATORS = ("StringEquals", "StringNotEquals", "StringLike", "StringNotLike")
+_OPERATORS = (
+    "StringEquals",
+    "StringNotEquals",
+    "StringLike",
+    "StringNotLike",
+    "ArnEquals",
+    "ArnNotEquals",
+    "ArnLike",
+    "ArnNotLike",
+    "Bool",
+)
 
 
 class UnsupportedCondition(ValueError):
@@ -55,11 +68,23 @@ def _like(pattern: str, value: str) -> bool:
     return re.fullmatch(regex, value, flags=re.DOTALL) is not None
 
 
+def _arn_like(pattern: str, value: str) -> bool:
+    """ARN operators match segment by segment; each of the six colon-delimited parts takes wildcards."""
+    wanted, got = pattern.split(":", 5), value.split(":", 5)
+    return len(wanted) == len(got) == 6 and all(_like(w, g) for w, g in zip(wanted, got, strict=True))
+
+
 def _matches(operator: str, policy_values: Sequence[str], value: str) -> bool:
     """One context value against an operator and its policy values (ORed; negated: none matches)."""
     positive = operator.replace("Not", "", 1)
-    compare = _like if positive == "StringLike" else (lambda pattern, v: pattern == v)
-    hit = any(compare(p, value) for p in policy_values)
+    if positive == "Bool":
+        return any(str(p).lower() == value.lower() for p in policy_values)
+    compare = {
+        "StringLike": _like,
+        "ArnLike": _arn_like,
+        "ArnEquals": _arn_like,  # the documentation: ArnEquals and ArnLike behave the same
+    }.get(positive, lambda pattern, v: pattern == v)
+    hit = any(compare(str(p), value) for p in policy_values)
     return not hit if "Not" in operator else hit
 
 
@@ -70,7 +95,7 @@ def condition_holds(condition: Mapping[str, Mapping[str, object]], context: Mapp
         if operator not in _OPERATORS or set_operator not in ("", "ForAllValues", "ForAnyValue"):
             raise UnsupportedCondition(f"condition operator {qualified!r} is not implemented")
         for key, wanted in keys.items():
-            policy_values = [wanted] if isinstance(wanted, str) else list(wanted)
+            policy_values = [str(wanted)] if isinstance(wanted, (str, bool)) else [str(w) for w in wanted]
             values = list(context.get(key, []))
             if set_operator == "ForAllValues":
                 holds = all(_matches(operator, policy_values, v) for v in values)

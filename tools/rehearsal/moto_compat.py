@@ -78,6 +78,16 @@ makes moto behave the way CloudFormation does, for one documented gap:
    without the trailing dot, so ``ListHostedZonesByName`` never finds it. Route 53 tags the
    zone (``ListTagsForResource`` shows them) and always names zones fully qualified. Here
    both are as Route 53 does them.
+14. IAM: moto allows every request (its own enforcement passes Resource ``*`` for
+   Route 53 and evaluates almost no condition keys). Here every request is authorised
+   by ``iam_world`` against the caller's policies, the resources AWS authorises the
+   operation on and the condition keys this project uses; CloudFormation creates,
+   updates and deletes template resources with its caller's permissions (a refusal
+   fails the resource, the stack rolls back, a deletion ends ``DELETE_FAILED``); the
+   custom resource's function runs with its execution role's credentials (so a stack's
+   resources are deleted dependents first, as CloudFormation does, not in moto's set
+   order); and
+   ``iam:SimulatePrincipalPolicy`` (not in moto) answers from the same evaluator.
 
 Deliberately not patched: moto returns NoEcho parameter values in clear text from
 ``DescribeStacks``. Leaving that in makes the token-leak assertions stricter: if
@@ -103,6 +113,7 @@ def apply() -> None:
     if _applied:
         return
     _applied = True
+    _iam()  # first: the later patches bind the wrapped CloudFormation parsing functions
     _zone_name_servers()
     _custom_resources()
     _secrets()
@@ -116,6 +127,136 @@ def apply() -> None:
     _holds()
     _one_stack_per_name()
     _hosted_zone_tags()
+
+
+def _iam() -> None:
+    from moto.cloudformation import parsing
+    from moto.cloudformation.models import CloudFormationBackend
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam.responses import IamResponse
+    from werkzeug.exceptions import HTTPException
+
+    from tools.rehearsal import iam_world
+
+    class Refused(HTTPException):
+        def __init__(self, code: int, body: str) -> None:
+            super().__init__(description=body)
+            self.code = code
+
+    def refusal(service: str, message: str) -> Refused:
+        from xml.sax.saxutils import escape
+
+        if service in ("secretsmanager", "lambda", "logs"):
+            return Refused(400, json.dumps({"__type": "AccessDeniedException", "Message": message}))
+        namespace = ' xmlns="https://route53.amazonaws.com/doc/2013-04-01/"' if service == "route53" else ""
+        return Refused(
+            403,
+            f"<ErrorResponse{namespace}><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+            f"<Message>{escape(message)}</Message></Error><RequestId>rehearsal</RequestId></ErrorResponse>",
+        )
+
+    def authorize(self, resource: str = "*") -> None:
+        try:
+            iam_world.check_request(self)
+        except iam_world.AccessDenied as denied:
+            service = self.headers.get("Authorization", "").split("/")[3:4] or [""]
+            raise refusal(service[0], str(denied)) from None
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authorize
+
+    # CloudFormation acts with its caller's permissions.
+    create, update, delete_resource = (
+        parsing.parse_and_create_resource,
+        parsing.parse_and_update_resource,
+        parsing.ResourceMap._delete_resource,
+    )
+
+    def _resolved(resource_json: dict, resources_map) -> dict:
+        return parsing.clean_json(resource_json.get("Properties", {}) or {}, resources_map)
+
+    def parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name):
+        condition = resource_json.get("Condition")
+        if not (condition and not resources_map.lazy_condition_map[condition]):
+            props = _resolved(resource_json, resources_map)
+            name_property = parsing.resource_name_property_from_type(resource_json["Type"])
+            physical = props.get(name_property) if name_property else None
+            physical = physical or parsing.generate_resource_name(
+                resource_json["Type"], resources_map["AWS::StackName"], logical_id
+            )
+            iam_world.check_handler(resource_json["Type"], "create", props, str(physical), account_id, region_name)
+        return create(logical_id, resource_json, resources_map, account_id, region_name)
+
+    def parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name):
+        original = resources_map._parsed_resources.get(logical_id)
+        physical = getattr(original, "physical_resource_id", "") or ""
+        props = _resolved(resource_json, resources_map)
+        iam_world.check_handler(resource_json["Type"], "update", props, str(physical), account_id, region_name)
+        return update(logical_id, resource_json, resources_map, account_id, region_name)
+
+    def _delete_resource(self, parsed_resource, resource_json):
+        physical = getattr(parsed_resource, "physical_resource_id", "") or ""
+        props = _resolved(resource_json, self) if resource_json else {}
+        iam_world.check_handler(
+            resource_json["Type"], "delete", props, str(physical), self._account_id, self._region_name
+        )
+        return delete_resource(self, parsed_resource, resource_json)
+
+    def delete(self) -> None:
+        # Dependents first (the reverse of creation order): the custom resource's Delete
+        # runs while its function and the function's role still exist, as on AWS. moto
+        # deletes in set order and retries failures, so the function could go first.
+        for name in reversed(list(self._parsed_resources)):
+            resource_json = self._resource_json_map.get(name) or {}
+            parsed = self._parsed_resources[name]
+            if resource_json.get("DeletionPolicy") != "Retain" and parsed is not None and not isinstance(parsed, str):
+                self._delete_resource(parsed, resource_json)
+            self._parsed_resources.pop(name)
+
+    parsing.parse_and_create_resource = parse_and_create_resource
+    parsing.parse_and_update_resource = parse_and_update_resource
+    parsing.ResourceMap._delete_resource = _delete_resource
+    parsing.ResourceMap.delete = delete
+
+    # A deletion CloudFormation may not finish ends DELETE_FAILED; the stack stays.
+    delete_stack = CloudFormationBackend.delete_stack
+
+    def delete_stack_as_caller(self, name_or_stack_id: str) -> None:
+        stacks = dict(self.stacks)
+        try:
+            delete_stack(self, name_or_stack_id)
+        except iam_world.HandlerAccessDenied as denied:
+            for stack_id, stack in stacks.items():
+                if name_or_stack_id in (stack_id, stack.name) and stack_id not in self.stacks:
+                    self.stacks[stack_id] = stack
+                    self.deleted_stacks.pop(stack_id, None)
+                    stack._add_stack_event("DELETE_FAILED", resource_status_reason=str(denied))
+                    stack.status = "DELETE_FAILED"
+
+    CloudFormationBackend.delete_stack = delete_stack_as_caller
+
+    # iam:SimulatePrincipalPolicy, answered by the same evaluator (moto has none).
+    def simulate_principal_policy(self):
+        from moto.core.responses import ActionResult
+
+        source = self._get_param("PolicySourceArn")
+        actions = self._get_multi_param("ActionNames.member")
+        resources = self._get_multi_param("ResourceArns.member") or ["*"]
+        account, name = source.split(":")[4], source.split("/")[-1]
+        if iam_world._role(account, name) is None:
+            from moto.iam.exceptions import NotFoundException
+
+            raise NotFoundException(f"Role {name} not found")
+        policies = iam_world.role_policies(account, name)
+        results = []
+        for action in actions:
+            verdict = iam_world.iam_policy.evaluate(
+                policies, iam_world.iam_policy.Request(action, resources, {"aws:PrincipalArn": [source]})
+            )
+            decision = {"allowed": "allowed", "explicit deny": "explicitDeny"}.get(verdict, "implicitDeny")
+            results.append({"EvalActionName": action, "EvalResourceName": resources[0], "EvalDecision": decision})
+        return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+    IamResponse.simulate_principal_policy = simulate_principal_policy
 
 
 def _zone_name_servers() -> None:
@@ -146,7 +287,13 @@ def _custom_resources() -> None:
         for key in ("ResourceProperties", "OldResourceProperties"):
             if key in event:
                 event[key] = json.loads(json.dumps(event[key], default=str))
-        return ns_delegation_handler.handle(event, boto3.Session(), remaining_seconds=60)
+        from tools.rehearsal import iam_world
+
+        stack_id = event["StackId"]
+        account, region = stack_id.split(":")[4], stack_id.split(":")[3]
+        token = event["ResourceProperties"]["ServiceToken"]
+        session = boto3.Session(**iam_world.function_role_credentials(token, account, region))
+        return ns_delegation_handler.handle(event, session, remaining_seconds=60)
 
     def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
         from moto.awslambda.utils import get_backend as get_lambda_backend

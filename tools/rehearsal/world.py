@@ -42,40 +42,67 @@ def populate(registry) -> None:
     Shared by the rehearsal world, the deploy benchmark and the end-to-end tests.
     """
     create_platform_roots(registry)
+    create_operators(registry)
     create_report_domains(registry)
 
 
 def create_platform_roots(registry) -> None:
-    """Each PlatformRoot account's parent zone and its assumable delegation role."""
+    """Each PlatformRoot account's parent zone and its delegation role, holding the documented policy."""
     from instances import rules
-    from tools.rehearsal.aws import client, credentials
+    from tools.lib import permissions
+    from tools.rehearsal.aws import client, staff
 
-    done = set()
-    accounts = [f"arn:aws:iam::{i.account_id}:root" for i in registry.infrastructures.values()]
+    accounts = [i.account_id for i in registry.infrastructures.values()]
     for infra in registry.infrastructures.values():
         account = rules.role_arn_account(infra.delegation_role_arn)
-        creds = credentials(infra.delegation_role_arn)
-        route53 = client("route53", creds)
+        route53 = client("route53", staff(account))
         existing = route53.list_hosted_zones_by_name(DNSName=infra.parent_zone_name)["HostedZones"]
-        exists = any(z["Name"].rstrip(".") == infra.parent_zone_name for z in existing)
-        if (account, infra.parent_zone_name) not in done and not exists:
-            done.add((account, infra.parent_zone_name))
-            route53.create_hosted_zone(Name=infra.parent_zone_name, CallerReference=str(uuid.uuid4()))
+        found = [z["Id"] for z in existing if z["Name"].rstrip(".") == infra.parent_zone_name]
+        if found:
+            zone_id = found[0].split("/")[-1]
+        else:
+            created = route53.create_hosted_zone(Name=infra.parent_zone_name, CallerReference=str(uuid.uuid4()))
+            zone_id = created["HostedZone"]["Id"].split("/")[-1]
         role_name = infra.delegation_role_arn.split(":role/", 1)[1].split("/")[-1]
+        trust = permissions.as_dict(permissions.delegation_role_trust(accounts))
+        policy = permissions.as_dict(permissions.delegation_role_policy(zone_id, infra.parent_zone_name))
+        _put_role(client("iam", staff(account)), role_name, trust, policy)
+
+
+def create_operators(registry) -> None:
+    """Each infrastructure account's operator role, holding exactly the documented operator policy."""
+    from tools.lib import permissions
+    from tools.rehearsal.aws import OPERATOR_ROLE_NAME, client, staff
+
+    for infra in registry.infrastructures.values():
         trust = {
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"AWS": accounts}, "Action": "sts:AssumeRole"}],
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{infra.account_id}:root"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
         }
-        iam = client("iam", creds)
-        if not any(r["RoleName"] == role_name for r in iam.list_roles()["Roles"]):
-            iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
+        policy = permissions.as_dict(permissions.operator_policy(infra.account_id, infra.region, infra.name))
+        _put_role(client("iam", staff(infra.account_id)), OPERATOR_ROLE_NAME, trust, policy)
+
+
+def _put_role(iam, name: str, trust: dict, policy: dict) -> None:
+    """A role with one inline policy, created or brought back to exactly these documents."""
+    if not any(r["RoleName"] == name for r in iam.list_roles()["Roles"]):
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    else:
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=name, PolicyName="documented", PolicyDocument=json.dumps(policy))
 
 
 def create_report_domains(registry) -> None:
     """Each DMARC report domain's zone, authorising every partition's reports (RFC 7489 §7.1)."""
-    from tools.rehearsal.aws import change_record, client, credentials
+    from tools.rehearsal.aws import change_record, client, staff
 
-    route53 = client("route53", credentials(f"arn:aws:iam::{REPORT_DOMAIN_ACCOUNT}:role/ReportDomainOwner"))
+    route53 = client("route53", staff(REPORT_DOMAIN_ACCOUNT))
     zones: dict[str, str] = {}
     for config in registry.partitions.values():
         report_domain = config.dmarc_report_address.split("@", 1)[1]
@@ -232,11 +259,11 @@ class World:
 
     def env(self, infrastructure: str | None = None) -> dict[str, str]:
         """Credentials of the infrastructure's account and every endpoint of the world."""
-        from tools.rehearsal.aws import credentials
+        from tools.rehearsal.aws import OPERATOR_ROLE_NAME, credentials
 
         infra = self.infrastructure(infrastructure)
         return {
-            **credentials(f"arn:aws:iam::{infra.account_id}:role/RehearsalOperator"),
+            **credentials(f"arn:aws:iam::{infra.account_id}:role/{OPERATOR_ROLE_NAME}"),
             "AWS_ENDPOINT_URL": self.moto_url,
             "AWS_DEFAULT_REGION": infra.region,
             "AWS_CONFIG_FILE": os.devnull,

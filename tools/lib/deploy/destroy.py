@@ -195,6 +195,10 @@ def find_orphans(ctx: Ctx) -> Retained:
         )
         candidates = [s for page in pages for s in page.get("SecretList", []) if not s.get("DeletedDate")]
     for candidate in candidates:
+        # ListSecrets shows each secret's tags: one of another infrastructure is not even
+        # described (the documented policy lets the operator describe only its own).
+        if not _tags_match(ctx, {t["Key"]: t["Value"] for t in candidate.get("Tags") or []}):
+            continue
         if secret_problem(ctx, candidate["ARN"]) is None:
             secrets.append(candidate["ARN"])
     return Retained(zones, secrets)
