@@ -2,7 +2,9 @@
 
     python generate.py [PARTITION ...] [--check [--diff]] [--out DIR] [--json]
 
-With no PARTITION, every active partition (one with an instance file) is rendered.
+With no PARTITION, every active partition (one with an instance file) is rendered,
+and with them what every infrastructure shares: PlatformRoot's delegation role
+template (``templates/PlatformRoot-<role>.yaml``) and ``docs/permissions.md``.
 ``--check`` writes nothing and exits 1 naming every file that differs from what the
 code renders now (``--diff`` shows how). The render path needs no AWS, no network
 and no credentials.
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 
 from instances.registry import load_registry
-from templates.render import TEMPLATES_DIR, read_handler_source, render, template_path
+from templates.render import TEMPLATES_DIR, read_handler_source, render, shared_files, template_path
 from tools.lib import frame
 from tools.lib.errors import UsageError
 from tools.lib.exits import Exit
@@ -70,9 +72,11 @@ def generate(run: frame.Run) -> int:
         raise UsageError(f"--out must be an existing folder, got: {str(args.out)!r}")
     handler_source = read_handler_source()
     # Render everything before touching any file: a bad partition writes nothing.
-    rendered = [(template_path(c, args.out), render(c, handler_source), c) for c in configs]
+    rendered = [(template_path(c, args.out), render(c, handler_source), c.partition.value) for c in configs]
+    if not args.partitions:
+        rendered += [(path, text, None) for path, text in shared_files(registry, args.out)]
     files = []
-    for path, text, config in rendered:
+    for path, text, partition in rendered:
         current = path.read_text(encoding="utf-8") if path.is_file() else None
         if current == text:
             state = "up to date" if args.check else "unchanged"
@@ -80,7 +84,7 @@ def generate(run: frame.Run) -> int:
             state = "missing" if current is None else "stale"
             print(
                 f"{state}: {_display(path)} differs from what the code renders; "
-                f"run: python generate.py {config.partition.value}",
+                f"run: python generate.py {partition or ''}".rstrip(),
                 file=sys.stderr,
             )
             if args.diff and current is not None:
@@ -97,7 +101,7 @@ def generate(run: frame.Run) -> int:
             state = "wrote"
         if state in ("up to date", "unchanged", "wrote"):
             out.line(f"{state}: {_display(path)}")
-        files.append({"path": _display(path), "partition": config.partition.value, "state": state})
+        files.append({"path": _display(path), "partition": partition, "state": state})
     out.document["files"] = files
     stale = [f for f in files if f["state"] in ("stale", "missing")]
     out.document["outcome"] = "stale" if stale else ("checked" if args.check else "generated")

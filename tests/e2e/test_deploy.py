@@ -168,7 +168,9 @@ def test_preflight_reports_each_check(world, postmark):
     title, header, *rows = ok.stdout.splitlines()
     assert title == "Alpha002-dev-Email: pre-flight" and header.split() == ["CHECK", "RESULT", "DETAIL"]
     # The account is checked first: wrong credentials stop before the token is even resolved.
-    assert [row.split("  ")[1].strip() for row in rows] == ["AWS identity", "1Password token", "Postmark token"]
+    modes = [f"IAM: {mode}" for mode in ("plan", "deploy", "destroy", "purge", "verify", "rollout")]
+    names = [row.split("  ")[1].strip() for row in rows]
+    assert names == ["AWS identity", *modes, "1Password token", "Postmark token"]
     assert all(" PASS " in row for row in rows), ok.stdout
     bad = world.deploy("--preflight", env=dict(world.env, OP_STANDIN_EXIT="1"))
     assert bad.returncode == 1

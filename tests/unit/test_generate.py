@@ -42,7 +42,16 @@ def test_generate_dev_into_a_folder_reproduces_the_committed_file(run, tmp_path)
 def test_generate_with_no_partition_renders_every_active_one(run, tmp_path):
     result = run("--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert [p.name for p in tmp_path.iterdir()] == ["Alpha002-dev-Email.yaml"]
+    # With every partition come the files they share: PlatformRoot's role template and the permissions
+    # document (into --out, never into the repository's docs/, when --out is elsewhere).
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "Alpha002-dev-Email.yaml",
+        "PlatformRoot-ArdaMailsNsDelegation.yaml",
+        "permissions.md",
+    ]
+    assert (tmp_path / "permissions.md").read_bytes() == (REPO / "docs" / "permissions.md").read_bytes()
+    only_dev = run("dev", "--check", "--out", str(tmp_path))
+    assert only_dev.returncode == 0 and "permissions.md" not in only_dev.stdout
 
 
 def test_check_passes_on_the_committed_tree(run):
@@ -144,7 +153,11 @@ def test_json_is_one_document_with_each_file(run, tmp_path):
     result = run("--json", "--out", str(tmp_path))
     document = json.loads(result.stdout)
     assert document["outcome"] == "generated" and document["exit_code"] == 0
-    assert document["files"] == [{"path": str(tmp_path / COMMITTED.name), "partition": "dev", "state": "wrote"}]
+    assert document["files"] == [
+        {"path": str(tmp_path / COMMITTED.name), "partition": "dev", "state": "wrote"},
+        {"path": str(tmp_path / "PlatformRoot-ArdaMailsNsDelegation.yaml"), "partition": None, "state": "wrote"},
+        {"path": str(tmp_path / "permissions.md"), "partition": None, "state": "wrote"},
+    ]
     (tmp_path / COMMITTED.name).write_text("stale\n")
     stale = run("--json", "--check", "--out", str(tmp_path))
     assert stale.returncode == 1 and json.loads(stale.stdout)["outcome"] == "stale"

@@ -32,6 +32,7 @@ Never imported by the product. Each rule below is AWS's, from the IAM User Guide
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,9 +49,14 @@ def _as_list(value) -> list:
     return [value] if isinstance(value, (str, dict)) else list(value)
 
 
-def _wildcard(pattern: str, value: str, ignore_case: bool) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _compiled(pattern: str, ignore_case: bool) -> re.Pattern:
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, flags=re.DOTALL | (re.IGNORECASE if ignore_case else 0)) is not None
+    return re.compile(regex, flags=re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def _wildcard(pattern: str, value: str, ignore_case: bool) -> bool:
+    return _compiled(pattern, ignore_case).fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

@@ -303,6 +303,22 @@ def _with_variables(policy: dict, caller: Caller) -> dict:
     return json.loads(text)
 
 
+def simulate(source: str, actions: list[str], resources: list[str], context: dict) -> list[tuple[str, str]]:
+    """IAM's policy simulator for a role: (action, ``allowed``/``explicitDeny``/``implicitDeny``)."""
+    account, name = source.split(":")[4], source.split("/")[-1]
+    if ":role/" not in source or _role(account, name) is None:
+        raise LookupError(f"The role with name {name} cannot be found.")
+    principal = iam_policy.Principal(source, account, role_arn=source)
+    caller = Caller(principal, role_policies(account, name))
+    policies = [_with_variables(p, caller) for p in caller.policies]
+    context = {"aws:PrincipalArn": [source], **context}
+    results = []
+    for action in actions:
+        verdict = iam_policy.evaluate(policies, iam_policy.Request(action, resources, context))
+        results.append((action, {"allowed": "allowed", "explicit deny": "explicitDeny"}.get(verdict, "implicitDeny")))
+    return results
+
+
 def authorize_assume_role(caller: Caller, role_arn: str) -> None:
     """Identity policy and the role's trust policy, as AWS evaluates AssumeRole."""
     account, name = role_arn.split(":")[4], role_arn.split("/")[-1]
@@ -387,7 +403,15 @@ HANDLER_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "delete": ("route53:ChangeResourceRecordSets", "route53:GetChange"),
     },
     "AWS::IAM::Role": {
-        "create": ("iam:CreateRole", "iam:TagRole", "iam:PutRolePolicy", "iam:GetRole", "iam:GetRolePolicy"),
+        "create": (
+            "iam:CreateRole",
+            "iam:TagRole",
+            "iam:PutRolePolicy",
+            "iam:GetRole",
+            "iam:GetRolePolicy",
+            "iam:ListRolePolicies",
+            "iam:ListAttachedRolePolicies",
+        ),
         "update": (
             "iam:GetRole",
             "iam:UpdateAssumeRolePolicy",
@@ -399,7 +423,13 @@ HANDLER_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "delete": ("iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:DeleteRolePolicy", "iam:DeleteRole"),
     },
     "AWS::Lambda::Function": {
-        "create": ("iam:PassRole", "lambda:CreateFunction", "lambda:TagResource", "lambda:GetFunction"),
+        "create": (
+            "iam:PassRole",
+            "lambda:CreateFunction",
+            "lambda:TagResource",
+            "lambda:GetFunction",
+            "lambda:GetFunctionCodeSigningConfig",
+        ),
         "update": (
             "iam:PassRole",
             "lambda:UpdateFunctionCode",
@@ -412,13 +442,18 @@ HANDLER_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "delete": ("lambda:DeleteFunction",),
     },
     "AWS::Logs::LogGroup": {
-        "create": ("logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource"),
+        "create": ("logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource", "logs:DescribeLogGroups"),
         "update": ("logs:PutRetentionPolicy", "logs:TagResource", "logs:UntagResource", "logs:ListTagsForResource"),
         "delete": ("logs:DeleteLogGroup",),
     },
     "AWS::SecretsManager::Secret": {
-        "create": ("secretsmanager:CreateSecret",),
-        "update": ("secretsmanager:DescribeSecret", "secretsmanager:UpdateSecret", "secretsmanager:TagResource"),
+        "create": ("secretsmanager:CreateSecret", "secretsmanager:TagResource"),
+        "update": (
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:UpdateSecret",
+            "secretsmanager:TagResource",
+            "secretsmanager:UntagResource",
+        ),
         "delete": ("secretsmanager:DescribeSecret", "secretsmanager:DeleteSecret"),
     },
     "Custom::": {op: ("lambda:InvokeFunction",) for op in ("create", "update", "delete")},
@@ -451,6 +486,8 @@ def handler_requests(resource_type: str, op: str, props: dict, physical: str, ac
             resource = "*"
         elif action == "route53:GetChange":
             resource = "arn:aws:route53:::change/*"
+        elif action == "logs:DescribeLogGroups":
+            resource = f"arn:aws:logs:{region}:{account}:log-group:*"
         elif kind == "AWS::Route53::HostedZone":
             resource = f"arn:aws:route53:::hostedzone/{physical.split('/')[-1] if op != 'create' else '*'}"
         elif kind == "AWS::Route53::RecordSet":
@@ -472,7 +509,7 @@ def handler_requests(resource_type: str, op: str, props: dict, physical: str, ac
                 if physical.startswith("arn:")
                 else f"arn:aws:secretsmanager:{region}:{account}:secret:{physical}"
             )
-            prefix = "aws:RequestTag" if op == "create" else "aws:ResourceTag"
+            prefix = "aws:RequestTag" if action == "secretsmanager:CreateSecret" else "aws:ResourceTag"
             context = {f"{prefix}/{k}": v for k, v in _tags(props).items()}
         elif kind == "Custom::":
             resource = str(props.get("ServiceToken", ""))

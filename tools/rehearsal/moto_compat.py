@@ -87,7 +87,9 @@ makes moto behave the way CloudFormation does, for one documented gap:
    custom resource's function runs with its execution role's credentials (so a stack's
    resources are deleted dependents first, as CloudFormation does, not in moto's set
    order); and
-   ``iam:SimulatePrincipalPolicy`` (not in moto) answers from the same evaluator.
+   ``iam:SimulatePrincipalPolicy`` (not in moto) answers from the same evaluator. moto's
+   policy validator refuses a policy variable as a whole ``Resource``
+   (``${aws:PrincipalArn}``), which IAM accepts: here it is accepted.
 
 Deliberately not patched: moto returns NoEcho parameter values in clear text from
 ``DescribeStacks``. Leaving that in makes the token-leak assertions stricter: if
@@ -164,6 +166,18 @@ def _iam() -> None:
 
     ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authorize
 
+    # A policy variable as the whole Resource ("${aws:PrincipalArn}") is valid IAM (IAM User
+    # Guide, "IAM policy elements: Variables and tags"); moto's validator refuses it as a bad ARN.
+    from moto.iam.policy_validation import BaseIAMPolicyValidator
+
+    validate_resource = BaseIAMPolicyValidator._validate_resource_format
+
+    def _validate_resource_format(self, resource: str) -> None:
+        if not (resource.startswith("${") and resource.endswith("}")):
+            validate_resource(self, resource)
+
+    BaseIAMPolicyValidator._validate_resource_format = _validate_resource_format
+
     # CloudFormation acts with its caller's permissions.
     create, update, delete_resource = (
         parsing.parse_and_create_resource,
@@ -237,24 +251,25 @@ def _iam() -> None:
     # iam:SimulatePrincipalPolicy, answered by the same evaluator (moto has none).
     def simulate_principal_policy(self):
         from moto.core.responses import ActionResult
+        from moto.iam.exceptions import NotFoundException
 
-        source = self._get_param("PolicySourceArn")
-        actions = self._get_multi_param("ActionNames.member")
-        resources = self._get_multi_param("ResourceArns.member") or ["*"]
-        account, name = source.split(":")[4], source.split("/")[-1]
-        if iam_world._role(account, name) is None:
-            from moto.iam.exceptions import NotFoundException
-
-            raise NotFoundException(f"Role {name} not found")
-        policies = iam_world.role_policies(account, name)
-        results = []
-        for action in actions:
-            verdict = iam_world.iam_policy.evaluate(
-                policies, iam_world.iam_policy.Request(action, resources, {"aws:PrincipalArn": [source]})
-            )
-            decision = {"allowed": "allowed", "explicit deny": "explicitDeny"}.get(verdict, "implicitDeny")
-            results.append({"EvalActionName": action, "EvalResourceName": resources[0], "EvalDecision": decision})
-        return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+        params = {k: v[0] if isinstance(v, list) else v for k, v in self.querystring.items()}
+        source = params.get("PolicySourceArn", "")
+        actions = [v for k, v in sorted(params.items()) if k.startswith("ActionNames.member.")]
+        resources = [v for k, v in sorted(params.items()) if k.startswith("ResourceArns.member.")] or ["*"]
+        context: dict[str, list[str]] = {}
+        for key, name in params.items():
+            if key.startswith("ContextEntries.member.") and key.endswith(".ContextKeyName"):
+                prefix = key[: -len("ContextKeyName")]
+                context[name] = [
+                    v for k, v in sorted(params.items()) if k.startswith(prefix + "ContextKeyValues.member.")
+                ]
+        try:
+            results = iam_world.simulate(source, actions, resources, context)
+        except LookupError as missing:
+            raise NotFoundException(str(missing)) from None
+        answer = [{"EvalActionName": a, "EvalResourceName": resources[0], "EvalDecision": d} for a, d in results]
+        return ActionResult({"EvaluationResults": answer, "IsTruncated": False})
 
     IamResponse.simulate_principal_policy = simulate_principal_policy
 
@@ -535,6 +550,7 @@ class StackOperationFailed(Exception):
         self.resource_type = resource_type
         self.status = status
         self.reason = reason
+        self.rollback_failures: list[tuple[str, str, str]] = []  # (logical ID, type, reason)
 
 
 def _condition_holds(resource_json: dict, conditions) -> bool:
@@ -673,8 +689,9 @@ def _change_sets_like_cloudformation() -> None:
         except Exception as exc:  # noqa: BLE001 - any resource failure fails the stack, as on AWS
             failed_type = (template["Resources"].get(current) or old_json[current])["Type"]
             event(self, current, failed_type, status, str(exc))
-            _roll_back(self, saved, adds, done_modifies, replaced, old_json)
-            raise StackOperationFailed(current, failed_type, status, str(exc)) from None
+            failure = StackOperationFailed(current, failed_type, status, str(exc))
+            failure.rollback_failures = _roll_back(self, saved, adds, done_modifies, replaced, old_json)
+            raise failure from None
         # Cleanup: removed resources and replaced physical resources go last.
         for name in removes:
             resource = saved[4].get(name)
@@ -687,17 +704,29 @@ def _change_sets_like_cloudformation() -> None:
                 self._delete_resource(resource, resource_json)
 
     def _roll_back(self, saved, adds, done_modifies, replaced, old_json):
+        """Undo the failed operation; the resources whose undoing failed (a rollback acts as the caller too)."""
+        from tools.rehearsal.iam_world import HandlerAccessDenied
+
+        failures = []
+
+        def undo(name, action) -> None:
+            try:
+                action()
+            except HandlerAccessDenied as denied:
+                resource_type = (self._resource_json_map.get(name) or old_json.get(name) or {}).get("Type", "")
+                failures.append((name, resource_type, str(denied)))
+
         template, json_map, input_parameters, resolved_parameters, parsed = saved
         added = [n for n in self._parsed_resources if n not in parsed]
         for name in reversed(added):
             resource = self._parsed_resources.pop(name)
             if resource is not None and not isinstance(resource, str):
-                self._delete_resource(resource, self._resource_json_map[name])
+                undo(name, lambda r=resource, n=name: self._delete_resource(r, self._resource_json_map[n]))
         for name, original in done_modifies:
             if name in replaced:
                 resource = self._parsed_resources.get(name)
                 if resource is not None and resource is not original:
-                    self._delete_resource(resource, self._resource_json_map[name])
+                    undo(name, lambda r=resource, n=name: self._delete_resource(r, self._resource_json_map[n]))
         # Back to the state before the update: parameters as they were resolved then (a
         # creation's empty template has no Parameters section to resolve them again).
         self._template = template
@@ -708,10 +737,17 @@ def _change_sets_like_cloudformation() -> None:
         self.load_conditions()
         for name, original in done_modifies:
             if name not in replaced and original is not None:
-                restored = parse_and_update_resource(
-                    name, old_json[name], self, account_id=self._account_id, region_name=self._region_name
+                restored = []
+                undo(
+                    name,
+                    lambda n=name: restored.append(
+                        parse_and_update_resource(
+                            n, old_json[n], self, account_id=self._account_id, region_name=self._region_name
+                        )
+                    ),
                 )
-                self._parsed_resources[name] = restored if restored is not None else original
+                self._parsed_resources[name] = restored[0] if restored and restored[0] is not None else original
+        return failures
 
     original_execute = CloudFormationBackend.execute_change_set
 
@@ -729,8 +765,22 @@ def _change_sets_like_cloudformation() -> None:
                 f"{prefix}_IN_PROGRESS",
                 resource_status_reason=f"The following resource(s) failed to {verb}: [{failure.logical_id}]. ",
             )
-            stack._add_stack_event(f"{prefix}_COMPLETE")
-            stack.status = f"{prefix}_COMPLETE"
+            for logical_id, resource_type, reason in failure.rollback_failures:
+                stack.events.append(
+                    Event(
+                        stack_id=stack.stack_id,
+                        stack_name=stack.name,
+                        logical_resource_id=logical_id,
+                        physical_resource_id="",
+                        resource_type=resource_type,
+                        resource_status="DELETE_FAILED",
+                        resource_status_reason=reason,
+                        resource_properties=None,
+                    )
+                )
+            end = f"{prefix}_FAILED" if failure.rollback_failures else f"{prefix}_COMPLETE"
+            stack._add_stack_event(end)
+            stack.status = end
             change_set.execution_status = "EXECUTE_FAILED"
             return
         _record_events(stack, failure_events=False)

@@ -49,7 +49,7 @@ def populate(registry) -> None:
 def create_platform_roots(registry) -> None:
     """Each PlatformRoot account's parent zone and its delegation role, holding the documented policy."""
     from instances import rules
-    from tools.lib import permissions
+    from templates import permissions
     from tools.rehearsal.aws import client, staff
 
     accounts = [i.account_id for i in registry.infrastructures.values()]
@@ -71,7 +71,7 @@ def create_platform_roots(registry) -> None:
 
 def create_operators(registry) -> None:
     """Each infrastructure account's operator role, holding exactly the documented operator policy."""
-    from tools.lib import permissions
+    from templates import permissions
     from tools.rehearsal.aws import OPERATOR_ROLE_NAME, client, staff
 
     for infra in registry.infrastructures.values():

@@ -101,6 +101,10 @@ class Aws:
     def secretsmanager(self):
         return self.client("secretsmanager")
 
+    @cached_property
+    def iam(self):
+        return self.client("iam", regional=False)
+
 
 @dataclass(frozen=True)
 class Services:

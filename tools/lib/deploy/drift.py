@@ -60,6 +60,8 @@ def _start_detection(ctx: Ctx) -> str | None:
         return ctx.aws.cloudformation.detect_stack_drift(StackName=ctx.target.stack)["StackDriftDetectionId"]
     except AWS_FAILURES as exc:
         code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
+        if code in ("AccessDenied", "AccessDeniedException"):  # name the missing permission, not just the code
+            code = f"{code}: {exc.response['Error'].get('Message', '')} (see docs/permissions.md)"
         ctx.report.drift_note = (
             f"CloudFormation drift detection did not answer ({code}); the records were compared directly."
         )

@@ -1,27 +1,117 @@
 """``deploy.py --preflight``: the operator's pre-flight, a PASS/FAIL row per check, changing nothing.
 
-The AWS identity (step 2), the token (step 6) and whether Postmark accepts it (a
-read-only ``GET /domains``). Every row is tried whatever the others said, except
-that Postmark cannot be asked without a token.
+The AWS identity (step 2), the caller's IAM permissions for each mode (IAM's
+policy simulator, ``iam:SimulatePrincipalPolicy``, against docs/permissions.md's
+actions), the token (step 6) and whether Postmark accepts it (a read-only
+``GET /domains``). Every row is tried whatever the others said, except that
+Postmark cannot be asked without a token and permissions without an identity.
+A permission check that cannot answer (no simulator access, the root user) is a
+failed row: the pre-flight never passes on a question it could not ask.
 """
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
+from templates import permissions
+from tools.lib import aws_account
+from tools.lib.aws_errors import aws_call
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.guards import check_account
 from tools.lib.deploy.postmark import resolve_token
 from tools.lib.errors import ArdaMailError
 
+DOCS = "docs/permissions.md"
+MAX_SIMULATOR_PAGES = 20
+DENIED = ("AccessDenied", "AccessDeniedException")
+
+
+def simulated_principal(arn: str) -> str | None:
+    """The IAM principal the simulator takes for a caller ARN (an assumed role's role), or None for root."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6:
+        return None
+    account, resource = parts[4], parts[5]
+    if parts[2] == "sts" and resource.startswith("assumed-role/"):
+        return f"arn:{parts[1]}:iam::{account}:role/{resource.split('/')[1]}"
+    if parts[2] == "iam" and resource.startswith(("user/", "role/")):
+        return arn
+    return None
+
+
+def _decisions(ctx: Ctx, source: str) -> dict[str, bool]:
+    """Whether ``source`` may perform each action the partition's deploy needs (all modes), per IAM."""
+    infra, stack = ctx.target.config.infrastructure, ctx.target.stack
+    allowed: dict[str, bool] = {}
+    for actions, resources, context in permissions.simulation_requests(
+        infra.account_id, infra.region, infra.name, stack, source
+    ):
+        entries = [{"ContextKeyName": k, "ContextKeyValues": v, "ContextKeyType": "string"} for k, v in context.items()]
+        kwargs = {"PolicySourceArn": source, "ActionNames": list(actions), "ResourceArns": list(resources)}
+        if entries:
+            kwargs["ContextEntries"] = entries
+        for _ in range(MAX_SIMULATOR_PAGES):
+            answer = ctx.aws.iam.simulate_principal_policy(**kwargs)
+            for result in answer.get("EvaluationResults", []):
+                name = result["EvalActionName"]
+                allowed[name] = allowed.get(name, True) and result.get("EvalDecision") == "allowed"
+            if not answer.get("IsTruncated"):
+                break
+            kwargs["Marker"] = answer["Marker"]
+        else:
+            raise ArdaMailError(f"IAM's simulator answered more than {MAX_SIMULATOR_PAGES} pages; not trusted")
+    return allowed
+
+
+def permission_rows(ctx: Ctx, identity: dict) -> list[tuple[str, str, str]]:
+    """A row per mode: does the caller hold every action docs/permissions.md lists for it?"""
+    infra, stack = ctx.target.config.infrastructure, ctx.target.stack
+    source = simulated_principal(identity.get("Arn", ""))
+    if source is None:
+        detail = f"{identity.get('Arn')} cannot be simulated (the root user?): deploy with a role holding {DOCS}"
+        return [("IAM permissions", "FAIL", detail)]
+    aws_account.check_endpoints(
+        {"sts": ctx.aws.sts, "iam": ctx.aws.iam}, infra.region, f"refusing to check the permissions of {stack}"
+    )
+    try:
+        with aws_call("iam simulate-principal-policy", stack):
+            allowed = _decisions(ctx, source)
+    except ArdaMailError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in DENIED:
+            detail = (
+                f"{source} may not call iam:SimulatePrincipalPolicy on itself, so its permissions were NOT checked: "
+                f"grant it (statement CheckOwnPermissions) or compare its policy with {DOCS} by hand"
+            )
+            return [("IAM permissions", "FAIL", detail)]
+        return [("IAM permissions", "FAIL", str(exc))]
+    rows = []
+    for mode in permissions.MODES:
+        needed = permissions.operator_actions(infra.account_id, infra.region, infra.name, mode)
+        missing = [a for a in needed if not allowed.get(a, False)]
+        if missing:
+            rows.append((f"IAM: {mode}", "FAIL", f"{source} lacks {', '.join(missing)} (see {DOCS})"))
+        else:
+            rows.append((f"IAM: {mode}", "PASS", f"all {len(needed)} actions of {DOCS} allowed"))
+    return rows
+
 
 def preflight(ctx: Ctx) -> bool:
     """The pre-flight table (printed, and in the JSON document); True when every row passed."""
     rows: list[tuple[str, str, str]] = []
-    token = None
+    token = identity = None
     try:
         identity = check_account(ctx)
         rows.append(("AWS identity", "PASS", f"account {identity['Account']} ({identity.get('Arn')})"))
     except ArdaMailError as exc:
         rows.append(("AWS identity", "FAIL", str(exc)))
+    if identity is None:
+        rows.append(("IAM permissions", "SKIP", "no identity to check"))
+    else:
+        try:
+            rows += permission_rows(ctx, identity)
+        except ArdaMailError as exc:
+            rows.append(("IAM permissions", "FAIL", str(exc)))
     try:
         token = resolve_token(ctx)
         rows.append(("1Password token", "PASS", f"{ctx.target.config.postmark_token_ref} resolved, non-empty"))

@@ -89,6 +89,13 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
     tagged = (StringEquals({f"aws:ResourceTag/{INFRA_TAG}": infrastructure}),)
     return [
         Grant(
+            "CheckOwnPermissions",
+            READ,
+            _a("iam:SimulatePrincipalPolicy"),
+            ("${aws:PrincipalArn}",),
+            why="--preflight asks IAM whether the caller holds each mode's actions (its own role only)",
+        ),
+        Grant(
             "ReadPartitionStacks",
             READ,
             _a("cloudformation:DescribeStacks", "cloudformation:DescribeStackResources"),
@@ -206,6 +213,8 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
                 "iam:UntagRole",
                 "iam:PutRolePolicy",
                 "iam:GetRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
             ),
             (role,),
             why="AWS::IAM::Role: the DNS-records role and the delegation function's role",
@@ -236,6 +245,7 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
                 "lambda:TagResource",
                 "lambda:UntagResource",
                 "lambda:ListTags",
+                "lambda:GetFunctionCodeSigningConfig",
             ),
             (function,),
             why="AWS::Lambda::Function: the delegation function",
@@ -261,6 +271,13 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
             why="AWS::Logs::LogGroup: the function's log group",
         ),
         Grant(
+            "HandlersDescribeLogGroups",
+            DEPLOY,
+            _a("logs:DescribeLogGroups"),
+            (f"arn:aws:logs:{region}:{account}:log-group:*",),
+            why="AWS::Logs::LogGroup read (DescribeLogGroups lists the account's groups)",
+        ),
+        Grant(
             "HandlersDeleteLogGroup",
             DELETE,
             _a("logs:DeleteLogGroup"),
@@ -281,13 +298,12 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
             _a(
                 "secretsmanager:DescribeSecret",
                 "secretsmanager:UpdateSecret",
-                "secretsmanager:PutSecretValue",
                 "secretsmanager:TagResource",
                 "secretsmanager:UntagResource",
             ),
             (secrets,),
             tagged,
-            why="AWS::SecretsManager::Secret update (token rotation)",
+            why="AWS::SecretsManager::Secret tags and update (a new Postmark token)",
         ),
         Grant(
             "HandlersRandomPassword",
@@ -320,6 +336,32 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
             why="a retained zone is deleted only when its tags say it is this partition's",
         ),
     ]
+
+
+def simulation_requests(
+    account: str, region: str, infrastructure: str, stack: str, principal_arn: str
+) -> list[tuple[tuple[str, ...], tuple[str, ...], dict[str, list[str]]]]:
+    """(actions, resource ARNs, condition context) to ask IAM's policy simulator about one partition.
+
+    The grants' resources made concrete for ``stack`` (generated suffixes stay ``*``)
+    and their conditions as the deploy meets them (its own tagged secrets, a role
+    passed to Lambda): what the deploy of that partition will actually ask for.
+    """
+    requests = []
+    for grant in grants(account, region, infrastructure):
+        resources = tuple(
+            principal_arn if r == "${aws:PrincipalArn}" else r.replace(f"{infrastructure}-*-Email", stack)
+            for r in grant.resources
+        )
+        context: dict[str, list[str]] = {}
+        if grant.condition:
+            for keys in json.loads(
+                json.dumps(Condition(list(grant.condition)).JSONrepr(), default=lambda o: o.JSONrepr())
+            ).values():
+                for key, value in keys.items():
+                    context[key] = [value] if isinstance(value, str) else list(value)
+        requests.append((grant.actions, resources, context))
+    return requests
 
 
 def operator_actions(account: str, region: str, infrastructure: str, mode: str | None = None) -> list[str]:
