@@ -65,7 +65,11 @@ def add_arguments(parser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="print the target and the steps; touch nothing")
     mode.add_argument("--plan", action="store_true", help="show the change set, then delete it; never execute")
-    mode.add_argument("--preflight", action="store_true", help="check token, AWS identity and Postmark only")
+    mode.add_argument(
+        "--preflight",
+        action="store_true",
+        help="check the AWS identity, its IAM permissions per mode, the token and Postmark; change nothing",
+    )
     mode.add_argument("--destroy", action="store_true", help="take the partition down (asks for the stack's name)")
     parser.add_argument(
         "--purge-retained",

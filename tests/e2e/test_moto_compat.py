@@ -187,8 +187,26 @@ BARE_MOTO = textwrap.dedent(
         by_name = r53.list_hosted_zones_by_name(DNSName="tagged.test")["HostedZones"]
         tagged_id = [z["Id"] for z in r53.list_hosted_zones()["HostedZones"] if "tagged" in z["Name"]][0]
         tags = r53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=tagged_id.split("/")[-1])
+        iam = boto3.client("iam", region_name="us-east-1")
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                 "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]}
+        role = iam.create_role(RoleName="nothing", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        creds = boto3.client("sts", region_name="us-east-1").assume_role(RoleArn=role, RoleSessionName="session")
+        creds = creds["Credentials"]
+        powerless = boto3.client("route53", aws_access_key_id=creds["AccessKeyId"],
+                                 aws_secret_access_key=creds["SecretAccessKey"],
+                                 aws_session_token=creds["SessionToken"])
+        powerless.create_hosted_zone(Name="allowed.test", CallerReference="x")  # no policy at all: allowed
+        variable = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetRole",
+                    "Resource": "${aws:PrincipalArn}"}]}
+        try:
+            iam.put_role_policy(RoleName="nothing", PolicyName="v", PolicyDocument=json.dumps(variable))
+            variable_refused = False
+        except Exception:
+            variable_refused = True
         print(json.dumps({"duplicates": dupes, "listed": sorted(listed), "stacks_named_cond": len(same_name),
-                          "zones_by_name": len(by_name), "zone_tags": tags["ResourceTagSet"].get("Tags", [])}))
+                          "zones_by_name": len(by_name), "zone_tags": tags["ResourceTagSet"].get("Tags", []),
+                          "powerless_created_a_zone": True, "variable_resource_refused": variable_refused}))
     """
 )
 
@@ -202,6 +220,26 @@ def test_bare_moto_still_has_these_gaps():
     assert found["stacks_named_cond"] == 2, "bare moto now keeps one REVIEW_IN_PROGRESS stack per name"
     assert found["zones_by_name"] == 0, "bare moto now names template zones fully qualified"
     assert found["zone_tags"] == [], "bare moto now applies HostedZoneTags"
+    assert found["powerless_created_a_zone"], "bare moto now enforces IAM"
+    assert found["variable_resource_refused"], "bare moto now accepts a policy variable as the Resource"
+
+
+def test_a_role_without_the_permission_is_refused_and_a_variable_resource_is_accepted(cfn):
+    import boto3
+
+    from tools.rehearsal.aws import client, credentials
+
+    iam = boto3.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]}  # fmt: skip
+    iam.create_role(RoleName="reader", AssumeRolePolicyDocument=json.dumps(trust))
+    own = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetRole",
+           "Resource": "${aws:PrincipalArn}"}]}  # fmt: skip
+    iam.put_role_policy(RoleName="reader", PolicyName="own", PolicyDocument=json.dumps(own))
+    reader = credentials("arn:aws:iam::123456789012:role/reader")
+    assert client("iam", reader).get_role(RoleName="reader")["Role"]["RoleName"] == "reader"
+    with pytest.raises(Exception, match="not authorized to perform: route53:CreateHostedZone on resource: \\*"):
+        client("route53", reader).create_hosted_zone(Name="refused.test", CallerReference="x")
 
 
 def test_a_zone_from_a_template_is_tagged_and_found_by_name(cfn):

@@ -177,6 +177,15 @@ def _iam() -> None:
             validate_resource(self, resource)
 
     BaseIAMPolicyValidator._validate_resource_format = _validate_resource_format
+    legacy_parse = BaseIAMPolicyValidator._legacy_parse_resource_like
+
+    def _legacy_parse_resource_like(statement, key) -> None:
+        value = statement[key]
+        kept = [r for r in ([value] if isinstance(value, str) else value) if not str(r).startswith("${")]
+        if kept:
+            legacy_parse({**statement, key: kept}, key)
+
+    BaseIAMPolicyValidator._legacy_parse_resource_like = staticmethod(_legacy_parse_resource_like)
 
     # CloudFormation acts with its caller's permissions.
     create, update, delete_resource = (
@@ -740,7 +749,7 @@ def _change_sets_like_cloudformation() -> None:
                 restored = []
                 undo(
                     name,
-                    lambda n=name: restored.append(
+                    lambda n=name, restored=restored: restored.append(
                         parse_and_update_resource(
                             n, old_json[n], self, account_id=self._account_id, region_name=self._region_name
                         )
