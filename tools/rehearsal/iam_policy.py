@@ -78,24 +78,21 @@ class Request:
     context: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
+def _element_matches(statement: Mapping, element: str, value: str, ignore_case: bool) -> bool | None:
+    """``Action``/``Resource`` (or their ``Not`` forms) against ``value``; None when the statement has neither."""
+    for key, wanted in ((element, True), (f"Not{element}", False)):
+        if key in statement:
+            hit = any(_wildcard(p, value, ignore_case) for p in _as_list(statement[key]))
+            return hit is wanted
+    return None
+
+
 def _statement_applies(statement: Mapping, request: Request, resource: str, principal: Principal | None) -> bool:
-    action = request.action
-    if "Action" in statement:
-        if not any(_wildcard(p, action, True) for p in _as_list(statement["Action"])):
-            return False
-    elif "NotAction" in statement:
-        if any(_wildcard(p, action, True) for p in _as_list(statement["NotAction"])):
-            return False
-    else:
+    if not _element_matches(statement, "Action", request.action, True):
         return False
-    if "Resource" in statement:
-        if not any(_wildcard(p, resource, False) for p in _as_list(statement["Resource"])):
-            return False
-    elif "NotResource" in statement:
-        if any(_wildcard(p, resource, False) for p in _as_list(statement["NotResource"])):
-            return False
-    elif principal is None:  # an identity policy's statement needs a Resource or NotResource
-        return False
+    resource_matches = _element_matches(statement, "Resource", resource, False)
+    if resource_matches is False or (resource_matches is None and principal is None):
+        return False  # an identity policy's statement needs a Resource or NotResource
     if principal is not None and not principal_matches(statement, principal):
         return False
     return condition_holds(statement.get("Condition", {}), request.context)
