@@ -154,6 +154,13 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
             why="execute; stack policy and termination protection; remove a failed first creation",
         ),
         Grant(
+            "CheckImports",
+            ("destroy", "purge"),
+            _a("cloudformation:ListImports"),
+            ("*",),
+            why="a stack whose exports others import cannot be deleted: refuse first (no resource type)",
+        ),
+        Grant(
             "TearDown",
             ("destroy", "purge"),
             _a(

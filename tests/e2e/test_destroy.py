@@ -217,3 +217,33 @@ def test_a_rewritten_output_cannot_point_the_purge_at_another_secret(world, post
     ok(world.deploy("--destroy", "--yes", "--purge-retained"))
     assert secrets.describe_secret(SecretId=unrelated).get("DeletedDate") is None, "another team's secret"
     assert secrets.describe_secret(SecretId=kept["WebhookSecretArn"]).get("DeletedDate") is not None
+
+
+def test_destroy_refuses_while_another_stack_imports_an_export_and_changes_nothing(world, postmark):
+    ok(world.deploy("--yes"))
+    cfn = client("cloudformation", world["admin"])
+    zone = {"Fn::ImportValue": "Alpha002-dev-API-MailHostedZoneId"}
+    tenant = {
+        "Resources": {
+            "Zone": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": "/tenant/zone", "Type": "String", "Value": zone},
+            }
+        },
+    }
+    cfn.create_stack(StackName="Alpha002-dev-TenantApi", TemplateBody=json.dumps(tenant))
+    refused = world.deploy("--destroy", "--yes")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    (line,) = [entry for entry in refused.stderr.splitlines() if entry.startswith("deploy: error:")]
+    assert "refusing to destroy: its exports are imported (Alpha002-dev-API-MailHostedZoneId by " in line
+    assert "Alpha002-dev-TenantApi" in line and "aws cloudformation list-imports --export-name" in line
+    (stack,) = cfn.describe_stacks(StackName=STACK)["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE" and stack["EnableTerminationProtection"] is True
+    # The world refuses the deletion as CloudFormation does, whoever asks.
+    cfn.update_termination_protection(EnableTerminationProtection=False, StackName=STACK)
+    cfn.delete_stack(StackName=STACK)
+    (stack,) = cfn.describe_stacks(StackName=STACK)["Stacks"]
+    assert stack["StackStatus"] == "DELETE_FAILED"
+    # Once nothing imports it, the destroy goes through.
+    cfn.delete_stack(StackName="Alpha002-dev-TenantApi")
+    ok(world.deploy("--destroy", "--yes"))

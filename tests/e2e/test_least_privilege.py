@@ -237,6 +237,7 @@ FIRST_NEEDED_BY = {
     ),
     "destroy": (
         "cloudformation:DeleteStack",
+        "cloudformation:ListImports",
         "cloudformation:DescribeStackResources",
         "iam:DeleteRole",
         "iam:DeleteRolePolicy",

@@ -257,6 +257,24 @@ def test_a_zone_from_a_template_is_tagged_and_found_by_name(cfn):
     assert tags["ResourceTagSet"]["Tags"] == [{"Key": "arda:partition", "Value": "dev"}]
 
 
+def test_a_zone_with_more_than_ten_tags_fails_counting_the_stacks_propagated_tags(cfn):
+    zone_tags = [{"Key": f"t{i}", "Value": "x"} for i in range(9)]
+    zone = {"Type": "AWS::Route53::HostedZone", "Properties": {"Name": "many.test", "HostedZoneTags": zone_tags}}
+    body = json.dumps({"Resources": {"Zone": zone}})
+    cfn.create_stack(StackName="nine", TemplateBody=body, Tags=[{"Key": "owner", "Value": "me"}])  # 10: fine
+    assert cfn.describe_stacks(StackName="nine")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    cs = cfn.create_change_set(StackName="eleven", ChangeSetName="c", ChangeSetType="CREATE",
+                               TemplateBody=body.replace("many.test", "more.test"),
+                               Tags=[{"Key": "owner", "Value": "me"}, {"Key": "cost", "Value": "1"}])  # fmt: skip
+    cfn.get_waiter("change_set_create_complete").wait(ChangeSetName=cs["Id"], WaiterConfig={"Delay": 0.1})
+    cfn.execute_change_set(ChangeSetName=cs["Id"])
+    (stack,) = cfn.describe_stacks(StackName="eleven")["Stacks"]
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName="eleven")["StackEvents"]
+    (failed,) = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
+    assert "at most 10 tags, got 11" in failed["ResourceStatusReason"]
+
+
 def test_a_second_create_change_set_joins_the_stack_under_review(cfn):
     body = template({"A": record("a.example.test")})
     first = cfn.create_change_set(StackName="review", ChangeSetName="one", ChangeSetType="CREATE", TemplateBody=body)

@@ -176,9 +176,13 @@ def register_domain(client: PostmarkClient, domain: str, journal: Journal | None
             LOG.info("%s: registered meanwhile by someone else; looking it up again", domain)
             summary = find_domain(client, domain)
             if summary is None:
+                # Postmark's API reference: 512 "This domain already exists" is about *this* account's
+                # domains; it is not a claim by another account. The listing has not caught up with it.
                 raise ArdaMailError(
-                    f"Postmark says {domain} already exists (ErrorCode 512) but it is not in this "
-                    "account's domain list: it belongs to another Postmark account; remove it there first"
+                    f"Postmark says {domain} already exists in this Postmark account (ErrorCode 512), but the "
+                    "account's domain list does not show it yet; rerun in a minute (registration is safe to "
+                    "rerun); if it persists, find the domain in Postmark's web app (Sender Signatures) or ask "
+                    "Postmark support"
                 ) from None
     else:
         LOG.info("%s: already registered with Postmark (ID %s)", domain, summary.get("ID"))

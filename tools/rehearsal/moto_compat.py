@@ -76,8 +76,9 @@ makes moto behave the way CloudFormation does, for one documented gap:
    so a deploy after a change set left for review follows the stack it executes.
 13. A hosted zone created from a template: moto drops its ``HostedZoneTags`` and names it
    without the trailing dot, so ``ListHostedZonesByName`` never finds it. Route 53 tags the
-   zone (``ListTagsForResource`` shows them) and always names zones fully qualified. Here
-   both are as Route 53 does them.
+   zone (``ListTagsForResource`` shows them, with the stack's tags CloudFormation propagates)
+   and always names zones fully qualified, and refuses more than 10 tags on a zone. Here all
+   three are as Route 53 does them.
 14. IAM: moto allows every request (its own enforcement passes Resource ``*`` for
    Route 53 and evaluates almost no condition keys). Here every request is authorised
    by ``iam_world`` against the caller's policies, the resources AWS authorises the
@@ -90,6 +91,12 @@ makes moto behave the way CloudFormation does, for one documented gap:
    ``iam:SimulatePrincipalPolicy`` (not in moto) answers from the same evaluator. moto's
    policy validator refuses a policy variable as a whole ``Resource``
    (``${aws:PrincipalArn}``), which IAM accepts: here it is accepted.
+
+15. Exports in use: moto has no ``ListImports`` and deletes a stack whose exports another
+   stack imports. CloudFormation (``Fn::ImportValue``: "you can't delete a stack if another
+   stack references one of its outputs") refuses: the deletion ends ``DELETE_FAILED`` naming
+   the importing stack; ``ListImports`` names the importers, or answers ValidationError "Export
+   '<name>' is not imported by any stack." Here both are so (imports written literally).
 
 Deliberately not patched: moto returns NoEcho parameter values in clear text from
 ``DescribeStacks``. Leaving that in makes the token-leak assertions stricter: if
@@ -105,6 +112,8 @@ _applied = False
 # Patch 11: actions received, and the one held (if any).
 SEEN: list[str] = []
 _hold: dict[str, object] = {}
+# Patch 13: Route 53's limit of tags on one hosted zone.
+MAX_ZONE_TAGS = 10
 # Patch 10: seconds an executed change set stays *_IN_PROGRESS (tests set it; 0 = at once).
 SLOW_EXECUTION = 0.0
 
@@ -129,6 +138,7 @@ def apply() -> None:
     _holds()
     _one_stack_per_name()
     _hosted_zone_tags()
+    _imports()
 
 
 def _iam() -> None:
@@ -986,12 +996,68 @@ def _hosted_zone_tags() -> None:
     create = FakeZone.create_from_cloudformation_json.__func__
 
     def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.cloudformation import cloudformation_backends
+
+        tags = {t["Key"]: t["Value"] for t in cloudformation_json.get("Properties", {}).get("HostedZoneTags") or []}
+        stack = cloudformation_backends[account_id][region_name].stacks.get(kwargs.get("StackId", ""))
+        # CloudFormation propagates the stack's tags to the zone; aws: system tags do not count.
+        tags = {**{k: v for k, v in (getattr(stack, "tags", None) or {}).items() if not k.startswith("aws:")}, **tags}
+        if len(tags) > MAX_ZONE_TAGS:
+            raise ValueError(
+                f"InvalidInput: a hosted zone takes at most {MAX_ZONE_TAGS} tags, got {len(tags)}: {', '.join(tags)}"
+            )
         name = resource_name if resource_name.endswith(".") else f"{resource_name}."
         zone = create(cls, name, cloudformation_json, account_id, region_name, **kwargs)
-        tags = cloudformation_json.get("Properties", {}).get("HostedZoneTags") or []
         if tags:
             backend = route53_backends[account_id][get_partition(region_name)]
-            backend.change_tags_for_resource("hostedzone", zone.resource_id, tags, [])
+            backend.change_tags_for_resource(
+                "hostedzone", zone.resource_id, [{"Key": k, "Value": v} for k, v in tags.items()], []
+            )
         return zone
 
     FakeZone.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+def _imports() -> None:
+    """Patch 15: ListImports, and a stack whose exports another stack imports cannot be deleted."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import CloudFormationBackend, Event
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    def importers(backend, export_name: str) -> list[str]:
+        found = []
+        for stack in backend.stacks.values():
+            if stack.status.startswith("DELETE_COMPLETE"):
+                continue
+            text = json.dumps(getattr(stack, "template_dict", None) or {}, default=str)
+            if json.dumps({"Fn::ImportValue": export_name})[1:-1] in text:
+                found.append(stack.name)
+        return sorted(set(found))
+
+    def list_imports(self) -> ActionResult:
+        name = self._get_param("ExportName")
+        found = importers(self.cloudformation_backend, name)
+        if not found:
+            raise ValidationError(message=f"Export '{name}' is not imported by any stack.")
+        return ActionResult({"Imports": found})
+
+    delete_stack = CloudFormationBackend.delete_stack
+
+    def delete_stack_unless_imported(self, name_or_stack_id: str) -> None:
+        for stack in list(self.stacks.values()):
+            if name_or_stack_id not in (stack.stack_id, stack.name) or stack.enable_termination_protection:
+                continue
+            for export in stack.exports:
+                users = [u for u in importers(self, export.name) if u != stack.name]
+                if users:
+                    reason = f"Export {export.name} cannot be deleted as it is in use by {', '.join(users)}"
+                    stack._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
+                    stack._add_stack_event("DELETE_FAILED", resource_status_reason=reason)
+                    stack.status = "DELETE_FAILED"
+                    return
+        delete_stack(self, name_or_stack_id)
+
+    del Event
+    CloudFormationResponse.list_imports = list_imports
+    CloudFormationBackend.delete_stack = delete_stack_unless_imported

@@ -196,6 +196,26 @@ class Stack:
             raise AwsError(describe_aws_error(exc, "describe_stacks", self.name)) from exc
         return stacks[0] if stacks else None
 
+    def importers(self, stack: dict) -> dict[str, list[str]]:
+        """Each export of ``stack`` that other stacks import, with their names (``ListImports``)."""
+        used: dict[str, list[str]] = {}
+        for name, _ in exports(stack):
+            try:
+                pages = self.cfn.get_paginator("list_imports").paginate(
+                    ExportName=name, PaginationConfig={"MaxItems": 1000}
+                )
+                stacks = [s for page in pages for s in page.get("Imports", [])]
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                if error.get("Code") == "ValidationError" and "is not imported" in error.get("Message", ""):
+                    continue  # CloudFormation's answer for an export nobody imports
+                raise AwsError(describe_aws_error(exc, "list_imports", self.name)) from exc
+            except AWS_FAILURES as exc:
+                raise AwsError(describe_aws_error(exc, "list_imports", self.name)) from exc
+            if stacks:
+                used[name] = sorted(set(stacks))
+        return used
+
     def change_set_type(self, stack: dict | None) -> str:
         """CREATE for a new (or REVIEW_IN_PROGRESS) stack, UPDATE for a settled one; StackStateError otherwise."""
         status = stack["StackStatus"] if stack else None

@@ -46,6 +46,7 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> str:
     if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
         raise Refused(f"{stack_name}: the stack is busy ({status}); wait for it to settle, then rerun --destroy")
     resources = show_fates(ctx, stack)
+    refuse_imported(ctx, stack)
     retained = identify(ctx, resources) if opts.purge_retained else Retained()
     if opts.purge_retained:
         ctx.out.line(f"{stack_name}: --purge-retained: {retained.describe()} will go too")
@@ -90,6 +91,19 @@ class Retained:
     def describe(self) -> str:
         parts = [f"hosted zone {z}" for z in self.zones] + [f"webhook secret {s}" for s in self.secrets]
         return ", ".join(parts) or "nothing retained"
+
+
+def refuse_imported(ctx: Ctx, stack: dict) -> None:
+    """CloudFormation cannot delete a stack whose exports others import: refuse before touching anything."""
+    used = ctx.stack.importers(stack)
+    if used:
+        listed = "; ".join(f"{export} by {', '.join(stacks)}" for export, stacks in sorted(used.items()))
+        first = sorted(used)[0]
+        raise Refused(
+            f"{ctx.target.stack}: refusing to destroy: its exports are imported ({listed}); remove those imports "
+            f"first (see: aws cloudformation list-imports --export-name {first} --region {ctx.target.region}); "
+            "nothing was changed, termination protection is as it was"
+        )
 
 
 def purge_orphans(ctx: Ctx, opts: DestroyOptions) -> str:
