@@ -235,6 +235,34 @@ def test_a_delegation_owned_by_someone_else_fails_the_stack_and_stays(world, pos
     records = route53.list_resource_record_sets(HostedZoneId=world["parent_zone_id"])["ResourceRecordSets"]
     (ns,) = [r for r in records if r["Name"].rstrip(".") == "dev.ardamails.com" and r["Type"] == "NS"]
     assert ns["ResourceRecords"] == [{"Value": v} for v in theirs], "someone else's delegation was overwritten"
+    # The failed first creation leaves nothing behind: not the (Retain) zone, not the (Retain) webhook secret.
+    assert nothing_retained(world), "a failed create left an orphan"
+    # They remove their record; the retry deletes the failed stack and creates it: one zone, one secret.
+    change_record(route53, world["parent_zone_id"], "DELETE", "dev.ardamails.com.", "NS", theirs)
+    ok(world.deploy("--yes", "--delete-failed-stack"))
+    ours = client("route53", world["admin"]).list_hosted_zones_by_name(DNSName="dev.ardamails.com")["HostedZones"]
+    assert [z["Name"] for z in ours if z["Name"] == "dev.ardamails.com."] == ["dev.ardamails.com."]
+
+
+def nothing_retained(world) -> bool:
+    zones = client("route53", world["admin"]).list_hosted_zones_by_name(DNSName="dev.ardamails.com")["HostedZones"]
+    secrets = client("secretsmanager", world["admin"]).list_secrets()["SecretList"]
+    return [z for z in zones if z["Name"] == "dev.ardamails.com."] == [] and secrets == []
+
+
+@pytest.mark.vcheck("V-IAC-008")
+def test_a_lost_answer_to_execute_is_retried_as_the_same_request(world, postmark):
+    from tools.rehearsal import moto_compat
+
+    moto_compat.LOSE_ANSWER.add("ExecuteChangeSet")
+    try:
+        result = world.deploy("--yes")
+    finally:
+        moto_compat.LOSE_ANSWER.discard("ExecuteChangeSet")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "CREATE_COMPLETE" in result.stdout
+    stack = client("cloudformation", world["admin"]).describe_stacks(StackName=STACK)["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
 
 
 @pytest.fixture

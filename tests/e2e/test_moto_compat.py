@@ -204,7 +204,22 @@ BARE_MOTO = textwrap.dedent(
             variable_refused = False
         except Exception:
             variable_refused = True
-        print(json.dumps({"duplicates": dupes, "listed": sorted(listed), "stacks_named_cond": len(same_name),
+        again_ok = True
+        other = dict(zone, Properties={"Name": "twice.test"})
+        twice = cfn.create_change_set(StackName="twice", ChangeSetName="t", ChangeSetType="CREATE",
+                                      TemplateBody=json.dumps({"Resources": {"Zone": other}}))
+        cfn.execute_change_set(ChangeSetName=twice["Id"])
+        try:
+            cfn.execute_change_set(ChangeSetName=twice["Id"])  # CloudFormation: InvalidChangeSetStatus
+        except Exception:
+            again_ok = False
+        try:
+            cfn.list_imports(ExportName="anything")
+            imports_modelled = True
+        except Exception as exc:
+            imports_modelled = "is not imported" in str(exc)
+        print(json.dumps({"executed_twice": again_ok, "list_imports_modelled": imports_modelled,
+                          "duplicates": dupes, "listed": sorted(listed), "stacks_named_cond": len(same_name),
                           "zones_by_name": len(by_name), "zone_tags": tags["ResourceTagSet"].get("Tags", []),
                           "powerless_created_a_zone": True, "variable_resource_refused": variable_refused}))
     """
@@ -222,6 +237,8 @@ def test_bare_moto_still_has_these_gaps():
     assert found["zone_tags"] == [], "bare moto now applies HostedZoneTags"
     assert found["powerless_created_a_zone"], "bare moto now enforces IAM"
     assert found["variable_resource_refused"], "bare moto now accepts a policy variable as the Resource"
+    assert found["executed_twice"], "bare moto now refuses a second execution of a change set"
+    assert not found["list_imports_modelled"], "bare moto now answers ListImports"
 
 
 def test_a_role_without_the_permission_is_refused_and_a_variable_resource_is_accepted(cfn):
@@ -311,3 +328,38 @@ def test_a_failed_update_rolls_back_what_it_already_changed(cfn):
     assert txt == [("a.example.test", '"old"'), ("b.example.test", '"v"'), ("c.example.test", '"v"')]
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in after["Parameters"]}
     assert parameters == {"Val": '"old"', "Name": "b.example.test"}
+
+
+def test_tokens_make_a_retry_the_same_request_and_without_them_a_second_one_is_refused(cfn):
+    body = template({"A": record("a.example.test")})
+    first = cfn.create_change_set(
+        StackName="tokens", ChangeSetName="one", ChangeSetType="CREATE", TemplateBody=body, ClientToken="one"
+    )
+    again = cfn.create_change_set(
+        StackName="tokens", ChangeSetName="one", ChangeSetType="CREATE", TemplateBody=body, ClientToken="one"
+    )
+    assert again["Id"] == first["Id"]
+    with pytest.raises(cfn.exceptions.AlreadyExistsException):
+        cfn.create_change_set(StackName="tokens", ChangeSetName="one", ChangeSetType="CREATE", TemplateBody=body)
+    cfn.execute_change_set(ChangeSetName=first["Id"], ClientRequestToken="run-1")
+    cfn.execute_change_set(ChangeSetName=first["Id"], ClientRequestToken="run-1")  # the retry: answered alike
+    with pytest.raises(cfn.exceptions.InvalidChangeSetStatusException):
+        cfn.execute_change_set(ChangeSetName=first["Id"])
+
+
+@pytest.mark.parametrize("retain_except_on_create", [False, True])
+def test_a_rolled_back_creation_keeps_retained_resources_unless_asked_not_to(cfn, retain_except_on_create):
+    import boto3
+
+    kept = {"Type": "AWS::Route53::HostedZone", "DeletionPolicy": "Retain", "Properties": {"Name": "kept.test"}}
+    bad = {"Type": "AWS::Route53::RecordSet", "Properties": {"HostedZoneId": {"Ref": "Kept"}, "Name": "x.kept.test",
+           "Type": "TXT", "TTL": "60", "ResourceRecords": ['"v"']}}  # fmt: skip
+    clash = dict(bad, Properties=dict(bad["Properties"]))  # the same record twice: the second CREATE fails
+    body = json.dumps({"Resources": {"Kept": kept, "One": bad, "Two": {**clash, "DependsOn": "One"}}})
+    cs = cfn.create_change_set(StackName="retain", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=body)
+    cfn.get_waiter("change_set_create_complete").wait(ChangeSetName=cs["Id"], WaiterConfig={"Delay": 0.1})
+    cfn.execute_change_set(ChangeSetName=cs["Id"], RetainExceptOnCreate=retain_except_on_create)
+    assert cfn.describe_stacks(StackName="retain")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    zones = boto3.client("route53").list_hosted_zones_by_name(DNSName="kept.test")["HostedZones"]
+    left = [z for z in zones if z["Name"] == "kept.test."]
+    assert len(left) == (0 if retain_except_on_create else 1)

@@ -219,6 +219,7 @@ def expect_create_change_set(aws, kind):
         {
             "StackName": STACK,
             "ChangeSetName": ANY,
+            "ClientToken": ANY,  # the change set's name (test_the_change_set_name_is_its_retry_token)
             "ChangeSetType": kind,
             "TemplateBody": BODY,
             "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
@@ -317,7 +318,9 @@ def expect_protect(aws):
 
 def expect_execute(aws, previous_events=()):
     expect_events(aws, list(previous_events))
-    cfn(aws).add_response("execute_change_set", {}, {"ChangeSetName": CS_ARN})
+    # The change set's name is the retry token; what this execution creates goes if it rolls back.
+    execute = {"ChangeSetName": CS_ARN, "ClientRequestToken": "arda-mail-x", "RetainExceptOnCreate": True}
+    cfn(aws).add_response("execute_change_set", {}, execute)
 
 
 def expect_success(aws, status):
@@ -825,3 +828,17 @@ def test_cloudformation_drift_found_meanwhile_refuses_before_executing(aws):
         finish_detection(run.ctx, DriftCheck([], "detection-1"), plan=False, overwrite=False)
     assert "DnsRecordsRole  /Description  Lets the runtime write tenant mail records  edited in the console" in run.text
     assert run.clock.slept == [2.0], "the detection is polled on the run's clock"
+
+
+def test_the_change_set_name_is_its_retry_token():
+    """A retry after a lost answer must be the same request: CloudFormation matches it by the token."""
+    sent = {}
+
+    class Cfn:
+        def create_change_set(self, **kwargs):
+            sent.update(kwargs)
+            return {"Id": f"arn:aws:cloudformation:us-east-1:111122223333:changeSet/{kwargs['ChangeSetName']}/1"}
+
+    change_set = Stack(Cfn(), STACK).create_change_set(BODY, {}, {}, "CREATE")
+    assert sent["ClientToken"] == sent["ChangeSetName"] == change_set.name
+    assert change_set.name.startswith("arda-mail-")

@@ -50,8 +50,8 @@ makes moto behave the way CloudFormation does, for one documented gap:
    or ``ROLLBACK_COMPLETE`` for a creation) with the resource's ``*_FAILED`` event
    and its reason, and nothing of the update remains. Here the change set's list,
    its execution order, the rollback and those events follow CloudFormation.
-   Simplification: a rollback deletes every resource the failed update or creation
-   added, whatever its DeletionPolicy.
+   A rollback deletes what the failed update or creation added, except resources with
+   ``DeletionPolicy: Retain`` (patch 16).
 
 9. Stack protections: moto has no ``UpdateTerminationProtection``, deletes a stack
    whose termination protection is on, and ``ListChangeSets`` ignores ``StackName``
@@ -77,8 +77,9 @@ makes moto behave the way CloudFormation does, for one documented gap:
 13. A hosted zone created from a template: moto drops its ``HostedZoneTags`` and names it
    without the trailing dot, so ``ListHostedZonesByName`` never finds it. Route 53 tags the
    zone (``ListTagsForResource`` shows them, with the stack's tags CloudFormation propagates)
-   and always names zones fully qualified, and refuses more than 10 tags on a zone. Here all
-   three are as Route 53 does them.
+   and always names zones fully qualified, and refuses more than 10 tags on a zone; moto
+   never deletes a template zone (a stack deletion or a rollback leaves it). Here all of
+   it is as Route 53 and CloudFormation do it.
 14. IAM: moto allows every request (its own enforcement passes Resource ``*`` for
    Route 53 and evaluates almost no condition keys). Here every request is authorised
    by ``iam_world`` against the caller's policies, the resources AWS authorises the
@@ -98,6 +99,16 @@ makes moto behave the way CloudFormation does, for one documented gap:
    the importing stack; ``ListImports`` names the importers, or answers ValidationError "Export
    '<name>' is not imported by any stack." Here both are so (imports written literally).
 
+16. Retries and retention: moto ignores ``ClientToken`` and ``ClientRequestToken``,
+   executes an executed change set again, and ignores ``RetainExceptOnCreate``.
+   CloudFormation answers a retried request carrying the same token as the first; refuses
+   a second execution without it (``InvalidChangeSetStatus``) and a second change set of
+   the same name (``AlreadyExistsException``); on rollback it keeps new resources whose
+   ``DeletionPolicy`` is ``Retain`` unless ``RetainExceptOnCreate`` is true ("newly created
+   resources are deleted when the operation rolls back ... including resources marked with
+   a deletion policy of Retain"). Here all of it is so. For tests: ``LOSE_ANSWER`` holds API
+   actions whose next answer is lost after the server acted (a 500 the client retries).
+
 Deliberately not patched: moto returns NoEcho parameter values in clear text from
 ``DescribeStacks``. Leaving that in makes the token-leak assertions stricter: if
 deploy.py ever printed stack parameters, the token would show up and fail them.
@@ -112,6 +123,10 @@ _applied = False
 # Patch 11: actions received, and the one held (if any).
 SEEN: list[str] = []
 _hold: dict[str, object] = {}
+# Patch 16: the execution now running in this thread (its RetainExceptOnCreate flag).
+_EXECUTION = __import__("threading").local()
+# Patch 16, for tests only: API actions whose next answer is lost after the server acted.
+LOSE_ANSWER: set[str] = set()
 # Patch 13: Route 53's limit of tags on one hosted zone.
 MAX_ZONE_TAGS = 10
 # Patch 10: seconds an executed change set stays *_IN_PROGRESS (tests set it; 0 = at once).
@@ -139,6 +154,7 @@ def apply() -> None:
     _one_stack_per_name()
     _hosted_zone_tags()
     _imports()
+    _retries_and_retention()
 
 
 def _iam() -> None:
@@ -737,8 +753,12 @@ def _change_sets_like_cloudformation() -> None:
 
         template, json_map, input_parameters, resolved_parameters, parsed = saved
         added = [n for n in self._parsed_resources if n not in parsed]
+        delete_retained = getattr(_EXECUTION, "retain_except_on_create", False)
         for name in reversed(added):
             resource = self._parsed_resources.pop(name)
+            retained = (self._resource_json_map.get(name) or {}).get("DeletionPolicy") == "Retain"
+            if retained and not delete_retained:
+                continue  # DeletionPolicy Retain: the new resource stays, outside any stack (patch 16)
             if resource is not None and not isinstance(resource, str):
                 undo(name, lambda r=resource, n=name: self._delete_resource(r, self._resource_json_map[n]))
         for name, original in done_modifies:
@@ -1017,6 +1037,12 @@ def _hosted_zone_tags() -> None:
 
     FakeZone.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
 
+    def delete(self, account_id, region_name) -> None:
+        # moto has no deletion for a template zone (a stack or a rollback never removed it).
+        route53_backends[account_id][get_partition(region_name)].delete_hosted_zone(self.id)
+
+    FakeZone.delete = delete
+
 
 def _imports() -> None:
     """Patch 15: ListImports, and a stack whose exports another stack imports cannot be deleted."""
@@ -1061,3 +1087,78 @@ def _imports() -> None:
     del Event
     CloudFormationResponse.list_imports = list_imports
     CloudFormationBackend.delete_stack = delete_stack_unless_imported
+
+
+def _retries_and_retention() -> None:
+    """Patch 16: idempotency tokens, RetainExceptOnCreate, and (tests) an answer lost after the action."""
+    from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    class InvalidChangeSetStatus(CloudFormationError):
+        code = "InvalidChangeSetStatus"
+
+    execute = CloudFormationResponse.execute_change_set
+    create = CloudFormationResponse.create_change_set
+
+    def find(backend, name_or_arn: str, stack_name: str | None):
+        if name_or_arn in backend.change_sets:
+            return backend.change_sets[name_or_arn]
+        for change_set in backend.change_sets.values():
+            if change_set.change_set_name == name_or_arn and stack_name in (None, "", change_set.stack_name):
+                return change_set
+        return None
+
+    def execute_change_set(self):
+        change_set = find(self.cloudformation_backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
+        token = self._get_param("ClientRequestToken")
+        if change_set is not None and change_set.execution_status != "AVAILABLE":
+            if token and token == getattr(change_set, "compat_token", None):
+                from moto.core.responses import EmptyResult
+
+                return EmptyResult()  # the same request again: CloudFormation answers it as before
+            raise InvalidChangeSetStatus(
+                f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status of "
+                f"[{change_set.execution_status}]"
+            )
+        if change_set is not None:
+            change_set.compat_token = token
+        _EXECUTION.retain_except_on_create = self._get_param("RetainExceptOnCreate") in (True, "true")
+        try:
+            return execute(self)
+        finally:
+            _EXECUTION.retain_except_on_create = False
+
+    def create_change_set(self):
+        backend, name = self.cloudformation_backend, self._get_param("ChangeSetName")
+        stack_name, token = self._get_param("StackName"), self._get_param("ClientToken")
+        existing = find(backend, name, stack_name)
+        if existing is not None:
+            if token and token == getattr(existing, "compat_client_token", None):
+                from moto.core.responses import ActionResult
+
+                return ActionResult({"Id": existing.change_set_id, "StackId": existing.stack_id})
+            raise AlreadyExistsException(f"ChangeSet {name} already exists")
+        answer = create(self)
+        created = find(backend, name, stack_name)
+        if created is not None:
+            created.compat_client_token = token
+        return answer
+
+    CloudFormationResponse.execute_change_set = execute_change_set
+    CloudFormationResponse.create_change_set = create_change_set
+
+    dispatch = DomainDispatcherApplication.__call__
+
+    def call(self, environ, start_response):
+        action = _action(environ)
+        if action not in LOSE_ANSWER:
+            return dispatch(self, environ, start_response)
+        LOSE_ANSWER.discard(action)
+        list(dispatch(self, environ, lambda *a, **k: None))  # the server acts ...
+        body = b"<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>lost</Message>"
+        body += b"</Error><RequestId>lost</RequestId></ErrorResponse>"
+        start_response("500 INTERNAL SERVER ERROR", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+        return [body]  # ... and its answer is lost: the client sees a failure and retries
+
+    DomainDispatcherApplication.__call__ = call

@@ -98,6 +98,11 @@ class ChangeSet:
     kind: str
 
     @property
+    def name(self) -> str:
+        """The change set's name, from its ARN (``…:changeSet/<name>/<uuid>``); also its idempotency token."""
+        return self.id.split(":changeSet/", 1)[-1].split("/", 1)[0]
+
+    @property
     def account(self) -> str:
         """The account in the change set's ARN ("?" when it is not an ARN)."""
         parts = self.id.split(":")
@@ -252,6 +257,7 @@ class Stack:
             "create_change_set",
             StackName=self.name,
             ChangeSetName=name,
+            ClientToken=name,  # a retry after a lost answer is this request, not a second change set
             ChangeSetType=kind,
             TemplateBody=template_body,
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
@@ -319,12 +325,6 @@ class Stack:
             )
             return
         self.call("delete_stack", StackName=stack["StackId"])
-
-    def execute_change_set(self, change_set: ChangeSet) -> str | None:
-        """Start executing; the newest event ID before it, to follow from."""
-        since = self.newest_event_id(change_set.stack_id)
-        self.call("execute_change_set", ChangeSetName=change_set.id)
-        return since
 
     def stale_change_sets(self, stack_id: str) -> list[dict]:
         """Change sets deploy.py made on this stack and nobody executed (yet): being made, ready, or failed."""

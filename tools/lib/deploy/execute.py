@@ -29,7 +29,16 @@ def execute(ctx: Ctx, created: Created) -> dict:
     with ctx.journal.settling(
         created.entry, unsure=f"change set {change_set.id} may have been executed: see the stack's events with: {watch}"
     ):
-        ctx.stack.call("execute_change_set", ChangeSetName=change_set.id)
+        # ClientRequestToken: botocore's retry after a lost answer is this same request, not a second
+        # execution CloudFormation would refuse (InvalidChangeSetStatus) while the first one runs.
+        # RetainExceptOnCreate: what this execution creates goes if it rolls back, DeletionPolicy
+        # Retain or not (a failed first creation left an orphan zone and webhook secret otherwise).
+        ctx.stack.call(
+            "execute_change_set",
+            ChangeSetName=change_set.id,
+            ClientRequestToken=change_set.name,
+            RetainExceptOnCreate=True,
+        )
     created.entry.done = f"change set {change_set.id} executed; CloudFormation carries on: watch it with: {watch}"
     LOG.info("%s: executing change set; following stack events (Ctrl-C stops following, not the update)", stack)
     try:
