@@ -110,6 +110,20 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
             why="the partition zone's records (drift, verify, purge)",
         ),
         Grant(
+            "FindExistingZone",
+            PLAN,
+            _a("route53:ListHostedZonesByName"),
+            ("*",),
+            why="a first creation refuses when a zone of the mail domain exists already (no resource type)",
+        ),
+        Grant(
+            "ReadZoneTags",
+            ("plan", "deploy", "purge", "rollout"),
+            _a("route53:ListTagsForResource"),
+            (zones,),
+            why="whose a zone is (the arda:* tags): a second zone, a purge, CloudFormation's zone handler",
+        ),
+        Grant(
             "PlanChangeSets",
             PLAN,
             _a(
@@ -187,7 +201,6 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
             DEPLOY,
             _a(
                 "route53:ChangeTagsForResource",
-                "route53:ListTagsForResource",
                 "route53:ChangeResourceRecordSets",
                 "route53:UpdateHostedZoneComment",
             ),
@@ -334,13 +347,6 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
             _a("route53:ListHostedZonesByName", "secretsmanager:ListSecrets"),
             ("*",),
             why="find the retained zone by name and the webhook secret by tags (no resource type)",
-        ),
-        Grant(
-            "PurgeCheckZone",
-            PURGE,
-            _a("route53:ListTagsForResource"),
-            (zones,),
-            why="a retained zone is deleted only when its tags say it is this partition's",
         ),
     ]
 

@@ -247,3 +247,36 @@ def test_destroy_refuses_while_another_stack_imports_an_export_and_changes_nothi
     # Once nothing imports it, the destroy goes through.
     cfn.delete_stack(StackName="Alpha002-dev-TenantApi")
     ok(world.deploy("--destroy", "--yes"))
+
+
+def test_a_deploy_after_destroy_refuses_a_second_zone_and_the_purge_clears_the_way(world, postmark):
+    ok(world.deploy("--yes"))
+    kept = outputs(world)
+    ok(world.deploy("--destroy", "--yes"))
+    zone_id = kept["MailHostedZoneId"].split("/")[-1]
+    for mode in ("--plan", "--yes"):
+        refused = world.deploy(mode)
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        (line,) = [entry for entry in refused.stderr.splitlines() if entry.startswith("deploy: error:")]
+        assert f"already holds the public hosted zone dev.ardamails.com ({zone_id}, tagged as this partition's" in line
+        assert "python deploy.py Alpha002 dev --destroy --purge-retained" in line and "nothing was changed" in line
+    route53 = client("route53", world["admin"])
+
+    def zones():
+        found = route53.list_hosted_zones_by_name(DNSName="dev.ardamails.com")["HostedZones"]
+        return [z["Id"].split("/")[-1] for z in found if z["Name"] == "dev.ardamails.com."]
+
+    assert zones() == [zone_id], "the refused runs created nothing"
+    ok(world.deploy("--destroy", "--purge-retained", "--yes"))
+    ok(world.deploy("--yes"))
+    assert len(zones()) == 1 and zones() != [zone_id]
+
+
+def test_a_zone_of_the_domain_made_by_hand_is_not_silently_doubled(world, postmark):
+    route53 = client("route53", world["admin"])
+    theirs = route53.create_hosted_zone(Name="dev.ardamails.com", CallerReference="by-hand")["HostedZone"]["Id"]
+    refused = world.deploy("--yes")
+    assert refused.returncode == 3
+    assert f"({theirs.split('/')[-1]}, not made by this tool)" in refused.stderr
+    assert f"aws route53 delete-hosted-zone --id {theirs.split('/')[-1]}" in refused.stderr
+    assert postmark.requests == [], "refused before Postmark was asked"

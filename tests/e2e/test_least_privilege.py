@@ -203,6 +203,7 @@ FIRST_NEEDED_BY = {
         "route53:CreateHostedZone",
         "route53:GetChange",
         "route53:GetHostedZone",
+        "route53:ListHostedZonesByName",
         "route53:ListQueryLoggingConfigs",
         "route53:ListTagsForResource",
         "secretsmanager:CreateSecret",
@@ -247,7 +248,6 @@ FIRST_NEEDED_BY = {
     ),
     "purge after destroy": (
         "route53:DeleteHostedZone",
-        "route53:ListHostedZonesByName",
         "secretsmanager:ListSecrets",
     ),
 }

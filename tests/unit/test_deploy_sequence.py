@@ -178,6 +178,15 @@ def expect_identity(aws, account="111122223333"):
     )
 
 
+def expect_no_zone_of_the_domain(aws):
+    """A first creation looks for a zone of the mail domain already there (a second one is refused)."""
+    aws.stubs["route53"].add_response(
+        "list_hosted_zones_by_name",
+        {"HostedZones": [], "IsTruncated": False, "MaxItems": "100"},
+        {"DNSName": "dev.ardamails.com", "MaxItems": "100"},
+    )
+
+
 def expect_stack(aws, status, outputs=()):
     if status is None:
         cfn(aws).add_client_error(
@@ -355,6 +364,7 @@ def deploy(run: Run, **options) -> str:
 
 @pytest.mark.vcheck("V-CLI-003")
 def test_create_sequence(aws):
+    expect_no_zone_of_the_domain(aws)  # a first creation: no zone of the domain yet
     run = make(aws)
     expect_identity(aws)
     expect_stack(aws, None)
@@ -395,6 +405,7 @@ def test_update_sequence(aws, status):
 
 
 def test_review_in_progress_is_created_again(aws):
+    expect_no_zone_of_the_domain(aws)  # a first creation: no zone of the domain yet
     run = make(aws)
     expect_identity(aws)
     expect_examined(aws, "REVIEW_IN_PROGRESS")
@@ -430,6 +441,7 @@ def test_empty_change_set_is_no_changes(aws, reason):
 
 def test_failed_change_set_is_left_to_the_journal(aws):
     """The step raises; the journal holds the change set's undo (the frame unwinds it and says so)."""
+    expect_no_zone_of_the_domain(aws)  # a first creation: no zone of the domain yet
     run = make(aws)
     expect_identity(aws)
     expect_stack(aws, None)
@@ -453,6 +465,7 @@ def test_rollback_complete_is_explained_and_left_alone(aws):
 
 
 def test_rollback_complete_is_deleted_with_the_flag(aws):
+    expect_no_zone_of_the_domain(aws)  # a first creation: no zone of the domain yet
     run = make(aws)
     expect_identity(aws)
     expect_examined(aws, "ROLLBACK_COMPLETE")
@@ -513,6 +526,7 @@ def test_non_tty_without_yes_keeps_the_change_set_for_review(aws):
 
 
 def test_plan_deletes_the_change_set_and_the_review_stack(aws):
+    expect_no_zone_of_the_domain(aws)  # a first creation: no zone of the domain yet
     run = make(aws, Fakes(registered=True))
     expect_identity(aws)
     expect_stack(aws, None)
@@ -576,6 +590,7 @@ def test_template_over_the_inline_limit_is_refused(aws, monkeypatch):
 
 
 def test_cfn_lint_errors_refuse_before_postmark(aws):
+    expect_no_zone_of_the_domain(aws)  # a first creation: no zone of the domain yet
     run = make(aws, Fakes(lint_errors=["E3001 Invalid resource type AWS::Route53::HostedZon"]))
     expect_identity(aws)
     expect_stack(aws, None)
@@ -668,6 +683,7 @@ def test_a_plan_never_deletes_a_failed_stack(aws):
 
 
 def test_plan_leaves_a_review_stack_that_holds_someone_elses_change_set(aws, caplog):
+    expect_no_zone_of_the_domain(aws)  # a first creation: no zone of the domain yet
     run = make(aws, Fakes(registered=True))
     expect_identity(aws)
     expect_stack(aws, None)
@@ -680,6 +696,7 @@ def test_plan_leaves_a_review_stack_that_holds_someone_elses_change_set(aws, cap
 
 
 def test_an_interrupted_review_leaves_the_change_set_to_the_journal(aws, monkeypatch):
+    expect_no_zone_of_the_domain(aws)  # a first creation: no zone of the domain yet
     run = make(aws)
     expect_identity(aws)
     expect_stack(aws, None)
@@ -700,6 +717,7 @@ def test_an_interrupted_review_leaves_the_change_set_to_the_journal(aws, monkeyp
 
 
 def test_an_aws_error_says_what_is_left_when_cleanup_fails(aws):
+    expect_no_zone_of_the_domain(aws)  # a first creation: no zone of the domain yet
     run = make(aws)
     expect_identity(aws)
     expect_stack(aws, None)
@@ -719,6 +737,7 @@ def test_an_aws_error_says_what_is_left_when_cleanup_fails(aws):
 
 
 def test_a_change_set_in_another_account_is_never_executed(aws, monkeypatch):
+    expect_no_zone_of_the_domain(aws)  # a first creation: no zone of the domain yet
     # A split STS endpoint answered for the right account; CloudFormation made the change set elsewhere.
     foreign = CS_ARN.replace(":111122223333:", ":999988887777:")
     run = make(aws)

@@ -27,7 +27,14 @@ from tools.lib.deploy.parameters import template_parameters
 from tools.lib.deploy.postmark import register, resolve_token
 from tools.lib.deploy.protections import protect
 from tools.lib.deploy.review import confirm, describe_changes, gate_iam, show_changes
-from tools.lib.deploy.state import Deployed, StackState, delete_failed_stack, deployed_state, examine_stack
+from tools.lib.deploy.state import (
+    Deployed,
+    StackState,
+    delete_failed_stack,
+    deployed_state,
+    examine_stack,
+    refuse_second_zone,
+)
 from tools.lib.logger import Secret
 from tools.lib.registration import Registration
 
@@ -67,6 +74,7 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
     body = committed_template(ctx)  # 4
     state = examine_stack(ctx, plan=opts.plan, delete_failed_stack=opts.delete_failed_stack)  # 5
     refuse_runs_in_flight(ctx, state, plan=opts.plan)
+    refuse_second_zone(ctx, state)
     deployed = deployed_state(ctx, state)
     drift = check_drift(ctx, deployed, plan=opts.plan, overwrite=opts.overwrite_drift)
     token = resolve_token(ctx)  # 6

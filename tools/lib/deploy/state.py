@@ -96,3 +96,49 @@ def delete_failed_stack(ctx: Ctx, state: StackState) -> StackState:
         if final != "DELETE_COMPLETE":
             raise DeployFailed(f"{ctx.target.stack}: deleting the failed stack ended in {final}")
     return StackState(None, "CREATE")
+
+
+def refuse_second_zone(ctx: Ctx, state: StackState) -> None:
+    """A first creation when the account already holds a public zone of the mail domain: refuse.
+
+    Route 53 allows two zones of one name; the new stack's zone would take the
+    delegation and every tenant record in the old one would be orphaned silently.
+    The usual cause: a ``--destroy`` that retained the zone (DeletionPolicy Retain).
+    """
+    if state.kind != "CREATE":
+        return
+    config, stack = ctx.target.config, ctx.target.stack
+    domain = config.mail_domain
+    route53 = ctx.aws.route53
+    with aws_call("route53 list-hosted-zones-by-name", stack):
+        listed = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="100")["HostedZones"]
+    zones = [
+        z for z in listed if z["Name"].lower().rstrip(".") == domain and not z.get("Config", {}).get("PrivateZone")
+    ]
+    if not zones:
+        return
+    zone_id = zones[0]["Id"].split("/")[-1]
+    with aws_call("route53 list-tags-for-resource", stack):
+        tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)
+    tagged = {t["Key"]: t["Value"] for t in tags.get("ResourceTagSet", {}).get("Tags", [])}
+    ours = tagged.get("arda:infrastructure") == config.infrastructure.name and tagged.get("arda:partition") == (
+        config.partition.value
+    )
+    infra, partition = config.infrastructure.name, config.partition.value
+    if ours:
+        whose = "tagged as this partition's: retained by an earlier stack"
+        remedy = (
+            f"remove it (and its records) with: python deploy.py {infra} {partition} --destroy --purge-retained, "
+            "then rerun"
+        )
+    else:
+        whose = "not made by this tool"
+        remedy = (
+            f"find out what it serves, then delete it (aws route53 delete-hosted-zone --id {zone_id}) or rename "
+            "the partition's mail domain, then rerun"
+        )
+    raise Refused(
+        f"{stack}: refusing to create the stack: account {ctx.target.account} already holds the public hosted zone "
+        f"{domain} ({zone_id}, {whose}); a second zone of that name would take the delegation and orphan the "
+        f"records of the first; {remedy}; nothing was changed"
+    )
