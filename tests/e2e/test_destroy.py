@@ -280,3 +280,52 @@ def test_a_zone_of_the_domain_made_by_hand_is_not_silently_doubled(world, postma
     assert f"({theirs.split('/')[-1]}, not made by this tool)" in refused.stderr
     assert f"aws route53 delete-hosted-zone --id {theirs.split('/')[-1]}" in refused.stderr
     assert postmark.requests == [], "refused before Postmark was asked"
+
+
+def tenant_dkim_records(route53, zone_id: str, count: int, domain: str = "dev.ardamails.com") -> list[dict]:
+    """``count`` tenants' DKIM keys, as the runtime writes them: 2048-bit keys, ~410 characters each."""
+    key = "k=rsa; p=" + "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" * 9
+    records = [
+        {
+            "Name": f"{i:04d}pm._domainkey.tenant{i}.{domain}.",
+            "Type": "TXT",
+            "TTL": 3600,
+            "ResourceRecords": [{"Value": f'"{key[:250]}" "{key[250:]}"'}],
+        }
+        for i in range(count)
+    ]
+    for start in range(0, count, 50):
+        changes = [{"Action": "CREATE", "ResourceRecordSet": r} for r in records[start : start + 50]]
+        route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
+    return records
+
+
+def test_purge_of_a_zone_with_150_tenant_keys_stays_within_route53s_limits_and_resumes(world, postmark):
+    ok(world.deploy("--yes"))
+    kept = outputs(world)
+    zone_id = kept["MailHostedZoneId"].split("/")[-1]
+    route53 = client("route53", world["admin"])
+    records = tenant_dkim_records(route53, zone_id, 150)  # ~62,000 characters: more than one request may hold
+    # A purge stopped half-way earlier: 40 keys are gone already; the rest and the zone go now.
+    changes = [{"Action": "DELETE", "ResourceRecordSet": r} for r in records[:40]]
+    route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
+    ok(world.deploy("--destroy", "--yes"))
+    purged = ok(world.deploy("--destroy", "--yes", "--purge-retained"))
+    assert f"deleted the hosted zone {zone_id}" in purged.stdout
+    with pytest.raises(route53.exceptions.NoSuchHostedZone):
+        route53.get_hosted_zone(Id=zone_id)
+
+
+def test_the_world_refuses_a_request_beyond_route53s_limits(world):
+    zone = client("route53", world["admin"]).create_hosted_zone(Name="limits.test", CallerReference="l")
+    route53 = client("route53", world["admin"])
+    zone_id = zone["HostedZone"]["Id"]
+    records = tenant_dkim_records(route53, zone_id, 100, "limits.test")
+    with pytest.raises(route53.exceptions.InvalidChangeBatch, match="32000"):
+        changes = [{"Action": "DELETE", "ResourceRecordSet": r} for r in records]  # ~41,000 characters
+        route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
+    changed = dict(records[0], TTL=60)
+    with pytest.raises(route53.exceptions.InvalidChangeBatch, match="do not match the current values"):
+        route53.change_resource_record_sets(
+            HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": changed}]}
+        )

@@ -205,3 +205,27 @@ def test_a_summary_destination_is_checked_before_anything_and_a_late_failure_kee
     assert planned.returncode == 1, "a plan is for its summary"
     (line,) = [entry for entry in planned.stderr.splitlines() if entry.startswith("deploy: error:")]
     assert line.endswith("(No space left on device); the plan is shown above; rerun --plan once it can be written")
+
+
+def test_a_record_deleted_by_hand_is_reported_as_drift_and_put_back(world, postmark):
+    ok(world.deploy("--yes"))
+    cfn = client("cloudformation", world["admin"])
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
+    route53 = client("route53", world["admin"])
+    live = route53.list_resource_record_sets(HostedZoneId=outputs["MailHostedZoneId"])["ResourceRecordSets"]
+    (dmarc,) = [r for r in live if r["Name"].rstrip(".") == "_dmarc.dev.ardamails.com"]
+    # What `aws route53 change-resource-record-sets` with a DELETE of the exact record does.
+    route53.change_resource_record_sets(
+        HostedZoneId=outputs["MailHostedZoneId"],
+        ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": dmarc}]},
+    )
+    shown = ok(world.deploy("--plan"))
+    rows = [line for line in shown.stdout.splitlines() if line.strip().startswith("DmarcRecord")]
+    assert rows, shown.stdout
+    refused = world.deploy("--yes")
+    assert refused.returncode == 3 and "--overwrite-drift" in refused.stderr
+    ok(world.deploy("--yes", "--overwrite-drift"))
+    live = route53.list_resource_record_sets(HostedZoneId=outputs["MailHostedZoneId"])["ResourceRecordSets"]
+    assert [r["ResourceRecords"] for r in live if r["Name"].rstrip(".") == "_dmarc.dev.ardamails.com"] == [
+        dmarc["ResourceRecords"]
+    ]

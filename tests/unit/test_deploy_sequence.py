@@ -861,3 +861,23 @@ def test_the_change_set_name_is_its_retry_token():
     change_set = Stack(Cfn(), STACK).create_change_set(BODY, {}, {}, "CREATE")
     assert sent["ClientToken"] == sent["ChangeSetName"] == change_set.name
     assert change_set.name.startswith("arda-mail-")
+
+
+def test_purge_batches_stay_within_route53s_limits():
+    from tools.lib.deploy.destroy import MAX_BATCH_CHARACTERS, MAX_BATCH_RECORDS, delete_batches
+
+    def record(i, values, size):
+        return {"Name": f"r{i}.", "Type": "TXT", "TTL": 60, "ResourceRecords": [{"Value": "x" * size}] * values}
+
+    by_characters = [record(i, 1, 410) for i in range(150)]  # 61,500 characters
+    batches = delete_batches(by_characters)
+    assert [len(b) for b in batches] == [78, 72]
+    by_count = [record(i, 4, 1) for i in range(600)]  # 2,400 ResourceRecord elements
+    assert [len(b) for b in delete_batches(by_count)] == [250, 250, 100]
+    for batch in batches + delete_batches(by_count):
+        values = [v["Value"] for c in batch for v in c["ResourceRecordSet"]["ResourceRecords"]]
+        assert len(values) <= MAX_BATCH_RECORDS and sum(map(len, values)) <= MAX_BATCH_CHARACTERS
+        assert {c["Action"] for c in batch} == {"DELETE"}
+    flat = [c["ResourceRecordSet"] for b in batches for c in b]
+    assert flat == by_characters, "every record once, in order"
+    assert delete_batches([]) == []

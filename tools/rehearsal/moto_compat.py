@@ -109,6 +109,14 @@ makes moto behave the way CloudFormation does, for one documented gap:
    a deletion policy of Retain"). Here all of it is so. For tests: ``LOSE_ANSWER`` holds API
    actions whose next answer is lost after the server acted (a 500 the client retries).
 
+17. Route 53 change batches: moto takes any number of records and characters in one
+   ``ChangeResourceRecordSets`` and accepts a DELETE only for a record set it has a change
+   journal for (not one CloudFormation created, nor one "someone" wrote another way).
+   Route 53 ("Quotas"): at most 1,000 ``ResourceRecord`` elements and 32,000 characters of
+   ``Value`` per request, an UPSERT counting twice; a DELETE of any existing record set
+   given its exact TTL and values, refused otherwise ("... but it was not found", "... but
+   the values provided do not match the current values"). Here all of it is so.
+
 Deliberately not patched: moto returns NoEcho parameter values in clear text from
 ``DescribeStacks``. Leaving that in makes the token-leak assertions stricter: if
 deploy.py ever printed stack parameters, the token would show up and fail them.
@@ -155,6 +163,7 @@ def apply() -> None:
     _hosted_zone_tags()
     _imports()
     _retries_and_retention()
+    _route53_change_batches()
 
 
 def _iam() -> None:
@@ -1162,3 +1171,65 @@ def _retries_and_retention() -> None:
         return [body]  # ... and its answer is lost: the client sees a failure and retries
 
     DomainDispatcherApplication.__call__ = call
+
+
+# Patch 17: Route 53's limits on one ChangeResourceRecordSets request (Route 53 Developer Guide,
+# "Quotas": at most 1,000 ResourceRecord elements and 32,000 characters in Value elements; an
+# UPSERT counts twice).
+MAX_BATCH_RECORDS = 1000
+MAX_BATCH_CHARACTERS = 32000
+
+
+def _route53_change_batches() -> None:
+    """Patch 17: the change batch limits, and DELETE of any existing record set given its exact values."""
+    from moto.route53.exceptions import Route53ClientError
+    from moto.route53.models import Route53Backend
+
+    class InvalidChangeBatch(Route53ClientError):
+        def __init__(self, message: str) -> None:
+            super().__init__("InvalidChangeBatch", message)
+
+    change = Route53Backend.change_resource_record_sets
+
+    def values(record_set) -> list[str]:
+        raw = record_set.get("ResourceRecords") if isinstance(record_set, dict) else record_set.records
+        return [str(r.get("Value", "")) if isinstance(r, dict) else str(r) for r in raw or []]
+
+    def change_resource_record_sets(self, zoneid, change_list):
+        weight = [2 if c["Action"] == "UPSERT" else 1 for c in change_list]
+        records = sum(w * len(values(c["ResourceRecordSet"])) for w, c in zip(weight, change_list, strict=True))
+        characters = sum(
+            w * sum(len(v) for v in values(c["ResourceRecordSet"])) for w, c in zip(weight, change_list, strict=True)
+        )
+        if records > MAX_BATCH_RECORDS:
+            raise InvalidChangeBatch(f"Number of records limit of {MAX_BATCH_RECORDS} exceeded.")
+        if characters > MAX_BATCH_CHARACTERS:
+            raise InvalidChangeBatch(
+                f"Number of characters in Value elements limit of {MAX_BATCH_CHARACTERS} exceeded."
+            )
+        zone = self.get_hosted_zone(zoneid)
+        exact = []
+        for item in change_list:
+            wanted = item["ResourceRecordSet"]
+            if item["Action"] != "DELETE" or zone.rr_changes.has_insert_or_update(wanted):
+                continue
+            name, kind = wanted["Name"], wanted["Type"]
+            found = [r for r in zone.rrsets if _same_name(r.name, name) and r.type == kind]
+            label = f"[name='{name.rstrip('.').lower()}.', type='{kind}']"
+            if not found:
+                raise InvalidChangeBatch(f"Tried to delete resource record set {label} but it was not found")
+            current = found[0]
+            if str(current.ttl) != str(wanted.get("TTL")) or sorted(values(current)) != sorted(values(wanted)):
+                raise InvalidChangeBatch(
+                    f"Tried to delete resource record set {label} but the values provided do not match the "
+                    "current values"
+                )
+            exact.append(item)
+        rest = [item for item in change_list if item not in exact]
+        if rest:
+            change(self, zoneid, rest)
+        for item in exact:  # validated above: cannot fail half-way
+            zone.rrsets = [r for r in zone.rrsets if not (_same_name(r.name, item["ResourceRecordSet"]["Name"])
+                                                          and r.type == item["ResourceRecordSet"]["Type"])]  # fmt: skip
+
+    Route53Backend.change_resource_record_sets = change_resource_record_sets

@@ -23,7 +23,26 @@ from tools.lib.errors import NotDone, Refused
 from tools.lib.plan.template import parse_template
 from tools.lib.prompt import ask
 
-PURGE_BATCH = 100
+# Route 53's limits on one ChangeResourceRecordSets request (Developer Guide, "Quotas").
+MAX_BATCH_RECORDS = 1000
+MAX_BATCH_CHARACTERS = 32000
+
+
+def delete_batches(records: list[dict]) -> list[list[dict]]:
+    """DELETE changes for ``records``, packed into requests within Route 53's limits (in order)."""
+    batches: list[list[dict]] = []
+    count = characters = 0
+    for record in records:
+        values = [str(v.get("Value", "")) for v in record.get("ResourceRecords") or []]
+        size, length = max(len(values), 1), sum(len(v) for v in values)
+        if batches and (count + size > MAX_BATCH_RECORDS or characters + length > MAX_BATCH_CHARACTERS):
+            batches.append([])
+            count = characters = 0
+        if not batches:
+            batches.append([])
+        batches[-1].append({"Action": "DELETE", "ResourceRecordSet": record})
+        count, characters = count + size, characters + length
+    return batches
 
 
 @dataclass(frozen=True)
@@ -294,21 +313,19 @@ def purge(ctx: Ctx, retained: Retained) -> None:
             )
             records = [r for page in pages for r in page["ResourceRecordSets"]]
         doomed = [r for r in records if not (r["Name"].lower().rstrip(".") == apex and r["Type"] in ("NS", "SOA"))]
+        config = ctx.target.config
+        rerun = f"python deploy.py {config.infrastructure.name} {config.partition.value} --destroy --purge-retained"
         with (
             ctx.journal.attempt(
                 f"hosted zone {zone_id}",
                 done=f"deleted the hosted zone {zone_id} and its {len(doomed)} record(s)",
-                unsure=f"the hosted zone {zone_id} may be partly emptied: list it with: "
-                f"aws route53 list-resource-record-sets --hosted-zone-id {zone_id}",
+                unsure=f"the hosted zone {zone_id} may be partly emptied (each batch of records is deleted "
+                f"whole or not at all); finish it with: {rerun}",
             ),
             aws_call("route53 delete the zone's records and the zone", stack),
         ):
-            for start in range(0, len(doomed), PURGE_BATCH):
-                batch = doomed[start : start + PURGE_BATCH]
-                route53.change_resource_record_sets(
-                    HostedZoneId=zone_id,
-                    ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": r} for r in batch]},
-                )
+            for batch in delete_batches(doomed):
+                route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": batch})
             route53.delete_hosted_zone(Id=zone_id)
         ctx.out.line(f"{stack}: deleted the hosted zone {zone_id} ({len(doomed)} record(s) first)")
     for arn in retained.secrets:
