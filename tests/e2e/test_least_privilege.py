@@ -479,3 +479,15 @@ def test_preflight_that_cannot_ask_iam_says_so_and_fails(world, postmark):
     (row,) = [line for line in result.stdout.splitlines() if "IAM permissions" in line]
     assert " FAIL " in row and "may not call iam:SimulatePrincipalPolicy" in row and "NOT checked" in row
     assert "docs/permissions.md" in row
+
+
+def test_a_deletion_that_fails_puts_termination_protection_back(world, postmark):
+    ok(world.deploy("--yes"))
+    operator_policy(world, without="iam:DeleteRole")
+    failed = world.deploy("--destroy", "--yes")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "DELETE_FAILED" in failed.stdout + failed.stderr
+    assert "not authorized to perform: iam:DeleteRole" in failed.stdout + failed.stderr
+    (stack,) = client("cloudformation", world.admin).describe_stacks(StackName=STACK)["Stacks"]
+    assert stack["StackStatus"] == "DELETE_FAILED"
+    assert stack["EnableTerminationProtection"] is True, "the journal put the protection back"

@@ -218,7 +218,10 @@ BARE_MOTO = textwrap.dedent(
             imports_modelled = True
         except Exception as exc:
             imports_modelled = "is not imported" in str(exc)
-        print(json.dumps({"executed_twice": again_ok, "list_imports_modelled": imports_modelled,
+        soa_zone = r53.create_hosted_zone(Name="soa.test", CallerReference="soa")["HostedZone"]["Id"]
+        soa = [r["ResourceRecords"][0]["Value"] for r in r53.list_resource_record_sets(HostedZoneId=soa_zone)[
+            "ResourceRecordSets"] if r["Type"] == "SOA"][0]
+        print(json.dumps({"soa": soa, "executed_twice": again_ok, "list_imports_modelled": imports_modelled,
                           "duplicates": dupes, "listed": sorted(listed), "stacks_named_cond": len(same_name),
                           "zones_by_name": len(by_name), "zone_tags": tags["ResourceTagSet"].get("Tags", []),
                           "powerless_created_a_zone": True, "variable_resource_refused": variable_refused}))
@@ -238,6 +241,7 @@ def test_bare_moto_still_has_these_gaps():
     assert found["powerless_created_a_zone"], "bare moto now enforces IAM"
     assert found["variable_resource_refused"], "bare moto now accepts a policy variable as the Resource"
     assert found["executed_twice"], "bare moto now refuses a second execution of a change set"
+    assert found["soa"].startswith("{'Value'"), "bare moto now serves the SOA value as text"
     assert not found["list_imports_modelled"], "bare moto now answers ListImports"
 
 
@@ -290,6 +294,19 @@ def test_a_zone_with_more_than_ten_tags_fails_counting_the_stacks_propagated_tag
     events = cfn.describe_stack_events(StackName="eleven")["StackEvents"]
     (failed,) = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
     assert "at most 10 tags, got 11" in failed["ResourceStatusReason"]
+
+
+def test_a_zones_soa_reads_as_route53s(aws_env):
+    import boto3
+
+    route53 = boto3.client("route53")
+    zone = route53.create_hosted_zone(Name="soa.test", CallerReference="soa")["HostedZone"]["Id"]
+    (soa,) = [
+        r for r in route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"] if r["Type"] == "SOA"
+    ]
+    primary, contact, serial, refresh, retry, expire, minimum = soa["ResourceRecords"][0]["Value"].split()
+    assert primary.endswith(".") and contact == "awsdns-hostmaster.amazon.com."
+    assert (serial, refresh, retry, expire, minimum, soa["TTL"]) == ("1", "7200", "900", "1209600", "86400", 900)
 
 
 def test_a_second_create_change_set_joins_the_stack_under_review(cfn):

@@ -115,7 +115,9 @@ makes moto behave the way CloudFormation does, for one documented gap:
    Route 53 ("Quotas"): at most 1,000 ``ResourceRecord`` elements and 32,000 characters of
    ``Value`` per request, an UPSERT counting twice; a DELETE of any existing record set
    given its exact TTL and values, refused otherwise ("... but it was not found", "... but
-   the values provided do not match the current values"). Here all of it is so.
+   the values provided do not match the current values"). Here all of it is so. moto's
+   SOA value is a printed Python dict; here it is Route 53's
+   (``<primary name server>. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400``).
 
 Deliberately not patched: moto returns NoEcho parameter values in clear text from
 ``DescribeStacks``. Leaving that in makes the token-leak assertions stricter: if
@@ -1233,3 +1235,15 @@ def _route53_change_batches() -> None:
                                                           and r.type == item["ResourceRecordSet"]["Type"])]  # fmt: skip
 
     Route53Backend.change_resource_record_sets = change_resource_record_sets
+
+    create_zone = Route53Backend.create_hosted_zone
+
+    def create_hosted_zone(self, *args, **kwargs):
+        zone = create_zone(self, *args, **kwargs)
+        for record_set in zone.rrsets:
+            if record_set.type == "SOA":  # moto nests the value in a dict, then prints the dict
+                primary = zone.delegation_set.name_servers[0].rstrip(".")
+                record_set.records = [f"{primary}. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400"]
+        return zone
+
+    Route53Backend.create_hosted_zone = create_hosted_zone
