@@ -42,7 +42,7 @@ def next_steps(config: PartitionConfig) -> list[str]:
     infra, partition = config.infrastructure.name, config.partition.value
     return [
         f"python deploy.py {infra} {partition}",
-        f"python tools/verify_partition_mail.py {infra} {partition} --wait 600",
+        f"python tools/verify_partition_mail.py {infra} {partition} --wait 960",
     ]
 
 

@@ -184,7 +184,7 @@ def test_rotate_dkim_while_one_is_pending_is_a_clear_no_op(life, tmp_path):
     assert document["started"] is True and document["pending_key"]["state"] == "pending"
     assert document["next"] == [
         "python deploy.py Alpha002 dev",
-        "python tools/verify_partition_mail.py Alpha002 dev --wait 600",
+        "python tools/verify_partition_mail.py Alpha002 dev --wait 960",
     ]
     pending = life.key("Pending")
     second = life.rotate()

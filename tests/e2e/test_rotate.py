@@ -44,7 +44,7 @@ def test_starts_a_rotation_and_prints_the_pending_key_and_next_commands(cli_env,
     assert lines[1] == f"  pending key: {domain['DKIMPendingHost']} TXT {domain['DKIMPendingTextValue']}"
     assert lines[-2:] == [
         "  python deploy.py Alpha002 dev",
-        "  python tools/verify_partition_mail.py Alpha002 dev --wait 600",
+        "  python tools/verify_partition_mail.py Alpha002 dev --wait 960",
     ]
     assert domain["DKIMUpdateStatus"] == "Pending" and domain["DKIMHost"] != domain["DKIMPendingHost"]
     assert len(postmark.calls("POST", r"/domains/\d+/rotatedkim")) == 1

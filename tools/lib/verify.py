@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dns.exception
 import dns.resolver
@@ -202,10 +202,10 @@ def _detail(expected: list[str], found: list[str]) -> str:
     return f"expected {show(expected)}; found {show(found)}"
 
 
-def run_dns_checks(checks, dns: Dns, wait: float, clock: Clock = REAL) -> list[Check]:
+def run_dns_checks(checks, dns: Dns, wait: float, clock: Clock = REAL, deadline: float | None = None) -> list[Check]:
     """Run every check; with ``wait`` > 0 retry the failed ones with backoff until time runs out."""
     results = {i: check(dns) for i, check in enumerate(checks)}
-    deadline = clock.monotonic() + wait
+    deadline = clock.monotonic() + wait if deadline is None else deadline
     delay = 1.0
     while wait > 0 and not all(r.passed for r in results.values()) and clock.monotonic() < deadline:
         pause = min(delay, max(0.0, deadline - clock.monotonic())) * random.uniform(0.8, 1.0)
@@ -227,8 +227,21 @@ def deploy_command(config: PartitionConfig) -> str:
     return f"python deploy.py {config.infrastructure.name} {config.partition.value}"
 
 
-def read_stack(config: PartitionConfig, session) -> tuple[list[str], dict[str, str]]:
-    """The zone's name servers (through the stack's exports) and the deployed DKIM parameters."""
+def negative_caching_seconds(config: PartitionConfig, session, zone_id: str) -> int | None:
+    """How long a resolver may cache "no such record" for the zone: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5)."""
+    with aws_call("route53 list-resource-record-sets (SOA)", config.stack_name):
+        listed = session.client("route53", config=BOTO_CONFIG).list_resource_record_sets(
+            HostedZoneId=zone_id, StartRecordName=config.mail_domain, StartRecordType="SOA", MaxItems="1"
+        )["ResourceRecordSets"]
+    for record in listed:
+        fields = (record.get("ResourceRecords") or [{}])[0].get("Value", "").split()
+        if record.get("Type") == "SOA" and len(fields) == 7 and fields[6].isdigit():
+            return min(int(record.get("TTL", 0)), int(fields[6]))
+    return None
+
+
+def read_stack(config: PartitionConfig, session) -> tuple[list[str], dict[str, str], str]:
+    """The zone's name servers (through the stack's exports), the deployed DKIM parameters, the zone's ID."""
     where = config.stack_name
     with aws_call("reading the stack", where):
         client = session.client("cloudformation", region_name=config.infrastructure.region, config=BOTO_CONFIG)
@@ -241,7 +254,7 @@ def read_stack(config: PartitionConfig, session) -> tuple[list[str], dict[str, s
         raise ArdaMailError(f"{where}: the stack lacks the exports {', '.join(missing)}; deploy it first")
     with aws_call("route53 get-hosted-zone", where):
         zone = session.client("route53", config=BOTO_CONFIG).get_hosted_zone(Id=found[O_ZONE_ID])
-    return zone["DelegationSet"]["NameServers"], parameter_values(stacks[0])
+    return zone["DelegationSet"]["NameServers"], parameter_values(stacks[0]), found[O_ZONE_ID]
 
 
 def dkim_from_parameters(config: PartitionConfig, parameters: dict[str, str]) -> list[DkimExpectation]:
@@ -323,7 +336,7 @@ def verify(
     config: PartitionConfig, session, dns: Dns, *, wait: float, postmark: bool = True, clock: Clock = REAL
 ) -> list[Check]:
     """Every check for one partition: DNS first, then Postmark's verdict on it."""
-    name_servers, parameters = read_stack(config, session)
+    name_servers, parameters, zone_id = read_stack(config, session)
     if postmark:
         client, registration = postmark_registration(config, clock)
         keys = dkim_from_registration(registration)
@@ -331,7 +344,30 @@ def verify(
         client = registration = None
         keys = dkim_from_parameters(config, parameters)
     next_deploy = deploy_command(config)
-    results = run_dns_checks(_dns_checks(config, name_servers, keys, next_deploy), dns, wait, clock)
+    deadline = clock.monotonic() + wait
+    results = run_dns_checks(_dns_checks(config, name_servers, keys, next_deploy), dns, wait, clock, deadline)
+    missing = [r for r in results if not r.passed and r.detail.split("; found ", 1)[-1].startswith("nothing")]
+    if missing:
+        negative = negative_caching_seconds(config, session, zone_id)
+        if negative and wait < negative:
+            note = (
+                f"; a resolver that asked before the record was published may answer 'not found' for up to "
+                f"{negative}s (the zone's SOA, RFC 2308): rerun with --wait {negative + 60} or more before concluding"
+            )
+            results = [replace(r, detail=r.detail + note) if r in missing else r for r in results]
     if registration is not None:
-        results += postmark_verdict(client, registration, next_deploy)
+        verdict = postmark_verdict(client, registration, next_deploy)
+        delay = 5.0
+        # Postmark looks DNS up itself, later than we did: under --wait, ask it again until it agrees.
+        while (
+            wait > 0
+            and all(r.passed for r in results)
+            and not all(c.passed for c in verdict)
+            and clock.monotonic() < deadline
+        ):
+            LOG.info("waiting %.0fs for Postmark to verify %s (it looks DNS up itself)", delay, config.mail_domain)
+            clock.sleep(min(delay, max(0.0, deadline - clock.monotonic())))
+            delay = min(delay * 2, 60.0)
+            verdict = postmark_verdict(client, registration, next_deploy)
+        results += verdict
     return results
