@@ -229,3 +229,48 @@ def test_a_record_deleted_by_hand_is_reported_as_drift_and_put_back(world, postm
     assert [r["ResourceRecords"] for r in live if r["Name"].rstrip(".") == "_dmarc.dev.ardamails.com"] == [
         dmarc["ResourceRecords"]
     ]
+
+
+def dns_records_role(world) -> str:
+    resources = client("cloudformation", world["admin"]).describe_stack_resources(StackName=STACK)["StackResources"]
+    return next(r["PhysicalResourceId"] for r in resources if r.get("LogicalResourceId") == "DnsRecordsRole")
+
+
+def test_drift_on_a_role_is_shown_and_refused_even_with_overwrite_drift(world, postmark):
+    import json as json_module
+
+    ok(world.deploy("--yes"))
+    iam = client("iam", world["admin"])
+    role = dns_records_role(world)
+    (name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    # Someone widens the runtime's role in the console.
+    wide = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "route53:*", "Resource": "*"}]}
+    iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json_module.dumps(wide))
+    shown = ok(world.deploy("--plan"))
+    assert "drift: live values differ from the deployed template" in shown.stdout
+    assert any(line.strip().startswith("DnsRecordsRole") and "/Policies" in line for line in shown.stdout.splitlines())
+    for extra in ((), ("--overwrite-drift",)):
+        refused = world.deploy("--yes", *extra)
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        (line,) = [entry for entry in refused.stderr.splitlines() if entry.startswith("deploy: error:")]
+        assert "DnsRecordsRole changed outside CloudFormation" in line
+        assert "--overwrite-drift puts back only DNS records" in line
+        assert f"aws cloudformation describe-stack-resource-drifts --stack-name {STACK}" in line
+
+
+def test_a_drift_detection_that_fails_for_a_resource_stops_unattended_deploys(world, postmark):
+    from tools.rehearsal import moto_compat
+
+    ok(world.deploy("--yes"))
+    moto_compat.DRIFT_CHECK_FAILS["NsDelegationFunction"] = "Internal Failure"
+    try:
+        refused = world.deploy("--yes")
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        assert "drift detection did not check every resource (DETECTION_FAILED: Failed to detect drift on " in (
+            refused.stderr
+        )
+        assert "NsDelegationFunction: Internal Failure" in refused.stderr and "--overwrite-drift" in refused.stderr
+        ok(world.deploy("--plan"))  # a plan says so and goes on
+        ok(world.deploy("--yes", "--overwrite-drift"))  # the operator's decision: deploy without that check
+    finally:
+        moto_compat.DRIFT_CHECK_FAILS.clear()

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from templates.partition_email import O_ZONE_ID
 from tools.lib.aws_errors import AWS_FAILURES, aws_call
+from tools.lib.aws_errors import describe as describe_aws_error
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.state import Deployed
 from tools.lib.errors import Refused
@@ -70,7 +71,14 @@ def _start_detection(ctx: Ctx) -> str | None:
 
 
 def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool) -> list[Drift]:
-    """Step 10: CloudFormation's verdict on the non-record resources (records were compared at step 5)."""
+    """Step 10: CloudFormation's verdict on the non-record resources (records were compared at step 5).
+
+    A detection that failed for some resources (``DETECTION_FAILED``: results only for the
+    rest) or did not finish in time is said so; an unattended deploy then refuses, as it
+    does for drift, unless ``--overwrite-drift`` (which deploys without that check).
+    Drift on a resource that is not a record cannot be put back by ``--overwrite-drift``:
+    the deploy refuses and says how to look at it and put it back by hand.
+    """
     if check.detection is None:
         return []
     cfn = ctx.aws.cloudformation
@@ -85,8 +93,21 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
             StackName=ctx.target.stack, StackResourceDriftStatusFilters=["MODIFIED", "DELETED"]
         )["StackResourceDrifts"]
     except AWS_FAILURES as exc:
-        ctx.report.drift_note = f"CloudFormation drift detection failed ({type(exc).__name__}); records compared."
-        return []
+        reason = describe_aws_error(exc, "reading the drift detection", ctx.target.stack)
+        status, drifts = {"DetectionStatus": "UNREADABLE", "Reason": reason}, []
+    incomplete = None
+    if status["DetectionStatus"] == "UNREADABLE":
+        incomplete = f"its answer could not be read: {status['Reason']}"
+    elif status["DetectionStatus"] == "DETECTION_FAILED":
+        incomplete = f"DETECTION_FAILED: {status.get('DetectionStatusReason') or 'no reason given'}"
+    elif status["DetectionStatus"] == "DETECTION_IN_PROGRESS":
+        incomplete = f"still running after {DETECTION_DEADLINE_SECONDS:.0f}s"
+    if incomplete:
+        ctx.report.drift_note = (
+            f"CloudFormation's drift detection did not check every resource ({incomplete}); "
+            "the records were compared directly."
+        )
+        LOG.info("%s: %s", ctx.target.stack, ctx.report.drift_note)
     rows = []
     for drift in drifts:
         if drift.get("ResourceType") == "AWS::Route53::RecordSet":
@@ -101,7 +122,28 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
                 )
             )
     ctx.report.drift += rows
-    refuse_drift(ctx, rows, plan=plan, overwrite=overwrite)
+    if rows:
+        ctx.out.table(
+            f"{ctx.target.stack}: drift: live values differ from the deployed template",
+            [("RESOURCE", "PROPERTY", "EXPECTED", "ACTUAL")]
+            + [(d.resource, d.property, d.expected, d.actual) for d in rows],
+        )
+        if not plan:
+            inspect = (
+                f"aws cloudformation describe-stack-resource-drifts --stack-name {ctx.target.stack} "
+                f"--stack-resource-drift-status-filters MODIFIED DELETED --region {ctx.target.region}"
+            )
+            raise Refused(
+                f"refusing to deploy {ctx.target.stack}: {', '.join(sorted({d.resource for d in rows}))} changed "
+                "outside CloudFormation (table above) and --overwrite-drift puts back only DNS records; put them "
+                f"back by hand as the EXPECTED column says (see: {inspect}), then rerun"
+            )
+    if incomplete and not plan and not overwrite:
+        raise Refused(
+            f"refusing to deploy {ctx.target.stack}: CloudFormation's drift detection did not check every "
+            f"resource ({incomplete}); rerun to detect again, or rerun with --overwrite-drift to deploy without "
+            "that check"
+        )
     return rows
 
 
