@@ -47,7 +47,11 @@ MAX_CHARACTER_STRING = 255
 # Route 53 limit for one TXT record value, quotes and separators included.
 MAX_TXT_RECORD_LENGTH = 4000
 TXT_RECORD_PATTERN = r'^$|^"[^"\\]{1,255}"( "[^"\\]{1,255}")*$'
-SELECTOR_PATTERN = r"^$|^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+# A DKIM selector is one or more DNS labels (RFC 6376 §3.1: selector = sub-domain *("." sub-domain)):
+# Postmark issued dotted ones to older domains ("20150316104110.pm"), its own recorded replies show.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+SELECTOR = rf"{_LABEL}(\.{_LABEL}){{0,7}}"
+SELECTOR_PATTERN = rf"^$|^{SELECTOR}$"
 _PRINTABLE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e ]+")  # printable ASCII but " and \
 
 

@@ -301,7 +301,7 @@ class PartitionEmail:
                     Type="String",
                     Default="",
                     AllowedPattern=dkim.SELECTOR_PATTERN,
-                    ConstraintDescription="a DNS label (the selector only, without ._domainkey)",
+                    ConstraintDescription="one or more DNS labels (the selector only, without ._domainkey)",
                     Description=f"DKIM slot {slot}: selector of a key Postmark needs published; empty when unused.",
                 )
             )

@@ -193,3 +193,24 @@ def test_rotate_dkim_while_one_is_pending_is_a_clear_no_op(life, tmp_path):
     assert life.key("Pending") == pending
     assert len(life.postmark.calls("POST", r"/domains/\d+/rotatedkim")) == 2
     assert_token_nowhere(*life.outputs, folders=[tmp_path])
+
+
+def test_a_dotted_selector_goes_through_register_deploy_verify_and_a_rotation(life, tmp_path):
+    """Postmark issued selectors with a dot to older domains (RFC 6376: a selector is one or more labels)."""
+    from tools import register_partition_mail_signature
+
+    life.postmark.dotted_selectors = True
+    registered = life._run(register_partition_mail_signature.main)
+    assert registered.returncode == 0, registered.stdout + registered.stderr
+    pending = life.key("Pending")
+    assert "._domainkey." in pending[0] and pending[0].split("._domainkey.")[0].count(".") == 1
+    assert pending[0] in registered.stdout
+    life.deploy()
+    life.assert_zone_holds(pending)
+    verified = life.verify()
+    assert failing_rows(verified) == [], verified.stdout  # Postmark saw the key: it is active now
+    assert life.verify().returncode == 0
+    assert life.rotate().returncode == 0  # a new (dotted) pending key beside the active one
+    life.deploy()
+    life.assert_zone_holds(life.key(""), life.key("Pending"))
+    assert_token_nowhere(*life.outputs, folders=[tmp_path])

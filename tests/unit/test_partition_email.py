@@ -274,6 +274,8 @@ TENANT_TABLE = [
     ("UPSERT", "_dmarc.dev.ardamails.com", "TXT", False),
     ("DELETE", "pm-bounces.dev.ardamails.com", "CNAME", False),  # the partition's Return-Path
     ("DELETE", "2026000001pm._domainkey.dev.ardamails.com", "TXT", False),  # old policy: allowed
+    ("DELETE", "20150316104110.pm._domainkey.dev.ardamails.com", "TXT", False),  # a dotted selector too
+    ("CREATE", "20150316104110.pm._domainkey.acme.dev.ardamails.com", "TXT", True),  # a tenant's dotted one
     ("UPSERT", "_domainkey.dev.ardamails.com", "TXT", False),
     ("CREATE", "*.dev.ardamails.com", "TXT", False),  # a wildcard (old policy: allowed)
     ("CREATE", "*._domainkey.dev.ardamails.com", "TXT", False),

@@ -116,6 +116,28 @@ def test_unpublishable_dkim_host_is_refused(client, postmark):
         register_domain(client, DOMAIN)
 
 
+@pytest.mark.parametrize(
+    ("selector", "publishable"),
+    [
+        ("20150316104110.pm", True),  # Postmark's own older selectors: two labels (RFC 6376 §3.1)
+        ("2026000001pm", True),
+        ("a..b", False),  # an empty label
+        ("-x.pm", False),  # a label cannot start with a hyphen
+        ("x" * 64, False),  # a label is at most 63 characters
+        ("a b", False),
+    ],
+)
+def test_a_selector_is_one_or_more_dns_labels(client, postmark, selector, publishable):
+    existing = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
+    existing["DKIMPendingHost"] = f"{selector}._domainkey.{DOMAIN}"
+    if publishable:
+        (key,) = register_domain(client, DOMAIN).dkim_keys
+        assert key.selector == selector
+    else:
+        with pytest.raises(ArdaMailError, match="pending DKIM key for dev.ardamails.com is not publishable"):
+            register_domain(client, DOMAIN)
+
+
 def test_5xx_then_success_is_retried(client, postmark, sleeps):
     postmark.fail("GET", "/domains", [(500, {"ErrorCode": 0, "Message": "oops"}, {}), (503, "", {})])
     register_domain(client, DOMAIN)

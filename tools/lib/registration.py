@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from instances import rules
+from templates.dkim import SELECTOR
 from templates.mail_dns import RETURN_PATH_TARGET, return_path_domain
 from tools.lib.errors import ArdaMailError
 from tools.lib.journal import Journal
@@ -124,7 +125,7 @@ def find_domain(client: PostmarkClient, name: str) -> dict | None:
 
 # The shapes of what Postmark answers and this tool publishes or prints: anything else is refused
 # before it can reach a parameter, a DNS record, the terminal or a file.
-_SELECTOR = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_SELECTOR = re.compile(SELECTOR)  # one or more DNS labels: Postmark's older selectors hold a dot
 _DKIM_VALUE = re.compile(r"(v=DKIM1; ?)?k=rsa; ?(t=[a-z:]+; ?)?p=[A-Za-z0-9+/]{16,4000}={0,2}")
 _UPDATE_STATUS = re.compile(r"[A-Za-z]{0,32}")
 

@@ -117,6 +117,8 @@ class PostmarkStandIn:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # A hostile Postmark: every domain's details carry the account token in this field (a test sets it).
     echo_token_into: str | None = None
+    # Selectors as Postmark issued them to older domains: one more label ("2015....pm" style).
+    dotted_selectors: bool = False
     # hold(): the next matching request waits here until released (a test signals the client meanwhile).
     holds: list[tuple[str, re.Pattern, threading.Event, threading.Event]] = field(default_factory=list)
 
@@ -124,7 +126,8 @@ class PostmarkStandIn:
 
     def _new_key(self, name: str) -> tuple[str, str]:
         self.next_key += 1
-        return f"2026{self.next_key:06d}pm._domainkey.{name}", dkim_key(self.next_key)
+        selector = f"2015{self.next_key:010d}.pm" if self.dotted_selectors else f"2026{self.next_key:06d}pm"
+        return f"{selector}._domainkey.{name}", dkim_key(self.next_key)
 
     def add_domain(
         self, name: str, return_path: str | None = None, *, active: bool = False, pending: bool = True

@@ -35,7 +35,7 @@ def template_parameters(
     for key in keys:
         if not re.fullmatch(SELECTOR_PATTERN, key.selector):
             raise ArdaMailError(
-                f"{where}: Postmark's {key.state} DKIM selector must be a DNS label, got: {key.selector!r}"
+                f"{where}: Postmark's {key.state} DKIM selector must be one or more DNS labels, got: {key.selector!r}"
             )
     try:
         values = {key.selector: txt_record_value(key.value) for key in keys}
