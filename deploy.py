@@ -46,8 +46,10 @@ COMMAND = frame.Command(
     exits={
         Exit.OK: "deployed, no changes, plan shown, taken down, or every pre-flight check passed",
         Exit.FAILED: "a step failed (AWS, 1Password, Postmark, the change set or the stack update)",
-        Exit.REFUSED: "refused: wrong AWS account, uncommitted or stale template inputs, cfn-lint errors, drift, "
-        "IAM widening not accepted, or a stack state that needs the operator (e.g. ROLLBACK_COMPLETE)",
+        Exit.REFUSED: "refused: wrong AWS account, uncommitted or stale template inputs, cfn-lint errors, drift "
+        "(or an incomplete drift detection), a zone of the domain already there on a first creation, exports "
+        "still imported on --destroy, IAM widening not accepted, or a stack state that needs the operator "
+        "(e.g. ROLLBACK_COMPLETE)",
         Exit.NOT_DONE: "change set created but not executed (no terminal and no --yes, or answered no); "
         "--destroy not confirmed",
     },

@@ -882,3 +882,13 @@ def test_purge_batches_stay_within_route53s_limits():
     flat = [c["ResourceRecordSet"] for b in batches for c in b]
     assert flat == by_characters, "every record once, in order"
     assert delete_batches([]) == []
+
+
+def test_an_empty_describe_stacks_answer_means_no_stack():
+    """aws-cli's deployer reads an empty list as 'no stack'; an IndexError here would be a traceback."""
+
+    class Cfn:
+        def describe_stacks(self, **kwargs):
+            return {"Stacks": []}
+
+    assert Stack(Cfn(), STACK).describe() is None
