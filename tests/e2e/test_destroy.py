@@ -329,3 +329,42 @@ def test_the_world_refuses_a_request_beyond_route53s_limits(world):
         route53.change_resource_record_sets(
             HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": changed}]}
         )
+
+
+def test_destroy_yes_on_a_terminal_never_asks(world, postmark):
+    """``--yes`` deletes without asking, on a terminal too (a pseudo-terminal here; no input is ever given)."""
+    import os
+    import pty
+    import select
+    import subprocess
+
+    from tests.conftest import PYTHON
+
+    ok(world.deploy("--yes"))
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [PYTHON, "deploy.py", "Alpha002", "dev", "--destroy", "--yes"],
+        cwd=world.checkout,
+        env=world.env,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 120)
+        if not ready:
+            process.kill()
+            raise AssertionError(f"no output for 120 s (waiting for an answer?): {seen[-2000:]!r}")
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert process.wait(timeout=60) == 0, seen.decode(errors="replace")[-3000:]
+    text = seen.decode(errors="replace")
+    assert "Type the stack name" not in text and "DELETE_COMPLETE" in text

@@ -521,7 +521,9 @@ def test_non_tty_without_yes_keeps_the_change_set_for_review(aws):
     assert info.value.exit_code == 4
     run.ctx.journal.unwind()  # nothing to undo: it is kept on purpose
     said = run.ctx.journal.summary()
-    assert f"change set {CS_ARN} left for review (execute it with: aws cloudformation execute-change-set " in said
+    assert f"change set {CS_ARN} left for review, not executed; to apply it, delete it " in said
+    assert "rerun python deploy.py Alpha002 dev, which makes and shows it again" in said
+    assert "execute-change-set" not in said, "the AWS CLI's execute would skip deploy.py's protections"
     assert f"--change-set-name {CS_ARN} --region us-east-1)" in said
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 from instances.errors import InstanceError
 from templates.errors import TemplateError
-from tools.lib.errors import ArdaMailError, Terminated, UsageError
+from tools.lib.errors import ArdaMailError, NotDone, Terminated, UsageError
 from tools.lib.exits import Exit, epilog
 from tools.lib.journal import Journal
 from tools.lib.logger import NOISY_LOGGERS, Handler, forget_secrets, redact
@@ -166,7 +166,9 @@ def run(
             code, kind, message = Exit.USAGE, "error", str(exc)
         except ArdaMailError as exc:
             LOG.debug("failed", exc_info=True)
-            code, kind, message = Exit(exc.exit_code), "error", str(exc)
+            # A step deliberately left undone (answered no, no --yes) is not an error: say so.
+            kind = "not-done" if isinstance(exc, NotDone) else "error"
+            code, message = Exit(exc.exit_code), str(exc)
         except Exception as exc:  # noqa: BLE001 - the one top-level handler: one redacted line, never a traceback
             LOG.debug("failed", exc_info=True)
             text = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
@@ -211,13 +213,13 @@ def _last_line(command: Command, current: Run | None, journal: Journal, kind: st
     where = current.where if current is not None else None
     if kind == "ok":
         return ""
-    if kind == "error":
+    if kind in ("error", "not-done"):
         text = " ".join(redact(message).split())
         if where and where not in text:
             text = f"{where}: {text}"
         if journal.entries:
             text += f"; {journal.summary()}"
-        return f"{command.name}: error: {text}"
+        return f"{command.name}: {'error' if kind == 'error' else 'not done'}: {text}"
     how = "interrupted (Ctrl-C)" if kind == "interrupted" else "terminated (SIGTERM)"
     after = f" while {' '.join(redact(message).split())}" if message else ""
     return f"{command.name}: {how}{after}; {where + ': ' if where else ''}{journal.summary()}"

@@ -89,7 +89,7 @@ def submit(ctx: Ctx, ready: Prepared, opts: Options) -> tuple[Created, dict[str,
     parameters = template_parameters(ready.token, ready.registration, state.dkim_selectors(), ctx.target.stack)
     if not opts.plan:  # a plan deletes nothing but its own change set
         clean_stale_change_sets(ctx, state, keep=opts.keep_change_set)
-    LOG.info("%s: creating a %s change set", ctx.target.stack, state.kind)
+    LOG.info("%s: creating %s %s change set", ctx.target.stack, "an" if state.kind == "UPDATE" else "a", state.kind)
     return create_change_set(ctx, ready.body, parameters, state), parameters
 
 
@@ -99,15 +99,38 @@ def plan(ctx: Ctx, opts: Options) -> str:
     created, parameters = submit(ctx, ready, opts)  # 9
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
-        ctx.out.line(f"{ctx.target.stack}: no changes; the stack already matches the committed template")
         finish_detection(ctx, ready.drift, plan=True, overwrite=False)
+        if ctx.report.drift:
+            ctx.out.line(f"{ctx.target.stack}: no template changes, but the live stack has drifted")
+        else:
+            ctx.out.line(f"{ctx.target.stack}: no changes; the stack already matches the committed template")
+        say_what_a_deploy_would_do(ctx, ready.drift.records)
         return "no-changes"
     show_changes(ctx, changes)
     describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token)
     finish_detection(ctx, ready.drift, plan=True, overwrite=False)
     ctx.journal.undo(created.entry)
     ctx.out.line(f"{ctx.target.stack}: plan only; change set deleted, nothing executed")
+    say_what_a_deploy_would_do(ctx, ready.drift.records)
     return "planned"
+
+
+def say_what_a_deploy_would_do(ctx: Ctx, records: list) -> None:
+    """After a plan that found drift: the deploy of this plan would be refused, and what would get it through."""
+    drift = ctx.report.drift
+    if not drift:
+        return
+    others = sorted({d.resource for d in drift} - {d.resource for d in records})
+    config = ctx.target.config
+    command = f"python deploy.py {config.infrastructure.name} {config.partition.value}"
+    if others:
+        way = (
+            f"{', '.join(others)} changed outside CloudFormation and cannot be put back by --overwrite-drift: put "
+            f"them back by hand as the EXPECTED column says, then run {command}"
+        )
+    else:
+        way = f"run {command} --overwrite-drift to put the drifted records back as the deployed template says"
+    ctx.out.line(f"{ctx.target.stack}: a deploy now would be refused (exit 3) because of the drift above; {way}")
 
 
 def deploy(ctx: Ctx, opts: Options) -> str:
