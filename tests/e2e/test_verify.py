@@ -133,8 +133,12 @@ def test_everything_passes(deployed, dns_zone, postmark, verify):
     result = verify(deployed["env"], dns_zone)
     assert result.returncode == 0, result.stdout + result.stderr
     found = rows(result)
-    assert sorted(found) == [f"V-PART-{n:03d}" for n in range(3, 12)]
+    # One run reports the final roles: verifying made the pending key active and the old one revoked
+    # (kept in DNS until Postmark says it is safe to remove): V-PART-006 and V-PART-021, no pending row.
+    assert sorted(found) == sorted([f"V-PART-{n:03d}" for n in (3, 4, 5, 6, 8, 9, 10, 11, 21)])
     assert all("  PASS  " in row for row in found.values()), result.stdout
+    assert deployed["hosts"]["DKIMPendingHost"] in found["V-PART-006"], "the new key is the active one now"
+    assert deployed["hosts"]["DKIMHost"] in found["V-PART-021"], "the old key is revoked, kept until safe"
     assert "Alpha002-dev-Email: 9/9 checks passed" in result.stdout
     verifies = [c.path for c in postmark.calls("PUT")]
     domain_id = deployed["domain"]["ID"]
@@ -193,7 +197,9 @@ def test_each_broken_record_fails_its_own_check(deployed, dns_zone, check_id, br
     assert "expected" in found[check_id]
 
 
-@pytest.mark.parametrize(("which", "check_id"), [("DKIMHost", "V-PART-006"), ("DKIMPendingHost", "V-PART-007")])
+# The active key's host is the revoked key's after verifying (the pending one took over), so its row is
+# V-PART-021; the pending key Postmark cannot see stays pending (V-PART-007).
+@pytest.mark.parametrize(("which", "check_id"), [("DKIMHost", "V-PART-021"), ("DKIMPendingHost", "V-PART-007")])
 @pytest.mark.vcheck("V-PART-006", "V-PART-007")
 def test_each_dkim_key_is_checked(deployed, dns_zone, which, check_id, verify):
     host = deployed["hosts"][which]
@@ -244,7 +250,7 @@ def test_wait_succeeds_when_a_record_appears_late(deployed, dns_zone, verify, cl
     clock.after(3.0, lambda: dns_zone.set(f"_dmarc.{DOMAIN}", "TXT", [DMARC]))  # published 3 s into the wait
     result = verify(deployed["env"], dns_zone, "--wait", "20")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "waiting" in result.stderr
+    assert f"for V-PART-005 to pass through 127.0.0.1:{dns_zone.port}" in result.stderr, "which check, which resolver"
     assert 3.0 <= clock.seconds < 20, "it stopped waiting once the record was there"
     assert clock.slept[1] > clock.slept[0], "the backoff grows"
 
@@ -342,3 +348,23 @@ def test_revoked_key_rows_follow_postmark(deployed, dns_zone, postmark, verify):
     gone = verify(deployed["env"], dns_zone)
     assert gone.returncode == 0, gone.stdout
     assert "  PASS  " in rows(gone)["V-PART-022"]
+
+
+@pytest.mark.vcheck("V-PART-007")
+def test_a_record_route53_holds_but_the_resolver_does_not_show_is_not_sent_to_deploy(deployed, dns_zone, verify):
+    creds = credentials(ALPHA002_DEPLOYER_ROLE)
+    cfn = client("cloudformation", creds)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks()["Stacks"][0]["Outputs"]}
+    host, value = deployed["hosts"]["DKIMPendingHost"], deployed["domain"]["DKIMPendingTextValue"]
+    record = {"Name": f"{host}.", "Type": "TXT", "TTL": 3600, "ResourceRecords": [{"Value": f'"{value}"'}]}
+    client("route53", creds).change_resource_record_sets(
+        HostedZoneId=outputs["MailHostedZoneId"],
+        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": record}]},
+    )
+    dns_zone.remove(host, "TXT")  # published, but this resolver does not show it (yet)
+    result = verify(deployed["env"], dns_zone)
+    assert result.returncode == 1
+    row = rows(result)["V-PART-007"]
+    assert f"Route 53 holds it, but 127.0.0.1:{dns_zone.port} does not show it yet" in row
+    assert "publish it: run" not in row, "deploying again would change nothing"
+    assert "waiting" not in result.stderr  # no --wait: asked once

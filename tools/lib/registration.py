@@ -217,6 +217,11 @@ def lookup_registration(client: PostmarkClient, domain: str) -> Registration | N
     return _from_details(domain, domain_id, client.get_domain(domain_id), created=False, updated=False)
 
 
+def registration_from(domain: str, domain_id: int, details: dict) -> Registration:
+    """The keys and their roles as one ``GET /domains/{id}`` answer (e.g. right after verifying) says."""
+    return _from_details(domain, domain_id, details, created=False, updated=False)
+
+
 def _from_details(domain: str, domain_id: int, details: dict, *, created: bool, updated: bool) -> Registration:
     """The keys to publish: active, pending, and revoked until Postmark says it is safe to remove."""
     # A JSON boolean in the API; Postmark's Node SDK types it as a string, so accept "true" too.

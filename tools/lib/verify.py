@@ -32,7 +32,7 @@ from tools.lib.clock import REAL, Clock
 from tools.lib.deploy.cloudformation import outputs, parameter_values
 from tools.lib.errors import ArdaMailError
 from tools.lib.postmark_client import PostmarkClient
-from tools.lib.registration import lookup_registration
+from tools.lib.registration import lookup_registration, registration_from
 
 LOG = logging.getLogger("verify")
 
@@ -100,6 +100,12 @@ class Dns:
             self.resolver.port = int(port or 53)
         self.resolver.lifetime = 5.0
         self.resolver.cache = None
+
+    def describe(self) -> str:
+        """Which resolver answers: ``127.0.0.1:5353``, or the system's."""
+        if self.resolver.nameservers and getattr(self.resolver, "port", 53) != 53:
+            return f"{self.resolver.nameservers[0]}:{self.resolver.port}"
+        return ", ".join(str(n) for n in self.resolver.nameservers) or "the system resolver"
 
     def query(self, name: str, kind: str) -> list[str]:
         """Record data for ``name``/``kind``: TXT strings joined, names lowercased without the dot."""
@@ -210,9 +216,10 @@ def run_dns_checks(checks, dns: Dns, wait: float, clock: Clock = REAL, deadline:
     while wait > 0 and not all(r.passed for r in results.values()) and clock.monotonic() < deadline:
         pause = min(delay, max(0.0, deadline - clock.monotonic())) * random.uniform(0.8, 1.0)
         LOG.info(
-            "waiting %.1fs for %d DNS check(s) to pass (propagation)",
+            "waiting %.1fs for %s to pass through %s (propagation)",
             pause,
-            sum(not r.passed for r in results.values()),
+            ", ".join(sorted({r.id for r in results.values() if not r.passed})),
+            dns.describe(),
         )
         clock.sleep(pause)
         delay = min(delay * 2, 30.0)
@@ -290,8 +297,8 @@ def postmark_registration(config: PartitionConfig, clock: Clock = REAL):
     return client, registration
 
 
-def postmark_verdict(client, registration, next_deploy: str) -> list[Check]:
-    """Ask Postmark to verify DKIM and Return-Path now, then read its verdict.
+def postmark_verdict(client, registration, next_deploy: str) -> tuple[list[Check], dict]:
+    """Ask Postmark to verify DKIM and Return-Path now, then read its verdict (and the domain as it now stands).
 
     ``DKIMVerified`` alone is not enough: it stays true after a record is removed and
     while a rotation's new key waits, so ``DKIMUpdateStatus`` must be ``Verified`` too.
@@ -329,7 +336,46 @@ def postmark_verdict(client, registration, next_deploy: str) -> list[Check]:
             f"expected ReturnPathDomainVerified true; found {str(rp_ok).lower()}"
             + ("" if rp_ok else "; check the Return-Path row above, wait for DNS, and rerun with --wait"),
         ),
-    ]
+    ], details
+
+
+def published_names(config: PartitionConfig, session, zone_id: str) -> set[str]:
+    """Every record name the partition's zone holds in Route 53 (what is published, whatever DNS shows)."""
+    with aws_call("route53 list-resource-record-sets", config.stack_name):
+        pages = (
+            session.client("route53", config=BOTO_CONFIG)
+            .get_paginator("list_resource_record_sets")
+            .paginate(HostedZoneId=zone_id, PaginationConfig={"MaxItems": 20_000})
+        )
+        return {r["Name"].lower().rstrip(".") for page in pages for r in page["ResourceRecordSets"]}
+
+
+def _explain_missing(
+    config: PartitionConfig, session, zone_id: str, wait: float, results: list[Check], dns: Dns | None = None
+) -> list[Check]:
+    """Rows of records DNS did not show: published in Route 53 but not visible yet, or not published at all."""
+    missing = [r for r in results if not r.passed and r.detail.split("; found ", 1)[-1].startswith("nothing")]
+    if not missing:
+        return results
+    published = published_names(config, session, zone_id)
+    negative = negative_caching_seconds(config, session, zone_id)
+    through = dns.describe() if dns is not None else "this resolver"
+    explained = []
+    for row in results:
+        if row not in missing:
+            explained.append(row)
+            continue
+        host = row.check.rsplit(" at ", 1)[-1].lower().rstrip(".")
+        detail = row.detail
+        if host in published:  # the advice to deploy was wrong: Route 53 holds it, DNS does not show it yet
+            detail = detail.split("; publish it:", 1)[0] + f"; Route 53 holds it, but {through} does not show it yet"
+        if negative and wait < negative:
+            detail += (
+                f"; a resolver that asked before the record was published may answer 'not found' for up to "
+                f"{negative}s (the zone's SOA, RFC 2308): rerun with --wait {negative + 60} or more before concluding"
+            )
+        explained.append(replace(row, detail=detail))
+    return explained
 
 
 def verify(
@@ -346,17 +392,9 @@ def verify(
     next_deploy = deploy_command(config)
     deadline = clock.monotonic() + wait
     results = run_dns_checks(_dns_checks(config, name_servers, keys, next_deploy), dns, wait, clock, deadline)
-    missing = [r for r in results if not r.passed and r.detail.split("; found ", 1)[-1].startswith("nothing")]
-    if missing:
-        negative = negative_caching_seconds(config, session, zone_id)
-        if negative and wait < negative:
-            note = (
-                f"; a resolver that asked before the record was published may answer 'not found' for up to "
-                f"{negative}s (the zone's SOA, RFC 2308): rerun with --wait {negative + 60} or more before concluding"
-            )
-            results = [replace(r, detail=r.detail + note) if r in missing else r for r in results]
+    results = _explain_missing(config, session, zone_id, wait, results, dns)
     if registration is not None:
-        verdict = postmark_verdict(client, registration, next_deploy)
+        verdict, details = postmark_verdict(client, registration, next_deploy)
         delay = 5.0
         # Postmark looks DNS up itself, later than we did: under --wait, ask it again until it agrees.
         while (
@@ -368,6 +406,13 @@ def verify(
             LOG.info("waiting %.0fs for Postmark to verify %s (it looks DNS up itself)", delay, config.mail_domain)
             clock.sleep(min(delay, max(0.0, deadline - clock.monotonic())))
             delay = min(delay * 2, 60.0)
-            verdict = postmark_verdict(client, registration, next_deploy)
+            verdict, details = postmark_verdict(client, registration, next_deploy)
+        # Verifying can change each key's role (a pending key becomes active, the old one revoked):
+        # the rows report the roles Postmark holds now, checked again through DNS if they changed.
+        final_keys = dkim_from_registration(registration_from(config.mail_domain, registration.domain_id, details))
+        if final_keys != keys:
+            keys = final_keys
+            results = run_dns_checks(_dns_checks(config, name_servers, keys, next_deploy), dns, 0, clock)
+            results = _explain_missing(config, session, zone_id, wait, results, dns)
         results += verdict
     return results
