@@ -1,6 +1,6 @@
 """Rehearse the runbook on this machine: the whole world on 127.0.0.1, no real AWS, Postmark or 1Password.
 
-    python tools/rehearse.py up [--env-file PATH] [--infrastructure NAME] [--json]
+    python tools/rehearse.py up [--env-file PATH] [--infrastructure NAME] [--apply-seconds S] [--json]
     python tools/rehearse.py runbook <infrastructure> <partition> [--json]
 
 ``up`` starts the AWS emulator (moto with the project's CloudFormation patches),
@@ -10,6 +10,9 @@ world's DNS), a DNS server answering from the emulator's zones, and the stand-in
 it to ``--env-file`` as ``export NAME=value`` lines once every server answers;
 then runs until Ctrl-C or SIGTERM, when the frame's journal stops everything and
 removes the env file (exit 130 or 143, the frame's codes for a signal).
+``--apply-seconds S`` makes every executed change set stay ``*_IN_PROGRESS`` for S
+seconds before its events and end appear, so a slow stack (the heartbeat, the
+deadline, Ctrl-C while following) can be rehearsed.
 
 ``runbook`` builds a fresh world and runs the README's runbook commands in order
 (``tools.rehearsal.runbook``), printing step, exit code and seconds; it exits 0
@@ -38,6 +41,7 @@ from tools.rehearsal.runbook import Row, run_runbook  # noqa: E402
 from tools.rehearsal.world import World, delegated  # noqa: E402
 
 READY_TIMEOUT_SECONDS = 60
+MAX_APPLY_SECONDS = 3600
 
 COMMAND = frame.Command(
     name="rehearse",
@@ -58,6 +62,14 @@ def add_arguments(parser) -> None:
     up = commands.add_parser("up", parents=shared, help="start the world and keep it running until Ctrl-C or SIGTERM")
     up.add_argument("--env-file", type=Path, help="also write the environment here as export lines")
     up.add_argument("--infrastructure", help="whose account the credentials are (default: the first one)")
+    up.add_argument(
+        "--apply-seconds",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="each executed change set stays *_IN_PROGRESS this long before its events and end appear, as a slow "
+        "stack does on AWS: rehearse the heartbeat, --timeout and Ctrl-C while following (default 0: at once)",
+    )
     runbook = commands.add_parser(
         "runbook", parents=shared, help="run the README's runbook in a fresh world, step by step"
     )
@@ -82,6 +94,9 @@ def up(run: frame.Run) -> int:
         manual="the rehearsal world may still be running: stop its processes by hand",
     )
     infra = world.infrastructure(args.infrastructure)  # a usage error before any server starts
+    from tools.rehearsal import moto_compat
+
+    moto_compat.SLOW_EXECUTION = args.apply_seconds  # the emulator runs in this process (moto patch 10)
     world.start()
     env = world.env(infra.name)
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -100,14 +115,23 @@ def up(run: frame.Run) -> int:
             manual=f"{env_file} points at servers that are gone: remove it",
         )
     if out.json_mode:
-        out.document.update({"command": "rehearse", "outcome": "up", "env": env, "env_file": str(env_file or "")})
+        out.document.update(
+            {
+                "command": "rehearse",
+                "outcome": "up",
+                "env": env,
+                "env_file": str(env_file or ""),
+                "apply_seconds": args.apply_seconds,
+            }
+        )
         out.emit_document()
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
     print(
         f"# rehearsal world up: AWS {world.moto_url}, Postmark {world.postmark_url}, "
-        f"DNS {env['REHEARSAL_RESOLVER']}; credentials of {infra.name} ({infra.account_id})",
+        f"DNS {env['REHEARSAL_RESOLVER']}; credentials of {infra.name} ({infra.account_id})"
+        + (f"; every executed change set takes {args.apply_seconds:g}s" if args.apply_seconds else ""),
         file=sys.stderr,
     )
     print("# in another terminal: source the env file, then follow the runbook; Ctrl-C stops", file=sys.stderr)
@@ -153,6 +177,9 @@ def rehearse(run: frame.Run) -> int:
 
 def check(args) -> None:
     """An --env-file is this run's own: a new file in an existing folder (stopping the world removes it)."""
+    apply_seconds = getattr(args, "apply_seconds", 0.0)
+    if not 0 <= apply_seconds <= MAX_APPLY_SECONDS:  # also refuses nan and inf
+        raise UsageError(f"--apply-seconds must be 0 to {MAX_APPLY_SECONDS} seconds, got: {apply_seconds:g}")
     env_file = getattr(args, "env_file", None)
     if env_file is None:
         return

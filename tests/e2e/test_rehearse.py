@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -53,7 +54,7 @@ def listening(port: int) -> bool:
 def test_up_then_the_runbook_from_a_shell_then_ctrl_c(checkout, tmp_path):
     env_file = tmp_path / "rehearsal.env"
     up = subprocess.Popen(
-        [PYTHON, "tools/rehearse.py", "up", "--env-file", str(env_file), "--json"],
+        [PYTHON, "tools/rehearse.py", "up", "--env-file", str(env_file), "--json", "--apply-seconds", "2"],
         cwd=checkout,
         env=clean_env(tmp_path),
         stdout=subprocess.PIPE,
@@ -68,6 +69,7 @@ def test_up_then_the_runbook_from_a_shell_then_ctrl_c(checkout, tmp_path):
                 break
         document = json.loads("".join(lines))
         assert document["outcome"] == "up" and document["env_file"] == str(env_file)
+        assert document["apply_seconds"] == 2.0  # a slow stack: each executed change set takes 2 s
         exported = env_file.read_text()
         for name in ("AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "POSTMARK_API_URL", "PATH"):
             assert f"export {name}=" in exported
@@ -86,6 +88,9 @@ def test_up_then_the_runbook_from_a_shell_then_ctrl_c(checkout, tmp_path):
             timeout=300,
         )
         assert shell.returncode == 0, shell.stdout[-3000:] + shell.stderr[-3000:]
+        noticed = re.search(r"CREATE_COMPLETE noticed ([0-9.]+)s after", shell.stderr)
+        assert "CREATE_IN_PROGRESS" in shell.stdout + shell.stderr, "the stack was seen in progress"
+        assert noticed is not None, shell.stderr[-2000:]
         rows = [line for line in shell.stdout.splitlines() if line.startswith("V-")]
         # A new domain: NS, SPF, DMARC, the pending DKIM key, Return-Path, report authorisation, Postmark x2.
         assert len(rows) == 8 and all("  PASS  " in row for row in rows), "\n".join(rows)
@@ -156,6 +161,8 @@ def test_the_runbook_passes_every_step(checkout, tmp_path):
             "rehearse: error: partition 'prod' is not active in infrastructure 'Alpha002'",
         ),
         (["up", "--infrastructure", "Gamma003"], "rehearse: error: --infrastructure must be one of Alpha002"),
+        (["up", "--apply-seconds", "-1"], "rehearse: error: --apply-seconds must be 0 to 3600 seconds, got: -1"),
+        (["up", "--apply-seconds", "nan"], "rehearse: error: --apply-seconds must be 0 to 3600 seconds, got: nan"),
         ([], "usage: rehearse.py"),
     ],
 )
