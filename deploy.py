@@ -90,6 +90,11 @@ def add_arguments(parser) -> None:
         action="store_true",
         help="keep change sets earlier runs left unexecuted (default: delete them before creating a new one)",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show every property of added and removed resources too (a new stack shows its resource list)",
+    )
     parser.add_argument("--yes", action="store_true", help="execute (or with --destroy: delete) without asking")
     parser.add_argument(
         "--delete-failed-stack",
@@ -184,6 +189,7 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
             allow_iam_changes=args.allow_iam_changes,
             overwrite_drift=args.overwrite_drift,
             keep_change_set=args.keep_change_set,
+            verbose=args.verbose,
             outside_git=args.deploy_outside_git,
         )
         try:

@@ -282,3 +282,28 @@ def test_a_drift_detection_that_fails_for_a_resource_stops_unattended_deploys(wo
         ok(world.deploy("--yes", "--overwrite-drift"))  # the operator's decision: deploy without that check
     finally:
         moto_compat.DRIFT_CHECK_FAILS.clear()
+
+
+def test_the_first_create_plan_reads_on_one_screen_and_verbose_shows_every_property(world, postmark):
+    plan = ok(world.deploy("--plan"))
+    lines = plan.stdout.splitlines()
+    assert len(lines) <= 60 and max(len(line) for line in lines) <= 160, plan.stdout
+    assert "  PostmarkAccountToken  (none)    **** (new)" in plan.stdout, "nothing is deployed: new, not changed"
+    assert "(changed)" not in plan.stdout and "property changes" not in plan.stdout
+    assert "IAM grants of the new stack" in plan.stdout and "action route53:ChangeResourceRecordSets" in plan.stdout
+    verbose = ok(world.deploy("--plan", "--verbose"))
+    assert "  DmarcRecord                 (the resource)" in verbose.stdout and "ADDED" in verbose.stdout
+    assert "DmarcRecord                 Name" in verbose.stdout
+    assert not any(line.split()[1:3] == ["{}", "(none)"] for line in verbose.stdout.splitlines() if line.strip())
+
+
+def test_an_added_resource_in_an_update_is_one_unmistakable_row(world, postmark):
+    ok(world.deploy("--yes"))
+    domain = postmark.only_domain()
+    postmark.published[(domain["DKIMPendingHost"], "TXT")] = [domain["DKIMPendingTextValue"]]
+    postmark.verify_dkim(domain["ID"])
+    postmark.rotate_dkim(domain["ID"])  # a new pending key: a DKIM slot record is added
+    plan = ok(world.deploy("--plan"))
+    added = [line for line in plan.stdout.splitlines() if "(the resource)" in line]
+    assert added and all(line.split()[-1] == "ADDED" for line in added), plan.stdout
+    assert not any(line.strip().endswith("{}  (none)") for line in plan.stdout.splitlines())

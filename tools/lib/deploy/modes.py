@@ -53,6 +53,7 @@ class Options:
     overwrite_drift: bool = False
     keep_change_set: bool = False
     outside_git: bool = False
+    verbose: bool = False  # every property of added and removed resources too
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def plan(ctx: Ctx, opts: Options) -> str:
         say_what_a_deploy_would_do(ctx, ready.drift.records)
         return "no-changes"
     show_changes(ctx, changes)
-    describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token)
+    describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
     finish_detection(ctx, ready.drift, plan=True, overwrite=False)
     ctx.journal.undo(created.entry)
     ctx.out.line(f"{ctx.target.stack}: plan only; change set deleted, nothing executed")
@@ -147,7 +148,7 @@ def deploy(ctx: Ctx, opts: Options) -> str:
             protect(ctx, ready.state.running)
         return "no-changes"
     show_changes(ctx, changes)
-    describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token)
+    describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
     drift = ready.drift.records + finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift)
     gate_iam(ctx, ready.deployed, is_tty=opts.is_tty, allow=opts.allow_iam_changes)  # 11
     confirm(ctx, created, assume_yes=opts.assume_yes, is_tty=opts.is_tty)

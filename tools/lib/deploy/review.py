@@ -54,7 +54,14 @@ def token_changed(ctx: Ctx, deployed: Deployed, token: Secret) -> bool | None:
 
 
 def describe_changes(
-    ctx: Ctx, changes: list[ResourceChange], body: str, parameters: dict[str, str], deployed: Deployed, token: Secret
+    ctx: Ctx,
+    changes: list[ResourceChange],
+    body: str,
+    parameters: dict[str, str],
+    deployed: Deployed,
+    token: Secret,
+    *,
+    verbose: bool = False,
 ) -> None:
     """Parameters deployed → new, every changed property, and IAM widening: printed and kept in the report."""
     stack = ctx.target.stack
@@ -67,24 +74,34 @@ def describe_changes(
     )
     old_resources = live_resources(deployed.template, deployed.values)
     new_resources = live_resources(new_template, new_values)
-    report.properties = property_changes(old_resources, new_resources, [c.logical_id for c in changes])
+    creating = not deployed.template
+    report.properties = property_changes(old_resources, new_resources, [c.logical_id for c in changes], verbose=verbose)
     report.iam = iam_widening(old_resources, new_resources)
     shown = [p for p in report.parameters if p.changed or p.name in no_echo]
     if shown:
         ctx.out.table(
             f"{stack}: parameters", [("PARAMETER", "DEPLOYED", "NEW")] + [(p.name, p.old, p.new) for p in shown]
         )
-    if report.properties:
+    # A creation's resources are the change list above; their every property only with --verbose.
+    if report.properties and (verbose or not creating):
         rows = [("RESOURCE", "PROPERTY", "DEPLOYED", "NEW")] + [
             (p.logical_id, p.path, p.old, p.new) for p in report.properties
         ]
         ctx.out.table(f"{stack}: property changes", rows)
     if report.iam:
-        rows = [("ROLE", "DOCUMENT", "STATEMENT", "WIDENING")] + [
-            (i.role, i.document, i.sid, i.widening) for i in report.iam
+        # Every grant in full (it is what the IAM gate asks about); on a creation each is new anyway.
+        rows = [("ROLE", "DOCUMENT", "STATEMENT", "GRANT" if creating else "WIDENING")] + [
+            (i.role, i.document, i.sid, _grant(i.widening) if creating else i.widening) for i in report.iam
         ]
-        title = "IAM grants of the new stack" if not deployed.template else "IAM changes that WIDEN permissions"
+        title = "IAM grants of the new stack" if creating else "IAM changes that WIDEN permissions"
         ctx.out.table(f"{stack}: {title}", rows)
+    if creating and not verbose:
+        ctx.out.line(f"{stack}: a new stack: every property of every resource with --verbose")
+
+
+def _grant(widening: str) -> str:
+    """A new stack's grant without 'new ... (new statement)': on a creation every grant is new."""
+    return widening.removeprefix("new ").removesuffix(" (new statement)")
 
 
 def gate_iam(ctx: Ctx, deployed: Deployed, *, is_tty: bool, allow: bool) -> None:

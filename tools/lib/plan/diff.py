@@ -89,10 +89,16 @@ class Drift:
 def parameter_changes(
     old: dict[str, str], new: dict[str, str], no_echo: set[str], no_echo_changed: dict[str, bool | None]
 ) -> list[ParameterChange]:
-    """Each parameter, old → new; NoEcho ones as ``****`` with changed true/false (None: unknown)."""
+    """Each parameter, old → new; NoEcho ones as ``****`` with changed true/false (None: unknown).
+
+    With nothing deployed (``old`` empty) a NoEcho value is new, not changed.
+    """
     rows = []
     for name in sorted(set(old) | set(new)):
         if name in no_echo:
+            if not old:
+                rows.append(ParameterChange(name, "(none)", MASK + " (new)", True))
+                continue
             changed = no_echo_changed.get(name)
             label = {True: MASK + " (changed)", False: MASK, None: MASK + " (cannot tell)"}[changed]
             rows.append(ParameterChange(name, MASK, label, bool(changed)))
@@ -106,16 +112,29 @@ def parameter_changes(
     return rows
 
 
+ADDED, REMOVED = "ADDED", "REMOVED"
+
+
 def property_changes(
-    old_resources: dict[str, dict], new_resources: dict[str, dict], logical_ids: list[str]
+    old_resources: dict[str, dict], new_resources: dict[str, dict], logical_ids: list[str], *, verbose: bool = False
 ) -> list[PropertyChange]:
-    """For each modified resource, every property path whose resolved value differs."""
+    """For each modified resource, every property path whose resolved value differs.
+
+    An added or removed resource is one row saying so (``ADDED``/``REMOVED``); ``verbose``
+    adds each of its properties as well. A resource's empty property set is no row.
+    """
     rows = []
     for logical_id in logical_ids:
-        before = _flatten((old_resources.get(logical_id) or {}).get("Properties") or {}, "")
-        after = _flatten((new_resources.get(logical_id) or {}).get("Properties") or {}, "")
+        old, new = old_resources.get(logical_id), new_resources.get(logical_id)
+        if old is None or new is None:
+            rows.append(PropertyChange(logical_id, "(the resource)", "(none)" if old is None else "present",
+                                       ADDED if old is None else REMOVED))  # fmt: skip
+            if not verbose:
+                continue
+        before = _flatten((old or {}).get("Properties") or {}, "")
+        after = _flatten((new or {}).get("Properties") or {}, "")
         for path in sorted(set(before) | set(after)):
-            if before.get(path) != after.get(path):
+            if path and before.get(path) != after.get(path):
                 rows.append(PropertyChange(logical_id, path, show(before.get(path)), show(after.get(path))))
     return rows
 
