@@ -28,7 +28,7 @@ from tools.lib import frame  # noqa: E402
 from tools.lib.clock import REAL  # noqa: E402
 from tools.lib.errors import UsageError  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
-from tools.lib.rollout import Gates, Rollout, Settings, cascade, git_commit  # noqa: E402
+from tools.lib.rollout import DEFAULT_WAIT, Gates, Rollout, Settings, cascade, git_commit  # noqa: E402
 
 EVIDENCE_ROOT = REPO / "rollout-evidence"
 
@@ -58,7 +58,9 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--evidence-dir", type=Path, help="where to write the evidence (default rollout-evidence/<UTC>)"
     )
-    parser.add_argument("--wait", type=float, default=600.0, metavar="SECONDS", help="verify --wait (default 600)")
+    parser.add_argument(
+        "--wait", type=float, default=DEFAULT_WAIT, metavar="SECONDS", help=f"verify --wait (default {DEFAULT_WAIT:g})"
+    )
     parser.add_argument("--resolver", metavar="IP[:PORT]", help="verify --resolver (e.g. the rehearsal world's)")
     parser.add_argument("--record-gate", metavar="NAME", help="record that the named gate is passed, and exit")
     parser.add_argument("--by", metavar="WHO", help="with --record-gate: who passed it")
@@ -93,7 +95,16 @@ def run_rollout(run: frame.Run) -> int:
     registry = load_registry()
     chosen = cascade(registry, args.partitions, args.start, args.through)
     evidence_dir = args.evidence_dir or evidence_root() / f"{REAL.now():%Y%m%dT%H%M%SZ}"
-    settings = Settings(args.yes, args.wait, args.resolver, args.profile, args.region)
+    settings = Settings(
+        args.yes,
+        args.wait,
+        args.resolver,
+        args.profile,
+        args.region,
+        partitions=tuple(args.partitions),
+        through=args.through,
+        evidence_dir=args.evidence_dir,
+    )
     rollout = Rollout(registry, settings, evidence_dir, gates, dict(os.environ), out, commit=git_commit)
     out.document["evidence_dir"] = str(evidence_dir)
     rollout.prepare(chosen)  # before the first step: evidence folder, gates file, accounts

@@ -119,3 +119,25 @@ def test_usage_errors(world, run_cli, args, message):
 
     result = run_cli(cli.main, args)
     assert result.returncode == 2 and message in result.stderr
+
+
+@pytest.mark.slow
+def test_the_resume_command_run_exactly_as_printed_finishes_the_rollout(cascade):
+    first = rollout(cascade, "--yes")  # stage waits for its gate: refused after dev is done
+    assert first.returncode != 0, first.stdout + first.stderr[-3000:]
+    (line,) = [entry for entry in first.stderr.splitlines() if entry.startswith("rollout: ")]
+    printed = line.split("then resume with: ", 1)[1].split(";")[0].strip()
+    assert f"--resolver {cascade['resolver']}" in printed and "--wait 5" in printed and printed.endswith("--yes")
+    gate = rollout(cascade, "--record-gate", GATE, "--by", "ops@arda.cards", "--note", "PM-42")
+    assert gate.returncode == 0, gate.stderr
+    resumed = subprocess.run(
+        ["bash", "-c", printed.replace("python ", f"{PYTHON} ", 1)],
+        cwd=cascade["clone"],
+        env=cascade["env"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-3000:]
+    assert stacks(cascade) == ["Alpha002-dev-Email", "Alpha002-stage-Email"]

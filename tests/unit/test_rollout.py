@@ -123,9 +123,10 @@ def test_a_failed_verification_stops_with_its_checks_and_the_resume_command(regi
     run = rollout(registry, tmp_path, script, yes=True, wait=5, resolver="127.0.0.1:5353")
     with pytest.raises(ArdaMailError) as info:
         run.roll(registry.partition("dev"))
+    # The resume command carries what the run was started with: run as printed, it does the same.
     assert str(info.value) == (
         "dev: verify failed (exit 1): V-PART-009 report auth: x; "
-        "fix it, then resume with: python tools/rollout.py --from dev --yes"
+        "fix it, then resume with: python tools/rollout.py --from dev --wait 5 --resolver 127.0.0.1:5353 --yes"
     )
     verify = script.argv[-1]
     assert verify[verify.index("--wait") + 1] == "5" and verify[verify.index("--resolver") + 1] == "127.0.0.1:5353"
@@ -276,3 +277,25 @@ def test_evidence_that_cannot_be_written_is_one_line_with_the_resume_command(reg
         "pre-flight exit 0, plan exit 0, deploy exit 0, verify exit 0; make room, then resume with: "
         "python tools/rollout.py --from dev --yes"
     )
+
+
+def test_the_resume_command_carries_every_option_the_run_was_started_with():
+    from pathlib import Path
+
+    from tools.lib.rollout import resume_command
+
+    settings = Settings(
+        yes=True,
+        wait=30,
+        resolver="127.0.0.1:5353",
+        profile="prod admin",
+        region="us-east-1",
+        partitions=("dev", "stage"),
+        through="stage",
+        evidence_dir=Path("/tmp/evidence run"),
+    )
+    assert resume_command("stage", settings) == (
+        "python tools/rollout.py dev stage --from stage --through stage --wait 30 --resolver 127.0.0.1:5353 "
+        "--profile 'prod admin' --region us-east-1 --evidence-dir '/tmp/evidence run' --yes"
+    )
+    assert resume_command("dev", Settings()) == "python tools/rollout.py --from dev"

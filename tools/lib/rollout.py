@@ -16,6 +16,7 @@ through the output sink's writer, so nothing written holds the token.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -62,15 +63,43 @@ class Record:
         return cls(config.partition.value, infra.name, infra.account_id, infra.region, config.stack_name)
 
 
+DEFAULT_WAIT = 960.0  # verify --wait: longer than Route 53's negative caching (900 s)
+
+
+def resume_command(partition: str, settings: Settings) -> str:
+    """``python tools/rollout.py ... --from PARTITION ...`` as a shell can run it."""
+    argv = ["python", "tools/rollout.py", *settings.resume_options()[: len(settings.partitions)], "--from", partition]
+    argv += settings.resume_options()[len(settings.partitions) :]
+    return " ".join(shlex.quote(a) for a in argv)
+
+
 @dataclass(frozen=True)
 class Settings:
     """How this rollout runs: the operator's options."""
 
     yes: bool = False
-    wait: float = 600.0
+    wait: float = DEFAULT_WAIT
     resolver: str | None = None
     profile: str | None = None
     region: str | None = None
+    # Only for the resume command: what else the run was started with.
+    partitions: tuple[str, ...] = ()
+    through: str | None = None
+    evidence_dir: Path | None = None
+
+    def resume_options(self) -> list[str]:
+        """Every option of this run but where it starts: the resumed run does exactly what this one would."""
+        options: list[str] = list(self.partitions)
+        if self.through:
+            options += ["--through", self.through]
+        if self.wait != DEFAULT_WAIT:
+            options += ["--wait", f"{self.wait:g}"]
+        if self.resolver:
+            options += ["--resolver", self.resolver]
+        options += self.passed_on()
+        if self.evidence_dir is not None:
+            options += ["--evidence-dir", str(self.evidence_dir)]
+        return options + (["--yes"] if self.yes else [])
 
     def passed_on(self) -> list[str]:
         """The options every child command gets."""
@@ -206,8 +235,8 @@ class Rollout:
         return result
 
     def resume(self, partition: str) -> str:
-        """The command that resumes this rollout at ``partition``."""
-        return f"python tools/rollout.py --from {partition}" + (" --yes" if self.settings.yes else "")
+        """The command that resumes this rollout at ``partition``, with every option it was started with."""
+        return resume_command(partition, self.settings)
 
     def fail(self, record: Record, step: str, result: subprocess.CompletedProcess) -> None:
         """Write what is known, then stop the cascade with one line: partition, step, what failed, how to resume."""
@@ -240,7 +269,7 @@ class Rollout:
             if self.verify(Record.of(before), before).returncode != 0:
                 raise Refused(
                     f"{config.partition.value}: not started: its predecessor {before.partition.value} is not verified; "
-                    f"roll it out first: python tools/rollout.py --from {before.partition.value}"
+                    f"roll it out first: {resume_command(before.partition.value, self.settings)}"
                 )
             self.verified.add(before.partition.value)
         recorded = self.gates.read()
@@ -251,7 +280,7 @@ class Rollout:
                 raise Refused(
                     f"{config.partition.value}: not started: gate {gate!r} is not recorded; when it is passed, run: "
                     f"python tools/rollout.py --record-gate {gate} --by <who> --note <evidence>, then resume with: "
-                    f"python tools/rollout.py --from {config.partition.value}"
+                    f"{resume_command(config.partition.value, self.settings)}"
                 )
             found.append(matches[-1])
         return found
@@ -260,7 +289,7 @@ class Rollout:
         """Between partitions: the operator says go (or --yes)."""
         if self.settings.yes:
             return
-        resume = f"python tools/rollout.py --from {config.partition.value}"
+        resume = resume_command(config.partition.value, self.settings)
         if not can_ask():
             raise NotDone(f"{config.partition.value}: not started without a terminal or --yes; resume with: {resume}")
         if not ask_yes(f"Roll out {config.stack_name} in account {config.infrastructure.account_id}?"):
