@@ -58,6 +58,11 @@ def rollout(cascade, *args):
     argv = [PYTHON, "tools/rollout.py", *args]
     if "--record-gate" not in args:
         argv += ["--wait", "5", "--resolver", cascade["resolver"]]
+    return run_in_clone(cascade, argv)
+
+
+def run_in_clone(cascade, argv: list[str]) -> subprocess.CompletedProcess:
+    """A command in the cascade's clone and environment, as an operator's shell runs it."""
     return subprocess.run(
         argv,
         cwd=cascade["clone"],
@@ -130,14 +135,6 @@ def test_the_resume_command_run_exactly_as_printed_finishes_the_rollout(cascade)
     assert f"--resolver {cascade['resolver']}" in printed and "--wait 5" in printed and printed.endswith("--yes")
     gate = rollout(cascade, "--record-gate", GATE, "--by", "ops@arda.cards", "--note", "PM-42")
     assert gate.returncode == 0, gate.stderr
-    resumed = subprocess.run(
-        ["bash", "-c", printed.replace("python ", f"{PYTHON} ", 1)],
-        cwd=cascade["clone"],
-        env=cascade["env"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-    )
+    resumed = run_in_clone(cascade, ["bash", "-c", printed.replace("python ", f"{PYTHON} ", 1)])
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-3000:]
     assert stacks(cascade) == ["Alpha002-dev-Email", "Alpha002-stage-Email"]
