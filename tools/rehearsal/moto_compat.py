@@ -102,7 +102,7 @@ makes moto behave the way CloudFormation does, for one documented gap:
    executes an executed change set again, and ignores ``RetainExceptOnCreate``.
    CloudFormation answers a retried request carrying the same token as the first; refuses
    a second execution without it (``InvalidChangeSetStatus``) and a second change set of
-   the same name (``AlreadyExistsException``); on rollback it keeps new resources whose
+   the same name while the first is not executed (``AlreadyExistsException``); on rollback it keeps new resources whose
    ``DeletionPolicy`` is ``Retain`` unless ``RetainExceptOnCreate`` is true ("newly created
    resources are deleted when the operation rolls back ... including resources marked with
    a deletion policy of Retain"). Here all of it is so. For tests: ``LOSE_ANSWER`` holds API
@@ -1149,6 +1149,8 @@ def _retries_and_retention() -> None:
         backend, name = self.cloudformation_backend, self._get_param("ChangeSetName")
         stack_name, token = self._get_param("StackName"), self._get_param("ClientToken")
         existing = find(backend, name, stack_name)
+        if existing is not None and existing.execution_status == "EXECUTE_COMPLETE":
+            existing = None  # an executed change set does not hold its name (aws-cli reuses names per second)
         if existing is not None:
             if token and token == getattr(existing, "compat_client_token", None):
                 from moto.core.responses import ActionResult
