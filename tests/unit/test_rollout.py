@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -299,3 +301,29 @@ def test_the_resume_command_carries_every_option_the_run_was_started_with():
         "--profile 'prod admin' --region us-east-1 --evidence-dir '/tmp/evidence run' --yes"
     )
     assert resume_command("dev", Settings()) == "python tools/rollout.py --from dev"
+
+
+def test_a_running_child_step_gets_a_heartbeat_with_its_last_line_never_a_mask(tmp_path):
+    """A child that runs a while: heartbeat lines name how long and its last line; a mask line never shows."""
+    from tools.lib.children import run_child
+
+    child = (
+        "import sys, time\n"
+        "print('creating the change set', flush=True)\n"
+        "time.sleep(0.5)\n"
+        "print('::add-mask::s3cr3t-value', file=sys.stderr, flush=True)\n"
+        "time.sleep(0.5)\n"
+        "print('done', flush=True)\n"
+    )
+    beats: list[tuple[float, str]] = []
+    result = run_child(
+        [sys.executable, "-c", child],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        heartbeat=(0.15, lambda elapsed, last: beats.append((elapsed, last))),
+    )
+    assert result.returncode == 0 and result.stdout == "creating the change set\ndone\n"
+    assert "::add-mask::s3cr3t-value" in result.stderr, "the output itself is whole (the rollout takes the masks)"
+    assert len(beats) >= 3 and beats[0][0] < beats[-1][0]
+    assert all("s3cr3t" not in last for _, last in beats)
+    assert any(last == "creating the change set" for _, last in beats)

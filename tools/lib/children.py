@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tools.lib.errors import Terminated
@@ -19,10 +21,22 @@ from tools.lib.errors import Terminated
 CLEANUP_GRACE_SECONDS = 120.0
 
 
+MASK_PREFIX = "::add-mask::"
+
+
 def run_child(
-    argv: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: float | None = None
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float | None = None,
+    heartbeat: tuple[float, Callable[[float, str], None]] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run ``argv`` to its end (stdin closed, output captured); on a signal, forward it once and wait."""
+    """Run ``argv`` to its end (stdin closed, output captured); on a signal, forward it once and wait.
+
+    ``heartbeat`` = (seconds, say): while the child runs, ``say(elapsed, last line it printed)``
+    every ``seconds`` (never a ``::add-mask::`` line: it names a secret).
+    """
     process = subprocess.Popen(
         list(argv),
         cwd=cwd,
@@ -33,18 +47,53 @@ def run_child(
         text=True,
         start_new_session=True,
     )
+    out: list[str] = []
+    err: list[str] = []
+    last = [""]
+
+    def read(stream, into: list[str]) -> None:
+        for line in stream:
+            into.append(line)
+            if line.strip() and not line.startswith(MASK_PREFIX):
+                last[0] = line.strip()
+
+    readers = [threading.Thread(target=read, args=(process.stdout, out), daemon=True),
+               threading.Thread(target=read, args=(process.stderr, err), daemon=True)]  # fmt: skip
+    for reader in readers:
+        reader.start()
+    started = time.monotonic()
+    interval = heartbeat[0] if heartbeat else None
     try:
-        stdout, stderr = process.communicate(timeout=timeout)
+        while True:
+            try:
+                process.wait(timeout=_next_wait(started, timeout, interval))
+                break
+            except subprocess.TimeoutExpired:
+                if timeout is not None and time.monotonic() - started >= timeout:
+                    raise
+                if heartbeat is not None:
+                    heartbeat[1](time.monotonic() - started, last[0])
     except (KeyboardInterrupt, Terminated) as stop:
         process.send_signal(signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM)
         try:
-            process.communicate(timeout=CLEANUP_GRACE_SECONDS)
+            process.wait(timeout=CLEANUP_GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.communicate()
+            process.wait()
         raise
     except BaseException:
         process.kill()
-        process.communicate()
+        process.wait()
         raise
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    finally:
+        for reader in readers:
+            reader.join(timeout=5)
+    return subprocess.CompletedProcess(process.args, process.returncode, "".join(out), "".join(err))
+
+
+def _next_wait(started: float, timeout: float | None, interval: float | None) -> float | None:
+    """How long to wait for the child before the next heartbeat or the deadline."""
+    waits = [
+        w for w in (interval, None if timeout is None else timeout - (time.monotonic() - started)) if w is not None
+    ]
+    return max(0.0, min(waits)) if waits else None

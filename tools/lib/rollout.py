@@ -63,6 +63,7 @@ class Record:
         return cls(config.partition.value, infra.name, infra.account_id, infra.region, config.stack_name)
 
 
+HEARTBEAT_SECONDS = 30.0  # a line at least this often while a child step runs (a verify may wait 960 s)
 DEFAULT_WAIT = 960.0  # verify --wait: longer than Route 53's negative caching (900 s)
 
 
@@ -201,6 +202,8 @@ class Rollout:
         self.runner = runner or self.run_command
         self.exports_of = exports_of or self.read_exports
         self.account_guard = account_guard or self.check_account
+        self.heartbeat_seconds = HEARTBEAT_SECONDS
+        self._running = "rollout"
 
     def prepare(self, chosen: list[PartitionConfig]) -> None:
         """Everything a rollout can check before its first step changes anything: the evidence folder can be
@@ -223,10 +226,20 @@ class Rollout:
         aws_account.check_session_account(session, config, "roll out", ("cloudformation", "route53", "secretsmanager"))
 
     def run_command(self, argv: list[str]) -> subprocess.CompletedProcess:
-        """One operator command (``deploy.py ...``, ``tools/verify_partition_mail.py ...``) as a child process."""
-        return run_child([sys.executable, *argv], cwd=REPO, env=self.env)
+        """One operator command (``deploy.py ...``, ``tools/verify_partition_mail.py ...``) as a child process.
+
+        While it runs, a heartbeat line every ``heartbeat_seconds``: the step, how long, the child's last line.
+        """
+        where = self._running
+
+        def say(elapsed: float, last: str) -> None:
+            line = f"{where}: still running after {elapsed:.0f}s" + (f"; last: {last[:160]}" if last else "")
+            print(line, file=sys.stderr, flush=True)  # the frame's stream redacts and neutralises it
+
+        return run_child([sys.executable, *argv], cwd=REPO, env=self.env, heartbeat=(self.heartbeat_seconds, say))
 
     def _run(self, record: Record, step: str, argv: list[str]) -> subprocess.CompletedProcess:
+        self._running = f"{record.stack}: {step}"
         started = self.clock.monotonic()
         result = take_masks(self.runner([*argv, *self.settings.passed_on()]))
         seconds = round(self.clock.monotonic() - started, 2)
