@@ -106,6 +106,14 @@ def test_a_full_rollout_deploys_and_verifies_both_in_order_and_writes_the_eviden
         assert [s["step"] for s in record["steps"]] == ["pre-flight", "plan", "deploy", "verify"]
         report = (run_dir / f"{stack}.md").read_text()
         assert f"# {stack}: rollout evidence" in report and "| V-PART-010 | Postmark DKIM verified | PASS |" in report
+        # Facts, not constants: the change set the stack says it executed, the rehearsal said so first.
+        executed = client("cloudformation", cascade["admin"]).describe_stacks(StackName=stack)["Stacks"][0]
+        assert record["change_set"] == executed["ChangeSetId"] and record["rehearsal"].startswith("http://127.0.0.1:")
+        assert report.startswith("**REHEARSAL** (AWS was http://127.0.0.1:")
+        assert "Add MailHostedZone (AWS::Route53::HostedZone)" in report
+        assert "Sign-off row: | Verification: every check PASS | V-PART-" in report
+        shareable = (run_dir / f"{stack}.shareable.md").read_text()
+        assert "111122223333" not in shareable and "arn:" not in shareable and "| V-PART-010 |" in shareable
     stage = json.loads((run_dir / "Alpha002-stage-Email.json").read_text())
     assert [g["gate"] for g in stage["gates"]] == [GATE] and stage["gates"][0]["by"] == "ops@arda.cards"
     assert_token_nowhere(result.stdout, result.stderr.replace(masks[0], ""), folders=[cascade["evidence"]])

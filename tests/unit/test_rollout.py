@@ -79,6 +79,9 @@ def rollout(registry, tmp_path, script, guard=lambda config: None, **settings) -
         runner=script,
         exports_of=lambda config: {f"{config.stack_name}-API-MailDomainName": config.mail_domain},
         account_guard=guard,
+        executed_of=lambda config: (
+            f"arn:aws:cloudformation:us-east-1:111122223333:changeSet/executed-{config.partition.value}/1"
+        ),
     )
 
 
@@ -327,3 +330,19 @@ def test_a_running_child_step_gets_a_heartbeat_with_its_last_line_never_a_mask(t
     assert len(beats) >= 3 and beats[0][0] < beats[-1][0]
     assert all("s3cr3t" not in last for _, last in beats)
     assert any(last == "creating the change set" for _, last in beats)
+
+
+def test_evidence_of_a_no_change_run_and_of_a_failed_verification_says_what_happened(registry, tmp_path):
+    unchanged = json.dumps({"outcome": "no-changes", "changes": [], "drift": []})
+    failing = json.dumps({"checks": [{"id": "V-PART-009", "check": "report auth", "status": "FAIL", "detail": "x"}]})
+    script = Script(**{"dev --plan": (0, unchanged), "dev verify": (1, failing)})
+    run = rollout(registry, tmp_path, script, yes=True)
+    with pytest.raises(ArdaMailError):
+        run.roll(registry.partition("dev"))
+    report = (tmp_path / "evidence" / "run" / "Alpha002-dev-Email.md").read_text()
+    assert "- Verified: NO (V-PART-009)" in report
+    assert "- Change set executed: (none: no changes to deploy)" in report
+    assert "- no changes: the stack already matched the committed template; no deploy ran" in report
+    assert "- deploy: skipped (no changes, no drift)" in report
+    assert "Sign-off row: | Verification: NOT every check passed | V-PART-009 |" in report
+    assert "every check PASS" not in report

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from instances import rules
 from instances.registry import PartitionConfig, Registry
@@ -55,6 +56,8 @@ class Record:
     checks: list[dict] = field(default_factory=list)
     gates: list[dict] = field(default_factory=list)
     verified: bool = False
+    executed_change_set: str = ""  # as the stack reports it after the deploy step; "" when none ran
+    deployed_changes: list[dict] = field(default_factory=list)
 
     @classmethod
     def of(cls, config: PartitionConfig) -> Record:
@@ -188,6 +191,7 @@ class Rollout:
         runner: Callable[[list[str]], subprocess.CompletedProcess] | None = None,
         exports_of: Callable[[PartitionConfig], dict[str, str]] | None = None,
         account_guard: Callable[[PartitionConfig], None] | None = None,
+        executed_of: Callable[[PartitionConfig], str] | None = None,
     ) -> None:
         self.registry = registry
         self.settings = settings
@@ -202,6 +206,7 @@ class Rollout:
         self.runner = runner or self.run_command
         self.exports_of = exports_of or self.read_exports
         self.account_guard = account_guard or self.check_account
+        self.executed_of = executed_of or self.read_executed_change_set
         self.heartbeat_seconds = HEARTBEAT_SECONDS
         self._running = "rollout"
 
@@ -331,6 +336,11 @@ class Rollout:
             result = self._run(record, "deploy", [*deploy, "--yes"])
             if result.returncode != 0:
                 self.fail(record, "deploy", result)
+            # The change set CloudFormation executed, as the stack reports it (the plan's was deleted).
+            record.executed_change_set = self.executed_of(config)
+            record.deployed_changes = list(record.plan.get("changes") or [])
+        else:
+            record.steps.append({"step": "deploy", "exit": None, "seconds": 0.0, "skipped": "no changes, no drift"})
         result = self.verify(record, config)
         record.checks = _document(result.stdout).get("checks", [])
         if result.returncode != 0:
@@ -340,6 +350,19 @@ class Rollout:
         record.exports = self.exports_of(config)
         self.write_evidence(record)
         return record
+
+    def rehearsal(self) -> str:
+        """Where AWS was, when it was not AWS (the rehearsal world): "" for a real rollout."""
+        endpoint = self.env.get("AWS_ENDPOINT_URL", "")
+        host = (urlsplit(endpoint).hostname or "").lower()
+        return endpoint if endpoint and not host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws")) else ""
+
+    def read_executed_change_set(self, config: PartitionConfig) -> str:
+        """The ``ChangeSetId`` the stack reports: the change set its last update executed."""
+        region = config.infrastructure.region
+        session = open_session(self.settings.profile, region, config.stack_name)
+        stack = Stack(session.client("cloudformation", region_name=region), config.stack_name).describe()
+        return str((stack or {}).get("ChangeSetId") or "")
 
     def read_exports(self, config: PartitionConfig) -> dict[str, str]:
         """The stack's exports, for the evidence."""
@@ -355,7 +378,9 @@ class Rollout:
             "infrastructure": record.infrastructure,
             "target": {"account": record.account, "region": record.region, "stack": record.stack},
             "verified": record.verified,
-            "change_set": record.plan.get("change_set", ""),
+            "rehearsal": self.rehearsal(),
+            "change_set": record.executed_change_set,
+            "changes_deployed": record.deployed_changes,
             "plan": record.plan,
             "exports": record.exports,
             "checks": record.checks,
@@ -369,6 +394,7 @@ class Rollout:
             self.evidence_dir.mkdir(parents=True, exist_ok=True)
             write_file(base.with_suffix(".json"), json.dumps(document, indent=2) + "\n")
             write_file(base.with_suffix(".md"), markdown(document))
+            write_file(base.parent / f"{record.stack}.shareable.md", markdown(document, shareable=True))
         except OSError as exc:
             done = ", ".join(f"{s['step']} exit {s['exit']}" for s in record.steps) or "no step"
             raise ArdaMailError(
@@ -414,47 +440,67 @@ def _document(stdout: str) -> dict:
     return document if isinstance(document, dict) else {}
 
 
-def markdown(document: dict) -> str:
-    """The evidence as a report fit for the Postmark compliance reply and the sign-off table.
+def markdown(document: dict, *, shareable: bool = False) -> str:
+    """The evidence as a report fit for the sign-off table (``shareable``: for Postmark's compliance reply).
 
-    Every value is inert text (``markdown_text``): DNS answers, Postmark's replies and
-    gate notes are not the report's markup.
+    Every statement comes from what the run did: the executed change set as the stack
+    reports it, the changes it deployed (or "no changes"), verify's rows, the gates. The
+    shareable variant leaves out the account ID and every ARN. Every value is inert text
+    (``markdown_text``): DNS answers, Postmark's replies and gate notes are not markup.
     """
     md = markdown_text
     target = document["target"]
-    lines = [
-        f"# {md(target['stack'])}: rollout evidence",
-        "",
-        f"- Partition: {md(document['partition'])} ({md(document['infrastructure'])}), account "
-        f"{md(target['account'])}, region {md(target['region'])}",
-        f"- Verified: {'yes' if document['verified'] else 'NO'}",
-        f"- Change set: {md(document['change_set']) or '(none: no changes)'}",
-        f"- Tool: {md(document['tool']['version'])} at commit {md(document['tool']['commit'])}",
-        f"- Written: {md(document['written_at'])}",
-        "",
-        "## Verification",
-        "",
-        "| ID | check | result | detail |",
-        "|---|---|---|---|",
-    ]
-    for check in document["checks"]:
-        cells = (check.get("id"), check.get("check"), check.get("status"), check.get("detail", ""))
-        lines.append("| " + " | ".join(md(c) for c in cells) + " |")
+    checks = document["checks"]
+    failing = [c.get("id") for c in checks if c.get("status") != "PASS"]
+    passed = bool(document["verified"] and checks and not failing)
+    lines = []
+    if document.get("rehearsal"):
+        lines += [f"**REHEARSAL** (AWS was {md(document['rehearsal'])}): not evidence of a real deployment.", ""]
+    lines += [f"# {md(target['stack'])}: rollout evidence", ""]
+    where = (
+        f"region {md(target['region'])}"
+        if shareable
+        else f"account {md(target['account'])}, region {md(target['region'])}"
+    )
+    lines.append(f"- Partition: {md(document['partition'])} ({md(document['infrastructure'])}), {where}")
+    verdict = "yes, every check PASS" if passed else (f"NO ({', '.join(map(md, failing))})" if failing else "NO")
+    lines.append(f"- Verified: {verdict}")
+    changes = document.get("changes_deployed") or []
+    if not shareable:
+        executed = document.get("change_set") or ""
+        lines.append(f"- Change set executed: {md(executed) if executed else '(none: no changes to deploy)'}")
+    lines += [f"- Tool: {md(document['tool']['version'])} at commit {md(document['tool']['commit'])}",
+              f"- Written: {md(document['written_at'])}", "", "## Verification", ""]  # fmt: skip
+    if checks:
+        lines += ["| ID | check | result | detail |", "|---|---|---|---|"]
+        for check in checks:
+            cells = (check.get("id"), check.get("check"), check.get("status"), check.get("detail", ""))
+            lines.append("| " + " | ".join(md(c) for c in cells) + " |")
+    else:
+        lines.append("- no verification result (the run stopped before verify answered)")
     gates = [
         f"- {md(g['gate'])}: by {md(g['by'])} at {md(g['at'])} ({md(g.get('note') or 'no note')})"
         for g in document["gates"]
     ]
     lines += ["", "## Gates", ""] + (gates or ["- none required"])
-    exports = [f"- {md(k)} = {md(v)}" for k, v in sorted(document["exports"].items())]
-    lines += ["", "## Exports", ""] + (exports or ["- none read"])
-    changes = [
-        f"- {md(c.get('action'))} {md(c.get('logical_id'))} ({md(c.get('resource_type'))})"
-        for c in (document.get("plan") or {}).get("changes") or []
-    ]
-    lines += ["", "## Changes deployed", ""] + (changes or ["- none"])
-    lines += ["", "## Steps", ""] + [f"- {s['step']}: exit {s['exit']} in {s['seconds']} s" for s in document["steps"]]
-    lines += ["", "Sign-off row: | Verification: every check PASS | V-PART-003..011 | this report | | |", ""]
-    return "\n".join(lines)
+    if not shareable:
+        exports = [f"- {md(k)} = {md(v)}" for k, v in sorted(document["exports"].items())]
+        lines += ["", "## Exports", ""] + (exports or ["- none read"])
+    deployed = [f"- {md(c.get('action'))} {md(c.get('logical_id'))} ({md(c.get('resource_type'))})" for c in changes]
+    lines += ["", "## Changes deployed", ""] + (
+        deployed or ["- no changes: the stack already matched the committed template; no deploy ran"]
+    )
+    if not shareable:
+        steps = [
+            f"- {s['step']}: "
+            + (f"skipped ({s['skipped']})" if s.get("skipped") else f"exit {s['exit']} in {s['seconds']} s")
+            for s in document["steps"]
+        ]
+        lines += ["", "## Steps", ""] + steps
+        ids = ", ".join(sorted({str(c.get("id")) for c in checks})) or "none"
+        result = "every check PASS" if passed else "NOT every check passed"
+        lines += ["", f"Sign-off row: | Verification: {result} | {md(ids)} | this report | | |"]
+    return "\n".join(lines) + "\n"
 
 
 def tool_version() -> str:

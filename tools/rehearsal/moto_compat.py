@@ -105,7 +105,8 @@ makes moto behave the way CloudFormation does, for one documented gap:
    the same name while the first is not executed (``AlreadyExistsException``); on rollback it keeps new resources whose
    ``DeletionPolicy`` is ``Retain`` unless ``RetainExceptOnCreate`` is true ("newly created
    resources are deleted when the operation rolls back ... including resources marked with
-   a deletion policy of Retain"). Here all of it is so. For tests: ``LOSE_ANSWER`` holds API
+   a deletion policy of Retain"). Here all of it is so, and ``DescribeStacks`` reports the
+   executed change set's ``ChangeSetId`` (moto never did). For tests: ``LOSE_ANSWER`` holds API
    actions whose next answer is lost after the server acted (a 500 the client retries).
 
 17. Route 53 change batches: moto takes any number of records and characters in one
@@ -1141,9 +1142,14 @@ def _retries_and_retention() -> None:
             change_set.compat_token = token
         _EXECUTION.retain_except_on_create = self._get_param("RetainExceptOnCreate") in (True, "true")
         try:
-            return execute(self)
+            answer = execute(self)
         finally:
             _EXECUTION.retain_except_on_create = False
+        if change_set is not None:  # DescribeStacks' ChangeSetId: the change set the stack last executed
+            stack = self.cloudformation_backend.stacks.get(change_set.stack_id)
+            if stack is not None:
+                stack.change_set_id = change_set.change_set_id
+        return answer
 
     def create_change_set(self):
         backend, name = self.cloudformation_backend, self._get_param("ChangeSetName")
