@@ -113,8 +113,9 @@ def run_rollout(run: frame.Run) -> int:
             run.where = config.partition.value
             if index:
                 rollout.confirm(config)
-            rollout.roll(config)
-            out.line(f"{config.stack_name}: deployed and verified; evidence in {evidence_dir}")
+            record = rollout.roll(config)
+            done = "deployed and verified" if record.executed_change_set else "verified (no changes to deploy)"
+            out.line(f"{config.stack_name}: {done}; evidence in {evidence_dir}")
     finally:
         out.document["partitions"] = [r.__dict__ for r in rollout.records]
     out.document["outcome"] = "verified"
