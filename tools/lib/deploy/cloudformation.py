@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from tools.lib.aws_errors import AWS_FAILURES, AwsError, aws_call
-from tools.lib.aws_errors import describe as describe_aws_error
+from tools.lib.aws_errors import AwsError, aws_call
 from tools.lib.clock import REAL, Clock
 from tools.lib.errors import ArdaMailError, Refused
 
@@ -87,6 +86,15 @@ class FollowTimeout(ArdaMailError):
     def __init__(self, message: str, elapsed: float = 0.0) -> None:
         super().__init__(message)
         self.elapsed = elapsed
+
+
+def _validation_error_saying(exc: AwsError, words: str) -> bool:
+    """Whether ``exc`` is CloudFormation's ValidationError saying ``words`` (its way of answering "none")."""
+    cause = exc.__cause__
+    if not isinstance(cause, ClientError):
+        return False
+    error = cause.response.get("Error", {})
+    return error.get("Code") == "ValidationError" and words in error.get("Message", "")
 
 
 @dataclass(frozen=True)
@@ -192,13 +200,11 @@ class Stack:
     def describe(self) -> dict | None:
         """The stack by name, or None when it does not exist."""
         try:
-            stacks = self.cfn.describe_stacks(StackName=self.name)["Stacks"]
-        except AWS_FAILURES as exc:
-            if isinstance(exc, ClientError):
-                error = exc.response.get("Error", {})
-                if error.get("Code") == "ValidationError" and "does not exist" in error.get("Message", ""):
-                    return None
-            raise AwsError(describe_aws_error(exc, "describe_stacks", self.name)) from exc
+            stacks = self.call("describe_stacks", StackName=self.name)["Stacks"]
+        except AwsError as exc:
+            if _validation_error_saying(exc, "does not exist"):
+                return None
+            raise
         return stacks[0] if stacks else None
 
     def importers(self, stack: dict) -> dict[str, list[str]]:
@@ -206,17 +212,11 @@ class Stack:
         used: dict[str, list[str]] = {}
         for name, _ in exports(stack):
             try:
-                pages = self.cfn.get_paginator("list_imports").paginate(
-                    ExportName=name, PaginationConfig={"MaxItems": 1000}
-                )
-                stacks = [s for page in pages for s in page.get("Imports", [])]
-            except ClientError as exc:
-                error = exc.response.get("Error", {})
-                if error.get("Code") == "ValidationError" and "is not imported" in error.get("Message", ""):
+                stacks = [s for page in self.pages("list_imports", ExportName=name) for s in page.get("Imports", [])]
+            except AwsError as exc:
+                if _validation_error_saying(exc, "is not imported"):
                     continue  # CloudFormation's answer for an export nobody imports
-                raise AwsError(describe_aws_error(exc, "list_imports", self.name)) from exc
-            except AWS_FAILURES as exc:
-                raise AwsError(describe_aws_error(exc, "list_imports", self.name)) from exc
+                raise
             if stacks:
                 used[name] = sorted(set(stacks))
         return used

@@ -19,6 +19,7 @@ from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.execute import report_failure
 from tools.lib.deploy.guards import check_account
 from tools.lib.deploy.protections import lift_termination_protection
+from tools.lib.deploy.state import tagged_as_partition, zone_problem
 from tools.lib.errors import NotDone, Refused
 from tools.lib.plan.template import parse_template
 from tools.lib.prompt import ask
@@ -171,27 +172,6 @@ def _physical_ids(resources: list[dict]) -> tuple[list[str], list[str]]:
     return of(R_ZONE), of(R_WEBHOOK_SECRET)
 
 
-def _tags_match(ctx: Ctx, tags: dict[str, str]) -> bool:
-    config = ctx.target.config
-    return tags.get("arda:infrastructure") == config.infrastructure.name and tags.get("arda:partition") == (
-        config.partition.value
-    )
-
-
-def zone_problem(ctx: Ctx, zone_id: str) -> str | None:
-    """Why hosted zone ``zone_id`` is not this partition's mail zone, or None."""
-    route53, domain = ctx.aws.route53, ctx.target.config.mail_domain
-    with aws_call("route53 get-hosted-zone", ctx.target.stack):
-        zone = route53.get_hosted_zone(Id=zone_id)["HostedZone"]
-        listed = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id.split("/")[-1])
-    tags = {t["Key"]: t["Value"] for t in listed.get("ResourceTagSet", {}).get("Tags", [])}
-    if zone["Name"].lower().rstrip(".") != domain or zone.get("Config", {}).get("PrivateZone"):
-        return f"hosted zone {zone_id} is {zone['Name']}, not the public zone {domain}"
-    if not _tags_match(ctx, tags):
-        return f"hosted zone {zone_id} is not tagged as {ctx.target.config.infrastructure.name}'s {domain}"
-    return None
-
-
 def secret_problem(ctx: Ctx, arn: str) -> str | None:
     """Why ``arn`` is not this partition's webhook secret, or None."""
     parts = arn.split(":")
@@ -205,7 +185,7 @@ def secret_problem(ctx: Ctx, arn: str) -> str | None:
     with aws_call("secretsmanager describe-secret", ctx.target.stack):
         secret = ctx.aws.secretsmanager.describe_secret(SecretId=arn)
     tags = {t["Key"]: t["Value"] for t in secret.get("Tags") or []}
-    if not _tags_match(ctx, tags) or ctx.target.config.mail_domain not in str(secret.get("Description", "")):
+    if not tagged_as_partition(ctx, tags) or ctx.target.config.mail_domain not in str(secret.get("Description", "")):
         return f"secret {arn} is not tagged and described as the webhook secret of {ctx.target.config.mail_domain}"
     return None
 
@@ -230,7 +210,7 @@ def find_orphans(ctx: Ctx) -> Retained:
     for candidate in candidates:
         # ListSecrets shows each secret's tags: one of another infrastructure is not even
         # described (the documented policy lets the operator describe only its own).
-        if not _tags_match(ctx, {t["Key"]: t["Value"] for t in candidate.get("Tags") or []}):
+        if not tagged_as_partition(ctx, {t["Key"]: t["Value"] for t in candidate.get("Tags") or []}):
             continue
         if secret_problem(ctx, candidate["ARN"]) is None:
             secrets.append(candidate["ARN"])
@@ -295,16 +275,14 @@ def print_retained(ctx: Ctx, kept: Retained) -> None:
         ctx.out.line(
             f"    aws secretsmanager delete-secret --secret-id {arn} --recovery-window-in-days 7 --region {region}"
         )
-    ctx.out.line(
-        f"  or rerun: python deploy.py {config.infrastructure.name} {config.partition.value} --destroy "
-        "--purge-retained (nothing left to delete but these)"
-    )
+    ctx.out.line(f"  or rerun: {ctx.target.rerun} --destroy --purge-retained (nothing left to delete but these)")
 
 
 def purge(ctx: Ctx, retained: Retained) -> None:
     """--purge-retained: empty and delete each retained zone, schedule each webhook secret's deletion."""
     stack = ctx.target.stack
     apex = ctx.target.config.mail_domain
+    rerun = f"{ctx.target.rerun} --destroy --purge-retained"
     for zone_id in retained.zones:
         route53 = ctx.aws.route53
         with aws_call("route53 list-resource-record-sets", stack):
@@ -313,8 +291,6 @@ def purge(ctx: Ctx, retained: Retained) -> None:
             )
             records = [r for page in pages for r in page["ResourceRecordSets"]]
         doomed = [r for r in records if not (r["Name"].lower().rstrip(".") == apex and r["Type"] in ("NS", "SOA"))]
-        config = ctx.target.config
-        rerun = f"python deploy.py {config.infrastructure.name} {config.partition.value} --destroy --purge-retained"
         with (
             ctx.journal.attempt(
                 f"hosted zone {zone_id}",

@@ -122,8 +122,7 @@ def say_what_a_deploy_would_do(ctx: Ctx, records: list) -> None:
     if not drift:
         return
     others = sorted({d.resource for d in drift} - {d.resource for d in records})
-    config = ctx.target.config
-    command = f"python deploy.py {config.infrastructure.name} {config.partition.value}"
+    command = ctx.target.rerun
     if others:
         way = (
             f"{', '.join(others)} changed outside CloudFormation and cannot be put back by --overwrite-drift: put "

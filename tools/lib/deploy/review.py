@@ -128,14 +128,12 @@ def confirm(ctx: Ctx, created: Created, *, assume_yes: bool, is_tty: bool) -> No
     if assume_yes:
         return
     change_set = created.change_set.id
-    config = ctx.target.config
-    rerun = f"python deploy.py {config.infrastructure.name} {config.partition.value}"
     kept = (
         f"change set {change_set} left for review, not executed; to apply it, delete it "
         f"(aws cloudformation delete-change-set --change-set-name {change_set} --region {ctx.target.region}) and "
-        f"rerun {rerun}, which makes and shows it again (executing it with the AWS CLI would skip deploy.py's "
-        "termination protection and stack policy); deploys refuse while it waits (30 minutes), then the next "
-        "deploy deletes it unless run with --keep-change-set"
+        f"rerun {ctx.target.rerun}, which makes and shows it again (executing it with the AWS CLI would skip "
+        "deploy.py's termination protection and stack policy); deploys refuse while it waits (30 minutes), then "
+        "the next deploy deletes it unless run with --keep-change-set"
     )
     if not is_tty:
         ctx.journal.keep(created.entry, kept)

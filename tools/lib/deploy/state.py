@@ -118,19 +118,9 @@ def refuse_second_zone(ctx: Ctx, state: StackState) -> None:
     if not zones:
         return
     zone_id = zones[0]["Id"].split("/")[-1]
-    with aws_call("route53 list-tags-for-resource", stack):
-        tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)
-    tagged = {t["Key"]: t["Value"] for t in tags.get("ResourceTagSet", {}).get("Tags", [])}
-    ours = tagged.get("arda:infrastructure") == config.infrastructure.name and tagged.get("arda:partition") == (
-        config.partition.value
-    )
-    infra, partition = config.infrastructure.name, config.partition.value
-    if ours:
+    if zone_problem(ctx, zone_id) is None:  # the purge's own test: this partition's zone
         whose = "tagged as this partition's: retained by an earlier stack"
-        remedy = (
-            f"remove it (and its records) with: python deploy.py {infra} {partition} --destroy --purge-retained, "
-            "then rerun"
-        )
+        remedy = f"remove it (and its records) with: {ctx.target.rerun} --destroy --purge-retained, then rerun"
     else:
         whose = "not made by this tool"
         remedy = (
@@ -142,3 +132,25 @@ def refuse_second_zone(ctx: Ctx, state: StackState) -> None:
         f"{domain} ({zone_id}, {whose}); a second zone of that name would take the delegation and orphan the "
         f"records of the first; {remedy}; nothing was changed"
     )
+
+
+def tagged_as_partition(ctx: Ctx, tags: dict[str, str]) -> bool:
+    """Whether ``tags`` (key → value) say the resource is this partition's (arda:infrastructure, arda:partition)."""
+    config = ctx.target.config
+    return tags.get("arda:infrastructure") == config.infrastructure.name and tags.get("arda:partition") == (
+        config.partition.value
+    )
+
+
+def zone_problem(ctx: Ctx, zone_id: str) -> str | None:
+    """Why hosted zone ``zone_id`` is not this partition's mail zone, or None."""
+    route53, domain = ctx.aws.route53, ctx.target.config.mail_domain
+    with aws_call("route53 get-hosted-zone", ctx.target.stack):
+        zone = route53.get_hosted_zone(Id=zone_id)["HostedZone"]
+        listed = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id.split("/")[-1])
+    tags = {t["Key"]: t["Value"] for t in listed.get("ResourceTagSet", {}).get("Tags", [])}
+    if zone["Name"].lower().rstrip(".") != domain or zone.get("Config", {}).get("PrivateZone"):
+        return f"hosted zone {zone_id} is {zone['Name']}, not the public zone {domain}"
+    if not tagged_as_partition(ctx, tags):
+        return f"hosted zone {zone_id} is not tagged as {ctx.target.config.infrastructure.name}'s {domain}"
+    return None
