@@ -71,9 +71,8 @@ DEFAULT_WAIT = 960.0  # verify --wait: longer than Route 53's negative caching (
 
 
 def resume_command(partition: str, settings: Settings) -> str:
-    """``python tools/rollout.py ... --from PARTITION ...`` as a shell can run it."""
-    argv = ["python", "tools/rollout.py", *settings.resume_options()[: len(settings.partitions)], "--from", partition]
-    argv += settings.resume_options()[len(settings.partitions) :]
+    """``python tools/rollout.py [PARTITION ...] --from PARTITION ...`` as a shell can run it."""
+    argv = ["python", "tools/rollout.py", *settings.partitions, "--from", partition, *settings.resume_options()]
     return " ".join(shlex.quote(a) for a in argv)
 
 
@@ -92,8 +91,8 @@ class Settings:
     evidence_dir: Path | None = None
 
     def resume_options(self) -> list[str]:
-        """Every option of this run but where it starts: the resumed run does exactly what this one would."""
-        options: list[str] = list(self.partitions)
+        """Every option of this run but its partitions and where it starts: the resumed run does what this one would."""
+        options: list[str] = []
         if self.through:
             options += ["--through", self.through]
         if self.wait != DEFAULT_WAIT:

@@ -43,7 +43,6 @@ from tools.rehearsal.iam_conditions import change_context
 ENABLED = True
 STAFF_ROLE = "RehearsalWorldStaff"
 GRANTED: set[tuple[str, str]] = set()
-DENIED: list[str] = []
 _acting = threading.local()
 
 
@@ -92,13 +91,12 @@ def _role(account: str, name: str):
 
 def role_policies(account: str, name: str) -> list[dict]:
     """A role's inline and attached policies, as documents."""
-    backend, role = _iam(account), _role(account, name)
+    role = _role(account, name)
     documents = [json.loads(doc) if isinstance(doc, str) else doc for doc in role.policies.values()]
     for policy in role.managed_policies.values():
         version = policy.default_version_id if hasattr(policy, "default_version_id") else None
         document = next((v.document for v in policy.versions if v.version_id == version), None)
         documents.append(json.loads(document) if isinstance(document, str) else document)
-    del backend
     return documents
 
 
@@ -274,7 +272,6 @@ def authorize(caller: Caller, action: str, resources: list[str], context: dict, 
     if caller.staff:
         return
     if not resources:
-        DENIED.append(action)
         raise AccessDenied(
             caller.principal.arn,
             action,
@@ -287,7 +284,6 @@ def authorize(caller: Caller, action: str, resources: list[str], context: dict, 
     for resource in resources:
         verdict = iam_policy.evaluate(policies, iam_policy.Request(action, [resource], context))
         if verdict != iam_policy.ALLOW:
-            DENIED.append(action)
             raise AccessDenied(caller.principal.arn, action, resource, verdict, note)
     GRANTED.add((caller.principal.role_arn, action))
 
@@ -321,21 +317,19 @@ def simulate(source: str, actions: list[str], resources: list[str], context: dic
 
 def authorize_assume_role(caller: Caller, role_arn: str) -> None:
     """Identity policy and the role's trust policy, as AWS evaluates AssumeRole."""
+    if caller.staff and caller.principal.arn.endswith(":root"):
+        return  # the world's own keys: its set-up, and staff of any account
     account, name = role_arn.split(":")[4], role_arn.split("/")[-1]
     role = _role(account, name)
     if role is None:
-        if caller.staff and caller.principal.arn.endswith(":root"):
-            return  # the world's own keys become staff of any account
         raise AccessDenied(caller.principal.arn, "sts:AssumeRole", role_arn, iam_policy.IMPLICIT_DENY, "no such role")
     trust = role.assume_role_policy_document
     trust = json.loads(trust) if isinstance(trust, str) else trust
-    if caller.staff and caller.principal.arn.endswith(":root"):
-        return  # the world's own set-up
     request = iam_policy.Request(
         "sts:AssumeRole", [role_arn], {"aws:PrincipalArn": [caller.principal.role_arn or caller.principal.arn]}
     )
     trusted = iam_policy.evaluate([trust], request, caller.principal)
-    if trusted == iam_policy.EXPLICIT_DENY or trusted != iam_policy.ALLOW:
+    if trusted != iam_policy.ALLOW:
         raise AccessDenied(
             caller.principal.arn,
             "sts:AssumeRole",

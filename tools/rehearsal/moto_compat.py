@@ -180,6 +180,18 @@ def apply() -> None:
     _drift_detection()
 
 
+def _members(query: dict, prefix: str, field: str = "") -> list[str]:
+    """A query-protocol list (``Prefix.member.N[.Field]``) in N's order; ``field`` names a structure's member."""
+    found = []
+    for key, value in query.items():
+        if not key.startswith(f"{prefix}.member."):
+            continue
+        number, _, rest = key[len(prefix) + len(".member.") :].partition(".")
+        if number.isdigit() and rest == field:
+            found.append((int(number), value[0] if isinstance(value, list) else value))
+    return [value for _, value in sorted(found)]
+
+
 def _iam() -> None:
     from moto.cloudformation import parsing
     from moto.cloudformation.models import CloudFormationBackend
@@ -311,17 +323,14 @@ def _iam() -> None:
         from moto.core.responses import ActionResult
         from moto.iam.exceptions import NotFoundException
 
-        params = {k: v[0] if isinstance(v, list) else v for k, v in self.querystring.items()}
-        source = params.get("PolicySourceArn", "")
-        actions = [v for k, v in sorted(params.items()) if k.startswith("ActionNames.member.")]
-        resources = [v for k, v in sorted(params.items()) if k.startswith("ResourceArns.member.")] or ["*"]
-        context: dict[str, list[str]] = {}
-        for key, name in params.items():
-            if key.startswith("ContextEntries.member.") and key.endswith(".ContextKeyName"):
-                prefix = key[: -len("ContextKeyName")]
-                context[name] = [
-                    v for k, v in sorted(params.items()) if k.startswith(prefix + "ContextKeyValues.member.")
-                ]
+        query = self.querystring
+        source = self._get_param("PolicySourceArn") or ""
+        actions = _members(query, "ActionNames")
+        resources = _members(query, "ResourceArns") or ["*"]
+        names = _members(query, "ContextEntries", field="ContextKeyName")
+        context = {
+            name: _members(query, f"ContextEntries.member.{n}.ContextKeyValues") for n, name in enumerate(names, 1)
+        }
         try:
             results = iam_world.simulate(source, actions, resources, context)
         except LookupError as missing:
@@ -1064,7 +1073,7 @@ def _hosted_zone_tags() -> None:
 def _imports() -> None:
     """Patch 15: ListImports, and a stack whose exports another stack imports cannot be deleted."""
     from moto.cloudformation.exceptions import ValidationError
-    from moto.cloudformation.models import CloudFormationBackend, Event
+    from moto.cloudformation.models import CloudFormationBackend
     from moto.cloudformation.responses import CloudFormationResponse
     from moto.core.responses import ActionResult
 
@@ -1101,7 +1110,6 @@ def _imports() -> None:
                     return
         delete_stack(self, name_or_stack_id)
 
-    del Event
     CloudFormationResponse.list_imports = list_imports
     CloudFormationBackend.delete_stack = delete_stack_unless_imported
 
@@ -1382,8 +1390,7 @@ def _drift_detection() -> None:
 
     def describe_stack_resource_drifts(self) -> ActionResult:
         stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
-        wanted = {v[0] if isinstance(v, list) else v for k, v in self.querystring.items() if k.startswith(
-            "StackResourceDriftStatusFilters.member.")}  # fmt: skip
+        wanted = set(_members(self.querystring, "StackResourceDriftStatusFilters"))
         drifts = [
             d for d in getattr(stack, "compat_drifts", []) if not wanted or d["StackResourceDriftStatus"] in wanted
         ]

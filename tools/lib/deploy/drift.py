@@ -123,11 +123,7 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
             )
     ctx.report.drift += rows
     if rows:
-        ctx.out.table(
-            f"{ctx.target.stack}: drift: live values differ from the deployed template",
-            [("RESOURCE", "PROPERTY", "EXPECTED", "ACTUAL")]
-            + [(d.resource, d.property, d.expected, d.actual) for d in rows],
-        )
+        show_drift(ctx, rows)
         if not plan:
             inspect = (
                 f"aws cloudformation describe-stack-resource-drifts --stack-name {ctx.target.stack} "
@@ -147,14 +143,20 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
     return rows
 
 
+def show_drift(ctx: Ctx, drift: list[Drift]) -> None:
+    """The drift table: resource, property, the deployed template's value, the live one."""
+    rows = [(d.resource, d.property, d.expected, d.actual) for d in drift]
+    ctx.out.table(
+        f"{ctx.target.stack}: drift: live values differ from the deployed template",
+        [("RESOURCE", "PROPERTY", "EXPECTED", "ACTUAL"), *rows],
+    )
+
+
 def refuse_drift(ctx: Ctx, drift: list[Drift], *, plan: bool, overwrite: bool) -> None:
     """Show the drift; refuse to go on unless this is a plan or the operator said --overwrite-drift."""
     if not drift:
         return
-    rows = [("RESOURCE", "PROPERTY", "EXPECTED", "ACTUAL")] + [
-        (d.resource, d.property, d.expected, d.actual) for d in drift
-    ]
-    ctx.out.table(f"{ctx.target.stack}: drift: live values differ from the deployed template", rows)
+    show_drift(ctx, drift)
     if plan or overwrite:
         return
     raise Refused(
