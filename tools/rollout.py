@@ -11,7 +11,7 @@ evidence, stopping at the first failure with the command that resumes
 (``tools.lib.rollout``). Between partitions the operator confirms on a terminal;
 ``--yes`` is for CI. Evidence goes to ``--evidence-dir`` (default
 ``rollout-evidence/<UTC timestamp>/``, git-ignored); gates to
-``rollout-evidence/gates.json``.
+``docs/rollout-gates.json``, which counts once committed (reviewed like code).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tools.lib import frame  # noqa: E402
 from tools.lib.clock import REAL  # noqa: E402
 from tools.lib.errors import UsageError  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
-from tools.lib.rollout import DEFAULT_WAIT, Gates, Rollout, Settings, cascade, git_commit  # noqa: E402
+from tools.lib.rollout import DEFAULT_WAIT, GATES_PATH, Gates, Rollout, Settings, cascade, git_commit  # noqa: E402
 
 EVIDENCE_ROOT = REPO / "rollout-evidence"
 
@@ -40,12 +40,13 @@ COMMAND = frame.Command(
         Exit.OK: "every partition deployed and verified (or a gate recorded)",
         Exit.FAILED: "a step failed: the message names the partition, the step, and the command that resumes",
         Exit.USAGE: "bad arguments, unknown partition, bad instance config",
-        Exit.REFUSED: "a gate the next partition requires is not recorded, or its predecessor is not verified; "
-        "gates.json is broken; the AWS credentials or endpoints are not a partition's account's",
+        Exit.REFUSED: "a gate the next partition requires is not committed in docs/rollout-gates.json, or its "
+        "predecessor is not verified; the gates file is broken; the live stack drifted (the plan's rows are quoted); "
+        "the AWS credentials or endpoints are not a partition's account's",
         Exit.NOT_DONE: "not confirmed between partitions (no terminal and no --yes, or answered no)",
     },
     aws=True,
-    environment={"ROLLOUT_EVIDENCE_ROOT": f"where evidence and gates.json live (default {EVIDENCE_ROOT})"},
+    environment={"ROLLOUT_EVIDENCE_ROOT": f"where evidence folders are written (default {EVIDENCE_ROOT})"},
 )
 
 
@@ -79,20 +80,23 @@ def check(args) -> None:
 
 
 def evidence_root() -> Path:
-    """Where evidence folders and gates.json live."""
+    """Where evidence folders are written."""
     return Path(os.environ.get("ROLLOUT_EVIDENCE_ROOT") or EVIDENCE_ROOT)
 
 
 def run_rollout(run: frame.Run) -> int:
     """Record a gate, or walk the cascade."""
     args, out = run.args, run.out
-    gates = Gates(evidence_root())
+    registry = load_registry()
+    gates = Gates(REPO, [gate for config in registry.partitions.values() for gate in config.requires_gates])
     if args.record_gate:
         entry = gates.record(args.record_gate, args.by, args.note, f"{REAL.now():%Y-%m-%dT%H:%M:%SZ}", git_commit())
-        out.line(f"gate {entry['gate']} recorded by {entry['by']} at {entry['at']} ({gates.path})")
-        out.document.update({"gate": entry, "outcome": "gate-recorded"})
+        out.line(
+            f"gate {entry['gate']} recorded by {entry['by']} at {entry['at']} in {GATES_PATH}; commit it for review "
+            f"(git add {GATES_PATH}; git commit): the rollout counts committed gates only"
+        )
+        out.document.update({"gate": entry, "outcome": "gate-recorded", "file": GATES_PATH})
         return Exit.OK
-    registry = load_registry()
     chosen = cascade(registry, args.partitions, args.start, args.through)
     evidence_dir = args.evidence_dir or evidence_root() / f"{REAL.now():%Y%m%dT%H%M%SZ}"
     settings = Settings(

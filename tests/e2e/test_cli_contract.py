@@ -136,7 +136,8 @@ def test_every_command_and_mode_prints_exactly_one_json_document(world, dns_zone
     resolver = f"127.0.0.1:{dns_zone.port}"
     failed = json_of("verify", *TARGET, "--resolver", resolver, "--no-postmark", code=1)
     assert failed["outcome"] == "failed" and {c["status"] for c in failed["checks"]} == {"FAIL"}
-    assert json_of("rollout", "--record-gate", "postmark-compliance-reply", "--by", "ops")["outcome"] == "gate-recorded"
+    unrequired = json_of("rollout", "--record-gate", "postmark-compliance-reply", "--by", "ops", code=2)
+    assert unrequired["outcome"] == "usage-error"  # no instance file here requires it; recorded: test_rollout.py
     destroyed = json_of("deploy", *TARGET, "--destroy", "--yes")
     assert destroyed["outcome"] == "destroyed" and destroyed["retained"]["zones"]
     usage = json_of("deploy", "--no-such-flag", code=2)  # every command's usage errors: tests/unit/test_frame.py

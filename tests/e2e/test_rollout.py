@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import subprocess
 
+import jsonschema
 import pytest
 
 from instances.registry import load_registry
 from tests.conftest import PYTHON, TOKEN, assert_token_nowhere, free_port
-from tools.rehearsal.aws import client
+from tools.lib.rollout import EVIDENCE_SCHEMA
+from tools.rehearsal.aws import change_record, client
 from tools.rehearsal.dns import Route53DnsServer
 from tools.rehearsal.postmark import dns_lookup
 from tools.rehearsal.repo import committed_copy, git
@@ -61,6 +63,19 @@ def rollout(cascade, *args):
     return run_in_clone(cascade, argv)
 
 
+def valid_evidence(path) -> dict:
+    """An evidence file, valid against its documented schema."""
+    document = json.loads(path.read_text())
+    jsonschema.validate(document, json.loads(EVIDENCE_SCHEMA.read_text()))
+    return document
+
+
+def commit_gates(cascade) -> None:
+    """What the operator does after --record-gate: commit the gates file (reviewed, merged)."""
+    git(cascade["clone"], "add", "docs/rollout-gates.json")
+    git(cascade["clone"], "commit", "-q", "-m", "Gate passed: Postmark's compliance reply")
+
+
 def run_in_clone(cascade, argv: list[str]) -> subprocess.CompletedProcess:
     """A command in the cascade's clone and environment, as an operator's shell runs it."""
     return subprocess.run(
@@ -81,8 +96,12 @@ def stacks(cascade) -> list[str]:
 
 @pytest.mark.slow
 def test_a_full_rollout_deploys_and_verifies_both_in_order_and_writes_the_evidence(cascade):
-    gate = rollout(cascade, "--record-gate", GATE, "--by", "ops@arda.cards", "--note", "reply sent, ticket PM-42")
+    gate = rollout(cascade, "--record-gate", GATE, "--by", "ops@arda.cards", "--note", "reply PM-42", "--json")
     assert gate.returncode == 0, gate.stderr
+    recorded = json.loads(gate.stdout)
+    assert recorded["outcome"] == "gate-recorded" and recorded["file"] == "docs/rollout-gates.json"
+    assert json.loads((cascade["clone"] / "docs" / "rollout-gates.json").read_text()) == [recorded["gate"]]
+    commit_gates(cascade)
     # The documented CI mode (old code: the children's masks never reached the runner).
     step_summary = cascade["evidence"].parent / "step-summary.md"
     cascade["env"].update(GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(step_summary))
@@ -98,7 +117,7 @@ def test_a_full_rollout_deploys_and_verifies_both_in_order_and_writes_the_eviden
     assert stacks(cascade) == ["Alpha002-dev-Email", "Alpha002-stage-Email"]
     (run_dir,) = [p for p in cascade["evidence"].iterdir() if p.is_dir()]
     for stack in ("Alpha002-dev-Email", "Alpha002-stage-Email"):
-        record = json.loads((run_dir / f"{stack}.json").read_text())
+        record = valid_evidence(run_dir / f"{stack}.json")
         assert record["verified"] is True and record["target"]["account"] == "111122223333"
         assert record["change_set"].startswith("arn:aws:cloudformation:us-east-1:111122223333:changeSet/")
         assert {c["status"] for c in record["checks"]} == {"PASS"} and len(record["checks"]) >= 8
@@ -125,6 +144,11 @@ def test_a_full_rollout_deploys_and_verifies_both_in_order_and_writes_the_eviden
         (["qa"], "partition must be one of dev, stage, demo, prod, got: 'qa'"),
         (["--record-gate", GATE], "--record-gate needs --by WHO"),
         (["prod"], "rollout: error: partition 'prod' is not active (active: dev)"),
+        (
+            ["--record-gate", "pen-test-signed", "--by", "ops"],
+            "--record-gate must name a gate an instance file requires (none: no instance file has [rollout] "
+            "requires_gates), got: 'pen-test-signed'",
+        ),
     ],
 )
 def test_usage_errors(world, run_cli, args, message):
@@ -143,6 +167,59 @@ def test_the_resume_command_run_exactly_as_printed_finishes_the_rollout(cascade)
     assert f"--resolver {cascade['resolver']}" in printed and "--wait 5" in printed and printed.endswith("--yes")
     gate = rollout(cascade, "--record-gate", GATE, "--by", "ops@arda.cards", "--note", "PM-42")
     assert gate.returncode == 0, gate.stderr
-    resumed = run_in_clone(cascade, ["bash", "-c", printed.replace("python ", f"{PYTHON} ", 1)])
+    assert "in docs/rollout-gates.json; commit it for review" in gate.stdout
+    command = ["bash", "-c", printed.replace("python ", f"{PYTHON} ", 1)]
+    uncommitted = run_in_clone(cascade, command)  # recorded, not committed: not a reviewed gate yet
+    assert uncommitted.returncode == 3, uncommitted.stderr[-2000:]
+    assert f"gate '{GATE}' is recorded in docs/rollout-gates.json but not committed" in uncommitted.stderr
+    commit_gates(cascade)
+    resumed = run_in_clone(cascade, command)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-3000:]
     assert stacks(cascade) == ["Alpha002-dev-Email", "Alpha002-stage-Email"]
+
+
+@pytest.mark.slow
+def test_drift_stops_the_rollout_with_its_rows_and_the_commands_that_repair_and_resume(cascade):
+    first = rollout(cascade, "dev", "--yes")
+    assert first.returncode == 0, first.stderr[-3000:]
+    cfn = client("cloudformation", cascade["admin"])
+    stack = cfn.describe_stacks(StackName="Alpha002-dev-Email")["Stacks"][0]
+    zone = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["MailHostedZoneId"]
+    route53 = client("route53", cascade["admin"])
+    change_record(route53, zone, "UPSERT", "_dmarc.dev.ardamails.com.", "TXT", ['"v=DMARC1; p=none"'], 3600)
+    evidence = cascade["evidence"] / "drifted"
+    drifted = rollout(cascade, "dev", "--yes", "--evidence-dir", str(evidence))
+    # Old code: the deploy's refusal pointed at a "table above" the rollout had swallowed, without --overwrite-drift.
+    assert drifted.returncode == 3, drifted.stderr[-3000:]
+    (line,) = [entry for entry in drifted.stderr.splitlines() if entry.startswith("rollout: ")]
+    assert "dev: deploy not run: the live stack has drifted from the deployed template: DmarcRecord" in line
+    assert 'live "v=DMARC1; p=none"' in line and "table above" not in line
+    repair = line.split("put the records back with: ", 1)[1].split(", then resume with: ")[0]
+    assert repair == "python deploy.py Alpha002 dev --overwrite-drift"
+    # The failed run's evidence, field by field, against the world.
+    record = valid_evidence(evidence / "Alpha002-dev-Email.json")
+    assert record["verified"] is False and record["change_set"] == "" and record["changes_deployed"] == []
+    assert [(d["resource"], d["actual"]) for d in record["plan"]["drift"]] == [("DmarcRecord", '"v=DMARC1; p=none"')]
+    assert [(s["step"], s["exit"]) for s in record["steps"]] == [("pre-flight", 0), ("plan", 0), ("deploy", None)]
+    assert record["checks"] == [] and record["exports"] == {}
+    report = (evidence / "Alpha002-dev-Email.md").read_text()
+    assert "- Verified: NO" in report and "Verification: NOT every check passed" in report
+    assert cfn.describe_stacks(StackName="Alpha002-dev-Email")["Stacks"][0]["ChangeSetId"] == stack["ChangeSetId"]
+    repaired = run_in_clone(cascade, [PYTHON, *repair.split()[1:], "--yes"])
+    assert repaired.returncode == 0, repaired.stderr[-3000:]
+    printed = line.split("then resume with: ", 1)[1].strip()
+    resumed = run_in_clone(cascade, ["bash", "-c", printed.replace("python ", f"{PYTHON} ", 1)])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Alpha002-dev-Email: verified (no changes to deploy)" in resumed.stdout
+    # A rotation adds a record: the evidence lists the addition (old code left the added DkimSlot1Record out).
+    rotated = run_in_clone(cascade, [PYTHON, "tools/rotate_dkim.py", "Alpha002", "dev"])
+    assert rotated.returncode == 0, rotated.stderr[-3000:]
+    after = cascade["evidence"] / "rotated"
+    again = rollout(cascade, "dev", "--yes", "--evidence-dir", str(after))
+    assert again.returncode == 0, again.stderr[-3000:]
+    record = valid_evidence(after / "Alpha002-dev-Email.json")
+    assert [(c["action"], c["logical_id"]) for c in record["changes_deployed"]] == [("Add", "DkimSlot2Record")]
+    live = cfn.list_stack_resources(StackName="Alpha002-dev-Email")["StackResourceSummaries"]
+    assert "DkimSlot2Record" in {r.get("LogicalResourceId") for r in live}
+    assert record["change_set"] == cfn.describe_stacks(StackName="Alpha002-dev-Email")["Stacks"][0]["ChangeSetId"]
+    assert "- Add DkimSlot2Record (AWS::Route53::RecordSet)" in (after / "Alpha002-dev-Email.md").read_text()

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from instances.registry import load_registry
@@ -21,7 +22,8 @@ from tests.clock import FakeClock
 from tests.conftest import REPO, TOKEN, assert_token_nowhere
 from tools.lib.errors import ArdaMailError, NotDone, Refused, UsageError
 from tools.lib.output import Sink
-from tools.lib.rollout import Gates, Rollout, Settings, cascade
+from tools.lib.rollout import EVIDENCE_SCHEMA, GATES_PATH, Gates, Rollout, Settings, cascade
+from tools.rehearsal.repo import git
 
 GATE = "postmark-compliance-reply"
 PASSING = [{"id": "V-PART-003", "check": "NS delegation", "status": "PASS", "detail": "expected a; found a"}]
@@ -64,8 +66,30 @@ class Script:
         )
 
 
+@pytest.fixture
+def checkout(tmp_path):
+    """A git work tree with one commit: where docs/rollout-gates.json is recorded and committed."""
+    top = tmp_path / "checkout"
+    (top / "docs").mkdir(parents=True)
+    (top / "README.md").write_text("a checkout\n")
+    git(top, "init", "-q")
+    git(top, "add", "-A")
+    git(top, "commit", "-q", "-m", "first")
+    return top
+
+
+def commit_gates(top: Path) -> None:
+    git(top, "add", GATES_PATH)
+    git(top, "commit", "-q", "-m", "gate recorded, reviewed")
+
+
 def rollout(registry, tmp_path, script, guard=lambda config: None, **settings) -> Rollout:
-    gates = Gates(tmp_path / "evidence")
+    top = tmp_path / "checkout"
+    if not top.exists():
+        top.mkdir()
+        git(top, "init", "-q")
+        git(top, "commit", "-q", "--allow-empty", "-m", "first")
+    gates = Gates(top, [GATE])
     out = Sink(json_mode=False, human=io.StringIO())
     return Rollout(
         registry,
@@ -85,6 +109,13 @@ def rollout(registry, tmp_path, script, guard=lambda config: None, **settings) -
     )
 
 
+def evidence(tmp_path: Path, stack: str = "Alpha002-dev-Email") -> dict:
+    """A partition's evidence JSON, valid against docs/evidence.schema.json."""
+    document = json.loads((tmp_path / "evidence" / "run" / f"{stack}.json").read_text())
+    jsonschema.validate(document, json.loads(EVIDENCE_SCHEMA.read_text()))
+    return document
+
+
 def steps(script: Script) -> list[str]:
     return [" ".join(a[:2] if a[0].endswith("verify_partition_mail.py") else a[:4]) for a in script.argv]
 
@@ -93,6 +124,7 @@ def test_each_partition_is_preflighted_planned_deployed_verified_and_recorded(re
     script = Script()
     run = rollout(registry, tmp_path, script, yes=True, profile="ops", region="us-east-1")
     run.gates.record(GATE, "ops@arda.cards", "PM-42", "2026-11-29T00:00:00Z", "abc123")
+    commit_gates(run.gates.top)
     for config in cascade(registry, [], None, None):
         run.roll(config)
     assert steps(script) == [
@@ -106,9 +138,11 @@ def test_each_partition_is_preflighted_planned_deployed_verified_and_recorded(re
         "tools/verify_partition_mail.py Alpha002",
     ]
     assert all(argv[-4:] == ["--profile", "ops", "--region", "us-east-1"] for argv in script.argv)
-    evidence = json.loads((tmp_path / "evidence" / "run" / "Alpha002-stage-Email.json").read_text())
-    assert evidence["verified"] is True and evidence["gates"][0]["by"] == "ops@arda.cards"
-    assert evidence["tool"]["commit"] == "abc123"
+    stage = evidence(tmp_path, "Alpha002-stage-Email")
+    assert stage["verified"] is True and stage["gates"][0]["by"] == "ops@arda.cards"
+    assert stage["tool"]["commit"] == "abc123" and stage["checks"] == PASSING
+    assert stage["change_set"] == "arn:aws:cloudformation:us-east-1:111122223333:changeSet/executed-stage/1"
+    assert [c["logical_id"] for c in stage["changes_deployed"]] == ["Zone"]
     assert (
         "# Alpha002-stage-Email: rollout evidence"
         in (tmp_path / "evidence" / "run" / "Alpha002-stage-Email.md").read_text()
@@ -130,12 +164,12 @@ def test_a_failed_verification_stops_with_its_checks_and_the_resume_command(regi
         run.roll(registry.partition("dev"))
     # The resume command carries what the run was started with: run as printed, it does the same.
     assert str(info.value) == (
-        "dev: verify failed (exit 1): V-PART-009 report auth: x; "
+        "dev: verify failed (exit 1): V-PART-009 report auth FAIL: x; "
         "fix it, then resume with: python tools/rollout.py --from dev --wait 5 --resolver 127.0.0.1:5353 --yes"
     )
     verify = script.argv[-1]
     assert verify[verify.index("--wait") + 1] == "5" and verify[verify.index("--resolver") + 1] == "127.0.0.1:5353"
-    written = json.loads((tmp_path / "evidence" / "run" / "Alpha002-dev-Email.json").read_text())
+    written = evidence(tmp_path)
     assert written["verified"] is False and written["checks"][0]["status"] == "FAIL"
 
 
@@ -178,16 +212,56 @@ def test_the_cascade_is_walked_in_order(registry, partitions, start, through, ex
     assert [c.partition.value for c in cascade(registry, partitions, start, through)] == expected
 
 
-def test_gates_are_recorded_in_one_file_and_checked_by_name(tmp_path):
-    gates = Gates(tmp_path)
+def test_gates_are_recorded_in_one_committed_file_and_checked_by_name(checkout):
+    gates = Gates(checkout, [GATE])
     gates.record(GATE, "ops", "", "t", "c")
+    assert gates.read() == [], "recorded, not yet committed: not counted"
+    assert gates.uncommitted(GATE)
+    commit_gates(checkout)
     gates.record(GATE, "lead", "second look", "t2", "c")
-    assert [g["by"] for g in gates.read()] == ["ops", "lead"]
-    with pytest.raises(ArdaMailError, match=r"--record-gate must .*, got: 'Not A Gate'"):
+    assert [g["by"] for g in gates.working()] == ["ops", "lead"]
+    assert [g["by"] for g in gates.read()] == ["ops"], "HEAD's gates, not the working copy's"
+    with pytest.raises(UsageError, match=r"--record-gate must .*, got: 'Not A Gate'"):
         gates.record("Not A Gate", "ops", "", "t", "c")
-    (tmp_path / "gates.json").write_text("{not json")
-    with pytest.raises(ArdaMailError, match="gates.json cannot be read"):
+    with pytest.raises(
+        UsageError,
+        match=rf"--record-gate must name a gate an instance file requires \({GATE}\), got: 'pen-test-signed'",
+    ):
+        gates.record("pen-test-signed", "ops", "", "t", "c")
+    with pytest.raises(UsageError, match="requires \\(none: no instance file has \\[rollout\\] requires_gates\\)"):
+        Gates(checkout, []).record(GATE, "ops", "", "t", "c")
+    (checkout / GATES_PATH).write_text("{not json")
+    with pytest.raises(Refused, match="rollout-gates.json is not JSON"):
+        gates.working()
+    commit_gates(checkout)
+    with pytest.raises(Refused, match="docs/rollout-gates.json at HEAD is not JSON"):
         gates.read()
+
+
+def test_a_gate_counts_once_committed_not_when_only_recorded(registry, tmp_path):
+    # Old code: gates lived in a git-ignored local file; any operator's copy opened the partition.
+    script = Script()
+    run = rollout(registry, tmp_path, script, yes=True)
+    run.verified.add("dev")
+    run.gates.record(GATE, "ops@arda.cards", "PM-42", "t", "c")
+    with pytest.raises(
+        Refused, match=rf"stage: not started: gate '{GATE}' is recorded in {GATES_PATH} but not committed"
+    ):
+        run.roll(registry.partition("stage"))
+    assert script.argv == []
+    commit_gates(run.gates.top)
+    assert run.roll(registry.partition("stage")).gates[0]["by"] == "ops@arda.cards"
+
+
+def test_the_committed_gates_file_names_only_gates_an_instance_file_requires():
+    committed = Gates(REPO, []).parse((REPO / GATES_PATH).read_text(encoding="utf-8"), GATES_PATH)
+    required = {gate for config in load_registry().partitions.values() for gate in config.requires_gates}
+    assert {g["gate"] for g in committed} <= required
+
+
+def test_without_git_the_gates_cannot_be_read_and_the_rollout_refuses(tmp_path):
+    with pytest.raises(Refused, match="the committed gates \\(docs/rollout-gates.json\\) cannot be read: git says"):
+        Gates(tmp_path, [GATE]).read()
 
 
 def test_evidence_never_holds_the_token(registry, tmp_path):
@@ -211,13 +285,18 @@ def test_what_can_be_checked_first_is_checked_before_any_step(registry, tmp_path
     with pytest.raises(UsageError, match=r"--evidence-dir must be a folder this user can write, got: .*not a folder"):
         rollout(registry, tmp_path, script, yes=True).prepare(chosen)
     (tmp_path / "evidence" / "run").unlink()
-    (tmp_path / "evidence" / "gates.json").write_text(json.dumps([{"gate": GATE, "at": "t", "note": "no by"}]))
-    with pytest.raises(Refused, match=r"gates.json: gate 1 lacks by \(each gate needs gate, by, at as text\)"):
-        rollout(registry, tmp_path, script, yes=True).prepare(chosen)
-    (tmp_path / "evidence" / "gates.json").write_text(json.dumps({"gate": GATE}))
+    run = rollout(registry, tmp_path, script, yes=True)
+    (run.gates.path).parent.mkdir(parents=True, exist_ok=True)
+    run.gates.path.write_text(json.dumps([{"gate": GATE, "at": "t", "note": "no by"}]))
+    commit_gates(run.gates.top)
+    with pytest.raises(Refused, match=r"rollout-gates.json at HEAD: gate 1 lacks by \(each gate needs gate, by, at"):
+        run.prepare(chosen)
+    run.gates.path.write_text(json.dumps({"gate": GATE}))
+    commit_gates(run.gates.top)
     with pytest.raises(Refused, match="must hold a list of gates, got: dict"):
-        rollout(registry, tmp_path, script, yes=True).prepare(chosen)
-    (tmp_path / "evidence" / "gates.json").unlink()
+        run.prepare(chosen)
+    run.gates.path.write_text("[]\n")
+    commit_gates(run.gates.top)
     guarded = []
 
     def refuse_stage(config):
@@ -339,10 +418,104 @@ def test_evidence_of_a_no_change_run_and_of_a_failed_verification_says_what_happ
     run = rollout(registry, tmp_path, script, yes=True)
     with pytest.raises(ArdaMailError):
         run.roll(registry.partition("dev"))
+    document = evidence(tmp_path)
+    assert document["verified"] is False and document["change_set"] == "" and document["changes_deployed"] == []
+    assert document["steps"][2] == {"step": "deploy", "exit": None, "seconds": 0.0, "skipped": "no changes"}
+    assert document["checks"] == json.loads(failing)["checks"] and document["exports"] == {}
     report = (tmp_path / "evidence" / "run" / "Alpha002-dev-Email.md").read_text()
     assert "- Verified: NO (V-PART-009)" in report
     assert "- Change set executed: (none: no changes to deploy)" in report
     assert "- no changes: the stack already matched the committed template; no deploy ran" in report
-    assert "- deploy: skipped (no changes, no drift)" in report
+    assert "- deploy: skipped (no changes)" in report
     assert "Sign-off row: | Verification: NOT every check passed | V-PART-009 |" in report
     assert "every check PASS" not in report
+
+
+def test_a_failed_preflight_is_quoted_from_its_failing_rows_not_a_passing_one(registry, tmp_path):
+    # Old code quoted the child's last line: a PASS row.
+    rows = [
+        {"check": "AWS identity", "status": "PASS", "detail": "account 111122223333"},
+        {"check": "IAM: deploy", "status": "FAIL", "detail": "role/ops lacks cloudformation:ExecuteChangeSet"},
+        {"check": "Postmark token", "status": "PASS", "detail": "GET /domains accepted (1 domain(s))"},
+    ]
+    script = Script(**{"dev --preflight": (1, json.dumps({"checks": rows}))})
+    run = rollout(registry, tmp_path, script, yes=True, profile="ops")
+    with pytest.raises(ArdaMailError) as info:
+        run.roll(registry.partition("dev"))
+    assert str(info.value) == (
+        "dev: pre-flight failed (exit 1): IAM: deploy FAIL: role/ops lacks cloudformation:ExecuteChangeSet; "
+        "fix it, then resume with: python tools/rollout.py --from dev --profile ops --yes"
+    )
+    assert steps(script) == ["deploy.py Alpha002 dev --preflight"]
+    document = evidence(tmp_path)
+    assert document["preflight"] == rows and document["verified"] is False and document["plan"] == {}
+
+
+def drifted(*rows: tuple[str, str, str]) -> str:
+    return json.dumps(
+        {
+            "change_set": "",
+            "changes": [],
+            "drift": [
+                {"resource": r, "property": p, "expected": e, "actual": "(hand-edited)", "resource_type": t}
+                for r, p, e, t in rows
+            ],
+        }
+    )
+
+
+def test_drift_in_the_plan_is_quoted_and_names_overwrite_drift_without_running_a_deploy(registry, tmp_path):
+    # Old code ran the deploy, which refused pointing at a "table above" the rollout had swallowed.
+    plan = drifted(
+        ("DmarcRecord", "ResourceRecords", '"v=DMARC1; p=none"', "AWS::Route53::RecordSet"),
+        ("SpfRecord", "TTL", "300", "AWS::Route53::RecordSet"),
+    )
+    script = Script(**{"dev --plan": (0, plan)})
+    run = rollout(registry, tmp_path, script, yes=True, region="us-east-1")
+    with pytest.raises(Refused) as info:
+        run.roll(registry.partition("dev"))
+    assert str(info.value) == (
+        "dev: deploy not run: the live stack has drifted from the deployed template: "
+        'DmarcRecord ResourceRecords: expected "v=DMARC1; p=none", live (hand-edited); '
+        "SpfRecord TTL: expected 300, live (hand-edited); "
+        "review it (python deploy.py Alpha002 dev --region us-east-1 --plan), then put the records back with: "
+        "python deploy.py Alpha002 dev --region us-east-1 --overwrite-drift, "
+        "then resume with: python tools/rollout.py --from dev --region us-east-1 --yes"
+    )
+    assert steps(script) == ["deploy.py Alpha002 dev --preflight", "deploy.py Alpha002 dev --plan"]
+    document = evidence(tmp_path)
+    assert document["steps"][-1] == {"step": "deploy", "exit": None, "seconds": 0.0, "skipped": "not run: drift"}
+    assert len(document["plan"]["drift"]) == 2 and document["change_set"] == ""
+
+
+def test_drift_of_a_resource_overwrite_drift_cannot_put_back_is_sent_to_hand_repair(registry, tmp_path):
+    plan = drifted(("DnsRecordsRole", "Policies", "[...]", "AWS::IAM::Role"))
+    run = rollout(registry, tmp_path, Script(**{"dev --plan": (0, plan)}), yes=True)
+    by_hand = (
+        r"--overwrite-drift puts back only DNS records: put DnsRecordsRole back by hand as expected \(see: aws "
+        r"cloudformation describe-stack-resource-drifts --stack-name Alpha002-dev-Email "
+        r"--stack-resource-drift-status-filters MODIFIED DELETED --region us-east-1\), then resume with: "
+    )
+    with pytest.raises(Refused, match=by_hand):
+        run.roll(registry.partition("dev"))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("verified", "yes"),
+        ("change_set", "the plan's change set"),
+        ("steps", [{"step": "deploy", "exit": 0, "seconds": 1.0, "skipped": "no changes"}]),
+        ("steps", [{"step": "deploy", "exit": None, "seconds": 0.0}]),
+        ("checks", [{"id": "V-PART-010", "check": "x", "status": "OK", "detail": ""}]),
+        ("target", {"account": "1111-2222-3333", "region": "us-east-1", "stack": "Alpha002-dev-Email"}),
+        ("written_at", "yesterday"),
+        ("undocumented", "a field the schema does not name"),
+    ],
+)
+def test_the_evidence_schema_refuses_what_a_run_never_writes(registry, tmp_path, field, value):
+    rollout(registry, tmp_path, Script(), yes=True).roll(registry.partition("dev"))
+    document = evidence(tmp_path)  # the real document is valid
+    document[field] = value
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, json.loads(EVIDENCE_SCHEMA.read_text()))

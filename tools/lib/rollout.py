@@ -1,15 +1,16 @@
 """The cascade dev → stage → demo → prod, gated on verification: the logic behind ``tools/rollout.py``.
 
 For each partition: pre-flight → plan → deploy (skipped when the plan shows no
-change and no drift) → verify → evidence. Every step is the operator's own
-command, run as a child process (``tools.lib.children``), so a rollout does exactly
-what the runbook does. It stops at the first partition whose step fails, saying
-which step, what failed and the command that resumes; it never starts a partition
-whose predecessor is not verified (in this run, or verified again now), nor one
-whose instance file requires a gate that has not been recorded.
+change; not run when it shows drift) → verify → evidence. Every step is the
+operator's own command, run as a child process (``tools.lib.children``), so a
+rollout does exactly what the runbook does. It stops at the first partition whose
+step fails, quoting the failing rows (pre-flight, drift, verify) and naming the
+next command and the one that resumes; it never starts a partition whose
+predecessor is not verified (in this run, or verified again now), nor one whose
+instance file requires a gate that is not committed in ``docs/rollout-gates.json``.
 
-Evidence: per partition a JSON file and a Markdown report under the evidence
-folder; gates in ``gates.json`` beside the evidence folders. Every file goes
+Evidence: per partition a JSON file (schema: ``docs/evidence.schema.json``), a
+Markdown report and a shareable one under the evidence folder. Every file goes
 through the output sink's writer, so nothing written holds the token.
 """
 
@@ -19,7 +20,7 @@ import json
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,13 +33,17 @@ from tools.lib.children import run_child
 from tools.lib.clock import REAL, Clock
 from tools.lib.deploy.cloudformation import Stack, exports
 from tools.lib.errors import ArdaMailError, NotDone, Refused, UsageError
+from tools.lib.git_guard import GitUnanswered, blobs, head_tree
 from tools.lib.logger import MASK_COMMAND, redact, register_secret, unescape_workflow_value
 from tools.lib.output import Sink, folder_destination_problem, markdown_text, write_file
+from tools.lib.plan.diff import RECORD_TYPE
 from tools.lib.prompt import ask_yes, can_ask
 
 REPO = Path(__file__).resolve().parents[2]
-GATES_FILE = "gates.json"
+GATES_PATH = "docs/rollout-gates.json"  # relative to the checkout; committed, reviewed
 GATE_FIELDS = ("gate", "by", "at")
+EVIDENCE_SCHEMA = REPO / "docs" / "evidence.schema.json"
+EVIDENCE_SCHEMA_VERSION = 1  # docs/evidence.schema.json's "schema_version": raise both when a field changes meaning
 
 
 @dataclass
@@ -53,6 +58,7 @@ class Record:
     steps: list[dict] = field(default_factory=list)
     plan: dict = field(default_factory=dict)
     exports: dict[str, str] = field(default_factory=dict)
+    preflight: list[dict] = field(default_factory=list)
     checks: list[dict] = field(default_factory=list)
     gates: list[dict] = field(default_factory=list)
     verified: bool = False
@@ -115,41 +121,77 @@ class Settings:
 
 
 class Gates:
-    """Recorded operator gates (``gates.json``)."""
+    """Operator gates, recorded in ``docs/rollout-gates.json`` and counted once committed.
 
-    def __init__(self, root: Path) -> None:
-        self.path = root / GATES_FILE
+    The file is reviewed and committed like code, so CI and every operator see the
+    same gates; the rollout reads it from ``HEAD`` (git's object store), never from
+    the working copy: a gate recorded but not committed does not open a partition.
+    Only a gate an instance file requires (``[rollout] requires_gates``) can be recorded.
+    """
 
-    def read(self) -> list[dict]:
-        """Every gate recorded so far; a file that is not a list of complete entries is refused, naming the entry."""
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+    def __init__(self, top: Path, required: Iterable[str]) -> None:
+        self.top = top
+        self.path = top / GATES_PATH
+        self.required = sorted(set(required))
+
+    def parse(self, text: str | None, where: str) -> list[dict]:
+        """The gates in ``text``; a file that is not a list of complete entries is refused, naming the entry."""
+        if text is None:
             return []
-        except (OSError, ValueError) as exc:
-            raise ArdaMailError(
-                f"{self.path} cannot be read ({exc}); fix or remove it, then record the gates again"
-            ) from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise Refused(f"{where} is not JSON ({exc}); fix it in a reviewed commit") from None
         if not isinstance(data, list):
-            raise Refused(f"{self.path} must hold a list of gates, got: {type(data).__name__}; fix or remove it")
+            raise Refused(f"{where} must hold a list of gates, got: {type(data).__name__}; fix it in a reviewed commit")
         for index, entry in enumerate(data, 1):
             missing = [key for key in GATE_FIELDS if not (isinstance(entry, dict) and isinstance(entry.get(key), str))]
             if missing or not entry["gate"] or not entry["by"]:
                 raise Refused(
-                    f"{self.path}: gate {index} lacks {', '.join(missing) or 'a name or who passed it'} "
+                    f"{where}: gate {index} lacks {', '.join(missing) or 'a name or who passed it'} "
                     f"(each gate needs {', '.join(GATE_FIELDS)} as text); record it again with: "
                     "python tools/rollout.py --record-gate NAME --by WHO --note TEXT, and remove the broken entry"
                 )
         return data
 
+    def working(self) -> list[dict]:
+        """The gates in the working copy (what ``--record-gate`` appends to)."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = None
+        except OSError as exc:
+            raise ArdaMailError(f"{self.path} cannot be read ({exc.strerror or exc}); fix its permissions") from None
+        return self.parse(text, str(self.path))
+
+    def read(self) -> list[dict]:
+        """The gates as ``HEAD`` holds them: what CI and every other operator see."""
+        try:
+            found = head_tree(self.top, [GATES_PATH]).get(GATES_PATH)
+            raw = blobs(self.top, [found.sha])[found.sha] if found else None
+        except GitUnanswered as exc:
+            raise Refused(
+                f"the committed gates ({GATES_PATH}) cannot be read: git says: {exc}; run the rollout from a git "
+                "checkout of the reviewed commit"
+            ) from None
+        return self.parse(None if raw is None else raw.decode("utf-8", "replace"), f"{GATES_PATH} at HEAD")
+
+    def uncommitted(self, name: str) -> bool:
+        """Whether ``name`` is recorded in the working copy but not in ``HEAD``."""
+        committed = self.read()
+        return any(g["gate"] == name and g not in committed for g in self.working())
+
     def record(self, name: str, by: str, note: str, at: str, commit: str) -> dict:
-        """Add a gate to the record."""
+        """Add a gate to the working copy's record (to be committed and reviewed)."""
         problem = rules.gate_names([name])
         if problem:
             raise UsageError(f"--record-gate must {problem.removeprefix('be a list of ')}, got: {name!r}")
+        if name not in self.required:
+            known = ", ".join(self.required) or "none: no instance file has [rollout] requires_gates"
+            raise UsageError(f"--record-gate must name a gate an instance file requires ({known}), got: {name!r}")
         entry = {"gate": name, "by": by, "note": note, "at": at, "commit": commit}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_file(self.path, json.dumps(self.read() + [entry], indent=2) + "\n")
+        write_file(self.path, json.dumps(self.working() + [entry], indent=2) + "\n")
         return entry
 
 
@@ -211,14 +253,16 @@ class Rollout:
 
     def prepare(self, chosen: list[PartitionConfig]) -> None:
         """Everything a rollout can check before its first step changes anything: the evidence folder can be
-        written, the gates file is whole, and the AWS credentials and endpoints are each partition's account's.
+        written, the committed gates file is whole (when a partition needs a gate), and the AWS credentials and
+        endpoints are each partition's account's.
         """
         problem = folder_destination_problem(self.evidence_dir)
         if problem:
             raise UsageError(
                 f"--evidence-dir must be a folder this user can write, got: {str(self.evidence_dir)!r} ({problem})"
             )
-        self.gates.read()
+        if any(config.requires_gates for config in chosen):
+            self.gates.read()
         for config in chosen:
             self.account_guard(config)
         self.evidence_dir.mkdir(parents=True, exist_ok=True)
@@ -255,22 +299,68 @@ class Rollout:
         """The command that resumes this rollout at ``partition``, with every option it was started with."""
         return resume_command(partition, self.settings)
 
-    def fail(self, record: Record, step: str, result: subprocess.CompletedProcess) -> None:
-        """Write what is known, then stop the cascade with one line: partition, step, what failed, how to resume."""
-        try:
-            self.write_evidence(record)
-            unwritten = ""
-        except ArdaMailError:
-            unwritten = f" (the evidence could not be written to {self.evidence_dir} either)"
-        failed_checks = [c for c in record.checks if c.get("status") != "PASS"]
-        if failed_checks:
-            what = "; ".join(f"{c.get('id')} {c.get('check')}: {c.get('detail')}" for c in failed_checks[:3])
+    def fail(
+        self,
+        record: Record,
+        step: str,
+        result: subprocess.CompletedProcess,
+        rows: list[dict] | None = None,
+        *,
+        then: str = "fix it",
+    ) -> None:
+        """Write what is known, then stop the cascade with one line: partition, step, what failed, how to go on.
+
+        ``rows`` are the step's own rows (pre-flight or verify): the failing ones are quoted;
+        without any, the child's error line is.
+        """
+        unwritten = self.write_what_is_known(record)
+        failing = [r for r in rows or [] if r.get("status") != "PASS"]
+        if failing:
+            what = quote(
+                f"{' '.join(str(r[k]) for k in ('id', 'check') if r.get(k))} {r.get('status')}: {r.get('detail', '')}"
+                for r in failing
+            )
         else:
             lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
             what = ([line for line in lines if ": error: " in line] or lines[-1:] or ["no output"])[-1].strip()
         raise ArdaMailError(
             f"{record.partition}: {step} failed (exit {result.returncode}): {redact(what)}{unwritten}; "
-            f"fix it, then resume with: {self.resume(record.partition)}"
+            f"{then}, then resume with: {self.resume(record.partition)}"
+        )
+
+    def write_what_is_known(self, record: Record) -> str:
+        """The evidence of a run that stops; "" when written, else the words for the stopping line."""
+        try:
+            self.write_evidence(record)
+        except ArdaMailError:
+            return f" (the evidence could not be written to {self.evidence_dir} either)"
+        return ""
+
+    def refuse_drift(self, record: Record, config: PartitionConfig, drift: list[dict]) -> None:
+        """The plan found drift: a deploy would be refused. Quote the rows and name what puts them back."""
+        record.steps.append({"step": "deploy", "exit": None, "seconds": 0.0, "skipped": "not run: drift"})
+        unwritten = self.write_what_is_known(record)
+        rows = quote(f"{d.get('resource')} {d.get('property')}: expected {d.get('expected')}, live {d.get('actual')}"
+                     for d in drift)  # fmt: skip
+        deploy = shlex.join(
+            ["python", "deploy.py", config.infrastructure.name, config.partition.value, *self.settings.passed_on()]
+        )
+        by_hand = sorted({str(d.get("resource")) for d in drift if d.get("resource_type", RECORD_TYPE) != RECORD_TYPE})
+        if by_hand:
+            inspect = shlex.join(
+                ["aws", "cloudformation", "describe-stack-resource-drifts", "--stack-name", config.stack_name,
+                 "--stack-resource-drift-status-filters", "MODIFIED", "DELETED",
+                 "--region", config.infrastructure.region]
+            )  # fmt: skip
+            then = (
+                f"--overwrite-drift puts back only DNS records: put {', '.join(by_hand)} back by hand as expected "
+                f"(see: {inspect})"
+            )
+        else:
+            then = f"review it ({deploy} --plan), then put the records back with: {deploy} --overwrite-drift"
+        raise Refused(
+            f"{record.partition}: deploy not run: the live stack has drifted from the deployed template: "
+            f"{redact(rows)}{unwritten}; {then}, then resume with: {self.resume(record.partition)}"
         )
 
     def predecessor(self, config: PartitionConfig) -> PartitionConfig | None:
@@ -289,15 +379,22 @@ class Rollout:
                     f"roll it out first: {resume_command(before.partition.value, self.settings)}"
                 )
             self.verified.add(before.partition.value)
-        recorded = self.gates.read()
+        recorded = self.gates.read() if config.requires_gates else []
         found = []
         for gate in config.requires_gates:
             matches = [g for g in recorded if g.get("gate") == gate]
+            resume = resume_command(config.partition.value, self.settings)
+            if not matches and self.gates.uncommitted(gate):
+                raise Refused(
+                    f"{config.partition.value}: not started: gate {gate!r} is recorded in {GATES_PATH} but not "
+                    f"committed; the rollout counts reviewed gates only: commit it (git add {GATES_PATH}; git commit), "
+                    f"have it reviewed and merged, then resume with: {resume}"
+                )
             if not matches:
                 raise Refused(
-                    f"{config.partition.value}: not started: gate {gate!r} is not recorded; when it is passed, run: "
-                    f"python tools/rollout.py --record-gate {gate} --by <who> --note <evidence>, then resume with: "
-                    f"{resume_command(config.partition.value, self.settings)}"
+                    f"{config.partition.value}: not started: gate {gate!r} is not recorded in {GATES_PATH}; when it "
+                    f"is passed, run: python tools/rollout.py --record-gate {gate} --by <who> --note <evidence>, "
+                    f"commit {GATES_PATH} for review, then resume with: {resume}"
                 )
             found.append(matches[-1])
         return found
@@ -324,26 +421,29 @@ class Rollout:
         record = Record.of(config)
         record.gates = self.check_entry(config)
         deploy = ["deploy.py", config.infrastructure.name, config.partition.value]
-        result = self._run(record, "pre-flight", [*deploy, "--preflight"])
+        result = self._run(record, "pre-flight", [*deploy, "--preflight", "--json"])
+        record.preflight = _document(result.stdout).get("checks", [])
         if result.returncode != 0:
-            self.fail(record, "pre-flight", result)
+            self.fail(record, "pre-flight", result, record.preflight)
         result = self._run(record, "plan", [*deploy, "--plan", "--json"])
         if result.returncode != 0:
             self.fail(record, "plan", result)
         record.plan = _document(result.stdout)
-        if record.plan.get("changes") or record.plan.get("drift"):
+        if record.plan.get("drift"):
+            self.refuse_drift(record, config, record.plan["drift"])
+        if record.plan.get("changes"):
             result = self._run(record, "deploy", [*deploy, "--yes"])
             if result.returncode != 0:
                 self.fail(record, "deploy", result)
             # The change set CloudFormation executed, as the stack reports it (the plan's was deleted).
             record.executed_change_set = self.executed_of(config)
-            record.deployed_changes = list(record.plan.get("changes") or [])
+            record.deployed_changes = list(record.plan["changes"])
         else:
-            record.steps.append({"step": "deploy", "exit": None, "seconds": 0.0, "skipped": "no changes, no drift"})
+            record.steps.append({"step": "deploy", "exit": None, "seconds": 0.0, "skipped": "no changes"})
         result = self.verify(record, config)
         record.checks = _document(result.stdout).get("checks", [])
         if result.returncode != 0:
-            self.fail(record, "verify", result)
+            self.fail(record, "verify", result, record.checks)
         record.verified = True
         self.verified.add(config.partition.value)
         record.exports = self.exports_of(config)
@@ -373,6 +473,7 @@ class Rollout:
     def write_evidence(self, record: Record) -> None:
         """The partition's JSON record and its Markdown report."""
         document = {
+            "schema_version": EVIDENCE_SCHEMA_VERSION,
             "partition": record.partition,
             "infrastructure": record.infrastructure,
             "target": {"account": record.account, "region": record.region, "stack": record.stack},
@@ -382,6 +483,7 @@ class Rollout:
             "changes_deployed": record.deployed_changes,
             "plan": record.plan,
             "exports": record.exports,
+            "preflight": record.preflight,
             "checks": record.checks,
             "gates": record.gates,
             "steps": record.steps,
@@ -428,6 +530,13 @@ def take_masks(result: subprocess.CompletedProcess) -> subprocess.CompletedProce
         if len(value) >= 4:
             register_secret(value)
     return subprocess.CompletedProcess(result.args, result.returncode, stdout, stderr)
+
+
+def quote(rows: Iterable[str], most: int = 3) -> str:
+    """Rows for one line: the first ``most``, then how many more."""
+    rows = list(rows)
+    more = f"; and {len(rows) - most} more" if len(rows) > most else ""
+    return "; ".join(rows[:most]) + more
 
 
 def _document(stdout: str) -> dict:

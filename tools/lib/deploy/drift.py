@@ -22,7 +22,7 @@ from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.state import Deployed
 from tools.lib.errors import Refused
 from tools.lib.logger import redact
-from tools.lib.plan.diff import Drift, record_drift
+from tools.lib.plan.diff import RECORD_TYPE, Drift, record_drift
 from tools.lib.plan.template import live_resources
 
 LOG = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
         LOG.info("%s: %s", ctx.target.stack, ctx.report.drift_note)
     rows = []
     for drift in drifts:
-        if drift.get("ResourceType") == "AWS::Route53::RecordSet":
+        if drift.get("ResourceType") == RECORD_TYPE:
             continue  # compared directly
         for difference in drift.get("PropertyDifferences") or [{"PropertyPath": "(resource)"}]:
             rows.append(
@@ -119,6 +119,7 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
                     difference.get("PropertyPath", ""),
                     redact(str(difference.get("ExpectedValue", ""))),
                     redact(str(difference.get("ActualValue", drift.get("StackResourceDriftStatus", "")))),
+                    str(drift.get("ResourceType", "")),
                 )
             )
     ctx.report.drift += rows
@@ -172,7 +173,7 @@ def repair_drift(ctx: Ctx, deployed: Deployed, drift: list[Drift]) -> None:
     changes = []
     for logical_id in sorted({d.resource for d in drift}):
         resource = expected.get(logical_id) or {}
-        if resource.get("Type") != "AWS::Route53::RecordSet":
+        if resource.get("Type") != RECORD_TYPE:
             continue
         props = resource["Properties"]
         records = props.get("ResourceRecords") or []

@@ -36,6 +36,7 @@ from tools.lib.deploy.state import (
     refuse_second_zone,
 )
 from tools.lib.logger import Secret
+from tools.lib.plan.diff import RECORD_TYPE
 from tools.lib.registration import Registration
 
 LOG = logging.getLogger(__name__)
@@ -105,23 +106,23 @@ def plan(ctx: Ctx, opts: Options) -> str:
             ctx.out.line(f"{ctx.target.stack}: no template changes, but the live stack has drifted")
         else:
             ctx.out.line(f"{ctx.target.stack}: no changes; the stack already matches the committed template")
-        say_what_a_deploy_would_do(ctx, ready.drift.records)
+        say_what_a_deploy_would_do(ctx)
         return "no-changes"
     show_changes(ctx, changes)
     describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
     finish_detection(ctx, ready.drift, plan=True, overwrite=False)
     ctx.journal.undo(created.entry)
     ctx.out.line(f"{ctx.target.stack}: plan only; change set deleted, nothing executed")
-    say_what_a_deploy_would_do(ctx, ready.drift.records)
+    say_what_a_deploy_would_do(ctx)
     return "planned"
 
 
-def say_what_a_deploy_would_do(ctx: Ctx, records: list) -> None:
+def say_what_a_deploy_would_do(ctx: Ctx) -> None:
     """After a plan that found drift: the deploy of this plan would be refused, and what would get it through."""
     drift = ctx.report.drift
     if not drift:
         return
-    others = sorted({d.resource for d in drift} - {d.resource for d in records})
+    others = sorted({d.resource for d in drift if d.resource_type != RECORD_TYPE})
     command = ctx.target.rerun
     if others:
         way = (

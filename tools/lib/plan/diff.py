@@ -76,6 +76,9 @@ class IamWidening:
     widening: str
 
 
+RECORD_TYPE = "AWS::Route53::RecordSet"
+
+
 @dataclass(frozen=True)
 class Drift:
     """A live value that differs from what the deployed template says."""
@@ -84,6 +87,7 @@ class Drift:
     property: str
     expected: str
     actual: str
+    resource_type: str = RECORD_TYPE  # only records can be put back by --overwrite-drift
 
 
 def parameter_changes(
@@ -226,7 +230,7 @@ def record_drift(expected: dict[str, dict], live: list[dict]) -> list[Drift]:
     by_key = {(r["Name"].lower().rstrip("."), r["Type"]): r for r in live}
     rows = []
     for logical_id, resource in sorted(expected.items()):
-        if resource.get("Type") != "AWS::Route53::RecordSet":
+        if resource.get("Type") != RECORD_TYPE:
             continue
         props = resource["Properties"]
         name = str(props.get("Name", "")).lower().rstrip(".")
