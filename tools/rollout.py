@@ -2,6 +2,7 @@
 
     python tools/rollout.py [PARTITION ...] [--through PARTITION] [--from PARTITION]
                             [--yes] [--evidence-dir DIR] [--wait SECONDS] [--resolver IP[:PORT]]
+                            [--heartbeat SECONDS]
                             [--profile P] [--region R] [--json]
     python tools/rollout.py --record-gate NAME --by WHO [--note TEXT]
 
@@ -28,9 +29,10 @@ from tools.lib import frame  # noqa: E402
 from tools.lib.clock import REAL  # noqa: E402
 from tools.lib.errors import UsageError  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
-from tools.lib.rollout import DEFAULT_WAIT, GATES_PATH, Gates, Rollout, Settings, cascade, git_commit  # noqa: E402
+from tools.lib.rollout import DEFAULT_WAIT, GATES_PATH, HEARTBEAT_SECONDS, Gates, Rollout, Settings, cascade, git_commit  # noqa: E402
 
 EVIDENCE_ROOT = REPO / "rollout-evidence"
+MAX_HEARTBEAT = 3600.0
 
 COMMAND = frame.Command(
     name="rollout",
@@ -63,6 +65,13 @@ def add_arguments(parser) -> None:
         "--wait", type=float, default=DEFAULT_WAIT, metavar="SECONDS", help=f"verify --wait (default {DEFAULT_WAIT:g})"
     )
     parser.add_argument("--resolver", metavar="IP[:PORT]", help="verify --resolver (e.g. the rehearsal world's)")
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        default=HEARTBEAT_SECONDS,
+        metavar="SECONDS",
+        help=f"a line at least this often while a step runs (default {HEARTBEAT_SECONDS:g}, 1 to {MAX_HEARTBEAT:g})",
+    )
     parser.add_argument("--record-gate", metavar="NAME", help="record that the named gate is passed, and exit")
     parser.add_argument("--by", metavar="WHO", help="with --record-gate: who passed it")
     parser.add_argument("--note", default="", metavar="TEXT", help="with --record-gate: e.g. the ticket or reply")
@@ -77,11 +86,28 @@ def check(args) -> None:
         raise UsageError("--record-gate needs --by WHO")
     if not args.wait >= 0:
         raise UsageError(f"--wait must be zero or more seconds, got: {args.wait:g}")
+    if not 1 <= args.heartbeat <= MAX_HEARTBEAT:  # also refuses nan
+        raise UsageError(f"--heartbeat must be 1 to {MAX_HEARTBEAT:g} seconds, got: {args.heartbeat:g}")
 
 
 def evidence_root() -> Path:
     """Where evidence folders are written."""
     return Path(os.environ.get("ROLLOUT_EVIDENCE_ROOT") or EVIDENCE_ROOT)
+
+
+def settings_of(args) -> Settings:
+    """The run's options, as the rollout and its resume command carry them."""
+    return Settings(
+        args.yes,
+        args.wait,
+        args.resolver,
+        args.heartbeat,
+        args.profile,
+        args.region,
+        partitions=tuple(args.partitions),
+        through=args.through,
+        evidence_dir=args.evidence_dir,
+    )
 
 
 def run_rollout(run: frame.Run) -> int:
@@ -99,16 +125,7 @@ def run_rollout(run: frame.Run) -> int:
         return Exit.OK
     chosen = cascade(registry, args.partitions, args.start, args.through)
     evidence_dir = args.evidence_dir or evidence_root() / f"{REAL.now():%Y%m%dT%H%M%SZ}"
-    settings = Settings(
-        args.yes,
-        args.wait,
-        args.resolver,
-        args.profile,
-        args.region,
-        partitions=tuple(args.partitions),
-        through=args.through,
-        evidence_dir=args.evidence_dir,
-    )
+    settings = settings_of(args)
     rollout = Rollout(registry, settings, evidence_dir, gates, dict(os.environ), out, commit=git_commit)
     out.document["evidence_dir"] = str(evidence_dir)
     rollout.prepare(chosen)  # before the first step: evidence folder, gates file, accounts

@@ -19,6 +19,7 @@ import pytest
 from instances.registry import load_registry
 from tests.conftest import PYTHON, TOKEN, assert_token_nowhere, free_port
 from tools.lib.rollout import EVIDENCE_SCHEMA
+from tools.rehearsal import moto_compat
 from tools.rehearsal.aws import change_record, client
 from tools.rehearsal.dns import Route53DnsServer
 from tools.rehearsal.postmark import dns_lookup
@@ -211,6 +212,14 @@ def test_drift_stops_the_rollout_with_its_rows_and_the_commands_that_repair_and_
     resumed = run_in_clone(cascade, ["bash", "-c", printed.replace("python ", f"{PYTHON} ", 1)])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Alpha002-dev-Email: verified (no changes to deploy)" in resumed.stdout
+    # The no-change run's evidence says so: no change set of its own, the deploy skipped, every check PASS.
+    unchanged = valid_evidence(evidence / "Alpha002-dev-Email.json")
+    assert unchanged["verified"] is True and unchanged["change_set"] == "" and unchanged["changes_deployed"] == []
+    assert unchanged["steps"][2] == {"step": "deploy", "exit": None, "seconds": 0.0, "skipped": "no changes"}
+    assert {c["status"] for c in unchanged["checks"]} == {"PASS"} and len(unchanged["exports"]) == 6
+    report = (evidence / "Alpha002-dev-Email.md").read_text()
+    assert "- Change set executed: (none: no changes to deploy)" in report
+    assert "- no changes: the stack already matched the committed template; no deploy ran" in report
     # A rotation adds a record: the evidence lists the addition (old code left the added DkimSlot1Record out).
     rotated = run_in_clone(cascade, [PYTHON, "tools/rotate_dkim.py", "Alpha002", "dev"])
     assert rotated.returncode == 0, rotated.stderr[-3000:]
@@ -223,3 +232,17 @@ def test_drift_stops_the_rollout_with_its_rows_and_the_commands_that_repair_and_
     assert "DkimSlot2Record" in {r.get("LogicalResourceId") for r in live}
     assert record["change_set"] == cfn.describe_stacks(StackName="Alpha002-dev-Email")["Stacks"][0]["ChangeSetId"]
     assert "- Add DkimSlot2Record (AWS::Route53::RecordSet)" in (after / "Alpha002-dev-Email.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_slow_stack_gets_heartbeats_naming_the_step_and_its_last_line(cascade, monkeypatch):
+    # As `rehearse.py up --apply-seconds 4` plays it: every executed change set takes 4 s.
+    monkeypatch.setattr(moto_compat, "SLOW_EXECUTION", 4.0)
+    result = rollout(cascade, "dev", "--yes", "--heartbeat", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    beats = [line for line in result.stderr.splitlines() if "still running after" in line]
+    deploying = [line for line in beats if line.startswith("Alpha002-dev-Email: deploy: still running after ")]
+    # Old code: silent for the whole step.
+    assert len(deploying) >= 3, result.stderr[-3000:]
+    assert all("; last: " in line for line in deploying[1:]), deploying
+    assert any("CREATE_IN_PROGRESS" in line or "change set" in line for line in deploying), deploying

@@ -385,6 +385,31 @@ def test_the_resume_command_carries_every_option_the_run_was_started_with():
     assert resume_command("dev", Settings()) == "python tools/rollout.py --from dev"
 
 
+def test_the_resume_command_parses_back_to_the_run_it_resumes_whatever_options_it_had():
+    # Structural: every option of the parser (but those that are not a run's) set, and read back from the command.
+    import shlex
+
+    from tools import rollout as cli
+    from tools.lib.rollout import resume_command
+
+    parser = cli.COMMAND.parser()
+    cli.add_arguments(parser)
+    not_a_run = {"help", "json", "debug", "record_gate", "by", "note", "start", "partitions"}
+    values = {"wait": "30", "heartbeat": "5", "resolver": "127.0.0.1:5353", "profile": "prod admin",
+              "region": "us-east-1", "through": "stage", "evidence_dir": "/tmp/evidence run"}  # fmt: skip
+    argv = ["dev", "stage"]
+    for action in parser._actions:
+        if action.dest in not_a_run:
+            continue
+        assert action.dest in values or action.nargs == 0, f"a new option {action.dest}: give it a test value"
+        argv += [action.option_strings[0]] + ([] if action.nargs == 0 else [values[action.dest]])
+    args = parser.parse_args(argv)
+    resumed = shlex.split(resume_command("stage", cli.settings_of(args)))
+    assert resumed[:2] == ["python", "tools/rollout.py"]
+    again = parser.parse_args(resumed[2:])
+    assert again.start == "stage" and {**vars(again), "start": None} == vars(args)
+
+
 def test_a_running_child_step_gets_a_heartbeat_with_its_last_line_never_a_mask(tmp_path):
     """A child that runs a while: heartbeat lines name how long and its last line; a mask line never shows."""
     from tools.lib.children import run_child

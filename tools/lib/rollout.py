@@ -89,6 +89,7 @@ class Settings:
     yes: bool = False
     wait: float = DEFAULT_WAIT
     resolver: str | None = None
+    heartbeat: float = HEARTBEAT_SECONDS
     profile: str | None = None
     region: str | None = None
     # Only for the resume command: what else the run was started with.
@@ -105,6 +106,8 @@ class Settings:
             options += ["--wait", f"{self.wait:g}"]
         if self.resolver:
             options += ["--resolver", self.resolver]
+        if self.heartbeat != HEARTBEAT_SECONDS:
+            options += ["--heartbeat", f"{self.heartbeat:g}"]
         options += self.passed_on()
         if self.evidence_dir is not None:
             options += ["--evidence-dir", str(self.evidence_dir)]
@@ -248,7 +251,6 @@ class Rollout:
         self.exports_of = exports_of or self.read_exports
         self.account_guard = account_guard or self.check_account
         self.executed_of = executed_of or self.read_executed_change_set
-        self.heartbeat_seconds = HEARTBEAT_SECONDS
         self._running = "rollout"
 
     def prepare(self, chosen: list[PartitionConfig]) -> None:
@@ -276,7 +278,7 @@ class Rollout:
     def run_command(self, argv: list[str]) -> subprocess.CompletedProcess:
         """One operator command (``deploy.py ...``, ``tools/verify_partition_mail.py ...``) as a child process.
 
-        While it runs, a heartbeat line every ``heartbeat_seconds``: the step, how long, the child's last line.
+        While it runs, a heartbeat line every ``--heartbeat`` seconds: the step, how long, the child's last line.
         """
         where = self._running
 
@@ -284,7 +286,7 @@ class Rollout:
             line = f"{where}: still running after {elapsed:.0f}s" + (f"; last: {last[:160]}" if last else "")
             print(line, file=sys.stderr, flush=True)  # the frame's stream redacts and neutralises it
 
-        return run_child([sys.executable, *argv], cwd=REPO, env=self.env, heartbeat=(self.heartbeat_seconds, say))
+        return run_child([sys.executable, *argv], cwd=REPO, env=self.env, heartbeat=(self.settings.heartbeat, say))
 
     def _run(self, record: Record, step: str, argv: list[str]) -> subprocess.CompletedProcess:
         self._running = f"{record.stack}: {step}"
