@@ -202,7 +202,7 @@ def _load_infrastructure(folder: Path) -> Infrastructure:
     account_id = top.field("account_id", rules.account_id)
     region = top.field("region", rules.region)
     root = top.table("platform_root")
-    parent_zone = root.field("parent_zone", rules.domain_name)
+    parent_zone = root.field("parent_zone", rules.parent_zone)
     role_arn = root.field("delegation_role_arn", rules.role_arn)
     root.close()
     top.close()
@@ -298,6 +298,12 @@ def load_registry(root: Path = DEFAULT_ROOT) -> Registry:
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
         if not (folder / INFRASTRUCTURE_FILE).is_file():
             raise ConfigError(f"{_display(folder)}: has no {INFRASTRUCTURE_FILE}")
+        problem = rules.infrastructure_name(folder.name)
+        if problem:
+            raise ConfigError(
+                f"{_display(folder)}: the folder's name is the infrastructure's name and must {problem}, "
+                f"got: {folder.name!r}"
+            )
         infra = _load_infrastructure(folder)
         infrastructures[infra.name] = infra
         for path in sorted(folder.glob("*.toml")):

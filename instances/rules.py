@@ -30,7 +30,17 @@ _OP_REFERENCE = re.compile(rf"op://({_OP_PART})/({_OP_PART})(/{_OP_PART}){{1,2}}
 # ASCII only: AWS allows any UTF-8 letter, but the rendered template is plain ASCII
 # (templates/yaml_emitter.py), and a name the emitter cannot write must fail here, named.
 _TAG_KEY = re.compile(r"[A-Za-z0-9_ .:/=+@-]{1,128}")
-_TAG_VALUE = re.compile(r"[A-Za-z0-9_ .:/=+@-]{0,256}")
+_TAG_VALUE = re.compile(r"[A-Za-z0-9_ .:/=+@-]{0,180}")
+# Every value below lands in the committed YAML, whose emitter writes a line of at most
+# 200 columns and a string of under 200 characters (templates/yaml_emitter.py): the
+# limits keep each field's longest rendering inside them, so a value the emitter could
+# not write is refused here, named. tests/unit/test_registry.py renders every field at
+# its limit. AWS allows more (tag values of 256, IAM paths of 512, domains of 253).
+YAML = "the committed YAML keeps each line within 200 columns"
+MAX_PARENT_ZONE = 60
+MAX_REPORT_ADDRESS = 100
+MAX_ARN = 160
+_INFRASTRUCTURE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,30}")
 # The fewest tags any resource of the stack takes: a Route 53 hosted zone holds at most 10
 # (Route 53 Developer Guide, "Tagging Amazon Route 53 resources"; ChangeTagsForResource's
 # AddTags: "You can add a maximum of 10 tags"). aws:-prefixed system tags do not count.
@@ -57,9 +67,9 @@ def region(value: object) -> str | None:
 
 def role_arn(value: object) -> str | None:
     """An IAM role ARN."""
-    if isinstance(value, str) and _ROLE_ARN.fullmatch(value):
+    if isinstance(value, str) and len(value) <= MAX_ARN and _ROLE_ARN.fullmatch(value):
         return None
-    return "be an IAM role ARN such as 'arn:aws:iam::111122223333:role/Name'"
+    return f"be an IAM role ARN of at most {MAX_ARN} characters such as 'arn:aws:iam::111122223333:role/Name' ({YAML})"
 
 
 def role_arn_account(value: str) -> str:
@@ -84,30 +94,53 @@ def arn_in_partition(arn: str, region_name: str) -> str | None:
 
 def principal_arn(value: object) -> str | None:
     """An IAM principal ARN (account root, role or user)."""
-    if isinstance(value, str) and _PRINCIPAL_ARN.fullmatch(value):
+    if isinstance(value, str) and len(value) <= MAX_ARN and _PRINCIPAL_ARN.fullmatch(value):
         return None
-    return "be an IAM principal ARN such as 'arn:aws:iam::111122223333:root' or '...:role/Name'"
+    return (
+        f"be an IAM principal ARN of at most {MAX_ARN} characters such as 'arn:aws:iam::111122223333:root' or "
+        f"'...:role/Name' ({YAML})"
+    )
 
 
-def domain_name(value: object) -> str | None:
+def domain_name(value: object, longest: int = 253) -> str | None:
     """A lowercase fully qualified domain name with at least two labels, no trailing dot."""
     if (
         isinstance(value, str)
-        and len(value) <= 253
+        and len(value) <= longest
         and value.count(".") >= 1
         and all(_LABEL.fullmatch(label) for label in value.split("."))
     ):
         return None
+    if longest < 253:
+        return (
+            f"be a lowercase domain name of at most {longest} characters such as 'ardamails.com' "
+            f"(no trailing dot; {YAML})"
+        )
     return "be a lowercase domain name such as 'dev.ardamails.com' (no trailing dot)"
+
+
+def parent_zone(value: object) -> str | None:
+    """The parent zone: a domain name every partition's names, records and descriptions are built from."""
+    return domain_name(value, MAX_PARENT_ZONE)
+
+
+def infrastructure_name(value: object) -> str | None:
+    """An infrastructure's name (its folder under instances/): letters and digits starting with a letter."""
+    if isinstance(value, str) and _INFRASTRUCTURE.fullmatch(value):
+        return None
+    return "be a name of at most 31 ASCII letters and digits starting with a letter, such as 'Alpha002'"
 
 
 def email_address(value: object) -> str | None:
     """A lowercase mailbox address local@domain."""
-    if isinstance(value, str) and value.isascii() and value.count("@") == 1:
+    if isinstance(value, str) and value.isascii() and value.count("@") == 1 and len(value) <= MAX_REPORT_ADDRESS:
         local, domain = value.split("@")
         if _EMAIL_LOCAL.fullmatch(local) and domain_name(domain) is None:
             return None
-    return "be a lowercase e-mail address such as 'dmarc-reports@arda.cards' (no ',', '!', ';' or spaces)"
+    return (
+        f"be a lowercase e-mail address of at most {MAX_REPORT_ADDRESS} characters such as "
+        f"'dmarc-reports@arda.cards' (no ',', '!', ';' or spaces; {YAML})"
+    )
 
 
 def dmarc_policy(value: object) -> str | None:
@@ -158,7 +191,7 @@ def tags(value: object) -> str | None:
                 f"(bad name {key!r})"
             )
         if not isinstance(val, str) or not _TAG_VALUE.fullmatch(val):
-            return f"map each tag to at most 256 ASCII letters, digits or ' _.:/=+-@' (bad value for {key!r})"
+            return f"map each tag to at most 180 ASCII letters, digits or ' _.:/=+-@' ({YAML}; bad value for {key!r})"
     return None
 
 

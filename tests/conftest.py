@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from instances.registry import load_registry
 from templates.partition_email import PartitionEmail
@@ -37,6 +38,14 @@ STANDIN_BIN = REPO / "tools" / "rehearsal" / "bin"
 
 
 # -- scheduling: the long end-to-end tests first, so two workers finish together ------------------
+
+
+# Property tests (Hypothesis): a bounded, repeatable run in the default suite; a larger budget on demand:
+#     pytest tests/unit/test_yaml_emitter.py --hypothesis-profile thorough
+_SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile("suite", max_examples=400, deadline=None, derandomize=True, suppress_health_check=_SLOW_DATA)
+settings.register_profile("thorough", max_examples=25_000, deadline=None, suppress_health_check=_SLOW_DATA)
+settings.load_profile("suite")
 
 
 def pytest_collection_modifyitems(items) -> None:

@@ -83,8 +83,8 @@ BAD_CONFIG = [
         "Alpha002/infrastructure.toml",
         'parent_zone = "ardamails.com"',
         'parent_zone = "ardamails.com."',
-        "platform_root.parent_zone must be a lowercase domain name such as 'dev.ardamails.com' "
-        "(no trailing dot), got: 'ardamails.com.'",
+        "platform_root.parent_zone must be a lowercase domain name of at most 60 characters such as 'ardamails.com' "
+        "(no trailing dot; the committed YAML keeps each line within 200 columns), got: 'ardamails.com.'",
     ),
     (
         "Alpha002/infrastructure.toml",
@@ -297,7 +297,8 @@ HOSTILE_CONFIG = [
         "Alpha002/dev.toml",
         'report_address = "dmarc-reports@arda.cards"',
         'report_address = "dmarc-reports!10m@arda.cards"',
-        "report_address must be a lowercase e-mail address such as 'dmarc-reports@arda.cards' (no ',', '!'",
+        "report_address must be a lowercase e-mail address of at most 100 characters such as "
+        "'dmarc-reports@arda.cards' (no ',', '!'",
     ),
     (
         "Alpha002/dev.toml",
@@ -309,7 +310,8 @@ HOSTILE_CONFIG = [
         "Alpha002/dev.toml",
         'Owner = "platform-devops"',
         'Owner = "platform\\ndevops"',
-        "tags must map each tag to at most 256 ASCII letters, digits or ' _.:/=+-@' (bad value for 'Owner')",
+        "tags must map each tag to at most 180 ASCII letters, digits or ' _.:/=+-@' (the committed YAML keeps "
+        "each line within 200 columns; bad value for 'Owner')",
     ),
     (
         # Old code: accepted here, then generate failed in the emitter without naming the file.
@@ -374,3 +376,71 @@ def test_a_zone_full_of_tags_is_accepted_at_the_limit(instance_tree):
           'Owner = "platform-devops"\n' + "\n".join(f'T{i} = "x"' for i in range(5)))  # fmt: skip
     config = load_registry(instance_tree).lookup("Alpha002", "dev")
     assert len(config.tags) == 7
+
+
+# -- every value the rules accept renders: the limits are the emitter's -----------------------------------
+
+INFRA = "A" + "b" * 30  # 31 characters
+ZONE = "z" * 52 + ".example"  # 60 characters (rules.MAX_PARENT_ZONE)
+ARN_ACCOUNT = "111122223333"
+
+
+def longest_instance_tree(root, tag_value: str = " " + "v" * 179, tag_key: str = "k" * 127) -> None:
+    """An infrastructure with every field the rules accept at its longest (stage: the longest partition)."""
+    folder = root / INFRA
+    folder.mkdir(parents=True)
+    role = "arn:aws:iam::444455556666:role/" + "p/" * 50 + "r" * 29  # 160 characters
+    (folder / "infrastructure.toml").write_text(
+        f'account_id = "{ARN_ACCOUNT}"\nregion = "ap-southeast-2"\n'
+        f'[platform_root]\nparent_zone = "{ZONE}"\ndelegation_role_arn = "{role}"\n'
+    )
+    principal = f"arn:aws:iam::{ARN_ACCOUNT}:role/" + "q/" * 50 + "s" * 29
+    address = "l" * 64 + "@" + "d" * 27 + ".example"  # 100 characters
+    tags = "\n".join(f'"{tag_key}{i}" = "{tag_value}"' for i in range(7))
+    (folder / "stage.toml").write_text(
+        f'infrastructure = "{INFRA}"\nmail_domain = "stage.{ZONE}"\n'
+        'postmark_token_ref = "op://Arda-Platform/PostmarkNonProd/credential"\n'
+        f'dns_records_principal = "{principal}"\n[dmarc]\npolicy = "quarantine"\nreport_address = "{address}"\n'
+        f"[ttl]\nrecords = 172800\nns_delegation = 172800\n[tags]\n{tags}\n"
+    )
+
+
+def test_every_field_at_the_longest_the_rules_accept_renders(tmp_path):
+    # Old code: a tag value of 200-256 characters, a longer zone, address or ARN passed the rules, then
+    # generate.py failed in the emitter.
+    from templates.render import read_handler_source, render
+
+    longest_instance_tree(tmp_path)
+    config = load_registry(tmp_path).lookup(INFRA, "stage")
+    assert len(config.dmarc_report_address) == 100 and len(config.infrastructure.delegation_role_arn) == 160
+    text = render(config, read_handler_source())
+    assert max(len(line) for line in text.splitlines() if not line.startswith("        ")) <= 200
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda t: t.replace('"stage.', '"stage.z').replace(f'"{ZONE}"', f'"z{ZONE}"'),
+            "platform_root.parent_zone must be a lowercase domain name of at most 60 characters",
+        ),
+        (lambda t: t.replace("role/p/", "role/pp/"), "delegation_role_arn must be an IAM role ARN of at most 160"),
+        (lambda t: t.replace("role/q/", "role/qq/"), "dns_records_principal must be an IAM principal ARN of at most"),
+        (lambda t: t.replace('"llll', '"lllll'), "report_address must be a lowercase e-mail address of at most 100"),
+        (lambda t: t.replace(" vvv", " vvvv"), "tags must map each tag to at most 180 ASCII letters"),
+    ],
+)
+def test_one_character_more_is_refused_at_load_with_the_rule(tmp_path, edit, message):
+    longest_instance_tree(tmp_path)
+    for path in (tmp_path / INFRA).iterdir():
+        path.write_text(edit(path.read_text()))
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        load_registry(tmp_path)
+    assert "the committed YAML keeps each line within 200 columns" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["Alpha 002", "Alphaé", "0lpha", "A" * 32, "Alpha-002"])
+def test_an_infrastructure_folder_name_the_templates_cannot_use_is_refused_at_load(instance_tree, name):
+    (instance_tree / "Alpha002").rename(instance_tree / name)
+    with pytest.raises(ConfigError, match=re.escape("the folder's name is the infrastructure's name and must be a")):
+        load_registry(instance_tree)

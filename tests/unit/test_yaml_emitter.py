@@ -2,134 +2,26 @@
 
 The oracle is the path the committed bytes came from (troposphere's: JSON with
 sorted keys, re-read by cfn_flip, emitted by PyYAML). On the real templates the
-bytes must be identical; on hundreds of generated templates every output must be
-identical too, or a loud EmitterError, never a different byte.
+bytes must be identical; on documents Hypothesis generates (tests/emitter_strategies.py:
+adversarial keys and scalars, every intrinsic function with every argument shape)
+every output must be identical too, or a loud EmitterError, never a different byte.
+The suite runs 400 of them, repeatably; ``--hypothesis-profile thorough`` runs 25,000.
 """
 
 from __future__ import annotations
 
 import json
-import random
-import string
+import re
 
 import cfn_flip
 import pytest
+import yaml
+from hypothesis import event, given, note
 
 from templates.partition_email import PartitionEmail
 from templates.render import props_for
 from templates.yaml_emitter import EmitterError, dump
-
-TRICKY = [
-    "",
-    " ",
-    "a b",
-    "x:",
-    "x: y",
-    "a:b",
-    ":x",
-    "-",
-    "- x",
-    "-x",
-    "?",
-    "? x",
-    "#x",
-    "a #b",
-    "a#b",
-    "*.x",
-    "&a",
-    "!x",
-    "|",
-    ">",
-    "'q'",
-    '"q"',
-    "%x",
-    "@x",
-    "`x",
-    ",x",
-    "[x]",
-    "{x}",
-    "x,y",
-    "0",
-    "00",
-    "0123",
-    "123",
-    "-1",
-    "+1",
-    "1.5",
-    ".5",
-    "1e3",
-    "1_000",
-    "0x1F",
-    "0o17",
-    "0b101",
-    "1:30",
-    "190:20:30",
-    ".inf",
-    "-.inf",
-    ".nan",
-    "yes",
-    "No",
-    "TRUE",
-    "off",
-    "On",
-    "null",
-    "Null",
-    "~",
-    "<<",
-    "=",
-    "2012-10-17",
-    "2001-12-14t21:59:43.10-05:00",
-    "1.2.3",
-    "10.0.0.1",
-    "v1.0",
-    "arn:",
-    "arn:aws:iam::111122223333:root",
-    ":route53:::change/*",
-    "us-east-1",
-    "partition-email/v2",
-    "^$|^[A-Za-z0-9]$",
-    "k=rsa;p=AAAA",
-    "a" * 150,
-    "---",
-    "...",
-    "x ",
-    " x",
-    "a\\b",
-    "é",
-    "line\nbreak",
-    "tab\there",
-]
-KEYS = ["Name", "Value", "Type", "Properties", "Key", "A1", "b.c", "x-y", "Resource", "Sid", "Tags", "TTL"]
-
-
-def random_string(rng: random.Random) -> str:
-    if rng.random() < 0.5:
-        return rng.choice(TRICKY)
-    alphabet = string.ascii_letters + string.digits + " :#-*&!|>'\"%@`,[]{}?./=+_~^$;"
-    return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
-
-
-def random_value(rng: random.Random, depth: int):
-    roll = rng.random()
-    if depth <= 0 or roll < 0.45:
-        kind = rng.random()
-        if kind < 0.1:
-            return rng.randint(-5, 100000)
-        if kind < 0.15:
-            return rng.choice([True, False])
-        if kind < 0.18:
-            return "\n".join(f"line {i} of a block" for i in range(rng.randint(10, 14))) + rng.choice(["", "\n"])
-        return random_string(rng)
-    if roll < 0.6:
-        fn = rng.choice(["Ref", "Condition", "Fn::GetAtt", "Fn::Join", "Fn::If", "Fn::Sub", "Fn::Select"])
-        if fn in ("Ref", "Condition", "Fn::Sub"):
-            return {fn: random_string(rng)}
-        if fn == "Fn::GetAtt":
-            return {fn: ["Resource", rng.choice(["Arn", "NameServers"])]}
-        return {fn: [random_value(rng, depth - 1) for _ in range(rng.randint(1, 3))]}
-    if roll < 0.8:
-        return [random_value(rng, depth - 1) for _ in range(rng.randint(0, 3))]
-    return {rng.choice(KEYS): random_value(rng, depth - 1) for _ in range(rng.randint(0, 4))}
+from tests.emitter_strategies import documents
 
 
 def oracle(document: dict) -> str:
@@ -143,21 +35,26 @@ def test_the_real_templates_are_byte_identical(dev_config, prod_config, handler_
         assert dump(template.to_dict()) == template.to_yaml()
 
 
-def test_generated_templates_are_identical_or_refused():
-    rng = random.Random(20261126)
-    written = refused = 0
-    for _ in range(1500):
-        document = {"Resources": {rng.choice(KEYS): random_value(rng, 4) for _ in range(rng.randint(1, 4))}}
+@given(documents())
+def test_any_document_is_cfn_flips_bytes_or_refused(document):
+    """The emitter's promise, against cfn_flip on adversarial CloudFormation-shaped documents (Hypothesis).
+
+    Bounded in the default suite; a larger budget: ``pytest tests/unit/test_yaml_emitter.py
+    --hypothesis-profile thorough`` (tests/conftest.py registers the profiles).
+    """
+    try:
         expected = oracle(document)
-        try:
-            ours = dump(document)
-        except EmitterError:
-            refused += 1
-            continue
-        assert ours == expected, json.dumps(document)
-        written += 1
-    # Refusals are for the corners (control characters, multi-line strings, odd numbers), not the rule.
-    assert written > 3 * refused, (written, refused)
+    except (TypeError, AttributeError, ValueError, yaml.YAMLError) as exc:  # cfn_flip cannot write it: refuse
+        note(f"cfn_flip raised {type(exc).__name__}: {exc}")
+        expected = None
+    try:
+        ours = dump(document)
+    except EmitterError:
+        event("refused")
+        return
+    event("written")
+    assert expected is not None, "the emitter wrote a document cfn_flip cannot write"
+    assert ours == expected
 
 
 @pytest.mark.parametrize(
@@ -168,13 +65,65 @@ def test_generated_templates_are_identical_or_refused():
         ("a\nb", "a string with line breaks is written only as a literal block"),
         ("é", "only printable ASCII strings are written"),
         ("x" * 200, "strings of 200 characters or more"),
-        ("1.2.3", "cannot tell how YAML 1.1 reads '1.2.3'"),
         ("\n".join(["x "] * 12), "trailing spaces"),
     ],
 )
 def test_values_outside_the_subset_are_refused_loudly(value, message):
     with pytest.raises(EmitterError, match=message.replace("(", "\\(").replace(".", "\\.")):
         dump({"Key": value})
+
+
+def nested(depth: int, inner: dict) -> dict:
+    for _ in range(depth):
+        inner = {"a": inner}
+    return inner
+
+
+STATE_MACHINE = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {"DefinitionString": {"StartAt": "A"}}}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"Resources": {"03EventSourceMapping": {"Type": "X"}}, "Metadata": {"01_install": {"command": "x"}}},
+        {"Resources": {"K" * 122: "a"}},
+        {"Resources": {"Machine": STATE_MACHINE}},
+        {"Resources": {"Machine": {**STATE_MACHINE, "Properties": {"DefinitionString": {"Fn::Sub": "x"}}}}},
+        {"Resources": {"A": "x"}, "Transform": "line\n" * 10 + "\n"},
+        {"Resources": {"A": "\n" + "line\n" * 10}},
+        {"Resources": {"A": "  indented\n" * 10}},
+        {"Resources": {"A": ["2012-1-7", "2012-10-17", "1.2.3", "10.0.0.1", "1-2", "2012-10-17 1:2:3"]}},
+    ],
+    ids=[
+        "leading-zero keys",
+        "122-char key",
+        "state machine",
+        "state machine Fn::Sub",
+        "|+ last",
+        "|2",
+        "|2 spaces",
+        "dates and versions",
+    ],  # fmt: skip
+)
+def test_the_shapes_a_review_found_are_written_as_cfn_flip_writes_them(document):
+    assert dump(document) == oracle(document)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"A": {"Fn::GetAtt": ["Res", {"Ref": "Attr"}]}}, "Fn::GetAtt with a part that is not a string"),
+        ({"A": {"Fn::GetAtt": ["Res", ["Attr"]]}}, "Fn::GetAtt with a part that is not a string"),
+        ({"K" * 123: "a"}, "keys of 123 characters or more are written in the explicit '? key' form"),
+        ({"": "a"}, "empty mapping keys"),
+        ({"A": {"K": "x" * 196}}, "a line of 201 columns would be folded"),
+        (nested(45, {"K" * 120: {"M": 1}}), "a line of 211 columns would be folded"),  # a key line, too
+    ],
+)
+def test_shapes_cfn_flip_cannot_write_or_writes_otherwise_are_refused(document, message):
+    # Old code: a TypeError for the GetAtt shapes, and silently different bytes for the long keys.
+    with pytest.raises(EmitterError, match=re.escape(message)):
+        dump(document)
 
 
 def test_the_committed_yaml_is_written_by_this_emitter_not_cfn_flip(monkeypatch, dev_config, handler_source):
