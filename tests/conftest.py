@@ -44,7 +44,7 @@ STANDIN_BIN = REPO / "tools" / "rehearsal" / "bin"
 #     pytest tests/unit/test_yaml_emitter.py --hypothesis-profile thorough
 _SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 settings.register_profile("suite", max_examples=400, deadline=None, derandomize=True, suppress_health_check=_SLOW_DATA)
-settings.register_profile("thorough", max_examples=25_000, deadline=None, suppress_health_check=_SLOW_DATA)
+settings.register_profile("thorough", max_examples=10_000, deadline=None, suppress_health_check=_SLOW_DATA)
 settings.load_profile("suite")
 
 

@@ -476,7 +476,7 @@ def test_a_failed_preflight_is_quoted_from_its_failing_rows_not_a_passing_one(re
     assert document["preflight"] == rows and document["verified"] is False and document["plan"] == {}
 
 
-def drifted(*rows: tuple[str, str, str]) -> str:
+def drifted(*rows: tuple[str, str, str, str]) -> str:
     return json.dumps(
         {
             "change_set": "",
