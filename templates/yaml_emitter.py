@@ -7,8 +7,8 @@ for the subset our templates use, and refuses loudly (``EmitterError``) anything
 outside it rather than guess:
 
 - block mappings with keys sorted, block sequences indented two spaces under their
-  key (``key:`` then ``  - item``), ``{}`` and ``[]`` for empty ones; keys written
-  as string scalars are (``'01_install':``);
+  key (``key:`` then ``  - item``), ``{}`` and ``[]`` for empty ones; keys are
+  written as string scalars (so ``'01_install':`` is quoted);
 - intrinsic functions in short form: ``!Ref 'X'``, ``!GetAtt 'A.B'``,
   ``!Condition 'X'``, ``!Join`` + a sequence, and so on (a single-key mapping whose
   key is ``Ref``, ``Condition`` or ``Fn::*``); tagged scalars are single-quoted;
