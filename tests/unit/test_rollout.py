@@ -216,7 +216,7 @@ def test_gates_are_recorded_in_one_committed_file_and_checked_by_name(checkout):
     gates = Gates(checkout, [GATE])
     gates.record(GATE, "ops", "", "t", "c")
     assert gates.read() == [], "recorded, not yet committed: not counted"
-    assert gates.uncommitted(GATE)
+    assert gates.uncommitted(GATE, gates.read())
     commit_gates(checkout)
     gates.record(GATE, "lead", "second look", "t2", "c")
     assert [g["by"] for g in gates.working()] == ["ops", "lead"]

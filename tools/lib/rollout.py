@@ -179,9 +179,8 @@ class Gates:
             ) from None
         return self.parse(None if raw is None else raw.decode("utf-8", "replace"), f"{GATES_PATH} at HEAD")
 
-    def uncommitted(self, name: str) -> bool:
-        """Whether ``name`` is recorded in the working copy but not in ``HEAD``."""
-        committed = self.read()
+    def uncommitted(self, name: str, committed: list[dict]) -> bool:
+        """Whether ``name`` is recorded in the working copy but not among the ``committed`` gates (``read()``)."""
         return any(g["gate"] == name and g not in committed for g in self.working())
 
     def record(self, name: str, by: str, note: str, at: str, commit: str) -> dict:
@@ -307,8 +306,6 @@ class Rollout:
         step: str,
         result: subprocess.CompletedProcess,
         rows: list[dict] | None = None,
-        *,
-        then: str = "fix it",
     ) -> None:
         """Write what is known, then stop the cascade with one line: partition, step, what failed, how to go on.
 
@@ -327,7 +324,7 @@ class Rollout:
             what = ([line for line in lines if ": error: " in line] or lines[-1:] or ["no output"])[-1].strip()
         raise ArdaMailError(
             f"{record.partition}: {step} failed (exit {result.returncode}): {redact(what)}{unwritten}; "
-            f"{then}, then resume with: {self.resume(record.partition)}"
+            f"fix it, then resume with: {self.resume(record.partition)}"
         )
 
     def write_what_is_known(self, record: Record) -> str:
@@ -386,7 +383,7 @@ class Rollout:
         for gate in config.requires_gates:
             matches = [g for g in recorded if g.get("gate") == gate]
             resume = resume_command(config.partition.value, self.settings)
-            if not matches and self.gates.uncommitted(gate):
+            if not matches and self.gates.uncommitted(gate, recorded):
                 raise Refused(
                     f"{config.partition.value}: not started: gate {gate!r} is recorded in {GATES_PATH} but not "
                     f"committed; the rollout counts reviewed gates only: commit it (git add {GATES_PATH}; git commit), "
@@ -458,19 +455,19 @@ class Rollout:
         host = (urlsplit(endpoint).hostname or "").lower()
         return endpoint if endpoint and not host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws")) else ""
 
-    def read_executed_change_set(self, config: PartitionConfig) -> str:
-        """The ``ChangeSetId`` the stack reports: the change set its last update executed."""
+    def describe_stack(self, config: PartitionConfig) -> dict | None:
+        """The partition's stack as CloudFormation describes it now (None when there is none)."""
         region = config.infrastructure.region
         session = open_session(self.settings.profile, region, config.stack_name)
-        stack = Stack(session.client("cloudformation", region_name=region), config.stack_name).describe()
-        return str((stack or {}).get("ChangeSetId") or "")
+        return Stack(session.client("cloudformation", region_name=region), config.stack_name).describe()
+
+    def read_executed_change_set(self, config: PartitionConfig) -> str:
+        """The ``ChangeSetId`` the stack reports: the change set its last update executed."""
+        return str((self.describe_stack(config) or {}).get("ChangeSetId") or "")
 
     def read_exports(self, config: PartitionConfig) -> dict[str, str]:
         """The stack's exports, for the evidence."""
-        region = config.infrastructure.region
-        session = open_session(self.settings.profile, region, config.stack_name)
-        stack = Stack(session.client("cloudformation", region_name=region), config.stack_name).describe()
-        return dict(exports(stack))
+        return dict(exports(self.describe_stack(config)))
 
     def write_evidence(self, record: Record) -> None:
         """The partition's JSON record and its Markdown report."""
