@@ -36,7 +36,7 @@ from tools.lib.errors import ArdaMailError, NotDone, Refused, UsageError
 from tools.lib.git_guard import GitUnanswered, blobs, head_tree
 from tools.lib.logger import MASK_COMMAND, redact, register_secret, unescape_workflow_value
 from tools.lib.output import Sink, folder_destination_problem, markdown_text, write_file
-from tools.lib.plan.diff import RECORD_TYPE
+from tools.lib.plan.diff import RECORD_TYPE, drift_details_command
 from tools.lib.prompt import ask_yes, can_ask
 
 REPO = Path(__file__).resolve().parents[2]
@@ -346,11 +346,7 @@ class Rollout:
         )
         by_hand = sorted({str(d.get("resource")) for d in drift if d.get("resource_type", RECORD_TYPE) != RECORD_TYPE})
         if by_hand:
-            inspect = shlex.join(
-                ["aws", "cloudformation", "describe-stack-resource-drifts", "--stack-name", config.stack_name,
-                 "--stack-resource-drift-status-filters", "MODIFIED", "DELETED",
-                 "--region", config.infrastructure.region]
-            )  # fmt: skip
+            inspect = drift_details_command(config.stack_name, config.infrastructure.region)
             then = (
                 f"--overwrite-drift puts back only DNS records: put {', '.join(by_hand)} back by hand as expected "
                 f"(see: {inspect})"

@@ -22,7 +22,7 @@ from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.state import Deployed
 from tools.lib.errors import Refused
 from tools.lib.logger import redact
-from tools.lib.plan.diff import RECORD_TYPE, Drift, record_drift
+from tools.lib.plan.diff import RECORD_TYPE, Drift, drift_details_command, record_drift
 from tools.lib.plan.template import live_resources
 
 LOG = logging.getLogger(__name__)
@@ -126,10 +126,7 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
     if rows:
         show_drift(ctx, rows)
         if not plan:
-            inspect = (
-                f"aws cloudformation describe-stack-resource-drifts --stack-name {ctx.target.stack} "
-                f"--stack-resource-drift-status-filters MODIFIED DELETED --region {ctx.target.region}"
-            )
+            inspect = drift_details_command(ctx.target.stack, ctx.target.region)
             raise Refused(
                 f"refusing to deploy {ctx.target.stack}: {', '.join(sorted({d.resource for d in rows}))} changed "
                 "outside CloudFormation (table above) and --overwrite-drift puts back only DNS records; put them "

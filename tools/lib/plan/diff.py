@@ -79,6 +79,14 @@ class IamWidening:
 RECORD_TYPE = "AWS::Route53::RecordSet"
 
 
+def drift_details_command(stack: str, region: str) -> str:
+    """The AWS CLI command that shows CloudFormation's detected drift of ``stack``, property by property."""
+    return (
+        f"aws cloudformation describe-stack-resource-drifts --stack-name {stack} "
+        f"--stack-resource-drift-status-filters MODIFIED DELETED --region {region}"
+    )
+
+
 @dataclass(frozen=True)
 class Drift:
     """A live value that differs from what the deployed template says."""
