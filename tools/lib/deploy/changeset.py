@@ -45,9 +45,12 @@ def other_runs(ctx: Ctx, state: StackState) -> tuple[list[dict], list[dict]]:
     return in_flight, stale
 
 
-def refuse_runs_in_flight(ctx: Ctx, state: StackState, *, plan: bool) -> None:
-    """Another run's change set may be about to execute: a deploy refuses (CloudFormation's state says so)."""
-    in_flight, _ = other_runs(ctx, state)
+def refuse_runs_in_flight(ctx: Ctx, state: StackState, *, plan: bool) -> list[dict]:
+    """Another run's change set may be about to execute: a deploy refuses (CloudFormation's state says so).
+
+    The stale ones (older than a run lives), for ``clean_stale_change_sets``: one listing per run.
+    """
+    in_flight, stale = other_runs(ctx, state)
     for summary in in_flight:
         name, arn = summary["ChangeSetName"], summary["ChangeSetId"]
         if plan:
@@ -59,11 +62,11 @@ def refuse_runs_in_flight(ctx: Ctx, state: StackState, *, plan: bool) -> None:
             "wait for it to finish, or if it was abandoned, delete it with: aws cloudformation delete-change-set "
             f"--change-set-name {arn} --region {ctx.target.region}, then rerun"
         )
+    return stale
 
 
-def clean_stale_change_sets(ctx: Ctx, state: StackState, *, keep: bool) -> None:
+def clean_stale_change_sets(ctx: Ctx, stale: list[dict], *, keep: bool) -> None:
     """Change sets earlier runs left unexecuted longer ago than a run lives: deleted (kept: --keep-change-set)."""
-    _, stale = other_runs(ctx, state)
     for summary in stale:
         name = summary["ChangeSetName"]
         if keep:

@@ -67,6 +67,7 @@ class Prepared:
     drift: DriftCheck
     token: Secret
     registration: Registration | None
+    stale_change_sets: list[dict]  # other runs' unexecuted change sets older than a run lives (step 5)
 
 
 def prepare(ctx: Ctx, opts: Options) -> Prepared:
@@ -75,22 +76,23 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
     check_committed(ctx, plan=opts.plan, outside_git=opts.outside_git)  # 3
     body = committed_template(ctx)  # 4
     state = examine_stack(ctx, plan=opts.plan, delete_failed_stack=opts.delete_failed_stack)  # 5
-    refuse_runs_in_flight(ctx, state, plan=opts.plan)
+    stale = refuse_runs_in_flight(ctx, state, plan=opts.plan)
     refuse_second_zone(ctx, state)
     deployed = deployed_state(ctx, state)
     drift = check_drift(ctx, deployed, plan=opts.plan, overwrite=opts.overwrite_drift)
     token = resolve_token(ctx)  # 6
     lint(ctx, body)  # 7
     registration = register(ctx, token, read_only=opts.plan)  # 8
-    return Prepared(body, state, deployed, drift, token, registration)
+    return Prepared(body, state, deployed, drift, token, registration, stale)
 
 
 def submit(ctx: Ctx, ready: Prepared, opts: Options) -> tuple[Created, dict[str, str]]:
     """Step 9: the failed stack deleted if asked, stale change sets cleaned, the change set created."""
     state = delete_failed_stack(ctx, ready.state) if ready.state.recreate else ready.state
     parameters = template_parameters(ready.token, ready.registration, state.dkim_selectors(), ctx.target.stack)
-    if not opts.plan:  # a plan deletes nothing but its own change set
-        clean_stale_change_sets(ctx, state, keep=opts.keep_change_set)
+    # A plan deletes nothing but its own change set; a failed stack deleted above took its change sets along.
+    if not opts.plan and not ready.state.recreate:
+        clean_stale_change_sets(ctx, ready.stale_change_sets, keep=opts.keep_change_set)
     LOG.info("%s: creating %s %s change set", ctx.target.stack, "an" if state.kind == "UPDATE" else "a", state.kind)
     return create_change_set(ctx, ready.body, parameters, state), parameters
 
