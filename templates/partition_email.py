@@ -129,6 +129,10 @@ O_WEBHOOK_SECRET = "WebhookSecretArn"
 O_RETURN_PATH = "ReturnPathDomain"
 O_MARKER = "CfnIoMarker"
 EXPORTED_OUTPUTS = (O_MAIL_DOMAIN, O_ZONE_ID, O_DNS_ROLE, O_TOKEN_SECRET, O_WEBHOOK_SECRET, O_RETURN_PATH)
+# The secrets' names below the stack's own prefix (``<stack>/<name>``): the operator's policy
+# scopes every secret action by these names (templates/permissions.py, secret_arn_pattern).
+TOKEN_SECRET_NAME = "PostmarkAccountToken"
+WEBHOOK_SECRET_NAME = "WebhookCredential"
 # Record types the runtime writes for tenants (DKIM TXT, Return-Path CNAME).
 RUNTIME_RECORD_TYPES = ("TXT", "CNAME")
 
@@ -169,6 +173,11 @@ def stack_policy() -> dict:
             },
         ]
     }
+
+
+def secret_name(stack: str, name: str) -> str:
+    """A secret's name, ``<stack>/<name>``: Secrets Manager adds ``-`` and six random characters in its ARN."""
+    return f"{stack}/{name}"
 
 
 def partition_tags(tags: tuple[tuple[str, str], ...], infrastructure: str, partition: str) -> dict[str, str]:
@@ -485,6 +494,7 @@ class PartitionEmail:
         secret = self.template.add_resource(
             Secret(
                 R_TOKEN_SECRET,
+                Name=secret_name(p.stack_name, TOKEN_SECRET_NAME),
                 Description=(
                     f"Postmark account token of {p.infrastructure} {p.partition}: the runtime "
                     "creates one Postmark Server per tenant with it. Copy of the 1Password item."
@@ -502,6 +512,7 @@ class PartitionEmail:
         secret = self.template.add_resource(
             Secret(
                 R_WEBHOOK_SECRET,
+                Name=secret_name(p.stack_name, WEBHOOK_SECRET_NAME),
                 Description=f"Basic-auth credential of Postmark webhooks for {p.mail_domain}.",
                 GenerateSecretString=GenerateSecretString(
                     SecretStringTemplate='{"username": "postmark-webhook"}',

@@ -19,7 +19,11 @@ holds and what ``docs/permissions.md`` documents. Resources are scoped by the
 names CloudFormation generates for this project's stacks (``<stack>-<LogicalId>-<suffix>``):
 stacks ``<Infrastructure>-*-Email``, roles/functions/log groups ``<Infrastructure>-*-Email-*``;
 Route 53 zones cannot be tag-scoped (Route 53 has no ``aws:ResourceTag``), so they
-are scoped to the account; secrets by their ``arda:infrastructure`` tag.
+are scoped to the account; secrets by their names ``<stack>/<name>`` (``secret_arn_pattern``).
+
+The handlers' actions are AWS's data, not a guess: each resource type's schema (as cfn-lint
+ships it) lists what its create, read, update and delete handlers call; what this policy does
+not grant is in ``HANDLER_EXCLUSIONS`` with the property that would need it.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from awacs.aws import (
     StringEquals,
 )
 
+from templates.partition_email import TOKEN_SECRET_NAME, WEBHOOK_SECRET_NAME
+
 MODES = ("plan", "deploy", "destroy", "purge", "verify", "rollout")
 # What each mode's command is, for the documentation and --preflight's rows.
 MODE_COMMANDS = {
@@ -47,7 +53,7 @@ MODE_COMMANDS = {
     "deploy": "deploy.py <Infrastructure> <partition>",
     "destroy": "deploy.py <Infrastructure> <partition> --destroy",
     "purge": "deploy.py <Infrastructure> <partition> --destroy --purge-retained",
-    "verify": "tools/verify.py <Infrastructure> <partition>",
+    "verify": "tools/verify_partition_mail.py <Infrastructure> <partition>",
     "rollout": "tools/rollout.py (deploy and verify of each partition)",
 }
 INFRA_TAG = "arda:infrastructure"
@@ -71,10 +77,219 @@ def _a(*names: str) -> tuple[str, ...]:
 
 
 READ = ("plan", "deploy", "destroy", "purge", "verify", "rollout")
-PLAN = ("plan", "deploy", "rollout")
-DEPLOY = ("deploy", "rollout")
-DELETE = ("deploy", "destroy", "purge", "rollout")  # deploy: a failed create rolls back, replacements clean up
+PLAN = ("plan", "deploy", "rollout")  # change sets and drift detection (which reads every resource)
+DEPLOY = ("deploy", "rollout")  # execute: CloudFormation's create and update handlers
+TEARDOWN = ("destroy", "purge")
+STACK_READERS = ("plan", "deploy", "destroy", "purge", "rollout")  # the deployed template and the stack's change sets
 PURGE = ("purge",)
+
+# Which CloudFormation handlers run with the operator's credentials in each mode (deploy.py passes no
+# RoleARN). Drift detection calls each resource's read handler ("Detect drift on an entire CloudFormation
+# stack": read permission for each resource that supports drift detection); a create or an update is
+# followed by the read handler (the resource handler contract returns the model as read); a deletion is not.
+HANDLER_OPERATIONS = {
+    "plan": ("read",),
+    "deploy": ("create", "update", "delete", "read"),
+    "destroy": ("delete",),
+    "purge": ("delete",),
+    "verify": (),
+    "rollout": ("create", "update", "delete", "read"),
+}
+
+
+def modes_running(*operations: str) -> tuple[str, ...]:
+    """The modes in which CloudFormation runs any of these handler operations for the operator."""
+    return tuple(m for m in MODES if set(HANDLER_OPERATIONS[m]) & set(operations))
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Actions a resource type's schema lists for its handlers that this policy does not grant, and why not.
+
+    ``unless`` is the template property (``Code.S3Bucket``: a nested one) whose absence makes the actions
+    unnecessary: the handler calls them only to set that property. ``None``: the action is not in the
+    Service Authorization Reference, so IAM cannot authorise it at all (nothing to grant).
+    """
+
+    resource_type: str
+    actions: tuple[str, ...]
+    unless: str | None
+    why: str
+
+
+# Every action the resource schemas' handlers list (``handlers.<op>.permissions`` and ``tagging.permissions``,
+# as cfn-lint ships the CloudFormation registry's schemas) for a type in the template, that the policy below
+# does not grant. tests/unit/test_permissions_schemas.py fails when a schema gains an action nobody accounted
+# for, when an exclusion no longer matches the schema, or when the template gains a property one relied on.
+SCHEMAS_CHECKED_WITH = "cfn-lint 1.58.0 (resource schemas of 2026-10-20)"
+HANDLER_EXCLUSIONS = (
+    Exclusion(
+        "AWS::Route53::HostedZone",
+        ("route53:CreateQueryLoggingConfig", "route53:DeleteQueryLoggingConfig"),
+        "QueryLoggingConfig",
+        "no DNS query logging",
+    ),
+    Exclusion(
+        "AWS::Route53::HostedZone",
+        ("route53:AssociateVPCWithHostedZone", "route53:DisassociateVPCFromHostedZone", "ec2:DescribeVpcs"),
+        "VPCs",
+        "a public zone: no VPC associations",
+    ),
+    Exclusion(
+        "AWS::Route53::HostedZone", ("route53:UpdateHostedZoneFeatures",), "HostedZoneFeatures", "no zone features"
+    ),
+    Exclusion(
+        "AWS::IAM::Role",
+        ("iam:AttachRolePolicy", "iam:DetachRolePolicy"),
+        "ManagedPolicyArns",
+        "inline policies only (a managed policy attached by hand makes the role's deletion fail: drift)",
+    ),
+    Exclusion(
+        "AWS::IAM::Role",
+        ("iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary"),
+        "PermissionsBoundary",
+        "no permissions boundary on the stack's roles (left to the account's owner)",
+    ),
+    Exclusion(
+        "AWS::Lambda::Function",
+        ("lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency"),
+        "ReservedConcurrentExecutions",
+        "no reserved concurrency",
+    ),
+    Exclusion("AWS::Lambda::Function", ("s3:GetObject", "s3:GetObjectVersion"), "Code.S3Bucket", "code inline"),
+    Exclusion(
+        "AWS::Lambda::Function",
+        ("ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeNetworkInterfaces"),
+        "VpcConfig",
+        "the function runs outside any VPC",
+    ),
+    Exclusion(
+        "AWS::Lambda::Function",
+        ("elasticfilesystem:DescribeMountTargets", "s3files:ListMountTargets"),
+        "FileSystemConfigs",
+        "no file system mounted",
+    ),
+    Exclusion(
+        "AWS::Lambda::Function",
+        ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
+        "KmsKeyArn",
+        "environment encrypted with Lambda's own key (and no environment at all)",
+    ),
+    Exclusion(
+        "AWS::Lambda::Function",
+        (
+            "lambda:GetCodeSigningConfig",
+            "lambda:PutFunctionCodeSigningConfig",
+            "lambda:DeleteFunctionCodeSigningConfig",
+        ),
+        "CodeSigningConfigArn",
+        "no code signing",
+    ),
+    Exclusion("AWS::Lambda::Function", ("lambda:GetLayerVersion",), "Layers", "no layers"),
+    Exclusion(
+        "AWS::Lambda::Function",
+        ("lambda:PutRuntimeManagementConfig",),
+        "RuntimeManagementConfig",
+        "the runtime updates as Lambda decides (Auto)",
+    ),
+    Exclusion(
+        "AWS::Lambda::Function", ("lambda:PutFunctionRecursionConfig",), "RecursiveLoop", "recursion detection default"
+    ),
+    Exclusion(
+        "AWS::Lambda::Function",
+        ("lambda:PutFunctionScalingConfig",),
+        "FunctionScalingConfig",
+        "no scaling configuration",
+    ),
+    Exclusion(
+        "AWS::Lambda::Function",
+        ("lambda:PassCapacityProvider",),
+        "CapacityProviderConfig",
+        "runs on Lambda's own capacity",
+    ),
+    Exclusion("AWS::Lambda::Function", ("lambda:AssociateRuntimeAlias",), None, "not an IAM action (yet)"),
+    Exclusion(
+        "AWS::Logs::LogGroup",
+        (
+            "logs:PutDataProtectionPolicy",
+            "logs:DeleteDataProtectionPolicy",
+            "logs:CreateLogDelivery",
+            "firehose:TagDeliveryStream",
+        ),
+        "DataProtectionPolicy",
+        "no data protection policy (nor its audit destinations)",
+    ),
+    Exclusion("AWS::Logs::LogGroup", ("s3:REST.PUT.OBJECT",), None, "an S3 REST operation's name, not an IAM action"),
+    Exclusion(
+        "AWS::Logs::LogGroup",
+        ("logs:PutResourcePolicy", "logs:DeleteResourcePolicy"),
+        "ResourcePolicyDocument",
+        "no resource policy on the log group",
+    ),
+    Exclusion(
+        "AWS::Logs::LogGroup",
+        ("logs:PutIndexPolicy", "logs:DeleteIndexPolicy"),
+        "FieldIndexPolicies",
+        "no field index policies",
+    ),
+    Exclusion(
+        "AWS::Logs::LogGroup",
+        ("logs:AssociateKmsKey", "logs:DisassociateKmsKey"),
+        "KmsKeyId",
+        "encrypted with CloudWatch Logs' own key",
+    ),
+    Exclusion(
+        "AWS::Logs::LogGroup",
+        ("logs:PutLogGroupDeletionProtection",),
+        "DeletionProtectionEnabled",
+        "no deletion protection (the group goes with its stack)",
+    ),
+    Exclusion(
+        "AWS::Logs::LogGroup",
+        ("logs:PutBearerTokenAuthentication",),
+        "BearerTokenAuthenticationEnabled",
+        "no bearer-token ingestion",
+    ),
+    Exclusion(
+        "AWS::SecretsManager::Secret",
+        ("secretsmanager:ReplicateSecretToRegions", "secretsmanager:RemoveRegionsFromReplication"),
+        "ReplicaRegions",
+        "the secrets live in the partition's region only",
+    ),
+)
+
+
+def _has_property(props: dict, path: str) -> bool:
+    value: object = props
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return True
+
+
+def excluded_actions(resource_type: str, props: dict) -> set[str]:
+    """The schema actions ``HANDLER_EXCLUSIONS`` leaves out for one resource with these properties.
+
+    An exclusion applies only while its property is absent: a resource that sets it needs the
+    actions, which this policy does not grant (so the handler fails, as it would on AWS).
+    """
+    return {
+        action
+        for exclusion in HANDLER_EXCLUSIONS
+        if exclusion.resource_type == resource_type
+        and (exclusion.unless is None or not _has_property(props, exclusion.unless))
+        for action in exclusion.actions
+    }
+
+
+def secret_arn_pattern(region: str, account: str, infrastructure: str, name: str) -> str:
+    """The ARN of a partition's secret ``<stack>/<name>``, for every partition of the infrastructure.
+
+    Secrets Manager appends ``-`` and six random characters; ``??????`` matches exactly those, also for a
+    secret that does not exist yet (Secrets Manager User Guide, "Limiting access to specific secrets").
+    """
+    return f"arn:aws:secretsmanager:{region}:{account}:secret:{infrastructure}-*-Email/{name}-??????"
 
 
 def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
@@ -84,23 +299,34 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
     role = f"arn:aws:iam::{account}:role/{named}"
     function = f"arn:aws:lambda:{region}:{account}:function:{named}"
     log_group = f"arn:aws:logs:{region}:{account}:log-group:{named}"
+    log_groups = (log_group, f"{log_group}:*")
     zones = "arn:aws:route53:::hostedzone/*"
-    secrets = f"arn:aws:secretsmanager:{region}:{account}:secret:*"
-    tagged = (StringEquals({f"aws:ResourceTag/{INFRA_TAG}": infrastructure}),)
+    changes = "arn:aws:route53:::change/*"
+    token = secret_arn_pattern(region, account, infrastructure, TOKEN_SECRET_NAME)
+    webhook = secret_arn_pattern(region, account, infrastructure, WEBHOOK_SECRET_NAME)
+    secrets = (token, webhook)
     return [
+        # -- what deploy.py itself asks ----------------------------------------------------------
         Grant(
             "CheckOwnPermissions",
             READ,
-            _a("iam:SimulatePrincipalPolicy"),
+            _a("iam:GetRole", "iam:SimulatePrincipalPolicy"),
             ("${aws:PrincipalArn}",),
-            why="--preflight asks IAM whether the caller holds each mode's actions (its own role only)",
+            why="--preflight finds its own role (with its path) and asks IAM whether it holds each mode's actions",
         ),
         Grant(
             "ReadPartitionStacks",
             READ,
-            _a("cloudformation:DescribeStacks", "cloudformation:DescribeStackResources"),
+            _a("cloudformation:DescribeStacks"),
             (stack,),
-            why="the stack's status, outputs, parameters and resources",
+            why="the stack's status, outputs and parameters",
+        ),
+        Grant(
+            "ReadDeployedTemplates",
+            STACK_READERS,
+            _a("cloudformation:GetTemplate", "cloudformation:DescribeStackResources"),
+            (stack,),
+            why="the deployed template and resources: drift, the plan's comparison, what a teardown retains",
         ),
         Grant(
             "ReadPartitionZones",
@@ -111,10 +337,10 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
         ),
         Grant(
             "FindExistingZone",
-            PLAN,
+            ("plan", "deploy", "purge", "rollout"),
             _a("route53:ListHostedZonesByName"),
             ("*",),
-            why="a first creation refuses when a zone of the mail domain exists already (no resource type)",
+            why="a first creation refuses while a zone of the mail domain exists; a purge finds it (no resource type)",
         ),
         Grant(
             "ReadZoneTags",
@@ -131,28 +357,29 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
                 "cloudformation:DescribeChangeSet",
                 "cloudformation:DeleteChangeSet",
                 "cloudformation:ListChangeSets",
-                "cloudformation:DescribeStackEvents",
-                "cloudformation:GetTemplate",
+                "cloudformation:DeleteStack",
+            ),
+            (stack,),
+            why="the change set shown for review; --plan deletes it, and the empty stack a CREATE made "
+            "(DeleteStack cannot touch a deployed stack: its termination protection is on)",
+        ),
+        Grant(
+            "DetectDrift",
+            PLAN,
+            _a(
                 "cloudformation:DetectStackDrift",
+                "cloudformation:DetectStackResourceDrift",
                 "cloudformation:DescribeStackResourceDrifts",
             ),
             (stack,),
-            why="the change set shown for review, CloudFormation's drift detection",
+            why="CloudFormation's drift detection (each resource's read handler runs with these credentials too)",
         ),
         Grant(
-            "PlanDriftStatus",
+            "DriftDetectionStatus",
             PLAN,
             _a("cloudformation:DescribeStackDriftDetectionStatus"),
             ("*",),
             why="DescribeStackDriftDetectionStatus has no resource type",
-        ),
-        Grant(
-            "CompareStoredToken",
-            PLAN,
-            _a("secretsmanager:GetSecretValue"),
-            (secrets,),
-            tagged,
-            why="is the stored Postmark token the one from 1Password (no needless update)",
         ),
         Grant(
             "ExecuteAndProtect",
@@ -162,191 +389,277 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
                 "cloudformation:SetStackPolicy",
                 "cloudformation:GetStackPolicy",
                 "cloudformation:UpdateTerminationProtection",
-                "cloudformation:DeleteStack",
             ),
             (stack,),
-            why="execute; stack policy and termination protection; remove a failed first creation",
+            why="execute; the stack policy and termination protection",
+        ),
+        Grant(
+            "FollowStacks",
+            ("deploy", "destroy", "purge", "rollout"),
+            _a("cloudformation:DescribeStackEvents"),
+            (stack,),
+            why="follow a stack's events while CloudFormation works",
         ),
         Grant(
             "CheckImports",
-            ("destroy", "purge"),
+            TEARDOWN,
             _a("cloudformation:ListImports"),
             ("*",),
             why="a stack whose exports others import cannot be deleted: refuse first (no resource type)",
         ),
         Grant(
             "TearDown",
-            ("destroy", "purge"),
-            _a(
-                "cloudformation:DeleteStack",
-                "cloudformation:UpdateTerminationProtection",
-                "cloudformation:DescribeStackEvents",
-            ),
+            TEARDOWN,
+            _a("cloudformation:DeleteStack", "cloudformation:UpdateTerminationProtection"),
             (stack,),
-            why="lift termination protection, delete the stack, follow it",
+            why="lift termination protection, delete the stack (protection goes back on if it fails)",
         ),
-        # -- what CloudFormation's handlers call with the operator's credentials --
         Grant(
-            "HandlersHostedZone",
-            DEPLOY,
-            _a(
-                "route53:CreateHostedZone",
-                "route53:ListQueryLoggingConfigs",
-            ),
+            "FindSecrets",
+            ("plan", "deploy", "purge", "rollout"),
+            _a("secretsmanager:ListSecrets"),
             ("*",),
-            why="AWS::Route53::HostedZone create/read (no resource type)",
+            why="a first creation refuses while a secret holds one of its secrets' names; a purge finds the "
+            "retained webhook secret (no resource type; metadata only, never a value)",
+        ),
+        # -- what CloudFormation's resource handlers call with the operator's credentials ------------------
+        # Each type's handler permissions from its resource schema, minus HANDLER_EXCLUSIONS; a statement's
+        # modes are those whose handler operations (HANDLER_OPERATIONS) list its actions.
+        Grant(
+            "HostedZoneCreate",
+            modes_running("create"),
+            _a("route53:CreateHostedZone"),
+            ("*",),
+            why="AWS::Route53::HostedZone create (no resource type)",
         ),
         Grant(
-            "HandlersZoneAndRecords",
-            DEPLOY,
-            _a(
-                "route53:ChangeTagsForResource",
-                "route53:ChangeResourceRecordSets",
-                "route53:UpdateHostedZoneComment",
-            ),
+            "ZoneRead",
+            modes_running("read", "delete"),
+            _a("route53:GetHostedZone", "route53:ListQueryLoggingConfigs", "route53:ListResourceRecordSets"),
             (zones,),
-            why="zone tags and the partition's record sets",
+            why="AWS::Route53::HostedZone and ::RecordSet read, and their delete handlers' look first",
         ),
         Grant(
-            "HandlersDeleteZoneAndRecords",
-            DELETE,
-            _a("route53:DeleteHostedZone", "route53:ChangeResourceRecordSets"),
+            "ZoneListAll",
+            modes_running("read", "delete"),
+            _a("route53:ListHostedZones"),
+            ("*",),
+            why="AWS::Route53::RecordSet handlers list the account's zones (no resource type)",
+        ),
+        Grant(
+            "ZoneTags",
+            modes_running("read"),
+            _a("route53:ListTagsForResource"),
             (zones,),
-            why="a rolled-back creation, a removed record, a purged zone",
+            why="AWS::Route53::HostedZone read",
         ),
         Grant(
-            "HandlersRoute53Changes",
-            DELETE,
+            "ZoneWrite",
+            modes_running("create", "update"),
+            _a("route53:ChangeTagsForResource", "route53:UpdateHostedZoneComment"),
+            (zones,),
+            why="AWS::Route53::HostedZone create and update: tags and comment",
+        ),
+        Grant(
+            "ZoneDelete",
+            modes_running("delete"),
+            _a("route53:DeleteHostedZone"),
+            (zones,),
+            why="AWS::Route53::HostedZone delete (a failed first creation); a purge deletes the retained zone",
+        ),
+        Grant(
+            "RecordSetWrite",
+            modes_running("create", "update", "delete"),
+            _a("route53:ChangeResourceRecordSets"),
+            (zones,),
+            why="AWS::Route53::RecordSet create, update and delete; a purge empties the retained zone with it",
+        ),
+        Grant(
+            "Route53Changes",
+            modes_running("create", "update", "delete"),
             _a("route53:GetChange"),
-            ("arn:aws:route53:::change/*",),
+            (changes,),
             why="handlers wait for Route 53 changes to be INSYNC",
         ),
         Grant(
-            "HandlersRoles",
-            DEPLOY,
-            _a(
-                "iam:CreateRole",
-                "iam:GetRole",
-                "iam:UpdateRole",
-                "iam:UpdateAssumeRolePolicy",
-                "iam:TagRole",
-                "iam:UntagRole",
-                "iam:PutRolePolicy",
-                "iam:GetRolePolicy",
-                "iam:ListRolePolicies",
-                "iam:ListAttachedRolePolicies",
-            ),
+            "RoleRead",
+            modes_running("read", "delete"),
+            _a("iam:GetRole", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies"),
             (role,),
-            why="AWS::IAM::Role: the DNS-records role and the delegation function's role",
+            why="AWS::IAM::Role read, and its delete handler's look first",
         ),
         Grant(
-            "HandlersDeleteRoles",
-            DELETE,
-            _a("iam:DeleteRole", "iam:DeleteRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies"),
+            "RolePolicyRead",
+            modes_running("read"),
+            _a("iam:GetRolePolicy"),
+            (role,),
+            why="AWS::IAM::Role read: the inline policies",
+        ),
+        Grant(
+            "RoleWrite",
+            modes_running("create", "update"),
+            _a(
+                "iam:CreateRole",
+                "iam:UpdateRole",
+                "iam:UpdateRoleDescription",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:PutRolePolicy",
+                "iam:ListRoleTags",
+            ),
+            (role,),
+            why="AWS::IAM::Role create and update: the DNS-records role and the delegation function's role",
+        ),
+        Grant(
+            "RoleTagsAndPolicies",
+            modes_running("create", "update", "delete"),
+            _a("iam:TagRole", "iam:UntagRole", "iam:DeleteRolePolicy"),
+            (role,),
+            why="AWS::IAM::Role tags and inline policies (its delete handler lists them too)",
+        ),
+        Grant(
+            "RoleDelete",
+            modes_running("delete"),
+            _a("iam:DeleteRole"),
             (role,),
             why="AWS::IAM::Role delete",
         ),
         Grant(
             "PassFunctionRole",
-            DEPLOY,
+            modes_running("create", "update"),
             _a("iam:PassRole"),
             (role,),
             (StringEquals({"iam:PassedToService": LAMBDA_SERVICE}),),
             why="the delegation function runs as its role",
         ),
         Grant(
-            "HandlersFunction",
-            DEPLOY,
+            "FunctionGet",
+            modes_running("read", "delete"),
+            _a("lambda:GetFunction"),
+            (function,),
+            why="AWS::Lambda::Function read, and its delete handler's look first",
+        ),
+        Grant(
+            "FunctionRead",
+            modes_running("read"),
+            _a(
+                "lambda:GetFunctionCodeSigningConfig",
+                "lambda:GetFunctionRecursionConfig",
+                "lambda:GetRuntimeManagementConfig",
+                "lambda:GetFunctionScalingConfig",
+            ),
+            (function,),
+            why="AWS::Lambda::Function read",
+        ),
+        Grant(
+            "FunctionWrite",
+            modes_running("create", "update"),
             _a(
                 "lambda:CreateFunction",
-                "lambda:GetFunction",
                 "lambda:UpdateFunctionCode",
                 "lambda:UpdateFunctionConfiguration",
+                "lambda:PublishVersion",
                 "lambda:TagResource",
                 "lambda:UntagResource",
                 "lambda:ListTags",
-                "lambda:GetFunctionCodeSigningConfig",
             ),
             (function,),
-            why="AWS::Lambda::Function: the delegation function",
+            why="AWS::Lambda::Function create and update: the delegation function",
         ),
         Grant(
-            "InvokeAndDeleteFunction",
-            DELETE,
-            _a("lambda:InvokeFunction", "lambda:DeleteFunction"),
+            "FunctionDelete",
+            modes_running("delete"),
+            _a("lambda:DeleteFunction"),
             (function,),
-            why="CloudFormation invokes the custom resource with the caller's credentials",
+            why="AWS::Lambda::Function delete",
         ),
         Grant(
-            "HandlersLogGroup",
-            DEPLOY,
+            "InvokeCustomResource",
+            modes_running("create", "update", "delete"),
+            _a("lambda:InvokeFunction"),
+            (function,),
+            why="CloudFormation invokes the custom resource's function with the caller's credentials",
+        ),
+        Grant(
+            "LogGroupDescribe",
+            modes_running("read", "delete"),
+            _a("logs:DescribeLogGroups"),
+            ("*",),
+            why="AWS::Logs::LogGroup handlers (no resource type in the Service Authorization Reference: '*' is "
+            "the form that holds however CloudWatch Logs scopes DescribeLogGroups)",
+        ),
+        Grant(
+            "LogGroupPolicies",
+            modes_running("read"),
+            _a("logs:DescribeIndexPolicies", "logs:DescribeResourcePolicies"),
+            ("*",),
+            why="AWS::Logs::LogGroup read (no resource type)",
+        ),
+        Grant(
+            "LogGroupRead",
+            modes_running("read"),
+            _a("logs:ListTagsForResource", "logs:GetDataProtectionPolicy"),
+            log_groups,
+            why="AWS::Logs::LogGroup read: the function's log group",
+        ),
+        Grant(
+            "LogGroupWrite",
+            modes_running("create", "update"),
             _a(
                 "logs:CreateLogGroup",
                 "logs:PutRetentionPolicy",
+                "logs:DeleteRetentionPolicy",
                 "logs:TagResource",
                 "logs:UntagResource",
-                "logs:ListTagsForResource",
             ),
-            (log_group, f"{log_group}:*"),
-            why="AWS::Logs::LogGroup: the function's log group",
+            log_groups,
+            why="AWS::Logs::LogGroup create and update",
         ),
         Grant(
-            "HandlersDescribeLogGroups",
-            DEPLOY,
-            _a("logs:DescribeLogGroups"),
-            (f"arn:aws:logs:{region}:{account}:log-group:*",),
-            why="AWS::Logs::LogGroup read (DescribeLogGroups lists the account's groups)",
-        ),
-        Grant(
-            "HandlersDeleteLogGroup",
-            DELETE,
+            "LogGroupDelete",
+            modes_running("delete"),
             _a("logs:DeleteLogGroup"),
-            (log_group, f"{log_group}:*"),
+            log_groups,
             why="AWS::Logs::LogGroup delete",
         ),
         Grant(
-            "HandlersCreateSecret",
-            DEPLOY,
-            _a("secretsmanager:CreateSecret"),
-            (secrets,),
-            (StringEquals({f"aws:RequestTag/{INFRA_TAG}": infrastructure}),),
-            why="AWS::SecretsManager::Secret create, only with this infrastructure's tag",
+            "SecretDescribe",
+            modes_running("read", "delete"),
+            _a("secretsmanager:DescribeSecret"),
+            secrets,
+            why="AWS::SecretsManager::Secret read, and its delete handler's look first",
         ),
         Grant(
-            "HandlersSecrets",
-            DEPLOY,
+            "SecretValue",
+            modes_running("read"),
+            _a("secretsmanager:GetSecretValue"),
+            secrets,
+            why="AWS::SecretsManager::Secret read (the plan also compares the stored token, in memory)",
+        ),
+        Grant(
+            "SecretWrite",
+            modes_running("create", "update"),
             _a(
-                "secretsmanager:DescribeSecret",
+                "secretsmanager:CreateSecret",
                 "secretsmanager:UpdateSecret",
                 "secretsmanager:TagResource",
                 "secretsmanager:UntagResource",
             ),
-            (secrets,),
-            tagged,
-            why="AWS::SecretsManager::Secret tags and update (a new Postmark token)",
+            secrets,
+            why="AWS::SecretsManager::Secret create (tagged on create) and update (a new Postmark token)",
         ),
         Grant(
-            "HandlersRandomPassword",
-            DEPLOY,
+            "SecretRandomPassword",
+            modes_running("create", "update"),
             _a("secretsmanager:GetRandomPassword"),
             ("*",),
             why="the webhook secret's GenerateSecretString (no resource type)",
         ),
         Grant(
-            "DeleteSecrets",
-            DELETE,
-            _a("secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret"),
-            (secrets,),
-            tagged,
-            why="the token secret goes with its stack; purge removes the retained webhook secret",
-        ),
-        # -- purge: the retained zone and secret, found by name and tags --
-        Grant(
-            "PurgeFindRetained",
-            PURGE,
-            _a("route53:ListHostedZonesByName", "secretsmanager:ListSecrets"),
-            ("*",),
-            why="find the retained zone by name and the webhook secret by tags (no resource type)",
+            "SecretDelete",
+            modes_running("delete"),
+            _a("secretsmanager:DeleteSecret"),
+            secrets,
+            why="the token secret goes with its stack; a purge schedules the retained webhook secret's deletion",
         ),
     ]
 

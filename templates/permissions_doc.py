@@ -14,6 +14,41 @@ def _json(document) -> str:
     return "```json\n" + json.dumps(permissions.as_dict(document), indent=2, sort_keys=True) + "\n```\n"
 
 
+def _handler_section() -> list[str]:
+    """Where the handler actions come from, what is left out and why, and what only AWS itself can confirm."""
+    out = [
+        "### What CloudFormation's handlers need, from AWS's own data\n",
+        "Each resource type's schema in the CloudFormation registry lists the actions its create, read,",
+        "update and delete handlers may call (`handlers.<op>.permissions`) and those its tags need",
+        "(`tagging.permissions`). The policy grants them to the modes whose handlers run: **plan** the",
+        "read handlers (drift detection reads every resource), **deploy** and **rollout** all of them (a",
+        "create or update is followed by a read), **destroy** and **purge** the delete handlers. Every",
+        "action a schema lists and the policy does not grant is below, with the template property whose",
+        "absence makes it unnecessary; `tests/unit/test_permissions_aws_data.py` fails when a schema gains",
+        "an action nobody accounted for, or the template gains a property an exclusion relied on.",
+        f"Checked against: **{permissions.SCHEMAS_CHECKED_WITH}** (the schemas and the Service Authorization",
+        "Reference that cfn-lint ships). Every policy here also passes that Reference's check: real actions,",
+        "resources of the types they take, condition keys they support.\n",
+        "| Resource type | Actions not granted | Needed only with | Why we do not |",
+        "|---|---|---|---|",
+    ]
+    for exclusion in permissions.HANDLER_EXCLUSIONS:
+        unless = f"`{exclusion.unless}`" if exclusion.unless else "(not an IAM action)"
+        actions = ", ".join(f"`{a}`" for a in exclusion.actions)
+        out.append(f"| {exclusion.resource_type} | {actions} | {unless} | {exclusion.why} |")
+    out += [
+        "",
+        "What only a first real deploy, read in CloudTrail, can confirm: which of the listed actions each",
+        "handler actually calls (a schema lists what a handler *may* call; the policy grants all of it, so",
+        "a grant CloudTrail never shows is a candidate to drop); whether CloudFormation reads a resource",
+        "before deleting it (the delete handlers' own lists are granted to destroy and purge, the read",
+        "handlers are not); how IAM scopes `logs:DescribeLogGroups` (no resource type in the Reference: `*`",
+        "is granted, which holds either way); and how long Secrets Manager keeps the name of a secret",
+        "CloudFormation deleted (a creation refuses while a secret holds one of the stack's names).\n",
+    ]
+    return out
+
+
 def render_permissions(registry: Registry) -> str:
     """The Markdown text of docs/permissions.md for every infrastructure of ``registry``."""
     out = [
@@ -30,13 +65,16 @@ def render_permissions(registry: Registry) -> str:
         "Manager), plus `lambda:InvokeFunction` for the custom resource. Resources are scoped by the names",
         "CloudFormation generates for this project's stacks (`<Infrastructure>-<partition>-Email` and",
         "`<stack>-<LogicalId>-<suffix>`); hosted zones only to the account (Route 53 has no resource tags",
-        "in IAM); secrets by their `arda:infrastructure` tag.\n",
+        "in IAM); secrets by their names (`<stack>/PostmarkAccountToken`, `<stack>/WebhookCredential`, with",
+        "Secrets Manager's six-character suffix matched as `??????`, which also holds for a secret not",
+        'created yet: Secrets Manager User Guide, "Limiting access to specific secrets").\n',
         "Modes: " + ", ".join(f"**{m}** (`{permissions.MODE_COMMANDS[m]}`)" for m in permissions.MODES) + ".",
         "The deploy workflow (`.github/workflows/deploy.yml`) runs `--preflight`, the rollout (or a deploy",
         "or `--plan`) and verify: its OIDC role (`vars.DEPLOY_ROLE_ARN`) needs the **rollout** policy.\n",
         "Left to the account's owner: a permissions boundary on the roles the stack creates (the operator",
         "may create `<Infrastructure>-*-Email-*` roles and pass them to Lambda).\n",
     ]
+    out += _handler_section()
     for infra in registry.infrastructures.values():
         account, region, name = infra.account_id, infra.region, infra.name
         out.append(f"### {name} (account {account}, {region})\n")

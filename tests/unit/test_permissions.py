@@ -80,6 +80,7 @@ def test_the_delegation_roles_minimum_is_cdks_and_the_recommended_adds_reading(
 
 ARGS = (INFRA_ACCOUNT, "us-east-1", "Alpha002")
 STACK = "arn:aws:cloudformation:us-east-1:111122223333:stack/Alpha002-dev-Email/0c3f"
+SECRET = "arn:aws:secretsmanager:us-east-1:111122223333:secret:Alpha002-dev-Email/"
 
 
 def test_each_mode_grants_only_what_it_needs():
@@ -115,24 +116,25 @@ def test_each_mode_grants_only_what_it_needs():
             ),
             IMPLICIT_DENY,
         ),  # fmt: skip
+        (Request("secretsmanager:GetSecretValue", [f"{SECRET}PostmarkAccountToken-AbCdEf"]), ALLOW),
+        (Request("secretsmanager:DeleteSecret", [f"{SECRET}WebhookCredential-AbCdEf"]), ALLOW),
+        (
+            Request(
+                "secretsmanager:GetSecretValue", [f"{SECRET.replace('Alpha002', 'Beta001')}PostmarkAccountToken-AbCdEf"]
+            ),
+            IMPLICIT_DENY,
+        ),
+        (
+            Request("secretsmanager:GetSecretValue", [f"{SECRET}PostmarkAccountToken-AbCdEfG"]),
+            IMPLICIT_DENY,
+        ),  # not Secrets Manager's suffix
+        (Request("secretsmanager:GetSecretValue", [f"{SECRET}Other-AbCdEf"]), IMPLICIT_DENY),
         (
             Request(
                 "secretsmanager:GetSecretValue",
                 ["arn:aws:secretsmanager:us-east-1:111122223333:secret:x-1"],
                 {"aws:ResourceTag/arda:infrastructure": ["Alpha002"]},
             ),
-            ALLOW,
-        ),  # fmt: skip
-        (
-            Request(
-                "secretsmanager:GetSecretValue",
-                ["arn:aws:secretsmanager:us-east-1:111122223333:secret:x-1"],
-                {"aws:ResourceTag/arda:infrastructure": ["Beta001"]},
-            ),
-            IMPLICIT_DENY,
-        ),  # fmt: skip
-        (
-            Request("secretsmanager:GetSecretValue", ["arn:aws:secretsmanager:us-east-1:111122223333:secret:x-1"]),
             IMPLICIT_DENY,
         ),  # fmt: skip
         (

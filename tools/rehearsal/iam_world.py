@@ -21,8 +21,8 @@ Installed by ``moto_compat`` (patch 14). Never imported by the product.
   (``iam_policy`` says when one suffices).
 - **CloudFormation acts as its caller** (no service role): creating, updating or
   deleting a template resource needs the caller's permission for each action the
-  resource type's handler calls (``HANDLER_ACTIONS``); a refusal fails the
-  resource and the stack rolls back, as on AWS.
+  resource type's handler calls (``iam_handlers``, from the type's resource schema); a
+  refusal fails the resource and the stack rolls back, as on AWS.
 - **The custom resource's function** runs with its execution role's credentials
   (minted as the Lambda service would, if the role trusts ``lambda.amazonaws.com``).
 
@@ -39,6 +39,7 @@ from urllib.parse import unquote
 
 from tools.rehearsal import iam_policy
 from tools.rehearsal.iam_conditions import change_context
+from tools.rehearsal.iam_handlers import handler_requests
 
 ENABLED = True
 STAFF_ROLE = "RehearsalWorldStaff"
@@ -374,145 +375,6 @@ def acting_caller() -> Caller | None:
 
 
 # -- CloudFormation acting with its caller's permissions ---------------------------------------
-
-# What each resource type's handler calls for this project's resource shapes, by operation:
-# the "handlers" permissions of the type's CloudFormation resource schema (aws-cloudformation
-# resource providers), narrowed to the calls these shapes make (no VPCs, no query logging,
-# inline policies only, code inline).
-HANDLER_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    "AWS::Route53::HostedZone": {
-        "create": (
-            "route53:CreateHostedZone",
-            "route53:ChangeTagsForResource",
-            "route53:GetHostedZone",
-            "route53:ListTagsForResource",
-            "route53:ListQueryLoggingConfigs",
-        ),
-        "update": ("route53:ChangeTagsForResource", "route53:UpdateHostedZoneComment", "route53:GetHostedZone"),
-        "delete": ("route53:DeleteHostedZone", "route53:GetChange"),
-    },
-    "AWS::Route53::RecordSet": {
-        "create": ("route53:ChangeResourceRecordSets", "route53:GetChange"),
-        "update": ("route53:ChangeResourceRecordSets", "route53:GetChange"),
-        "delete": ("route53:ChangeResourceRecordSets", "route53:GetChange"),
-    },
-    "AWS::IAM::Role": {
-        "create": (
-            "iam:CreateRole",
-            "iam:TagRole",
-            "iam:PutRolePolicy",
-            "iam:GetRole",
-            "iam:GetRolePolicy",
-            "iam:ListRolePolicies",
-            "iam:ListAttachedRolePolicies",
-        ),
-        "update": (
-            "iam:GetRole",
-            "iam:UpdateAssumeRolePolicy",
-            "iam:PutRolePolicy",
-            "iam:TagRole",
-            "iam:UntagRole",
-            "iam:UpdateRole",
-        ),
-        "delete": ("iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:DeleteRolePolicy", "iam:DeleteRole"),
-    },
-    "AWS::Lambda::Function": {
-        "create": (
-            "iam:PassRole",
-            "lambda:CreateFunction",
-            "lambda:TagResource",
-            "lambda:GetFunction",
-            "lambda:GetFunctionCodeSigningConfig",
-        ),
-        "update": (
-            "iam:PassRole",
-            "lambda:UpdateFunctionCode",
-            "lambda:UpdateFunctionConfiguration",
-            "lambda:TagResource",
-            "lambda:UntagResource",
-            "lambda:ListTags",
-            "lambda:GetFunction",
-        ),
-        "delete": ("lambda:DeleteFunction",),
-    },
-    "AWS::Logs::LogGroup": {
-        "create": ("logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource", "logs:DescribeLogGroups"),
-        "update": ("logs:PutRetentionPolicy", "logs:TagResource", "logs:UntagResource", "logs:ListTagsForResource"),
-        "delete": ("logs:DeleteLogGroup",),
-    },
-    "AWS::SecretsManager::Secret": {
-        "create": ("secretsmanager:CreateSecret", "secretsmanager:TagResource"),
-        "update": (
-            "secretsmanager:DescribeSecret",
-            "secretsmanager:UpdateSecret",
-            "secretsmanager:TagResource",
-            "secretsmanager:UntagResource",
-        ),
-        "delete": ("secretsmanager:DescribeSecret", "secretsmanager:DeleteSecret"),
-    },
-    "Custom::": {op: ("lambda:InvokeFunction",) for op in ("create", "update", "delete")},
-}
-# Operations with no resource type in the Service Authorization Reference: authorised on "*".
-_UNSCOPED = {"route53:CreateHostedZone", "route53:ListQueryLoggingConfigs", "secretsmanager:GetRandomPassword"}
-
-
-def _tags(props: dict) -> dict:
-    tags = props.get("Tags") or []
-    if isinstance(tags, dict):
-        return {k: [str(v)] for k, v in tags.items()}
-    return {t["Key"]: [str(t["Value"])] for t in tags if isinstance(t, dict) and "Key" in t}
-
-
-def handler_requests(resource_type: str, op: str, props: dict, physical: str, account: str, region: str) -> list:
-    """(action, resources, context) of each call the type's handler makes with the caller's credentials."""
-    kind = (
-        "Custom::"
-        if resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource"
-        else resource_type
-    )
-    actions = list(HANDLER_ACTIONS.get(kind, {}).get(op, ()))
-    if kind == "AWS::SecretsManager::Secret" and op == "create" and "GenerateSecretString" in props:
-        actions.append("secretsmanager:GetRandomPassword")
-    requests = []
-    for action in actions:
-        context: dict = {}
-        if action in _UNSCOPED:
-            resource = "*"
-        elif action == "route53:GetChange":
-            resource = "arn:aws:route53:::change/*"
-        elif action == "logs:DescribeLogGroups":
-            resource = f"arn:aws:logs:{region}:{account}:log-group:*"
-        elif kind == "AWS::Route53::HostedZone":
-            resource = f"arn:aws:route53:::hostedzone/{physical.split('/')[-1] if op != 'create' else '*'}"
-        elif kind == "AWS::Route53::RecordSet":
-            resource = f"arn:aws:route53:::hostedzone/{str(props.get('HostedZoneId', '*')).split('/')[-1]}"
-            name, record_type = str(props.get("Name", "")), str(props.get("Type", ""))
-            verb = {"create": "CREATE", "update": "UPSERT", "delete": "DELETE"}[op]
-            context = change_context([(verb, name, record_type)])
-        elif kind == "AWS::IAM::Role":
-            resource = f"arn:aws:iam::{account}:role/{physical}"
-        elif action == "iam:PassRole":
-            resource, context = str(props.get("Role", "")), {"iam:PassedToService": ["lambda.amazonaws.com"]}
-        elif kind == "AWS::Lambda::Function":
-            resource = f"arn:aws:lambda:{region}:{account}:function:{physical}"
-        elif kind == "AWS::Logs::LogGroup":
-            resource = f"arn:aws:logs:{region}:{account}:log-group:{physical}"
-        elif kind == "AWS::SecretsManager::Secret":
-            resource = (
-                physical
-                if physical.startswith("arn:")
-                else f"arn:aws:secretsmanager:{region}:{account}:secret:{physical}"
-            )
-            prefix = "aws:RequestTag" if action == "secretsmanager:CreateSecret" else "aws:ResourceTag"
-            context = {f"{prefix}/{k}": v for k, v in _tags(props).items()}
-        elif kind == "Custom::":
-            resource = str(props.get("ServiceToken", ""))
-        else:
-            resource = ""
-        requests.append((action, [resource] if resource else [], context))
-    if not requests:
-        requests.append((f"cloudformation-handler:{resource_type}", [], {}))  # unmodelled type: refused
-    return requests
 
 
 class HandlerAccessDenied(Exception):
