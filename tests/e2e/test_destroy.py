@@ -268,8 +268,28 @@ def test_a_deploy_after_destroy_refuses_a_second_zone_and_the_purge_clears_the_w
 
     assert zones() == [zone_id], "the refused runs created nothing"
     ok(world.deploy("--destroy", "--purge-retained", "--yes"))
+    # The purged webhook secret keeps its name through its recovery window (Secrets Manager's rule): a
+    # creation now would fail half-way, so it is refused up front, naming the secret and what frees the name.
+    refused = world.deploy("--yes")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    (line,) = [entry for entry in refused.stderr.splitlines() if entry.startswith("deploy: error:")]
+    webhook = kept["WebhookSecretArn"]
+    assert f"the secret Alpha002-dev-Email/WebhookCredential ({webhook}) was deleted with a recovery window" in line
+    assert f"aws secretsmanager delete-secret --secret-id {webhook} --force-delete-without-recovery" in line
+    assert zones() == [], "the refused run created nothing"
+    client("secretsmanager", world["admin"]).delete_secret(SecretId=webhook, ForceDeleteWithoutRecovery=True)
     ok(world.deploy("--yes"))
     assert len(zones()) == 1 and zones() != [zone_id]
+
+
+def test_a_retained_secret_holding_the_stacks_secret_name_refuses_a_creation(world, postmark):
+    secrets = client("secretsmanager", world["admin"])
+    held = secrets.create_secret(Name="Alpha002-dev-Email/WebhookCredential", SecretString="x")["ARN"]
+    secrets.create_secret(Name="Alpha002-dev-Email/WebhookCredentialOld", SecretString="x")  # a prefix: no clash
+    refused = world.deploy("--yes")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert f"the secret Alpha002-dev-Email/WebhookCredential ({held}) exists outside any stack" in refused.stderr
+    assert postmark.requests == [], "refused before Postmark was asked"
 
 
 def test_a_zone_of_the_domain_made_by_hand_is_not_silently_doubled(world, postmark):

@@ -185,6 +185,13 @@ def expect_no_zone_of_the_domain(aws):
         {"HostedZones": [], "IsTruncated": False, "MaxItems": "100"},
         {"DNSName": "dev.ardamails.com", "MaxItems": "100"},
     )
+    # ... and for a secret holding one of the stack's secret names (a creation would fail half-way).
+    names = ["Alpha002-dev-Email/PostmarkAccountToken", "Alpha002-dev-Email/WebhookCredential"]
+    aws.stubs["secretsmanager"].add_response(
+        "list_secrets",
+        {"SecretList": []},
+        {"Filters": [{"Key": "name", "Values": names}], "IncludePlannedDeletion": True},
+    )
 
 
 def expect_stack(aws, status, outputs=()):

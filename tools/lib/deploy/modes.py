@@ -34,6 +34,7 @@ from tools.lib.deploy.state import (
     deployed_state,
     examine_stack,
     refuse_second_zone,
+    refuse_taken_secret_names,
 )
 from tools.lib.logger import Secret
 from tools.lib.plan.diff import RECORD_TYPE
@@ -78,6 +79,7 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
     state = examine_stack(ctx, plan=opts.plan, delete_failed_stack=opts.delete_failed_stack)  # 5
     stale = refuse_runs_in_flight(ctx, state, plan=opts.plan)
     refuse_second_zone(ctx, state)
+    refuse_taken_secret_names(ctx, state)
     deployed = deployed_state(ctx, state)
     drift = check_drift(ctx, deployed, plan=opts.plan, overwrite=opts.overwrite_drift)
     token = resolve_token(ctx)  # 6

@@ -26,14 +26,21 @@ MAX_SIMULATOR_PAGES = 20
 DENIED = ("AccessDenied", "AccessDeniedException")
 
 
-def simulated_principal(arn: str) -> str | None:
-    """The IAM principal the simulator takes for a caller ARN (an assumed role's role), or None for root."""
+def simulated_principal(ctx: Ctx, arn: str) -> str | None:
+    """The IAM principal the simulator takes for a caller ARN, or None for root.
+
+    An assumed-role session's ARN names its role without the role's path
+    (``assumed-role/<name>/<session>``, "IAM identifiers"), and IAM Identity Center's roles
+    live under ``aws-reserved/sso.amazonaws.com/``: the role's full ARN is asked of IAM
+    (``iam:GetRole`` on the caller's own role, statement CheckOwnPermissions).
+    """
     parts = arn.split(":", 5)
     if len(parts) != 6:
         return None
-    account, resource = parts[4], parts[5]
+    resource = parts[5]
     if parts[2] == "sts" and resource.startswith("assumed-role/"):
-        return f"arn:{parts[1]}:iam::{account}:role/{resource.split('/')[1]}"
+        with aws_call("iam get-role (the caller's own role)", ctx.target.stack):
+            return ctx.aws.iam.get_role(RoleName=resource.split("/")[1])["Role"]["Arn"]
     if parts[2] == "iam" and resource.startswith(("user/", "role/")):
         return arn
     return None
@@ -66,21 +73,24 @@ def _decisions(ctx: Ctx, source: str) -> dict[str, bool]:
 def permission_rows(ctx: Ctx, identity: dict) -> list[tuple[str, str, str]]:
     """A row per mode: does the caller hold every action docs/permissions.md lists for it?"""
     infra, stack = ctx.target.config.infrastructure, ctx.target.stack
-    source = simulated_principal(identity.get("Arn", ""))
-    if source is None:
-        detail = f"{identity.get('Arn')} cannot be simulated (the root user?): deploy with a role holding {DOCS}"
-        return [("IAM permissions", "FAIL", detail)]
     aws_account.check_endpoints(
         {"sts": ctx.aws.sts, "iam": ctx.aws.iam}, infra.region, f"refusing to check the permissions of {stack}"
     )
+    caller = identity.get("Arn", "")
+    source = caller
     try:
+        source = simulated_principal(ctx, caller)
+        if source is None:
+            detail = f"{caller} cannot be simulated (the root user?): deploy with a role holding {DOCS}"
+            return [("IAM permissions", "FAIL", detail)]
         with aws_call("iam simulate-principal-policy", stack):
             allowed = _decisions(ctx, source)
     except ArdaMailError as exc:
         cause = exc.__cause__
         if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in DENIED:
+            action = cause.operation_name
             detail = (
-                f"{source} may not call iam:SimulatePrincipalPolicy on itself, so its permissions were NOT checked: "
+                f"{source} may not call iam:{action} on itself, so its permissions were NOT checked: "
                 f"grant it (statement CheckOwnPermissions) or compare its policy with {DOCS} by hand"
             )
             return [("IAM permissions", "FAIL", detail)]

@@ -11,7 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from templates.partition_email import DKIM_SLOT_NUMBERS, dkim_selector_parameter
+from templates.partition_email import (
+    DKIM_SLOT_NUMBERS,
+    TOKEN_SECRET_NAME,
+    WEBHOOK_SECRET_NAME,
+    dkim_selector_parameter,
+    secret_name,
+)
 from tools.lib.aws_errors import aws_call
 from tools.lib.deploy.cloudformation import DeployFailed, outputs, parameter_values
 from tools.lib.deploy.context import Ctx
@@ -132,6 +138,49 @@ def refuse_second_zone(ctx: Ctx, state: StackState) -> None:
         f"{domain} ({zone_id}, {whose}); a second zone of that name would take the delegation and orphan the "
         f"records of the first; {remedy}; nothing was changed"
     )
+
+
+def refuse_taken_secret_names(ctx: Ctx, state: StackState) -> None:
+    """A first creation while a secret holds one of the stack's secret names: refuse (CREATE would fail).
+
+    Secrets Manager keeps a deleted secret's name through its recovery window (7 to 30 days, "Delete
+    an AWS Secrets Manager secret"), and a retained webhook secret keeps it for good; CloudFormation's
+    create would then fail half-way. Say which secret holds the name and what frees it.
+    """
+    if state.kind != "CREATE":
+        return
+    stack = ctx.target.stack
+    names = {secret_name(stack, name) for name in (TOKEN_SECRET_NAME, WEBHOOK_SECRET_NAME)}
+    with aws_call("secretsmanager list-secrets", stack):
+        pages = ctx.aws.secretsmanager.get_paginator("list_secrets").paginate(
+            Filters=[{"Key": "name", "Values": sorted(names)}],
+            IncludePlannedDeletion=True,
+            PaginationConfig={"MaxItems": 1000},
+        )
+        listed = [secret for page in pages for secret in page.get("SecretList", [])]
+    # The name filter matches prefixes; a secret holds a name only when it is exactly that name.
+    for found in sorted((s for s in listed if s.get("Name") in names), key=lambda s: s["Name"]):
+        full = found["Name"]
+        arn = found["ARN"]
+        if found.get("DeletedDate"):
+            held = (
+                f"was deleted with a recovery window ({found['DeletedDate']:%Y-%m-%d}) and keeps its name until the "
+                "window ends"
+            )
+            remedy = (
+                f"restore it (aws secretsmanager restore-secret --secret-id {arn}) if it is still wanted, or free "
+                f"the name now (aws secretsmanager delete-secret --secret-id {arn} --force-delete-without-recovery)"
+            )
+        else:
+            held = "exists outside any stack (retained by an earlier one)"
+            remedy = (
+                f"remove it with {ctx.target.rerun} --destroy --purge-retained and free its name "
+                f"(aws secretsmanager delete-secret --secret-id {arn} --force-delete-without-recovery)"
+            )
+        raise Refused(
+            f"{stack}: refusing to create the stack: the secret {full} ({arn}) {held}, and the stack's secret of that "
+            f"name could not be created; {remedy}, then rerun; nothing was changed"
+        )
 
 
 def tagged_as_partition(ctx: Ctx, tags: dict[str, str]) -> bool:
