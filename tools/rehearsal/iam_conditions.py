@@ -34,7 +34,9 @@ Semantics, each from AWS's documentation:
   Several keys under one operator, and several operators, are ANDed. ``ForAllValues``
   holds when every request value matches, and when the key is absent or empty;
   ``ForAnyValue`` when at least one does, and not when the key is absent or empty.
-  A plain operator on a key with several request values is refused.
+  A plain operator on a key with several request values is refused, and so is a
+  policy variable (``${...}``, "IAM policy elements: Variables and tags") left
+  unresolved in a condition value.
 - A key the world cannot fill (``modelled``): AWS would put it in the request
   context, the world does not know its value, so its absence here says nothing.
   Any condition on such a key is refused, never taken as absent (a ``Deny`` on it
@@ -125,7 +127,10 @@ def _parse(qualified: str) -> tuple[str, str, bool]:
 
 def _policy_values(wanted: object) -> list[str]:
     values = [wanted] if isinstance(wanted, (str, bool)) else list(wanted)  # type: ignore[call-overload]
-    return [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+    values = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+    if any("${" in v for v in values):
+        raise UnsupportedCondition(f"a policy variable the rehearsal world did not resolve: {values}")
+    return values
 
 
 def _key_holds(set_operator: str, operator: str, if_exists: bool, wanted: list[str], values: list[str] | None) -> bool:

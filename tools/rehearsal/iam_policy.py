@@ -42,6 +42,8 @@ Never imported by the product. Each rule below is AWS's, from the IAM User Guide
   ``arn:aws:sts::<id>:assumed-role/<role-name>/<session>`` (no path); "You cannot
   use a wildcard to match part of a principal name or ARN" (refused here), and
   ``NotPrincipal`` is not implemented (refused).
+- "IAM policy elements: Variables and tags": a variable (``${...}``) the caller has
+  not resolved is refused wherever the evaluator meets it.
 - ``sts:GetCallerIdentity`` needs no permission and cannot be denied (STS API
   reference, GetCallerIdentity: "No permissions are required to perform this
   operation. If an administrator attaches a policy to your identity that
@@ -114,7 +116,10 @@ def _element_matches(statement: Mapping, element: str, value: str, ignore_case: 
     """``Action``/``Resource`` (or their ``Not`` forms) against ``value``; None when the statement has neither."""
     for key, wanted in ((element, True), (f"Not{element}", False)):
         if key in statement:
-            hit = any(_wildcard(p, value, ignore_case) for p in _as_list(statement[key]))
+            patterns = _as_list(statement[key])
+            if any("${" in p for p in patterns):
+                raise Unsupported(f"a policy variable the rehearsal world did not resolve: {patterns}")
+            hit = any(_wildcard(p, value, ignore_case) for p in patterns)
             return hit is wanted
     return None
 
