@@ -394,21 +394,20 @@ def _resource_account(arn: str) -> str | None:
     return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
 
 
-def _blamed(request, caller: Caller, identity, session, resource) -> str:
-    """Which policy type AWS's message names for a refusal."""
-    checks = [("identity-based", lambda: iam_policy.evaluate(identity, request))]
+def _blamed(request, principal, identity, session, resource) -> str:
+    """The policy type AWS's message names: the one denying explicitly, else the one that does not allow."""
+    verdicts = {"identity-based": iam_policy.evaluate(identity, request)}
     if session is not None:
-        checks.append(("session", lambda: iam_policy.evaluate(session, request)))
+        verdicts["session"] = iam_policy.evaluate(session, request)
+    kind = "role trust" if resource is not None and resource.required else "resource-based"
     if resource is not None:
-        kind = "role trust" if resource.required else "resource-based"
-        checks.append((kind, lambda: iam_policy.resource_grant(resource.document, request, caller.principal)))
-    verdicts = {kind: verdict() for kind, verdict in checks}
-    denying = [kind for kind, verdict in verdicts.items() if verdict == iam_policy.EXPLICIT_DENY]
-    if denying:
-        return denying[0]
-    if resource is not None and verdicts[checks[-1][0]] == iam_policy.IMPLICIT_DENY:
-        return checks[-1][0]
-    return "session" if session is not None and verdicts["session"] != iam_policy.ALLOW else "identity-based"
+        verdicts[kind] = iam_policy.resource_grant(resource.document, request, principal)
+    explicit = [name for name, verdict in verdicts.items() if verdict == iam_policy.EXPLICIT_DENY]
+    if explicit:
+        return explicit[0]
+    if verdicts.get(kind) == iam_policy.IMPLICIT_DENY:
+        return kind
+    return "session" if verdicts.get("session", iam_policy.ALLOW) != iam_policy.ALLOW else "identity-based"
 
 
 def _decide(caller: Caller, request, identity, session, resource=None, note: str = "") -> None:
@@ -416,7 +415,7 @@ def _decide(caller: Caller, request, identity, session, resource=None, note: str
     target = request.resources[0]
     try:
         verdict = iam_policy.decide(request, caller.principal, identity, session, resource)
-        blamed = _blamed(request, caller, identity, session, resource) if verdict != iam_policy.ALLOW else ""
+        blamed = _blamed(request, caller.principal, identity, session, resource) if verdict != iam_policy.ALLOW else ""
     except UnsupportedCondition as refused:
         raise AccessDenied(
             caller.principal.arn, request.action, target, iam_policy.IMPLICIT_DENY, f"refused: {refused}"
