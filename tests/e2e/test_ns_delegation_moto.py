@@ -13,9 +13,20 @@ import boto3
 import pytest
 
 from templates import ns_delegation_handler as h
-from tools.rehearsal.aws import PLATFORM_ROOT_ROLE, client, create_parent_zone
+from templates import permissions
+from tools.rehearsal.aws import PLATFORM_ROOT_ROLE, client, create_parent_zone, staff
 
 pytestmark = pytest.mark.moto
+
+
+def _delegation_role(parent_zone_id: str) -> None:
+    """PlatformRoot's delegation role holding its documented trust and policy: the handler acts under it."""
+    iam = client("iam", staff(PLATFORM_ROOT_ROLE.split(":")[4]))
+    trust = permissions.as_dict(permissions.delegation_role_trust(["111122223333"]))
+    policy = permissions.as_dict(permissions.delegation_role_policy(parent_zone_id, "ardamails.com"))
+    name = PLATFORM_ROOT_ROLE.rsplit("/", 1)[-1]
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=name, PolicyName="documented", PolicyDocument=json.dumps(policy))
 
 
 def _ns_records(route53, zone_id, name):
@@ -27,6 +38,7 @@ def _ns_records(route53, zone_id, name):
 def test_create_then_delete_against_moto(aws_env, httpserver):
     httpserver.expect_request("/cfn-response", method="PUT").respond_with_data("")
     parent_id, root_creds = create_parent_zone()
+    _delegation_role(parent_id)
     root = client("route53", root_creds)
     partition = boto3.client("route53")  # the infrastructure's own account
     zone = partition.create_hosted_zone(Name="dev.ardamails.com", CallerReference=str(uuid.uuid4()))
@@ -78,6 +90,7 @@ def test_create_then_delete_against_moto(aws_env, httpserver):
 
 def test_missing_parent_zone_is_answered_failed(aws_env, httpserver):
     httpserver.expect_request("/cfn-response", method="PUT").respond_with_data("")
+    _delegation_role("Z0NOSUCHZONE")
     event = {
         "RequestType": "Create",
         "ResponseURL": httpserver.url_for("/cfn-response"),

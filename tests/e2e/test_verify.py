@@ -17,11 +17,12 @@ from templates.render import template_path
 from tests.conftest import TOKEN, assert_token_nowhere, use_env
 from tools import verify_partition_mail
 from tools.lib.plan.template import load_template
-from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, client, create_parent_zone, credentials
+from tools.rehearsal.aws import client, create_parent_zone, staff
 from tools.rehearsal.postmark import dns_lookup
 
 pytestmark = pytest.mark.moto
 
+ACCOUNT = "111122223333"  # Alpha002's account
 DOMAIN = "dev.ardamails.com"
 DMARC = "v=DMARC1; p=none; rua=mailto:dmarc-reports@arda.cards"
 
@@ -30,7 +31,7 @@ DMARC = "v=DMARC1; p=none; rua=mailto:dmarc-reports@arda.cards"
 def deployed(aws_env, cli_env, postmark, dns_zone, instance_config):
     """The stack created in moto (Alpha002's account), Postmark holding the domain, DNS serving it all."""
     create_parent_zone()
-    creds = credentials(ALPHA002_DEPLOYER_ROLE)
+    creds = staff(ACCOUNT)  # Alpha002's administrator sets the stack up
     # A rotation in progress: an active key and a pending one. Postmark looks both up in the DNS stand-in.
     domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}", active=True, pending=True)
     postmark.lookup = dns_lookup("127.0.0.1", dns_zone.port)
@@ -306,10 +307,8 @@ def test_usage_errors(cli_env, run_cli, monkeypatch, args, message):
 
 
 def test_missing_stack_is_an_error_not_a_traceback(aws_env, cli_env, dns_zone, verify):
-    from tools.rehearsal.aws import credentials
-
     # The configured account's credentials (the account guard passes), and no stack in it.
-    cli_env.update(AWS_ENDPOINT_URL=aws_env, **credentials("arn:aws:iam::111122223333:role/Reader"))
+    cli_env.update(AWS_ENDPOINT_URL=aws_env, **staff(ACCOUNT))
     result = verify(cli_env, dns_zone, "--no-postmark")
     assert result.returncode == 1
     assert "verify: error: Alpha002-dev-Email: reading the stack failed (ValidationError" in result.stderr
@@ -352,7 +351,7 @@ def test_revoked_key_rows_follow_postmark(deployed, dns_zone, postmark, verify):
 
 @pytest.mark.vcheck("V-PART-007")
 def test_a_record_route53_holds_but_the_resolver_does_not_show_is_not_sent_to_deploy(deployed, dns_zone, verify):
-    creds = credentials(ALPHA002_DEPLOYER_ROLE)
+    creds = staff(ACCOUNT)  # Alpha002's administrator changes a record by hand
     cfn = client("cloudformation", creds)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks()["Stacks"][0]["Outputs"]}
     host, value = deployed["hosts"]["DKIMPendingHost"], deployed["domain"]["DKIMPendingTextValue"]

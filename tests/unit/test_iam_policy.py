@@ -13,11 +13,13 @@ from tools.rehearsal.iam_policy import (
     ALLOW,
     EXPLICIT_DENY,
     IMPLICIT_DENY,
+    NAMES_ACCOUNT,
+    NAMES_ROLE,
     Principal,
     Request,
     evaluate,
-    names_caller_itself,
     principal_matches,
+    resource_grant,
 )
 
 
@@ -149,8 +151,9 @@ def test_a_trust_statement_applies_without_a_resource_and_keeps_its_condition():
     )
     # An account principal delegates to the account's own policies: the caller's identity
     # policy must allow too; only a trust naming the role or session itself suffices alone.
-    assert not names_caller_itself(trust, fn)
-    assert names_caller_itself(policy({"Effect": "Allow", "Principal": {"AWS": fn.role_arn}}), fn)
+    assert resource_grant(trust, Request("sts:AssumeRole", [role], context), fn) == NAMES_ACCOUNT
+    naming_role = policy({"Effect": "Allow", "Principal": {"AWS": fn.role_arn}, "Action": "sts:AssumeRole"})
+    assert resource_grant(naming_role, Request("sts:AssumeRole", [role], context), fn) == NAMES_ROLE
 
 
 def test_a_service_principal_is_matched_by_service_name():

@@ -1,24 +1,60 @@
 """IAM in the rehearsal world: every request the moto server serves is authorised as AWS would.
 
-Installed by ``moto_compat`` (patch 14). Never imported by the product.
+Installed by ``moto_compat`` (patch 14). Never imported by the product. AWS's rules
+for one decision are in ``iam_policy`` and ``iam_conditions``; here is who asks,
+what is asked and what the world knows of the request (IAM User Guide pages cited
+by title; https://docs.aws.amazon.com/IAM/latest/UserGuide/<page>.html).
 
-- **Who asks.** Temporary credentials belong to an assumed-role session; its
-  policies are its role's inline and attached policies. A role IAM does not
-  hold is the world's *staff* (the account's administrator, for the world's own
-  set-up and for tests acting as "someone else"): only the world's own long-term
-  keys may assume one, and it may do anything. Long-term keys are the world's
-  own (an account's root user, which AWS allows everything).
+- **Who asks.** Long-term keys are the world's own: an account's root user, which
+  AWS allows everything ("Policy evaluation logic": "with the exception of the AWS
+  account root user, which has full access"); they may assume any role (the
+  world's set-up). Temporary credentials belong to an assumed-role session; its
+  policies are its role's inline and attached policies, intersected with the
+  session policy passed to AssumeRole, which moto keeps on the session ("Policies
+  and permissions in IAM", access_policies, "Session policies"). The world's
+  *staff* (an account's administrator, for the world's set-up and for tests acting
+  as "someone else") is a session of ``arn:aws:iam::<account>:role/RehearsalWorldStaff``,
+  a role IAM does not hold (nor may create), which only the world's own keys can
+  assume. A session of any other role IAM no longer holds is refused everything:
+  "the permissions assigned to temporary security credentials are evaluated each
+  time a request is made that uses the credentials" ("Controlling permissions for
+  temporary security credentials", id_credentials_temp_control-access), and a
+  role's inline policies "are deleted when you delete the identity" ("Policies and
+  permissions in IAM").
 - **What is asked.** The action (``service:Operation``), the resources AWS
   authorises it on (the Service Authorization Reference's resource type for that
   operation: stacks, hosted zones, changes, roles, functions, log groups,
-  secrets; ``*`` where the operation has none) and the condition keys this
-  project's policies use: ``aws:PrincipalArn``, Route 53's
-  ``ChangeResourceRecordSets*`` keys with AWS's name normalisation,
-  ``aws:ResourceTag/*`` of secrets, ``aws:RequestTag/*`` of a new secret and
-  ``iam:PassedToService``. An operation this module has no resource model for is
-  refused (fail closed), never allowed.
-- **AssumeRole** needs the caller's identity policy and the role's trust policy
-  (``iam_policy`` says when one suffices).
+  secrets; ``*`` where the operation has none). Change-set operations are
+  authorised on their stack (resource type ``stack``, condition key
+  ``cloudformation:ChangeSetName``): a change set the world has seen and that is
+  gone is still authorised on its stack, and the service answers that it is not
+  found. An operation this module has no resource model for is refused (fail
+  closed), never allowed.
+- **The request context** ("AWS global condition context keys",
+  reference_policies_condition-keys): ``aws:PrincipalArn`` ("For IAM roles, the
+  request context returns the ARN of the role": the role's ARN, path included),
+  ``aws:PrincipalAccount``, ``aws:PrincipalTag/<key>`` (the role's tags; session
+  tags are refused at AssumeRole) and ``aws:RequestedRegion`` ("the AWS Region that
+  was called in the request": the request's signing region; IAM "calls are always
+  made to the us-east-1 Region", and Route 53 requests are signed for us-east-1,
+  AWS General Reference, "Amazon Route 53 endpoints and quotas"). Then what each
+  operation carries: Route 53's ``ChangeResourceRecordSets*`` keys with AWS's name
+  normalisation, ``aws:ResourceTag/*`` of a secret, ``aws:RequestTag/*`` of a new
+  secret, ``iam:PassedToService``; for AssumeRole ``sts:ExternalId``,
+  ``sts:RoleSessionName`` and the role's ``iam:ResourceTag/*`` (Service
+  Authorization Reference, "Actions, resources, and condition keys for AWS
+  Security Token Service"). A context naming one key of a family
+  (``aws:ResourceTag/...``) names the whole family: it is built from the whole tag
+  list. A condition on any other key is refused: AWS would fill it, the world
+  cannot (``aws:userid``, ``aws:SourceIp``, ``aws:CurrentTime``, ...).
+- **Across accounts** ("Cross-account policy evaluation logic"): a request on a
+  resource of another account needs that resource's policy too. AssumeRole has it
+  (the role's trust policy); the world models no other resource-based policy, so
+  any other cross-account request is refused (Route 53 has none at all).
+- **AssumeRole** needs the role's trust policy and the caller's identity (and
+  session) policies as ``iam_policy.decide`` says; AssumeRole's session tags,
+  managed session policies (``PolicyArns``), source identity and provided contexts
+  are refused (moto would drop them: the session would be more powerful than AWS's).
 - **CloudFormation acts as its caller** (no service role): creating, updating or
   deleting a template resource needs the caller's permission for each action the
   resource type's handler calls (``iam_handlers``, from the type's resource schema); a
@@ -35,42 +71,70 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Collection
 from urllib.parse import unquote
 
 from tools.rehearsal import iam_policy
-from tools.rehearsal.iam_conditions import change_context
+from tools.rehearsal.iam_conditions import UnsupportedCondition, change_context
 from tools.rehearsal.iam_handlers import handler_requests
 
 ENABLED = True
 STAFF_ROLE = "RehearsalWorldStaff"
 GRANTED: set[tuple[str, str]] = set()
 _acting = threading.local()
+# The Region AWS documents for a global service's requests (aws:RequestedRegion).
+_GLOBAL_REGION = {"iam": "us-east-1", "route53": "us-east-1"}
+# Keys every request of a session carries (or, for a family, carries all of).
+_ALWAYS_MODELLED = frozenset({"aws:principalarn", "aws:principalaccount", "aws:principaltag/"})
+# AssumeRole's own keys; aws:RequestTag and sts:SourceIdentity are absent: passing them is refused.
+_ASSUME_ROLE_MODELLED = frozenset(
+    {"sts:externalid", "sts:rolesessionname", "iam:resourcetag/", "aws:requesttag/", "sts:sourceidentity"}
+)
+_REFUSED_ASSUME_ROLE_PARAMETERS = ("PolicyArns", "Tags", "TransitiveTagKeys", "SourceIdentity", "ProvidedContexts")
+_ADMINISTRATOR = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+_CHANGE_SET_STACKS: dict[str, str] = {}  # every change set the world has seen → its stack
 
 
 class AccessDenied(Exception):
-    """AWS's AccessDenied, with AWS's message shape."""
+    """AWS's AccessDenied, with AWS's message shape ("Troubleshoot access denied error messages")."""
 
-    def __init__(self, principal_arn: str, action: str, resource: str, verdict: str, note: str = "") -> None:
-        reason = (
-            "with an explicit deny in an identity-based policy"
-            if verdict == iam_policy.EXPLICIT_DENY
-            else f"because no identity-based policy allows the {action} action"
-        )
-        message = f"User: {principal_arn} is not authorized to perform: {action} on resource: {resource} {reason}"
+    def __init__(
+        self, principal_arn: str, action: str, resource: str, verdict: str, note: str = "", policy: str = ""
+    ) -> None:
+        message = f"User: {principal_arn} is not authorized to perform: {action} on resource: {resource} "
+        message += _reason(verdict, action, policy or "identity-based")
         super().__init__(message + (f" ({note})" if note else ""))
         self.action = action
+
+
+def _reason(verdict: str, action: str, policy: str) -> str:
+    if verdict == iam_policy.EXPLICIT_DENY:
+        article = {"identity-based": "an", "role trust": "the"}.get(policy, "a")
+        return f"with an explicit deny in {article} {policy} policy"
+    return f"because no {policy} policy allows the {action} action"
 
 
 # -- who asks -------------------------------------------------------------------------------
 
 
 class Caller:
-    """A request's principal: staff (everything allowed) or a session of a role IAM holds."""
+    """A request's principal: staff (everything allowed) or a session of a role IAM holds (or held)."""
 
-    def __init__(self, principal: iam_policy.Principal, policies: list[dict] | None, role=None) -> None:
+    def __init__(
+        self,
+        principal: iam_policy.Principal,
+        policies: list[dict] | None,
+        role=None,
+        session_policies: list[dict] | None = None,
+        tags: dict[str, str] | None = None,
+        gone: bool = False,
+    ) -> None:
         self.principal = principal
         self.policies = policies  # None: staff or root, allowed everything
         self.role = role
+        self.session_policies = session_policies  # None: AssumeRole was given no session policy
+        self.tags = tags or {}
+        self.gone = gone  # a session of a role IAM no longer holds
 
     @property
     def staff(self) -> bool:
@@ -90,14 +154,23 @@ def _role(account: str, name: str):
         return None
 
 
+def _account_and_name(role_arn: str) -> tuple[str, str]:
+    """``arn:aws:iam::<account>:role/<path>/<name>`` → (account, name)."""
+    return role_arn.split(":")[4], role_arn.split("/")[-1]
+
+
+def _document(document) -> dict:
+    return json.loads(document) if isinstance(document, str) else document
+
+
 def role_policies(account: str, name: str) -> list[dict]:
     """A role's inline and attached policies, as documents."""
     role = _role(account, name)
-    documents = [json.loads(doc) if isinstance(doc, str) else doc for doc in role.policies.values()]
+    documents = [_document(doc) for doc in role.policies.values()]
     for policy in role.managed_policies.values():
         version = policy.default_version_id if hasattr(policy, "default_version_id") else None
         document = next((v.document for v in policy.versions if v.version_id == version), None)
-        documents.append(json.loads(document) if isinstance(document, str) else document)
+        documents.append(_document(document))
     return documents
 
 
@@ -112,21 +185,31 @@ def _session(access_key: str):
     return None, None
 
 
+def _is_staff_session(session) -> bool:
+    account, name = _account_and_name(session.role_arn)
+    return session.role_arn == f"arn:aws:iam::{account}:role/{STAFF_ROLE}" and _role(account, name) is None
+
+
 def caller_for(access_key: str, default_account: str) -> Caller:
     """The principal behind an access key ID."""
     _, session = _session(access_key)
     if session is None:  # long-term keys: the world's own (root)
         arn = f"arn:aws:iam::{default_account}:root"
         return Caller(iam_policy.Principal(arn, default_account), None)
-    role_arn = session.role_arn
-    account = role_arn.split(":")[4]
-    name = role_arn.split("/")[-1]
+    account, name = _account_and_name(session.role_arn)
     arn = f"arn:aws:sts::{account}:assumed-role/{name}/{session.session_name}"
-    principal = iam_policy.Principal(arn, account, role_arn=f"arn:aws:iam::{account}:role/{name}")
+    if _is_staff_session(session):
+        return Caller(iam_policy.Principal(arn, account, role_arn=session.role_arn), None)
     role = _role(account, name)
-    if role is None:
-        return Caller(principal, None)  # staff
-    return Caller(principal, role_policies(account, name), role)
+    if role is None or role.arn != session.role_arn:  # deleted (or another role now holds the name)
+        return Caller(iam_policy.Principal(arn, account, role_arn=session.role_arn), [], gone=True)
+    return Caller(
+        iam_policy.Principal(arn, account, role_arn=role.arn),
+        role_policies(account, name),
+        role,
+        session_policies=[_document(session.policy)] if session.policy else None,
+        tags={tag["Key"]: tag["Value"] for tag in role.tags or []},
+    )
 
 
 # -- what is asked: resources and context per operation --------------------------------------
@@ -144,6 +227,14 @@ _ROUTE53 = [
     ("GET", r"/change/([^/]+)", "GetChange", "change"),
     ("GET", r"/queryloggingconfig", "ListQueryLoggingConfigs", None),
 ]
+# Route 53's ChangeResourceRecordSets keys: filled for that operation, absent from every other.
+_ROUTE53_MODELLED = frozenset(
+    {
+        "route53:changeresourcerecordsetsactions",
+        "route53:changeresourcerecordsetsnormalizedrecordnames",
+        "route53:changeresourcerecordsetsrecordtypes",
+    }
+)
 
 # CloudFormation operations that take no stack (their resource is "*").
 _CFN_UNSCOPED = {
@@ -156,15 +247,22 @@ _CFN_UNSCOPED = {
 }
 
 
-def _route53(method: str, path: str, body: str) -> tuple[str, list[str], dict]:
+class Asked:
+    """What a request asks: the action, its resources, its context, and the key families that context models."""
+
+    def __init__(self, action: str, resources: list[str], context: dict | None = None, modelled=frozenset()):
+        self.action, self.resources, self.context, self.modelled = action, resources, context or {}, modelled
+
+
+def _route53(method: str, path: str, body: str) -> Asked:
     path = re.sub(r"^/\d{4}-\d{2}-\d{2}", "", unquote(path.split("?", 1)[0]))
     for verb, pattern, operation, kind in _ROUTE53:
         match = re.fullmatch(pattern, path)
         if verb == method and match:
             resource = f"arn:aws:route53:::{kind}/{match.group(1).split('/')[-1]}" if kind else "*"
             context = _change_batch_context(body) if operation == "ChangeResourceRecordSets" else {}
-            return operation, [resource], context
-    return f"{method} {path}", [], {}
+            return Asked(f"route53:{operation}", [resource], context, _ROUTE53_MODELLED)
+    return Asked(f"route53:{method} {path}", [])
 
 
 def _change_batch_context(body: str) -> dict:
@@ -189,6 +287,13 @@ def _stack_arn(backend, name_or_arn: str, account: str, region: str) -> str:
     return f"arn:aws:cloudformation:{region}:{account}:stack/{name_or_arn}/*"
 
 
+def _change_set_stack(backend, change_set_arn: str) -> str | None:
+    """The stack a change set belongs (or belonged) to: remembered from every change set the world has seen."""
+    for arn, change_set in list(backend.change_sets.items()):
+        _CHANGE_SET_STACKS[arn] = change_set.stack_id
+    return _CHANGE_SET_STACKS.get(change_set_arn)
+
+
 def _cloudformation(operation: str, params: dict, account: str, region: str) -> list[str]:
     from moto.cloudformation import cloudformation_backends
 
@@ -196,10 +301,9 @@ def _cloudformation(operation: str, params: dict, account: str, region: str) -> 
     if operation in _CFN_UNSCOPED:
         return ["*"]
     change_set = params.get("ChangeSetName", "")
-    if change_set.startswith("arn:"):
-        found = backend.change_sets.get(change_set)
-        if found is not None:
-            return [found.stack_id]
+    stack = _change_set_stack(backend, change_set) if change_set.startswith("arn:") else None
+    if stack:
+        return [stack]
     name = params.get("StackName")
     if not name:
         return ["*"]  # DescribeStacks of every stack
@@ -227,33 +331,29 @@ def _secret(params: dict, account: str, region: str) -> tuple[list[str], dict]:
     return [described["ARN"]], {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
 
 
-def request_of(response, service: str, default_account: str) -> tuple[str, list[str], dict]:
-    """The (action, resources, context) a moto response object is serving."""
+def request_of(response, service: str, default_account: str) -> Asked:
+    """What a moto response object is serving."""
     region = getattr(response, "region", "us-east-1")
     if service == "route53":
-        operation, resources, context = _route53(response.method, response.path, response.body or "")
-        return f"route53:{operation}", resources, context
+        return _route53(response.method, response.path, response.body or "")
     params = _params(response)
     operation = response._get_action()
     action = f"{service}:{operation}"
     account = default_account
     if service == "cloudformation":
-        return action, _cloudformation(operation, params, account, region), {}
-    if service == "sts":
-        if operation == "AssumeRole":
-            return action, [params.get("RoleArn", "")], {}
-        if operation == "GetCallerIdentity":
-            return action, ["*"], {}
-    if service == "iam" and operation in ("SimulatePrincipalPolicy", "GetRole"):
-        if operation == "GetRole":
-            return action, [f"arn:aws:iam::{account}:role/{params.get('RoleName', '')}"], {}
-        return action, [params.get("PolicySourceArn", "")], {}
+        return Asked(action, _cloudformation(operation, params, account, region))
+    if service == "sts" and operation in ("AssumeRole", "GetCallerIdentity"):
+        return Asked(action, [params.get("RoleArn", "")] if operation == "AssumeRole" else ["*"])
+    if service == "iam" and operation == "GetRole":
+        return Asked(action, [f"arn:aws:iam::{account}:role/{params.get('RoleName', '')}"])
+    if service == "iam" and operation == "SimulatePrincipalPolicy":
+        return Asked(action, [params.get("PolicySourceArn", "")])
     if service == "secretsmanager":
         if operation in ("ListSecrets", "GetRandomPassword"):
-            return action, ["*"], {}
+            return Asked(action, ["*"])
         resources, context = _secret(params, account, region)
-        return action, resources, context
-    return action, [], {}
+        return Asked(action, resources, context, frozenset({"aws:resourcetag/"}))
+    return Asked(action, [])
 
 
 def _params(response) -> dict:
@@ -268,7 +368,80 @@ def _params(response) -> dict:
 # -- the decision -------------------------------------------------------------------------
 
 
-def authorize(caller: Caller, action: str, resources: list[str], context: dict, note: str = "") -> None:
+def _requested_region(action: str) -> str | None:
+    """aws:RequestedRegion: a global service's documented Region, else the Region the request being served called."""
+    return _GLOBAL_REGION.get(action.split(":", 1)[0].lower()) or getattr(_acting, "region", None)
+
+
+def _request_context(caller: Caller, action: str, context: dict, modelled: Collection[str] = ()) -> tuple:
+    """The full request context and the keys it models: the caller's global keys, then the operation's own."""
+    principal = caller.principal
+    full = {"aws:PrincipalArn": [principal.role_arn or principal.arn], "aws:PrincipalAccount": [principal.account]}
+    full.update({f"aws:PrincipalTag/{key}": [value] for key, value in caller.tags.items()})
+    region = _requested_region(action)
+    if region:
+        full["aws:RequestedRegion"] = [region]
+    full.update(context)
+    known = set(_ALWAYS_MODELLED) | set(modelled)
+    for key in full:
+        known.add(key.lower())
+        if "/" in key:
+            known.add(key.lower().split("/", 1)[0] + "/")  # one key of a family names the whole family
+    return full, frozenset(known)
+
+
+def _resource_account(arn: str) -> str | None:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
+
+
+def _blamed(request, principal, identity, session, resource) -> str:
+    """The policy type AWS's message names: the one denying explicitly, else the one that does not allow."""
+    verdicts = {"identity-based": iam_policy.evaluate(identity, request)}
+    if session is not None:
+        verdicts["session"] = iam_policy.evaluate(session, request)
+    kind = "role trust" if resource is not None and resource.required else "resource-based"
+    if resource is not None:
+        verdicts[kind] = iam_policy.resource_grant(resource.document, request, principal)
+    explicit = [name for name, verdict in verdicts.items() if verdict == iam_policy.EXPLICIT_DENY]
+    if explicit:
+        return explicit[0]
+    if verdicts.get(kind) == iam_policy.IMPLICIT_DENY:
+        return kind
+    return "session" if verdicts.get("session", iam_policy.ALLOW) != iam_policy.ALLOW else "identity-based"
+
+
+def _decide(caller: Caller, request, identity, session, resource=None, note: str = "") -> None:
+    """Raise AccessDenied unless AWS would allow ``request`` (one resource); refuse what the evaluator cannot decide."""
+    target = request.resources[0]
+    try:
+        verdict = iam_policy.decide(request, caller.principal, identity, session, resource)
+        blamed = _blamed(request, caller.principal, identity, session, resource) if verdict != iam_policy.ALLOW else ""
+    except UnsupportedCondition as refused:
+        raise AccessDenied(
+            caller.principal.arn, request.action, target, iam_policy.IMPLICIT_DENY, f"refused: {refused}"
+        ) from None
+    if verdict != iam_policy.ALLOW:
+        if caller.gone:
+            note = note or "the role no longer exists: its policies were deleted with it"
+        raise AccessDenied(caller.principal.arn, request.action, target, verdict, note, blamed)
+
+
+def _with_all_variables(caller: Caller) -> tuple[list[dict], list[dict] | None]:
+    identity = [_with_variables(p, caller) for p in caller.policies or []]
+    session = caller.session_policies
+    return identity, None if session is None else [_with_variables(p, caller) for p in session]
+
+
+def authorize(
+    caller: Caller,
+    action: str,
+    resources: list[str],
+    context: dict,
+    note: str = "",
+    *,
+    modelled: Collection[str] = (),
+) -> None:
     """Raise AccessDenied unless ``caller`` may perform ``action`` on every resource."""
     if caller.staff:
         return
@@ -280,30 +453,34 @@ def authorize(caller: Caller, action: str, resources: list[str], context: dict, 
             iam_policy.IMPLICIT_DENY,
             "the rehearsal world has no resource model for it",
         )
-    context = {"aws:PrincipalArn": [caller.principal.role_arn or caller.principal.arn], **context}
-    policies = [_with_variables(p, caller) for p in caller.policies]
+    full, known = _request_context(caller, action, context, modelled)
+    identity, session = _with_all_variables(caller)
     for resource in resources:
-        verdict = iam_policy.evaluate(policies, iam_policy.Request(action, [resource], context))
-        if verdict != iam_policy.ALLOW:
-            raise AccessDenied(caller.principal.arn, action, resource, verdict, note)
+        other = _resource_account(resource)
+        policy, why = None, note
+        if other and other != caller.principal.account:  # the world models no resource-based policy
+            policy = iam_policy.ResourcePolicy({}, other)
+            why = note or "across accounts the resource's policy must allow it too; the world models none for it"
+        _decide(caller, iam_policy.Request(action, [resource], full, known), identity, session, policy, why)
     GRANTED.add((caller.principal.role_arn, action))
 
 
 def _with_variables(policy: dict, caller: Caller) -> dict:
-    """``${aws:PrincipalArn}`` in a policy, replaced as IAM does ("IAM policy elements: Variables and tags")."""
+    """``${aws:PrincipalArn}`` in a policy, replaced as IAM does ("IAM policy elements: Variables and tags").
+
+    Any other variable stays: the evaluator refuses a statement that uses it.
+    """
     text = json.dumps(policy)
     if "${" not in text:
         return policy
-    text = text.replace("${aws:PrincipalArn}", caller.principal.role_arn or caller.principal.arn)
-    if "${" in text:
-        raise ValueError(f"policy variable not implemented by the rehearsal world: {text}")
-    return json.loads(text)
+    return json.loads(text.replace("${aws:PrincipalArn}", caller.principal.role_arn or caller.principal.arn))
 
 
 def simulate(source: str, actions: list[str], resources: list[str], context: dict) -> list[tuple[str, str]]:
     """IAM's policy simulator for a role: (action, ``allowed``/``explicitDeny``/``implicitDeny``)."""
-    account, name = source.split(":")[4], source.split("/")[-1]
-    if ":role/" not in source or _role(account, name) is None:
+    account, name = _account_and_name(source)
+    role = _role(account, name) if ":role/" in source else None
+    if role is None or role.arn != source:
         raise LookupError(f"The role with name {name} cannot be found.")
     principal = iam_policy.Principal(source, account, role_arn=source)
     caller = Caller(principal, role_policies(account, name))
@@ -316,32 +493,39 @@ def simulate(source: str, actions: list[str], resources: list[str], context: dic
     return results
 
 
-def authorize_assume_role(caller: Caller, role_arn: str) -> None:
-    """Identity policy and the role's trust policy, as AWS evaluates AssumeRole."""
+def _assume_role_context(role, params: dict) -> dict:
+    """AssumeRole's own keys: the session name, the external ID if given, the role's tags."""
+    context = {"sts:RoleSessionName": [params.get("RoleSessionName", "")]}
+    if "ExternalId" in params:
+        context["sts:ExternalId"] = [params["ExternalId"]]
+    context.update({f"iam:ResourceTag/{tag['Key']}": [tag["Value"]] for tag in role.tags or []})
+    return context
+
+
+def _refused_parameters(params: dict) -> list[str]:
+    return sorted({key.split(".")[0] for key in params if key.split(".")[0] in _REFUSED_ASSUME_ROLE_PARAMETERS})
+
+
+def authorize_assume_role(caller: Caller, role_arn: str, params: dict | None = None) -> None:
+    """The role's trust policy and the caller's identity and session policies, as AWS evaluates AssumeRole."""
+    params = params or {}
     if caller.staff and caller.principal.arn.endswith(":root"):
         return  # the world's own keys: its set-up, and staff of any account
-    account, name = role_arn.split(":")[4], role_arn.split("/")[-1]
+    denied = (caller.principal.arn, "sts:AssumeRole", role_arn, iam_policy.IMPLICIT_DENY)
+    refused = _refused_parameters(params)
+    if refused:
+        raise AccessDenied(*denied, f"refused: the rehearsal world does not model AssumeRole's {', '.join(refused)}")
+    account, name = _account_and_name(role_arn)
     role = _role(account, name)
-    if role is None:
-        raise AccessDenied(caller.principal.arn, "sts:AssumeRole", role_arn, iam_policy.IMPLICIT_DENY, "no such role")
-    trust = role.assume_role_policy_document
-    trust = json.loads(trust) if isinstance(trust, str) else trust
-    request = iam_policy.Request(
-        "sts:AssumeRole", [role_arn], {"aws:PrincipalArn": [caller.principal.role_arn or caller.principal.arn]}
-    )
-    trusted = iam_policy.evaluate([trust], request, caller.principal)
-    if trusted != iam_policy.ALLOW:
-        raise AccessDenied(
-            caller.principal.arn,
-            "sts:AssumeRole",
-            role_arn,
-            iam_policy.IMPLICIT_DENY,
-            "the role's trust policy does not allow it",
-        )
-    same_account = caller.principal.account == account
-    if caller.staff or (same_account and iam_policy.names_caller_itself(trust, caller.principal)):
-        return
-    authorize(caller, "sts:AssumeRole", [role_arn], {})
+    if role is None or role.arn != role_arn:
+        raise AccessDenied(*denied, "no such role", "role trust")
+    trust = iam_policy.ResourcePolicy(_document(role.assume_role_policy_document), account, required=True)
+    own = _assume_role_context(role, params)
+    context, known = _request_context(caller, "sts:AssumeRole", own, _ASSUME_ROLE_MODELLED)
+    identity, session = ([_ADMINISTRATOR], None) if caller.staff else _with_all_variables(caller)
+    _decide(caller, iam_policy.Request("sts:AssumeRole", [role_arn], context, known), identity, session, trust)
+    if not caller.staff:
+        GRANTED.add((caller.principal.role_arn, "sts:AssumeRole"))
 
 
 # -- the moto hook (patch 14) -----------------------------------------------------------------
@@ -354,19 +538,22 @@ def check_request(response) -> None:
     match = re.search(r"Credential=([^/]+)/\d+/([^/]+)/([^/]+)/", authorization)
     if not match:
         return  # unsigned: moto's own API (/moto-api) and the world's health probes
-    access_key, _, service = match.groups()
+    access_key, region, service = match.groups()
     default_account = response.current_account
     caller = caller_for(access_key, default_account)
-    _acting.caller = caller
+    _acting.caller, _acting.region = caller, region
     if not ENABLED:
         return
-    action, resources, context = request_of(response, service, default_account)
-    if action == "sts:AssumeRole":
-        authorize_assume_role(caller, resources[0])
+    asked = request_of(response, service, default_account)
+    if asked.action == "iam:CreateRole" and _params(response).get("RoleName") == STAFF_ROLE:
+        note = f"{STAFF_ROLE} names the world's staff: IAM may not hold a role of that name"
+        raise AccessDenied(caller.principal.arn, asked.action, "*", iam_policy.IMPLICIT_DENY, note)
+    if asked.action == "sts:AssumeRole":
+        authorize_assume_role(caller, asked.resources[0], _params(response))
         return
-    if action == "sts:GetCallerIdentity":
+    if asked.action == "sts:GetCallerIdentity":
         return
-    authorize(caller, action, resources, context)
+    authorize(caller, asked.action, asked.resources, asked.context, modelled=asked.modelled)
 
 
 def acting_caller() -> Caller | None:
