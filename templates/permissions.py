@@ -87,6 +87,8 @@ PURGE = ("purge",)
 # RoleARN). Drift detection calls each resource's read handler ("Detect drift on an entire CloudFormation
 # stack": read permission for each resource that supports drift detection); a create or an update is
 # followed by the read handler (the resource handler contract returns the model as read); a deletion is not.
+# A teardown runs the delete handlers of what the stack does not retain: the zone and the webhook secret
+# (DeletionPolicy Retain) are deleted only by a rolled-back first creation (RetainExceptOnCreate), a deploy.
 HANDLER_OPERATIONS = {
     "plan": ("read",),
     "deploy": ("create", "update", "delete", "read"),
@@ -324,9 +326,16 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
         Grant(
             "ReadDeployedTemplates",
             STACK_READERS,
-            _a("cloudformation:GetTemplate", "cloudformation:DescribeStackResources"),
+            _a("cloudformation:GetTemplate"),
             (stack,),
-            why="the deployed template and resources: drift, the plan's comparison, what a teardown retains",
+            why="the deployed template: drift, the plan's comparison, what a teardown retains",
+        ),
+        Grant(
+            "ReadStackResources",
+            TEARDOWN,
+            _a("cloudformation:DescribeStackResources"),
+            (stack,),
+            why="which retained resources a teardown leaves (the zone and webhook secret that exist)",
         ),
         Grant(
             "ReadPartitionZones",
@@ -435,9 +444,9 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
         Grant(
             "ZoneRead",
             modes_running("read", "delete"),
-            _a("route53:GetHostedZone", "route53:ListQueryLoggingConfigs", "route53:ListResourceRecordSets"),
+            _a("route53:GetHostedZone", "route53:ListResourceRecordSets"),
             (zones,),
-            why="AWS::Route53::HostedZone and ::RecordSet read, and their delete handlers' look first",
+            why="AWS::Route53::HostedZone and ::RecordSet read, and the record sets' delete handler's look first",
         ),
         Grant(
             "ZoneListAll",
@@ -449,9 +458,9 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
         Grant(
             "ZoneTags",
             modes_running("read"),
-            _a("route53:ListTagsForResource"),
+            _a("route53:ListTagsForResource", "route53:ListQueryLoggingConfigs"),
             (zones,),
-            why="AWS::Route53::HostedZone read",
+            why="AWS::Route53::HostedZone read (and its delete handler, which only a rolled-back creation runs)",
         ),
         Grant(
             "ZoneWrite",
@@ -462,7 +471,7 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
         ),
         Grant(
             "ZoneDelete",
-            modes_running("delete"),
+            (*DEPLOY, "purge"),
             _a("route53:DeleteHostedZone"),
             (zones,),
             why="AWS::Route53::HostedZone delete (a failed first creation); a purge deletes the retained zone",
@@ -666,8 +675,8 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
 
 def simulation_requests(
     account: str, region: str, infrastructure: str, stack: str, principal_arn: str
-) -> list[tuple[tuple[str, ...], tuple[str, ...], dict[str, list[str]]]]:
-    """(actions, resource ARNs, condition context) to ask IAM's policy simulator about one partition.
+) -> list[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], dict[str, list[str]]]]:
+    """(modes, actions, resource ARNs, condition context) to ask IAM's policy simulator about one partition.
 
     The grants' resources made concrete for ``stack`` (generated suffixes stay ``*``)
     and their conditions as the deploy meets them (its own tagged secrets, a role
@@ -686,7 +695,7 @@ def simulation_requests(
             ).values():
                 for key, value in keys.items():
                     context[key] = [value] if isinstance(value, str) else list(value)
-        requests.append((grant.actions, resources, context))
+        requests.append((grant.modes, grant.actions, resources, context))
     return requests
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import boto3
 import pytest
@@ -26,9 +27,9 @@ pytestmark = pytest.mark.moto
 ACCOUNT, REGION, INFRA = "111122223333", "us-east-1", "Alpha002"
 
 
-def operator_policy(world, without: str | None = None) -> None:
-    """Give the world's operator the documented policy, minus one action."""
-    policy = permissions.as_dict(permissions.operator_policy(ACCOUNT, REGION, INFRA))
+def operator_policy(world, mode: str | None = None, without: str | None = None) -> None:
+    """Give the world's operator one mode's documented policy (``None``: every mode), minus one action."""
+    policy = permissions.as_dict(permissions.operator_policy(ACCOUNT, REGION, INFRA, mode))
     if without is not None:
         for statement in policy["Statement"]:
             statement["Action"] = [a for a in statement["Action"] if a != without]
@@ -74,7 +75,7 @@ def reset(aws_env):
     return again
 
 
-# -- the runs: a set-up under the full policy, then the run under test -----------------------
+# -- set-ups: what earlier runs of the same mode, or someone else, left (made under every mode's policy) ----------
 
 
 def nothing(world, tmp_path):
@@ -85,9 +86,38 @@ def deployed(world, tmp_path):
     ok(world.deploy("--yes"))
 
 
+def deployed_and_token_rotated(world, tmp_path):
+    deployed(world, tmp_path)
+    new_token(world, tmp_path)
+
+
+def destroyed(world, tmp_path):
+    ok(world.deploy("--yes"))
+    ok(world.deploy("--destroy", "--yes"))
+
+
+def drifted(world, tmp_path):
+    """Someone edits a record of a deployed stack by hand."""
+    ok(world.deploy("--yes"))
+    zone = outputs(world)["MailHostedZoneId"]
+    change_record(client("route53", world.admin), zone, "UPSERT", "_dmarc.dev.ardamails.com.", "TXT", ['"x"'], 3600)
+
+
+def record_gone(world, tmp_path):
+    """Someone deletes the deployed DMARC record."""
+    zone = outputs(world)["MailHostedZoneId"]
+    dmarc = '"v=DMARC1; p=none; rua=mailto:dmarc-reports@arda.cards"'
+    change_record(client("route53", world.admin), zone, "DELETE", "_dmarc.dev.ardamails.com.", "TXT", [dmarc], 3600)
+
+
 def foreign_delegation(world, tmp_path):
     theirs = ["ns-1.elsewhere.example.", "ns-2.elsewhere.example."]
     change_record(client("route53", world.root), world.parent_zone_id, "CREATE", "dev.ardamails.com.", "NS", theirs)
+
+
+def foreign_delegation_gone(world, tmp_path):
+    theirs = ["ns-1.elsewhere.example.", "ns-2.elsewhere.example."]
+    change_record(client("route53", world.root), world.parent_zone_id, "DELETE", "dev.ardamails.com.", "NS", theirs)
 
 
 def rotate(world, tmp_path):
@@ -104,7 +134,12 @@ def new_token(world, tmp_path):
     world.postmark.token = None  # the operator rotated the token in 1Password: Postmark takes the new one
 
 
-def retagged(world, tmp_path):
+def repaired(world, tmp_path):
+    zone = outputs(world)["MailHostedZoneId"]
+    change_record(client("route53", world.admin), zone, "UPSERT", "_dmarc.dev.ardamails.com.", "TXT", ['"x"'], 3600)
+
+
+def retag(world, tmp_path):
     """Every resource's tags change: the update path of each resource type (the world checks each type's
     update calls whatever the change; a code change would need a subprocess: the in-process modules are this tree's).
     """
@@ -115,6 +150,9 @@ def retagged(world, tmp_path):
     assert done.returncode == 0, done.stderr
     git(checkout, "commit", "-qam", "tag every resource")
     world.changed_checkout = checkout
+
+
+# -- the runs --------------------------------------------------------------------------------------------
 
 
 def verify(world):
@@ -131,191 +169,177 @@ def verify(world):
         dns.stop()
 
 
-def repaired(world, tmp_path):
-    zone = outputs(world)["MailHostedZoneId"]
-    change_record(client("route53", world.admin), zone, "UPSERT", "_dmarc.dev.ardamails.com.", "TXT", ['"x"'], 3600)
+def preflight(mode: str):
+    """``--preflight`` under one mode's policy: exit 1 (other modes' rows fail), its own row PASS."""
+
+    def run(world):
+        result = world.deploy("--preflight")
+        rows = [line for line in result.stdout.splitlines() if f"IAM: {mode} " in line]
+        assert len(rows) == 1 and " PASS " in rows[0], result.stdout + result.stderr
+        return result
+
+    return run
 
 
-def retag(world, tmp_path):
-    retagged(world, tmp_path)
+def with_new_token(*args: str):
+    return lambda w: w.deploy(*args, env=dict(w.env, OP_STANDIN_SECRET=NEW_TOKEN))
 
 
-# Every run the tool has, in an order where each run's world is what the ones before left
-# (a lifecycle, so no run needs a set-up of its own): name → (set-up, the run, exit code).
-LIFECYCLE = {
-    "deploy": (nothing, lambda w: w.deploy("--yes"), 0),
-    "no-change deploy": (nothing, lambda w: w.deploy("--yes"), 0),
-    "preflight": (nothing, lambda w: w.deploy("--preflight"), 0),
-    "verify": (nothing, verify, 1),  # Postmark has not verified the new domain yet: V-PART-010 fails
-    "DKIM rotation": (rotate, lambda w: w.deploy("--yes"), 0),
-    "new Postmark token": (new_token, lambda w: w.deploy("--yes", env=dict(w.env, OP_STANDIN_SECRET=NEW_TOKEN)), 0),
-    "plan": (nothing, lambda w: w.deploy("--plan", env=dict(w.env, OP_STANDIN_SECRET=NEW_TOKEN)), 0),
-    "drift repair": (
-        repaired,
-        lambda w: w.deploy("--yes", "--overwrite-drift", env=dict(w.env, OP_STANDIN_SECRET=NEW_TOKEN)),
-        0,
+@dataclass(frozen=True)
+class Run:
+    """One command of a mode: its set-up (under every mode's policy), the command, its exit code."""
+
+    name: str
+    setup: object
+    command: object
+    code: int
+    fresh: bool = False  # an empty world first
+
+
+# Each mode's runs, in an order where each run's world is what the runs before it left. preflight exits 1
+# under one mode's policy (the other modes' rows fail): its own mode's row must pass.
+MODE_RUNS = {
+    "plan": (
+        Run("preflight", nothing, preflight("plan"), 1),
+        Run("plan of a first creation", nothing, lambda w: w.deploy("--plan"), 0),
+        Run("plan of an update", deployed_and_token_rotated, with_new_token("--plan"), 0),
+        Run("plan with drift", drifted, lambda w: w.deploy("--plan"), 0, fresh=True),
     ),
-    "every resource updated": (
-        retag,
-        lambda w: w.deploy(
-            "--yes", "--allow-iam-changes", checkout=w.changed_checkout, env=dict(w.env, OP_STANDIN_SECRET=NEW_TOKEN)
-        ),
-        0,
-    ),
-    "destroy": (nothing, lambda w: w.deploy("--destroy", "--yes"), 0),
-    "purge after destroy": (nothing, lambda w: w.deploy("--destroy", "--purge-retained", "--yes"), 0),
-    # A fresh world from here on.
-    "failed create (rolled back)": (foreign_delegation, lambda w: w.deploy("--yes"), 1),
-    "purge": (deployed, lambda w: w.deploy("--destroy", "--purge-retained", "--yes"), 0),
-}
-FRESH_WORLD_BEFORE = {"failed create (rolled back)", "purge"}
-
-# The first run of the lifecycle that needs each documented action (the lifecycle test keeps this true).
-FIRST_NEEDED_BY = {
     "deploy": (
-        "cloudformation:CreateChangeSet",
-        "cloudformation:DescribeChangeSet",
-        "cloudformation:DescribeStackEvents",
-        "cloudformation:DescribeStacks",
-        "cloudformation:ExecuteChangeSet",
-        "cloudformation:GetStackPolicy",
-        "cloudformation:SetStackPolicy",
-        "cloudformation:UpdateTerminationProtection",
-        "iam:CreateRole",
-        "iam:GetRole",
-        "iam:GetRolePolicy",
-        "iam:ListAttachedRolePolicies",
-        "iam:ListRolePolicies",
-        "iam:PassRole",
-        "iam:PutRolePolicy",
-        "iam:TagRole",
-        "lambda:CreateFunction",
-        "lambda:GetFunction",
-        "lambda:GetFunctionCodeSigningConfig",
-        "lambda:InvokeFunction",
-        "lambda:TagResource",
-        "logs:CreateLogGroup",
-        "logs:DescribeLogGroups",
-        "logs:PutRetentionPolicy",
-        "logs:TagResource",
-        "route53:ChangeResourceRecordSets",
-        "route53:ChangeTagsForResource",
-        "route53:CreateHostedZone",
-        "route53:GetChange",
-        "route53:GetHostedZone",
-        "route53:ListHostedZonesByName",
-        "route53:ListQueryLoggingConfigs",
-        "route53:ListTagsForResource",
-        "secretsmanager:CreateSecret",
-        "secretsmanager:GetRandomPassword",
-        "secretsmanager:TagResource",
+        Run("preflight", nothing, preflight("deploy"), 1),
+        Run("first creation", nothing, lambda w: w.deploy("--yes"), 0),
+        Run("no-change deploy", nothing, lambda w: w.deploy("--yes"), 0),
+        Run("DKIM rotation", rotate, lambda w: w.deploy("--yes"), 0),
+        Run("new Postmark token", new_token, with_new_token("--yes"), 0),
+        Run("drift repair", repaired, with_new_token("--yes", "--overwrite-drift"), 0),
+        Run(
+            "every resource updated",
+            retag,
+            lambda w: w.deploy(
+                "--yes",
+                "--allow-iam-changes",
+                checkout=w.changed_checkout,
+                env=dict(w.env, OP_STANDIN_SECRET=NEW_TOKEN),
+            ),
+            0,
+        ),
+        Run("failed create (rolled back)", foreign_delegation, lambda w: w.deploy("--yes"), 1, fresh=True),
+        Run(
+            "failed stack deleted and created again",
+            foreign_delegation_gone,
+            lambda w: w.deploy("--yes", "--delete-failed-stack"),
+            0,
+        ),
     ),
-    "no-change deploy": (
-        "cloudformation:DeleteChangeSet",
-        "cloudformation:DescribeStackDriftDetectionStatus",
-        "cloudformation:DescribeStackResourceDrifts",
-        "cloudformation:DetectStackDrift",
-        "cloudformation:GetTemplate",
-        "cloudformation:ListChangeSets",
-        "route53:ListResourceRecordSets",
-    ),
-    "preflight": ("iam:SimulatePrincipalPolicy",),
-    "DKIM rotation": ("secretsmanager:GetSecretValue",),
-    "new Postmark token": (
-        "secretsmanager:DescribeSecret",
-        "secretsmanager:UntagResource",
-        "secretsmanager:UpdateSecret",
-    ),
-    "every resource updated": (
-        "iam:UntagRole",
-        "iam:UpdateAssumeRolePolicy",
-        "iam:UpdateRole",
-        "lambda:ListTags",
-        "lambda:UntagResource",
-        "lambda:UpdateFunctionCode",
-        "lambda:UpdateFunctionConfiguration",
-        "logs:ListTagsForResource",
-        "logs:UntagResource",
-        "route53:UpdateHostedZoneComment",
+    "verify": (
+        Run("preflight", nothing, preflight("verify"), 1),
+        Run("verify", deployed, verify, 1),  # Postmark has not verified the new domain yet: V-PART-010 fails
+        Run("verify of a missing record", record_gone, verify, 1),  # which of Route 53 or DNS lacks it
     ),
     "destroy": (
-        "cloudformation:DeleteStack",
-        "cloudformation:ListImports",
-        "cloudformation:DescribeStackResources",
-        "iam:DeleteRole",
-        "iam:DeleteRolePolicy",
-        "lambda:DeleteFunction",
-        "logs:DeleteLogGroup",
-        "secretsmanager:DeleteSecret",
+        Run("preflight", nothing, preflight("destroy"), 1),
+        Run("destroy", deployed, lambda w: w.deploy("--destroy", "--yes"), 0),
     ),
-    "purge after destroy": (
-        "route53:DeleteHostedZone",
-        "secretsmanager:ListSecrets",
+    "purge": (
+        Run("preflight", nothing, preflight("purge"), 1),
+        Run("purge with its stack", deployed, lambda w: w.deploy("--destroy", "--purge-retained", "--yes"), 0),
+        Run(
+            "purge after a destroy",
+            destroyed,
+            lambda w: w.deploy("--destroy", "--purge-retained", "--yes"),
+            0,
+            fresh=True,
+        ),
     ),
 }
+PROVEN_MODES = tuple(MODE_RUNS)
+
+# The first run of each mode that needs each action of that mode's policy (the test below keeps this true).
+FIRST_NEEDED_BY: dict[str, dict[str, tuple[str, ...]]] = {}
 
 
-# In the documented policy, but no run in this world reaches them yet, each for a stated reason.
-NOT_REACHED: dict[str, str] = {}  # none since the world models drift detection (moto patch 18)
+def run_mode(world, tmp_path, reset, mode: str, *, without: str | None = None, until: str | None = None):
+    """Run one mode's runs, each under that mode's policy alone (set-ups under every mode's); what each used.
+
+    ``without``: that action is taken out of the mode's policy; ``until``: stop after that run (its result).
+    """
+    used: dict[str, str] = {}
+    result = None
+    reset(world)
+    for run in MODE_RUNS[mode]:
+        if run.fresh:
+            reset(world)
+        operator_policy(world)
+        run.setup(world, tmp_path / mode / run.name.replace(" ", "-"))
+        operator_policy(world, mode, without=without if run.name == until or until is None else None)
+        iam_world.GRANTED.clear()
+        result = run.command(world)
+        for principal, action in iam_world.GRANTED:
+            if principal.endswith(f":role/{OPERATOR_ROLE_NAME}"):
+                used.setdefault(action, run.name)
+        if run.name == until:
+            return result, used
+        output = result.stdout + result.stderr
+        assert result.returncode == run.code, f"{mode}: {run.name}: {output[-3000:]}"
+        assert "not authorized" not in output and "AccessDenied" not in output, f"{mode}: {run.name}: {output[-3000:]}"
+    return result, used
 
 
 @pytest.mark.slow
-def test_every_run_works_under_the_documented_policy_and_the_policy_holds_nothing_unused(world, tmp_path, reset):
-    used: dict[str, str] = {}
-    for name, (setup, command, code) in LIFECYCLE.items():
-        if name in FRESH_WORLD_BEFORE:
-            reset(world)
-        setup(world, tmp_path / name.replace(" ", "-"))
-        iam_world.GRANTED.clear()
-        result = command(world)
-        output = result.stdout + result.stderr
-        assert result.returncode == code, f"{name}: {output[-3000:]}"
-        assert "not authorized" not in output and "AccessDenied" not in output, f"{name}: {output[-3000:]}"
-        for principal, action in iam_world.GRANTED:
-            if principal.endswith(f":role/{OPERATOR_ROLE_NAME}"):
-                used.setdefault(action, name)
-    documented = set(permissions.operator_actions(ACCOUNT, REGION, INFRA))
-    assert set(used) - documented == set(), "the world allowed an undocumented action"
-    assert documented - set(used) - set(NOT_REACHED) == set(), "documented but no run needs it"
-    assert set(NOT_REACHED) <= documented
-    assert used == {action: run for run, actions in FIRST_NEEDED_BY.items() for action in actions}
+@pytest.mark.parametrize("mode", PROVEN_MODES)
+def test_each_mode_runs_under_its_own_policy_alone_and_needs_all_of_it(world, tmp_path, reset, mode):
+    _, used = run_mode(world, tmp_path, reset, mode)
+    documented = set(permissions.operator_actions(ACCOUNT, REGION, INFRA, mode))
+    assert set(used) - documented == set(), "the world allowed an action the mode's policy does not hold"
+    assert documented - set(used) == set(), f"the {mode} policy holds actions none of its runs needs"
+    first = {}
+    for action, run in sorted(used.items()):
+        first.setdefault(run, []).append(action)
+    assert used == {action: run for run, actions in FIRST_NEEDED_BY.get(mode, {}).items() for action in actions}, (
+        "FIRST_NEEDED_BY is out of date; the runs needed:\n"
+        + "\n".join(f"{run!r}: {tuple(actions)!r}," for run, actions in first.items())
+    )
+
+
+def test_the_rollout_policy_is_exactly_the_policies_of_the_commands_it_runs():
+    """A rollout runs --preflight, --plan, the deploy and verify of each partition, as child processes."""
+    union = set()
+    for mode in ("plan", "deploy", "verify"):
+        union |= set(permissions.operator_actions(ACCOUNT, REGION, INFRA, mode))
+    assert set(permissions.operator_actions(ACCOUNT, REGION, INFRA, "rollout")) == union
 
 
 # Optional calls: without them the run goes on, and one line names the refused action.
 DEGRADES = {
-    "cloudformation:DetectStackDrift": "the records are compared directly instead",
     "secretsmanager:GetSecretValue": "the plan cannot tell whether the token changed",
 }
 
-# The runs cheap enough for every suite run (no lifecycle before them); the rest: pytest -m exhaustive.
+# The runs cheap enough for every suite run; the rest: pytest -m exhaustive.
 SAMPLED = {
-    "cloudformation:CreateChangeSet",  # the tool's own call
-    "iam:CreateRole",  # a resource CloudFormation creates with the caller's permissions
-    "iam:PassRole",  # ... with a condition (iam:PassedToService)
-    "secretsmanager:CreateSecret",  # ... with a request-tag condition
-    "lambda:InvokeFunction",  # the custom resource, invoked with the caller's credentials
-    "iam:SimulatePrincipalPolicy",  # --preflight's own question
+    ("deploy", "cloudformation:CreateChangeSet"),  # the tool's own call
+    ("deploy", "iam:CreateRole"),  # a resource CloudFormation creates with the caller's permissions
+    ("deploy", "iam:PassRole"),  # ... with a condition (iam:PassedToService)
+    ("deploy", "secretsmanager:CreateSecret"),  # ... on a secret that does not exist yet, by its name
+    ("deploy", "lambda:InvokeFunction"),  # the custom resource, invoked with the caller's credentials
+    ("plan", "cloudformation:DeleteStack"),  # the empty stack a plan's CREATE made
+    ("plan", "lambda:GetFunctionRecursionConfig"),  # drift detection's read of a resource
+    ("destroy", "cloudformation:GetTemplate"),  # what a teardown retains
+    ("purge", "route53:DeleteHostedZone"),
+    ("verify", "iam:SimulatePrincipalPolicy"),  # --preflight's own question
 }
 
 
 def _cases():
-    for run, actions in FIRST_NEEDED_BY.items():
-        for action in actions:
-            marks = () if action in SAMPLED else (pytest.mark.exhaustive,)
-            yield pytest.param(action, run, id=action, marks=marks)
+    for mode, runs in FIRST_NEEDED_BY.items():
+        for run, actions in runs.items():
+            for action in actions:
+                marks = () if (mode, action) in SAMPLED else (pytest.mark.exhaustive,)
+                yield pytest.param(mode, action, run, id=f"{mode}-{action}", marks=marks)
 
 
-@pytest.mark.parametrize(("action", "needed_by"), list(_cases()))
-def test_without_one_action_the_run_that_needs_it_fails_naming_it(world, tmp_path, reset, action, needed_by):
-    for name, (setup, command, _) in LIFECYCLE.items():
-        if name in FRESH_WORLD_BEFORE:
-            reset(world)
-        setup(world, tmp_path / name.replace(" ", "-"))
-        if name == needed_by:
-            operator_policy(world, without=action)
-            result = command(world)
-            break
-        command(world)
+@pytest.mark.parametrize(("mode", "action", "needed_by"), list(_cases()))
+def test_without_one_action_the_run_that_needs_it_fails_naming_it(world, tmp_path, reset, mode, action, needed_by):
+    result, _ = run_mode(world, tmp_path, reset, mode, without=action, until=needed_by)
     output = (result.stdout + result.stderr).splitlines()
     if action not in DEGRADES:
         assert result.returncode != 0, "\n".join(output[-30:])

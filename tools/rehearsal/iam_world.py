@@ -344,8 +344,10 @@ def request_of(response, service: str, default_account: str) -> Asked:
         return Asked(action, _cloudformation(operation, params, account, region))
     if service == "sts" and operation in ("AssumeRole", "GetCallerIdentity"):
         return Asked(action, [params.get("RoleArn", "")] if operation == "AssumeRole" else ["*"])
-    if service == "iam" and operation == "GetRole":
-        return Asked(action, [f"arn:aws:iam::{account}:role/{params.get('RoleName', '')}"])
+    if service == "iam" and operation == "GetRole":  # authorised on the role's ARN, path and all
+        name = params.get("RoleName", "")
+        role = _role(account, name)
+        return Asked(action, [role.arn if role is not None else f"arn:aws:iam::{account}:role/{name}"])
     if service == "iam" and operation == "SimulatePrincipalPolicy":
         return Asked(action, [params.get("PolicySourceArn", "")])
     if service == "secretsmanager":

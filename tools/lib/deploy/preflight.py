@@ -46,28 +46,35 @@ def simulated_principal(ctx: Ctx, arn: str) -> str | None:
     return None
 
 
-def _decisions(ctx: Ctx, source: str) -> dict[str, bool]:
-    """Whether ``source`` may perform each action the partition's deploy needs (all modes), per IAM."""
+def _refusals(ctx: Ctx, source: str) -> list[tuple[tuple[str, ...], str]]:
+    """(modes, action) of each statement's action IAM would refuse ``source`` on the statement's resources.
+
+    Asked statement by statement: one action may be granted on several resources for different
+    modes (``iam:GetRole`` on the caller's own role for every mode, on the stack's roles for a
+    deploy), and only the statements of a mode decide that mode's row.
+    """
     infra, stack = ctx.target.config.infrastructure, ctx.target.stack
-    allowed: dict[str, bool] = {}
-    for actions, resources, context in permissions.simulation_requests(
+    refused: list[tuple[tuple[str, ...], str]] = []
+    for modes, actions, resources, context in permissions.simulation_requests(
         infra.account_id, infra.region, infra.name, stack, source
     ):
         entries = [{"ContextKeyName": k, "ContextKeyValues": v, "ContextKeyType": "string"} for k, v in context.items()]
         kwargs = {"PolicySourceArn": source, "ActionNames": list(actions), "ResourceArns": list(resources)}
         if entries:
             kwargs["ContextEntries"] = entries
+        answered: dict[str, str] = {}
         for _ in range(MAX_SIMULATOR_PAGES):
             answer = ctx.aws.iam.simulate_principal_policy(**kwargs)
             for result in answer.get("EvaluationResults", []):
-                name = result["EvalActionName"]
-                allowed[name] = allowed.get(name, True) and result.get("EvalDecision") == "allowed"
+                answered[result["EvalActionName"]] = result.get("EvalDecision", "")
             if not answer.get("IsTruncated"):
                 break
             kwargs["Marker"] = answer["Marker"]
         else:
             raise ArdaMailError(f"IAM's simulator answered more than {MAX_SIMULATOR_PAGES} pages; not trusted")
-    return allowed
+        # An action the simulator did not answer for is not known to be allowed: refused.
+        refused += [(modes, action) for action in actions if answered.get(action) != "allowed"]
+    return refused
 
 
 def permission_rows(ctx: Ctx, identity: dict) -> list[tuple[str, str, str]]:
@@ -84,7 +91,7 @@ def permission_rows(ctx: Ctx, identity: dict) -> list[tuple[str, str, str]]:
             detail = f"{caller} cannot be simulated (the root user?): deploy with a role holding {DOCS}"
             return [("IAM permissions", "FAIL", detail)]
         with aws_call("iam simulate-principal-policy", stack):
-            allowed = _decisions(ctx, source)
+            refused = _refusals(ctx, source)
     except ArdaMailError as exc:
         cause = exc.__cause__
         if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in DENIED:
@@ -98,7 +105,7 @@ def permission_rows(ctx: Ctx, identity: dict) -> list[tuple[str, str, str]]:
     rows = []
     for mode in permissions.MODES:
         needed = permissions.operator_actions(infra.account_id, infra.region, infra.name, mode)
-        missing = [a for a in needed if not allowed.get(a, False)]
+        missing = sorted({action for modes, action in refused if mode in modes})
         if missing:
             rows.append((f"IAM: {mode}", "FAIL", f"{source} lacks {', '.join(missing)} (see {DOCS})"))
         else:
