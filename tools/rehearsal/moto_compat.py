@@ -60,14 +60,15 @@ makes moto behave the way CloudFormation does, for one documented gap:
    is enabled" and lists only the named stack's change sets; so do these patches.
    ``AWS::SecretsManager::Secret`` (patch 3) is deleted with its stack unless retained.
    (Drift detection: patch 18.)
-10. Timing, for tests only: ``SLOW_EXECUTION`` seconds (``math.inf``: never) keeps an
+10. Timing, for tests only: ``CONTROLS.slow_execution`` seconds (``math.inf``: never) keeps an
    executed change set's stack ``*_IN_PROGRESS`` that long before its events and final
    status appear, as a slow custom resource or replacement would on AWS.
-11. Holding a request, for tests only: ``hold(action)`` makes the server wait, on the
+11. Holding a request, for tests only: ``CONTROLS.hold(action)`` makes the server wait, on the
    first request for that API action (``DescribeChangeSet``, ``DeleteStack``, ...),
-   until the test calls ``release()``; ``wait_for(action)`` returns once such a
+   until the test calls ``CONTROLS.release()``; ``CONTROLS.wait_for(action)`` returns once such a
    request arrived. A test can so stop a deploy with a signal at exactly one step,
-   with the AWS side in a known state. ``SEEN`` lists every action received.
+   with the AWS side in a known state. ``hold(action, when="after")`` holds it once the
+   server acted, its answer not yet sent. ``CONTROLS.seen`` lists every action received.
 12. A CREATE change set for a stack that is already ``REVIEW_IN_PROGRESS`` makes a
    second stack of the same name in moto; CloudFormation keeps the one stack (its
    StackId) and adds the change set to it, and refuses a CREATE change set for a
@@ -106,7 +107,7 @@ makes moto behave the way CloudFormation does, for one documented gap:
    ``DeletionPolicy`` is ``Retain`` unless ``RetainExceptOnCreate`` is true ("newly created
    resources are deleted when the operation rolls back ... including resources marked with
    a deletion policy of Retain"). Here all of it is so, and ``DescribeStacks`` reports the
-   executed change set's ``ChangeSetId`` (moto never did). For tests: ``LOSE_ANSWER`` holds API
+   executed change set's ``ChangeSetId`` (moto never did). For tests: ``CONTROLS.lose_answer`` holds API
    actions whose next answer is lost after the server acted (a 500 the client retries).
 
 17. Route 53 change batches: moto takes any number of records and characters in one
@@ -124,7 +125,7 @@ makes moto behave the way CloudFormation does, for one documented gap:
    ``DescribeStackResourceDrifts`` answer from the world's own resources: record sets
    against Route 53 (values and TTL; DELETED when gone), IAM roles against IAM (trust and
    inline policies), custom resources NOT_CHECKED, other types IN_SYNC. Detection
-   completes at once; ``DRIFT_CHECK_FAILS`` (tests) makes resources fail their check,
+   completes at once; ``CONTROLS.drift_check_fails`` (tests) makes resources fail their check,
    so the detection ends ``DETECTION_FAILED`` with partial results, as CloudFormation's can.
    moto's role update kept the old trust and inline policies (drift detection would have
    called every accepted IAM change drift): here an update applies them.
@@ -137,21 +138,137 @@ deploy.py ever printed stack parameters, the token would show up and fail them.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import Any, Literal
 
 _applied = False
-# Patch 11: actions received, and the one held (if any).
-SEEN: list[str] = []
-_hold: dict[str, object] = {}
-# Patch 16: the execution now running in this thread (its RetainExceptOnCreate flag).
-_EXECUTION = __import__("threading").local()
-# Patch 16, for tests only: API actions whose next answer is lost after the server acted.
-LOSE_ANSWER: set[str] = set()
 # Patch 13: Route 53's limit of tags on one hosted zone.
 MAX_ZONE_TAGS = 10
-# Patch 10: seconds an executed change set stays *_IN_PROGRESS (tests set it; 0 = at once).
-SLOW_EXECUTION = 0.0
+
+HOLD_LIMIT_SECONDS = 120.0  # a held request goes on by itself after this long (a test that never released it)
+
+
+@dataclass(eq=False)
+class Hold:
+    """One held request: the first for ``action`` (after one for ``after``, when given).
+
+    ``when="before"`` holds it before the server acts; ``when="after"`` once the server
+    acted, before the answer is sent (a test can so signal the client after AWS acted
+    and before the client read the answer).
+    """
+
+    action: str
+    after: str | None = None
+    when: Literal["before", "after"] = "before"
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    taken: bool = False  # a request is (or was) held: no other one is
+
+    def wait(self) -> None:
+        """Mark the request arrived, then wait until the test releases it."""
+        self.arrived.set()
+        self.released.wait(HOLD_LIMIT_SECONDS)
+
+
+@dataclass(eq=False)
+class Controls:
+    """Every switch the patches read (one instance: ``CONTROLS``)."""
+
+    slow_execution: float = 0.0
+    """Patch 10: seconds an executed change set stays ``*_IN_PROGRESS`` (0: at once; ``math.inf``: never)."""
+    lose_answer: set[str] = field(default_factory=set)
+    """Patch 16: API actions whose next answer is lost after the server acted (a 500 the client retries)."""
+    drift_check_fails: dict[str, str] = field(default_factory=dict)
+    """Patch 18: logical IDs whose drift check fails (the detection ends DETECTION_FAILED), with the reason."""
+    seen: list[str] = field(default_factory=list)
+    """Patch 11: every API action the server received, in order."""
+    _hold: Hold | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _execution: threading.local = field(default_factory=threading.local, repr=False)
+
+    # -- for tests ---------------------------------------------------------------------------------
+
+    def hold(self, action: str, after: str | None = None, when: Literal["before", "after"] = "before") -> None:
+        """Hold the next request for ``action`` (e.g. ``DescribeChangeSet``) until ``release()``.
+
+        With ``after``, only a request for ``action`` that comes after one for ``after``
+        (e.g. the first ``DescribeStackEvents`` after ``ExecuteChangeSet``). ``when``: before
+        the server acts on it (the default) or after, with its answer not yet sent. A
+        hold replaces the one before it, which is released.
+        """
+        if when not in ("before", "after"):
+            raise ValueError(f"when is 'before' or 'after', not {when!r}")
+        with self._lock:
+            if self._hold is not None:
+                self._hold.released.set()
+            self._hold = Hold(action, after, when)
+
+    def wait_for(self, action: str, timeout: float = 60.0) -> bool:
+        """Whether the held request for ``action`` arrived within ``timeout`` seconds."""
+        held = self._hold
+        return held is not None and held.action == action and held.arrived.wait(timeout)
+
+    def release(self) -> None:
+        """Let a held request go on, and hold nothing more."""
+        with self._lock:
+            if self._hold is not None:
+                self._hold.released.set()
+            self._hold = None
+
+    def reset(self) -> None:
+        """Every switch as it starts: nothing held, slow, lost or failing; nothing seen."""
+        self.release()
+        self.slow_execution = 0.0
+        self.lose_answer.clear()
+        self.drift_check_fails.clear()
+        self.seen.clear()
+
+    # -- for the patches -----------------------------------------------------------------------------
+
+    def arrive(self, action: str) -> Hold | None:
+        """A request for ``action`` arrived (patch 11): the hold it must honour, if it is the held one."""
+        self.seen.append(action)
+        with self._lock:
+            held = self._hold
+            if held is None or held.taken or not action:
+                return None
+            if held.after is not None:
+                if action == held.after:
+                    held.after = None  # armed: the next request for the held action waits
+                return None
+            if action != held.action:
+                return None
+            held.taken = True
+            return held
+
+    def answer_lost(self, action: str) -> bool:
+        """Whether this request's answer is lost (patch 16): once per action put in ``lose_answer``."""
+        with self._lock:
+            if action not in self.lose_answer:
+                return False
+            self.lose_answer.discard(action)
+            return True
+
+    @contextmanager
+    def executing(self, *, retain_except_on_create: bool) -> Iterator[None]:
+        """The change set execution running in this thread (patch 16), as its request asked."""
+        self._execution.retain_except_on_create = retain_except_on_create
+        try:
+            yield
+        finally:
+            self._execution.retain_except_on_create = False
+
+    @property
+    def retain_except_on_create(self) -> bool:
+        """Whether the execution running in this thread deletes new retained resources on rollback (patch 8)."""
+        return getattr(self._execution, "retain_except_on_create", False)
+
+
+CONTROLS = Controls()
 
 
 def apply() -> None:
@@ -785,7 +902,7 @@ def _change_sets_like_cloudformation() -> None:
 
         template, json_map, input_parameters, resolved_parameters, parsed = saved
         added = [n for n in self._parsed_resources if n not in parsed]
-        delete_retained = getattr(_EXECUTION, "retain_except_on_create", False)
+        delete_retained = CONTROLS.retain_except_on_create
         for name in reversed(added):
             resource = self._parsed_resources.pop(name)
             retained = (self._resource_json_map.get(name) or {}).get("DeletionPolicy") == "Retain"
@@ -925,7 +1042,7 @@ def _slow_execution() -> None:
     patched = CloudFormationBackend.execute_change_set
 
     def execute_change_set(self, change_set_name: str, stack_name: str | None = None) -> None:
-        delay = SLOW_EXECUTION
+        delay = CONTROLS.slow_execution
         if not delay:
             return patched(self, change_set_name, stack_name)
         change_set = self.describe_change_set(change_set_name)
@@ -946,30 +1063,6 @@ def _slow_execution() -> None:
             threading.Timer(delay, settle).start()
 
     CloudFormationBackend.execute_change_set = execute_change_set
-
-
-def hold(action: str, after: str | None = None) -> None:
-    """Hold the next request for ``action`` (e.g. ``DescribeChangeSet``) until ``release()``.
-
-    With ``after``, only a request for ``action`` that comes after one for ``after``
-    (e.g. the first ``DescribeStackEvents`` after ``ExecuteChangeSet``).
-    """
-    import threading
-
-    _hold.clear()
-    _hold.update(action=action, after=after, arrived=threading.Event(), released=threading.Event())
-
-
-def wait_for(action: str, timeout: float = 60.0) -> bool:
-    """Whether the held request for ``action`` arrived within ``timeout`` seconds."""
-    return _hold.get("action") == action and _hold["arrived"].wait(timeout)
-
-
-def release() -> None:
-    """Let a held request go on, and hold nothing more."""
-    if _hold:
-        _hold["released"].set()
-    _hold.clear()
 
 
 def _action(environ: dict) -> str:
@@ -993,16 +1086,17 @@ def _holds() -> None:
     dispatch = DomainDispatcherApplication.__call__
 
     def call(self, environ, start_response):
-        action = _action(environ)
-        SEEN.append(action)
-        held = dict(_hold)
-        if held and action == held.get("after"):
-            _hold["after"] = None  # armed: the next request for the held action waits
+        held = CONTROLS.arrive(_action(environ))
+        if held is None:
             return dispatch(self, environ, start_response)
-        if action and held.get("action") == action and not held.get("after") and not held["arrived"].is_set():
-            held["arrived"].set()
-            held["released"].wait(120)
-        return dispatch(self, environ, start_response)
+        if held.when == "before":
+            held.wait()
+            return dispatch(self, environ, start_response)
+        answered = []  # held after the server acted: its answer waits with it
+        body = list(dispatch(self, environ, lambda *reply: answered.append(reply)))
+        held.wait()
+        start_response(*answered[0])
+        return body
 
     DomainDispatcherApplication.__call__ = call
 
@@ -1148,11 +1242,8 @@ def _retries_and_retention() -> None:
             )
         if change_set is not None:
             change_set.compat_token = token
-        _EXECUTION.retain_except_on_create = self._get_param("RetainExceptOnCreate") in (True, "true")
-        try:
+        with CONTROLS.executing(retain_except_on_create=self._get_param("RetainExceptOnCreate") in (True, "true")):
             answer = execute(self)
-        finally:
-            _EXECUTION.retain_except_on_create = False
         if change_set is not None:  # DescribeStacks' ChangeSetId: the change set the stack last executed
             stack = self.cloudformation_backend.stacks.get(change_set.stack_id)
             if stack is not None:
@@ -1183,10 +1274,8 @@ def _retries_and_retention() -> None:
     dispatch = DomainDispatcherApplication.__call__
 
     def call(self, environ, start_response):
-        action = _action(environ)
-        if action not in LOSE_ANSWER:
+        if not CONTROLS.answer_lost(_action(environ)):
             return dispatch(self, environ, start_response)
-        LOSE_ANSWER.discard(action)
         list(dispatch(self, environ, lambda *a, **k: None))  # the server acts ...
         body = b"<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>lost</Message>"
         body += b"</Error><RequestId>lost</RequestId></ErrorResponse>"
@@ -1270,10 +1359,6 @@ def _route53_change_batches() -> None:
     Route53Backend.create_hosted_zone = create_hosted_zone
 
 
-# Patch 18, for tests: logical IDs whose drift check fails (DETECTION_FAILED), with the reason.
-DRIFT_CHECK_FAILS: dict[str, str] = {}
-
-
 def _drift_detection() -> None:
     """Patch 18: CloudFormation's drift detection, answered from the world's own resources."""
     import uuid as uuid_module
@@ -1338,8 +1423,8 @@ def _drift_detection() -> None:
         for logical_id, resource in stack.resource_map._parsed_resources.items():
             resource_json = stack.resource_map._resource_json_map.get(logical_id) or {}
             kind = resource_json.get("Type", "")
-            if logical_id in DRIFT_CHECK_FAILS:
-                failed.append(f"{logical_id}: {DRIFT_CHECK_FAILS[logical_id]}")
+            if logical_id in CONTROLS.drift_check_fails:
+                failed.append(f"{logical_id}: {CONTROLS.drift_check_fails[logical_id]}")
                 continue
             props = clean_json(resource_json.get("Properties", {}), stack.resource_map)
             if kind == "AWS::Route53::RecordSet":
