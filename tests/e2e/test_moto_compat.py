@@ -1,6 +1,6 @@
-"""The documented moto patches (tools/rehearsal/moto_compat.py) against the server; proof bare moto has the gaps.
+"""The documented moto patches (tools/rehearsal/moto_compat/) against the server; proof bare moto has the gaps.
 
-Each behaviour is CloudFormation's or Route 53's, as cited in the patch module.
+Each behaviour is CloudFormation's or Route 53's, as cited in the patch's module.
 The ``bare moto`` tests run moto without the patches in a separate process and
 assert the gap is still there: when a moto release fixes one, its test fails and
 the patch can go.
