@@ -21,14 +21,19 @@ A rollback deletes what the failed update or creation added, except resources wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from moto.cloudformation import models, parsing
 from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event
-from moto.cloudformation.parsing import ResourceMap, get_references_from_template
+from moto.cloudformation.parsing import ResourceMap
 
 from tools.rehearsal.iam_world import HandlerAccessDenied
+from tools.rehearsal.moto_compat import change_sets
+from tools.rehearsal.moto_compat.change_sets import Plan, Step, resource_status
 from tools.rehearsal.moto_compat.controls import CONTROLS
 from tools.rehearsal.moto_compat.patching import wrap
-from tools.rehearsal.moto_compat.route53 import same_name
 
 
 class StackOperationFailed(Exception):
@@ -43,39 +48,8 @@ class StackOperationFailed(Exception):
         self.rollback_failures: list[tuple[str, str, str]] = []  # (logical ID, type, reason)
 
 
-def _condition_holds(resource_json: dict, conditions) -> bool:
-    condition = resource_json.get("Condition")
-    return not condition or bool(conditions[condition])
-
-
-def _resolve_simple(value, parameters: dict):
-    """Ref to a parameter and Fn::Join, enough to compare a record's Name/Type; None if not simple."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        return parameters.get(value["Ref"])
-    if isinstance(value, dict) and set(value) == {"Fn::Join"}:
-        separator, parts = value["Fn::Join"]
-        resolved = [_resolve_simple(part, parameters) for part in parts]
-        return None if any(r is None for r in resolved) else separator.join(resolved)
-    return None
-
-
-def _record_replaced(old_json: dict, new_json: dict, old_params: dict, new_params: dict) -> bool:
-    """Whether an AWS::Route53::RecordSet update replaces it (its Name, Type or zone changes)."""
-    if new_json.get("Type") != "AWS::Route53::RecordSet":
-        return False
-    old_props, new_props = old_json.get("Properties", {}), new_json.get("Properties", {})
-    for key in ("Name", "Type"):
-        old = _resolve_simple(old_props.get(key), old_params)
-        new = _resolve_simple(new_props.get(key), new_params)
-        if old is None or new is None or not same_name(old, new):
-            return True
-    return old_props.get("HostedZoneId") != new_props.get("HostedZoneId")
-
-
-def _plan(resource_map, template: dict, parameters: dict | None):
-    """CloudFormation's view of an update: Add / Modify / Remove among resources whose condition holds."""
+def _plan(resource_map, template: dict, parameters: dict | None) -> Plan:
+    """The update of ``resource_map`` to ``template``: moto evaluates the new conditions and parameters."""
     new_map = ResourceMap(
         resource_map.stack_id,
         resource_map["AWS::StackName"],
@@ -89,57 +63,73 @@ def _plan(resource_map, template: dict, parameters: dict | None):
     new_map.load_mapping()
     new_map.load_parameters()
     new_map.load_conditions()
-    old_json = resource_map._resource_json_map
-    new_json = template.get("Resources", {})
-    old_live = {n for n, j in old_json.items() if _condition_holds(j, resource_map.lazy_condition_map)}
-    new_live = [n for n, j in new_json.items() if _condition_holds(j, new_map.lazy_condition_map)]
-    old_params, new_params = resource_map.resolved_parameters, new_map.resolved_parameters
-    changed = {p for p in set(old_params) | set(new_params) if old_params.get(p) != new_params.get(p)}
-    adds = [n for n in new_live if n not in old_live]
-    removes = [n for n in old_json if n in old_live and n not in new_live]
-    modifies, replaced = [], set()
-    for name in new_live:
-        if name in old_live and (
-            new_json[name] != old_json[name] or changed & set(get_references_from_template(new_json[name]))
-        ):
-            modifies.append(name)
-            if _record_replaced(old_json[name], new_json[name], old_params, new_params):
-                replaced.add(name)
-    return adds, modifies, removes, replaced
+    return change_sets.plan(
+        resource_map._resource_json_map,
+        template.get("Resources", {}),
+        resource_map.lazy_condition_map,
+        new_map.lazy_condition_map,
+        resource_map.resolved_parameters,
+        new_map.resolved_parameters,
+    )
 
 
-def diff(self):
-    adds, modifies, removes, replaced = _plan(self.stack.resource_map, self.template_dict, self.parameters)
-    new_json = self.template_dict.get("Resources", {})
-    old_json = self.stack.resource_map._resource_json_map
+def diff(self) -> list:
+    """ChangeSet.diff: the change set's list, as CloudFormation makes it."""
+    update = _plan(self.stack.resource_map, self.template_dict, self.parameters)
+    listed = update.changes(self.stack.resource_map._resource_json_map, self.template_dict.get("Resources", {}))
     changes = []
-    for action, names in (("Add", adds), ("Modify", modifies), ("Remove", removes)):
-        for name in names:
-            change = models.Change(
-                action=action,
-                logical_resource_id=name,
-                resource_type=(new_json.get(name) or old_json[name])["Type"],
-            )
-            if action == "Modify":
-                change.replacement = "True" if name in replaced else "False"
-            changes.append(change)
+    for action, name, resource_type, replacement in listed:
+        change = models.Change(action=action, logical_resource_id=name, resource_type=resource_type)
+        if replacement is not None:
+            change.replacement = replacement
+        changes.append(change)
     return changes
 
 
-def event(self, logical_id, resource_type, status, reason=None, physical_id=""):
+@dataclass(frozen=True)
+class Before:
+    """A resource map as it was before an update: what a rollback puts back."""
+
+    template: dict
+    resources: dict  # the resources' JSON
+    input_parameters: dict
+    resolved_parameters: dict
+    parsed: dict  # the resources themselves
+
+    @classmethod
+    def of(cls, resource_map) -> Before:
+        return cls(
+            resource_map._template,
+            resource_map._resource_json_map,
+            dict(resource_map.input_parameters),
+            dict(resource_map.resolved_parameters),  # copies: loading the new parameters mutates them
+            dict(resource_map._parsed_resources),
+        )
+
+    def restore(self, resource_map) -> None:
+        # Parameters as they were resolved then (a creation's empty template has no
+        # Parameters section to resolve them again).
+        resource_map._template = self.template
+        resource_map._resource_json_map = self.resources
+        resource_map.input_parameters = self.input_parameters
+        resource_map.resolved_parameters = self.resolved_parameters
+        resource_map._parsed_resources = dict(self.parsed)
+        resource_map.load_conditions()
+
+
+def _real(resource) -> bool:
+    """Whether moto made a resource object (not nothing, not a bare name) that can be deleted."""
+    return resource is not None and not isinstance(resource, str)
+
+
+def _note_event(self, logical_id, resource_type, status, reason=None, physical_id="") -> None:
     self.stack_events.append((logical_id, resource_type, status, reason, physical_id))
 
 
-def update(self, template, parameters=None):
-    adds, modifies, removes, replaced = _plan(self, template, parameters)
-    saved = (
-        self._template,
-        self._resource_json_map,
-        dict(self.input_parameters),
-        dict(self.resolved_parameters),  # copies: loading the new parameters mutates them
-        dict(self._parsed_resources),
-    )
-    old_json = self._resource_json_map
+def update(self, template: dict, parameters: dict | None = None) -> None:
+    """ResourceMap.update: creations and updates first, cleanup last; a failure rolls all of it back."""
+    plan = _plan(self, template, parameters)
+    before = Before.of(self)
     self.stack_events = []
     self._template = template
     if parameters is not None:
@@ -148,124 +138,114 @@ def update(self, template, parameters=None):
     self.load_parameters()
     self.load_conditions()
     self._resource_json_map = template["Resources"]
-    done_modifies, superseded = [], []
-    current, status = None, None
-    try:
-        for name in adds:
-            current, status = name, "CREATE_FAILED"
-            _ = self[name]  # created now, or already as a dependency of an earlier one
-            event(self, name, template["Resources"][name]["Type"], "CREATE_COMPLETE")
-        for name in modifies:
-            current, status = name, "UPDATE_FAILED"
-            resource_json = self._resource_json_map[name]
-            original = self._parsed_resources.get(name)
-            if name in replaced:
-                self._parsed_resources.pop(name, None)
-                new = self[name]
-                superseded.append((original, old_json[name]))
-            else:
-                new = parsing.parse_and_update_resource(
-                    name, resource_json, self, account_id=self._account_id, region_name=self._region_name
-                )
-            if new is not None:
-                self._parsed_resources[name] = new
-            done_modifies.append((name, original))
-            event(self, name, resource_json["Type"], "UPDATE_COMPLETE")
-    except Exception as exc:  # noqa: BLE001 - any resource failure fails the stack, as on AWS
-        failed_type = (template["Resources"].get(current) or old_json[current])["Type"]
-        event(self, current, failed_type, status, str(exc))
-        failure = StackOperationFailed(current, failed_type, status, str(exc))
-        failure.rollback_failures = _roll_back(self, saved, adds, done_modifies, replaced, old_json)
-        raise failure from None
-    # Cleanup: removed resources and replaced physical resources go last.
-    for name in removes:
-        resource = saved[4].get(name)
-        if resource is not None and not isinstance(resource, str):
-            self._delete_resource(resource, old_json[name])
-        self._parsed_resources.pop(name, None)
-        event(self, name, old_json[name]["Type"], "DELETE_COMPLETE")
-    for resource, resource_json in superseded:
-        if resource is not None:
-            self._delete_resource(resource, resource_json)
-
-
-def _roll_back(self, saved, adds, done_modifies, replaced, old_json):
-    """Undo the failed operation; the resources whose undoing failed (a rollback acts as the caller too)."""
-    failures = []
-
-    def undo(name, action) -> None:
+    done: list[Step] = []
+    for step in change_sets.steps(plan):
+        kind, name = step
         try:
-            action()
-        except HandlerAccessDenied as denied:
-            resource_type = (self._resource_json_map.get(name) or old_json.get(name) or {}).get("Type", "")
-            failures.append((name, resource_type, str(denied)))
+            _run(self, step)
+        except Exception as exc:  # noqa: BLE001 - any resource failure fails the stack, as on AWS
+            resource_type = template["Resources"][name]["Type"]
+            _note_event(self, name, resource_type, resource_status(kind, "FAILED"), str(exc))
+            failure = StackOperationFailed(name, resource_type, resource_status(kind, "FAILED"), str(exc))
+            failure.rollback_failures = _roll_back(self, before, done)
+            raise failure from None
+        done.append(step)
+        _note_event(self, name, template["Resources"][name]["Type"], resource_status(kind, "COMPLETE"))
+    for kind, name in change_sets.cleanup(plan):
+        resource = before.parsed.get(name)
+        if kind == "delete-replaced":
+            if resource is not None:
+                self._delete_resource(resource, before.resources[name])
+            continue
+        if _real(resource):
+            self._delete_resource(resource, before.resources[name])
+        self._parsed_resources.pop(name, None)
+        _note_event(self, name, before.resources[name]["Type"], resource_status("delete", "COMPLETE"))
 
-    template, json_map, input_parameters, resolved_parameters, parsed = saved
-    added = [n for n in self._parsed_resources if n not in parsed]
-    delete_retained = CONTROLS.retain_except_on_create
-    for name in reversed(added):
+
+def _run(self, step: Step) -> None:
+    """One step of an update: create a resource, update it in place, or create its replacement."""
+    kind, name = step
+    if kind == "create":
+        _ = self[name]  # created now, or already as a dependency of an earlier one
+        return
+    if kind == "replace":
+        self._parsed_resources.pop(name, None)
+        new = self[name]
+    else:
+        new = parsing.parse_and_update_resource(
+            name, self._resource_json_map[name], self, account_id=self._account_id, region_name=self._region_name
+        )
+    if new is not None:
+        self._parsed_resources[name] = new
+
+
+def _roll_back(self, before: Before, done: list[Step]) -> list[tuple[str, str, str]]:
+    """Undo the failed operation; the resources whose undoing failed (a rollback acts as the caller too)."""
+    added = [n for n in self._parsed_resources if n not in before.parsed]
+    undo = change_sets.rollback(added, self._resource_json_map, done, CONTROLS.retain_except_on_create)
+    failures: list[tuple[str, str, str]] = []
+    new = self._resource_json_map
+    for name in reversed(added):  # newest first; the kept ones leave the stack too
         resource = self._parsed_resources.pop(name)
-        retained = (self._resource_json_map.get(name) or {}).get("DeletionPolicy") == "Retain"
-        if retained and not delete_retained:
-            continue  # DeletionPolicy Retain: the new resource stays, outside any stack (patch 16)
-        if resource is not None and not isinstance(resource, str):
-            undo(name, lambda r=resource, n=name: self._delete_resource(r, self._resource_json_map[n]))
-    for name, original in done_modifies:
-        if name in replaced:
-            resource = self._parsed_resources.get(name)
-            if resource is not None and resource is not original:
-                undo(name, lambda r=resource, n=name: self._delete_resource(r, self._resource_json_map[n]))
-    # Back to the state before the update: parameters as they were resolved then (a
-    # creation's empty template has no Parameters section to resolve them again).
-    self._template = template
-    self._resource_json_map = json_map
-    self.input_parameters = input_parameters
-    self.resolved_parameters = resolved_parameters
-    self._parsed_resources = dict(parsed)
-    self.load_conditions()
-    for name, original in done_modifies:
-        if name not in replaced and original is not None:
-            restored = []
-            undo(
-                name,
-                lambda n=name, restored=restored: restored.append(
-                    parsing.parse_and_update_resource(
-                        n, old_json[n], self, account_id=self._account_id, region_name=self._region_name
-                    )
-                ),
-            )
-            self._parsed_resources[name] = restored[0] if restored and restored[0] is not None else original
+        if name in undo.delete and _real(resource):
+            _attempt(failures, name, new[name], lambda r=resource, n=name: self._delete_resource(r, new[n]))
+    for name in undo.delete_replacements:
+        resource = self._parsed_resources.get(name)
+        if resource is not None and resource is not before.parsed.get(name):
+            _attempt(failures, name, new[name], lambda r=resource, n=name: self._delete_resource(r, new[n]))
+    before.restore(self)
+    for name in undo.restore:
+        original, old = before.parsed.get(name), before.resources[name]
+        if original is None:
+            continue
+        restored = _attempt(
+            failures,
+            name,
+            old,
+            lambda n=name, old=old: parsing.parse_and_update_resource(
+                n, old, self, account_id=self._account_id, region_name=self._region_name
+            ),
+        )
+        self._parsed_resources[name] = restored if restored is not None else original
     return failures
+
+
+def _attempt(failures: list, name: str, resource_json: dict, action: Callable[[], Any]) -> Any:
+    """``action``'s answer, or None when the caller may not: the refusal joins ``failures``."""
+    try:
+        return action()
+    except HandlerAccessDenied as denied:
+        failures.append((name, resource_json.get("Type", ""), str(denied)))
+        return None
+
+
+def _moto_event(stack, logical_id, resource_type, status, reason=None, physical_id="") -> Event:
+    return Event(
+        stack_id=stack.stack_id,
+        stack_name=stack.name,
+        logical_resource_id=logical_id,
+        physical_resource_id=physical_id,
+        resource_type=resource_type,
+        resource_status=status,
+        resource_status_reason=reason,
+        resource_properties=None,
+    )
 
 
 def execute_change_set(original, self, change_set_name: str, stack_name: str | None = None) -> None:
     change_set = self.describe_change_set(change_set_name)
     stack = self.stacks[change_set.stack_id]
-    creating = change_set.change_set_type == "CREATE"
     try:
         original(self, change_set_name, stack_name)
     except StackOperationFailed as failure:
         _record_events(stack, failure_events=True)
-        prefix = "ROLLBACK" if creating else "UPDATE_ROLLBACK"
-        verb = "create" if failure.status == "CREATE_FAILED" else "update"
-        stack._add_stack_event(
-            f"{prefix}_IN_PROGRESS",
-            resource_status_reason=f"The following resource(s) failed to {verb}: [{failure.logical_id}]. ",
+        rolling, reason, end = change_sets.rollback_statuses(
+            change_set.change_set_type == "CREATE", failure.status, failure.logical_id, bool(failure.rollback_failures)
         )
-        for logical_id, resource_type, reason in failure.rollback_failures:
-            stack.events.append(
-                Event(
-                    stack_id=stack.stack_id,
-                    stack_name=stack.name,
-                    logical_resource_id=logical_id,
-                    physical_resource_id="",
-                    resource_type=resource_type,
-                    resource_status="DELETE_FAILED",
-                    resource_status_reason=reason,
-                    resource_properties=None,
-                )
-            )
-        end = f"{prefix}_FAILED" if failure.rollback_failures else f"{prefix}_COMPLETE"
+        stack._add_stack_event(rolling, resource_status_reason=reason)
+        for logical_id, resource_type, why in failure.rollback_failures:
+            stack.events.append(_moto_event(stack, logical_id, resource_type, "DELETE_FAILED", why))
         stack._add_stack_event(end)
         stack.status = end
         change_set.execution_status = "EXECUTE_FAILED"
@@ -280,18 +260,7 @@ def _record_events(stack, failure_events: bool) -> None:
     # Resource events belong before the stack's own closing event.
     closing = stack.events.pop() if stack.events and not failure_events else None
     for logical_id, resource_type, status, reason, physical_id in pending:
-        stack.events.append(
-            Event(
-                stack_id=stack.stack_id,
-                stack_name=stack.name,
-                logical_resource_id=logical_id,
-                physical_resource_id=physical_id,
-                resource_type=resource_type,
-                resource_status=status,
-                resource_status_reason=reason,
-                resource_properties=None,
-            )
-        )
+        stack.events.append(_moto_event(stack, logical_id, resource_type, status, reason, physical_id))
     if closing is not None:
         stack.events.append(closing)
 
