@@ -13,7 +13,6 @@ called every accepted IAM change drift): here an update applies them.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 
@@ -24,56 +23,38 @@ from moto.core.responses import ActionResult
 from moto.iam.models import Role, iam_backends
 from moto.route53.models import route53_backends
 
+from tools.rehearsal.moto_compat import drift
 from tools.rehearsal.moto_compat.controls import CONTROLS
 from tools.rehearsal.moto_compat.patching import wrap
 from tools.rehearsal.moto_compat.protocol import members
 from tools.rehearsal.moto_compat.route53 import same_name
 
 
-def as_json(value):
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def record_drift(stack, logical_id, props):
+def live_record(account_id: str, props: dict) -> dict | None:
+    """The record set of the template's name and type in Route 53 now (None: there is none)."""
     zone_id = str(props.get("HostedZoneId", "")).split("/")[-1]
-    zone = route53_backends[stack.account_id]["aws"].zones.get(zone_id)
-    live = [
-        r
-        for r in (zone.rrsets if zone else [])
-        if same_name(r.name, str(props.get("Name", ""))) and r.type == props.get("Type")
-    ]
-    if not live:
-        return "DELETED", []
-    expected = sorted(str(v) for v in (props.get("ResourceRecords") or []))
-    actual = sorted(str(v.get("Value") if isinstance(v, dict) else v) for v in live[0].records)
-    differences = []
-    if expected != actual:
-        differences.append(("/ResourceRecords", json.dumps(expected), json.dumps(actual)))
-    if str(props.get("TTL")) != str(live[0].ttl):
-        differences.append(("/TTL", str(props.get("TTL")), str(live[0].ttl)))
-    return ("MODIFIED" if differences else "IN_SYNC"), differences
+    zone = route53_backends[account_id]["aws"].zones.get(zone_id)
+    for record_set in zone.rrsets if zone else []:
+        if same_name(record_set.name, str(props.get("Name", ""))) and record_set.type == props.get("Type"):
+            return {"ResourceRecords": record_set.records, "TTL": record_set.ttl}
+    return None
 
 
-def role_drift(stack, resource, props):
-    backend = iam_backends[stack.account_id]["aws"]
+def live_role(account_id: str, name: str) -> dict | None:
+    """The role in IAM now (None: deleted behind CloudFormation's back)."""
     try:
-        role = backend.get_role(resource.name)
-    except Exception:  # noqa: BLE001 - moto's NoSuchEntity: deleted behind CloudFormation's back
-        return "DELETED", []
-    differences = []
-    if as_json(role.assume_role_policy_document) != as_json(props.get("AssumeRolePolicyDocument")):
-        differences.append(
-            (
-                "/AssumeRolePolicyDocument",
-                json.dumps(props.get("AssumeRolePolicyDocument")),
-                json.dumps(as_json(role.assume_role_policy_document)),
-            )  # fmt: skip
-        )
-    expected = {p["PolicyName"]: as_json(p["PolicyDocument"]) for p in props.get("Policies") or []}
-    actual = {name: as_json(doc) for name, doc in role.policies.items()}
-    if expected != actual:
-        differences.append(("/Policies", json.dumps(expected, sort_keys=True), json.dumps(actual, sort_keys=True)))
-    return ("MODIFIED" if differences else "IN_SYNC"), differences
+        role = iam_backends[account_id]["aws"].get_role(name)
+    except Exception:  # noqa: BLE001 - moto's NoSuchEntity
+        return None
+    return {"AssumeRolePolicyDocument": role.assume_role_policy_document, "Policies": dict(role.policies)}
+
+
+def check(stack, resource, resource_type: str, props: dict) -> tuple[str, list[drift.Difference]]:
+    if resource_type == drift.RECORD_SET:
+        return drift.record_drift(props, live_record(stack.account_id, props))
+    if resource_type == drift.ROLE and resource is not None and not isinstance(resource, str):
+        return drift.role_drift(props, live_role(stack.account_id, resource.name))
+    return drift.unchecked_drift(resource_type)
 
 
 def detect_stack_drift(self) -> ActionResult:
@@ -82,48 +63,20 @@ def detect_stack_drift(self) -> ActionResult:
     results, failed = [], []
     for logical_id, resource in stack.resource_map._parsed_resources.items():
         resource_json = stack.resource_map._resource_json_map.get(logical_id) or {}
-        kind = resource_json.get("Type", "")
+        resource_type = resource_json.get("Type", "")
         if logical_id in CONTROLS.drift_check_fails:
             failed.append(f"{logical_id}: {CONTROLS.drift_check_fails[logical_id]}")
             continue
         props = clean_json(resource_json.get("Properties", {}), stack.resource_map)
-        if kind == "AWS::Route53::RecordSet":
-            status, differences = record_drift(stack, logical_id, props)
-        elif kind == "AWS::IAM::Role" and resource is not None and not isinstance(resource, str):
-            status, differences = role_drift(stack, resource, props)
-        elif kind.startswith("Custom::"):
-            status, differences = "NOT_CHECKED", []  # CloudFormation does not check custom resources
-        else:
-            status, differences = "IN_SYNC", []
+        status, differences = check(stack, resource, resource_type, props)
+        physical_id = str(getattr(resource, "physical_resource_id", "") or "")
         results.append(
-            {
-                "StackId": stack.stack_id,
-                "LogicalResourceId": logical_id,
-                "PhysicalResourceId": str(getattr(resource, "physical_resource_id", "") or ""),
-                "ResourceType": kind,
-                "StackResourceDriftStatus": status,
-                "PropertyDifferences": [
-                    {"PropertyPath": path, "ExpectedValue": want, "ActualValue": got, "DifferenceType": "NOT_EQUAL"}
-                    for path, want, got in differences
-                ],
-                "Timestamp": now,
-            }
+            drift.resource_drift(stack.stack_id, logical_id, physical_id, resource_type, status, differences, now)
         )
     detection_id = str(uuid.uuid4())
-    drifted = [r for r in results if r["StackResourceDriftStatus"] in ("MODIFIED", "DELETED")]
-    detections(self.cloudformation_backend)[detection_id] = {
-        "StackId": stack.stack_id,
-        "StackDriftDetectionId": detection_id,
-        "StackDriftStatus": "DRIFTED" if drifted else ("UNKNOWN" if failed else "IN_SYNC"),
-        "DetectionStatus": "DETECTION_FAILED" if failed else "DETECTION_COMPLETE",
-        "DriftedStackResourceCount": len(drifted),
-        "Timestamp": now,
-        **(
-            {"DetectionStatusReason": "Failed to detect drift on resources [" + "; ".join(failed) + "]"}
-            if failed
-            else {}
-        ),
-    }
+    detections(self.cloudformation_backend)[detection_id] = drift.detection(
+        stack.stack_id, detection_id, results, failed, now
+    )
     stack.compat_drifts = results
     return ActionResult({"StackDriftDetectionId": detection_id})
 
@@ -143,24 +96,20 @@ def describe_stack_drift_detection_status(self) -> ActionResult:
 def describe_stack_resource_drifts(self) -> ActionResult:
     stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
     wanted = set(members(self.querystring, "StackResourceDriftStatusFilters"))
-    drifts = [d for d in getattr(stack, "compat_drifts", []) if not wanted or d["StackResourceDriftStatus"] in wanted]
-    return ActionResult({"StackResourceDrifts": drifts})
+    return ActionResult({"StackResourceDrifts": drift.filtered(getattr(stack, "compat_drifts", []), wanted)})
 
 
-# moto's role update keeps the old trust and inline policies: apply them, as CloudFormation does.
 def update_role(original, cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    """moto's role update keeps the old trust and inline policies: apply them, as CloudFormation does."""
     role = original(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
     backend = iam_backends[account_id]["aws"]
-    props = cloudformation_json.get("Properties", {})
-    if "AssumeRolePolicyDocument" in props:
-        trust = props["AssumeRolePolicyDocument"]
-        backend.update_assume_role_policy(role.name, trust if isinstance(trust, str) else json.dumps(trust))
-    wanted = {p["PolicyName"]: p["PolicyDocument"] for p in props.get("Policies") or []}
-    for name in list(role.policies):
-        if name not in wanted:
-            backend.delete_role_policy(role.name, name)
-    for name, document in wanted.items():
-        backend.put_role_policy(role.name, name, document if isinstance(document, str) else json.dumps(document))
+    trust, deleted, put = drift.role_update(cloudformation_json.get("Properties", {}), list(role.policies))
+    if trust is not None:
+        backend.update_assume_role_policy(role.name, trust)
+    for name in deleted:
+        backend.delete_role_policy(role.name, name)
+    for name, document in put.items():
+        backend.put_role_policy(role.name, name, document)
     return role
 
 
