@@ -14,8 +14,8 @@ from __future__ import annotations
 from moto.route53.models import RecordSet, route53_backends
 from moto.utilities.utils import get_partition
 
+from tools.rehearsal.moto_compat import route53
 from tools.rehearsal.moto_compat.patching import wrap
-from tools.rehearsal.moto_compat.route53 import same_name
 
 
 class RecordSetExists(Exception):
@@ -28,23 +28,16 @@ def create_from_cloudformation_json(
     # Route 53 keeps names fully qualified; moto kept CloudFormation's without the dot, so an
     # API UPSERT of the same name added a second record set instead of replacing it.
     properties = {**cloudformation_json["Properties"]}
-    properties["Name"] = properties["Name"].rstrip(".") + "."
-    cloudformation_json = {**cloudformation_json, "Properties": properties}
+    properties["Name"] = route53.fully_qualified(properties["Name"])
     backend = route53_backends[account_id][get_partition(region_name)]
     zone_name = properties.get("HostedZoneName")
     zone = backend.get_hosted_zone_by_name(zone_name) if zone_name else None
     zone = zone or backend.get_hosted_zone(properties["HostedZoneId"])
-    for existing in zone.rrsets:
-        if (
-            same_name(existing.name, properties["Name"])
-            and existing.type == properties["Type"]
-            and existing.set_identifier == properties.get("SetIdentifier")
-        ):
-            name = properties["Name"].rstrip(".") + "."
-            raise RecordSetExists(
-                f"[Tried to create resource record set [name='{name}', type='{properties['Type']}'] "
-                "but it already exists]"
-            )
+    existing = [{"Name": r.name, "Type": r.type, "SetIdentifier": r.set_identifier} for r in zone.rrsets]
+    refusal = route53.create_refusal(existing, properties)
+    if refusal:
+        raise RecordSetExists(refusal)
+    cloudformation_json = {**cloudformation_json, "Properties": properties}
     return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
 

@@ -14,24 +14,20 @@ from moto.cloudformation import cloudformation_backends
 from moto.route53.models import FakeZone, route53_backends
 from moto.utilities.utils import get_partition
 
+from tools.rehearsal.moto_compat import route53
 from tools.rehearsal.moto_compat.patching import wrap
-
-MAX_ZONE_TAGS = 10  # Route 53's limit of tags on one hosted zone
 
 
 def create_from_cloudformation_json(
     original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
 ):
-    tags = {t["Key"]: t["Value"] for t in cloudformation_json.get("Properties", {}).get("HostedZoneTags") or []}
     stack = cloudformation_backends[account_id][region_name].stacks.get(kwargs.get("StackId", ""))
-    # CloudFormation propagates the stack's tags to the zone; aws: system tags do not count.
-    tags = {**{k: v for k, v in (getattr(stack, "tags", None) or {}).items() if not k.startswith("aws:")}, **tags}
-    if len(tags) > MAX_ZONE_TAGS:
-        raise ValueError(
-            f"InvalidInput: a hosted zone takes at most {MAX_ZONE_TAGS} tags, got {len(tags)}: {', '.join(tags)}"
-        )
-    name = resource_name if resource_name.endswith(".") else f"{resource_name}."
-    zone = original(cls, name, cloudformation_json, account_id, region_name, **kwargs)
+    own = cloudformation_json.get("Properties", {}).get("HostedZoneTags")
+    tags = route53.zone_tags(own, getattr(stack, "tags", None))
+    refusal = route53.zone_tags_refusal(tags)
+    if refusal:
+        raise ValueError(refusal)
+    zone = original(cls, route53.fully_qualified(resource_name), cloudformation_json, account_id, region_name, **kwargs)
     if tags:
         backend = route53_backends[account_id][get_partition(region_name)]
         backend.change_tags_for_resource(
