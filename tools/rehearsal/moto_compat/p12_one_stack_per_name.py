@@ -12,6 +12,7 @@ from __future__ import annotations
 from moto.cloudformation.exceptions import AlreadyExistsException
 from moto.cloudformation.models import CloudFormationBackend
 
+from tools.rehearsal.moto_compat import stacks
 from tools.rehearsal.moto_compat.patching import wrap
 
 
@@ -20,11 +21,12 @@ def create_change_set(
 ):
     existing = [s for s in self.stacks.values() if s.name == stack_name and s.status != "DELETE_COMPLETE"]
     request = (stack_name, change_set_name, template, parameters, description, change_set_type, *args)
-    if change_set_type != "CREATE" or not existing:
+    target = stacks.create_change_set_target(change_set_type, [s.status for s in existing])
+    if target == "moto":
         return original(self, *request, **kwargs)
-    (stack,) = existing
-    if stack.status != "REVIEW_IN_PROGRESS":
+    if target == "refuse":
         raise AlreadyExistsException(stack_name)
+    (stack,) = existing
     change_set_id, made = original(self, *request, **kwargs)
     del self.stacks[made]  # the second stack moto made: the change set belongs to the existing one
     change_set = self.change_sets[change_set_id]

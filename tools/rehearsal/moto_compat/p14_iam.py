@@ -16,9 +16,6 @@ policy validator refuses a policy variable as a whole ``Resource``
 
 from __future__ import annotations
 
-import json
-from xml.sax.saxutils import escape
-
 from moto.cloudformation import parsing
 from moto.cloudformation.models import CloudFormationBackend
 from moto.core.authorization import ActionAuthenticatorMixin
@@ -29,45 +26,35 @@ from moto.iam.responses import IamResponse
 from werkzeug.exceptions import HTTPException
 
 from tools.rehearsal import iam_world
+from tools.rehearsal.moto_compat import protocol
 from tools.rehearsal.moto_compat.patching import wrap
-from tools.rehearsal.moto_compat.protocol import members
 
 
 class Refused(HTTPException):
+    """A request IAM denies, answered in its service's protocol."""
+
     def __init__(self, code: int, body: str) -> None:
         super().__init__(description=body)
         self.code = code
-
-
-def refusal(service: str, message: str) -> Refused:
-    if service in ("secretsmanager", "lambda", "logs"):
-        return Refused(400, json.dumps({"__type": "AccessDeniedException", "Message": message}))
-    namespace = ' xmlns="https://route53.amazonaws.com/doc/2013-04-01/"' if service == "route53" else ""
-    return Refused(
-        403,
-        f"<ErrorResponse{namespace}><Error><Type>Sender</Type><Code>AccessDenied</Code>"
-        f"<Message>{escape(message)}</Message></Error><RequestId>rehearsal</RequestId></ErrorResponse>",
-    )
 
 
 def authorize(self, resource: str = "*") -> None:
     try:
         iam_world.check_request(self)
     except iam_world.AccessDenied as denied:
-        service = self.headers.get("Authorization", "").split("/")[3:4] or [""]
-        raise refusal(service[0], str(denied)) from None
+        service = protocol.service_of(self.headers.get("Authorization", ""))
+        raise Refused(*protocol.access_denied(service, str(denied))) from None
 
 
 # A policy variable as the whole Resource ("${aws:PrincipalArn}") is valid IAM (IAM User
 # Guide, "IAM policy elements: Variables and tags"); moto's validator refuses it as a bad ARN.
 def validate_resource_format(original, self, resource: str) -> None:
-    if not (resource.startswith("${") and resource.endswith("}")):
+    if not protocol.is_policy_variable(resource):
         original(self, resource)
 
 
 def legacy_parse_resource_like(original, statement, key) -> None:
-    value = statement[key]
-    kept = [r for r in ([value] if isinstance(value, str) else value) if not str(r).startswith("${")]
+    kept = protocol.without_policy_variables(statement[key])
     if kept:
         original({**statement, key: kept}, key)
 
@@ -133,18 +120,12 @@ def delete_stack(original, self, name_or_stack_id: str) -> None:
 
 # iam:SimulatePrincipalPolicy, answered by the same evaluator (moto has none).
 def simulate_principal_policy(self) -> ActionResult:
-    query = self.querystring
-    source = self._get_param("PolicySourceArn") or ""
-    actions = members(query, "ActionNames")
-    resources = members(query, "ResourceArns") or ["*"]
-    names = members(query, "ContextEntries", field="ContextKeyName")
-    context = {name: members(query, f"ContextEntries.member.{n}.ContextKeyValues") for n, name in enumerate(names, 1)}
+    actions, resources, context = protocol.simulation_request(self.querystring)
     try:
-        results = iam_world.simulate(source, actions, resources, context)
+        results = iam_world.simulate(self._get_param("PolicySourceArn") or "", actions, resources, context)
     except LookupError as missing:
         raise NotFoundException(str(missing)) from None
-    answer = [{"EvalActionName": a, "EvalResourceName": resources[0], "EvalDecision": d} for a, d in results]
-    return ActionResult({"EvaluationResults": answer, "IsTruncated": False})
+    return ActionResult(protocol.simulation_answer(results, resources))
 
 
 def install() -> None:

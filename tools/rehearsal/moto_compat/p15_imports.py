@@ -9,30 +9,23 @@ the importing stack; ``ListImports`` names the importers, or answers ValidationE
 
 from __future__ import annotations
 
-import json
-
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import CloudFormationBackend
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.responses import ActionResult
 
+from tools.rehearsal.moto_compat import stacks
 from tools.rehearsal.moto_compat.patching import wrap
 
 
-def importers(backend, export_name: str) -> list[str]:
-    found = []
-    for stack in backend.stacks.values():
-        if stack.status.startswith("DELETE_COMPLETE"):
-            continue
-        text = json.dumps(getattr(stack, "template_dict", None) or {}, default=str)
-        if json.dumps({"Fn::ImportValue": export_name})[1:-1] in text:
-            found.append(stack.name)
-    return sorted(set(found))
+def templates(backend) -> list[tuple[str, str, dict]]:
+    """Every stack of the backend as (name, status, template)."""
+    return [(s.name, s.status, getattr(s, "template_dict", None) or {}) for s in backend.stacks.values()]
 
 
 def list_imports(self) -> ActionResult:
     name = self._get_param("ExportName")
-    found = importers(self.cloudformation_backend, name)
+    found = stacks.importers(templates(self.cloudformation_backend), name)
     if not found:
         raise ValidationError(message=f"Export '{name}' is not imported by any stack.")
     return ActionResult({"Imports": found})
@@ -42,14 +35,12 @@ def delete_stack(original, self, name_or_stack_id: str) -> None:
     for stack in list(self.stacks.values()):
         if name_or_stack_id not in (stack.stack_id, stack.name) or stack.enable_termination_protection:
             continue
-        for export in stack.exports:
-            users = [u for u in importers(self, export.name) if u != stack.name]
-            if users:
-                reason = f"Export {export.name} cannot be deleted as it is in use by {', '.join(users)}"
-                stack._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
-                stack._add_stack_event("DELETE_FAILED", resource_status_reason=reason)
-                stack.status = "DELETE_FAILED"
-                return
+        reason = stacks.exports_in_use(stack.name, [e.name for e in stack.exports], templates(self))
+        if reason:
+            stack._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
+            stack._add_stack_event("DELETE_FAILED", resource_status_reason=reason)
+            stack.status = "DELETE_FAILED"
+            return
     original(self, name_or_stack_id)
 
 

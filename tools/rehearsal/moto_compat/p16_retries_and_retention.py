@@ -19,6 +19,7 @@ from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.responses import ActionResult, EmptyResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
+from tools.rehearsal.moto_compat import stacks
 from tools.rehearsal.moto_compat.controls import CONTROLS
 from tools.rehearsal.moto_compat.patching import wrap
 from tools.rehearsal.moto_compat.protocol import action_of
@@ -34,25 +35,21 @@ class InvalidChangeSetStatus(CloudFormationError):
 
 
 def find(backend, name_or_arn: str, stack_name: str | None):
-    if name_or_arn in backend.change_sets:
-        return backend.change_sets[name_or_arn]
-    for change_set in backend.change_sets.values():
-        if change_set.change_set_name == name_or_arn and stack_name in (None, "", change_set.stack_name):
-            return change_set
-    return None
+    return stacks.find_change_set(backend.change_sets, name_or_arn, stack_name)
 
 
 def execute_change_set(original, self):
     change_set = find(self.cloudformation_backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
     token = self._get_param("ClientRequestToken")
-    if change_set is not None and change_set.execution_status != "AVAILABLE":
-        if token and token == getattr(change_set, "compat_token", None):
-            return EmptyResult()  # the same request again: CloudFormation answers it as before
-        raise InvalidChangeSetStatus(
-            f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status of "
-            f"[{change_set.execution_status}]"
-        )
     if change_set is not None:
+        decision = stacks.execution(change_set.execution_status, token, getattr(change_set, "compat_token", None))
+        if decision == "again":
+            return EmptyResult()  # the same request again: CloudFormation answers it as before
+        if decision == "refuse":
+            raise InvalidChangeSetStatus(
+                f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status of "
+                f"[{change_set.execution_status}]"
+            )
         change_set.compat_token = token
     with CONTROLS.executing(retain_except_on_create=self._get_param("RetainExceptOnCreate") in (True, "true")):
         answer = original(self)
@@ -67,11 +64,12 @@ def create_change_set(original, self):
     backend, name = self.cloudformation_backend, self._get_param("ChangeSetName")
     stack_name, token = self._get_param("StackName"), self._get_param("ClientToken")
     existing = find(backend, name, stack_name)
-    if existing is not None and existing.execution_status == "EXECUTE_COMPLETE":
-        existing = None  # an executed change set does not hold its name (aws-cli reuses names per second)
-    if existing is not None:
-        if token and token == getattr(existing, "compat_client_token", None):
-            return ActionResult({"Id": existing.change_set_id, "StackId": existing.stack_id})
+    decision = stacks.creation(
+        None if existing is None else existing.execution_status, token, getattr(existing, "compat_client_token", None)
+    )
+    if decision == "again":
+        return ActionResult({"Id": existing.change_set_id, "StackId": existing.stack_id})
+    if decision == "refuse":
         raise AlreadyExistsException(f"ChangeSet {name} already exists")
     answer = original(self)
     created = find(backend, name, stack_name)
