@@ -28,27 +28,34 @@ that bare moto still has the gap:
 17. ``p17_route53_change_batches``: change batch limits, exact DELETEs, Route 53's SOA value.
 18. ``p18_drift_detection``: drift detection from the world's own resources; a role update applies its policies.
 
-The modules without a number hold no patch: ``controls`` (``CONTROLS``, the switches
-tests turn: patches 10, 11, 16 and 18), ``patching`` (``wrap``, how a patch puts a
-function around moto's), and the patches' logic as plain functions over plain data,
-tested without moto or a server (``tests/unit/test_moto_compat_*.py``).
+The modules without a number patch nothing and import no moto:
+
+- ``controls``: ``CONTROLS``, the switches tests turn (patches 10, 11, 16 and 18), reset by ``reset()``.
+- ``patching``: ``wrap``, how a patch puts a plain function around moto's.
+- The patches' logic as plain functions over plain data, tested without moto or a server
+  (``tests/unit/test_moto_compat_*.py``): ``change_sets`` (patch 8: the plan of an update,
+  its order, its rollback), ``drift`` (patch 18), ``route53`` (patches 7, 13, 17: Route 53's
+  rules and limits), ``stacks`` (patches 12, 15, 16: stack and change set rules),
+  ``protocol`` (the wire: a request's action, query lists, patch 14's IAM answers).
 
 The order. ``apply()`` installs the patches in ``ORDER``: patch 14 first, then the
 others by number. Where several patches change the same moto function, each wraps
 what the ones before it left, so the later one runs outside the earlier one. Two
 places depend on it:
 
-- Patch 14 (IAM) first: it replaces moto's request authoriser and
-  ``ResourceMap.delete`` outright, and wraps the functions that create, update and
-  delete one template resource, and ``delete_stack``, at the bottom. Everything the
-  later patches do to a resource (8's execution and rollback, 9's and 15's guards on
-  a deletion) then acts with the caller's permissions, and no later wrapper around
-  those functions is thrown away by its replacement.
+- Patch 14 (IAM) first: it replaces two moto functions outright (the request
+  authoriser and ``ResourceMap.delete``), and a patch that replaces a function must
+  come before any that wraps it, or it throws the wrapper away. Its wrappers (the
+  functions that create, update and delete one template resource, and
+  ``delete_stack``) then sit innermost, next to moto. The later patches reach them
+  through moto's module and class attributes at call time (patch 8 no longer binds
+  ``parse_and_update_resource`` when installed, which is why 14 had to come first
+  before), so everything they do to a resource acts with the caller's permissions.
 - Patch 10 (slow execution) after patches 4 and 8 on ``execute_change_set``: 4
-  publishes the outputs of a stack that reached ``*_COMPLETE`` and 8 records the
-  execution's events or its rollback; 10 then hides that final status and those
-  events for a while. Inside them, 4 would see a stack still in progress and publish
-  nothing, and 8 would file the events 10 holds back.
+  publishes the outputs of a stack that reached ``*_COMPLETE`` and 8 files the
+  execution's resource events or its rollback; 10 then hides that final status and
+  those events for a while. Inside them, 4 would see a stack still in progress and
+  publish nothing, and 8 would show the resource events at once.
 
 The other shared functions (``delete_stack``: 14, 9, 15; the change set requests: 6
 and 16; the server's WSGI entry: 11, then 16's lost answer outside it) work in either
