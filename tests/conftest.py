@@ -228,13 +228,13 @@ def moto_endpoint():
 
 @pytest.fixture
 def aws_env(monkeypatch, moto_endpoint):
-    """Point boto3 at the moto server with throw-away credentials; reset moto's state."""
+    """Point boto3 at the moto server with throw-away credentials; reset moto's state and the world's switches."""
     import requests
 
     from tools.rehearsal import moto_compat
 
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
-    moto_compat.release()
+    moto_compat.CONTROLS.reset()
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
@@ -244,7 +244,7 @@ def aws_env(monkeypatch, moto_endpoint):
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
     yield moto_endpoint
-    moto_compat.release()
+    moto_compat.CONTROLS.reset()
 
 
 @pytest.fixture

@@ -94,9 +94,9 @@ def up(run: frame.Run) -> int:
         manual="the rehearsal world may still be running: stop its processes by hand",
     )
     infra = world.infrastructure(args.infrastructure)  # a usage error before any server starts
-    from tools.rehearsal import moto_compat
+    from tools.rehearsal.moto_compat import CONTROLS
 
-    moto_compat.SLOW_EXECUTION = args.apply_seconds  # the emulator runs in this process (moto patch 10)
+    CONTROLS.slow_execution = args.apply_seconds  # the emulator runs in this process (moto patch 10)
     world.start()
     env = world.env(infra.name)
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS

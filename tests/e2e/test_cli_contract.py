@@ -1,7 +1,7 @@
 """Every command as a user runs it: a subprocess with real argv, real exit codes, real signals and stdout bytes.
 
 The world's moto server and Postmark stand-in live in this process, so a test can
-hold one request (``moto_compat.hold``, ``PostmarkStandIn.hold``) and signal the
+hold one request (``moto_compat.CONTROLS.hold``, ``PostmarkStandIn.hold``) and signal the
 command at exactly that step; the command's last line must then say what it left,
 and the world must hold nothing else.
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PYTHON, STACK, TOKEN, assert_token_nowhere, ok
-from tools.rehearsal import moto_compat
 from tools.rehearsal.aws import client, credentials
+from tools.rehearsal.moto_compat import CONTROLS
 
 pytestmark = pytest.mark.moto
 
@@ -68,7 +68,7 @@ def start(world, name: str, *args: str, env: dict | None = None) -> subprocess.P
 def held(action: str, process: subprocess.Popen, seconds: float = 60.0) -> bool:
     """Whether the command's request for ``action`` arrived and is held (False as soon as the command ended)."""
     for _ in range(int(seconds / 0.1)):
-        if moto_compat.wait_for(action, timeout=0.1):
+        if CONTROLS.wait_for(action, timeout=0.1):
             return True
         if process.poll() is not None:
             return False
@@ -150,11 +150,11 @@ def test_every_command_and_mode_prints_exactly_one_json_document(world, dns_zone
 
 @pytest.mark.parametrize(("signum", "code", "how"), SIGNALS)
 def test_a_signal_while_the_change_set_waits_deletes_it(world, signum, code, how):
-    moto_compat.hold("DescribeChangeSet")
+    CONTROLS.hold("DescribeChangeSet")
     process = start(world, "deploy", *TARGET, "--yes")
     assert held("DescribeChangeSet", process), "the deploy never asked for its change set"
     returncode, _, err = stop(process, signum)
-    moto_compat.release()
+    CONTROLS.release()
     assert returncode == code, err
     assert err.splitlines()[-1] == (
         f"deploy: {how}; {STACK}: registered dev.ardamails.com with Postmark (rerunning is safe); "
@@ -170,14 +170,14 @@ def test_a_deploy_racing_another_refuses_and_a_plan_leaves_its_change_set_alone(
     world.postmark.published[(domain["DKIMPendingHost"], "TXT")] = [domain["DKIMPendingTextValue"]]
     world.postmark.verify_dkim(domain["ID"])
     world.postmark.rotate_dkim(domain["ID"])
-    moto_compat.hold("DescribeChangeSet")  # the first deploy's change set exists; it waits for it
+    CONTROLS.hold("DescribeChangeSet")  # the first deploy's change set exists; it waits for it
     first = start(world, "deploy", *TARGET, "--yes")
     assert held("DescribeChangeSet", first), "the first deploy never made its change set"
     try:
         second = world.deploy("--yes")
         plan = world.deploy("--plan")
     finally:
-        moto_compat.release()
+        CONTROLS.release()
     out, err = first.communicate(timeout=120)
     assert second.returncode == 3 and "another deploy is in flight: its change set arda-mail-" in second.stderr
     assert plan.returncode == 0, plan.stderr
@@ -193,15 +193,12 @@ def test_a_signal_after_execute_says_the_stack_carries_on(world, signum, code, h
     world.postmark.published[(domain["DKIMPendingHost"], "TXT")] = [domain["DKIMPendingTextValue"]]
     world.postmark.verify_dkim(domain["ID"])
     world.postmark.rotate_dkim(domain["ID"])
-    moto_compat.SLOW_EXECUTION = math.inf
-    try:
-        moto_compat.hold("DescribeStackEvents", after="ExecuteChangeSet")  # the first poll after the execute
-        process = start(world, "deploy", *TARGET, "--yes")
-        assert held("DescribeStackEvents", process), "the deploy never followed the stack"
-        returncode, _, err = stop(process, signum)
-    finally:
-        moto_compat.release()
-        moto_compat.SLOW_EXECUTION = 0.0
+    CONTROLS.slow_execution = math.inf  # the aws_env fixture resets it
+    CONTROLS.hold("DescribeStackEvents", after="ExecuteChangeSet")  # the first poll after the execute
+    process = start(world, "deploy", *TARGET, "--yes")
+    assert held("DescribeStackEvents", process), "the deploy never followed the stack"
+    returncode, _, err = stop(process, signum)
+    CONTROLS.release()
     assert returncode == code, err
     stack_id = client("cloudformation", world.admin).describe_stacks(StackName=STACK)["Stacks"][0]["StackId"]
     assert err.splitlines()[-1].startswith(f"deploy: {how}; {STACK}: change set arn:aws:cloudformation:")
@@ -215,11 +212,11 @@ def test_a_signal_after_execute_says_the_stack_carries_on(world, signum, code, h
 @pytest.mark.parametrize(("signum", "code", "how"), SIGNALS)
 def test_a_signal_after_protection_was_lifted_turns_it_back_on(world, signum, code, how):
     ok(world.deploy("--yes"))
-    moto_compat.hold("DescribeStackEvents")  # right before DeleteStack, after the protection came off
+    CONTROLS.hold("DescribeStackEvents")  # right before DeleteStack, after the protection came off
     process = start(world, "deploy", *TARGET, "--destroy", "--yes")
     assert held("DescribeStackEvents", process), "the destroy never got to the deletion"
     returncode, out, err = stop(process, signum)
-    moto_compat.release()
+    CONTROLS.release()
     assert returncode == code, err
     assert "termination protection turned off" in out
     assert err.splitlines()[-1] == f"deploy: {how}; {STACK}: termination protection was turned back on"
@@ -253,11 +250,11 @@ def test_ctrl_c_in_the_postmark_commands_is_one_line_saying_what_may_have_happen
 
 def test_ctrl_c_in_a_rollout_reaches_the_running_step_once_and_it_cleans_up(world, tmp_path):
     env = dict(world.env, ROLLOUT_EVIDENCE_ROOT=str(tmp_path / "evidence"))
-    moto_compat.hold("DescribeChangeSet")  # the plan step's change set
+    CONTROLS.hold("DescribeChangeSet")  # the plan step's change set
     process = start(world, "rollout", "--through", "dev", "--yes", env=env)
     assert held("DescribeChangeSet", process), "the rollout's plan never asked for its change set"
     returncode, _, err = stop(process, signal.SIGINT)
-    moto_compat.release()
+    CONTROLS.release()
     assert returncode == 130, err
     assert err.splitlines()[-1] == "rollout: interrupted (Ctrl-C); dev: nothing was changed"
     assert change_sets(world) == [] and stack_states(world) == [], "the plan's child deleted its change set"

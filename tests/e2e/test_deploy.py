@@ -1,6 +1,6 @@
 """deploy.py end to end, as an operator runs it, against local stand-ins only.
 
-A moto server on 127.0.0.1 (``AWS_ENDPOINT_URL``, with ``tools/rehearsal/moto_compat.py``),
+A moto server on 127.0.0.1 (``AWS_ENDPOINT_URL``, with ``tools/rehearsal/moto_compat/``),
 the Postmark stand-in and the stand-in ``op``. PlatformRoot's parent zone lives in
 a second moto account; the deploying credentials belong to Alpha002's account.
 ``world.deploy`` runs deploy.py's main() in this process through the CLI frame;

@@ -252,13 +252,10 @@ def nothing_retained(world) -> bool:
 
 @pytest.mark.vcheck("V-IAC-008")
 def test_a_lost_answer_to_execute_is_retried_as_the_same_request(world, postmark):
-    from tools.rehearsal import moto_compat
+    from tools.rehearsal.moto_compat import CONTROLS
 
-    moto_compat.LOSE_ANSWER.add("ExecuteChangeSet")
-    try:
-        result = world.deploy("--yes")
-    finally:
-        moto_compat.LOSE_ANSWER.discard("ExecuteChangeSet")
+    CONTROLS.lose_answer.add("ExecuteChangeSet")  # the aws_env fixture resets it
+    result = world.deploy("--yes")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "CREATE_COMPLETE" in result.stdout
     stack = client("cloudformation", world["admin"]).describe_stacks(StackName=STACK)["Stacks"][0]

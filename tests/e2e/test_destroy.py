@@ -10,8 +10,8 @@ import pytest
 
 from templates.partition_email import stack_policy
 from tests.conftest import STACK, assert_token_nowhere, ok
-from tools.rehearsal import moto_compat
 from tools.rehearsal.aws import client, credentials
+from tools.rehearsal.moto_compat import CONTROLS
 
 pytestmark = pytest.mark.moto
 
@@ -87,11 +87,8 @@ def test_unexecuted_change_sets_do_not_pile_up(world, postmark):
 def test_a_stack_that_never_settles_gets_heartbeats_then_the_deadline(world, postmark):
     ok(world.deploy("--yes"))
     rotate(postmark)
-    moto_compat.SLOW_EXECUTION = math.inf
-    try:
-        result = world.deploy("--yes", "--timeout", "0.6")
-    finally:
-        moto_compat.SLOW_EXECUTION = 0.0
+    CONTROLS.slow_execution = math.inf  # the aws_env fixture resets it
+    result = world.deploy("--yes", "--timeout", "0.6")
     assert result.returncode == 1, result.stdout + result.stderr
     # On the fake clock every poll is exactly 2 s: a heartbeat at 30 s, the deadline at 36 s.
     assert re.search(rf"{STACK}: still waiting after 30s; last event: UPDATE_IN_PROGRESS {STACK}", result.stdout)

@@ -7,7 +7,7 @@ then runs the real commands (their main(), in this process, through the CLI fram
 against a DNS server that serves the emulator's Route 53 zone. After every deploy the zone must
 hold exactly the keys Postmark needs, and no record name may ever have changed
 CloudFormation resource (the emulator refuses that the way CloudFormation does,
-see tools/rehearsal/moto_compat.py patches 7 and 8).
+see tools/rehearsal/moto_compat/, patches 7 and 8).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The documented moto patches (tools/rehearsal/moto_compat.py) against the server; proof bare moto has the gaps.
+"""The documented moto patches (tools/rehearsal/moto_compat/) against the server; proof bare moto has the gaps.
 
-Each behaviour is CloudFormation's or Route 53's, as cited in the patch module.
+Each behaviour is CloudFormation's or Route 53's, as cited in the patch's module.
 The ``bare moto`` tests run moto without the patches in a separate process and
 assert the gap is still there: when a moto release fixes one, its test fails and
 the patch can go.
@@ -380,3 +380,24 @@ def test_a_rolled_back_creation_keeps_retained_resources_unless_asked_not_to(cfn
     zones = boto3.client("route53").list_hosted_zones_by_name(DNSName="kept.test")["HostedZones"]
     left = [z for z in zones if z["Name"] == "kept.test."]
     assert len(left) == (0 if retain_except_on_create else 1)
+
+
+def test_a_request_held_after_the_server_acted_waits_with_its_answer(cfn):
+    import threading
+
+    import boto3
+
+    from tools.rehearsal.moto_compat import CONTROLS
+
+    answers = []
+    creator = boto3.client("cloudformation")  # its own client: it waits in another thread
+    body = json.dumps({"Resources": {"Zone": ZONE}})
+    CONTROLS.hold("CreateStack", when="after")
+    thread = threading.Thread(target=lambda: answers.append(creator.create_stack(StackName="held", TemplateBody=body)))
+    thread.start()
+    assert CONTROLS.wait_for("CreateStack", timeout=30)
+    assert [s["StackName"] for s in cfn.describe_stacks()["Stacks"]] == ["held"], "the server acted"
+    assert answers == [], "its answer waits"
+    CONTROLS.release()
+    thread.join(30)
+    assert answers[0]["StackId"] == cfn.describe_stacks(StackName="held")["Stacks"][0]["StackId"]

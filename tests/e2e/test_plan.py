@@ -267,21 +267,18 @@ def test_drift_on_a_role_is_shown_and_refused_even_with_overwrite_drift(world, p
 
 
 def test_a_drift_detection_that_fails_for_a_resource_stops_unattended_deploys(world, postmark):
-    from tools.rehearsal import moto_compat
+    from tools.rehearsal.moto_compat import CONTROLS
 
     ok(world.deploy("--yes"))
-    moto_compat.DRIFT_CHECK_FAILS["NsDelegationFunction"] = "Internal Failure"
-    try:
-        refused = world.deploy("--yes")
-        assert refused.returncode == 3, refused.stdout + refused.stderr
-        assert "drift detection did not check every resource (DETECTION_FAILED: Failed to detect drift on " in (
-            refused.stderr
-        )
-        assert "NsDelegationFunction: Internal Failure" in refused.stderr and "--overwrite-drift" in refused.stderr
-        ok(world.deploy("--plan"))  # a plan says so and goes on
-        ok(world.deploy("--yes", "--overwrite-drift"))  # the operator's decision: deploy without that check
-    finally:
-        moto_compat.DRIFT_CHECK_FAILS.clear()
+    CONTROLS.drift_check_fails["NsDelegationFunction"] = "Internal Failure"  # the aws_env fixture resets it
+    refused = world.deploy("--yes")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "drift detection did not check every resource (DETECTION_FAILED: Failed to detect drift on " in (
+        refused.stderr
+    )
+    assert "NsDelegationFunction: Internal Failure" in refused.stderr and "--overwrite-drift" in refused.stderr
+    ok(world.deploy("--plan"))  # a plan says so and goes on
+    ok(world.deploy("--yes", "--overwrite-drift"))  # the operator's decision: deploy without that check
 
 
 def test_the_first_create_plan_reads_on_one_screen_and_verbose_shows_every_property(world, postmark):

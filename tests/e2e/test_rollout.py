@@ -19,9 +19,9 @@ import pytest
 from instances.registry import load_registry
 from tests.conftest import PYTHON, TOKEN, assert_token_nowhere, free_port
 from tools.lib.rollout import EVIDENCE_SCHEMA
-from tools.rehearsal import moto_compat
 from tools.rehearsal.aws import change_record, client
 from tools.rehearsal.dns import Route53DnsServer
+from tools.rehearsal.moto_compat import CONTROLS
 from tools.rehearsal.postmark import dns_lookup
 from tools.rehearsal.repo import committed_copy, git
 from tools.rehearsal.world import populate
@@ -235,9 +235,9 @@ def test_drift_stops_the_rollout_with_its_rows_and_the_commands_that_repair_and_
 
 
 @pytest.mark.slow
-def test_a_slow_stack_gets_heartbeats_naming_the_step_and_its_last_line(cascade, monkeypatch):
+def test_a_slow_stack_gets_heartbeats_naming_the_step_and_its_last_line(cascade):
     # As `rehearse.py up --apply-seconds 4` plays it: every executed change set takes 4 s.
-    monkeypatch.setattr(moto_compat, "SLOW_EXECUTION", 4.0)
+    CONTROLS.slow_execution = 4.0  # the aws_env fixture resets it
     result = rollout(cascade, "dev", "--yes", "--heartbeat", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     beats = [line for line in result.stderr.splitlines() if "still running after" in line]

@@ -208,23 +208,23 @@ def main() -> int:
 
 def _slow_update(world, env, checkout: Path, template: Path, scratch: Path, args) -> tuple[float, float | None]:
     """A one-record update that CloudFormation takes ``--apply-seconds`` to apply (moto patch 10)."""
-    from tools.rehearsal import moto_compat
+    from tools.rehearsal.moto_compat import CONTROLS
 
     env.update(_empty_world(world))
     _deploy(env, checkout)
     _rotate(world)
-    moto_compat.SLOW_EXECUTION = args.apply_seconds
+    CONTROLS.slow_execution = args.apply_seconds
     try:
         mine = _deploy(env, checkout)[0]
         cli = None
         if not args.no_aws_cli:
-            moto_compat.SLOW_EXECUTION = 0.0
+            CONTROLS.slow_execution = 0.0
             env.update(_empty_world(world))
             _aws_cli(env, template, scratch, AWS_CLI_CREATE, {})
-            moto_compat.SLOW_EXECUTION = args.apply_seconds
+            CONTROLS.slow_execution = args.apply_seconds
             cli = _aws_cli(env, template, scratch, AWS_CLI_ONE_RECORD, {})
     finally:
-        moto_compat.SLOW_EXECUTION = 0.0
+        CONTROLS.slow_execution = 0.0
     return mine, cli
 
 
