@@ -18,6 +18,7 @@ import pytest
 
 from templates import permissions
 from tests.conftest import STACK, ok
+from tools.lib.plan.template import parse_template
 from tools.rehearsal import iam_world
 from tools.rehearsal.aws import OPERATOR_ROLE_NAME, PLATFORM_ROOT_ROLE, change_record, client, credentials
 from tools.rehearsal.repo import committed_copy, git
@@ -169,16 +170,36 @@ def verify(world):
         dns.stop()
 
 
-def preflight(mode: str):
-    """``--preflight`` under one mode's policy: exit 1 (other modes' rows fail), its own row PASS."""
+def preflight(world):
+    return world.deploy("--preflight")
 
-    def run(world):
-        result = world.deploy("--preflight")
+
+def every_resource_checked(world, result) -> None:
+    """After a plan under the plan policy alone: CloudFormation checked every resource's drift (AWS's terms)."""
+    assert "did not check every resource" not in result.stdout + result.stderr
+    cfn = client("cloudformation", world.admin)
+    drifts = cfn.describe_stack_resource_drifts(StackName=STACK)["StackResourceDrifts"]
+    statuses = {d["LogicalResourceId"]: (d["ResourceType"], d["StackResourceDriftStatus"]) for d in drifts}
+    stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    selectors = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack["Parameters"]}
+    body = parse_template(cfn.get_template(StackName=STACK)["TemplateBody"], "the deployed template")
+    resources = {  # the template's resources whose condition holds: empty DKIM slots are not published
+        name for name in body["Resources"] if selectors.get(name.replace("Record", "Selector"), "x")
+    }
+    assert set(statuses) == resources, "a resource was left out of the detection"
+    for logical_id, (kind, status) in statuses.items():
+        wanted = "NOT_CHECKED" if kind.startswith("Custom::") else "IN_SYNC"
+        assert status == wanted, f"{logical_id} ({kind}) is {status}"
+
+
+def own_row_passes(mode: str):
+    """``--preflight`` under one mode's policy exits 1 (the other modes' rows fail): its own row must pass."""
+
+    def check(world, result) -> None:
         rows = [line for line in result.stdout.splitlines() if f"IAM: {mode} " in line]
         assert len(rows) == 1 and " PASS " in rows[0], result.stdout + result.stderr
-        return result
 
-    return run
+    return check
 
 
 def with_new_token(*args: str):
@@ -194,19 +215,20 @@ class Run:
     command: object
     code: int
     fresh: bool = False  # an empty world first
+    check: object = None  # more to check of its result, under the mode's whole policy
 
 
 # Each mode's runs, in an order where each run's world is what the runs before it left. preflight exits 1
 # under one mode's policy (the other modes' rows fail): its own mode's row must pass.
 MODE_RUNS = {
     "plan": (
-        Run("preflight", nothing, preflight("plan"), 1),
+        Run("preflight", nothing, preflight, 1, check=own_row_passes("plan")),
         Run("plan of a first creation", nothing, lambda w: w.deploy("--plan"), 0),
-        Run("plan of an update", deployed_and_token_rotated, with_new_token("--plan"), 0),
+        Run("plan of an update", deployed_and_token_rotated, with_new_token("--plan"), 0, check=every_resource_checked),
         Run("plan with drift", drifted, lambda w: w.deploy("--plan"), 0, fresh=True),
     ),
     "deploy": (
-        Run("preflight", nothing, preflight("deploy"), 1),
+        Run("preflight", nothing, preflight, 1, check=own_row_passes("deploy")),
         Run("first creation", nothing, lambda w: w.deploy("--yes"), 0),
         Run("no-change deploy", nothing, lambda w: w.deploy("--yes"), 0),
         Run("DKIM rotation", rotate, lambda w: w.deploy("--yes"), 0),
@@ -232,16 +254,16 @@ MODE_RUNS = {
         ),
     ),
     "verify": (
-        Run("preflight", nothing, preflight("verify"), 1),
+        Run("preflight", nothing, preflight, 1, check=own_row_passes("verify")),
         Run("verify", deployed, verify, 1),  # Postmark has not verified the new domain yet: V-PART-010 fails
         Run("verify of a missing record", record_gone, verify, 1),  # which of Route 53 or DNS lacks it
     ),
     "destroy": (
-        Run("preflight", nothing, preflight("destroy"), 1),
+        Run("preflight", nothing, preflight, 1, check=own_row_passes("destroy")),
         Run("destroy", deployed, lambda w: w.deploy("--destroy", "--yes"), 0),
     ),
     "purge": (
-        Run("preflight", nothing, preflight("purge"), 1),
+        Run("preflight", nothing, preflight, 1, check=own_row_passes("purge")),
         Run("purge with its stack", deployed, lambda w: w.deploy("--destroy", "--purge-retained", "--yes"), 0),
         Run(
             "purge after a destroy",
@@ -255,7 +277,224 @@ MODE_RUNS = {
 PROVEN_MODES = tuple(MODE_RUNS)
 
 # The first run of each mode that needs each action of that mode's policy (the test below keeps this true).
-FIRST_NEEDED_BY: dict[str, dict[str, tuple[str, ...]]] = {}
+FIRST_NEEDED_BY: dict[str, dict[str, tuple[str, ...]]] = {
+    "plan": {
+        "preflight": (
+            "iam:GetRole",
+            "iam:SimulatePrincipalPolicy",
+        ),
+        "plan of a first creation": (
+            "cloudformation:CreateChangeSet",
+            "cloudformation:DeleteChangeSet",
+            "cloudformation:DeleteStack",
+            "cloudformation:DescribeChangeSet",
+            "cloudformation:DescribeStacks",
+            "cloudformation:ListChangeSets",
+            "route53:ListHostedZonesByName",
+            "secretsmanager:ListSecrets",
+        ),
+        "plan of an update": (
+            "cloudformation:DescribeStackDriftDetectionStatus",
+            "cloudformation:DescribeStackResourceDrifts",
+            "cloudformation:DetectStackDrift",
+            "cloudformation:DetectStackResourceDrift",
+            "cloudformation:GetTemplate",
+            "iam:GetRolePolicy",
+            "iam:ListAttachedRolePolicies",
+            "iam:ListRolePolicies",
+            "lambda:GetFunction",
+            "lambda:GetFunctionCodeSigningConfig",
+            "lambda:GetFunctionRecursionConfig",
+            "lambda:GetFunctionScalingConfig",
+            "lambda:GetRuntimeManagementConfig",
+            "logs:DescribeIndexPolicies",
+            "logs:DescribeLogGroups",
+            "logs:DescribeResourcePolicies",
+            "logs:GetDataProtectionPolicy",
+            "logs:ListTagsForResource",
+            "route53:GetHostedZone",
+            "route53:ListHostedZones",
+            "route53:ListQueryLoggingConfigs",
+            "route53:ListResourceRecordSets",
+            "route53:ListTagsForResource",
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+        ),
+    },
+    "deploy": {
+        "preflight": (
+            "iam:GetRole",
+            "iam:SimulatePrincipalPolicy",
+        ),
+        "first creation": (
+            "cloudformation:CreateChangeSet",
+            "cloudformation:DescribeChangeSet",
+            "cloudformation:DescribeStackEvents",
+            "cloudformation:DescribeStacks",
+            "cloudformation:ExecuteChangeSet",
+            "cloudformation:GetStackPolicy",
+            "cloudformation:SetStackPolicy",
+            "cloudformation:UpdateTerminationProtection",
+            "iam:CreateRole",
+            "iam:GetRolePolicy",
+            "iam:ListAttachedRolePolicies",
+            "iam:ListRolePolicies",
+            "iam:ListRoleTags",
+            "iam:PassRole",
+            "iam:PutRolePolicy",
+            "iam:TagRole",
+            "iam:UntagRole",
+            "lambda:CreateFunction",
+            "lambda:GetFunction",
+            "lambda:GetFunctionCodeSigningConfig",
+            "lambda:GetFunctionRecursionConfig",
+            "lambda:GetFunctionScalingConfig",
+            "lambda:GetRuntimeManagementConfig",
+            "lambda:InvokeFunction",
+            "lambda:ListTags",
+            "lambda:TagResource",
+            "lambda:UntagResource",
+            "logs:CreateLogGroup",
+            "logs:DescribeIndexPolicies",
+            "logs:DescribeLogGroups",
+            "logs:DescribeResourcePolicies",
+            "logs:GetDataProtectionPolicy",
+            "logs:ListTagsForResource",
+            "logs:PutRetentionPolicy",
+            "logs:TagResource",
+            "logs:UntagResource",
+            "route53:ChangeResourceRecordSets",
+            "route53:ChangeTagsForResource",
+            "route53:CreateHostedZone",
+            "route53:GetChange",
+            "route53:GetHostedZone",
+            "route53:ListHostedZones",
+            "route53:ListHostedZonesByName",
+            "route53:ListQueryLoggingConfigs",
+            "route53:ListResourceRecordSets",
+            "route53:ListTagsForResource",
+            "secretsmanager:CreateSecret",
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetRandomPassword",
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:ListSecrets",
+            "secretsmanager:TagResource",
+            "secretsmanager:UntagResource",
+        ),
+        "no-change deploy": (
+            "cloudformation:DeleteChangeSet",
+            "cloudformation:DescribeStackDriftDetectionStatus",
+            "cloudformation:DescribeStackResourceDrifts",
+            "cloudformation:DetectStackDrift",
+            "cloudformation:DetectStackResourceDrift",
+            "cloudformation:GetTemplate",
+            "cloudformation:ListChangeSets",
+        ),
+        "new Postmark token": ("secretsmanager:UpdateSecret",),
+        "every resource updated": (
+            "iam:DeleteRolePolicy",
+            "iam:UpdateAssumeRolePolicy",
+            "iam:UpdateRole",
+            "iam:UpdateRoleDescription",
+            "lambda:PublishVersion",
+            "lambda:UpdateFunctionCode",
+            "lambda:UpdateFunctionConfiguration",
+            "logs:DeleteRetentionPolicy",
+            "route53:UpdateHostedZoneComment",
+        ),
+        "failed create (rolled back)": (
+            "iam:DeleteRole",
+            "lambda:DeleteFunction",
+            "logs:DeleteLogGroup",
+            "route53:DeleteHostedZone",
+            "secretsmanager:DeleteSecret",
+        ),
+        "failed stack deleted and created again": ("cloudformation:DeleteStack",),
+    },
+    "verify": {
+        "preflight": (
+            "iam:GetRole",
+            "iam:SimulatePrincipalPolicy",
+        ),
+        "verify": (
+            "cloudformation:DescribeStacks",
+            "route53:GetHostedZone",
+        ),
+        "verify of a missing record": ("route53:ListResourceRecordSets",),
+    },
+    "destroy": {
+        "preflight": (
+            "iam:GetRole",
+            "iam:SimulatePrincipalPolicy",
+        ),
+        "destroy": (
+            "cloudformation:DeleteStack",
+            "cloudformation:DescribeStackEvents",
+            "cloudformation:DescribeStackResources",
+            "cloudformation:DescribeStacks",
+            "cloudformation:GetTemplate",
+            "cloudformation:ListImports",
+            "cloudformation:UpdateTerminationProtection",
+            "iam:DeleteRole",
+            "iam:DeleteRolePolicy",
+            "iam:ListAttachedRolePolicies",
+            "iam:ListRolePolicies",
+            "iam:TagRole",
+            "iam:UntagRole",
+            "lambda:DeleteFunction",
+            "lambda:GetFunction",
+            "lambda:InvokeFunction",
+            "logs:DeleteLogGroup",
+            "logs:DescribeLogGroups",
+            "route53:ChangeResourceRecordSets",
+            "route53:GetChange",
+            "route53:GetHostedZone",
+            "route53:ListHostedZones",
+            "route53:ListResourceRecordSets",
+            "secretsmanager:DeleteSecret",
+            "secretsmanager:DescribeSecret",
+        ),
+    },
+    "purge": {
+        "preflight": (
+            "iam:GetRole",
+            "iam:SimulatePrincipalPolicy",
+        ),
+        "purge with its stack": (
+            "cloudformation:DeleteStack",
+            "cloudformation:DescribeStackEvents",
+            "cloudformation:DescribeStackResources",
+            "cloudformation:DescribeStacks",
+            "cloudformation:GetTemplate",
+            "cloudformation:ListImports",
+            "cloudformation:UpdateTerminationProtection",
+            "iam:DeleteRole",
+            "iam:DeleteRolePolicy",
+            "iam:ListAttachedRolePolicies",
+            "iam:ListRolePolicies",
+            "iam:TagRole",
+            "iam:UntagRole",
+            "lambda:DeleteFunction",
+            "lambda:GetFunction",
+            "lambda:InvokeFunction",
+            "logs:DeleteLogGroup",
+            "logs:DescribeLogGroups",
+            "route53:ChangeResourceRecordSets",
+            "route53:DeleteHostedZone",
+            "route53:GetChange",
+            "route53:GetHostedZone",
+            "route53:ListHostedZones",
+            "route53:ListResourceRecordSets",
+            "route53:ListTagsForResource",
+            "secretsmanager:DeleteSecret",
+            "secretsmanager:DescribeSecret",
+        ),
+        "purge after a destroy": (
+            "route53:ListHostedZonesByName",
+            "secretsmanager:ListSecrets",
+        ),
+    },
+}
 
 
 def run_mode(world, tmp_path, reset, mode: str, *, without: str | None = None, until: str | None = None):
@@ -282,6 +521,8 @@ def run_mode(world, tmp_path, reset, mode: str, *, without: str | None = None, u
         output = result.stdout + result.stderr
         assert result.returncode == run.code, f"{mode}: {run.name}: {output[-3000:]}"
         assert "not authorized" not in output and "AccessDenied" not in output, f"{mode}: {run.name}: {output[-3000:]}"
+        if run.check is not None:
+            run.check(world, result)
     return result, used
 
 
@@ -309,9 +550,11 @@ def test_the_rollout_policy_is_exactly_the_policies_of_the_commands_it_runs():
     assert set(permissions.operator_actions(ACCOUNT, REGION, INFRA, "rollout")) == union
 
 
-# Optional calls: without them the run goes on, and one line names the refused action.
+# Optional calls: without them the run goes on (exit 0), and one line names the refused action.
 DEGRADES = {
-    "secretsmanager:GetSecretValue": "the plan cannot tell whether the token changed",
+    ("plan", "secretsmanager:GetSecretValue"): "the plan cannot tell whether the token changed",
+    # A plan whose drift detection failed says so and that a deploy would be refused, and ends 0: it is a plan.
+    **{("plan", action): "drift detection fails" for action in FIRST_NEEDED_BY["plan"]["plan of an update"]},
 }
 
 # The runs cheap enough for every suite run; the rest: pytest -m exhaustive.
@@ -341,7 +584,7 @@ def _cases():
 def test_without_one_action_the_run_that_needs_it_fails_naming_it(world, tmp_path, reset, mode, action, needed_by):
     result, _ = run_mode(world, tmp_path, reset, mode, without=action, until=needed_by)
     output = (result.stdout + result.stderr).splitlines()
-    if action not in DEGRADES:
+    if (mode, action) not in DEGRADES:
         assert result.returncode != 0, "\n".join(output[-30:])
     named = [line for line in output if action in line and ("not authorized" in line or "may not call" in line)]
     assert named, f"no line names {action}:\n" + "\n".join(output[-30:])
@@ -514,3 +757,26 @@ def test_a_deletion_that_fails_puts_termination_protection_back(world, postmark)
     (stack,) = client("cloudformation", world.admin).describe_stacks(StackName=STACK)["Stacks"]
     assert stack["StackStatus"] == "DELETE_FAILED"
     assert stack["EnableTerminationProtection"] is True, "the journal put the protection back"
+
+
+def test_preflight_simulates_an_identity_center_role_by_its_full_arn(world, postmark):
+    """IAM Identity Center's roles live under a path; an assumed-role ARN drops it ("IAM identifiers")."""
+    iam = client("iam", world.admin)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    name = "AWSReservedSSO_ArdaOperator_0123456789abcdef"
+    role = iam.create_role(
+        RoleName=name, Path="/aws-reserved/sso.amazonaws.com/", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]["Arn"]
+    assert role == f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/{name}"
+    policy = permissions.as_dict(permissions.operator_policy(ACCOUNT, REGION, INFRA, "deploy"))
+    iam.put_role_policy(RoleName=name, PolicyName="documented", PolicyDocument=json.dumps(policy))
+    result = world.deploy("--preflight", env=dict(world.env, **credentials(role)))
+    rows = {line.split("  ")[1].strip(): line for line in result.stdout.splitlines()[2:] if line.startswith("  IAM")}
+    assert " PASS " in rows["IAM: deploy"] and " PASS " in rows["IAM: plan"], result.stdout + result.stderr
+    assert " FAIL " in rows["IAM: destroy"] and "cloudformation:ListImports" in rows["IAM: destroy"]
+    assert f"{role} lacks" in rows["IAM: destroy"], "the simulation names the role by its full ARN"

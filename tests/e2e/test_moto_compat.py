@@ -182,11 +182,13 @@ BARE_MOTO = textwrap.dedent(
                                       TemplateBody=json.dumps(body))
         same_name = [s["StackId"] for s in cfn.describe_stacks()["Stacks"] if s["StackName"] == "cond"]
         tagged = {"Type": "AWS::Route53::HostedZone", "Properties": {"Name": "tagged.test",
+                  "HostedZoneConfig": {"Comment": "said"},
                   "HostedZoneTags": [{"Key": "arda:partition", "Value": "dev"}]}}
         cfn.create_stack(StackName="tags", TemplateBody=json.dumps({"Resources": {"Zone": tagged}}))
         by_name = r53.list_hosted_zones_by_name(DNSName="tagged.test")["HostedZones"]
         tagged_id = [z["Id"] for z in r53.list_hosted_zones()["HostedZones"] if "tagged" in z["Name"]][0]
         tags = r53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=tagged_id.split("/")[-1])
+        comment = r53.get_hosted_zone(Id=tagged_id)["HostedZone"].get("Config", {}).get("Comment")
         iam = boto3.client("iam", region_name="us-east-1")
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                  "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]}
@@ -218,12 +220,19 @@ BARE_MOTO = textwrap.dedent(
             imports_modelled = True
         except Exception as exc:
             imports_modelled = "is not imported" in str(exc)
+        try:
+            cfn.delete_change_set(ChangeSetName="arn:aws:cloudformation:us-east-1:123456789012:changeSet/gone/1")
+            missing = "deleted"
+        except Exception as exc:
+            missing = type(exc).__name__ + ": " + str(exc)
         soa_zone = r53.create_hosted_zone(Name="soa.test", CallerReference="soa")["HostedZone"]["Id"]
         soa = [r["ResourceRecords"][0]["Value"] for r in r53.list_resource_record_sets(HostedZoneId=soa_zone)[
             "ResourceRecordSets"] if r["Type"] == "SOA"][0]
-        print(json.dumps({"soa": soa, "executed_twice": again_ok, "list_imports_modelled": imports_modelled,
+        print(json.dumps({"missing_change_set": missing,
+                          "soa": soa, "executed_twice": again_ok, "list_imports_modelled": imports_modelled,
                           "duplicates": dupes, "listed": sorted(listed), "stacks_named_cond": len(same_name),
                           "zones_by_name": len(by_name), "zone_tags": tags["ResourceTagSet"].get("Tags", []),
+                          "zone_comment": comment,
                           "powerless_created_a_zone": True, "variable_resource_refused": variable_refused}))
     """
 )
@@ -238,11 +247,24 @@ def test_bare_moto_still_has_these_gaps():
     assert found["stacks_named_cond"] == 2, "bare moto now keeps one REVIEW_IN_PROGRESS stack per name"
     assert found["zones_by_name"] == 0, "bare moto now names template zones fully qualified"
     assert found["zone_tags"] == [], "bare moto now applies HostedZoneTags"
+    assert found["zone_comment"] is None, "bare moto now keeps a template zone's comment"
     assert found["powerless_created_a_zone"], "bare moto now enforces IAM"
     assert found["variable_resource_refused"], "bare moto now accepts a policy variable as the Resource"
     assert found["executed_twice"], "bare moto now refuses a second execution of a change set"
     assert found["soa"].startswith("{'Value'"), "bare moto now serves the SOA value as text"
     assert not found["list_imports_modelled"], "bare moto now answers ListImports"
+    assert "ChangeSetNotFound" not in found["missing_change_set"], "bare moto now answers a missing change set"
+
+
+def test_a_change_set_that_does_not_exist_is_not_found(cfn):
+    from botocore.exceptions import ClientError
+
+    gone = "arn:aws:cloudformation:us-east-1:123456789012:changeSet/gone/1"
+    for call in (cfn.delete_change_set, cfn.describe_change_set):
+        with pytest.raises(ClientError) as raised:
+            call(ChangeSetName=gone)
+        assert raised.value.response["Error"]["Code"] == "ChangeSetNotFound"
+        assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
 def test_a_role_without_the_permission_is_refused_and_a_variable_resource_is_accepted(cfn):
@@ -268,12 +290,16 @@ def test_a_zone_from_a_template_is_tagged_and_found_by_name(cfn):
 
     zone = {
         "Type": "AWS::Route53::HostedZone",
-        "Properties": {"Name": "tagged.test", "HostedZoneTags": [{"Key": "arda:partition", "Value": "dev"}]},
+        "Properties": {
+            "Name": "tagged.test",
+            "HostedZoneConfig": {"Comment": "said"},
+            "HostedZoneTags": [{"Key": "arda:partition", "Value": "dev"}],
+        },
     }
     cfn.create_stack(StackName="tags", TemplateBody=json.dumps({"Resources": {"Zone": zone}}))
     route53 = boto3.client("route53")
     (found,) = route53.list_hosted_zones_by_name(DNSName="tagged.test")["HostedZones"]
-    assert found["Name"] == "tagged.test."
+    assert found["Name"] == "tagged.test." and found["Config"]["Comment"] == "said"
     tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=found["Id"].split("/")[-1])
     assert tags["ResourceTagSet"]["Tags"] == [{"Key": "arda:partition", "Value": "dev"}]
 

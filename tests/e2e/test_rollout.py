@@ -17,9 +17,10 @@ import jsonschema
 import pytest
 
 from instances.registry import load_registry
+from templates import permissions
 from tests.conftest import PYTHON, TOKEN, assert_token_nowhere, free_port
 from tools.lib.rollout import EVIDENCE_SCHEMA
-from tools.rehearsal.aws import change_record, client
+from tools.rehearsal.aws import OPERATOR_ROLE_NAME, change_record, client
 from tools.rehearsal.dns import Route53DnsServer
 from tools.rehearsal.moto_compat import CONTROLS
 from tools.rehearsal.postmark import dns_lookup
@@ -31,8 +32,17 @@ pytestmark = pytest.mark.moto
 GATE = "postmark-compliance-reply"
 
 
+def rollout_policy_alone(world) -> None:
+    """The operator holds exactly the documented rollout policy: every rollout here runs under it alone."""
+    policy = permissions.as_dict(permissions.operator_policy("111122223333", "us-east-1", "Alpha002", "rollout"))
+    client("iam", world.admin).put_role_policy(
+        RoleName=OPERATOR_ROLE_NAME, PolicyName="documented", PolicyDocument=json.dumps(policy)
+    )
+
+
 @pytest.fixture
 def cascade(world, postmark, tmp_path):
+    rollout_policy_alone(world)
     clone = committed_copy(tmp_path / "clone")
     dev = (clone / "instances" / "Alpha002" / "dev.toml").read_text()
     stage = dev.replace("dev.ardamails.com", "stage.ardamails.com") + f'\n[rollout]\nrequires_gates = ["{GATE}"]\n'

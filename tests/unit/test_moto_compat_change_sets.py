@@ -162,3 +162,17 @@ def test_the_stack_rolls_back_as_cloudformation_names_it():
         "The following resource(s) failed to create: [Active]. ",
         "UPDATE_ROLLBACK_COMPLETE",
     )
+
+
+def test_creations_run_layer_by_layer_as_cloudformations_parallel_creation_allows():
+    from tools.rehearsal.moto_compat.change_sets import creation_order
+
+    resources = {
+        "Custom": {"Type": "Custom::X", "Properties": {"ServiceToken": {"Fn::GetAtt": ["Function", "Arn"]}}},
+        "Function": {"Type": "AWS::Lambda::Function", "Properties": {"Role": {"Fn::GetAtt": "Role.Arn"}}},
+        "Role": {"Type": "AWS::IAM::Role", "Properties": {}},
+        "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {}},
+        "Later": {"Type": "AWS::SNS::Topic", "DependsOn": ["Secret"]},
+    }
+    order = creation_order(list(resources), resources)
+    assert order == ["Role", "Secret", "Function", "Later", "Custom"], "the secret exists before the custom resource"

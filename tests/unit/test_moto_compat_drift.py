@@ -10,6 +10,7 @@ import pytest
 from tools.rehearsal.moto_compat.drift import (
     detection,
     filtered,
+    properties_drift,
     record_drift,
     resource_drift,
     role_drift,
@@ -55,11 +56,23 @@ def test_a_roles_changed_trust_and_an_added_inline_policy_are_its_drift():
     assert sorted(json.loads(differences[1][2])) == ["dns", "extra"]
 
 
-@pytest.mark.parametrize(
-    ("resource_type", "status"), [("Custom::NsDelegation", "NOT_CHECKED"), ("AWS::Lambda::Function", "IN_SYNC")]
-)
-def test_other_types_are_not_checked_or_in_sync(resource_type, status):
-    assert unchecked_drift(resource_type) == (status, [])
+def test_custom_resources_are_not_checked_and_an_unmodelled_type_is_refused():
+    assert unchecked_drift("Custom::NsDelegation") == ("NOT_CHECKED", [])
+    with pytest.raises(NotImplementedError, match="AWS::SNS::Topic"):
+        unchecked_drift("AWS::SNS::Topic")  # never reported IN_SYNC unchecked
+
+
+def test_the_other_types_compare_what_the_template_sets():
+    function = {"Runtime": "python3.12", "Timeout": 180, "MemorySize": 128, "Handler": "index.handler"}
+    live = dict(function, Timeout=3, Description="edited in the console")
+    status, differences = properties_drift("AWS::Lambda::Function", function, live)
+    assert status == "MODIFIED" and differences == [("/Timeout", "180", "3")], "Description is not in the template"
+    zone = {"HostedZoneConfig": {"Comment": "Arda"}}
+    assert properties_drift("AWS::Route53::HostedZone", zone, {"HostedZoneConfig": {"Comment": "Arda"}}) == (
+        "IN_SYNC",
+        [],
+    )
+    assert properties_drift("AWS::Logs::LogGroup", {"RetentionInDays": 90}, None) == ("DELETED", [])
 
 
 def entry(logical_id: str, status: str) -> dict:
@@ -90,7 +103,10 @@ def test_the_detection_is_drifted_in_sync_or_failed_with_partial_results():
     assert (drifted["StackDriftStatus"], drifted["DriftedStackResourceCount"]) == ("DRIFTED", 2)
     failed = detection("stack-id", "d3", [entry("A", "IN_SYNC")], ["Function: Internal Failure"], NOW)
     assert (failed["StackDriftStatus"], failed["DetectionStatus"]) == ("UNKNOWN", "DETECTION_FAILED")
-    assert failed["DetectionStatusReason"] == "Failed to detect drift on resources [Function: Internal Failure]"
+    assert json.loads(failed["DetectionStatusReason"]) == {
+        "Summary": "Failed to detect drift on resources [Function]",
+        "Failures": [{"Resource": "Function", "FailureReason": "Internal Failure"}],
+    }
     partly = detection("stack-id", "d4", [entry("A", "MODIFIED")], ["F: x"], NOW)
     assert (partly["StackDriftStatus"], partly["DetectionStatus"]) == ("DRIFTED", "DETECTION_FAILED")
 

@@ -570,6 +570,28 @@ class HandlerAccessDenied(Exception):
     """A template resource CloudFormation may not create, update or delete with its caller's permissions."""
 
 
+def drift_check_refusal(
+    stack_id: str, resource_type: str, props: dict, physical: str, account: str, region: str
+) -> str | None:
+    """Why CloudFormation cannot check one resource's drift with its caller's permissions (None: it can).
+
+    "Detect drift on an entire CloudFormation stack" (CloudFormation User Guide): the caller needs
+    ``cloudformation:DetectStackResourceDrift`` and read permission for each resource, which is the
+    type's read handler (``iam_handlers``).
+    """
+    caller = acting_caller()
+    if caller is None or caller.staff or not ENABLED:
+        return None
+    requests = [("cloudformation:DetectStackResourceDrift", [stack_id], {})]
+    requests += handler_requests(resource_type, "read", props, physical, account, region)
+    for action, resources, context in requests:
+        try:
+            authorize(caller, action, resources, context)
+        except AccessDenied as denied:
+            return str(denied)
+    return None
+
+
 def check_handler(resource_type: str, op: str, props: dict, physical: str, account: str, region: str) -> None:
     """Fail the resource, as CloudFormation does, unless the acting caller may make each handler call."""
     caller = acting_caller()

@@ -10,6 +10,7 @@ a plan shows it and goes on.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ class DriftCheck:
 
     records: list[Drift] = field(default_factory=list)
     detection: str | None = None
+    unstarted: str = ""  # why CloudFormation's detection could not be started ("": it was, or no stack)
 
 
 def check_drift(ctx: Ctx, deployed: Deployed, *, plan: bool, overwrite: bool) -> DriftCheck:
@@ -50,36 +52,37 @@ def check_drift(ctx: Ctx, deployed: Deployed, *, plan: bool, overwrite: bool) ->
         live = [record for page in pages for record in page["ResourceRecordSets"]]
     records = record_drift(live_resources(deployed.template, deployed.values), live)
     ctx.report.drift += records
-    check = DriftCheck(records, _start_detection(ctx))
+    detection, unstarted = _start_detection(ctx)
     refuse_drift(ctx, records, plan=plan, overwrite=overwrite)
-    return check
+    return DriftCheck(records, detection, unstarted)
 
 
-def _start_detection(ctx: Ctx) -> str | None:
-    """Ask CloudFormation to detect drift; the detection ID, or None where the service does not answer."""
+def _start_detection(ctx: Ctx) -> tuple[str | None, str]:
+    """Ask CloudFormation to detect drift: (the detection ID, "") or (None, why it could not be started)."""
     try:
-        return ctx.aws.cloudformation.detect_stack_drift(StackName=ctx.target.stack)["StackDriftDetectionId"]
+        found = ctx.aws.cloudformation.detect_stack_drift(StackName=ctx.target.stack)["StackDriftDetectionId"]
+        return found, ""
     except AWS_FAILURES as exc:
         code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
         if code in ("AccessDenied", "AccessDeniedException"):  # name the missing permission, not just the code
             code = f"{code}: {exc.response['Error'].get('Message', '')} (see docs/permissions.md)"
-        ctx.report.drift_note = (
-            f"CloudFormation drift detection did not answer ({code}); the records were compared directly."
-        )
-        LOG.info("%s: %s", ctx.target.stack, ctx.report.drift_note)
-        return None
+        return None, redact(f"it could not be started ({code})")
 
 
 def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool) -> list[Drift]:
     """Step 10: CloudFormation's verdict on the non-record resources (records were compared at step 5).
 
-    A detection that failed for some resources (``DETECTION_FAILED``: results only for the
-    rest) or did not finish in time is said so; an unattended deploy then refuses, as it
-    does for drift, unless ``--overwrite-drift`` (which deploys without that check).
+    A detection that could not be started, failed for some resources (``DETECTION_FAILED``:
+    results only for the rest), did not finish in time or could not be read is said so; an
+    unattended deploy then refuses, as it does for drift, unless ``--overwrite-drift`` (which
+    deploys without that check), and a plan says a deploy would.
     Drift on a resource that is not a record cannot be put back by ``--overwrite-drift``:
     the deploy refuses and says how to look at it and put it back by hand.
     """
     if check.detection is None:
+        if check.unstarted:
+            _note_incomplete(ctx, check.unstarted)
+            _refuse_incomplete(ctx, check.unstarted, plan=plan, overwrite=overwrite)
         return []
     cfn = ctx.aws.cloudformation
     try:
@@ -99,15 +102,11 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
     if status["DetectionStatus"] == "UNREADABLE":
         incomplete = f"its answer could not be read: {status['Reason']}"
     elif status["DetectionStatus"] == "DETECTION_FAILED":
-        incomplete = f"DETECTION_FAILED: {status.get('DetectionStatusReason') or 'no reason given'}"
+        incomplete = f"DETECTION_FAILED: {failure_reasons(status.get('DetectionStatusReason'))}"
     elif status["DetectionStatus"] == "DETECTION_IN_PROGRESS":
         incomplete = f"still running after {DETECTION_DEADLINE_SECONDS:.0f}s"
     if incomplete:
-        ctx.report.drift_note = (
-            f"CloudFormation's drift detection did not check every resource ({incomplete}); "
-            "the records were compared directly."
-        )
-        LOG.info("%s: %s", ctx.target.stack, ctx.report.drift_note)
+        _note_incomplete(ctx, incomplete)
     rows = []
     for drift in drifts:
         if drift.get("ResourceType") == RECORD_TYPE:
@@ -132,13 +131,46 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
                 "outside CloudFormation (table above) and --overwrite-drift puts back only DNS records; put them "
                 f"back by hand as the EXPECTED column says (see: {inspect}), then rerun"
             )
-    if incomplete and not plan and not overwrite:
-        raise Refused(
-            f"refusing to deploy {ctx.target.stack}: CloudFormation's drift detection did not check every "
-            f"resource ({incomplete}); rerun to detect again, or rerun with --overwrite-drift to deploy without "
-            "that check"
-        )
+    if incomplete:  # after the drift it did find, which refuses first
+        _refuse_incomplete(ctx, incomplete, plan=plan, overwrite=overwrite)
     return rows
+
+
+def _note_incomplete(ctx: Ctx, why: str) -> None:
+    """The reviewer's note: CloudFormation's detection did not check every resource, and why."""
+    ctx.report.drift_note = (
+        f"CloudFormation's drift detection did not check every resource ({why}); the records were compared directly."
+    )
+    LOG.info("%s: %s", ctx.target.stack, ctx.report.drift_note)
+
+
+def _refuse_incomplete(ctx: Ctx, why: str, *, plan: bool, overwrite: bool) -> None:
+    """An unattended deploy refuses an incomplete detection; a plan says a deploy would (--overwrite-drift: go on)."""
+    stack = ctx.target.stack
+    advice = "rerun to detect again, or rerun with --overwrite-drift to deploy without that check"
+    if plan:
+        ctx.out.line(
+            f"{stack}: a deploy now would be refused (exit 3): CloudFormation's drift detection did not check "
+            f"every resource ({why}); {advice}"
+        )
+    elif not overwrite:
+        raise Refused(
+            f"refusing to deploy {stack}: CloudFormation's drift detection did not check every resource ({why}); "
+            f"{advice}"
+        )
+
+
+def failure_reasons(reason: object) -> str:
+    """A failed detection's reason in one line: each resource and why (CloudFormation answers a JSON object)."""
+    if not reason:
+        return "no reason given"
+    try:
+        parsed = json.loads(str(reason))
+        failures = parsed["Failures"]
+        said = "; ".join(f"{f['Resource']}: {f['FailureReason']}" for f in failures if isinstance(f, dict))
+    except (ValueError, KeyError, TypeError):
+        return redact(" ".join(str(reason).split()))
+    return redact(" ".join((said or str(parsed.get("Summary", reason))).split()))
 
 
 def show_drift(ctx: Ctx, drift: list[Drift]) -> None:

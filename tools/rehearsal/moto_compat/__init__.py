@@ -27,6 +27,7 @@ that bare moto still has the gap:
     (tests) a lost answer.
 17. ``p17_route53_change_batches``: change batch limits, exact DELETEs, Route 53's SOA value.
 18. ``p18_drift_detection``: drift detection from the world's own resources; a role update applies its policies.
+19. ``p19_missing_change_sets``: a change set that does not exist is ``ChangeSetNotFound`` (not an HTML 500).
 
 The modules without a number patch nothing and import no moto:
 
@@ -94,6 +95,7 @@ ORDER = (
     "p16_retries_and_retention",
     "p17_route53_change_batches",
     "p18_drift_detection",
+    "p19_missing_change_sets",
 )
 
 

@@ -30,6 +30,48 @@ def references(template: Any) -> list[str]:
     return []
 
 
+def _getatt_targets(template: Any) -> list[str]:
+    if isinstance(template, dict):
+        found = []
+        for key, value in template.items():
+            if key == "Fn::GetAtt":
+                found.append(value[0] if isinstance(value, list) else str(value).split(".", 1)[0])
+            else:
+                found += _getatt_targets(value)
+        return found
+    if isinstance(template, list):
+        return [found for item in template for found in _getatt_targets(item)]
+    return []
+
+
+def dependencies(resource_json: dict, resources: Mapping[str, Any]) -> set[str]:
+    """The resources one resource waits for: those it refers to (Ref, Fn::GetAtt) and names in DependsOn."""
+    depends = resource_json.get("DependsOn") or []
+    named = set(references(resource_json)) | set(_getatt_targets(resource_json))
+    named |= {depends} if isinstance(depends, str) else set(depends)
+    return named & set(resources)
+
+
+def creation_order(names: list[str], resources: Mapping[str, Any]) -> list[str]:
+    """The order the world creates ``names`` in: CloudFormation's, one at a time.
+
+    CloudFormation creates every resource whose dependencies exist at once, in parallel
+    ("Resource dependencies": it "creates resources in parallel" unless one depends on
+    another). One at a time, that is dependency layer by layer (template order within a
+    layer): a resource late in the graph that fails finds every independent one created,
+    and the rollback deletes them, as on AWS.
+    """
+    depth: dict[str, int] = {}
+
+    def layer(name: str, path: tuple[str, ...]) -> int:
+        if name not in depth:
+            waits = dependencies(resources[name], resources) - set(path) - {name}
+            depth[name] = 1 + max((layer(d, (*path, name)) for d in waits), default=-1)
+        return depth[name]
+
+    return sorted(names, key=lambda name: (layer(name, ()), names.index(name)))
+
+
 def condition_holds(resource_json: dict, conditions: Mapping[str, Any]) -> bool:
     """Whether a resource exists under ``conditions`` (one without a ``Condition`` always does)."""
     condition = resource_json.get("Condition")
@@ -117,9 +159,10 @@ def plan(
     )
 
 
-def steps(update: Plan) -> list[Step]:
-    """What runs first, in order: creations, then updates (a replacement creates the new resource)."""
-    return [("create", n) for n in update.adds] + [
+def steps(update: Plan, resources: Mapping[str, Any] | None = None) -> list[Step]:
+    """What runs first, in order: creations (``creation_order``), then updates (a replacement creates anew)."""
+    adds = creation_order(update.adds, resources) if resources is not None else update.adds
+    return [("create", n) for n in adds] + [
         ("replace" if n in update.replaced else "update", n) for n in update.modifies
     ]
 

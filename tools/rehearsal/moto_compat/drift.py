@@ -69,9 +69,53 @@ def role_drift(expected: dict, live: dict | None) -> tuple[str, list[Difference]
     return _status(differences), differences
 
 
+# The properties the world compares for the other types of this project's template (those a person can
+# change by hand in the console): the expected value's path in the template properties, dotted.
+COMPARED = (
+    ("AWS::Route53::HostedZone", ("HostedZoneConfig.Comment",)),
+    ("AWS::Lambda::Function", ("Runtime", "Handler", "Timeout", "MemorySize", "Description")),
+    ("AWS::Logs::LogGroup", ("RetentionInDays",)),
+    ("AWS::SecretsManager::Secret", ("Name", "Description")),
+)
+
+
+def compared(resource_type: str) -> tuple[str, ...]:
+    """The property paths the world compares for one type (empty: none)."""
+    return next((paths for kind, paths in COMPARED if kind == resource_type), ())
+
+
+def _at(document: dict, path: str) -> Any:
+    value: Any = document
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def properties_drift(resource_type: str, expected: dict, live: dict | None) -> tuple[str, list[Difference]]:
+    """Drift of the ``COMPARED`` properties of one resource (``live`` shaped as template properties; None: gone).
+
+    A property the template does not set is not compared (CloudFormation compares what the template says).
+    """
+    if live is None:
+        return "DELETED", []
+    differences = []
+    for path in compared(resource_type):
+        want, have = _at(expected, path), _at(live, path)
+        if want is not None and str(want) != str(have):
+            differences.append(("/" + path.replace(".", "/"), json.dumps(want), json.dumps(have)))
+    return _status(differences), differences
+
+
+def supports_drift(resource_type: str) -> bool:
+    """CloudFormation does not detect drift on custom resources ("Resource type support": not supported)."""
+    return not resource_type.startswith("Custom::") and resource_type != "AWS::CloudFormation::CustomResource"
+
+
 def unchecked_drift(resource_type: str) -> tuple[str, list[Difference]]:
-    """Any other type: CloudFormation does not check custom resources; the world's others do not drift."""
-    return ("NOT_CHECKED" if resource_type.startswith("Custom::") else "IN_SYNC"), []
+    """A type the world cannot compare: custom resources are NOT_CHECKED, as on AWS; any other is refused."""
+    if not supports_drift(resource_type):
+        return "NOT_CHECKED", []
+    raise NotImplementedError(f"the rehearsal world cannot detect drift on {resource_type}")
 
 
 def resource_drift(
@@ -114,8 +158,19 @@ def detection(stack_id: str, detection_id: str, results: list[dict], failed: lis
         "Timestamp": now,
     }
     if failed:
-        found["DetectionStatusReason"] = "Failed to detect drift on resources [" + "; ".join(failed) + "]"
+        found["DetectionStatusReason"] = failure_reason(failed)
     return found
+
+
+def failure_reason(failed: list[str]) -> str:
+    """DetectionStatusReason of a detection that failed on some resources (``"<logical ID>: <reason>"`` each).
+
+    The shape CloudFormation answers (seen in aws-cloudformation/cloudformation-coverage-roadmap#801): a JSON
+    object with a summary naming the resources and each one's failure reason.
+    """
+    names = [f.split(":", 1)[0] for f in failed]
+    failures = [{"Resource": f.split(":", 1)[0], "FailureReason": f.split(":", 1)[1].strip()} for f in failed]
+    return json.dumps({"Summary": f"Failed to detect drift on resources [{','.join(names)}]", "Failures": failures})
 
 
 def filtered(drifts: list[dict], statuses: set[str]) -> list[dict]:

@@ -139,7 +139,7 @@ def update(self, template: dict, parameters: dict | None = None) -> None:
     self.load_conditions()
     self._resource_json_map = template["Resources"]
     done: list[Step] = []
-    for step in change_sets.steps(plan):
+    for step in change_sets.steps(plan, template["Resources"]):
         kind, name = step
         try:
             _run(self, step)

@@ -4,8 +4,9 @@ A hosted zone created from a template: moto drops its ``HostedZoneTags`` and nam
 without the trailing dot, so ``ListHostedZonesByName`` never finds it. Route 53 tags the
 zone (``ListTagsForResource`` shows them, with the stack's tags CloudFormation propagates)
 and always names zones fully qualified, and refuses more than 10 tags on a zone; moto
-never deletes a template zone (a stack deletion or a rollback leaves it). Here all of
-it is as Route 53 and CloudFormation do it.
+drops the zone's ``HostedZoneConfig.Comment`` (Route 53's ``GetHostedZone`` shows it, and
+drift detection compares it) and never deletes a template zone (a stack deletion or a
+rollback leaves it). Here all of it is as Route 53 and CloudFormation do it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def create_from_cloudformation_json(
     if refusal:
         raise ValueError(refusal)
     zone = original(cls, route53.fully_qualified(resource_name), cloudformation_json, account_id, region_name, **kwargs)
+    zone.comment = (cloudformation_json.get("Properties", {}).get("HostedZoneConfig") or {}).get("Comment")
     if tags:
         backend = route53_backends[account_id][get_partition(region_name)]
         backend.change_tags_for_resource(
