@@ -308,3 +308,131 @@ def test_generate_dev_as_the_readme_says_and_its_output_survives_a_pipe(committe
     assert stale.returncode == 1
     last = (committed_checkout / "templates" / "Alpha002-dev-Email.yaml").read_text().splitlines()[-1]
     assert stale.stderr.startswith("stale: ") and stale.stderr.endswith(f"+{last}\n"), "the whole diff arrived"
+
+
+# -- a signal after the service acted and before its answer was read, at every change-making call ---------------
+
+
+def _deployed(world):
+    ok(world.deploy("--yes"))
+
+
+def _rotated(world):
+    ok(world.deploy("--yes"))
+    domain = world.postmark.only_domain()
+    world.postmark.published[(domain["DKIMPendingHost"], "TXT")] = [domain["DKIMPendingTextValue"]]
+    world.postmark.verify_dkim(domain["ID"])
+    world.postmark.rotate_dkim(domain["ID"])
+
+
+def _destroyed(world):
+    ok(world.deploy("--yes"))
+    ok(world.deploy("--destroy", "--yes"))
+
+
+def _destroyed_with_tenants(world):
+    """A retained zone that still holds a tenant's records (the runtime wrote them; the stack never knew)."""
+    from tools.rehearsal.aws import change_record
+
+    ok(world.deploy("--yes"))
+    stack = _stack(world)
+    zone = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["MailHostedZoneId"]
+    route53 = client("route53", world.admin)
+    for tenant in ("acme", "globex"):
+        change_record(route53, zone, "CREATE", f"pm-bounces.{tenant}.dev.ardamails.com.", "CNAME", ["pm.mtasv.net"])
+    ok(world.deploy("--destroy", "--yes"))
+
+
+def _nothing(world):
+    return None
+
+
+def _stack(world) -> dict:
+    cfn = client("cloudformation", world.admin)
+    (stack,) = [s for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"] or [{}]
+    return stack
+
+
+def _policy(world) -> str | None:
+    return client("cloudformation", world.admin).get_stack_policy(StackName=STACK).get("StackPolicyBody")
+
+
+def _after_create(world, line):
+    assert line.endswith("no change set was made (or it is gone), nothing executed") or line.endswith(
+        "the change set was deleted, nothing executed"
+    ), line
+    assert change_sets(world) == [] and stack_states(world) == [], "nothing left but what the line says"
+
+
+def _after_execute(world, line):
+    assert "executed; CloudFormation carries on: watch it with: aws cloudformation describe-stack-events" in line
+    assert stack_states(world) in (["UPDATE_IN_PROGRESS"], ["UPDATE_COMPLETE"]), "the execution goes on"
+
+
+def _after_protection_on(world, line):
+    assert line.endswith(
+        "the stack is CREATE_COMPLETE and the stack policy is not set: run python deploy.py Alpha002 dev now "
+        "(it applies them)"
+    ), line
+    assert _stack(world)["EnableTerminationProtection"] is True and not _policy(world)
+    again = ok(world.deploy("--yes"))  # the one command the line names
+    assert "stack policy set" in again.stdout and _policy(world)
+
+
+def _after_policy(world, line):
+    assert "executed: CREATE_COMPLETE" in line and "protections" not in line and "policy" not in line, line
+    assert _stack(world)["EnableTerminationProtection"] is True and _policy(world)
+
+
+def _after_lift(world, line):
+    assert line.endswith("termination protection was turned back on"), line
+    assert _stack(world)["StackStatus"] == "CREATE_COMPLETE" and _stack(world)["EnableTerminationProtection"]
+
+
+def _after_delete(world, line):
+    assert "the stack Alpha002-dev-Email was deleted" in line or "the deletion of Alpha002-dev-Email goes on" in line
+    assert "turned back on" not in line and stack_states(world) in ([], ["DELETE_IN_PROGRESS"]), line
+
+
+def _after_batch(world, line):
+    assert "still holds" in line and "finish with: python deploy.py Alpha002 dev --destroy --purge-retained" in line
+    done = ok(world.deploy("--destroy", "--purge-retained", "--yes"))  # the command it names finishes it
+    assert "deleted the hosted zone" in done.stdout
+
+
+def _after_secret(world, line):
+    assert "scheduled the webhook secret's deletion (arn:aws:secretsmanager:" in line, line
+    secrets = client("secretsmanager", world.admin).list_secrets(IncludePlannedDeletion=True)["SecretList"]
+    webhook = [s for s in secrets if s["Name"].endswith("/WebhookCredential")]
+    assert webhook and all(s.get("DeletedDate") for s in webhook)
+
+
+CHANGE_MAKING_CALLS = [
+    ("first creation", _nothing, ["--yes"], "CreateChangeSet", None, _after_create),
+    ("execution", _rotated, ["--yes"], "ExecuteChangeSet", None, _after_execute),
+    ("protection on", _nothing, ["--yes"], "UpdateTerminationProtection", None, _after_protection_on),
+    ("stack policy", _nothing, ["--yes"], "SetStackPolicy", None, _after_policy),
+    ("protection lifted", _deployed, ["--destroy", "--yes"], "UpdateTerminationProtection", None, _after_lift),
+    ("stack deleted", _deployed, ["--destroy", "--yes"], "DeleteStack", None, _after_delete),
+    ("purged records", _destroyed_with_tenants, ["--destroy", "--purge-retained", "--yes"], "ChangeResourceRecordSets",
+     None, _after_batch),
+    ("purged secret", _destroyed, ["--destroy", "--purge-retained", "--yes"], "DeleteSecret", None, _after_secret),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "setup", "args", "action", "after", "then"), CHANGE_MAKING_CALLS)
+def test_a_signal_after_aws_acted_and_before_its_answer_was_read_ends_with_what_aws_shows(
+    world, case, setup, args, action, after, then
+):
+    signum, code, how = SIGNALS[len(case) % 2]
+    setup(world)
+    CONTROLS.hold(action, after=after, when="after")
+    process = start(world, "deploy", *TARGET, *args)
+    assert held(action, process), f"the deploy never asked for {action}"
+    returncode, _, err = stop(process, signum)
+    CONTROLS.release()
+    assert returncode == code, err[-3000:]
+    line = err.splitlines()[-1]
+    assert line.startswith(f"deploy: {how}; {STACK}: "), line
+    assert "Traceback" not in err and "could not be deleted" not in line and "may have" not in line, line
+    then(world, line)

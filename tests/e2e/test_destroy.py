@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -60,28 +61,85 @@ def test_every_deploy_leaves_termination_protection_and_the_stack_policy(world, 
         cfn.delete_stack(StackName=STACK)
 
 
-def test_unexecuted_change_sets_do_not_pile_up(world, postmark):
+def another_runs_change_set(
+    world, *, host: str, purpose: str = "deploy", minutes_old: float = 0, changes: bool = True
+) -> str:
+    """A change set another operator's deploy.py made on the stack (its Description names that run); its name.
+
+    ``minutes_old``: moved back in AWS's own time, as if it was made that long ago; ``changes``: a DMARC
+    policy change (without: the deployed template and values, which CloudFormation answers with FAILED).
+    """
+    from moto.cloudformation import cloudformation_backends
+
+    from tools.lib.deploy.changeset import Owner
+
+    cfn = client("cloudformation", world.admin)
+    stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    body = cfn.get_template(StackName=STACK)["TemplateBody"]
+    parameters = [{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in stack["Parameters"]]
+    owner = Owner("0123abcd", purpose, "arn:aws:sts::111122223333:assumed-role/Ops/someone-else", host, 4242)
+    name = f"arda-mail-other-{host}-{purpose}"
+    created = cfn.create_change_set(
+        StackName=STACK,
+        ChangeSetName=name,
+        ChangeSetType="UPDATE",
+        TemplateBody=(body if isinstance(body, str) else json.dumps(body)).replace(
+            "p=none", "p=quarantine" if changes else "p=none"
+        ),
+        Parameters=parameters,
+        Capabilities=["CAPABILITY_IAM"],
+        Description=owner.description(),
+    )
+    if minutes_old:
+        found = cloudformation_backends["111122223333"]["us-east-1"].change_sets[created["Id"]]
+        found.creation_time -= timedelta(minutes=minutes_old)
+    return name
+
+
+def test_change_sets_are_owned_by_identity_and_aged_on_aws_clock(world, postmark):
     ok(world.deploy("--yes"))
     rotate(postmark)
-    left = world.deploy()  # no terminal, no --yes: left for review
-    assert left.returncode == 4 and "the next deploy deletes it unless run with --keep-change-set" in left.stderr
     cfn = client("cloudformation", world["admin"])
 
     def waiting():
         summaries = cfn.list_change_sets(StackName=STACK)["Summaries"]
-        return [s["ChangeSetName"] for s in summaries if s["ExecutionStatus"] == "AVAILABLE"]
+        return sorted(s["ChangeSetName"] for s in summaries if s["ExecutionStatus"] == "AVAILABLE")
 
-    (first,) = waiting()
-    soon = world.deploy("--yes")  # it may still be executed by whoever reviews it: not deleted, refused
-    assert soon.returncode == 3 and f"another deploy is in flight: its change set {first}" in soon.stderr
-    assert waiting() == [first]
-    world.clock.seconds += 31 * 60  # half an hour on: nobody executed it, it is stale
+    # Another host's run may still execute its change set: a deploy refuses, naming who made it. A local
+    # clock 31 minutes fast changes nothing: age is measured on AWS's clock.
+    flying = another_runs_change_set(world, host="ci-runner-7")
+    world.clock.seconds += 31 * 60
+    soon = world.deploy("--yes")
+    assert soon.returncode == 3, soon.stdout + soon.stderr
+    assert f"another deploy is in flight: its change set {flying} (made by arn:aws:sts::111122223333:assumed-role/" in (
+        soon.stderr
+    )
+    assert "Ops/someone-else on ci-runner-7)" in soon.stderr and waiting() == [flying]
+    # Half an hour on, on AWS's clock: nobody executed it; it is left over. A change set left for review, or a
+    # plan's, is never in flight, whoever made it.
+    cfn.delete_change_set(ChangeSetName=flying, StackName=STACK)
+    stale = another_runs_change_set(world, host="ci-runner-7", minutes_old=31)
+    review = another_runs_change_set(world, host="laptop-of-someone", purpose="review")
     kept = world.deploy("--keep-change-set")
-    assert kept.returncode == 4 and f"kept unexecuted change set {first} (--keep-change-set)" in kept.stdout
-    assert len(waiting()) == 2
+    assert kept.returncode == 4, kept.stdout + kept.stderr
+    assert f"kept unexecuted change set {stale} (--keep-change-set)" in kept.stdout
+    assert f"kept unexecuted change set {review} (--keep-change-set)" in kept.stdout
+    assert len(waiting()) == 3, "the two, and this run's own left for review"
     cleaned = ok(world.deploy("--yes"))
-    assert f"deleted unexecuted change set {first} of an earlier run" in cleaned.stdout
+    for name in (stale, review):
+        assert f"deleted the unexecuted change set {name} of an earlier run" in cleaned.stdout
     assert waiting() == []
+
+
+def test_a_failed_change_set_never_blocks_a_deploy(world, postmark):
+    ok(world.deploy("--yes"))
+    failed = another_runs_change_set(world, host="ci-runner-7", changes=False)
+    cfn = client("cloudformation", world["admin"])
+    (summary,) = [s for s in cfn.list_change_sets(StackName=STACK)["Summaries"] if s["ChangeSetName"] == failed]
+    assert summary["Status"] == "FAILED", "CloudFormation: the submitted information didn't contain changes"
+    rotate(postmark)
+    deployed = ok(world.deploy("--yes"))
+    assert f"deleted the unexecuted change set {failed} of an earlier run" in deployed.stdout
 
 
 def test_a_stack_that_never_settles_gets_heartbeats_then_the_deadline(world, postmark):

@@ -427,3 +427,12 @@ def test_a_request_held_after_the_server_acted_waits_with_its_answer(cfn):
     CONTROLS.release()
     thread.join(30)
     assert answers[0]["StackId"] == cfn.describe_stacks(StackName="held")["Stacks"][0]["StackId"]
+
+
+def test_a_deleted_stack_is_described_by_its_id_without_outputs(cfn):
+    body = template({}, parameters=None)
+    _, stack = run_change_set(cfn, "gone", body)
+    assert stack["Outputs"], "a live stack's outputs (patch 4)"
+    cfn.delete_stack(StackName=stack["StackId"])
+    (deleted,) = cfn.describe_stacks(StackName=stack["StackId"])["Stacks"]
+    assert deleted["StackStatus"] == "DELETE_COMPLETE" and "Outputs" not in deleted

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 from datetime import UTC, datetime
 
 import boto3
@@ -439,7 +440,7 @@ def test_empty_change_set_is_no_changes(aws, reason):
     expect_protect(aws)  # checked on every deploy, also one with no changes
     assert deploy(run) == "no-changes"
     assert f"{STACK}: no changes" in run.text
-    assert [e.state for e in run.ctx.journal.entries] == ["done"], "only Postmark's registration is left to say"
+    assert [e.state for e in run.ctx.journal.entries] == ["made"], "only Postmark's registration is left to say"
 
 
 def test_failed_change_set_is_left_to_the_journal(aws):
@@ -524,10 +525,12 @@ def test_non_tty_without_yes_keeps_the_change_set_for_review(aws):
     assert info.value.exit_code == 4
     run.ctx.journal.unwind()  # nothing to undo: it is kept on purpose
     said = run.ctx.journal.summary()
-    assert f"change set {CS_ARN} left for review, not executed; to apply it, delete it " in said
-    assert "rerun python deploy.py Alpha002 dev, which makes and shows it again" in said
+    kept = (
+        "change set arda-mail-x left for review, not executed: to deploy, run python deploy.py Alpha002 dev --yes "
+        "(it replaces this change set)"
+    )
+    assert said.endswith(kept) and len(said) < 300, "one short line naming the one command"
     assert "execute-change-set" not in said, "the AWS CLI's execute would skip deploy.py's protections"
-    assert f"--change-set-name {CS_ARN} --region us-east-1)" in said
 
 
 def test_plan_deletes_the_change_set_and_the_review_stack(aws):
@@ -731,10 +734,15 @@ def test_an_aws_error_says_what_is_left_when_cleanup_fails(aws):
     with pytest.raises(ArdaMailError, match=r"describe_change_set failed \(InternalFailure: boom\)"):
         deploy(run)
     cfn(aws).add_client_error("delete_change_set", service_error_code="AccessDenied", service_message="no")
+    cfn(aws).add_response("describe_change_set", {"ChangeSetId": CS_ARN}, {"ChangeSetName": CS_ARN})  # still there
     run.ctx.journal.unwind()
     said = run.ctx.journal.summary()
     assert "nothing executed, but the change set could not be deleted: remove it with: aws cloudformation " in said
-    assert f"delete-change-set --change-set-name {CS_ARN} --region us-east-1" in said
+    assert re.search(
+        r"delete-change-set --change-set-name arda-mail-\d{8}-\d{6}-[0-9a-f]{6} --stack-name Alpha002-dev-Email "
+        r"--region us-east-1",
+        said,
+    ), said
     assert (
         "delete-stack --stack-name Alpha002-dev-Email --region us-east-1 (only while it is REVIEW_IN_PROGRESS)" in said
     )
@@ -864,9 +872,8 @@ def test_the_change_set_name_is_its_retry_token():
             sent.update(kwargs)
             return {"Id": f"arn:aws:cloudformation:us-east-1:111122223333:changeSet/{kwargs['ChangeSetName']}/1"}
 
-    change_set = Stack(Cfn(), STACK).create_change_set(BODY, {}, {}, "CREATE")
-    assert sent["ClientToken"] == sent["ChangeSetName"] == change_set.name
-    assert change_set.name.startswith("arda-mail-")
+    change_set = Stack(Cfn(), STACK).create_change_set("arda-mail-20261205-120000-abcdef", BODY, {}, {}, "CREATE")
+    assert sent["ClientToken"] == sent["ChangeSetName"] == change_set.name == "arda-mail-20261205-120000-abcdef"
 
 
 def test_purge_batches_stay_within_route53s_limits():

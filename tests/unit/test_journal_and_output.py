@@ -27,7 +27,7 @@ class Refusal(Exception):
     changed_nothing = True
 
 
-def test_an_attempt_is_done_unsure_or_forgotten():
+def test_an_attempt_is_made_unsure_observed_or_forgotten():
     journal = Journal()
     with journal.attempt("a", done="did a", unsure="a may have happened"):
         pass
@@ -37,7 +37,31 @@ def test_an_attempt_is_done_unsure_or_forgotten():
         raise Refusal()
     with pytest.raises(ArdaMailError), journal.attempt("d", done="did d", unsure="d may have happened"):
         raise ArdaMailError("the reply could not be read")
-    assert journal.summary() == "did a; b may have happened; d may have happened"
+    asked = journal.attempt("e", done="did e", unsure="e may have happened", check=lambda: "the service shows e done")
+    with pytest.raises(KeyboardInterrupt), asked:
+        raise KeyboardInterrupt  # after the service acted, before its answer was read
+    journal.unwind()
+    assert journal.summary() == "did a; b may have happened; d may have happened; the service shows e done"
+    assert [e.state for e in journal.entries] == ["made", "unsure", "unsure", "observed"]
+
+
+def test_a_change_is_journaled_before_its_request_and_undone_by_asking_what_exists():
+    journal, there = Journal(), {"made": False}
+
+    def undo() -> bool:  # as the service answers: removed if it is there, nothing otherwise
+        found, there["made"] = there["made"], False
+        return found
+
+    for acted in (False, True):  # stopped before the service acted, or after it acted and before the answer
+        making = journal.making("cs", undo=undo, undone="deleted it", absent="none was made", manual="by hand")
+        with pytest.raises(KeyboardInterrupt), making as entry:
+            assert entry.state == "intended", "journaled before the request is sent"
+            there["made"] = acted
+            raise KeyboardInterrupt
+    journal.unwind()
+    assert journal.summary() == "none was made; deleted it"
+    journal.unwind()  # an undo run twice changes nothing
+    assert [e.state for e in journal.entries] == ["absent", "undone"]
 
 
 def test_settling_a_change_that_the_service_refused_leaves_it_to_be_undone():
@@ -45,17 +69,29 @@ def test_settling_a_change_that_the_service_refused_leaves_it_to_be_undone():
 
     journal, undone = Journal(), []
     entry = journal.change(
-        "cs", undo=lambda: undone.append("cs"), undone="deleted", manual="delete by hand", done="ran"
+        "cs", undo=lambda: undone.append("cs") or True, undone="deleted", manual="delete by hand", done="ran"
     )
     refused = AwsError("execute failed")
     refused.__cause__ = ClientError({"Error": {"Code": "InvalidChangeSetStatus"}}, "ExecuteChangeSet")
-    with pytest.raises(AwsError), journal.settling(entry, unsure="may have run"):
+    with pytest.raises(AwsError), journal.settling(entry, unsure="may have run", check=lambda: None):
         raise refused
     assert refused.changed_nothing and entry.state == "pending"
-    with pytest.raises(AwsError), journal.settling(entry, unsure="may have run"):
+    with pytest.raises(AwsError), journal.settling(entry, unsure="may have run", check=lambda: None):
         raise AwsError("the connection dropped")  # no answer from AWS: it may have happened
     journal.unwind()
     assert undone == [] and journal.summary() == "may have run", "an execution that may have started is never undone"
+
+
+@pytest.mark.parametrize(("happened", "said", "undone"), [(True, "ran", []), (False, "deleted", ["cs"])])
+def test_a_stopped_execution_is_settled_or_undone_as_the_service_says(happened, said, undone):
+    journal, removed = Journal(), []
+    entry = journal.change(
+        "cs", undo=lambda: removed.append("cs") or True, undone="deleted", manual="delete by hand", done="ran"
+    )
+    with pytest.raises(KeyboardInterrupt), journal.settling(entry, unsure="may have run", check=lambda: happened):
+        raise KeyboardInterrupt
+    journal.unwind()
+    assert removed == undone and journal.summary() == said
 
 
 def test_kept_and_settled_entries_are_never_undone():

@@ -1,21 +1,33 @@
-"""The run's journal: every change a command makes, and how to undo it.
+"""The run's journal, written ahead: every change a command is about to make, and how to undo or confirm it.
 
-Whoever makes a change records it here at the moment it is made (a database's
-rollback log, in miniature):
+A change is journaled *before* its request is sent (a database's write-ahead log, in
+miniature), so a signal at any point of a change-making call (before it is sent, while
+AWS acts, after AWS acted but before the answer is read) leaves an entry that knows
+what may have happened:
 
-- ``change(...)`` — an undoable change (a change set created, termination
-  protection lifted): the entry holds the undo and the command that undoes it by
-  hand. It stays *pending* until the step ``settle``s it (the change is now meant
-  to last: the change set was executed), ``keep``s it (deliberately left: a change
-  set left for review) or ``undo``es it (a plan deletes its change set).
-- ``fact(...)`` / ``attempt(...)`` — a change that cannot be undone (a Postmark
-  registration, an executed change set): recorded so the last line can say it.
+- ``making(...)`` — an undoable change (a change set created, termination protection
+  lifted). While the block runs the entry is *intended*; when it ends the change is
+  *pending*: undone on exit unless the step ``settle``s it (meant to last: the change
+  set was executed), ``keep``s it (deliberately left for review) or ``undo``es it.
+  An undo is safe to run twice and decides by asking the service what exists, never by
+  what this run believes: it returns True when it removed something and False when
+  there was nothing to remove (never made, or already gone), which the last line says.
+- ``attempt(...)`` — a change that cannot be undone (a Postmark registration, a stack
+  deletion, a zone purged). Made when the block ends; stopped half-way, its ``check``
+  (if any) asks the service what it shows, and the last line says that.
+- ``settling(entry, ...)`` — the block makes a pending change permanent (executes a
+  change set); stopped half-way, ``check`` says whether it happened: if not, the entry
+  is pending again and undone like any other.
+
+A block that fails with an error saying the service refused the call (an exception
+whose ``changed_nothing`` is true) changed nothing: its entry is dropped (or stays
+pending, for ``settling``).
 
 On any exit — success, error, Ctrl-C, SIGTERM — the frame calls ``unwind()``: every
-pending entry is undone, newest first; an undo that fails (or is stopped by a
-second signal) leaves the entry *left*, with the command that finishes the job.
-The frame's last line is ``summary()``: what the journal holds, nothing else, so it
-cannot say "nothing executed" when something was.
+intended or pending entry is undone or checked, newest first; an undo that fails (or
+is stopped by a second signal) leaves the entry *left*, with the command that finishes
+the job. The frame's last line is ``summary()``: what the journal holds, nothing else,
+so it cannot say "nothing executed" when something was.
 """
 
 from __future__ import annotations
@@ -27,15 +39,17 @@ from dataclasses import dataclass, field
 
 LOG = logging.getLogger(__name__)
 
-PENDING, UNDONE, LEFT, KEPT, SETTLED, DONE, UNSURE = (
-    "pending",
-    "undone",
-    "left",
-    "kept",
-    "settled",
-    "done",
-    "unsure",
-)
+# What an entry's change came to (``Entry.state``; the ``--json`` journal shows these words).
+INTENDED = "intended"  # journaled; its request may or may not have reached the service
+PENDING = "pending"  # made; undone on exit unless settled, kept or undone first
+UNDONE = "undone"  # undone by this run
+ABSENT = "absent"  # its undo found nothing to remove: never made, or already gone
+LEFT = "left"  # its undo failed or was stopped: the last line gives the command that finishes it
+KEPT = "kept"  # left on purpose (a change set left for review)
+SETTLED = "settled"  # made and meant to last (a change set executed)
+MADE = "made"  # a change that cannot be undone, made
+OBSERVED = "observed"  # stopped half-way; what the service shows now is said
+UNSURE = "unsure"  # stopped half-way, and the service could not be asked
 
 
 @dataclass
@@ -43,71 +57,107 @@ class Entry:
     """One change: what it is, and what the last line says in each state it can end in."""
 
     what: str  # e.g. "change set arn:...": the subject of every sentence below
-    undo: Callable[[], None] | None = None
-    undone: str = ""  # said when the undo ran
+    undo: Callable[[], bool | None] | None = None
+    undone: str = ""  # said when the undo removed it
+    absent: str = ""  # said when the undo found nothing to remove
     manual: str = ""  # said when the undo did not run or failed: how to finish it by hand
-    done: str = ""  # said for a fact, or a change that was settled
-    unsure: str = ""  # said when the run stopped in the middle of making it
-    state: str = PENDING
+    done: str = ""  # said for a change made (or settled)
+    unsure: str = ""  # said when the run stopped in the middle of making it and nothing could say more
+    check: Callable[[], str | None] | None = None  # what a change stopped half-way came to (None: cannot say)
+    happened: Callable[[], bool | None] | None = None  # ``settling``: did the stopped change take effect?
+    state: str = INTENDED
     kept: str = ""  # said when it was deliberately left
+    observed: str = ""  # what ``check`` found
     problem: str = field(default="", repr=False)
 
     def sentence(self) -> str:
         """What the last line says of this entry, by its state."""
-        if self.state == UNDONE:
-            return self.undone
-        if self.state == LEFT:
-            return self.manual + (f" ({self.problem})" if self.problem else "")
-        if self.state == KEPT:
-            return self.kept
-        if self.state == UNSURE:
-            return self.unsure
-        if self.state in (DONE, SETTLED):
-            return self.done
-        return self.manual  # still pending: only before unwind()
+        said = {
+            UNDONE: self.undone,
+            ABSENT: self.absent or self.undone,
+            LEFT: self.manual + (f" ({self.problem})" if self.problem else ""),
+            KEPT: self.kept,
+            UNSURE: self.unsure,
+            OBSERVED: self.observed,
+            SETTLED: self.done,
+            MADE: self.done,
+        }
+        if self.state == INTENDED and self.undo is None:
+            return self.unsure  # only before unwind(): an irreversible change in doubt
+        return said.get(self.state, self.manual)  # intended or pending: only before unwind()
 
     def to_dict(self) -> dict[str, str]:
         """A JSON-ready view (the ``--json`` document's ``journal``)."""
         return {"what": self.what, "state": self.state, "said": self.sentence()}
 
 
+def _refused(exc: BaseException) -> bool:
+    """The service answered the call with a refusal: it changed nothing."""
+    return bool(getattr(exc, "changed_nothing", False))
+
+
 class Journal:
-    """The changes of one command run, in the order they were made."""
+    """The changes of one command run, in the order they were begun."""
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
 
-    def change(self, what: str, *, undo: Callable[[], None], undone: str, manual: str, done: str = "") -> Entry:
-        """Record an undoable change just made; it is undone on exit unless settled, kept or undone first."""
-        entry = Entry(what, undo=undo, undone=undone, manual=manual, done=done)
-        self.entries.append(entry)
-        return entry
-
-    def fact(self, what: str, done: str) -> Entry:
-        """Record a change that cannot be undone."""
-        entry = Entry(what, done=done, state=DONE)
-        self.entries.append(entry)
-        return entry
-
     @contextlib.contextmanager
-    def attempt(self, what: str, *, done: str, unsure: str) -> Iterator[Entry]:
-        """A change that cannot be undone, made inside the block.
+    def making(
+        self,
+        what: str,
+        *,
+        undo: Callable[[], bool | None],
+        undone: str,
+        manual: str,
+        absent: str = "",
+        done: str = "",
+    ) -> Iterator[Entry]:
+        """An undoable change made inside the block, journaled before it starts; pending when the block ends.
 
-        Done when the block ends; ``unsure`` when it is stopped or fails half-way,
-        unless the failure says the service refused the call (an exception whose
-        ``changed_nothing`` is true): then the entry is dropped. The block may also
-        call ``discard(entry)`` when it finds nothing needed changing.
+        ``undo`` must be safe to run twice and must ask the service what exists (True:
+        it removed something; False: nothing was there). Stopped half-way, the entry
+        stays intended, and ``unwind`` undoes it all the same.
         """
-        entry = Entry(what, done=done, unsure=unsure, state=UNSURE)
+        entry = Entry(what, undo=undo, undone=undone, absent=absent, manual=manual, done=done)
         self.entries.append(entry)
         try:
             yield entry
         except BaseException as exc:
-            if getattr(exc, "changed_nothing", False):
+            if _refused(exc):
+                self.discard(entry)
+            raise
+        entry.state = PENDING
+
+    def change(
+        self, what: str, *, undo: Callable[[], bool | None], undone: str, manual: str, absent: str = "", done: str = ""
+    ) -> Entry:
+        """Record an undoable change already made (a local file written; a request already answered): pending."""
+        with self.making(what, undo=undo, undone=undone, manual=manual, absent=absent, done=done) as entry:
+            pass
+        return entry
+
+    @contextlib.contextmanager
+    def attempt(
+        self, what: str, *, done: str, unsure: str, check: Callable[[], str | None] | None = None
+    ) -> Iterator[Entry]:
+        """A change that cannot be undone, made inside the block; journaled before it starts.
+
+        Made when the block ends. Stopped or failed half-way, ``check`` (when given) asks
+        the service what the change came to and the last line says that; without one, or
+        when it cannot answer, ``unsure``. A refusal by the service drops the entry; the
+        block may also ``discard(entry)`` when it finds nothing needed changing.
+        """
+        entry = Entry(what, done=done, unsure=unsure, check=check)
+        self.entries.append(entry)
+        try:
+            yield entry
+        except BaseException as exc:
+            if _refused(exc):
                 self.discard(entry)
             raise
         if entry in self.entries:
-            entry.state = DONE
+            entry.state = MADE
 
     def discard(self, entry: Entry) -> None:
         """Forget an entry: nothing changed after all."""
@@ -119,19 +169,18 @@ class Journal:
         entry.state = SETTLED
 
     @contextlib.contextmanager
-    def settling(self, entry: Entry, *, unsure: str) -> Iterator[Entry]:
+    def settling(self, entry: Entry, *, unsure: str, check: Callable[[], bool | None]) -> Iterator[Entry]:
         """The block makes a pending change permanent (executes a change set): settled when it ends.
 
-        While the block runs, and if it is stopped or fails half-way, the entry is
-        ``unsure`` and never undone; a failure whose ``changed_nothing`` is true (the
-        service refused the call) leaves it pending, to be undone as before.
+        Stopped or failed half-way, ``check`` asks the service whether it happened (True:
+        settled; False: still pending, so undone as any other; None or an error: the
+        entry is ``unsure`` and never undone). A refusal by the service leaves it pending.
         """
-        entry.state, entry.unsure = UNSURE, unsure
         try:
             yield entry
         except BaseException as exc:
-            if getattr(exc, "changed_nothing", False):
-                entry.state = PENDING
+            if not _refused(exc):
+                entry.state, entry.unsure, entry.happened = UNSURE, unsure, check
             raise
         entry.state = SETTLED
 
@@ -140,35 +189,50 @@ class Journal:
         entry.state, entry.kept = KEPT, said
 
     def undo(self, entry: Entry) -> None:
-        """Undo one change now; raises whatever the undo raises (the entry stays pending then)."""
-        entry.undo()
-        entry.state = UNDONE
+        """Undo one change now; raises whatever the undo raises (the entry keeps its state then)."""
+        removed = entry.undo() if entry.undo is not None else False
+        entry.state = UNDONE if removed is not False else ABSENT
 
     def unwind(self) -> None:
-        """Undo every pending change, newest first. Never raises.
+        """Undo every intended or pending change and check every unsure one, newest first. Never raises.
 
         An undo that fails leaves its entry ``left`` (with the manual command) and the
-        next one is tried; an undo stopped by a signal (KeyboardInterrupt: the
-        operator insists) leaves it and every entry still pending.
+        next one is tried; an undo stopped by a signal (KeyboardInterrupt: the operator
+        insists) leaves it and every entry still open.
         """
         for entry in reversed(self.entries):
-            if entry.state != PENDING:
-                continue
             try:
-                self.undo(entry)
+                self._close(entry)
             except KeyboardInterrupt:
                 self.abandon("stopped by a second signal")
                 return
-            except BaseException as exc:  # noqa: BLE001 - every failure becomes "left", with the manual command
-                entry.state = LEFT
-                entry.problem = _short(exc)
-                LOG.debug("undo of %s failed", entry.what, exc_info=True)
+            except BaseException as exc:  # noqa: BLE001 - every failure becomes "left" (or unsure), never raised
+                if entry.undo is not None and entry.state in (INTENDED, PENDING):
+                    entry.state, entry.problem = LEFT, _short(exc)
+                else:
+                    entry.state = UNSURE
+                LOG.debug("unwinding %s failed", entry.what, exc_info=True)
+
+    def _close(self, entry: Entry) -> None:
+        """One entry at the end of the run: settled or not, undone, or said as the service shows it."""
+        if entry.state == UNSURE and entry.happened is not None:
+            happened = entry.happened()
+            if happened is None:
+                return
+            entry.state = SETTLED if happened else PENDING  # not executed after all: undone below
+        if entry.state in (INTENDED, PENDING) and entry.undo is not None:
+            self.undo(entry)
+        elif entry.state in (INTENDED, UNSURE) and entry.check is not None:
+            found = entry.check()  # a sentence ("": nothing worth saying), or None: the service could not say
+            entry.state, entry.observed = (UNSURE, "") if found is None else (OBSERVED, found)
+        elif entry.state == INTENDED:
+            entry.state = UNSURE
 
     def abandon(self, reason: str) -> None:
-        """Cleanup was stopped: every entry still pending is left as it is, with the command that finishes it."""
+        """Cleanup was stopped: every entry still open is left as it is, with the command that finishes it."""
         for entry in self.entries:
-            if entry.state == PENDING:
-                entry.state, entry.problem = LEFT, reason
+            if entry.state in (INTENDED, PENDING):
+                entry.state, entry.problem = (LEFT, reason) if entry.undo is not None else (UNSURE, "")
 
     def summary(self) -> str:
         """The journal in one sentence, oldest change first; "nothing was changed" when empty."""

@@ -72,11 +72,11 @@ import json
 import re
 import threading
 from collections.abc import Collection
-from urllib.parse import unquote
 
 from tools.rehearsal import iam_policy
 from tools.rehearsal.iam_conditions import UnsupportedCondition, change_context
 from tools.rehearsal.iam_handlers import handler_requests
+from tools.rehearsal.moto_compat.protocol import route53_operation
 
 ENABLED = True
 STAFF_ROLE = "RehearsalWorldStaff"
@@ -214,19 +214,6 @@ def caller_for(access_key: str, default_account: str) -> Caller:
 
 # -- what is asked: resources and context per operation --------------------------------------
 
-_ROUTE53 = [
-    ("POST", r"/hostedzone", "CreateHostedZone", None),
-    ("GET", r"/hostedzone", "ListHostedZones", None),
-    ("GET", r"/hostedzonesbyname", "ListHostedZonesByName", None),
-    ("GET", r"/hostedzone/([^/]+)", "GetHostedZone", "hostedzone"),
-    ("DELETE", r"/hostedzone/([^/]+)", "DeleteHostedZone", "hostedzone"),
-    ("GET", r"/hostedzone/([^/]+)/rrset/?", "ListResourceRecordSets", "hostedzone"),
-    ("POST", r"/hostedzone/([^/]+)/rrset/?", "ChangeResourceRecordSets", "hostedzone"),
-    ("GET", r"/tags/hostedzone/([^/]+)", "ListTagsForResource", "hostedzone"),
-    ("POST", r"/tags/hostedzone/([^/]+)", "ChangeTagsForResource", "hostedzone"),
-    ("GET", r"/change/([^/]+)", "GetChange", "change"),
-    ("GET", r"/queryloggingconfig", "ListQueryLoggingConfigs", None),
-]
 # Route 53's ChangeResourceRecordSets keys: filled for that operation, absent from every other.
 _ROUTE53_MODELLED = frozenset(
     {
@@ -255,14 +242,12 @@ class Asked:
 
 
 def _route53(method: str, path: str, body: str) -> Asked:
-    path = re.sub(r"^/\d{4}-\d{2}-\d{2}", "", unquote(path.split("?", 1)[0]))
-    for verb, pattern, operation, kind in _ROUTE53:
-        match = re.fullmatch(pattern, path)
-        if verb == method and match:
-            resource = f"arn:aws:route53:::{kind}/{match.group(1).split('/')[-1]}" if kind else "*"
-            context = _change_batch_context(body) if operation == "ChangeResourceRecordSets" else {}
-            return Asked(f"route53:{operation}", [resource], context, _ROUTE53_MODELLED)
-    return Asked(f"route53:{method} {path}", [])
+    operation, kind, resource_id = route53_operation(method, path)
+    if not operation:
+        return Asked(f"route53:{method} {path}", [])
+    resource = f"arn:aws:route53:::{kind}/{resource_id}" if kind else "*"
+    context = _change_batch_context(body) if operation == "ChangeResourceRecordSets" else {}
+    return Asked(f"route53:{operation}", [resource], context, _ROUTE53_MODELLED)
 
 
 def _change_batch_context(body: str) -> dict:

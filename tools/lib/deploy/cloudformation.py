@@ -17,9 +17,10 @@ gives up at a deadline (the stack carries on; the message says how to watch it).
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 from botocore.exceptions import ClientError
 
@@ -43,7 +44,10 @@ UPDATE_STATES = {
     "IMPORT_ROLLBACK_COMPLETE",
 }
 CHANGE_SET_TIMEOUT_SECONDS = 600.0
+# Every change set deploy.py makes says so first in its Description (and then which run made it, for what).
 CHANGE_SET_DESCRIPTION = "Created by deploy.py (Arda partition mail)"
+# A change set's ExecutionStatus once its execution was asked for.
+EXECUTED = ("EXECUTE_IN_PROGRESS", "EXECUTE_COMPLETE", "EXECUTE_FAILED")
 TERMINAL_SUFFIXES = ("_COMPLETE", "_FAILED")
 POLL_SECONDS = 2.0
 # More pages than any of this stack's listings can have (about 15 resources, a few change sets).
@@ -86,6 +90,24 @@ class FollowTimeout(ArdaMailError):
     def __init__(self, message: str, elapsed: float = 0.0) -> None:
         super().__init__(message)
         self.elapsed = elapsed
+
+
+def _not_found(exc: AwsError) -> bool:
+    """CloudFormation's answer for a change set that does not exist (ChangeSetNotFound, HTTP 404)."""
+    cause = exc.__cause__
+    return isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in (
+        "ChangeSetNotFound",
+        "ChangeSetNotFoundException",
+    )
+
+
+def server_time(response: dict) -> datetime | None:
+    """AWS's clock: the Date header of one of its answers (None when there is none)."""
+    header = (response.get("ResponseMetadata", {}).get("HTTPHeaders") or {}).get("date")
+    try:
+        return parsedate_to_datetime(header) if header else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _validation_error_saying(exc: AwsError, words: str) -> bool:
@@ -249,10 +271,15 @@ class Stack:
     # -- change sets -----------------------------------------------------------
 
     def create_change_set(
-        self, template_body: str, parameters: dict[str, str], tags: dict[str, str], kind: str
+        self,
+        name: str,
+        template_body: str,
+        parameters: dict[str, str],
+        tags: dict[str, str],
+        kind: str,
+        description: str = CHANGE_SET_DESCRIPTION,
     ) -> ChangeSet:
-        """Submit a change set named after the moment (and a random suffix: two runs in one second differ)."""
-        name = f"arda-mail-{self.clock.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        """Submit the change set ``name`` (chosen, and journaled, before the request is sent)."""
         response = self.call(
             "create_change_set",
             StackName=self.name,
@@ -263,7 +290,7 @@ class Stack:
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             Capabilities=CAPABILITIES,
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-            Description=CHANGE_SET_DESCRIPTION,
+            Description=description,
         )
         return ChangeSet(response["Id"], response.get("StackId", ""), kind)
 
@@ -301,20 +328,72 @@ class Stack:
             for rc in (change.get("ResourceChange", {}) for change in page.get("Changes", []))
         ]
 
-    def delete_change_set(self, change_set_id: str) -> None:
-        """Remove a change set that will not be executed."""
-        self.call("delete_change_set", ChangeSetName=change_set_id)
+    def _by_name(self, ref: str) -> dict[str, str]:
+        """A change set by its ARN, or by its name and this stack's name."""
+        return {"ChangeSetName": ref} if ref.startswith("arn:") else {"ChangeSetName": ref, "StackName": self.name}
 
-    def delete_review_stack(self, stack_id: str) -> None:
-        """Remove the empty REVIEW_IN_PROGRESS stack a CREATE change set left behind.
+    def change_set_exists(self, ref: str) -> bool:
+        """Whether CloudFormation still holds the change set (by ARN, or by name on this stack)."""
+        try:
+            self.call("describe_change_set", **self._by_name(ref))
+        except AwsError as exc:
+            if _not_found(exc):
+                return False
+            raise
+        return True
+
+    def delete_change_set(self, ref: str) -> bool:
+        """Remove a change set that will not be executed; False when there was none (safe to call twice).
+
+        Whether it is gone is asked of CloudFormation (``DescribeChangeSet``), not assumed:
+        a delete whose answer was lost, or one of a change set never made, is not an error.
+        """
+        try:
+            self.call("delete_change_set", **self._by_name(ref))
+        except AwsError:
+            if self.change_set_exists(ref):
+                raise
+            return False
+        return True
+
+    def executed(self, ref: str, stack_id: str) -> bool | None:
+        """Whether the change set's execution was started (None: CloudFormation could not say).
+
+        A change set being executed or executed says so in its ExecutionStatus; once a
+        stack update completes CloudFormation removes the stack's change sets, and the
+        stack names the change set it last executed (``ChangeSetId``).
+        """
+        try:
+            found = self.call("describe_change_set", **self._by_name(ref))
+            return found.get("ExecutionStatus") in EXECUTED
+        except AwsError as exc:
+            if not _not_found(exc):
+                return None
+        stack = self.describe_by_id(stack_id) if stack_id else self.describe()
+        last = (stack or {}).get("ChangeSetId") or ""
+        return bool(last) and (last == ref or last.split(":changeSet/", 1)[-1].split("/", 1)[0] == ref)
+
+    def describe_by_id(self, stack_id: str) -> dict | None:
+        """The stack by its StackId, or None once it is deleted (by ID, CloudFormation still shows a deleted
+        stack, DELETE_COMPLETE; a stack deleted and created again under the name is another one)."""
+        try:
+            stacks = self.call("describe_stacks", StackName=stack_id)["Stacks"]
+        except AwsError as exc:
+            if _validation_error_saying(exc, "does not exist"):
+                return None
+            raise
+        return stacks[0] if stacks and stacks[0].get("StackStatus") != "DELETE_COMPLETE" else None
+
+    def delete_review_stack(self, stack_id: str | None = None) -> bool:
+        """Remove the empty REVIEW_IN_PROGRESS stack a CREATE change set left behind; whether it removed one.
 
         Only while it holds no other change set: a concurrent deploy's CREATE change
         set lives on the same REVIEW_IN_PROGRESS stack, and deleting the stack would
-        delete that one too.
+        delete that one too. Safe to call twice: it asks what the stack is first.
         """
-        stack = self.describe()
+        stack = self.describe_by_id(stack_id) if stack_id else self.describe()
         if not stack or stack["StackStatus"] != "REVIEW_IN_PROGRESS":
-            return
+            return False
         others = self.call("list_change_sets", StackName=stack["StackId"]).get("Summaries", [])
         if others:
             LOG.warning(
@@ -323,21 +402,25 @@ class Stack:
                 len(others),
                 ", ".join(o.get("ChangeSetName", "?") for o in others),
             )
-            return
+            return False
         self.call("delete_stack", StackName=stack["StackId"])
+        return True
 
-    def stale_change_sets(self, stack_id: str) -> list[dict]:
-        """Change sets deploy.py made on this stack and nobody executed (yet): being made, ready, or failed."""
-        summaries = [
-            s for page in self.pages("list_change_sets", StackName=stack_id) for s in page.get("Summaries", [])
-        ]
-        return [
+    def unexecuted_change_sets(self, stack_id: str) -> tuple[list[dict], datetime | None]:
+        """Change sets deploy.py made on this stack and nobody executed (being made, ready, or failed),
+        and AWS's time when it answered (``server_time``: ages are measured on AWS's clock)."""
+        summaries, now = [], None
+        for page in self.pages("list_change_sets", StackName=stack_id):
+            summaries += page.get("Summaries", [])
+            now = now or server_time(page)
+        ours = [
             s
             for s in summaries
-            if s.get("Description") == CHANGE_SET_DESCRIPTION
+            if str(s.get("Description", "")).startswith(CHANGE_SET_DESCRIPTION)
             and s.get("ExecutionStatus") in ("AVAILABLE", "UNAVAILABLE")
             and s.get("Status") in ("CREATE_PENDING", "CREATE_IN_PROGRESS", "CREATE_COMPLETE", "FAILED")
         ]
+        return ours, now
 
     def pages(self, operation: str, **kwargs):
         """Every page of a paginated call, bounded: a NextToken seen before or too many pages is an error.

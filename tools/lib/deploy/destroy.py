@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from templates.partition_email import R_WEBHOOK_SECRET, R_ZONE
-from tools.lib.aws_errors import aws_call
+from tools.lib.aws_errors import AwsError, aws_call
 from tools.lib.deploy.cloudformation import DeployFailed
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.execute import report_failure
@@ -73,13 +73,12 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> str:
     confirm_destroy(ctx, opts)
     protection = lift_termination_protection(ctx, stack)
     since = ctx.stack.newest_event_id(stack["StackId"])
+    watch = f"aws cloudformation describe-stack-events --stack-name {stack['StackId']} --region {ctx.target.region}"
     with ctx.journal.attempt(
         f"stack {stack['StackId']}",
         done=f"deleted the stack {stack_name}",
-        unsure=(
-            f"the deletion of {stack_name} was started and did not complete: watch it with: aws cloudformation "
-            f"describe-stack-events --stack-name {stack['StackId']} --region {ctx.target.region}"
-        ),
+        unsure=f"the deletion of {stack_name} may have started: watch it with: {watch}",
+        check=lambda: deletion_sentence(ctx, stack["StackId"], watch),
     ):
         ctx.stack.call("delete_stack", StackName=stack["StackId"])
         final = ctx.stack.follow(stack["StackId"], since)
@@ -99,6 +98,17 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> str:
     print_retained(ctx, kept)
     ctx.out.document["retained"] = {"zones": kept.zones, "webhook_secrets": kept.secrets}
     return "destroyed"
+
+
+def deletion_sentence(ctx: Ctx, stack_id: str, watch: str) -> str:
+    """What CloudFormation shows of a deletion this run asked for and stopped following."""
+    stack = ctx.stack.describe_by_id(stack_id)
+    status = (stack or {}).get("StackStatus", "DELETE_COMPLETE")  # None: deleted
+    if status == "DELETE_COMPLETE":
+        return f"the stack {ctx.target.stack} was deleted"
+    if status == "DELETE_IN_PROGRESS":
+        return f"the deletion of {ctx.target.stack} goes on (DELETE_IN_PROGRESS): watch it with: {watch}"
+    return f"the stack {ctx.target.stack} is {status}: see its events with: {watch}"
 
 
 @dataclass(frozen=True)
@@ -278,6 +288,31 @@ def print_retained(ctx: Ctx, kept: Retained) -> None:
     ctx.out.line(f"  or rerun: {ctx.target.rerun} --destroy --purge-retained (nothing left to delete but these)")
 
 
+def zone_sentence(ctx: Ctx, zone_id: str, rerun: str) -> str:
+    """What Route 53 shows of a zone whose purge was stopped: gone, or how many records it still holds."""
+    route53 = ctx.aws.route53
+    try:
+        with aws_call("route53 list-resource-record-sets", ctx.target.stack):
+            pages = route53.get_paginator("list_resource_record_sets").paginate(
+                HostedZoneId=zone_id, PaginationConfig={"MaxItems": 100_000}
+            )
+            left = sum(len(page["ResourceRecordSets"]) for page in pages)
+    except AwsError as exc:
+        if "NoSuchHostedZone" in str(exc):
+            return f"deleted the hosted zone {zone_id}"
+        raise
+    return f"the hosted zone {zone_id} still holds {left} record(s) (its own NS and SOA included): finish with: {rerun}"
+
+
+def secret_sentence(ctx: Ctx, arn: str, rerun: str) -> str:
+    """What Secrets Manager shows of a secret whose purge was stopped."""
+    with aws_call("secretsmanager describe-secret", ctx.target.stack):
+        secret = ctx.aws.secretsmanager.describe_secret(SecretId=arn)
+    if secret.get("DeletedDate"):
+        return f"scheduled the webhook secret's deletion ({arn})"
+    return f"the webhook secret {arn} is not scheduled for deletion: finish with: {rerun}"
+
+
 def purge(ctx: Ctx, retained: Retained) -> None:
     """--purge-retained: empty and delete each retained zone, schedule each webhook secret's deletion."""
     stack = ctx.target.stack
@@ -297,6 +332,7 @@ def purge(ctx: Ctx, retained: Retained) -> None:
                 done=f"deleted the hosted zone {zone_id} and its {len(doomed)} record(s)",
                 unsure=f"the hosted zone {zone_id} may be partly emptied (each batch of records is deleted "
                 f"whole or not at all); finish it with: {rerun}",
+                check=lambda zone_id=zone_id: zone_sentence(ctx, zone_id, rerun),
             ),
             aws_call("route53 delete the zone's records and the zone", stack),
         ):
@@ -311,6 +347,7 @@ def purge(ctx: Ctx, retained: Retained) -> None:
                 done=f"scheduled the webhook secret's deletion in 7 days ({arn})",
                 unsure=f"the webhook secret's deletion may have been scheduled: check with: aws secretsmanager "
                 f"describe-secret --secret-id {arn} --region {ctx.target.region}",
+                check=lambda arn=arn: secret_sentence(ctx, arn, rerun),
             ),
             aws_call("secretsmanager delete-secret", stack),
         ):

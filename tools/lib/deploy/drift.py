@@ -196,6 +196,24 @@ def refuse_drift(ctx: Ctx, drift: list[Drift], *, plan: bool, overwrite: bool) -
     )
 
 
+def repaired_sentence(ctx: Ctx, zone_id: str, changes: list[dict]) -> str:
+    """What Route 53 shows of a repair that was stopped: how many of its records are back (a batch is atomic)."""
+    with aws_call("route53 list-resource-record-sets", ctx.target.stack):
+        pages = ctx.aws.route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
+        live = {
+            (r["Name"].lower(), r["Type"]): sorted(v["Value"] for v in r.get("ResourceRecords") or [])
+            for page in pages
+            for r in page["ResourceRecordSets"]
+        }
+    wanted = [c["ResourceRecordSet"] for c in changes]
+    back = sum(
+        live.get((r["Name"].lower(), r["Type"])) == sorted(v["Value"] for v in r["ResourceRecords"]) for r in wanted
+    )
+    if back == len(wanted):
+        return f"put {len(wanted)} drifted record(s) back as the deployed template says"
+    return f"{len(wanted) - back} of {len(wanted)} drifted record(s) are not back yet: rerun with --overwrite-drift"
+
+
 def repair_drift(ctx: Ctx, deployed: Deployed, drift: list[Drift]) -> None:
     """--overwrite-drift: put drifted records back as the deployed template says, before executing."""
     expected = live_resources(deployed.template, deployed.values)
@@ -215,16 +233,18 @@ def repair_drift(ctx: Ctx, deployed: Deployed, drift: list[Drift]) -> None:
         changes.append({"Action": "UPSERT", "ResourceRecordSet": record_set})
     if not changes:
         return
+    zone_id = deployed.outputs[O_ZONE_ID]
     with (
         ctx.journal.attempt(
             f"{len(changes)} drifted record(s)",
             done=f"put {len(changes)} drifted record(s) back as the deployed template says",
             unsure=f"putting {len(changes)} drifted record(s) back was started and may not have completed",
+            check=lambda: repaired_sentence(ctx, zone_id, changes),
         ),
         aws_call("route53 change-resource-record-sets (overwrite drift)", ctx.target.stack),
     ):
         ctx.aws.route53.change_resource_record_sets(
-            HostedZoneId=deployed.outputs[O_ZONE_ID],
+            HostedZoneId=zone_id,
             ChangeBatch={"Comment": "deploy.py --overwrite-drift", "Changes": changes},
         )
     ctx.out.line(f"{ctx.target.stack}: put {len(changes)} drifted record(s) back as the deployed template says")

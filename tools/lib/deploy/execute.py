@@ -1,8 +1,11 @@
 """Step 11: execute the change set, follow the stack to its end, protect it, print the exports.
 
 Once ``execute_change_set`` is sent the change belongs to CloudFormation: the
-journal entry is settled (never undone), and Ctrl-C or SIGTERM while following stops
-the following only; the last line says the stack carries on and how to watch it.
+journal entry is settled (never undone). Stopped while the request is in flight, the
+journal asks CloudFormation whether the execution started (if not, the change set is
+deleted as any other). Ctrl-C or SIGTERM while following stops the following only; the
+last line says the stack carries on, how to watch it, and (read from the stack at that
+moment) which of its protections are not applied yet and the command that applies them.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 from tools.lib.deploy.changeset import Created
 from tools.lib.deploy.cloudformation import DeployFailed, FollowTimeout, exports
 from tools.lib.deploy.context import Ctx
-from tools.lib.deploy.protections import protect
+from tools.lib.deploy.protections import missing_protections, protect
 
 LOG = logging.getLogger(__name__)
 SUCCESS = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
@@ -26,8 +29,11 @@ def execute(ctx: Ctx, created: Created) -> dict:
         f"--region {ctx.target.region}"
     )
     since = ctx.stack.newest_event_id(change_set.stack_id)
+    created.entry.done = f"change set {change_set.id} executed; CloudFormation carries on: watch it with: {watch}"
     with ctx.journal.settling(
-        created.entry, unsure=f"change set {change_set.id} may have been executed: see the stack's events with: {watch}"
+        created.entry,
+        unsure=f"change set {change_set.id} may have been executed: see the stack's events with: {watch}",
+        check=lambda: ctx.stack.executed(change_set.id, change_set.stack_id),
     ):
         # ClientRequestToken: botocore's retry after a lost answer is this same request, not a second
         # execution CloudFormation would refuse (InvalidChangeSetStatus) while the first one runs.
@@ -39,22 +45,42 @@ def execute(ctx: Ctx, created: Created) -> dict:
             ClientRequestToken=change_set.name,
             RetainExceptOnCreate=True,
         )
-    created.entry.done = f"change set {change_set.id} executed; CloudFormation carries on: watch it with: {watch}"
     LOG.info("%s: executing change set; following stack events (Ctrl-C stops following, not the update)", stack)
-    try:
-        final = ctx.stack.follow(change_set.stack_id, since)
-    except FollowTimeout as exc:
-        raise FollowTimeout(f"{stack}: not settled after {exc.elapsed:.0f}s (--timeout)", exc.elapsed) from None
-    if final not in SUCCESS:
-        report_failure(ctx, change_set.stack_id, since, final)
-        created.entry.done = f"change set {change_set.id} executed and rolled back ({final})"
-        raise DeployFailed(f"{stack}: the stack update ended in {final} (failed resources above)")
-    created.entry.done = f"change set {change_set.id} executed: {final}"
-    ctx.out.line(f"{stack}: {final}")
-    settled = ctx.stack.describe() or {}
-    protect(ctx, settled)
+    with ctx.journal.attempt(
+        f"the protections of {stack}",
+        done="",  # said only when something is missing: see protections_sentence
+        unsure=f"the stack's protections may not be applied: run {ctx.target.rerun} once it settles",
+        check=lambda: protections_sentence(ctx, change_set.stack_id),
+    ) as protections:
+        try:
+            final = ctx.stack.follow(change_set.stack_id, since)
+        except FollowTimeout as exc:
+            raise FollowTimeout(f"{stack}: not settled after {exc.elapsed:.0f}s (--timeout)", exc.elapsed) from None
+        if final not in SUCCESS:
+            ctx.journal.discard(protections)  # rolled back: the protections are what they were (or moot)
+            report_failure(ctx, change_set.stack_id, since, final)
+            created.entry.done = f"change set {change_set.id} executed and rolled back ({final})"
+            raise DeployFailed(f"{stack}: the stack update ended in {final} (failed resources above)")
+        created.entry.done = f"change set {change_set.id} executed: {final}"
+        ctx.out.line(f"{stack}: {final}")
+        settled = ctx.stack.describe() or {}
+        protect(ctx, settled)
+    ctx.journal.discard(protections)  # in place: nothing to say
     print_exports(ctx, settled)
     return settled
+
+
+def protections_sentence(ctx: Ctx, stack_id: str) -> str:
+    """What the stack shows of its protections now, when a run stopped after its execution; "" when in place."""
+    stack = ctx.stack.describe_by_id(stack_id) if stack_id else ctx.stack.describe()
+    status = (stack or {}).get("StackStatus", "")
+    if stack is None or status.startswith(("ROLLBACK", "DELETE")):
+        return ""  # a failed first creation or a stack going away: its protections are not the point
+    missing = missing_protections(ctx, stack)
+    if not missing:
+        return ""
+    when = "once it settles" if status.endswith("_IN_PROGRESS") else "now"
+    return f"the stack is {status} and {' and '.join(missing)}: run {ctx.target.rerun} {when} (it applies them)"
 
 
 def report_failure(ctx: Ctx, stack_id: str, since: str | None, final: str) -> None:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from tools.lib.deploy.changeset import (
     Created,
     check_change_set_account,
-    clean_stale_change_sets,
+    clean_left_over_change_sets,
     create_change_set,
     refuse_runs_in_flight,
+    this_run,
     wait_for_changes,
 )
 from tools.lib.deploy.context import Ctx
@@ -26,7 +27,7 @@ from tools.lib.deploy.guards import check_account, check_committed, committed_te
 from tools.lib.deploy.parameters import template_parameters
 from tools.lib.deploy.postmark import register, resolve_token
 from tools.lib.deploy.protections import protect
-from tools.lib.deploy.review import confirm, describe_changes, gate_iam, show_changes
+from tools.lib.deploy.review import confirm, confirm_repair, describe_changes, gate_iam, show_changes
 from tools.lib.deploy.state import (
     Deployed,
     StackState,
@@ -68,16 +69,17 @@ class Prepared:
     drift: DriftCheck
     token: Secret
     registration: Registration | None
-    stale_change_sets: list[dict]  # other runs' unexecuted change sets older than a run lives (step 5)
+    left_over: list[dict]  # change sets earlier runs left that no live run will execute (step 5)
+    caller: str  # the AWS identity's ARN (step 2): named in the change set
 
 
 def prepare(ctx: Ctx, opts: Options) -> Prepared:
     """Steps 2-8: the read-only guards, then the token, cfn-lint's verdict and Postmark."""
-    check_account(ctx)  # 2
+    identity = check_account(ctx)  # 2
     check_committed(ctx, plan=opts.plan, outside_git=opts.outside_git)  # 3
     body = committed_template(ctx)  # 4
     state = examine_stack(ctx, plan=opts.plan, delete_failed_stack=opts.delete_failed_stack)  # 5
-    stale = refuse_runs_in_flight(ctx, state, plan=opts.plan)
+    left_over = refuse_runs_in_flight(ctx, state, plan=opts.plan)
     refuse_second_zone(ctx, state)
     refuse_taken_secret_names(ctx, state)
     deployed = deployed_state(ctx, state)
@@ -85,7 +87,7 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
     token = resolve_token(ctx)  # 6
     lint(ctx, body)  # 7
     registration = register(ctx, token, read_only=opts.plan)  # 8
-    return Prepared(body, state, deployed, drift, token, registration, stale)
+    return Prepared(body, state, deployed, drift, token, registration, left_over, identity.get("Arn", ""))
 
 
 def submit(ctx: Ctx, ready: Prepared, opts: Options) -> tuple[Created, dict[str, str]]:
@@ -94,9 +96,17 @@ def submit(ctx: Ctx, ready: Prepared, opts: Options) -> tuple[Created, dict[str,
     parameters = template_parameters(ready.token, ready.registration, state.dkim_selectors(), ctx.target.stack)
     # A plan deletes nothing but its own change set; a failed stack deleted above took its change sets along.
     if not opts.plan and not ready.state.recreate:
-        clean_stale_change_sets(ctx, ready.stale_change_sets, keep=opts.keep_change_set)
+        clean_left_over_change_sets(ctx, ready.left_over, keep=opts.keep_change_set)
     LOG.info("%s: creating %s %s change set", ctx.target.stack, "an" if state.kind == "UPDATE" else "a", state.kind)
-    return create_change_set(ctx, ready.body, parameters, state), parameters
+    owner = this_run(ready.caller, purpose(opts))
+    return create_change_set(ctx, ready.body, parameters, state, owner), parameters
+
+
+def purpose(opts: Options) -> str:
+    """What this run will do with its change set: show it (plan), maybe execute it (deploy), or leave it (review)."""
+    if opts.plan:
+        return "plan"
+    return "deploy" if opts.assume_yes or opts.is_tty else "review"
 
 
 def plan(ctx: Ctx, opts: Options) -> str:
@@ -147,6 +157,7 @@ def deploy(ctx: Ctx, opts: Options) -> str:
         ctx.out.line(f"{ctx.target.stack}: no changes; the stack already matches the committed template")
         drift = ready.drift.records + finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift)
         if opts.overwrite_drift and drift:
+            confirm_repair(ctx, drift, assume_yes=opts.assume_yes, is_tty=opts.is_tty)
             repair_drift(ctx, ready.deployed, drift)
         if ready.state.running:
             protect(ctx, ready.state.running)

@@ -16,6 +16,18 @@ from tools.lib.deploy.context import Ctx
 from tools.lib.journal import Entry
 
 
+def missing_protections(ctx: Ctx, stack: dict) -> list[str]:
+    """Which protections the stack lacks now, as phrases ("termination protection is off", ...)."""
+    missing = []
+    if not stack.get("EnableTerminationProtection"):
+        missing.append("termination protection is off")
+    with aws_call("cloudformation get-stack-policy", ctx.target.stack):
+        current = ctx.aws.cloudformation.get_stack_policy(StackName=stack["StackId"]).get("StackPolicyBody")
+    if not current or json.loads(current) != stack_policy():
+        missing.append("the stack policy is not set")
+    return missing
+
+
 def protect(ctx: Ctx, stack: dict) -> None:
     """Termination protection on, and the stack policy that keeps the zone and webhook secret in place."""
     name = ctx.target.stack
@@ -35,26 +47,35 @@ def protect(ctx: Ctx, stack: dict) -> None:
 
 
 def lift_termination_protection(ctx: Ctx, stack: dict) -> Entry | None:
-    """Turn termination protection off for a deletion; the journal turns it on again unless the stack goes."""
+    """Turn termination protection off for a deletion; the journal turns it on again unless the stack goes.
+
+    Journaled before the request: stopped at any point, the protection is put back if the
+    stack is still there (asked of CloudFormation, so putting it back twice is harmless).
+    """
     if not stack.get("EnableTerminationProtection"):
         return None
     name, ref, region = ctx.target.stack, stack["StackId"], ctx.target.region
     cfn = ctx.aws.cloudformation
-    with aws_call("cloudformation update-termination-protection", name):
-        cfn.update_termination_protection(EnableTerminationProtection=False, StackName=ref)
-    ctx.out.line(f"{name}: termination protection turned off")
 
-    def restore() -> None:
+    def restore() -> bool:
+        if ctx.stack.describe_by_id(ref) is None:
+            return False  # the stack is gone, and its protection with it
         with aws_call("cloudformation update-termination-protection (restore)", name):
             cfn.update_termination_protection(EnableTerminationProtection=True, StackName=ref)
+        return True
 
-    return ctx.journal.change(
+    with ctx.journal.making(
         f"termination protection of {name}",
         undo=restore,
         undone="termination protection was turned back on",
+        absent="the stack is gone, with its termination protection",
         manual=(
-            "termination protection is still off: turn it on with: aws cloudformation update-termination-protection "
+            "termination protection may be off: turn it on with: aws cloudformation update-termination-protection "
             f"--enable-termination-protection --stack-name {name} --region {region}"
         ),
         done="the stack was deleted with its termination protection",
-    )
+    ) as entry:
+        with aws_call("cloudformation update-termination-protection", name):
+            cfn.update_termination_protection(EnableTerminationProtection=False, StackName=ref)
+    ctx.out.line(f"{name}: termination protection turned off")
+    return entry

@@ -127,13 +127,9 @@ def confirm(ctx: Ctx, created: Created, *, assume_yes: bool, is_tty: bool) -> No
     """Step 11's yes: --yes, or y on a terminal; otherwise the change set is kept for review (exit 4)."""
     if assume_yes:
         return
-    change_set = created.change_set.id
     kept = (
-        f"change set {change_set} left for review, not executed; to apply it, delete it "
-        f"(aws cloudformation delete-change-set --change-set-name {change_set} --region {ctx.target.region}) and "
-        f"rerun {ctx.target.rerun}, which makes and shows it again (executing it with the AWS CLI would skip "
-        "deploy.py's termination protection and stack policy); deploys refuse while it waits (30 minutes), then "
-        "the next deploy deletes it unless run with --keep-change-set"
+        f"change set {created.change_set.name} left for review, not executed: to deploy, run "
+        f"{ctx.target.rerun} --yes (it replaces this change set)"
     )
     if not is_tty:
         ctx.journal.keep(created.entry, kept)
@@ -141,3 +137,17 @@ def confirm(ctx: Ctx, created: Created, *, assume_yes: bool, is_tty: bool) -> No
     if not ask_yes(f"Execute this change set on {ctx.target.stack} in account {ctx.target.account}?"):
         ctx.journal.keep(created.entry, kept)
         raise NotDone(f"{ctx.target.stack}: not executed (answered no)")
+
+
+def confirm_repair(ctx: Ctx, drift: list, *, assume_yes: bool, is_tty: bool) -> None:
+    """--overwrite-drift with nothing to execute: rewriting live records needs the same yes as an execution."""
+    if assume_yes:
+        return
+    records = len({d.resource for d in drift})
+    if not is_tty:
+        raise NotDone(
+            f"{ctx.target.stack}: not putting {records} drifted record(s) back without a terminal or --yes; to do it, "
+            f"run {ctx.target.rerun} --overwrite-drift --yes"
+        )
+    if not ask_yes(f"Put {records} drifted record(s) of {ctx.target.stack} back as the deployed template says?"):
+        raise NotDone(f"{ctx.target.stack}: drifted records not put back (answered no)")

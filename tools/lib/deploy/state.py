@@ -97,11 +97,19 @@ def delete_failed_stack(ctx: Ctx, state: StackState) -> StackState:
         f"the failed stack {state.stack_id}",
         done="deleted the ROLLBACK_COMPLETE stack",
         unsure=f"the deletion of the ROLLBACK_COMPLETE stack {state.stack_id} was started and did not complete",
+        check=lambda: _failed_stack_sentence(ctx, state.stack_id),
     ):
         final = ctx.stack.delete_stack(state.stack_id)
         if final != "DELETE_COMPLETE":
             raise DeployFailed(f"{ctx.target.stack}: deleting the failed stack ended in {final}")
     return StackState(None, "CREATE")
+
+
+def _failed_stack_sentence(ctx: Ctx, stack_id: str) -> str:
+    stack = ctx.stack.describe_by_id(stack_id)
+    if stack is None:
+        return "deleted the ROLLBACK_COMPLETE stack"
+    return f"the failed stack {stack_id} is {stack['StackStatus']}: once it settles, rerun with --delete-failed-stack"
 
 
 def refuse_second_zone(ctx: Ctx, state: StackState) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-from urllib.parse import parse_qs
+import re
+from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
 
@@ -20,14 +21,44 @@ def members(query: dict, prefix: str, field: str = "") -> list[str]:
     return [value for _, value in sorted(found)]
 
 
+# Route 53's REST operations: (method, path after the API version, operation, resource type of the ARN).
+ROUTE53_OPERATIONS = (
+    ("POST", r"/hostedzone", "CreateHostedZone", None),
+    ("GET", r"/hostedzone", "ListHostedZones", None),
+    ("GET", r"/hostedzonesbyname", "ListHostedZonesByName", None),
+    ("GET", r"/hostedzone/([^/]+)", "GetHostedZone", "hostedzone"),
+    ("DELETE", r"/hostedzone/([^/]+)", "DeleteHostedZone", "hostedzone"),
+    ("GET", r"/hostedzone/([^/]+)/rrset/?", "ListResourceRecordSets", "hostedzone"),
+    ("POST", r"/hostedzone/([^/]+)/rrset/?", "ChangeResourceRecordSets", "hostedzone"),
+    ("GET", r"/tags/hostedzone/([^/]+)", "ListTagsForResource", "hostedzone"),
+    ("POST", r"/tags/hostedzone/([^/]+)", "ChangeTagsForResource", "hostedzone"),
+    ("GET", r"/change/([^/]+)", "GetChange", "change"),
+    ("GET", r"/queryloggingconfig", "ListQueryLoggingConfigs", None),
+)
+
+
+def route53_operation(method: str, path: str) -> tuple[str, str | None, str | None]:
+    """(operation, resource type, resource ID) of a Route 53 REST request; ("", None, None) when unknown."""
+    path = re.sub(r"^/\d{4}-\d{2}-\d{2}", "", unquote(path.split("?", 1)[0]))
+    for verb, pattern, operation, kind in ROUTE53_OPERATIONS:
+        match = re.fullmatch(pattern, path)
+        if verb == method and match:
+            return operation, kind, match.group(1).split("/")[-1] if kind else None
+    return "", None, None
+
+
 def action_of(environ: dict) -> str:
-    """The API action of a WSGI request: X-Amz-Target (JSON protocols) or Action= (query protocol).
+    """The API action of a WSGI request: X-Amz-Target (JSON protocols), Action= (query protocol), or
+    Route 53's REST operation.
 
     Reading the body puts it back (``wsgi.input`` becomes a fresh stream), so the server still reads it.
     """
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         return target.rsplit(".", 1)[-1]
+    route53, _, _ = route53_operation(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
+    if route53 and environ.get("PATH_INFO", "").startswith("/2013-04-01/"):
+        return route53
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)
