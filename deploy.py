@@ -3,7 +3,7 @@
     python deploy.py <infrastructure> <partition> [--yes] [--plan | --dry-run | --preflight | --destroy]
 
 The steps, numbered once (``tools/lib/deploy/steps.py``; ``--dry-run`` and the
-README use the same numbers): 1 config, 2 account, 3 committed, 4 template,
+docs/deploy.md use the same numbers): 1 config, 2 account, 3 committed, 4 template,
 5 stack, 6 token, 7 lint, 8 postmark, 9 change-set, 10 review, 11 execute. Every
 read-only guard runs before the token is resolved and before the first change;
 every change from step 8 on is in the run's journal, which is unwound on any exit.

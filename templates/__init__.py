@@ -3,7 +3,7 @@
 ``partition_email`` holds the stack class (props in, template out), ``render`` the
 explicit registry that turns an instance config into the committed YAML text (our
 own emitter, ``yaml_emitter``), and ``errors`` this layer's one exception base.
-This layer imports only ``instances`` and itself (``tests/test_architecture.py``).
+This layer imports only ``instances`` and itself (``tests/unit/test_architecture.py``).
 
 The one speed cut the project keeps (issue 18): troposphere imports cfn_flip (and
 with it PyYAML) when it is imported, only for ``Template.to_yaml``, which this

@@ -159,8 +159,8 @@ def stack_policy() -> dict:
 
     Replacing the zone would change its name servers (breaking the delegation and every
     tenant's verified DKIM); replacing the webhook secret would break every tenant's
-    webhook. deploy.py sets this policy after every deploy; README "Stack protections"
-    gives the override procedure.
+    webhook. deploy.py sets this policy after every deploy; docs/operator-runbook.md,
+    "Stack protections", gives the override procedure.
     """
     return {
         "Statement": [

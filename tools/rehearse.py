@@ -14,7 +14,7 @@ removes the env file (exit 130 or 143, the frame's codes for a signal).
 seconds before its events and end appear, so a slow stack (the heartbeat, the
 deadline, Ctrl-C while following) can be rehearsed.
 
-``runbook`` builds a fresh world and runs the README's runbook commands in order
+``runbook`` builds a fresh world and runs the operator runbook's commands in order
 (``tools.rehearsal.runbook``), printing step, exit code and seconds; it exits 0
 only when every step did what the runbook says. Needs the test extra:
 pip install -e '.[test]'.
@@ -71,7 +71,7 @@ def add_arguments(parser) -> None:
         "stack does on AWS: rehearse the heartbeat, --timeout and Ctrl-C while following (default 0: at once)",
     )
     runbook = commands.add_parser(
-        "runbook", parents=shared, help="run the README's runbook in a fresh world, step by step"
+        "runbook", parents=shared, help="run docs/operator-runbook.md's commands in a fresh world, step by step"
     )
     frame.add_target(runbook)
 

@@ -1,4 +1,4 @@
-"""The README's runbook as data, and running it in a rehearsal world: the logic behind ``rehearse.py runbook``.
+"""docs/operator-runbook.md as data, and running it in a rehearsal world: the logic behind ``rehearse.py runbook``.
 
 Each step is the operator's command run as a child process (``tools.lib.children``:
 a signal reaches it once, and it cleans up before the runbook stops), with what its
@@ -41,7 +41,7 @@ class Row:
 
 
 def runbook_steps(infra: str, partition: str, resolver: str, stack: str) -> list[Step | str]:
-    """The README's runbook, in order; a plain string is a change the world makes by itself."""
+    """The operator runbook, in order; a plain string is a change the world makes by itself."""
     deploy = [sys.executable, "deploy.py", infra, partition]
     verify = [sys.executable, "tools/verify_partition_mail.py", infra, partition, "--resolver", resolver]
     verify += ["--wait", "60"]

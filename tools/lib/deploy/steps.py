@@ -1,6 +1,6 @@
-"""The deploy's steps, numbered once: the code's docstrings, ``--dry-run`` and the README use these numbers.
+"""The deploy's steps, numbered once: the code's docstrings, ``--dry-run`` and docs/deploy.md use these numbers.
 
-``tests/test_docs.py`` holds the README's numbered list to this table.
+``tests/unit/test_docs.py`` holds docs/deploy.md's numbered list to this table.
 """
 
 from __future__ import annotations
