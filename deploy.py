@@ -24,6 +24,7 @@ from tools.lib import frame
 from tools.lib.aws_session import open_session
 from tools.lib.cfn_lint import Linter, LintJob
 from tools.lib.clock import REAL, Clock
+from tools.lib.delegation import parse_resolver
 from tools.lib.deploy.context import Aws, Checkout, Ctx, Services, Target
 from tools.lib.deploy.destroy import DestroyOptions, destroy
 from tools.lib.deploy.dry_run import dry_run
@@ -38,6 +39,8 @@ from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkCl
 from tools.lib.prompt import can_ask
 
 LOG = logging.getLogger("deploy")
+# The longest --timeout: a day (CloudFormation's own limit for a stack operation is far shorter in practice).
+MAX_TIMEOUT_MINUTES = 1440
 
 COMMAND = frame.Command(
     name="deploy",
@@ -77,6 +80,12 @@ def add_arguments(parser) -> None:
         "--purge-retained",
         action="store_true",
         help="with --destroy: also empty and delete the retained zone and schedule the webhook secret's deletion",
+    )
+    parser.add_argument(
+        "--resolver",
+        metavar="IP[:PORT]",
+        help="with --purge-retained: the DNS server asked whether the parent still delegates the domain "
+        "(default: the system's)",
     )
     parser.add_argument(
         "--timeout",
@@ -123,8 +132,14 @@ def check(args) -> None:
     """Arguments that only make sense together."""
     if args.purge_retained and not args.destroy:
         raise UsageError("--purge-retained goes with --destroy")
-    if not args.timeout > 0:
-        raise UsageError(f"--timeout must be a positive number of minutes, got: {args.timeout:g}")
+    if not 0 < args.timeout <= MAX_TIMEOUT_MINUTES:  # also refuses inf and nan
+        raise UsageError(
+            f"--timeout must be a number of minutes above 0 and at most {MAX_TIMEOUT_MINUTES}, got: {args.timeout:g}"
+        )
+    if args.resolver is not None:
+        if not args.purge_retained:
+            raise UsageError("--resolver goes with --destroy --purge-retained")
+        parse_resolver(args.resolver)
     if args.summary_file is not None:
         problem = file_destination_problem(args.summary_file)
         if problem:
@@ -178,7 +193,9 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
             run.out.document["outcome"] = "passed" if passed else "failed"
             return Exit.OK if passed else Exit.FAILED
         if args.destroy:
-            opts = DestroyOptions(assume_yes=args.yes, is_tty=can_ask(), purge_retained=args.purge_retained)
+            opts = DestroyOptions(
+                assume_yes=args.yes, is_tty=can_ask(), purge_retained=args.purge_retained, resolver=args.resolver
+            )
             run.out.document["outcome"] = destroy(ctx, opts)
             return Exit.OK
         opts = Options(

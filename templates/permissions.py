@@ -424,6 +424,20 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
             why="lift termination protection, delete the stack (protection goes back on if it fails)",
         ),
         Grant(
+            "FindClaimsInEveryRegion",
+            PURGE,
+            _a("ec2:DescribeRegions", "cloudformation:ListExports"),
+            ("*",),
+            why="a purge refuses while a stack in any enabled region exports the zone (no resource type)",
+        ),
+        Grant(
+            "FindPartitionStacksInEveryRegion",
+            PURGE,
+            _a("cloudformation:DescribeStacks"),
+            (f"arn:aws:cloudformation:*:{account}:stack/{infrastructure}-*-Email/*",),
+            why="a purge refuses while the partition's stack lives in another region (a region changed in the config)",
+        ),
+        Grant(
             "FindSecrets",
             ("plan", "deploy", "purge", "rollout"),
             _a("secretsmanager:ListSecrets"),

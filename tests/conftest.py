@@ -327,9 +327,24 @@ class World:
     _run_cli: object
     clock: FakeClock
     _monkeypatch: object
+    _dns: list = None  # the DNS servers this test started (``resolver``), stopped after it
 
     def __getitem__(self, key: str):  # the older dict-style access: world["env"]
         return getattr(self, key)
+
+    def resolver(self) -> str:
+        """``127.0.0.1:<port>`` of a DNS server answering from the world's zones (one per test, started now)."""
+        from tools.rehearsal.dns import Route53DnsServer
+
+        if not self._dns:
+            server = Route53DnsServer(free_port())
+            server.start()
+            self._dns.append(server)
+        return f"127.0.0.1:{self._dns[0].port}"
+
+    def purge(self, *args: str, env: dict[str, str] | None = None) -> Completed:
+        """``deploy.py Alpha002 dev --destroy --purge-retained <args>``, asking the world's DNS about the delegation."""
+        return self.deploy("--destroy", "--purge-retained", "--resolver", self.resolver(), *args, env=env)
 
     def deploy(self, *args: str, checkout: Path | None = None, env: dict[str, str] | None = None) -> Completed:
         """``deploy.py Alpha002 dev <args>`` in this process, from a committed checkout, on the fake clock."""
@@ -368,7 +383,12 @@ def world(aws_env, cli_env, postmark, committed_checkout, warm_lint, run_cli, cl
         **credentials(ALPHA002_DEPLOYER_ROLE),  # the operator: exactly the documented policy
     )
     parent_zone_id = parent["Id"].split("/")[-1]
-    return World(cli_env, root, admin, parent_zone_id, committed_checkout, postmark, run_cli, clock, monkeypatch)
+    servers: list = []
+    yield World(
+        cli_env, root, admin, parent_zone_id, committed_checkout, postmark, run_cli, clock, monkeypatch, servers
+    )
+    for server in servers:
+        server.stop()
 
 
 def deploy(env, *args, checkout: Path, timeout: float = 180):

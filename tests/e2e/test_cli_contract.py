@@ -396,7 +396,7 @@ def _after_delete(world, line):
 
 def _after_batch(world, line):
     assert "still holds" in line and "finish with: python deploy.py Alpha002 dev --destroy --purge-retained" in line
-    done = ok(world.deploy("--destroy", "--purge-retained", "--yes"))  # the command it names finishes it
+    done = ok(world.purge("--yes"))  # the command it names finishes it
     assert "deleted the hosted zone" in done.stdout
 
 
@@ -407,6 +407,8 @@ def _after_secret(world, line):
     assert webhook and all(s.get("DeletedDate") for s in webhook)
 
 
+RESOLVER = "<the world's DNS>"
+PURGE = ("--destroy", "--purge-retained", "--resolver", RESOLVER, "--yes")
 CHANGE_MAKING_CALLS = [
     ("first creation", _nothing, ["--yes"], "CreateChangeSet", None, _after_create),
     ("execution", _rotated, ["--yes"], "ExecuteChangeSet", None, _after_execute),
@@ -414,9 +416,8 @@ CHANGE_MAKING_CALLS = [
     ("stack policy", _nothing, ["--yes"], "SetStackPolicy", None, _after_policy),
     ("protection lifted", _deployed, ["--destroy", "--yes"], "UpdateTerminationProtection", None, _after_lift),
     ("stack deleted", _deployed, ["--destroy", "--yes"], "DeleteStack", None, _after_delete),
-    ("purged records", _destroyed_with_tenants, ["--destroy", "--purge-retained", "--yes"], "ChangeResourceRecordSets",
-     None, _after_batch),
-    ("purged secret", _destroyed, ["--destroy", "--purge-retained", "--yes"], "DeleteSecret", None, _after_secret),
+    ("purged records", _destroyed_with_tenants, [*PURGE], "ChangeResourceRecordSets", None, _after_batch),
+    ("purged secret", _destroyed, [*PURGE], "DeleteSecret", None, _after_secret),
 ]  # fmt: skip
 
 
@@ -427,7 +428,7 @@ def test_a_signal_after_aws_acted_and_before_its_answer_was_read_ends_with_what_
     signum, code, how = SIGNALS[len(case) % 2]
     setup(world)
     CONTROLS.hold(action, after=after, when="after")
-    process = start(world, "deploy", *TARGET, *args)
+    process = start(world, "deploy", *TARGET, *(world.resolver() if a == RESOLVER else a for a in args))
     assert held(action, process), f"the deploy never asked for {action}"
     returncode, _, err = stop(process, signum)
     CONTROLS.release()

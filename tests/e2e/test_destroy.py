@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from datetime import timedelta
 
@@ -211,7 +212,7 @@ def test_purge_after_a_plain_destroy_finds_what_was_retained_by_name_and_tags(wo
         Name="elsewhere", SecretString="x", Tags=[{"Key": "arda:partition", "Value": "dev"}], Description="not ours"
     )["ARN"]
     ok(world.deploy("--destroy", "--yes"))
-    purged = ok(world.deploy("--destroy", "--yes", "--purge-retained"))
+    purged = ok(world.purge("--yes"))
     zone_id = kept["MailHostedZoneId"].split("/")[-1]
     assert f"no such stack; retained by an earlier one, to purge: hosted zone {zone_id}" in purged.stdout
     route53 = client("route53", world["admin"])
@@ -219,14 +220,14 @@ def test_purge_after_a_plain_destroy_finds_what_was_retained_by_name_and_tags(wo
         route53.get_hosted_zone(Id=zone_id)
     assert secrets.describe_secret(SecretId=kept["WebhookSecretArn"]).get("DeletedDate") is not None
     assert secrets.describe_secret(SecretId=other).get("DeletedDate") is None, "only the partition's own secret"
-    nothing = ok(world.deploy("--destroy", "--yes", "--purge-retained"))
+    nothing = ok(world.purge("--yes"))
     assert "no such stack, and nothing it retained in account 111122223333" in nothing.stdout
 
 
 def test_destroy_with_purge_retained_leaves_nothing(world, postmark):
     ok(world.deploy("--yes"))
     kept = outputs(world)
-    result = ok(world.deploy("--destroy", "--yes", "--purge-retained"))
+    result = ok(world.purge("--yes"))
     assert f"deleted the hosted zone {kept['MailHostedZoneId']}" in result.stdout
     assert "scheduled the webhook secret's deletion in 7 days" in result.stdout
     route53 = client("route53", world["admin"])
@@ -243,7 +244,7 @@ def test_purge_refuses_what_no_longer_looks_like_the_partitions_and_deletes_noth
     route53 = client("route53", world["admin"])
     # Someone handed the zone to another team: the stack still records it, the tags say otherwise.
     route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, RemoveTagKeys=["arda:partition"])
-    refused = world.deploy("--destroy", "--yes", "--purge-retained")
+    refused = world.purge("--yes")
     assert refused.returncode == 3, refused.stderr
     (line,) = [entry for entry in refused.stderr.splitlines() if entry.startswith("deploy: error:")]
     assert f"refusing to purge for {STACK}: hosted zone {zone_id} is not tagged as Alpha002's" in line
@@ -253,7 +254,7 @@ def test_purge_refuses_what_no_longer_looks_like_the_partitions_and_deletes_noth
     assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["EnableTerminationProtection"] is True
     # Without the stack, the same zone is not found as the partition's either.
     ok(world.deploy("--destroy", "--yes"))
-    after = ok(world.deploy("--destroy", "--yes", "--purge-retained"))
+    after = ok(world.purge("--yes"))
     assert f"hosted zone {zone_id}" not in after.stdout
     assert route53.get_hosted_zone(Id=zone_id)["HostedZone"]["Id"].endswith(zone_id)
 
@@ -269,7 +270,7 @@ def test_a_rewritten_output_cannot_point_the_purge_at_another_secret(world, post
     stack = cloudformation_backends["111122223333"]["us-east-1"].get_stack(STACK)
     stack.output_map["WebhookSecretArn"].value = unrelated
     assert outputs(world)["WebhookSecretArn"] == unrelated
-    ok(world.deploy("--destroy", "--yes", "--purge-retained"))
+    ok(world.purge("--yes"))
     assert secrets.describe_secret(SecretId=unrelated).get("DeletedDate") is None, "another team's secret"
     assert secrets.describe_secret(SecretId=kept["WebhookSecretArn"]).get("DeletedDate") is not None
 
@@ -322,7 +323,7 @@ def test_a_deploy_after_destroy_refuses_a_second_zone_and_the_purge_clears_the_w
         return [z["Id"].split("/")[-1] for z in found if z["Name"] == "dev.ardamails.com."]
 
     assert zones() == [zone_id], "the refused runs created nothing"
-    ok(world.deploy("--destroy", "--purge-retained", "--yes"))
+    ok(world.purge("--yes"))
     # The purged webhook secret keeps its name through its recovery window (Secrets Manager's rule): a
     # creation now would fail half-way, so it is refused up front, naming the secret and what frees the name.
     refused = world.deploy("--yes")
@@ -385,7 +386,7 @@ def test_purge_of_a_zone_with_150_tenant_keys_stays_within_route53s_limits_and_r
     changes = [{"Action": "DELETE", "ResourceRecordSet": r} for r in records[:40]]
     route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
     ok(world.deploy("--destroy", "--yes"))
-    purged = ok(world.deploy("--destroy", "--yes", "--purge-retained"))
+    purged = ok(world.purge("--yes"))
     assert f"deleted the hosted zone {zone_id}" in purged.stdout
     with pytest.raises(route53.exceptions.NoSuchHostedZone):
         route53.get_hosted_zone(Id=zone_id)
@@ -443,3 +444,52 @@ def test_destroy_yes_on_a_terminal_never_asks(world, postmark):
     assert process.wait(timeout=60) == 0, seen.decode(errors="replace")[-3000:]
     text = seen.decode(errors="replace")
     assert "Type the stack name" not in text and "DELETE_COMPLETE" in text
+
+
+def test_a_purge_never_deletes_a_zone_a_stack_in_another_region_still_uses(world, postmark, tmp_path):
+    """The infrastructure's region changed in a commit while the stack still lives in the old one."""
+    import subprocess
+    import sys
+
+    from tools.rehearsal.repo import committed_copy, git
+
+    ok(world.deploy("--yes"))
+    zone_id = outputs(world)["MailHostedZoneId"]
+    moved = committed_copy(tmp_path / "moved")
+    infra = moved / "instances" / "Alpha002" / "infrastructure.toml"
+    infra.write_text(infra.read_text().replace('region = "us-east-1"', 'region = "us-west-2"'))
+    done = subprocess.run([sys.executable, "generate.py"], cwd=moved, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    git(moved, "commit", "-qam", "Alpha002 moves to us-west-2")
+    refused = world.deploy(
+        "--destroy", "--purge-retained", "--resolver", world.resolver(), "--yes", checkout=moved,
+        env=dict(world.env, AWS_DEFAULT_REGION="us-west-2"),
+    )  # fmt: skip
+    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"  # the test's own clients look where the stack is
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    (line,) = [entry for entry in refused.stderr.splitlines() if entry.startswith("deploy: error:")]
+    assert line.startswith(f"deploy: error: {STACK}: refusing to purge: the stack {STACK} lives in us-east-1 ")
+    assert f"ardamails.com still delegates dev.ardamails.com to hosted zone {zone_id}'s name servers" in line
+    assert line.endswith("nothing was deleted")
+    route53 = client("route53", world["admin"])
+    assert route53.get_hosted_zone(Id=zone_id)["HostedZone"]["Name"] == "dev.ardamails.com."
+    cfn = client("cloudformation", world["admin"])
+    assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_a_purge_refuses_when_dns_cannot_say_whether_the_parent_still_delegates(world, postmark):
+    ok(world.deploy("--yes"))
+    ok(world.deploy("--destroy", "--yes"))
+    silent = f"127.0.0.1:{free_port_udp()}"  # nothing answers there
+    refused = world.deploy("--destroy", "--purge-retained", "--resolver", silent, "--yes")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert f"DNS ({silent}) could not say whether ardamails.com still delegates dev.ardamails.com" in refused.stderr
+    assert ok(world.purge("--yes")), "with a resolver that answers, the purge goes on"
+
+
+def free_port_udp() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -329,6 +329,8 @@ def request_of(response, service: str, default_account: str) -> Asked:
         return Asked(action, _cloudformation(operation, params, account, region))
     if service == "sts" and operation in ("AssumeRole", "GetCallerIdentity"):
         return Asked(action, [params.get("RoleArn", "")] if operation == "AssumeRole" else ["*"])
+    if service == "ec2" and operation == "DescribeRegions":  # no resource type (Service Authorization Reference)
+        return Asked(action, ["*"])
     if service == "iam" and operation == "GetRole":  # authorised on the role's ARN, path and all
         name = params.get("RoleName", "")
         role = _role(account, name)

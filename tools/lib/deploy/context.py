@@ -85,6 +85,14 @@ class Aws:
         kwargs = {"region_name": self.region} if regional else {}
         return self.session.client(service, config=BOTO_CONFIG, **kwargs)
 
+    def client_in(self, service: str, region: str):
+        """A client of ``service`` in another region (the purge looks for the partition's stack everywhere)."""
+        return self.session.client(service, config=BOTO_CONFIG, region_name=region)
+
+    @cached_property
+    def ec2(self):
+        return self.client("ec2")
+
     @cached_property
     def cloudformation(self):
         return self.client("cloudformation")

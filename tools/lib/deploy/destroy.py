@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from templates.partition_email import R_WEBHOOK_SECRET, R_ZONE
 from tools.lib.aws_errors import AwsError, aws_call
+from tools.lib.delegation import delegated_name_servers
 from tools.lib.deploy.cloudformation import DeployFailed
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.execute import report_failure
@@ -53,6 +54,7 @@ class DestroyOptions:
     assume_yes: bool = False
     is_tty: bool = False
     purge_retained: bool = False
+    resolver: str | None = None  # IP[:PORT]: who the purge asks whether the parent still delegates the domain
 
 
 def destroy(ctx: Ctx, opts: DestroyOptions) -> str:
@@ -69,6 +71,9 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> str:
     refuse_imported(ctx, stack)
     retained = identify(ctx, resources) if opts.purge_retained else Retained()
     if opts.purge_retained:
+        # The stack's own delegation goes with it (its NsDelegation's deletion completes with the stack's);
+        # what else could still use the zone: a stack of this partition in another region.
+        refuse_claimed(ctx, retained.zones, elsewhere_only=True)
         ctx.out.line(f"{stack_name}: --purge-retained: {retained.describe()} will go too")
     confirm_destroy(ctx, opts)
     protection = lift_termination_protection(ctx, stack)
@@ -150,10 +155,89 @@ def purge_orphans(ctx: Ctx, opts: DestroyOptions) -> str:
         ctx.out.line(f"{stack_name}: no such stack, and nothing it retained in account {ctx.target.account}")
         return "nothing-to-destroy"
     ctx.out.line(f"{stack_name}: no such stack; retained by an earlier one, to purge: {found.describe()}")
+    refuse_claimed(ctx, found.zones, resolver=opts.resolver)
     confirm_destroy(ctx, opts)
     purge(ctx, found)
     ctx.out.document["retained"] = {}
     return "purged"
+
+
+def refuse_claimed(ctx: Ctx, zones: list[str], *, resolver: str | None = None, elsewhere_only: bool = False) -> None:
+    """Before a purge deletes a zone: nothing may still use it, or the purge refuses and says why.
+
+    No stack of the partition may live in any enabled region of the account (a region
+    changed in the instance config leaves the stack where it was), no stack may export the
+    zone's ID, and (``elsewhere_only`` False: no stack of ours just removed the delegation)
+    the parent must not delegate the domain to the zone's name servers, asked of DNS as
+    verify asks; DNS that cannot answer is a refusal too.
+    """
+    if not zones:
+        return
+    reasons = _stacks_claiming(ctx, zones, skip_region=ctx.target.region if elsewhere_only else None)
+    if not elsewhere_only:
+        reasons += _delegations(ctx, zones, resolver)
+    if reasons:
+        raise Refused(
+            f"{ctx.target.stack}: refusing to purge: {'; '.join(reasons)}; deleting the zone now would leave what "
+            "uses it pointing at nothing (a dangling delegation); take that down first (or point the instance "
+            "config at the region it lives in), then rerun; nothing was deleted"
+        )
+
+
+def _enabled_regions(ctx: Ctx) -> list[str]:
+    with aws_call("ec2 describe-regions", ctx.target.stack):
+        return sorted(r["RegionName"] for r in ctx.aws.ec2.describe_regions()["Regions"])
+
+
+def _stacks_claiming(ctx: Ctx, zones: list[str], *, skip_region: str | None) -> list[str]:
+    """A stack of the partition in any enabled region, and any export naming one of ``zones``."""
+    reasons = []
+    for region in _enabled_regions(ctx):
+        cfn = ctx.aws.client_in("cloudformation", region)
+        if region != skip_region:
+            try:
+                with aws_call(f"cloudformation describe-stacks ({region})", ctx.target.stack):
+                    stacks = cfn.describe_stacks(StackName=ctx.target.stack)["Stacks"]
+            except AwsError as exc:
+                if "does not exist" not in str(exc):
+                    raise
+                stacks = []
+            reasons += [
+                f"the stack {ctx.target.stack} lives in {region} ({s['StackStatus']})"
+                for s in stacks
+                if s["StackStatus"] != "DELETE_COMPLETE"
+            ]
+        with aws_call(f"cloudformation list-exports ({region})", ctx.target.stack):
+            exports = [e for page in cfn.get_paginator("list_exports").paginate() for e in page.get("Exports", [])]
+        reasons += [
+            f"{e['Name']} of {e.get('ExportingStackId', '?')} ({region}) names hosted zone {e['Value']}"
+            for e in exports
+            if e.get("Value") in zones and region != skip_region
+        ]
+    return reasons
+
+
+def _delegations(ctx: Ctx, zones: list[str], resolver: str | None) -> list[str]:
+    """Each zone the parent still delegates the domain to (as DNS answers), or DNS's failure to say."""
+    domain, parent = ctx.target.config.mail_domain, ctx.target.config.infrastructure.parent_zone_name
+    delegated = delegated_name_servers(domain, resolver)
+    asked = resolver or "the system resolver"
+    if delegated is None:
+        return [
+            f"DNS ({asked}) could not say whether {parent} still delegates {domain}: a check that cannot answer "
+            "never clears the way (rerun with a resolver that answers: --resolver IP[:PORT])"
+        ]
+    reasons = []
+    for zone_id in zones:
+        with aws_call("route53 get-hosted-zone", ctx.target.stack):
+            zone = ctx.aws.route53.get_hosted_zone(Id=zone_id)
+        servers = {n.lower().rstrip(".") for n in zone.get("DelegationSet", {}).get("NameServers", [])}
+        if delegated & servers:
+            reasons.append(
+                f"{parent} still delegates {domain} to hosted zone {zone_id}'s name servers "
+                f"({', '.join(sorted(delegated & servers))}, asked of {asked}): a live partition uses it"
+            )
+    return reasons
 
 
 def identify(ctx: Ctx, resources: list[dict]) -> Retained:
