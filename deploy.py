@@ -209,6 +209,8 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
             verbose=args.verbose,
             outside_git=args.deploy_outside_git,
         )
+        # After the journal is unwound (the frame closes run.resources then): did this run execute its change set?
+        run.resources.callback(lambda: run.out.document.update(executed=execution(ctx)))
         try:
             run.out.document["outcome"] = (plan if args.plan else deploy)(ctx, opts)
         except BaseException:
@@ -218,6 +220,15 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
         return Exit.OK
     finally:
         LOG.info("%s: finished in %.1fs, %d AWS call(s)", target.stack, clock.monotonic() - started, aws.calls)
+
+
+def execution(ctx: Ctx) -> bool | None:
+    """Whether this run executed the change set it created: True, False, or None when AWS could not say."""
+    made = ctx.report.change_set
+    entry = next((e for e in ctx.journal.entries if made and e.what == f"change set {made}"), None)
+    if entry is None:
+        return False
+    return {"settled": True, "unsure": None}.get(entry.state, False)
 
 
 def start_lint(target: Target, checkout: Checkout) -> LintJob | None:

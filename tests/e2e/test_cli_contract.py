@@ -271,7 +271,7 @@ def test_a_refused_deploy_leaves_no_linter_running(world, tmp_path):
     cold.update(credentials("arn:aws:iam::999988887777:role/Elsewhere"))
     result = run(world, "deploy", *TARGET, "--yes", env=cold)
     assert result.returncode == 3, result.stderr
-    assert f"refusing to deploy {STACK}: the AWS credentials are for account 999988887777" in result.stderr
+    assert f"{STACK}: refusing to deploy: the AWS credentials are for account 999988887777" in result.stderr
     assert _workers_running(world.checkout / "tools" / "lib" / "cfn_lint_worker.py") == []
     assert not (tmp_path / "cold-cache" / "arda-partition-mail").exists(), "no verdict was waited for"
 
@@ -357,19 +357,21 @@ def _policy(world) -> str | None:
     return client("cloudformation", world.admin).get_stack_policy(StackName=STACK).get("StackPolicyBody")
 
 
-def _after_create(world, line):
+def _after_create(world, line, document):
     assert line.endswith("no change set was made (or it is gone), nothing executed") or line.endswith(
         "the change set was deleted, nothing executed"
     ), line
     assert change_sets(world) == [] and stack_states(world) == [], "nothing left but what the line says"
+    assert document["executed"] is False and document["outcome"] in ("interrupted", "terminated")
 
 
-def _after_execute(world, line):
+def _after_execute(world, line, document):
     assert "executed; CloudFormation carries on: watch it with: aws cloudformation describe-stack-events" in line
     assert stack_states(world) in (["UPDATE_IN_PROGRESS"], ["UPDATE_COMPLETE"]), "the execution goes on"
+    assert document["executed"] is True and document["change_set"].startswith("arn:aws:cloudformation:")
 
 
-def _after_protection_on(world, line):
+def _after_protection_on(world, line, document):
     assert line.endswith(
         "the stack is CREATE_COMPLETE and the stack policy is not set: run python deploy.py Alpha002 dev now "
         "(it applies them)"
@@ -379,28 +381,28 @@ def _after_protection_on(world, line):
     assert "stack policy set" in again.stdout and _policy(world)
 
 
-def _after_policy(world, line):
+def _after_policy(world, line, document):
     assert "executed: CREATE_COMPLETE" in line and "protections" not in line and "policy" not in line, line
     assert _stack(world)["EnableTerminationProtection"] is True and _policy(world)
 
 
-def _after_lift(world, line):
+def _after_lift(world, line, document):
     assert line.endswith("termination protection was turned back on"), line
     assert _stack(world)["StackStatus"] == "CREATE_COMPLETE" and _stack(world)["EnableTerminationProtection"]
 
 
-def _after_delete(world, line):
+def _after_delete(world, line, document):
     assert "the stack Alpha002-dev-Email was deleted" in line or "the deletion of Alpha002-dev-Email goes on" in line
     assert "turned back on" not in line and stack_states(world) in ([], ["DELETE_IN_PROGRESS"]), line
 
 
-def _after_batch(world, line):
+def _after_batch(world, line, document):
     assert "still holds" in line and "finish with: python deploy.py Alpha002 dev --destroy --purge-retained" in line
     done = ok(world.purge("--yes"))  # the command it names finishes it
     assert "deleted the hosted zone" in done.stdout
 
 
-def _after_secret(world, line):
+def _after_secret(world, line, document):
     assert "scheduled the webhook secret's deletion (arn:aws:secretsmanager:" in line, line
     secrets = client("secretsmanager", world.admin).list_secrets(IncludePlannedDeletion=True)["SecretList"]
     webhook = [s for s in secrets if s["Name"].endswith("/WebhookCredential")]
@@ -428,12 +430,16 @@ def test_a_signal_after_aws_acted_and_before_its_answer_was_read_ends_with_what_
     signum, code, how = SIGNALS[len(case) % 2]
     setup(world)
     CONTROLS.hold(action, after=after, when="after")
-    process = start(world, "deploy", *TARGET, *(world.resolver() if a == RESOLVER else a for a in args))
+    args = [world.resolver() if a == RESOLVER else a for a in args]
+    process = start(world, "deploy", *TARGET, *args, "--json")
     assert held(action, process), f"the deploy never asked for {action}"
-    returncode, _, err = stop(process, signum)
+    returncode, out, err = stop(process, signum)
     CONTROLS.release()
     assert returncode == code, err[-3000:]
     line = err.splitlines()[-1]
     assert line.startswith(f"deploy: {how}; {STACK}: "), line
     assert "Traceback" not in err and "could not be deleted" not in line and "may have" not in line, line
-    then(world, line)
+    said = json.loads(out)  # the one JSON document, also of a stopped run, with the same journal as the line
+    journal = "; ".join(e["said"] for e in said["journal"] if e["said"])
+    assert said["exit_code"] == code and line.split(f"{STACK}: ", 1)[1] == journal
+    then(world, line, said)

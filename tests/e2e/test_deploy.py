@@ -93,7 +93,7 @@ def test_credentials_of_another_account_are_refused(world, postmark, tmp_path):
     env.update(credentials("arn:aws:iam::999988887777:role/Elsewhere"))
     result = world.deploy("--yes")
     assert result.returncode == 3
-    assert "refusing to deploy Alpha002-dev-Email: the AWS credentials are for account 999988887777" in result.stderr
+    assert "Alpha002-dev-Email: refusing to deploy: the AWS credentials are for account 999988887777" in result.stderr
     assert "names 111122223333" in result.stderr
     assert postmark.requests == []
     assert not (tmp_path / "op-argv.log").exists(), "the token must not even be resolved"
@@ -187,10 +187,13 @@ def test_preflight_reports_each_check(world, postmark):
     assert_token_nowhere(ok.stdout, ok.stderr, bad.stdout, bad.stderr)
 
 
-def test_unknown_profile_is_one_line(world, postmark):
+def test_unknown_profile_is_a_usage_error_in_one_line(world, postmark):
     result = world.deploy("--profile", "no-such-profile", "--yes")
-    assert result.returncode == 1
-    assert "deploy: error: Alpha002-dev-Email: The config profile (no-such-profile) could not be found" in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "deploy: error: Alpha002-dev-Email: --profile must name a profile of the AWS config (/dev/null), "
+        "got: 'no-such-profile'"
+    )
     assert "Traceback" not in result.stderr
     assert postmark.requests == []
 

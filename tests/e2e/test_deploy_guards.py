@@ -46,7 +46,7 @@ def test_uncommitted_config_and_regenerated_template_are_refused(world, postmark
     assert result.returncode == 3, result.stdout + result.stderr
     (line,) = [entry for entry in result.stderr.splitlines() if entry.startswith("deploy: error:")]
     assert line == (
-        "deploy: error: refusing to deploy Alpha002-dev-Email: not committed as reviewed: "
+        "deploy: error: Alpha002-dev-Email: refusing to deploy: not committed as reviewed: "
         "instances/Alpha002/dev.toml (differs from HEAD), templates/Alpha002-dev-Email.yaml (differs from HEAD); "
         "commit them (through review) or remove them, then rerun"
     )
@@ -280,7 +280,7 @@ def test_a_split_endpoint_is_refused_before_anything_is_called(world, postmark, 
     result = deploy(env, "--yes", checkout=world.checkout)
     assert result.returncode == 3, result.stderr
     (line,) = [entry for entry in result.stderr.splitlines() if entry.startswith("deploy: error:")]
-    assert line.startswith(f"deploy: error: refusing to deploy {STACK}: the AWS services of this run answer from")
+    assert line.startswith(f"deploy: error: {STACK}: refusing to deploy: the AWS services of this run answer from")
     assert f"cloudformation → {elsewhere.url_for('').rstrip('/')}" in line and "nothing was called" in line
     assert elsewhere.log == [], "the other endpoint was called"
     nothing_changed(world, postmark, tmp_path)
@@ -293,13 +293,13 @@ def test_verify_and_rollout_check_the_account_and_the_endpoints_first(world, pos
     other = dict(world["env"], **credentials("arn:aws:iam::999988887777:role/Elsewhere"))
     wrong = world.run(verify_partition_mail.main, "Alpha002", "dev", "--no-postmark", env=other)
     assert wrong.returncode == 3, wrong.stderr
-    assert f"refusing to verify {STACK}: the AWS credentials are for account 999988887777" in wrong.stderr
+    assert f"{STACK}: refusing to verify: the AWS credentials are for account 999988887777" in wrong.stderr
     split = dict(world["env"], AWS_ENDPOINT_URL_ROUTE_53=elsewhere.url_for("").rstrip("/"))
     assert world.run(verify_partition_mail.main, "Alpha002", "dev", "--no-postmark", env=split).returncode == 3
     evidence = tmp_path / "evidence"
     refused = world.run(rollout.main, "--yes", "--evidence-dir", str(evidence), env=split)
     assert refused.returncode == 3, refused.stderr
-    assert f"refusing to roll out {STACK}: the AWS services of this run answer from different endpoints" in (
+    assert f"{STACK}: refusing to roll out: the AWS services of this run answer from different endpoints" in (
         refused.stderr
     )
     assert "pre-flight" not in refused.stderr and not evidence.exists(), "no step ran, nothing was written"

@@ -247,7 +247,7 @@ def test_purge_refuses_what_no_longer_looks_like_the_partitions_and_deletes_noth
     refused = world.purge("--yes")
     assert refused.returncode == 3, refused.stderr
     (line,) = [entry for entry in refused.stderr.splitlines() if entry.startswith("deploy: error:")]
-    assert f"refusing to purge for {STACK}: hosted zone {zone_id} is not tagged as Alpha002's" in line
+    assert f"{STACK}: refusing to purge: hosted zone {zone_id} is not tagged as Alpha002's" in line
     assert "nothing was deleted" in line
     cfn = client("cloudformation", world["admin"])
     assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"

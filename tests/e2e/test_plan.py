@@ -309,3 +309,18 @@ def test_an_added_resource_in_an_update_is_one_unmistakable_row(world, postmark)
     added = [line for line in plan.stdout.splitlines() if "(the resource)" in line]
     assert added and all(line.split()[-1] == "ADDED" for line in added), plan.stdout
     assert not any(line.strip().endswith("{}  (none)") for line in plan.stdout.splitlines())
+
+
+def test_the_first_plan_says_what_registering_with_postmark_adds_and_the_deploy_does_it(world, postmark):
+    plan = ok(world.deploy("--plan", "--json"))
+    document = json.loads(plan.stdout)
+    planned = {c["logical_id"] for c in document["changes"]}
+    assert "DkimSlot1Record" not in planned and document["after_registration"] == ["DkimSlot1Record"]
+    assert (
+        "dev.ardamails.com is not registered with Postmark yet: the deploy registers it and adds DkimSlot1Record too"
+        in plan.stderr
+    )
+    deployed = json.loads(ok(world.deploy("--yes", "--json")).stdout)
+    done = {c["logical_id"] for c in deployed["changes"]}
+    assert done == planned | {"DkimSlot1Record"}, "exactly the plan and what it said registration adds"
+    assert postmark.requests and "after_registration" not in deployed

@@ -116,3 +116,20 @@ def test_postmark_paging_new_pages_forever_stops_at_the_budget(httpserver):
     with pytest.raises(ArdaMailError, match="went on past 50000 domains"):
         find_domain(client, "dev.ardamails.com")
     assert len(httpserver.log) == 100
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("Parameters: just a string\nResources: {}\n", "its Parameters must be a mapping, got: str"),
+        ({"Resources": {"Zone": "a string"}}, "its Resources entry 'Zone' must be a mapping, got: str"),
+        ({"Resources": [1, 2]}, "its Resources must be a mapping, got: list"),
+        ("- a list\n", "not a template (no mapping at the top)"),
+    ],
+)
+def test_a_template_of_the_wrong_shape_is_one_sentence_never_unexpected(body, said):
+    with pytest.raises(ArdaMailError) as raised:
+        parse_template(body, "the deployed template of Alpha002-dev-Email")
+    assert str(raised.value) == (
+        f"the deployed template of Alpha002-dev-Email could not be read as a CloudFormation template: {said}"
+    )

@@ -77,7 +77,7 @@ def check_account(clients: Mapping[str, object], config: PartitionConfig, verb: 
     ``verb`` says what is refused ("deploy", "verify", "roll out").
     """
     infra, where = config.infrastructure, config.stack_name
-    refusing = f"refusing to {verb} {where}"
+    refusing = f"{where}: refusing to {verb}"
     check_endpoints(clients, infra.region, refusing)
     with aws_call("sts get-caller-identity", where):
         identity = clients["sts"].get_caller_identity()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import boto3
 import botocore.session
 from botocore.config import Config
@@ -9,6 +11,7 @@ from botocore.loaders import Loader, create_loader
 from botocore.parsers import ResponseParserError
 
 from tools.lib.aws_errors import aws_call
+from tools.lib.errors import UsageError
 from tools.lib.logger import register_secret
 
 # Standard-mode retries (throttling and transient errors, with backoff), bounded waits.
@@ -27,6 +30,11 @@ def open_session(profile: str | None, region: str, where: str) -> boto3.Session:
     """
     with aws_call("loading the AWS profile", where):
         core = botocore.session.get_session()
+        named = profile or os.environ.get("AWS_PROFILE")
+        if named and named not in core.available_profiles:  # a usage error: the name given is not a profile
+            option = "--profile" if profile else "AWS_PROFILE"
+            config = os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")
+            raise UsageError(f"{option} must name a profile of the AWS config ({config}), got: {named!r}")
         data_path = core.get_config_variable("data_path")
         if data_path not in _LOADERS:
             _LOADERS[data_path] = create_loader(data_path)

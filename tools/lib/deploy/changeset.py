@@ -227,6 +227,6 @@ def check_change_set_account(ctx: Ctx, change_set: ChangeSet) -> None:
     """The change set must live in the configured account (a split STS endpoint could fool step 2)."""
     if change_set.account != ctx.target.account:
         raise Refused(
-            f"refusing to execute on {ctx.target.stack}: the change set {change_set.id} is in account "
+            f"{ctx.target.stack}: refusing to execute: the change set {change_set.id} is in account "
             f"{change_set.account}, but the instance config names {ctx.target.account}; nothing executed"
         )

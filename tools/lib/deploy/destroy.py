@@ -247,7 +247,7 @@ def identify(ctx: Ctx, resources: list[dict]) -> Retained:
     problems = [p for p in [*(zone_problem(ctx, z) for z in zones), *(secret_problem(ctx, s) for s in secrets)] if p]
     if problems:
         raise Refused(
-            f"refusing to purge for {ctx.target.stack}: {'; '.join(problems)}; nothing was deleted: rerun without "
+            f"{ctx.target.stack}: refusing to purge: {'; '.join(problems)}; nothing was deleted: rerun without "
             "--purge-retained, and remove what is retained by hand once you know what it is"
         )
     return Retained(zones, secrets)

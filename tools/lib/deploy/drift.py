@@ -127,7 +127,7 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
         if not plan:
             inspect = drift_details_command(ctx.target.stack, ctx.target.region)
             raise Refused(
-                f"refusing to deploy {ctx.target.stack}: {', '.join(sorted({d.resource for d in rows}))} changed "
+                f"{ctx.target.stack}: refusing to deploy: {', '.join(sorted({d.resource for d in rows}))} changed "
                 "outside CloudFormation (table above) and --overwrite-drift puts back only DNS records; put them "
                 f"back by hand as the EXPECTED column says (see: {inspect}), then rerun"
             )
@@ -155,7 +155,7 @@ def _refuse_incomplete(ctx: Ctx, why: str, *, plan: bool, overwrite: bool) -> No
         )
     elif not overwrite:
         raise Refused(
-            f"refusing to deploy {stack}: CloudFormation's drift detection did not check every resource ({why}); "
+            f"{stack}: refusing to deploy: CloudFormation's drift detection did not check every resource ({why}); "
             f"{advice}"
         )
 
@@ -190,7 +190,7 @@ def refuse_drift(ctx: Ctx, drift: list[Drift], *, plan: bool, overwrite: bool) -
     if plan or overwrite:
         return
     raise Refused(
-        f"refusing to deploy {ctx.target.stack}: {len(drift)} value(s) were changed outside "
+        f"{ctx.target.stack}: refusing to deploy: {len(drift)} value(s) were changed outside "
         "CloudFormation (table above); bring them back into the template, or rerun with --overwrite-drift "
         "to put them back as the deployed template says"
     )

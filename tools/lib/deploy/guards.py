@@ -61,14 +61,14 @@ def check_committed(ctx: Ctx, *, plan: bool, outside_git: bool = False) -> list[
             else "fix the checkout until 'git status' works here, then rerun"
         )
         raise Refused(
-            f"refusing to deploy {stack}: cannot check that the template and its inputs are committed as reviewed "
+            f"{stack}: refusing to deploy: cannot check that the template and its inputs are committed as reviewed "
             f"({exc}); {advice}"
         ) from None
     if problems and plan:
         ctx.out.line(f"{stack}: plan of uncommitted work (not deployable until committed): {', '.join(problems)}")
     elif problems:
         raise Refused(
-            f"refusing to deploy {stack}: not committed as reviewed: {', '.join(problems)}; "
+            f"{stack}: refusing to deploy: not committed as reviewed: {', '.join(problems)}; "
             "commit them (through review) or remove them, then rerun"
         )
     return problems

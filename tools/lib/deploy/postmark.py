@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from templates.partition_email import dkim_record
 from tools.lib.deploy.context import Ctx
 from tools.lib.logger import Secret
 from tools.lib.postmark_client import resolve_base_url
@@ -20,6 +21,15 @@ def resolve_token(ctx: Ctx) -> Secret:
     return ctx.services.resolve_token(reference)
 
 
+def registration_preview(ctx: Ctx) -> str:
+    """What the first deploy adds beyond this plan: Postmark's first DKIM key, known only once it registers."""
+    domain = ctx.target.config.mail_domain
+    return (
+        f"{ctx.target.stack}: {domain} is not registered with Postmark yet: the deploy registers it and adds "
+        f"{dkim_record(1)} too (Postmark's first DKIM key)"
+    )
+
+
 def register(ctx: Ctx, token: Secret, *, read_only: bool) -> Registration | None:
     """Step 8: the domain registered with Postmark (looked up only, for a plan); its DKIM keys and Return-Path.
 
@@ -31,6 +41,7 @@ def register(ctx: Ctx, token: Secret, *, read_only: bool) -> Registration | None
     if read_only:
         registration = lookup_registration(client, domain)
         if registration is None:
-            LOG.warning("%s: %s is not registered with Postmark yet; deploy will register it", ctx.target.stack, domain)
+            ctx.out.line(registration_preview(ctx))
+            ctx.out.document["after_registration"] = [dkim_record(1)]
         return registration
     return register_domain(client, domain, ctx.journal)

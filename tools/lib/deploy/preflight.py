@@ -81,7 +81,7 @@ def permission_rows(ctx: Ctx, identity: dict) -> list[tuple[str, str, str]]:
     """A row per mode: does the caller hold every action docs/permissions.md lists for it?"""
     infra, stack = ctx.target.config.infrastructure, ctx.target.stack
     aws_account.check_endpoints(
-        {"sts": ctx.aws.sts, "iam": ctx.aws.iam}, infra.region, f"refusing to check the permissions of {stack}"
+        {"sts": ctx.aws.sts, "iam": ctx.aws.iam}, infra.region, f"{stack}: refusing to check the permissions"
     )
     caller = identity.get("Arn", "")
     source = caller

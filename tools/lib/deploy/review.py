@@ -116,7 +116,7 @@ def gate_iam(ctx: Ctx, deployed: Deployed, *, is_tty: bool, allow: bool) -> None
     stack = ctx.target.stack
     if not is_tty:
         raise Refused(
-            f"refusing to execute on {stack}: the change set widens IAM permissions "
+            f"{stack}: refusing to execute: the change set widens IAM permissions "
             f"({len(widening)} grant(s), table above); review them, then rerun with --allow-iam-changes --yes"
         )
     if not ask_yes(f"Accept these {len(widening)} IAM widening(s) on {stack}?"):

@@ -46,9 +46,24 @@ def load_template(body: str) -> dict:
         if isinstance(event, yaml.AliasEvent):
             raise ValueError("YAML aliases are not allowed in a CloudFormation template")
     document = yaml.load(body, Loader=Loader)  # noqa: S506 - SafeLoader subclass
+    return checked_shape(document)
+
+
+def checked_shape(document: object) -> dict:
+    """``document`` if it has a template's shape (each section a mapping of mappings); ValueError otherwise."""
     if not isinstance(document, dict):
         raise ValueError("not a template (no mapping at the top)")
+    for section in SECTIONS:
+        if document.get(section) is not None and not isinstance(document[section], dict):
+            raise ValueError(f"its {section} must be a mapping, got: {type(document[section]).__name__}")
+        for name, value in (document.get(section) or {}).items():
+            if not isinstance(value, dict):
+                raise ValueError(f"its {section} entry {name!r} must be a mapping, got: {type(value).__name__}")
     return document
+
+
+# The sections a template holds as mappings of name to a mapping (a hostile template that breaks this is refused).
+SECTIONS = ("Parameters", "Conditions", "Resources", "Outputs", "Mappings")
 
 
 def conditions(template: dict, params: dict[str, str]) -> dict[str, bool]:
@@ -120,10 +135,8 @@ def live_resources(template: dict, params: dict[str, str]) -> dict[str, dict]:
 
 def parse_template(body: str | dict, what: str) -> dict:
     """A template (YAML with short-form tags, JSON, or already a dict) as plain data; one sentence if it is not."""
-    if isinstance(body, dict):
-        return body
     try:
-        return load_template(body)
+        return checked_shape(body) if isinstance(body, dict) else load_template(body)
     except (ValueError, yaml.YAMLError) as exc:
         problem = " ".join(str(exc).split())[:200]
         raise ArdaMailError(f"{what} could not be read as a CloudFormation template: {problem}") from None
