@@ -183,10 +183,10 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
         services=services or Services(lint=linter.verdict, postmark=PostmarkClient.on(clock)),
         checkout=checkout,
         clock=clock,
-        report=Plan(target=target.describe()),
         follow_timeout_seconds=args.timeout * 60,
     )
     started = clock.monotonic()
+    record = Plan(target=target.describe())  # the reviewer's record: filled by the mode, printed here once
     try:
         if args.preflight:
             passed = preflight(ctx)
@@ -196,7 +196,8 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
             opts = DestroyOptions(
                 assume_yes=args.yes, is_tty=can_ask(), purge_retained=args.purge_retained, resolver=args.resolver
             )
-            run.out.document["outcome"] = destroy(ctx, opts)
+            teardown = destroy(ctx, opts)
+            run.out.document.update(outcome=teardown.outcome, **teardown.to_dict())
             return Exit.OK
         opts = Options(
             plan=args.plan,
@@ -210,21 +211,21 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
             outside_git=args.deploy_outside_git,
         )
         # After the journal is unwound (the frame closes run.resources then): did this run execute its change set?
-        run.resources.callback(lambda: run.out.document.update(executed=execution(ctx)))
+        run.resources.callback(lambda: run.out.document.update(executed=execution(ctx, record)))
         try:
-            run.out.document["outcome"] = (plan if args.plan else deploy)(ctx, opts)
+            run.out.document["outcome"] = (plan if args.plan else deploy)(ctx, opts, record)
         except BaseException:
-            report(run, ctx, args.summary_file, required=False)  # what the reviewer should see of a stopped run
+            report(run, ctx, record, args.summary_file, required=False)  # what the reviewer sees of a stopped run
             raise
-        report(run, ctx, args.summary_file, required=args.plan)
+        report(run, ctx, record, args.summary_file, required=args.plan)
         return Exit.OK
     finally:
         LOG.info("%s: finished in %.1fs, %d AWS call(s)", target.stack, clock.monotonic() - started, aws.calls)
 
 
-def execution(ctx: Ctx) -> bool | None:
+def execution(ctx: Ctx, record: Plan) -> bool | None:
     """Whether this run executed the change set it created: True, False, or None when AWS could not say."""
-    made = ctx.report.change_set
+    made = record.change_set
     entry = next((e for e in ctx.journal.entries if made and e.what == f"change set {made}"), None)
     if entry is None:
         return False
@@ -243,7 +244,7 @@ def start_lint(target: Target, checkout: Checkout) -> LintJob | None:
     return LintJob(body, target.region)
 
 
-def report(run: frame.Run, ctx: Ctx, path: Path | None, *, required: bool) -> None:
+def report(run: frame.Run, ctx: Ctx, record: Plan, path: Path | None, *, required: bool) -> None:
     """The plan into the JSON document, and as Markdown to --summary-file and the GitHub Actions step summary.
 
     The destination was checked before anything changed (``check``); what can still
@@ -251,11 +252,11 @@ def report(run: frame.Run, ctx: Ctx, path: Path | None, *, required: bool) -> No
     for), and is one error line otherwise: a deploy's outcome, or the first failure of
     a stopped run, stays the one its exit code reports.
     """
-    run.out.document.update(ctx.report.to_dict())
+    run.out.document.update(record.to_dict())
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY") if on_github_actions() else None
     if path is None and not step_summary:
         return
-    text = markdown(ctx.report)
+    text = markdown(record)
     for destination, write in ((path, write_file), (Path(step_summary) if step_summary else None, append_file)):
         if destination is None:
             continue

@@ -145,6 +145,7 @@ class Run:
     out: io.StringIO
     clock: FakeClock
     fakes: Fakes
+    record: Plan  # the reviewer's record the mode fills
 
     @property
     def text(self) -> str:
@@ -162,9 +163,8 @@ def make(aws, fakes: Fakes | None = None) -> Run:
         Journal(),
         services=fakes.services(),
         clock=clock.clock(),
-        report=Plan(),
     )
-    return Run(ctx, out, clock, fakes)
+    return Run(ctx, out, clock, fakes, Plan())
 
 
 def cfn(aws):
@@ -363,7 +363,7 @@ def ready_update(aws, changes=(MODIFY_RECORD,)):
 
 
 def deploy(run: Run, **options) -> str:
-    return modes.deploy(run.ctx, modes.Options(**{"assume_yes": True, **options}))
+    return modes.deploy(run.ctx, modes.Options(**{"assume_yes": True, **options}), run.record)
 
 
 # -- the sequences ----------------------------------------------------------------------------------
@@ -541,7 +541,7 @@ def test_plan_deletes_the_change_set_and_the_review_stack(aws):
     expect_create_change_set(aws, "CREATE")
     expect_change_set(aws, "CREATE_COMPLETE", changes=[ADD_ZONE])
     expect_discard_create(aws)
-    assert modes.plan(run.ctx, modes.Options(plan=True)) == "planned"
+    assert modes.plan(run.ctx, modes.Options(plan=True), run.record) == "planned"
     assert "plan only; change set deleted, nothing executed" in run.text
     assert [e.state for e in run.ctx.journal.entries] == ["undone"], "a plan registers nothing with Postmark"
 
@@ -686,7 +686,7 @@ def test_a_plan_never_deletes_a_failed_stack(aws):
     expect_identity(aws)
     expect_stack(aws, "ROLLBACK_COMPLETE")
     with pytest.raises(Refused, match="a plan never deletes it") as info:
-        modes.plan(run.ctx, modes.Options(plan=True, delete_failed_stack=True))
+        modes.plan(run.ctx, modes.Options(plan=True, delete_failed_stack=True), run.record)
     assert "rerun with --delete-failed-stack" not in str(info.value)
 
 
@@ -699,7 +699,7 @@ def test_plan_leaves_a_review_stack_that_holds_someone_elses_change_set(aws, cap
     expect_change_set(aws, "CREATE_COMPLETE", changes=[ADD_ZONE])
     cfn(aws).add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
     expect_review_stack_deleted(aws, others=["their-deploy"])
-    assert modes.plan(run.ctx, modes.Options(plan=True)) == "planned"
+    assert modes.plan(run.ctx, modes.Options(plan=True), run.record) == "planned"
     assert "holds 1 other change set(s) (their-deploy)" in caplog.text
 
 

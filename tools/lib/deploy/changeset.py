@@ -196,7 +196,6 @@ def create_change_set(ctx: Ctx, body: str, parameters: dict[str, str], state: St
         )
     entry.what = f"change set {change_set.id}"
     entry.undo = lambda: discard(ctx, change_set.id, state.kind)  # by its ARN, now that AWS said it
-    ctx.report.change_set = change_set.id
     return Created(change_set, entry)
 
 
@@ -219,7 +218,6 @@ def wait_for_changes(ctx: Ctx, created: Created) -> list[ResourceChange] | None:
     except NoChanges:
         ctx.journal.undo(created.entry)
         ctx.journal.discard(created.entry)  # an empty change set changed nothing: not worth a word
-        ctx.report.change_set = ""
         return None
 
 

@@ -2,9 +2,9 @@
 
 ``Ctx`` is immutable and carries no step's result: a step that finds something
 returns it, and the mode function (``tools.lib.deploy.modes``) hands it to the next
-step. The only things written to on the way are the output (``out``), the journal
-(``journal``) and the reviewer's report (``report``); no step reads them to decide
-anything.
+step and into the reviewer's record it was given. The only things written to on the
+way are the output (``out``: lines and tables) and the journal (``journal``); no step
+reads either to decide anything.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from tools.lib.deploy.cloudformation import Stack, StackEvent
 from tools.lib.journal import Journal
 from tools.lib.logger import Secret
 from tools.lib.output import Sink
-from tools.lib.plan.report import Plan
 from tools.lib.postmark_client import PostmarkClient
 
 REPO = Path(__file__).resolve().parents[3]
@@ -141,7 +140,6 @@ class Ctx:
     services: Services = field(default_factory=Services)
     checkout: Checkout = field(default_factory=Checkout)
     clock: Clock = REAL
-    report: Plan = field(default_factory=Plan)  # the reviewer's report: written by steps, read by the summary only
     follow_timeout_seconds: float = 3600.0
 
     @cached_property

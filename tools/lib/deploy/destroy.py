@@ -57,8 +57,24 @@ class DestroyOptions:
     resolver: str | None = None  # IP[:PORT]: who the purge asks whether the parent still delegates the domain
 
 
-def destroy(ctx: Ctx, opts: DestroyOptions) -> str:
-    """Take the partition down; the outcome."""
+@dataclass(frozen=True)
+class Teardown:
+    """What a teardown did: its outcome, what is retained now, and the stack's resources with their fates."""
+
+    outcome: str
+    retained: Retained
+    resources: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The JSON document's part (``retained`` empty once purged)."""
+        found: dict = {"retained": self.retained.to_dict()}
+        if self.resources:
+            found["resources"] = self.resources
+        return found
+
+
+def destroy(ctx: Ctx, opts: DestroyOptions) -> Teardown:
+    """Take the partition down; what it did."""
     stack_name = ctx.target.stack
     check_account(ctx)
     stack = ctx.stack.describe()
@@ -67,7 +83,7 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> str:
     status = stack["StackStatus"]
     if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
         raise Refused(f"{stack_name}: the stack is busy ({status}); wait for it to settle, then rerun --destroy")
-    resources = show_fates(ctx, stack)
+    resources, fates = show_fates(ctx, stack)
     refuse_imported(ctx, stack)
     retained = identify(ctx, resources) if opts.purge_retained else Retained()
     if opts.purge_retained:
@@ -97,12 +113,10 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> str:
     )
     if opts.purge_retained:
         purge(ctx, retained)
-        ctx.out.document["retained"] = {}
-        return "destroyed"
+        return Teardown("destroyed", Retained(), fates)
     kept = Retained(*_physical_ids(resources))
     print_retained(ctx, kept)
-    ctx.out.document["retained"] = {"zones": kept.zones, "webhook_secrets": kept.secrets}
-    return "destroyed"
+    return Teardown("destroyed", kept, fates)
 
 
 def deletion_sentence(ctx: Ctx, stack_id: str, watch: str) -> str:
@@ -127,6 +141,10 @@ class Retained:
         parts = [f"hosted zone {z}" for z in self.zones] + [f"webhook secret {s}" for s in self.secrets]
         return ", ".join(parts) or "nothing retained"
 
+    def to_dict(self) -> dict:
+        """``{}`` when nothing is retained, as the JSON document has always said."""
+        return {"zones": self.zones, "webhook_secrets": self.secrets} if self.zones or self.secrets else {}
+
 
 def refuse_imported(ctx: Ctx, stack: dict) -> None:
     """CloudFormation cannot delete a stack whose exports others import: refuse before touching anything."""
@@ -141,25 +159,23 @@ def refuse_imported(ctx: Ctx, stack: dict) -> None:
         )
 
 
-def purge_orphans(ctx: Ctx, opts: DestroyOptions) -> str:
+def purge_orphans(ctx: Ctx, opts: DestroyOptions) -> Teardown:
     """No stack: what earlier stacks of this partition retained, found by name and tags; purged when asked."""
     stack_name = ctx.target.stack
     found = find_orphans(ctx)
-    ctx.out.document["retained"] = {"zones": found.zones, "webhook_secrets": found.secrets}
     if not opts.purge_retained:
         ctx.out.line(f"{stack_name}: no such stack in account {ctx.target.account}; nothing to take down")
         if found.zones or found.secrets:
             ctx.out.line(f"  retained by an earlier stack: {found.describe()}; remove them with --purge-retained")
-        return "nothing-to-destroy"
+        return Teardown("nothing-to-destroy", found)
     if not (found.zones or found.secrets):
         ctx.out.line(f"{stack_name}: no such stack, and nothing it retained in account {ctx.target.account}")
-        return "nothing-to-destroy"
+        return Teardown("nothing-to-destroy", found)
     ctx.out.line(f"{stack_name}: no such stack; retained by an earlier one, to purge: {found.describe()}")
     refuse_claimed(ctx, found.zones, resolver=opts.resolver)
     confirm_destroy(ctx, opts)
     purge(ctx, found)
-    ctx.out.document["retained"] = {}
-    return "purged"
+    return Teardown("purged", Retained())
 
 
 def refuse_claimed(ctx: Ctx, zones: list[str], *, resolver: str | None = None, elsewhere_only: bool = False) -> None:
@@ -311,9 +327,9 @@ def find_orphans(ctx: Ctx) -> Retained:
     return Retained(zones, secrets)
 
 
-def show_fates(ctx: Ctx, stack: dict) -> list[dict]:
+def show_fates(ctx: Ctx, stack: dict) -> tuple[list[dict], list[dict]]:
     """Each resource of the stack, DELETE or RETAIN (its DeletionPolicy), as a table; the stack's resources
-    (as CloudFormation recorded them: logical ID, type, physical ID)."""
+    (as CloudFormation recorded them: logical ID, type, physical ID), and each one's fate for the document."""
     with aws_call("cloudformation get-template", ctx.target.stack):
         body = ctx.aws.cloudformation.get_template(StackName=stack["StackId"], TemplateStage="Original")
     template = parse_template(body["TemplateBody"], f"the deployed template of {ctx.target.stack}")
@@ -338,10 +354,8 @@ def show_fates(ctx: Ctx, stack: dict) -> list[dict]:
         for r in named
     ]
     ctx.out.table(f"{ctx.target.stack}: taking the partition down in account {ctx.target.account}", rows)
-    ctx.out.document["resources"] = [
-        dict(zip(("fate", "logical_id", "type", "physical_id"), r, strict=True)) for r in rows[1:]
-    ]
-    return named
+    fates = [dict(zip(("fate", "logical_id", "type", "physical_id"), r, strict=True)) for r in rows[1:]]
+    return named, fates
 
 
 def confirm_destroy(ctx: Ctx, opts: DestroyOptions) -> None:

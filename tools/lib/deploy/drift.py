@@ -37,6 +37,15 @@ class DriftCheck:
     records: list[Drift] = field(default_factory=list)
     detection: str | None = None
     unstarted: str = ""  # why CloudFormation's detection could not be started ("": it was, or no stack)
+    note: str = ""  # what could not be compared, for the reviewer
+
+
+@dataclass(frozen=True)
+class DriftVerdict:
+    """Step 10: CloudFormation's drift rows for what is not a record, and what its detection left unchecked."""
+
+    rows: list[Drift] = field(default_factory=list)
+    note: str = ""
 
 
 def check_drift(ctx: Ctx, deployed: Deployed, *, plan: bool, overwrite: bool) -> DriftCheck:
@@ -45,13 +54,11 @@ def check_drift(ctx: Ctx, deployed: Deployed, *, plan: bool, overwrite: bool) ->
         return DriftCheck()
     zone_id = deployed.outputs.get(O_ZONE_ID)
     if not zone_id:
-        ctx.report.drift_note = "The deployed stack has no zone output: records not compared."
-        return DriftCheck()
+        return DriftCheck(note="The deployed stack has no zone output: records not compared.")
     with aws_call("route53 list-resource-record-sets", ctx.target.stack):
         pages = ctx.aws.route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
         live = [record for page in pages for record in page["ResourceRecordSets"]]
     records = record_drift(live_resources(deployed.template, deployed.values), live)
-    ctx.report.drift += records
     detection, unstarted = _start_detection(ctx)
     refuse_drift(ctx, records, plan=plan, overwrite=overwrite)
     return DriftCheck(records, detection, unstarted)
@@ -69,7 +76,7 @@ def _start_detection(ctx: Ctx) -> tuple[str | None, str]:
         return None, redact(f"it could not be started ({code})")
 
 
-def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool) -> list[Drift]:
+def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool) -> DriftVerdict:
     """Step 10: CloudFormation's verdict on the non-record resources (records were compared at step 5).
 
     A detection that could not be started, failed for some resources (``DETECTION_FAILED``:
@@ -80,10 +87,11 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
     the deploy refuses and says how to look at it and put it back by hand.
     """
     if check.detection is None:
-        if check.unstarted:
-            _note_incomplete(ctx, check.unstarted)
-            _refuse_incomplete(ctx, check.unstarted, plan=plan, overwrite=overwrite)
-        return []
+        if not check.unstarted:
+            return DriftVerdict(note=check.note)
+        note = _note_incomplete(ctx, check.unstarted)
+        _refuse_incomplete(ctx, check.unstarted, plan=plan, overwrite=overwrite)
+        return DriftVerdict(note=note)
     cfn = ctx.aws.cloudformation
     try:
         deadline = ctx.clock.monotonic() + min(DETECTION_DEADLINE_SECONDS, ctx.follow_timeout_seconds)
@@ -105,8 +113,7 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
         incomplete = f"DETECTION_FAILED: {failure_reasons(status.get('DetectionStatusReason'))}"
     elif status["DetectionStatus"] == "DETECTION_IN_PROGRESS":
         incomplete = f"still running after {DETECTION_DEADLINE_SECONDS:.0f}s"
-    if incomplete:
-        _note_incomplete(ctx, incomplete)
+    note = _note_incomplete(ctx, incomplete) if incomplete else check.note
     rows = []
     for drift in drifts:
         if drift.get("ResourceType") == RECORD_TYPE:
@@ -121,7 +128,6 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
                     str(drift.get("ResourceType", "")),
                 )
             )
-    ctx.report.drift += rows
     if rows:
         show_drift(ctx, rows)
         if not plan:
@@ -133,15 +139,14 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
             )
     if incomplete:  # after the drift it did find, which refuses first
         _refuse_incomplete(ctx, incomplete, plan=plan, overwrite=overwrite)
-    return rows
+    return DriftVerdict(rows, note)
 
 
-def _note_incomplete(ctx: Ctx, why: str) -> None:
+def _note_incomplete(ctx: Ctx, why: str) -> str:
     """The reviewer's note: CloudFormation's detection did not check every resource, and why."""
-    ctx.report.drift_note = (
-        f"CloudFormation's drift detection did not check every resource ({why}); the records were compared directly."
-    )
-    LOG.info("%s: %s", ctx.target.stack, ctx.report.drift_note)
+    note = f"CloudFormation's drift detection did not check every resource ({why}); the records were compared directly."
+    LOG.info("%s: %s", ctx.target.stack, note)
+    return note
 
 
 def _refuse_incomplete(ctx: Ctx, why: str, *, plan: bool, overwrite: bool) -> None:

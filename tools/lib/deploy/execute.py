@@ -91,8 +91,6 @@ def report_failure(ctx: Ctx, stack_id: str, since: str | None, final: str) -> No
 
 
 def print_exports(ctx: Ctx, stack: dict) -> None:
-    """The stack's exports, one per line, and in the JSON document."""
-    found = exports(stack)
-    for name, value in found:
+    """The stack's exports, one per line."""
+    for name, value in exports(stack):
         ctx.out.line(f"  {name} = {value}")
-    ctx.out.document["exports"] = dict(found)

@@ -2,8 +2,10 @@
 
 Every step is a function handed the context and what earlier steps returned; the
 sequence reads top to bottom. The read-only guards (2-5) run before the token is
-resolved (6) and before anything changes (8: Postmark). From step 9 on, every
-change is in the journal, which the frame unwinds on any exit.
+resolved (6) and before anything changes (8: Postmark). From step 8 on, every
+change is in the journal before it is made, and the frame unwinds it on any exit.
+The reviewer's record (``Plan``) is filled here, in the mode, from what the steps
+return; no step reads it.
 """
 
 from __future__ import annotations
@@ -20,14 +22,22 @@ from tools.lib.deploy.changeset import (
     this_run,
     wait_for_changes,
 )
+from tools.lib.deploy.cloudformation import exports
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.drift import DriftCheck, check_drift, finish_detection, repair_drift
 from tools.lib.deploy.execute import execute
 from tools.lib.deploy.guards import check_account, check_committed, committed_template, lint
 from tools.lib.deploy.parameters import template_parameters
-from tools.lib.deploy.postmark import register, resolve_token
+from tools.lib.deploy.postmark import ADDED_BY_REGISTRATION, register, resolve_token
 from tools.lib.deploy.protections import protect
-from tools.lib.deploy.review import confirm, confirm_repair, describe_changes, gate_iam, show_changes
+from tools.lib.deploy.review import (
+    change_rows,
+    confirm,
+    confirm_repair,
+    describe_changes,
+    gate_iam,
+    show_changes,
+)
 from tools.lib.deploy.state import (
     Deployed,
     StackState,
@@ -38,7 +48,8 @@ from tools.lib.deploy.state import (
     refuse_taken_secret_names,
 )
 from tools.lib.logger import Secret
-from tools.lib.plan.diff import RECORD_TYPE
+from tools.lib.plan.diff import RECORD_TYPE, Drift
+from tools.lib.plan.report import Plan
 from tools.lib.registration import Registration
 
 LOG = logging.getLogger(__name__)
@@ -109,31 +120,44 @@ def purpose(opts: Options) -> str:
     return "deploy" if opts.assume_yes or opts.is_tty else "review"
 
 
-def plan(ctx: Ctx, opts: Options) -> str:
-    """Steps 2-10, read-only at Postmark; the change set is shown, then deleted. The outcome."""
+def plan(ctx: Ctx, opts: Options, record: Plan) -> str:
+    """Steps 2-10, read-only at Postmark; the change set is shown, then deleted. The outcome.
+
+    ``record`` is the reviewer's record the command prints (``--json``, ``--summary-file``):
+    this function fills it from what each step returns, as it goes (a stopped run shows what
+    it found); no step reads it.
+    """
     ready = prepare(ctx, opts)
+    record.drift = list(ready.drift.records)
+    if ready.registration is None:
+        record.after_registration = list(ADDED_BY_REGISTRATION)
     created, parameters = submit(ctx, ready, opts)  # 9
+    record.change_set = created.change_set.id
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
-        finish_detection(ctx, ready.drift, plan=True, overwrite=False)
-        if ctx.report.drift:
+        record.change_set = ""
+        verdict = finish_detection(ctx, ready.drift, plan=True, overwrite=False)
+        record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
+        if record.drift:
             ctx.out.line(f"{ctx.target.stack}: no template changes, but the live stack has drifted")
         else:
             ctx.out.line(f"{ctx.target.stack}: no changes; the stack already matches the committed template")
-        say_what_a_deploy_would_do(ctx)
+        say_what_a_deploy_would_do(ctx, record.drift)
         return "no-changes"
     show_changes(ctx, changes)
-    describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
-    finish_detection(ctx, ready.drift, plan=True, overwrite=False)
+    record.changes = change_rows(changes)
+    review = describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
+    record.parameters, record.properties, record.iam = review.parameters, review.properties, review.iam
+    verdict = finish_detection(ctx, ready.drift, plan=True, overwrite=False)
+    record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
     ctx.journal.undo(created.entry)
     ctx.out.line(f"{ctx.target.stack}: plan only; change set deleted, nothing executed")
-    say_what_a_deploy_would_do(ctx)
+    say_what_a_deploy_would_do(ctx, record.drift)
     return "planned"
 
 
-def say_what_a_deploy_would_do(ctx: Ctx) -> None:
+def say_what_a_deploy_would_do(ctx: Ctx, drift: list[Drift]) -> None:
     """After a plan that found drift: the deploy of this plan would be refused, and what would get it through."""
-    drift = ctx.report.drift
     if not drift:
         return
     others = sorted({d.resource for d in drift if d.resource_type != RECORD_TYPE})
@@ -148,27 +172,35 @@ def say_what_a_deploy_would_do(ctx: Ctx) -> None:
     ctx.out.line(f"{ctx.target.stack}: a deploy now would be refused (exit 3) because of the drift above; {way}")
 
 
-def deploy(ctx: Ctx, opts: Options) -> str:
-    """Steps 2-11: guards, token, lint, Postmark, change set, review, execute. The outcome."""
+def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
+    """Steps 2-11: guards, token, lint, Postmark, change set, review, execute. The outcome (``record``: see plan)."""
     ready = prepare(ctx, opts)
+    record.drift = list(ready.drift.records)
     created, parameters = submit(ctx, ready, opts)  # 9
+    record.change_set = created.change_set.id
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
+        record.change_set = ""
         ctx.out.line(f"{ctx.target.stack}: no changes; the stack already matches the committed template")
-        drift = ready.drift.records + finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift)
-        if opts.overwrite_drift and drift:
-            confirm_repair(ctx, drift, assume_yes=opts.assume_yes, is_tty=opts.is_tty)
-            repair_drift(ctx, ready.deployed, drift)
+        verdict = finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift)
+        record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
+        if opts.overwrite_drift and record.drift:
+            confirm_repair(ctx, record.drift, assume_yes=opts.assume_yes, is_tty=opts.is_tty)
+            repair_drift(ctx, ready.deployed, record.drift)
         if ready.state.running:
             protect(ctx, ready.state.running)
         return "no-changes"
     show_changes(ctx, changes)
-    describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
-    drift = ready.drift.records + finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift)
-    gate_iam(ctx, ready.deployed, is_tty=opts.is_tty, allow=opts.allow_iam_changes)  # 11
+    record.changes = change_rows(changes)
+    review = describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
+    record.parameters, record.properties, record.iam = review.parameters, review.properties, review.iam
+    verdict = finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift)
+    record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
+    gate_iam(ctx, ready.deployed, review.iam, is_tty=opts.is_tty, allow=opts.allow_iam_changes)  # 11
     confirm(ctx, created, assume_yes=opts.assume_yes, is_tty=opts.is_tty)
     check_change_set_account(ctx, created.change_set)
-    if opts.overwrite_drift and drift:
-        repair_drift(ctx, ready.deployed, drift)
-    execute(ctx, created)
+    if opts.overwrite_drift and record.drift:
+        repair_drift(ctx, ready.deployed, record.drift)
+    settled = execute(ctx, created)
+    record.exports = dict(exports(settled))
     return "deployed"

@@ -21,6 +21,10 @@ def resolve_token(ctx: Ctx) -> Secret:
     return ctx.services.resolve_token(reference)
 
 
+# What a deploy adds beyond a plan made before the domain is registered: Postmark's first key's record.
+ADDED_BY_REGISTRATION = (dkim_record(1),)
+
+
 def registration_preview(ctx: Ctx) -> str:
     """What the first deploy adds beyond this plan: Postmark's first DKIM key, known only once it registers."""
     domain = ctx.target.config.mail_domain
@@ -42,6 +46,5 @@ def register(ctx: Ctx, token: Secret, *, read_only: bool) -> Registration | None
         registration = lookup_registration(client, domain)
         if registration is None:
             ctx.out.line(registration_preview(ctx))
-            ctx.out.document["after_registration"] = [dkim_record(1)]
         return registration
     return register_domain(client, domain, ctx.journal)

@@ -1,15 +1,16 @@
 """Steps 10-11: what the change set will do, shown to the reviewer, and the operator's yes.
 
-``describe_changes`` fills the report (parameters deployed → new, every changed
-property, IAM widening) and prints its tables; ``gate_iam`` asks for a separate yes
-to IAM widening on a running stack; ``confirm`` is ``--yes`` or ``y`` on a terminal,
-otherwise the change set is kept for review (exit 4).
+``describe_changes`` prints and returns the review (parameters deployed → new, every
+changed property, IAM widening); ``gate_iam`` asks for a separate yes to the widening it
+returned, on a running stack; ``confirm`` is ``--yes`` or ``y`` on a terminal, otherwise
+the change set is kept for review (exit 4).
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+from dataclasses import dataclass, field
 
 from templates.partition_email import O_TOKEN_SECRET, P_TOKEN
 from tools.lib.aws_errors import AWS_FAILURES
@@ -19,19 +20,39 @@ from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.state import Deployed, masked
 from tools.lib.errors import NotDone, Refused
 from tools.lib.logger import Secret, register_secret
-from tools.lib.plan.diff import iam_widening, parameter_changes, property_changes
+from tools.lib.plan.diff import (
+    IamWidening,
+    ParameterChange,
+    PropertyChange,
+    iam_widening,
+    parameter_changes,
+    property_changes,
+)
 from tools.lib.plan.template import live_resources, no_echo_parameters, parse_template
 from tools.lib.prompt import ask_yes
 
 LOG = logging.getLogger(__name__)
 
 
-def show_changes(ctx: Ctx, changes: list[ResourceChange]) -> None:
-    """The change set as a table, and in the report."""
-    ctx.report.changes = [
+@dataclass(frozen=True)
+class Review:
+    """What a reviewer is shown besides the change list: parameters, property changes, IAM widening."""
+
+    parameters: list[ParameterChange] = field(default_factory=list)
+    properties: list[PropertyChange] = field(default_factory=list)
+    iam: list[IamWidening] = field(default_factory=list)
+
+
+def change_rows(changes: list[ResourceChange]) -> list[dict]:
+    """The change set's rows as the JSON document and the evidence hold them."""
+    return [
         {"action": c.action, "logical_id": c.logical_id, "resource_type": c.resource_type, "replacement": c.replacement}
         for c in changes
     ]
+
+
+def show_changes(ctx: Ctx, changes: list[ResourceChange]) -> None:
+    """The change set as a table."""
     rows = [("ACTION", "LOGICAL ID", "RESOURCE TYPE", "REPLACEMENT")] + [
         (c.action, c.logical_id, c.resource_type, c.replacement or "-") for c in changes
     ]
@@ -62,21 +83,21 @@ def describe_changes(
     token: Secret,
     *,
     verbose: bool = False,
-) -> None:
-    """Parameters deployed → new, every changed property, and IAM widening: printed and kept in the report."""
+) -> Review:
+    """Parameters deployed → new, every changed property, and IAM widening: printed, and returned."""
     stack = ctx.target.stack
     new_template = parse_template(body, f"templates/{ctx.checkout.template_path(ctx.target.config).name}")
     new_values = masked(new_template, parameters)
     no_echo = no_echo_parameters(new_template)
-    report = ctx.report
-    report.parameters = parameter_changes(
-        deployed.values, new_values, no_echo, {P_TOKEN: token_changed(ctx, deployed, token)}
-    )
+    changed = parameter_changes(deployed.values, new_values, no_echo, {P_TOKEN: token_changed(ctx, deployed, token)})
     old_resources = live_resources(deployed.template, deployed.values)
     new_resources = live_resources(new_template, new_values)
     creating = not deployed.template
-    report.properties = property_changes(old_resources, new_resources, [c.logical_id for c in changes], verbose=verbose)
-    report.iam = iam_widening(old_resources, new_resources)
+    report = Review(
+        changed,
+        property_changes(old_resources, new_resources, [c.logical_id for c in changes], verbose=verbose),
+        iam_widening(old_resources, new_resources),
+    )
     shown = [p for p in report.parameters if p.changed or p.name in no_echo]
     if shown:
         ctx.out.table(
@@ -97,6 +118,7 @@ def describe_changes(
         ctx.out.table(f"{stack}: {title}", rows)
     if creating and not verbose:
         ctx.out.line(f"{stack}: a new stack: every property of every resource with --verbose")
+    return report
 
 
 def _grant(widening: str) -> str:
@@ -104,13 +126,12 @@ def _grant(widening: str) -> str:
     return widening.removeprefix("new ").removesuffix(" (new statement)")
 
 
-def gate_iam(ctx: Ctx, deployed: Deployed, *, is_tty: bool, allow: bool) -> None:
+def gate_iam(ctx: Ctx, deployed: Deployed, widening: list[IamWidening], *, is_tty: bool, allow: bool) -> None:
     """Widening IAM on a running stack needs its own yes: --allow-iam-changes, or y to that table on a terminal.
 
     A creation grants everything anew and was reviewed whole with its pull request:
     the table shows its grants, the gate guards changes to a running partition.
     """
-    widening = ctx.report.iam
     if not deployed.template or not widening or allow:
         return
     stack = ctx.target.stack

@@ -24,10 +24,12 @@ class Plan:
     drift_note: str = ""
     changes: list[dict] = field(default_factory=list)
     change_set: str = ""
+    after_registration: list[str] = field(default_factory=list)  # a plan before Postmark registered the domain
+    exports: dict[str, str] | None = None  # after a deploy that settled
 
     def to_dict(self) -> dict:
         """A JSON-ready view (``--json``)."""
-        return {
+        found = {
             "target": self.target,
             "change_set": self.change_set,
             "changes": self.changes,
@@ -37,6 +39,11 @@ class Plan:
             "drift": [asdict(d) for d in self.drift],
             "drift_note": self.drift_note,
         }
+        if self.after_registration:
+            found["after_registration"] = list(self.after_registration)
+        if self.exports is not None:
+            found["exports"] = dict(self.exports)
+        return found
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
