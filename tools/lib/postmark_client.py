@@ -7,7 +7,8 @@
 - Connect/read timeouts, and an overall deadline per call (all attempts, and a body
   that trickles in byte by byte); bounded retries with exponential backoff and full
   jitter on 429 (honouring a finite ``Retry-After``), 500, 502, 503, 504, connection
-  errors and timeouts.
+  errors and timeouts. A caller that waits (``poll``) bounds its calls further with
+  ``within(seconds)``: no attempt starts, and no attempt's timeouts reach, past that.
 - Redirects are never followed: the Postmark API does not redirect, and following one
   would send the token header to another host. Any 3xx is an error.
 - A plain-http (loopback) base URL bypasses proxies from the environment, so the
@@ -26,6 +27,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -34,7 +36,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -240,6 +242,21 @@ class PostmarkClient:
         self._sleep = sleep
         self._clock = clock
         self._deadline_seconds = deadline
+        self._until = math.inf  # within(): the caller's deadline, on the same clock
+
+    @contextlib.contextmanager
+    def within(self, seconds: float) -> Iterator[PostmarkClient]:
+        """Every call made inside ends within ``seconds`` from now: its attempts, its retry pauses, its reply.
+
+        A call that finds no time left is not sent (PostmarkError); one that runs out is
+        the usual "timed out" error. Nested, the earlier deadline wins.
+        """
+        outer = self._until
+        self._until = min(outer, self._clock() + seconds)
+        try:
+            yield self
+        finally:
+            self._until = outer
 
     # -- the endpoints --------------------------------------------------------
 
@@ -307,9 +324,15 @@ class PostmarkClient:
         if json is not None:
             headers["Content-Type"] = "application/json"
         url = self.base_url + path
-        deadline = self._clock() + self._deadline_seconds
+        deadline = min(self._clock() + self._deadline_seconds, self._until)
         for attempt in range(1, self._retry.max_attempts + 1):
             last = attempt == self._retry.max_attempts
+            left = deadline - self._clock()
+            if left <= 0:  # only before the first attempt: a retry is made only with time left after its pause
+                raise PostmarkError(
+                    f"Postmark {method} {path} was not sent: the wait it belongs to had no time left for it "
+                    f"({self.base_url})"
+                )
             try:
                 response = self._session.request(
                     method,
@@ -317,7 +340,7 @@ class PostmarkClient:
                     params=params,
                     json=json,
                     headers=headers,
-                    timeout=self._timeout,
+                    timeout=tuple(min(limit, left) for limit in self._timeout),
                     allow_redirects=False,
                     stream=True,
                 )
@@ -332,14 +355,14 @@ class PostmarkClient:
                         f"Postmark {method} {path} {kind} after the request was sent ({self.base_url}): it may "
                         "have taken effect, so it was not sent again; check in Postmark before rerunning"
                     ) from None
-                if last or self._clock() >= deadline:
+                delay = self._retry.delay(attempt)
+                if last or self._clock() + delay >= deadline:
                     raise PostmarkError(
                         f"Postmark {method} {path} {kind} after {attempt} attempts ({self.base_url}); "
                         "check the network and https://status.postmarkapp.com"
                     ) from None
-                delay = self._retry.delay(attempt)
                 LOG.warning("Postmark %s %s %s; retry %d in %.1fs", method, path, kind, attempt, delay)
-                self._sleep(min(delay, max(0.0, deadline - self._clock())))
+                self._sleep(delay)
                 continue
             except requests.RequestException as exc:
                 # InvalidHeader, TooManyRedirects, ChunkedEncodingError, ...: not worth a retry.
@@ -355,8 +378,8 @@ class PostmarkClient:
                 )
             # A POST again only when Postmark said it did not handle it: 429 and 503.
             retryable = response.status_code in (RETRY_STATUSES if method in IDEMPOTENT else NOT_HANDLED)
-            if retryable and not last and self._clock() < deadline:
-                delay = self._retry.delay(attempt, response.headers.get("Retry-After"))
+            delay = self._retry.delay(attempt, response.headers.get("Retry-After")) if retryable else 0.0
+            if retryable and not last and self._clock() + delay < deadline:
                 LOG.warning(
                     "Postmark %s %s answered HTTP %d; retry %d in %.1fs",
                     method,
@@ -365,7 +388,7 @@ class PostmarkClient:
                     attempt,
                     delay,
                 )
-                self._sleep(min(delay, max(0.0, deadline - self._clock())))
+                self._sleep(delay)
                 continue
             return self._decode(method, path, response, body, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
