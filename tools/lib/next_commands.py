@@ -32,8 +32,8 @@ def rehearsal_resolver(environ: Mapping[str, str] | None = None) -> str | None:
     """The rehearsal world's DNS server (``127.0.0.1:PORT``) when this environment is one, else None."""
     env = os.environ if environ is None else environ
     resolver = env.get(REHEARSAL_RESOLVER_ENV, "").strip()
-    host, _, port = resolver.rpartition(":")
-    if not (_loopback(host) and port.isdigit() and 0 < int(port) < 65536):
+    host, _, port = resolver.partition(":")  # as verify's --resolver reads it: IP[:PORT]
+    if host == "localhost" or not (_loopback(host) and port.isdigit() and 0 < int(port) < 65536):
         return None
     try:
         endpoint_host = urlsplit(env.get("AWS_ENDPOINT_URL", "").strip()).hostname or ""
