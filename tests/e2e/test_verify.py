@@ -417,6 +417,18 @@ def test_each_postmark_round_gets_only_the_time_left(deployed, dns_zone, postmar
     assert budgets == [120, 115, 105, 85, 45, 30] and clock.seconds == 90
 
 
+def test_postmark_answering_error_code_infinity_is_one_line_not_unexpected(deployed, dns_zone, postmark, verify):
+    # Old code: "verify: error: ... unexpected OverflowError: cannot convert float infinity to integer".
+    postmark.fail("PUT", r"/domains/\d+/verifyDkim", [(422, '{"ErrorCode": Infinity, "Message": "no"}', {})])
+    result = verify(deployed["env"], dns_zone)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"verify: error: Alpha002-dev-Email: Postmark PUT /domains/{deployed['domain']['ID']}/verifyDkim answered "
+        "HTTP 422 with a malformed error reply: ErrorCode must be a whole number from 0 to 9007199254740991, "
+        "got: inf (Message: no); is POSTMARK_API_URL really Postmark's API?"
+    )
+
+
 def test_missing_stack_is_an_error_not_a_traceback(aws_env, cli_env, dns_zone, verify):
     # The configured account's credentials (the account guard passes), and no stack in it.
     cli_env.update(AWS_ENDPOINT_URL=aws_env, **staff(ACCOUNT))
