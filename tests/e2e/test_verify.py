@@ -8,6 +8,7 @@ so ``--wait`` never waits for real; tests/e2e/test_cli_contract.py runs it as a 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from templates.dkim import txt_record_value
 from templates.partition_email import EXPORTED_OUTPUTS, O_ZONE_ID, R_ZONE
 from templates.render import template_path
-from tests.conftest import TOKEN, assert_token_nowhere, free_port, use_env
+from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere, free_port, use_env
 from tools import verify_partition_mail
 from tools.lib.plan.template import load_template
 from tools.rehearsal.aws import client, create_parent_zone, staff
@@ -337,6 +338,21 @@ def test_wait_must_be_finite_and_within_its_bounds(cli_env, run_cli, monkeypatch
     use_env(monkeypatch, cli_env)
     result = run_cli(verify_partition_mail.main, ["Alpha002", "dev", f"--wait={wait}"])
     assert (result.returncode, result.stderr, result.stdout) == (2, line + "\n", "")
+
+
+def test_wait_inf_as_a_user_types_it_is_exit_2_and_one_line(cli_env):
+    # Real argv and exit code: the shell hands "inf" over as typed, argparse makes it a float, check() refuses it.
+    result = subprocess.run(
+        [PYTHON, "tools/verify_partition_mail.py", "Alpha002", "dev", "--wait", "inf"],
+        cwd=REPO,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "verify: error: --wait must be 0 to 3600 seconds, got: inf\n"
 
 
 @pytest.mark.parametrize("wait", ["0", "3600"])
