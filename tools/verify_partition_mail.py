@@ -9,7 +9,7 @@ saying what was expected and what was found. Exit 0 only when every check passes
 otherwise the last line is ``verify: error: <stack>: N check(s) failed: <which>; <the
 next step>``, every command in it runnable as printed (in a rehearsal world, with the
 world's ``--resolver``). ``--wait`` is 0 to 3600 seconds; it bounds the whole wait, each
-DNS query and Postmark call in it included.
+DNS query and Postmark call in it included (a wait shorter than one look is one look).
 Like a deploy, it first makes sure the AWS credentials and every endpoint it reads
 from are the configured account's (``tools.lib.aws_account``): a stack of the same
 name in another account proves nothing.
@@ -32,7 +32,7 @@ from tools.lib.errors import UsageError  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
 from tools.lib.next_commands import MAX_WAIT_SECONDS, REHEARSAL_RESOLVER_ENV, NextCommands, rehearsal_resolver  # noqa: E402
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL  # noqa: E402
-from tools.lib.verify import Dns, check_wait, failure, verify  # noqa: E402
+from tools.lib.verify import DNS_LOOK_SECONDS, POSTMARK_LOOK_SECONDS, Dns, check_wait, failure, verify  # noqa: E402
 
 LOG = logging.getLogger("verify")
 
@@ -59,8 +59,9 @@ def add_arguments(parser) -> None:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help=f"retry failed checks this long, 0 to {MAX_WAIT_SECONDS:g} (default 0: one look); "
-        "every DNS query and Postmark call ends by then",
+        help=f"retry failed checks up to this long, 0 to {MAX_WAIT_SECONDS:g} (default 0: one look); every DNS "
+        f"query and Postmark call of the wait ends by then, or, when it is shorter than one look, within one look "
+        f"({DNS_LOOK_SECONDS:g} s of DNS, {POSTMARK_LOOK_SECONDS:g} s of Postmark)",
     )
     parser.add_argument("--no-postmark", action="store_true", help="DNS only; DKIM expected from the stack")
 
