@@ -191,7 +191,12 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
         if args.preflight:
             passed = preflight(ctx)
             run.out.document["outcome"] = "passed" if passed else "failed"
-            return Exit.OK if passed else Exit.FAILED
+            if not passed:
+                failed = [c["check"] for c in run.out.document.get("checks", []) if c.get("status") == "FAIL"]
+                raise ArdaMailError(
+                    f"{len(failed)} pre-flight check(s) failed: {', '.join(failed)}; each row above says why"
+                )
+            return Exit.OK
         if args.destroy:
             opts = DestroyOptions(
                 assume_yes=args.yes, is_tty=can_ask(), purge_retained=args.purge_retained, resolver=args.resolver

@@ -1,6 +1,7 @@
 """Rehearse the runbook on this machine: the whole world on 127.0.0.1, no real AWS, Postmark or 1Password.
 
     python tools/rehearse.py up [--env-file PATH] [--infrastructure NAME] [--apply-seconds S] [--json]
+    python tools/rehearse.py safe-to-remove <infrastructure> <partition> [--json]
     python tools/rehearse.py runbook <infrastructure> <partition> [--json]
 
 ``up`` starts the AWS emulator (moto with the project's CloudFormation patches),
@@ -13,6 +14,13 @@ removes the env file (exit 130 or 143, the frame's codes for a signal).
 ``--apply-seconds S`` makes every executed change set stay ``*_IN_PROGRESS`` for S
 seconds before its events and end appear, so a slow stack (the heartbeat, the
 deadline, Ctrl-C while following) can be rehearsed.
+
+``safe-to-remove``, in a shell that sourced a running world's env file, makes the
+world's Postmark report the partition's revoked DKIM key ``SafeToRemoveRevokedKeyFromDNS``
+(what Postmark decides on its own schedule, some time after a rotation's new key was
+verified), so the rotation's last step can be rehearsed by hand: verify's V-PART-022
+row then says to deploy, the deploy removes the record, verify passes. It prints those
+commands, with the world's ``--resolver``.
 
 ``runbook`` builds a fresh world and runs the operator runbook's commands in order
 (``tools.rehearsal.runbook``), printing step, exit code and seconds; it exits 0
@@ -33,10 +41,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from the checkout
 
 from instances.registry import load_registry  # noqa: E402
-from tools.lib import frame  # noqa: E402
+from tools.lib import frame, op_resolver  # noqa: E402
+from tools.lib.clock import REAL  # noqa: E402
 from tools.lib.errors import ArdaMailError, UsageError  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
+from tools.lib.next_commands import REHEARSAL_RESOLVER_ENV, NextCommands, rehearsal_resolver  # noqa: E402
 from tools.lib.output import file_destination_problem, write_file  # noqa: E402
+from tools.lib.postmark_client import BASE_URL_ENV, PostmarkClient, resolve_base_url  # noqa: E402
+from tools.lib.registration import lookup_registration  # noqa: E402
 from tools.rehearsal.runbook import Row, run_runbook  # noqa: E402
 from tools.rehearsal.world import World, delegated  # noqa: E402
 
@@ -48,15 +60,18 @@ COMMAND = frame.Command(
     prog="rehearse.py",
     description="Rehearse the runbook on this machine: the whole world on 127.0.0.1.",
     exits={
-        Exit.OK: "runbook: every step did what the runbook says",
-        Exit.FAILED: "runbook: a step did not (it is named); up: the world did not start",
-        Exit.USAGE: "bad arguments, unknown infrastructure or partition, or the test extra is not installed",
+        Exit.OK: "runbook: every step did what the runbook says; safe-to-remove: the revoked key is reported safe "
+        "to remove (now, or already)",
+        Exit.FAILED: "runbook: a step did not (it is named); up: the world did not start; safe-to-remove: no revoked "
+        "key yet, or the world's Postmark could not be reached",
+        Exit.USAGE: "bad arguments, unknown infrastructure or partition, the test extra is not installed, or "
+        "safe-to-remove outside a running world's environment",
     },
 )
 
 
 def add_arguments(parser) -> None:
-    """Two commands: up and runbook."""
+    """Three commands: up, safe-to-remove (in a running world) and runbook."""
     commands = parser.add_subparsers(dest="command", required=True, parser_class=frame.Parser)
     shared = [frame.subcommand_options()]
     up = commands.add_parser("up", parents=shared, help="start the world and keep it running until Ctrl-C or SIGTERM")
@@ -70,6 +85,13 @@ def add_arguments(parser) -> None:
         help="each executed change set stays *_IN_PROGRESS this long before its events and end appear, as a slow "
         "stack does on AWS: rehearse the heartbeat, --timeout and Ctrl-C while following (default 0: at once)",
     )
+    safe = commands.add_parser(
+        "safe-to-remove",
+        parents=shared,
+        help="in a running world (its env file sourced): make its Postmark report the partition's revoked DKIM key "
+        "SafeToRemoveRevokedKeyFromDNS, as Postmark does on its own schedule after a rotation (rotation step 4)",
+    )
+    frame.add_target(safe)
     runbook = commands.add_parser(
         "runbook", parents=shared, help="run docs/operator-runbook.md's commands in a fresh world, step by step"
     )
@@ -130,11 +152,16 @@ def up(run: frame.Run) -> int:
         sys.stdout.flush()
     print(
         f"# rehearsal world up: AWS {world.moto_url}, Postmark {world.postmark_url}, "
-        f"DNS {env['REHEARSAL_RESOLVER']}; credentials of {infra.name} ({infra.account_id})"
+        f"DNS {env[REHEARSAL_RESOLVER_ENV]}; credentials of {infra.name} ({infra.account_id})"
         + (f"; every executed change set takes {args.apply_seconds:g}s" if args.apply_seconds else ""),
         file=sys.stderr,
     )
     print("# in another terminal: source the env file, then follow the runbook; Ctrl-C stops", file=sys.stderr)
+    print(
+        "# when a rotation's old key should become safe to remove (Postmark's SafeToRemoveRevokedKeyFromDNS): "
+        "python tools/rehearse.py safe-to-remove <infrastructure> <partition>",
+        file=sys.stderr,
+    )
     sys.stderr.flush()
     threading.Event().wait()  # until a signal: the frame unwinds the journal, which stops the world
     return Exit.OK  # pragma: no cover - only a signal ends the wait
@@ -166,13 +193,68 @@ def runbook(run: frame.Run) -> int:
     return Exit.OK
 
 
+def safe_to_remove(run: frame.Run) -> int:
+    """The running world's Postmark reports the partition's revoked DKIM key safe to remove; the next commands."""
+    config = load_registry().lookup(run.args.infrastructure, run.args.partition)
+    run.where = config.stack_name
+    resolver = rehearsal_resolver()
+    if resolver is None or not resolve_base_url().startswith("http://"):
+        raise UsageError(
+            "safe-to-remove acts on a running rehearsal world: source the env file that "
+            f"'python tools/rehearse.py up --env-file FILE' wrote ({REHEARSAL_RESOLVER_ENV}, AWS_ENDPOINT_URL and "
+            f"{BASE_URL_ENV} on 127.0.0.1), then run it again"
+        )
+    from tools.rehearsal.postmark import mark_revoked_key_safe  # werkzeug: the test extra, checked before
+
+    commands = NextCommands.for_run(config.infrastructure.name, config.partition.value)
+    token = op_resolver.resolve(config.postmark_token_ref)  # the world's op answers it
+    client = PostmarkClient(token, resolve_base_url(), sleep=REAL.sleep, clock=REAL.monotonic)
+    registration = lookup_registration(client, config.mail_domain)
+    if registration is None:
+        raise ArdaMailError(
+            f"{config.mail_domain} is not registered with the world's Postmark: run {commands.deploy()} first"
+        )
+    key = registration.removable_key or registration.key("revoked")
+    if key is None:
+        raise ArdaMailError(
+            f"{config.mail_domain} has no revoked DKIM key: Postmark revokes the old key once it has verified a "
+            f"rotation's new one: run python tools/rotate_dkim.py {config.infrastructure.name} "
+            f"{config.partition.value}, then {commands.deploy()}, then {commands.verify()}"
+        )
+    already = registration.removable_key is not None
+    if not already:
+        with run.journal.attempt(
+            f"SafeToRemoveRevokedKeyFromDNS of {config.mail_domain}",
+            done=f"the world's Postmark now reports the revoked key {key.host} safe to remove",
+            unsure=f"the world's Postmark may now report the revoked key {key.host} safe to remove",
+        ):
+            mark_revoked_key_safe(client.base_url, token, registration.domain_id)
+    # The first verify must not wait: its V-PART-022 row fails until the deploy removes the record.
+    steps = [commands.verify(0), commands.deploy(), commands.verify()]
+    state = "was already reported" if already else "is now reported"
+    run.out.line(f"{config.stack_name}: the revoked DKIM key {key.host} {state} safe to remove by the world's Postmark")
+    run.out.line("next (verify's V-PART-022 row says to deploy; the deploy removes the record):")
+    for command in steps:
+        run.out.line(f"  {command}")
+    run.out.document.update(
+        {
+            "stack": config.stack_name,
+            "domain": config.mail_domain,
+            "revoked_key": key.__dict__,
+            "outcome": "already-safe" if already else "marked-safe",
+            "next": steps,
+        }
+    )
+    return Exit.OK
+
+
 def rehearse(run: frame.Run) -> int:
-    """``up`` or ``runbook``; both need the test extra (moto)."""
+    """``up``, ``safe-to-remove`` or ``runbook``; all need the test extra (moto)."""
     try:
         import moto  # noqa: F401
     except ImportError:
         raise UsageError("the rehearsal world needs the test extra: pip install -e '.[test]'") from None
-    return up(run) if run.args.command == "up" else runbook(run)
+    return {"up": up, "safe-to-remove": safe_to_remove, "runbook": runbook}[run.args.command](run)
 
 
 def check(args) -> None:

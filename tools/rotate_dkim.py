@@ -6,7 +6,8 @@ Resolves the partition's Postmark account token from 1Password (``op read``) and
 asks Postmark for a new DKIM key (``POST /domains/{id}/rotatedkim``). Postmark keeps
 signing with the current key until the new one is verified in DNS, so this changes
 nothing in DNS by itself: it prints the new pending key and the commands that
-publish it (``deploy.py``) and let Postmark verify it (``verify_partition_mail.py``).
+publish it (``deploy.py``) and let Postmark verify it (``verify_partition_mail.py``;
+in a rehearsal world, with the world's ``--resolver``, so it runs as printed).
 A rotation that is already pending (Postmark's ErrorCode 505) is reported and is
 not an error.
 """
@@ -22,6 +23,7 @@ from instances.registry import PartitionConfig, load_registry  # noqa: E402
 from tools.lib import frame  # noqa: E402
 from tools.lib.clock import REAL, Clock  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
+from tools.lib.next_commands import NextCommands  # noqa: E402
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient  # noqa: E402
 from tools.lib.registration import rotate_dkim  # noqa: E402
 
@@ -38,12 +40,9 @@ COMMAND = frame.Command(
 
 
 def next_steps(config: PartitionConfig) -> list[str]:
-    """The runbook commands that finish the rotation, in order."""
-    infra, partition = config.infrastructure.name, config.partition.value
-    return [
-        f"python deploy.py {infra} {partition}",
-        f"python tools/verify_partition_mail.py {infra} {partition} --wait 960",
-    ]
+    """The runbook commands that finish the rotation, in order (a rehearsal world's verify gets its --resolver)."""
+    commands = NextCommands.for_run(config.infrastructure.name, config.partition.value)
+    return [commands.deploy(), commands.verify()]
 
 
 def rotate(run: frame.Run, clock: Clock = REAL) -> int:

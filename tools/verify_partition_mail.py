@@ -5,7 +5,11 @@
 
 The `dig` checks and Postmark's verdict in one command (``tools.lib.verify``). Each
 row carries its V-check ID from docs/verification.md, PASS or FAIL, and one line
-saying what was expected and what was found. Exit 0 only when every check passes.
+saying what was expected and what was found. Exit 0 only when every check passes;
+otherwise the last line is ``verify: error: <stack>: N check(s) failed: <which>; <the
+next step>``, every command in it runnable as printed (in a rehearsal world, with the
+world's ``--resolver``). ``--wait`` is 0 to 3600 seconds; it bounds the whole wait, each
+DNS query and Postmark call in it included (a wait shorter than one look is one look).
 Like a deploy, it first makes sure the AWS credentials and every endpoint it reads
 from are the configured account's (``tools.lib.aws_account``): a stack of the same
 name in another account proves nothing.
@@ -14,8 +18,8 @@ name in another account proves nothing.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from the checkout
@@ -26,8 +30,11 @@ from tools.lib.aws_session import open_session  # noqa: E402
 from tools.lib.clock import REAL, Clock  # noqa: E402
 from tools.lib.errors import UsageError  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
+from tools.lib.next_commands import MAX_WAIT_SECONDS, REHEARSAL_RESOLVER_ENV, NextCommands, rehearsal_resolver  # noqa: E402
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL  # noqa: E402
-from tools.lib.verify import Dns, verify  # noqa: E402
+from tools.lib.verify import DNS_LOOK_SECONDS, POSTMARK_LOOK_SECONDS, Dns, check_wait, failure, verify  # noqa: E402
+
+LOG = logging.getLogger("verify")
 
 COMMAND = frame.Command(
     name="verify",
@@ -47,14 +54,21 @@ def add_arguments(parser) -> None:
     """verify's own arguments."""
     frame.add_target(parser)
     parser.add_argument("--resolver", metavar="IP[:PORT]", help="send every DNS query to this server")
-    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="retry failed DNS checks this long")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help=f"retry failed checks up to this long, 0 to {MAX_WAIT_SECONDS:g} (default 0: one look); every DNS "
+        f"query and Postmark call of the wait ends by then, or, when it is shorter than one look, within one look "
+        f"({DNS_LOOK_SECONDS:g} s of DNS, {POSTMARK_LOOK_SECONDS:g} s of Postmark)",
+    )
     parser.add_argument("--no-postmark", action="store_true", help="DNS only; DKIM expected from the stack")
 
 
 def check(args) -> None:
     """Values argparse cannot check by itself."""
-    if not args.wait >= 0:
-        raise UsageError(f"--wait must be zero or more seconds, got: {args.wait:g}")
+    check_wait(args.wait)
     if args.resolver:
         host, _, port = args.resolver.partition(":")
         try:
@@ -77,15 +91,39 @@ def run_verify(run: frame.Run, clock: Clock = REAL) -> int:
         )
     session = open_session(args.profile, region, config.stack_name)
     aws_account.check_session_account(session, config, "verify", ("cloudformation", "route53"))
-    checks = verify(config, session, Dns(args.resolver), wait=args.wait, postmark=not args.no_postmark, clock=clock)
-    failed = sum(not c.passed for c in checks)
+    dns = Dns(args.resolver)
+    commands = NextCommands.for_run(
+        config.infrastructure.name,
+        config.partition.value,
+        resolver=args.resolver,
+        profile=args.profile,
+        region=args.region,
+        no_postmark=args.no_postmark,
+    )
+    if not args.resolver and rehearsal_resolver():
+        LOG.warning(
+            "%s: this shell is a rehearsal world, but --resolver was not given: DNS goes to %s, not to the "
+            "world's DNS ($%s)",
+            config.stack_name,
+            dns.describe(),
+            REHEARSAL_RESOLVER_ENV,
+        )
+    checks = verify(config, session, dns, wait=args.wait, postmark=not args.no_postmark, clock=clock, commands=commands)
+    failed = failure(checks, commands, dns, args.wait)
     rows = [("ID", "CHECK", "RESULT", "DETAIL")] + [(c.id, c.check, c.status, c.detail) for c in checks]
     run.out.table(None, rows, indent="")
-    run.out.line(f"{config.stack_name}: {len(checks) - failed}/{len(checks)} checks passed")
+    passed = sum(c.passed for c in checks)
+    run.out.line(f"{config.stack_name}: {passed}/{len(checks)} checks passed")
     run.out.document.update(
-        {"stack": config.stack_name, "checks": [asdict(c) for c in checks], "outcome": "failed" if failed else "passed"}
+        {
+            "stack": config.stack_name,
+            "checks": [c.to_dict() for c in checks],
+            "outcome": "failed" if failed else "passed",
+        }
     )
-    return Exit.FAILED if failed else Exit.OK
+    if failed is not None:
+        raise failed
+    return Exit.OK
 
 
 def main(argv: list[str] | None = None, *, clock: Clock = REAL) -> int:

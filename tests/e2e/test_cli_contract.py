@@ -307,7 +307,9 @@ def test_generate_dev_as_the_readme_says_and_its_output_survives_a_pipe(committe
     stale = generate("--check", "--diff", "--out", str(tmp_path))
     assert stale.returncode == 1
     last = (committed_checkout / "templates" / "Alpha002-dev-Email.yaml").read_text().splitlines()[-1]
-    assert stale.stderr.startswith("stale: ") and stale.stderr.endswith(f"+{last}\n"), "the whole diff arrived"
+    assert stale.stderr.startswith("stale: ") and stale.stderr.endswith(
+        f"+{last}\ngenerate: error: --check found a stale or missing file (each is named)\n"
+    ), "the whole diff arrived, then the one error line"
 
 
 # -- a signal after the service acted and before its answer was read, at every change-making call ---------------

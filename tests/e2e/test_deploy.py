@@ -184,6 +184,10 @@ def test_preflight_reports_each_check(world, postmark):
     bad = world.deploy("--preflight", env=dict(world.env, OP_STANDIN_EXIT="1"))
     assert bad.returncode == 1
     assert "1Password token  FAIL" in bad.stdout and "Postmark token   SKIP" in bad.stdout
+    # Old code: the table, exit 1, and no error line.
+    assert bad.stderr.splitlines()[-1] == (
+        "deploy: error: Alpha002-dev-Email: 1 pre-flight check(s) failed: 1Password token; each row above says why"
+    )
     assert_token_nowhere(ok.stdout, ok.stderr, bad.stdout, bad.stderr)
 
 

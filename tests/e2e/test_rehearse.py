@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, assert_token_nowhere
+from tests.conftest import PYTHON, STACK, assert_token_nowhere
+from tools import rehearse, rotate_dkim, verify_partition_mail
 from tools.rehearsal.repo import committed_copy
 
 pytestmark = pytest.mark.moto
@@ -95,6 +96,29 @@ def test_up_then_the_runbook_from_a_shell_then_ctrl_c(checkout, tmp_path):
         # A new domain: NS, SPF, DMARC, the pending DKIM key, Return-Path, report authorisation, Postmark x2.
         assert len(rows) == 8 and all("  PASS  " in row for row in rows), "\n".join(rows)
         assert "Alpha002-dev-Email: CREATE_COMPLETE" in shell.stdout
+
+        # From the same shell: rotate_dkim prints the verify to run next with the world's --resolver, and
+        # safe-to-remove reaches the world's Postmark (the whole of rotation step 4 by hand, in this process:
+        # test_rotation_step_4_by_hand_...).
+        def by_hand(line: str, code: int = 0) -> subprocess.CompletedProcess:
+            done = subprocess.run(
+                ["bash", "-c", f". {env_file} && {line}"],
+                cwd=checkout,
+                env={**clean_env(tmp_path), "PATH": f"{os.path.dirname(PYTHON)}{os.pathsep}{os.environ['PATH']}"},
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == code, f"{line}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+            outputs.extend([done.stdout, done.stderr])
+            return done
+
+        outputs = [shell.stdout, shell.stderr]
+        resolver = next(v for k, v in _exports(exported) if k == "REHEARSAL_RESOLVER")
+        _, verify = printed_next(by_hand("python tools/rotate_dkim.py Alpha002 dev"))
+        assert verify == f"python tools/verify_partition_mail.py Alpha002 dev --resolver {resolver} --wait 960"
+        early = by_hand("python tools/rehearse.py safe-to-remove Alpha002 dev", code=1)
+        assert "dev.ardamails.com has no revoked DKIM key" in early.stderr.splitlines()[-1]
         ports = [int(value.rsplit(":", 1)[1].split("/")[0]) for value in _urls(exported)]
         secrets_path = next(v for k, v in _exports(exported) if k == "OP_STANDIN_SECRETS")
         tokens = list(json.loads(Path(secrets_path).read_text()).values())
@@ -112,7 +136,14 @@ def test_up_then_the_runbook_from_a_shell_then_ctrl_c(checkout, tmp_path):
     assert not os.path.exists(secrets_path), "the world's scratch files outlived it"
     # The world's fake tokens are secrets like the real ones: never on the screen.
     for token in tokens:
-        assert_token_nowhere(err, shell.stdout, shell.stderr, token=token)
+        assert_token_nowhere(err, *outputs, token=token)
+
+
+def printed_next(result) -> list[str]:
+    """The commands a tool printed after its "next" line."""
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("next"))
+    return [line.strip() for line in lines[start + 1 :] if line.startswith("  ")]
 
 
 def _exports(exported: str) -> list[tuple[str, str]]:
@@ -163,6 +194,13 @@ def test_the_runbook_passes_every_step(checkout, tmp_path):
         (["up", "--infrastructure", "Gamma003"], "rehearse: error: --infrastructure must be one of Alpha002"),
         (["up", "--apply-seconds", "-1"], "rehearse: error: --apply-seconds must be 0 to 3600 seconds, got: -1"),
         (["up", "--apply-seconds", "nan"], "rehearse: error: --apply-seconds must be 0 to 3600 seconds, got: nan"),
+        (
+            ["safe-to-remove", "Alpha002", "dev"],
+            "rehearse: error: Alpha002-dev-Email: safe-to-remove acts on a running rehearsal world: source the env "
+            "file that 'python tools/rehearse.py up --env-file FILE' wrote (REHEARSAL_RESOLVER, AWS_ENDPOINT_URL "
+            "and POSTMARK_API_URL on 127.0.0.1), then run it again",
+        ),
+        (["safe-to-remove", "Alpha002"], "usage: rehearse.py safe-to-remove"),
         ([], "usage: rehearse.py"),
     ],
 )
@@ -188,3 +226,115 @@ def test_an_env_file_is_a_new_file_checked_before_any_server_starts(run_cli, tmp
     result = run_cli(rehearse.main, ["up", "--env-file", str(nowhere)])
     assert result.returncode == 2 and f"its folder {nowhere.parent} does not exist" in result.stderr
     assert "rehearsal world" not in result.stdout + result.stderr, "no server was started"
+
+
+# -- rotation step 4, by hand: safe-to-remove in a running world ----------------------------------------------------
+
+
+@pytest.fixture
+def running_world(world, monkeypatch):
+    """The world's accounts with its DNS server (Route 53's zones, live) and its env: what ``up`` gives a shell."""
+    from tools.rehearsal.dns import Route53DnsServer
+    from tools.rehearsal.postmark import dns_lookup
+    from tools.rehearsal.world import free_port
+
+    for _ in range(5):  # the UDP twin of a free TCP port can be taken: try another
+        try:
+            server = Route53DnsServer(free_port())
+            server.start()
+            break
+        except OSError:
+            continue
+    world.postmark.lookup = dns_lookup("127.0.0.1", server.port)  # Postmark verifies through the world's DNS
+    world.env["REHEARSAL_RESOLVER"] = f"127.0.0.1:{server.port}"
+    yield world
+    server.stop()
+
+
+def run_as_printed(world, line: str):
+    """A command line a tool printed, run as printed (in this process, through the frame)."""
+    argv = shlex.split(line.strip())
+    mains = {"tools/verify_partition_mail.py": verify_partition_mail.main}
+    if argv[:2] == ["python", "deploy.py"]:
+        return world.deploy(*argv[4:], "--yes")  # the operator answers y at the change set; here there is no terminal
+    assert argv[0] == "python" and argv[1] in mains, line
+    return world.run(mains[argv[1]], *argv[2:], clock=world.clock.clock())
+
+
+@pytest.mark.slow
+@pytest.mark.vcheck("V-PART-021", "V-PART-022")
+def test_rotation_step_4_by_hand_rotate_deploy_verify_safe_to_remove_verify_deploy_verify(running_world):
+    # Old code: nothing in a running world could make Postmark report SafeToRemoveRevokedKeyFromDNS, and
+    # rotate_dkim's verify, run as printed, went to the system resolver and failed 7 checks.
+    world = running_world
+    resolver = world.env["REHEARSAL_RESOLVER"]
+    assert world.deploy("--yes").returncode == 0
+    first = world.run(verify_partition_mail.main, "Alpha002", "dev", "--resolver", resolver, clock=world.clock.clock())
+    assert first.returncode == 0, first.stdout + first.stderr  # Postmark verified the domain's first key
+
+    rotated = world.run(rotate_dkim.main, "Alpha002", "dev", clock=world.clock.clock())
+    deploy_line, verify_line = printed_next(rotated)
+    assert verify_line == f"python tools/verify_partition_mail.py Alpha002 dev --resolver {resolver} --wait 960"
+    assert run_as_printed(world, deploy_line).returncode == 0
+    verified = run_as_printed(world, verify_line)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    old = world.postmark.only_domain()["DKIMRevokedHost"].lower()
+    assert f"DKIM (revoked) TXT at {old}" in verified.stdout, "the old key is revoked, still published"
+
+    marked = world.run(rehearse.main, "safe-to-remove", "Alpha002", "dev")
+    assert marked.returncode == 0, marked.stderr
+    assert marked.stdout.splitlines()[0] == (
+        f"{STACK}: the revoked DKIM key {old} is now reported safe to remove by the world's Postmark"
+    )
+    check, deploy, final = printed_next(marked)
+    assert (check, deploy) == (f"python tools/verify_partition_mail.py Alpha002 dev --resolver {resolver} --wait 0",
+                               "python deploy.py Alpha002 dev")  # fmt: skip
+
+    told = run_as_printed(world, check)
+    assert told.returncode == 1
+    (row,) = [line for line in told.stdout.splitlines() if line.startswith("V-PART-022")]
+    assert "  FAIL  " in row and "safe to remove: run python deploy.py Alpha002 dev" in row
+    assert told.stderr.splitlines()[-1] == (
+        f"verify: error: {STACK}: 1 check(s) failed: V-PART-022 DKIM (revoked, safe to remove) gone from {old}; "
+        f"run python deploy.py Alpha002 dev, then {final}"
+    )
+
+    assert run_as_printed(world, deploy).returncode == 0
+    zone = world.postmark.only_domain()["Name"]
+    assert old not in {name for name, _ in _records(world, zone)}, "the deploy removed the revoked key's record"
+    passed = run_as_printed(world, final)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert any(line.startswith("V-PART-022") and "  PASS  " in line for line in passed.stdout.splitlines())
+
+    again = world.run(rehearse.main, "safe-to-remove", "Alpha002", "dev", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["outcome"] == "already-safe"
+    assert_token_nowhere(marked.stdout, marked.stderr, again.stdout, again.stderr)
+
+
+def test_safe_to_remove_is_in_the_help(run_cli):
+    result = run_cli(rehearse.main, ["--help"])
+    assert result.returncode == 0
+    assert "safe-to-remove" in result.stdout and "SafeToRemoveRevokedKeyFromDNS" in result.stdout
+
+
+def _records(world, zone_name: str) -> list[tuple[str, str]]:
+    from tools.rehearsal.aws import client
+
+    route53 = client("route53", world.admin)
+    zones = route53.list_hosted_zones_by_name(DNSName=zone_name)["HostedZones"]
+    zone_id = next(z["Id"] for z in zones if z["Name"].rstrip(".") == zone_name)
+    records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    return [(r["Name"].lower().rstrip("."), r["Type"]) for r in records]
+
+
+def test_safe_to_remove_before_any_rotation_says_what_comes_first(running_world):
+    world = running_world
+    assert world.deploy("--yes").returncode == 0
+    result = world.run(rehearse.main, "safe-to-remove", "Alpha002", "dev")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"rehearse: error: {STACK}: dev.ardamails.com has no revoked DKIM key: Postmark revokes the old key once it "
+        "has verified a rotation's new one: run python tools/rotate_dkim.py Alpha002 dev, then python deploy.py "
+        f"Alpha002 dev, then python tools/verify_partition_mail.py Alpha002 dev --resolver "
+        f"{world.env['REHEARSAL_RESOLVER']} --wait 960"
+    )

@@ -51,6 +51,18 @@ def test_starts_a_rotation_and_prints_the_pending_key_and_next_commands(cli_env,
     assert_token_nowhere(result.stdout, result.stderr)
 
 
+def test_in_a_rehearsal_world_the_verify_it_prints_carries_the_worlds_resolver(cli_env, postmark, run):
+    # Old code: "--wait 960" without --resolver; run as printed, verify asked the system resolver and failed 7 checks.
+    postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}", active=True, pending=False)
+    world = dict(cli_env, REHEARSAL_RESOLVER="127.0.0.1:5353", AWS_ENDPOINT_URL="http://127.0.0.1:5000")
+    result = run(world, "Alpha002", "dev", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["next"] == [
+        "python deploy.py Alpha002 dev",
+        "python tools/verify_partition_mail.py Alpha002 dev --resolver 127.0.0.1:5353 --wait 960",
+    ]
+
+
 def test_a_pending_rotation_is_a_successful_no_op(cli_env, postmark, run):
     domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}", active=True, pending=True)
     before = dict(domain)

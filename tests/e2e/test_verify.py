@@ -8,13 +8,15 @@ so ``--wait`` never waits for real; tests/e2e/test_cli_contract.py runs it as a 
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 
 import pytest
 
 from templates.dkim import txt_record_value
 from templates.partition_email import EXPORTED_OUTPUTS, O_ZONE_ID, R_ZONE
 from templates.render import template_path
-from tests.conftest import TOKEN, assert_token_nowhere, use_env
+from tests.conftest import PYTHON, REPO, TOKEN, assert_token_nowhere, free_port, use_env
 from tools import verify_partition_mail
 from tools.lib.plan.template import load_template
 from tools.rehearsal.aws import client, create_parent_zone, staff
@@ -103,15 +105,17 @@ def instance_config():
 
 
 @pytest.fixture
-def verify(run_in):
-    """``verify(env, dns_zone, *args)``: verify_partition_mail.py's main() with ``env`` as the environment."""
+def verify_at(run_in):
+    """``verify_at(env, resolver, *args)``: verify_partition_mail.py's main() with ``env`` as the environment."""
+    return lambda env, resolver, *args: run_in(
+        env, verify_partition_mail.main, "Alpha002", "dev", "--resolver", resolver, *args
+    )
 
-    def run(env, dns_zone, *args):
-        return run_in(
-            env, verify_partition_mail.main, "Alpha002", "dev", "--resolver", f"127.0.0.1:{dns_zone.port}", *args
-        )
 
-    return run
+@pytest.fixture
+def verify(verify_at):
+    """``verify(env, dns_zone, *args)``: verify against the DNS stand-in."""
+    return lambda env, dns_zone, *args: verify_at(env, f"127.0.0.1:{dns_zone.port}", *args)
 
 
 def rows(result):
@@ -216,20 +220,27 @@ def test_each_dkim_key_is_checked(deployed, dns_zone, which, check_id, verify):
 
 @pytest.mark.vcheck("V-PART-007")
 def test_a_missing_dkim_record_fails(deployed, dns_zone, verify):
-    dns_zone.remove(deployed["hosts"]["DKIMPendingHost"], "TXT")
+    host = deployed["hosts"]["DKIMPendingHost"]
+    dns_zone.remove(host, "TXT")
     result = verify(deployed["env"], dns_zone)
     assert result.returncode == 1
     found = rows(result)
     # Postmark cannot see the pending key either, so its verdict stays Pending.
     assert [i for i, row in found.items() if "  FAIL  " in row] == ["V-PART-007", "V-PART-010"]
-    assert "found nothing; publish it: run python deploy.py Alpha002 dev" in found["V-PART-007"]
+    rerun = f"python tools/verify_partition_mail.py Alpha002 dev --resolver 127.0.0.1:{dns_zone.port} --wait 960"
+    assert f"found nothing; publish it: run python deploy.py Alpha002 dev, then {rerun}" in found["V-PART-007"]
     # Route 53's SOA: TTL 900, minimum 86400: a resolver may cache "not found" for 900 s (RFC 2308).
     assert (
-        "may answer 'not found' for up to 900s (the zone's SOA, RFC 2308): rerun with --wait 960"
-        in (found["V-PART-007"])
+        f"may answer 'not found' for up to 900s (the zone's SOA, RFC 2308): rerun {rerun} before concluding"
+        in found["V-PART-007"]
     )
     assert "DKIMUpdateStatus 'Pending'" in found["V-PART-010"]
     assert "Postmark has not yet seen the pending key" in found["V-PART-010"]
+    # The run ends with one line: which checks failed, and the step that comes first, runnable as printed.
+    assert result.stderr.splitlines()[-1] == (
+        f"verify: error: Alpha002-dev-Email: 2 check(s) failed: V-PART-007 DKIM (pending) TXT at {host}, "
+        f"V-PART-010 Postmark DKIM verified; run python deploy.py Alpha002 dev, then {rerun}"
+    )
 
 
 @pytest.mark.vcheck("V-PART-010", "V-PART-011")
@@ -274,7 +285,11 @@ def test_wait_gives_up_when_time_runs_out(deployed, dns_zone, verify, clock):
     result = verify(deployed["env"], dns_zone, "--wait", "45")
     assert result.returncode == 1
     assert "  FAIL  " in rows(result)["V-PART-005"]
-    assert 44 <= clock.seconds <= 45 and max(clock.slept) <= 30, "backoff capped at 30 s, deadline kept"
+    # The last round starts one look (5 s, a query's lifetime) before the deadline, so it ends by it.
+    assert clock.seconds == 40 and max(clock.slept) <= 30, "backoff capped at 30 s, deadline kept"
+    assert result.stderr.splitlines()[-1].startswith(
+        "verify: error: Alpha002-dev-Email: 1 check(s) failed: V-PART-005 DMARC TXT at _dmarc.dev.ardamails.com; "
+    )
 
 
 def test_no_postmark_reads_dkim_from_the_stack(deployed, dns_zone, postmark, tmp_path, verify):
@@ -294,7 +309,6 @@ def test_no_postmark_reads_dkim_from_the_stack(deployed, dns_zone, postmark, tmp
     [
         ([], "usage: verify_partition_mail.py"),
         (["Alpha002", "dev", "--resolver", "dns.example:53"], "--resolver must be IP[:PORT]"),
-        (["Alpha002", "dev", "--wait", "-1"], "--wait must be zero or more seconds"),
         (["Gamma003", "dev"], "verify: error: unknown infrastructure 'Gamma003'"),
         (["Alpha002", "prod"], "verify: error: partition 'prod' is not active in infrastructure 'Alpha002'"),
     ],
@@ -304,6 +318,131 @@ def test_usage_errors(cli_env, run_cli, monkeypatch, args, message):
     result = run_cli(verify_partition_mail.main, args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+WAIT_BOUNDS = [
+    ("-1", "verify: error: --wait must be 0 to 3600 seconds, got: -1"),
+    ("-0.5", "verify: error: --wait must be 0 to 3600 seconds, got: -0.5"),
+    ("3600.5", "verify: error: --wait must be 0 to 3600 seconds, got: 3600.5"),
+    ("86400", "verify: error: --wait must be 0 to 3600 seconds, got: 86400"),
+    ("inf", "verify: error: --wait must be 0 to 3600 seconds, got: inf"),
+    ("-inf", "verify: error: --wait must be 0 to 3600 seconds, got: -inf"),
+    ("1e309", "verify: error: --wait must be 0 to 3600 seconds, got: inf"),
+    ("nan", "verify: error: --wait must be 0 to 3600 seconds, got: nan"),
+]
+
+
+@pytest.mark.parametrize(("wait", "line"), WAIT_BOUNDS)
+def test_wait_must_be_finite_and_within_its_bounds(cli_env, run_cli, monkeypatch, wait, line):
+    # Old code: --wait inf was accepted, and waited for ever on a check that could not pass.
+    use_env(monkeypatch, cli_env)
+    result = run_cli(verify_partition_mail.main, ["Alpha002", "dev", f"--wait={wait}"])
+    assert (result.returncode, result.stderr, result.stdout) == (2, line + "\n", "")
+
+
+def test_wait_inf_as_a_user_types_it_is_exit_2_and_one_line(cli_env):
+    # Real argv and exit code: the shell hands "inf" over as typed, argparse makes it a float, check() refuses it.
+    result = subprocess.run(
+        [PYTHON, "tools/verify_partition_mail.py", "Alpha002", "dev", "--wait", "inf"],
+        cwd=REPO,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "verify: error: --wait must be 0 to 3600 seconds, got: inf\n"
+
+
+@pytest.mark.parametrize("wait", ["0", "3600"])
+def test_the_bounds_themselves_are_accepted(deployed, dns_zone, verify, clock, wait):
+    result = verify(deployed["env"], dns_zone, "--wait", wait)
+    assert result.returncode == 0, result.stderr
+    assert clock.seconds == 0, "everything passed at once: nothing to wait for"
+
+
+FAILURE_LINES = [
+    # (breakage, failing rows named, what the line says to do; {verify} is the rerun, runnable as printed)
+    (
+        lambda z: z.set(DOMAIN, "TXT", ["v=spf1 -all"]),
+        "1 check(s) failed: V-PART-004 SPF TXT at dev.ardamails.com",
+        "each failing row above says what was expected and what was found; once it is put right: {verify}",
+    ),
+    (
+        lambda z: z.remove(f"pm-bounces.{DOMAIN}", "CNAME"),
+        "2 check(s) failed: V-PART-008 Return-Path CNAME at pm-bounces.dev.ardamails.com, "
+        "V-PART-011 Postmark Return-Path verified",
+        "each failing row above says what was expected and what was found; once it is put right: {verify}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("breakage", "failed", "todo"), FAILURE_LINES)
+@pytest.mark.vcheck("V-CLI-004")
+def test_a_failing_verify_ends_with_one_error_line(deployed, dns_zone, verify, breakage, failed, todo):
+    # Old code: the table, then exit 1 and no error line at all.
+    breakage(dns_zone)
+    result = verify(deployed["env"], dns_zone, "--json")
+    rerun = f"python tools/verify_partition_mail.py Alpha002 dev --resolver 127.0.0.1:{dns_zone.port} --wait 960"
+    line = f"verify: error: Alpha002-dev-Email: {failed}; {todo.format(verify=rerun)}"
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == line
+    document = json.loads(result.stdout)
+    assert document["outcome"] == "failed" and line.endswith(document["error"])
+    assert all(set(check) == {"id", "check", "status", "detail"} for check in document["checks"])
+
+
+@pytest.mark.slow
+def test_wait_0_with_a_resolver_that_never_answers_is_one_look_not_a_timeout_per_query(deployed, verify_at):
+    # Old code: each query waited its own 5 s lifetime, one after another, and the rows were asked
+    # again after Postmark's verdict: 78 s measured with 127.0.0.1:<closed port>, 38 s with 192.0.2.1.
+    # Now a round's queries run at once, bounded by one look (DNS_LOOK_SECONDS = 5 s).
+    silent = f"127.0.0.1:{free_port()}"  # nothing listens: no DNS answer ever comes
+    started = time.monotonic()
+    result = verify_at(deployed["env"], silent, "--wait", "0")
+    seconds = time.monotonic() - started
+    assert result.returncode == 1
+    assert seconds < 12, f"{seconds:.1f}s"
+    found = rows(result)
+    dns_rows = [row for check_id, row in found.items() if check_id not in ("V-PART-010", "V-PART-011")]
+    assert all("  FAIL  " in row and f"{silent} did not answer in time" in row for row in dns_rows), result.stdout
+    assert all("publish it" not in row for row in dns_rows), "no answer is not a missing record"
+    assert result.stderr.splitlines()[-1].endswith(
+        f"; {silent} did not answer in time: check it and the network, then rerun "
+        f"python tools/verify_partition_mail.py Alpha002 dev --resolver {silent} --wait 0"
+    )
+
+
+def test_each_postmark_round_gets_only_the_time_left(deployed, dns_zone, postmark, verify, clock, monkeypatch):
+    # Old code: each Postmark call had its own 120 s, whatever --wait said.
+    from tools.lib.postmark_client import PostmarkClient
+
+    budgets: list[float] = []
+    within = PostmarkClient.within
+
+    def spy(client, seconds):
+        budgets.append(seconds)
+        return within(client, seconds)
+
+    monkeypatch.setattr(PostmarkClient, "within", spy)
+    postmark.lookup = lambda name, kind: []  # Postmark never sees the records
+    result = verify(deployed["env"], dns_zone, "--wait", "120")
+    assert result.returncode == 1
+    # Asked at 0, 5, 15, 35 and 75 s, then once more at 90 s: the last round gets its 30 s and ends at 120 s.
+    assert budgets == [120, 115, 105, 85, 45, 30] and clock.seconds == 90
+
+
+def test_postmark_answering_error_code_infinity_is_one_line_not_unexpected(deployed, dns_zone, postmark, verify):
+    # Old code: "verify: error: ... unexpected OverflowError: cannot convert float infinity to integer".
+    postmark.fail("PUT", r"/domains/\d+/verifyDkim", [(422, '{"ErrorCode": Infinity, "Message": "no"}', {})])
+    result = verify(deployed["env"], dns_zone)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"verify: error: Alpha002-dev-Email: Postmark PUT /domains/{deployed['domain']['ID']}/verifyDkim answered "
+        "HTTP 422 with a malformed error reply: ErrorCode must be a whole number from 0 to 9007199254740991, "
+        "got: inf (Message: no); is POSTMARK_API_URL really Postmark's API?"
+    )
 
 
 def test_missing_stack_is_an_error_not_a_traceback(aws_env, cli_env, dns_zone, verify):

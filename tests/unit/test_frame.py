@@ -124,6 +124,21 @@ def test_each_layer_has_one_base_and_the_table_has_its_code(capsys, error, code,
     assert err.splitlines() == [f"probe: {label}: {error}"]
 
 
+def test_a_failing_code_returned_instead_of_raised_still_ends_with_one_error_line(capsys):
+    # Old code: a body that printed its table and returned 1 ended without any error line.
+    def body(r):
+        r.where = "Alpha002-dev-Email"
+        r.out.document["outcome"] = "stale"
+        return Exit.FAILED
+
+    code, _, err = run(body, capsys=capsys)
+    assert (code, err) == (1, "probe: error: Alpha002-dev-Email: not fine\n")
+    code, out, err = run(body, "--json", capsys=capsys)
+    document = json.loads(out)
+    assert code == 1 and err.splitlines()[-1] == "probe: error: Alpha002-dev-Email: not fine"
+    assert document["outcome"] == "stale" and document["error"] == "not fine", "the body's own outcome stands"
+
+
 def test_an_unexpected_exception_is_one_line_and_debug_adds_the_traceback(capsys):
     def body(run):
         register_secret(TOKEN)

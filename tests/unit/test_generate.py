@@ -71,6 +71,8 @@ def test_check_names_a_stale_file_and_writes_nothing(run, tmp_path):
     assert f"stale: {stale} differs from what the code renders; run: python generate.py dev" in result.stderr
     assert "-      TTL: '60'" in result.stderr and "+      TTL: '3600'" in result.stderr
     assert stale.read_bytes() == before
+    # Old code: the diff, exit 1, and no error line (the frame now says it for any failing exit code returned).
+    assert result.stderr.splitlines()[-1] == "generate: error: --check found a stale or missing file (each is named)"
 
 
 @pytest.mark.vcheck("V-IAC-004")
@@ -160,5 +162,7 @@ def test_json_is_one_document_with_each_file(run, tmp_path):
     ]
     (tmp_path / COMMITTED.name).write_text("stale\n")
     stale = run("--json", "--check", "--out", str(tmp_path))
-    assert stale.returncode == 1 and json.loads(stale.stdout)["outcome"] == "stale"
+    document = json.loads(stale.stdout)
+    assert stale.returncode == 1 and document["outcome"] == "stale", "a returned failure keeps its own outcome"
+    assert document["error"] == "--check found a stale or missing file (each is named)"
     assert "stale:" in stale.stderr

@@ -132,12 +132,12 @@ HOSTILE_REPLIES = [
     (
         "TotalCount is not a number",
         respond(200, json.dumps({"TotalCount": "lots", "Domains": []})),
-        "answered a malformed reply: TotalCount must be a whole number, got: 'lots'",
+        "answered a malformed reply: TotalCount must be a whole number from 0 to 9007199254740991, got: 'lots'",
     ),
     (
         "a domain without an ID",
         respond(200, json.dumps({"TotalCount": 1, "Domains": [{"Name": DOMAIN}]})),
-        "answered a malformed reply: ID must be a whole number, got: None",
+        "answered a malformed reply: ID must be a whole number from 0 to 9007199254740991, got: None",
     ),
     (
         "Domains is not a list",
@@ -170,10 +170,86 @@ def test_malformed_domain_details_are_one_line(cli_env, postmark, register):
     postmark.fail("GET", r"/domains/\d+", [(200, {**domain, "ID": str(domain["ID"])}, {})])
     result = register(cli_env)
     assert result.returncode == 1
-    assert "answered a malformed reply: ID must be a whole number, got: '1001'" in one_error_line(result)
+    assert "answered a malformed reply: ID must be a whole number from 0 to 9007199254740991, got: '1001'" in (
+        one_error_line(result)
+    )
     postmark.fail("GET", r"/domains/\d+", [(200, {**domain, "DKIMPendingTextValue": 42}, {})])
     again = register(cli_env)
     assert "DKIMPendingTextValue must be a string, got: 42" in one_error_line(again)
+
+
+MALFORMED = "answered a malformed reply"
+WHOLE = "must be a whole number from 0 to 9007199254740991, got:"
+LISTING = "register: error: Alpha002-dev-Email: Postmark GET /domains"
+IS_IT_POSTMARK = "; is POSTMARK_API_URL really Postmark's API?"
+# (status, the body as sent, the one line the run ends with). JSON's NaN and Infinity are what Python's
+# encoder writes for float('nan') and float('inf'), and what json.loads reads back: a stand-in can send them.
+HOSTILE_VALUES = [
+    *(
+        (422, f'{{"ErrorCode": {raw}, "Message": "m"}}', f"{LISTING} answered HTTP 422 with a malformed error reply: "
+         f"ErrorCode {WHOLE} {shown} (Message: m){IS_IT_POSTMARK}")
+        for raw, shown in [
+            ("Infinity", "inf"),
+            ("-Infinity", "-inf"),
+            ("NaN", "nan"),
+            ("1e400", "inf"),
+            ("1" + "0" * 30, "1" + "0" * 30),
+            ("9007199254740992", "9007199254740992"),
+            ("-1", "-1"),
+            ("1.5", "1.5"),
+            ("true", "True"),
+            ('"five"', "'five'"),
+            ("[512]", "[512]"),
+        ]
+    ),
+    (500, '{"ErrorCode": 0, "Message": {"nested": true}}', f"{LISTING} answered HTTP 500 after 5 attempts with a "
+     f"malformed error reply: Message must be a string, got: {{'nested': True}}{IS_IT_POSTMARK}"),
+    (200, '{"TotalCount": Infinity, "Domains": []}', f"{LISTING} {MALFORMED}: TotalCount {WHOLE} inf{IS_IT_POSTMARK}"),
+    (200, '{"TotalCount": 1e400, "Domains": []}', f"{LISTING} {MALFORMED}: TotalCount {WHOLE} inf{IS_IT_POSTMARK}"),
+    (200, '{"TotalCount": 9007199254740992, "Domains": []}',
+     f"{LISTING} {MALFORMED}: TotalCount {WHOLE} 9007199254740992{IS_IT_POSTMARK}"),
+    (200, '{"TotalCount": 1, "Domains": [{"ID": NaN, "Name": "x"}]}',
+     f"{LISTING} {MALFORMED}: ID {WHOLE} nan{IS_IT_POSTMARK}"),
+    (200, '{"TotalCount": 1, "Domains": [{"ID": 1, "Name": -Infinity}]}',
+     f"{LISTING} {MALFORMED}: Name must be a string, got: -inf{IS_IT_POSTMARK}"),
+    (200, "[" * 100_000 + "]" * 100_000, f"{LISTING} answered HTTP 200 without a JSON object"),
+    (200, '{"a":' * 50_000 + "1" + "}" * 50_000, f"{LISTING} answered HTTP 200 without a JSON object"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "body", "line"), HOSTILE_VALUES, ids=[h[1][:40] for h in HOSTILE_VALUES])
+def test_a_hostile_value_is_one_line_naming_it_never_unexpected(cli_env, postmark, register, status, body, line):
+    # Old code: ErrorCode Infinity was "unexpected OverflowError", an array nested 100,000 deep "unexpected
+    # RecursionError", 1.5 read as ErrorCode 1, and 10**30 passed as an ID.
+    postmark.fail("GET", "/domains", [(status, body, {"Retry-After": "0"})] * 5)
+    result = register(cli_env)
+    assert result.returncode == 1
+    assert one_error_line(result) == line
+    assert result.stderr.splitlines()[-1] == line
+
+
+HOSTILE_DETAILS = [
+    ("DKIMVerified", "false", "DKIMVerified must be true or false, got: 'false'"),
+    ("DKIMVerified", 1, "DKIMVerified must be true or false, got: 1"),
+    ("ReturnPathDomainVerified", float("nan"), "ReturnPathDomainVerified must be true or false, got: nan"),
+    ("SafeToRemoveRevokedKeyFromDNS", "maybe", "SafeToRemoveRevokedKeyFromDNS must be true or false, got: 'maybe'"),
+    ("SafeToRemoveRevokedKeyFromDNS", [], "SafeToRemoveRevokedKeyFromDNS must be true or false, got: []"),
+    ("ID", 2**53, "ID must be a whole number from 0 to 9007199254740991, got: 9007199254740992"),
+    ("ID", float("inf"), "ID must be a whole number from 0 to 9007199254740991, got: inf"),
+    ("DKIMPendingHost", float("nan"), "DKIMPendingHost must be a string, got: nan"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "said"), HOSTILE_DETAILS)
+def test_a_hostile_domain_detail_is_one_line_naming_it(cli_env, postmark, register, field, value, said):
+    # Old code: DKIMVerified "false" was taken as true (bool("false")), and the registration said verified.
+    domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
+    postmark.fail("GET", r"/domains/\d+", [(200, {**domain, field: value}, {})])
+    result = register(cli_env)
+    assert result.returncode == 1
+    assert one_error_line(result) == (
+        f"register: error: Alpha002-dev-Email: Postmark GET /domains/{domain['ID']} {MALFORMED}: {said}{IS_IT_POSTMARK}"
+    )
 
 
 def test_retry_after_nan_falls_back_to_backoff(cli_env, postmark, register):

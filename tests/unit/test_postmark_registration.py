@@ -386,3 +386,64 @@ def test_a_post_that_never_connected_is_retried(sleeps):
     with pytest.raises(PostmarkError, match="could not connect after 2 attempts"):
         client.rotate_dkim(1)
     assert len(sleeps) == 1
+
+
+# -- within(): a waiting caller's deadline bounds every call, its attempts and their timeouts --------------------
+
+
+class RecordingSession(requests.Session):
+    """A real session that notes each attempt's timeouts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[tuple[float, float]] = []
+
+    def request(self, *args, **kwargs):
+        self.timeouts.append(kwargs["timeout"])
+        return super().request(*args, **kwargs)
+
+
+@pytest.fixture
+def timed(postmark):
+    """A client on the fake clock, and its session."""
+    from tests.clock import FakeClock
+
+    clock, session = FakeClock(), RecordingSession()
+    client = PostmarkClient(Secret(TOKEN), postmark.url, session=session, sleep=clock.sleep, clock=clock.monotonic)
+    return client, session, clock
+
+
+def test_within_caps_each_attempts_timeouts_at_the_time_left(timed, postmark):
+    client, session, _ = timed
+    domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
+    client.get_domain(domain["ID"])
+    with client.within(3.0):
+        client.get_domain(domain["ID"])
+        with client.within(60.0):  # nested: the earlier deadline wins
+            client.get_domain(domain["ID"])
+    assert session.timeouts == [(5.0, 30.0), (3.0, 3.0), (3.0, 3.0)]
+
+
+def test_within_no_time_left_sends_nothing(timed, postmark):
+    client, session, _ = timed
+    domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
+    with client.within(0.0), pytest.raises(PostmarkError) as raised:
+        client.verify_dkim(domain["ID"])
+    assert str(raised.value) == (
+        f"Postmark PUT /domains/{domain['ID']}/verifyDkim was not sent: the wait it belongs to had no time "
+        f"left for it ({postmark.url})"
+    )
+    assert session.timeouts == [] and postmark.requests == []
+
+
+def test_within_a_retry_is_made_only_when_its_pause_leaves_time_for_it(timed, postmark):
+    client, session, clock = timed
+    domain = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
+    busy = (503, {"ErrorCode": 0, "Message": "busy"}, {"Retry-After": "20"})
+    postmark.fail("GET", r"/domains/\d+", [busy, busy])
+    with client.within(10.0), pytest.raises(PostmarkError, match="HTTP 503, ErrorCode 0: busy"):
+        client.get_domain(domain["ID"])
+    assert len(session.timeouts) == 1 and clock.slept == [], "a 20 s pause would have ended past the deadline"
+    with client.within(100.0):
+        assert client.get_domain(domain["ID"])["ID"] == domain["ID"]
+    assert clock.slept == [20.0]

@@ -22,7 +22,10 @@ The frame gives every command the same behaviour:
   the program is, so the journal (``tools.lib.journal``) is unwound before the
   process leaves with 130 or 143; a first signal during that cleanup waits for it,
   a second one stops it (the last line then says what is left);
-- the last line is built from the journal: what the run changed, undid or left.
+- the last line is built from the journal: what the run changed, undid or left;
+- every run that fails ends with one ``<command>: error: ...`` line: a body that
+  returns a failing exit code instead of raising gets its code's meaning from the
+  command's exit table (better: raise an ``ArdaMailError`` that says what failed).
 """
 
 from __future__ import annotations
@@ -142,6 +145,7 @@ def run(
     _install_logging(handler, debug="--debug" in argv)
     state.install()
     code, kind, message = Exit.OK, "ok", ""
+    returned = False  # the body returned a failing code: the outcome it wrote stands
     try:
         try:
             parser = command.parser()
@@ -151,6 +155,9 @@ def run(
                 check(args)
             current = Run(command, args, sink, journal)
             code = Exit(body(current))
+            if code != Exit.OK:  # a failure returned, not raised: still one line, and the body's own outcome
+                kind = "not-done" if code == Exit.NOT_DONE else "error"
+                message, returned = command.exits.get(code, OUTCOMES.get(code, "failed")), True
         except SystemExit as exc:  # --help and --version: argparse printed, and says how it ended
             code = Exit.OK if exc.code in (0, None) else Exit.USAGE
         except UsageError as exc:
@@ -175,11 +182,12 @@ def run(
             code, kind = Exit.FAILED, "error"
             message = f"unexpected {text}; rerun with --debug for the traceback, and report it"
         code, kind = _clean_up(current, journal, state, code, kind)
+        returned = returned and kind in ("error", "not-done")  # a signal during cleanup says how it ended
         line = _last_line(command, current, journal, kind, message)
         if line:
             err.write(line + "\n")
         if json_mode and not sink.emitted:
-            _finish_document(command, sink, journal, code, kind, message)
+            _finish_document(command, sink, journal, code, "ok" if returned else kind, message)
             sink.emit_document()
     finally:
         state.restore()

@@ -7,14 +7,17 @@
 - Connect/read timeouts, and an overall deadline per call (all attempts, and a body
   that trickles in byte by byte); bounded retries with exponential backoff and full
   jitter on 429 (honouring a finite ``Retry-After``), 500, 502, 503, 504, connection
-  errors and timeouts.
+  errors and timeouts. A caller that waits (``poll``) bounds its calls further with
+  ``within(seconds)``: no attempt starts, and no attempt's timeouts reach, past that.
 - Redirects are never followed: the Postmark API does not redirect, and following one
   would send the token header to another host. Any 3xx is an error.
 - A plain-http (loopback) base URL bypasses proxies from the environment, so the
   token never crosses a network unencrypted.
-- Replies are validated at this boundary (``TotalCount`` and ``ID`` are numbers, the
-  DKIM and Return-Path fields are strings), so a malformed reply is one sentence,
-  never a traceback further in.
+- Replies are validated at this boundary (``TotalCount``, ``ID`` and an error's
+  ``ErrorCode`` are whole numbers JSON carries exactly, the DKIM and Return-Path fields
+  are strings, the verification flags booleans; NaN, Infinity, huge numbers, wrong
+  types and bodies nested too deep to parse are refused), so a malformed or hostile
+  reply is one sentence naming what was wrong, never an "unexpected" error further in.
 - Errors come from the ``{ErrorCode, Message}`` body: 401 → TokenRejected,
   ErrorCode 512 → DomainExists, ErrorCode 505 → RotationInProgress, anything else
   → PostmarkError with both.
@@ -26,6 +29,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -34,7 +38,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -69,6 +73,12 @@ DOMAIN_TEXT_FIELDS = (
     "ReturnPathDomain",
     "ReturnPathDomainCNAMEValue",
 )
+# Flags of GET /domains/{id} this tool reads, each a JSON boolean when present.
+DOMAIN_FLAG_FIELDS = ("DKIMVerified", "ReturnPathDomainVerified")
+# A JSON boolean in the API; Postmark's Node SDK types it as a string, so "true"/"false" are accepted too.
+SAFE_TO_REMOVE_FIELD = "SafeToRemoveRevokedKeyFromDNS"
+# The largest whole number every JSON parser carries exactly (RFC 8259 §6): Postmark's IDs and codes are far below.
+MAX_NUMBER = 2**53 - 1
 ERROR_DOMAIN_EXISTS = 512
 # "This domain has a DKIM rotation in progress" (Postmark API error codes).
 ERROR_ROTATION_IN_PROGRESS = 505
@@ -240,6 +250,21 @@ class PostmarkClient:
         self._sleep = sleep
         self._clock = clock
         self._deadline_seconds = deadline
+        self._until = math.inf  # within(): the caller's deadline, on the same clock
+
+    @contextlib.contextmanager
+    def within(self, seconds: float) -> Iterator[PostmarkClient]:
+        """Every call made inside ends within ``seconds`` from now: its attempts, its retry pauses, its reply.
+
+        A call that finds no time left is not sent (PostmarkError); one that runs out is
+        the usual "timed out" error. Nested, the earlier deadline wins.
+        """
+        outer = self._until
+        self._until = min(outer, self._clock() + seconds)
+        try:
+            yield self
+        finally:
+            self._until = outer
 
     # -- the endpoints --------------------------------------------------------
 
@@ -290,6 +315,12 @@ class PostmarkClient:
         where = f"{method} {path}"
         _require_number(details, "ID", where)
         _require_text(details, DOMAIN_TEXT_FIELDS, where)
+        for field in DOMAIN_FLAG_FIELDS:
+            if details.get(field) is not None and not isinstance(details[field], bool):
+                raise _malformed(where, field, "true or false", details[field])
+        safe = details.get(SAFE_TO_REMOVE_FIELD)
+        if safe is not None and not isinstance(safe, bool) and str(safe).lower() not in ("true", "false"):
+            raise _malformed(where, SAFE_TO_REMOVE_FIELD, "true or false", safe)
         return details
 
     # -- the transport --------------------------------------------------------
@@ -307,9 +338,15 @@ class PostmarkClient:
         if json is not None:
             headers["Content-Type"] = "application/json"
         url = self.base_url + path
-        deadline = self._clock() + self._deadline_seconds
+        deadline = min(self._clock() + self._deadline_seconds, self._until)
         for attempt in range(1, self._retry.max_attempts + 1):
             last = attempt == self._retry.max_attempts
+            left = deadline - self._clock()
+            if left <= 0:  # only before the first attempt: a retry is made only with time left after its pause
+                raise PostmarkError(
+                    f"Postmark {method} {path} was not sent: the wait it belongs to had no time left for it "
+                    f"({self.base_url})"
+                )
             try:
                 response = self._session.request(
                     method,
@@ -317,7 +354,7 @@ class PostmarkClient:
                     params=params,
                     json=json,
                     headers=headers,
-                    timeout=self._timeout,
+                    timeout=tuple(min(limit, left) for limit in self._timeout),
                     allow_redirects=False,
                     stream=True,
                 )
@@ -332,14 +369,14 @@ class PostmarkClient:
                         f"Postmark {method} {path} {kind} after the request was sent ({self.base_url}): it may "
                         "have taken effect, so it was not sent again; check in Postmark before rerunning"
                     ) from None
-                if last or self._clock() >= deadline:
+                delay = self._retry.delay(attempt)
+                if last or self._clock() + delay >= deadline:
                     raise PostmarkError(
                         f"Postmark {method} {path} {kind} after {attempt} attempts ({self.base_url}); "
                         "check the network and https://status.postmarkapp.com"
                     ) from None
-                delay = self._retry.delay(attempt)
                 LOG.warning("Postmark %s %s %s; retry %d in %.1fs", method, path, kind, attempt, delay)
-                self._sleep(min(delay, max(0.0, deadline - self._clock())))
+                self._sleep(delay)
                 continue
             except requests.RequestException as exc:
                 # InvalidHeader, TooManyRedirects, ChunkedEncodingError, ...: not worth a retry.
@@ -355,8 +392,8 @@ class PostmarkClient:
                 )
             # A POST again only when Postmark said it did not handle it: 429 and 503.
             retryable = response.status_code in (RETRY_STATUSES if method in IDEMPOTENT else NOT_HANDLED)
-            if retryable and not last and self._clock() < deadline:
-                delay = self._retry.delay(attempt, response.headers.get("Retry-After"))
+            delay = self._retry.delay(attempt, response.headers.get("Retry-After")) if retryable else 0.0
+            if retryable and not last and self._clock() + delay < deadline:
                 LOG.warning(
                     "Postmark %s %s answered HTTP %d; retry %d in %.1fs",
                     method,
@@ -365,7 +402,7 @@ class PostmarkClient:
                     attempt,
                     delay,
                 )
-                self._sleep(min(delay, max(0.0, deadline - self._clock())))
+                self._sleep(delay)
                 continue
             return self._decode(method, path, response, body, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -390,14 +427,14 @@ class PostmarkClient:
         text = raw.decode("utf-8", errors="replace")
         try:
             body = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             body = None
         if response.ok and isinstance(body, dict):
             return body
         if response.ok:
             raise PostmarkError(f"Postmark {method} {path} answered HTTP {response.status_code} without a JSON object")
-        code, message = _error_fields(body)
-        if code is None and message is None:
+        code, message, problem = _error_fields(body)
+        if code is None and message is None and problem is None:
             # Redact first, then shorten: a cut must never leave part of a secret behind.
             message = _shorten(redact(text).strip()) or _shorten(redact(str(response.reason or "")))
         where = f"Postmark {method} {path}"
@@ -408,6 +445,13 @@ class PostmarkClient:
                 "check that the 1Password item holds a current Postmark *account* token",
                 response.status_code,
                 code,
+            )
+        if problem is not None:
+            said = f" (Message: {message})" if message else ""
+            raise PostmarkError(
+                f"{where} answered HTTP {response.status_code}{tried} with a malformed error reply: {problem}{said}; "
+                f"is {BASE_URL_ENV} really Postmark's API?",
+                response.status_code,
             )
         if code == ERROR_DOMAIN_EXISTS:
             raise DomainExists(f"{where}: {message} (ErrorCode 512)", response.status_code, code)
@@ -431,7 +475,7 @@ def _shorten(text: str, limit: int = 200) -> str:
 
 
 def _malformed(where: str, field: str, expected: str, got: object) -> PostmarkError:
-    shown = _shorten(redact(repr(got)), 60)
+    shown = _quoted(got)
     return PostmarkError(
         f"Postmark {where} answered a malformed reply: {field} must be {expected}, got: {shown}; "
         "is POSTMARK_API_URL really Postmark's API?"
@@ -440,8 +484,8 @@ def _malformed(where: str, field: str, expected: str, got: object) -> PostmarkEr
 
 def _require_number(body: dict, field: str, where: str) -> None:
     value = body.get(field)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _malformed(where, field, "a whole number", value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_NUMBER:
+        raise _malformed(where, field, f"a whole number from 0 to {MAX_NUMBER}", value)
 
 
 def _require_text(body: dict, fields: tuple[str, ...], where: str) -> None:
@@ -451,14 +495,30 @@ def _require_text(body: dict, fields: tuple[str, ...], where: str) -> None:
             raise _malformed(where, field, "a string", value)
 
 
-def _error_fields(body: Any) -> tuple[int | None, str | None]:
-    """ErrorCode (a number, or a numeric string) and Message of an error body."""
+def _error_fields(body: Any) -> tuple[int | None, str | None, str | None]:
+    """ErrorCode, Message, and what is wrong with them (None when nothing is) of an error body."""
     if not isinstance(body, dict):
-        return None, None
-    raw = body.get("ErrorCode")
-    try:
-        code = int(raw) if raw is not None and not isinstance(raw, bool) else None
-    except (TypeError, ValueError):
-        code = None
-    message = body.get("Message")
-    return code, _shorten(redact(str(message))) if message is not None else None
+        return None, None, None
+    raw, message = body.get("ErrorCode"), body.get("Message")
+    code = _whole_number(raw)
+    said = _shorten(redact(str(message))) if isinstance(message, str) else None
+    problems = []
+    if raw is not None and code is None:
+        problems.append(f"ErrorCode must be a whole number from 0 to {MAX_NUMBER}, got: {_quoted(raw)}")
+    if message is not None and not isinstance(message, str):
+        problems.append(f"Message must be a string, got: {_quoted(message)}")
+    return code, said, "; ".join(problems) or None
+
+
+def _whole_number(value: Any) -> int | None:
+    """A JSON number, or one written as a string of digits ("512"), from 0 to MAX_NUMBER; None otherwise."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 16:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_NUMBER:
+        return None
+    return value
+
+
+def _quoted(value: Any) -> str:
+    """A value from a reply as an error message shows it: its repr, redacted, at most 60 characters."""
+    return _shorten(redact(repr(value)), 60)

@@ -139,6 +139,12 @@ def _refuse_secret(domain: str, field: str, value: str) -> None:
         )
 
 
+def _shown(value: object) -> str:
+    """A value from Postmark's reply, as an error message may quote it: its repr, at most 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _dkim_key(state: str, host: str | None, value: str | None, domain: str) -> DkimKey | None:
     if not host and not value:
         return None
@@ -202,7 +208,7 @@ def register_domain(client: PostmarkClient, domain: str, journal: Journal | None
         details = client.get_domain(domain_id)
         if str(details.get("ReturnPathDomain") or "").lower() != wanted_return_path:
             raise ArdaMailError(
-                f"Postmark kept Return-Path {details.get('ReturnPathDomain')!r} for {domain} after "
+                f"Postmark kept Return-Path {_shown(details.get('ReturnPathDomain'))} for {domain} after "
                 f"it was asked to use {wanted_return_path}; set it in Postmark's UI and retry"
             )
     return _from_details(domain, domain_id, details, created=created, updated=updated)

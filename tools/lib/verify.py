@@ -4,14 +4,24 @@ The checks behind ``tools/verify_partition_mail.py``: each row carries its V-che
 ID from docs/verification.md, PASS or FAIL, and one line saying what was expected,
 what was found and what to do. DNS checks are closures, so ``--wait`` re-runs only
 the failed ones; the clock is handed in, so tests never wait.
+
+Every wait is a ``tools.lib.poll.poll`` against one deadline (``--wait`` seconds from the
+start of the checks): DNS rounds, then Postmark rounds. Each round is given the time
+left, but never less than one look (``DNS_LOOK_SECONDS``, ``POSTMARK_LOOK_SECONDS``),
+and bounds every query and call in it by that: the DNS queries of a round run at once,
+each with that lifetime; the Postmark calls of a round share it. The last round starts
+early enough to end by the deadline; so ``--wait 0`` with a resolver that never answers
+is one DNS look (about ``DNS_LOOK_SECONDS``), not a timeout per query.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
-import random
+import math
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import dns.exception
 import dns.resolver
@@ -30,7 +40,9 @@ from tools.lib.aws_errors import aws_call
 from tools.lib.aws_session import BOTO_CONFIG
 from tools.lib.clock import REAL, Clock
 from tools.lib.deploy.cloudformation import outputs, parameter_values
-from tools.lib.errors import ArdaMailError
+from tools.lib.errors import ArdaMailError, UsageError
+from tools.lib.next_commands import MAX_WAIT_SECONDS, NextCommands
+from tools.lib.poll import Backoff, poll
 from tools.lib.postmark_client import PostmarkClient
 from tools.lib.registration import lookup_registration, registration_from
 
@@ -64,6 +76,30 @@ CHECK_IDS = (
     V_POSTMARK_RETURN_PATH,
 )
 
+# One DNS query's lifetime at most (dnspython's default lifetime).
+QUERY_SECONDS = 5.0
+# The least a round is given (with --wait 0, or at the deadline): one look, each query its full lifetime.
+DNS_LOOK_SECONDS = QUERY_SECONDS
+# The least a round of Postmark calls (verifyDkim, verifyReturnPath, the domain) is given: several attempts each.
+POSTMARK_LOOK_SECONDS = 30.0
+# Propagation: look again soon, then less and less often; jitter so that verifies run together do not ask in step.
+DNS_BACKOFF = Backoff(1.0, factor=2.0, cap=30.0, jitter=0.2)
+# Postmark looks DNS up itself, on its own schedule: ask it less often.
+POSTMARK_BACKOFF = Backoff(5.0, factor=2.0, cap=60.0)
+
+# What a failing row asks of the operator, most urgent first (the error line names the first that applies).
+RESOLVER, DEPLOY, WAIT = "resolver", "deploy", "wait"
+
+
+def check_wait(seconds: float) -> None:
+    """``--wait`` must be a finite number of seconds from 0 to ``MAX_WAIT_SECONDS`` (nan and inf are neither)."""
+    if not 0 <= seconds <= MAX_WAIT_SECONDS:
+        raise UsageError(f"--wait must be 0 to {MAX_WAIT_SECONDS:g} seconds, got: {seconds:g}")
+
+
+class ChecksFailed(ArdaMailError):
+    """At least one check failed: the table says which and why, the error line names them and the next step."""
+
 
 @dataclass(frozen=True)
 class Check:
@@ -73,10 +109,16 @@ class Check:
     check: str
     status: str
     detail: str
+    # What a failure asks of the operator (RESOLVER, DEPLOY, WAIT; "" when the detail is all there is to say).
+    remedy: str = field(default="", compare=False)
 
     @property
     def passed(self) -> bool:
         return self.status == "PASS"
+
+    def to_dict(self) -> dict[str, str]:
+        """The row as ``--json`` and the rollout's evidence hold it."""
+        return {"id": self.id, "check": self.check, "status": self.status, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -90,7 +132,12 @@ class DkimExpectation:
 
 
 class Dns:
-    """Small dnspython wrapper: answers as lists of strings, absence as an empty list."""
+    """Small dnspython wrapper: answers as lists of strings, absence as an empty list.
+
+    ``within(seconds)`` is the same resolver with each query bounded by that many
+    seconds; every answer is remembered, so ``replaying()`` can check new expectations
+    against what DNS just said without asking again.
+    """
 
     def __init__(self, resolver_spec: str | None) -> None:
         self.resolver = dns.resolver.Resolver(configure=resolver_spec is None)
@@ -98,8 +145,11 @@ class Dns:
             host, _, port = resolver_spec.partition(":")
             self.resolver.nameservers = [host]
             self.resolver.port = int(port or 53)
-        self.resolver.lifetime = 5.0
+        self.resolver.lifetime = QUERY_SECONDS
         self.resolver.cache = None
+        self.lifetime = QUERY_SECONDS
+        self.replay = False
+        self.answers: dict[tuple[str, str], list[str]] = {}  # shared by every view
 
     def describe(self) -> str:
         """Which resolver answers: ``127.0.0.1:5353``, or the system's."""
@@ -107,15 +157,35 @@ class Dns:
             return f"{self.resolver.nameservers[0]}:{self.resolver.port}"
         return ", ".join(str(n) for n in self.resolver.nameservers) or "the system resolver"
 
+    def within(self, seconds: float) -> Dns:
+        """This resolver, each query given at most ``seconds`` (and never more than ``QUERY_SECONDS``)."""
+        view = copy.copy(self)
+        view.lifetime = max(0.001, min(QUERY_SECONDS, seconds))
+        return view
+
+    def replaying(self) -> Dns:
+        """This resolver, answering a question already asked with its last answer."""
+        view = copy.copy(self)
+        view.replay = True
+        return view
+
     def query(self, name: str, kind: str) -> list[str]:
         """Record data for ``name``/``kind``: TXT strings joined, names lowercased without the dot."""
+        key = (name.lower().rstrip("."), kind)
+        if self.replay and key in self.answers:
+            return list(self.answers[key])
+        found = self._ask(name, kind)
+        self.answers[key] = found
+        return list(found)
+
+    def _ask(self, name: str, kind: str) -> list[str]:
         try:
-            answer = self.resolver.resolve(name, kind, raise_on_no_answer=False)
+            answer = self.resolver.resolve(name, kind, raise_on_no_answer=False, lifetime=self.lifetime)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
             return []
         except dns.exception.Timeout:
             # Shown as what was found, so the row fails with the reason in its detail.
-            return [f"<no answer within {self.resolver.lifetime:.0f}s>"]
+            return [f"{NO_ANSWER} {self.lifetime:.3g}s>"]
         if answer.rrset is None:
             return []
         if kind == "TXT":
@@ -123,8 +193,43 @@ class Dns:
         return [r.to_text().lower().rstrip(".") for r in answer.rrset]
 
 
+NO_ANSWER = "<no answer within"
+
+
+def _unanswered(found: list[str]) -> bool:
+    """The resolver did not answer the question in time (not: it answered "nothing")."""
+    return any(f.startswith(NO_ANSWER) for f in found)
+
+
+def _at_once(calls: list[Callable[[], Check]]) -> list[Check]:
+    """Each call in a thread of its own, all waited for: a round of queries lasts as long as its slowest one.
+
+    Every call is a DNS query bounded by its lifetime, so the joins end; a failure is
+    raised here, in the caller's thread, where the frame reports it.
+    """
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    results: list[Check | None] = [None] * len(calls)
+    failures: list[BaseException] = []
+
+    def run(index: int, call: Callable[[], Check]) -> None:
+        try:
+            results[index] = call()
+        except Exception as exc:  # noqa: BLE001 - handed to the caller's thread and raised there
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, call), daemon=True) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return [r for r in results if r is not None]
+
+
 def _dns_checks(
-    config: PartitionConfig, name_servers: list[str], dkim: list[DkimExpectation], next_deploy: str
+    config: PartitionConfig, name_servers: list[str], dkim: list[DkimExpectation], commands: NextCommands
 ) -> list[Callable[[Dns], Check]]:
     """One closure per DNS check, so --wait can re-run just the failed ones."""
     domain = config.mail_domain
@@ -135,38 +240,45 @@ def _dns_checks(
     def ns(dns: Dns) -> Check:
         expected = sorted(n.lower().rstrip(".") for n in name_servers)
         found = sorted(dns.query(domain, "NS"))
-        ok = found == expected
-        return Check(V_NS, f"NS delegation of {domain}", _status(ok), _detail(expected, found))
+        return _row(dns, V_NS, f"NS delegation of {domain}", found == expected, _detail(expected, found), found)
 
     def spf(dns: Dns) -> Check:
-        found = [t for t in dns.query(domain, "TXT") if t.startswith("v=spf1")]
-        ok = found == [SPF_VALUE]
-        return Check(V_SPF, f"SPF TXT at {domain}", _status(ok), _detail([SPF_VALUE], found))
+        answer = dns.query(domain, "TXT")
+        found = [t for t in answer if t.startswith("v=spf1")] or [t for t in answer if t.startswith(NO_ANSWER)]
+        return _row(dns, V_SPF, f"SPF TXT at {domain}", found == [SPF_VALUE], _detail([SPF_VALUE], found), found)
 
     def dmarc_check(dns: Dns) -> Check:
         found = dns.query(f"_dmarc.{domain}", "TXT")
-        ok = found == [dmarc]
-        return Check(V_DMARC, f"DMARC TXT at _dmarc.{domain}", _status(ok), _detail([dmarc], found))
+        return _row(dns, V_DMARC, f"DMARC TXT at _dmarc.{domain}", found == [dmarc], _detail([dmarc], found), found)
 
     def dkim_check(key: DkimExpectation) -> Callable[[Dns], Check]:
         def run(dns: Dns) -> Check:
             found = dns.query(key.host, "TXT")
             if not key.present:
                 ok = key.value not in found
-                detail = _detail(["nothing"], [_short(f) for f in found])
-                if not ok:
-                    detail += f"; Postmark says the revoked key is safe to remove: run {next_deploy}"
-                return Check(
-                    V_DKIM_REMOVED, f"DKIM (revoked, safe to remove) gone from {key.host}", _status(ok), detail
+                return _row(
+                    dns,
+                    V_DKIM_REMOVED,
+                    f"DKIM (revoked, safe to remove) gone from {key.host}",
+                    ok,
+                    _detail(["nothing"], [_short(f) for f in found]),
+                    found,
+                    f"; Postmark says the revoked key is safe to remove: run {commands.deploy()}",
+                    DEPLOY,
                 )
             ok = key.value in found
             detail = _detail([_short(key.value)], [_short(f) for f in found])
-            if not ok:
-                detail += f"; publish it: run {next_deploy}, then rerun this with --wait"
-            elif key.state == "revoked":
+            if ok and key.state == "revoked":
                 detail += "; keep it until Postmark says SafeToRemoveRevokedKeyFromDNS"
-            return Check(
-                DKIM_CHECK_IDS.get(key.state, V_DKIM), f"DKIM ({key.state}) TXT at {key.host}", _status(ok), detail
+            return _row(
+                dns,
+                DKIM_CHECK_IDS.get(key.state, V_DKIM),
+                f"DKIM ({key.state}) TXT at {key.host}",
+                ok,
+                detail,
+                found,
+                f"; publish it: run {commands.deploy()}, then {commands.verify()}",
+                DEPLOY,
             )
 
         return run
@@ -174,23 +286,33 @@ def _dns_checks(
     def return_path_check(dns: Dns) -> Check:
         found = dns.query(return_path, "CNAME")
         ok = found == [RETURN_PATH_TARGET]
-        return Check(
-            V_RETURN_PATH, f"Return-Path CNAME at {return_path}", _status(ok), _detail([RETURN_PATH_TARGET], found)
-        )
+        detail = _detail([RETURN_PATH_TARGET], found)
+        return _row(dns, V_RETURN_PATH, f"Return-Path CNAME at {return_path}", ok, detail, found)
 
     def report_auth(dns: Dns) -> Check:
         host = f"{domain}._report._dmarc.{report_domain}"
         found = dns.query(host, "TXT")
         ok = any(t.replace(" ", "").startswith("v=DMARC1") for t in found)
-        detail = _detail(["v=DMARC1"], found)
-        if not ok:
-            detail += f"; without it {report_domain} receives no aggregate reports for {domain} (RFC 7489 §7.1)"
-        return Check(V_REPORT_AUTH, f"DMARC report authorisation at {host}", _status(ok), detail)
+        advice = f"; without it {report_domain} receives no aggregate reports for {domain} (RFC 7489 §7.1)"
+        return _row(dns, V_REPORT_AUTH, f"DMARC report authorisation at {host}", ok, _detail(["v=DMARC1"], found),
+                    found, advice)  # fmt: skip
 
     checks = [ns, spf, dmarc_check, *(dkim_check(k) for k in dkim), return_path_check]
     if report_domain != domain and not report_domain.endswith("." + domain):
         checks.append(report_auth)
     return checks
+
+
+def _row(
+    dns: Dns, check_id: str, check: str, ok: bool, detail: str, found: list[str], advice: str = "", remedy: str = ""
+) -> Check:
+    """A DNS row; a failure gets ``advice`` and ``remedy``, unless the resolver did not answer at all."""
+    if ok:
+        return Check(check_id, check, "PASS", detail)
+    if _unanswered(found):
+        # Nothing is known about the record: deploying or waiting for propagation may be wrong advice.
+        return Check(check_id, check, "FAIL", f"{detail}; {dns.describe()} did not answer in time", RESOLVER)
+    return Check(check_id, check, "FAIL", detail + advice, remedy)
 
 
 def _status(ok: bool) -> str:
@@ -208,30 +330,38 @@ def _detail(expected: list[str], found: list[str]) -> str:
     return f"expected {show(expected)}; found {show(found)}"
 
 
-def run_dns_checks(checks, dns: Dns, wait: float, clock: Clock = REAL, deadline: float | None = None) -> list[Check]:
-    """Run every check; with ``wait`` > 0 retry the failed ones with backoff until time runs out."""
-    results = {i: check(dns) for i, check in enumerate(checks)}
-    deadline = clock.monotonic() + wait if deadline is None else deadline
-    delay = 1.0
-    while wait > 0 and not all(r.passed for r in results.values()) and clock.monotonic() < deadline:
-        pause = min(delay, max(0.0, deadline - clock.monotonic())) * random.uniform(0.8, 1.0)
-        LOG.info(
-            "waiting %.1fs for %s to pass through %s (propagation)",
-            pause,
-            ", ".join(sorted({r.id for r in results.values() if not r.passed})),
-            dns.describe(),
-        )
-        clock.sleep(pause)
-        delay = min(delay * 2, 30.0)
-        for i, check in enumerate(checks):
-            if not results[i].passed:
-                results[i] = check(dns)
-    return [results[i] for i in range(len(checks))]
+def run_dns_checks(checks, dns: Dns, *, clock: Clock = REAL, deadline: float) -> list[Check]:
+    """Every check; the failed ones again, with backoff, until all pass or ``deadline`` comes (one round at least).
+
+    Each round is given the time left (at least ``DNS_LOOK_SECONDS``), and its queries
+    run at once, each bounded by it.
+    """
+    results: list[Check | None] = [None] * len(checks)
+
+    def round_(budget: float) -> list[Check]:
+        todo = [i for i, row in enumerate(results) if row is None or not row.passed]
+        bounded = dns.within(budget)
+        for i, row in zip(todo, _at_once([_bind(checks[i], bounded) for i in todo]), strict=True):
+            results[i] = row
+        return [row for row in results if row is not None]
+
+    def waiting(rows: list[Check], elapsed: float, pause: float) -> None:
+        failing = ", ".join(sorted({r.id for r in rows if not r.passed}))
+        LOG.info("waiting %.1fs for %s to pass through %s (propagation)", pause, failing, dns.describe())
+
+    return poll(
+        round_,
+        clock=clock,
+        deadline=deadline,
+        interval=DNS_BACKOFF,
+        done=lambda rows: all(r.passed for r in rows),
+        least=DNS_LOOK_SECONDS,
+        heartbeat=waiting,
+    ).value
 
 
-def deploy_command(config: PartitionConfig) -> str:
-    """The command that brings the stack's DNS in line with Postmark."""
-    return f"python deploy.py {config.infrastructure.name} {config.partition.value}"
+def _bind(check: Callable[[Dns], Check], dns: Dns) -> Callable[[], Check]:
+    return lambda: check(dns)
 
 
 def negative_caching_seconds(config: PartitionConfig, session, zone_id: str) -> int | None:
@@ -297,7 +427,7 @@ def postmark_registration(config: PartitionConfig, clock: Clock = REAL):
     return client, registration
 
 
-def postmark_verdict(client, registration, next_deploy: str) -> tuple[list[Check], dict]:
+def postmark_verdict(client, registration, commands: NextCommands) -> tuple[list[Check], dict]:
     """Ask Postmark to verify DKIM and Return-Path now, then read its verdict (and the domain as it now stands).
 
     ``DKIMVerified`` alone is not enough: it stays true after a record is removed and
@@ -312,15 +442,17 @@ def postmark_verdict(client, registration, next_deploy: str) -> tuple[list[Check
     dkim_ok = verified and update_status == "Verified" and not pending
     found = f"found DKIMVerified {str(verified).lower()}, DKIMUpdateStatus {update_status or 'empty'!r}"
     if dkim_ok:
-        advice = ""
+        advice, remedy = "", ""
     elif pending:
         advice = (
             f"; Postmark has not yet seen the pending key at {pending}: if its DNS row above fails, run "
-            f"{next_deploy}; otherwise wait for DNS to propagate and rerun with --wait"
+            f"{commands.deploy()}; otherwise wait for DNS to propagate: {commands.verify()}"
         )
+        remedy = WAIT
     else:
-        advice = "; check the domain's DKIM in Postmark's UI"
+        advice, remedy = "; check the domain's DKIM in Postmark's UI", ""
     rp_ok = details.get("ReturnPathDomainVerified") is True
+    rp_advice = "" if rp_ok else f"; check the Return-Path row above, wait for DNS, and rerun: {commands.verify()}"
     return [
         Check(
             V_POSTMARK_DKIM,
@@ -328,13 +460,14 @@ def postmark_verdict(client, registration, next_deploy: str) -> tuple[list[Check
             _status(dkim_ok),
             f"expected DKIMVerified true and DKIMUpdateStatus 'Verified'; {found} "
             f"(domain ID {registration.domain_id}){advice}",
+            remedy,
         ),
         Check(
             V_POSTMARK_RETURN_PATH,
             "Postmark Return-Path verified",
             _status(rp_ok),
-            f"expected ReturnPathDomainVerified true; found {str(rp_ok).lower()}"
-            + ("" if rp_ok else "; check the Return-Path row above, wait for DNS, and rerun with --wait"),
+            f"expected ReturnPathDomainVerified true; found {str(rp_ok).lower()}{rp_advice}",
+            "" if rp_ok else WAIT,
         ),
     ], details
 
@@ -351,7 +484,7 @@ def published_names(config: PartitionConfig, session, zone_id: str) -> set[str]:
 
 
 def _explain_missing(
-    config: PartitionConfig, session, zone_id: str, wait: float, results: list[Check], dns: Dns | None = None
+    config: PartitionConfig, session, zone_id: str, wait: float, results: list[Check], dns: Dns, commands: NextCommands
 ) -> list[Check]:
     """Rows of records DNS did not show: published in Route 53 but not visible yet, or not published at all."""
     missing = [r for r in results if not r.passed and r.detail.split("; found ", 1)[-1].startswith("nothing")]
@@ -359,29 +492,45 @@ def _explain_missing(
         return results
     published = published_names(config, session, zone_id)
     negative = negative_caching_seconds(config, session, zone_id)
-    through = dns.describe() if dns is not None else "this resolver"
     explained = []
     for row in results:
         if row not in missing:
             explained.append(row)
             continue
         host = row.check.rsplit(" at ", 1)[-1].lower().rstrip(".")
-        detail = row.detail
+        detail, remedy = row.detail, row.remedy
         if host in published:  # the advice to deploy was wrong: Route 53 holds it, DNS does not show it yet
-            detail = detail.split("; publish it:", 1)[0] + f"; Route 53 holds it, but {through} does not show it yet"
+            detail = detail.split("; publish it:", 1)[0]
+            detail += f"; Route 53 holds it, but {dns.describe()} does not show it yet"
+            remedy = WAIT
         if negative and wait < negative:
-            detail += (
+            cached = (
                 f"; a resolver that asked before the record was published may answer 'not found' for up to "
-                f"{negative}s (the zone's SOA, RFC 2308): rerun with --wait {negative + 60} or more before concluding"
+                f"{negative}s (the zone's SOA, RFC 2308)"
             )
-        explained.append(replace(row, detail=detail))
+            if negative + 60 <= MAX_WAIT_SECONDS:
+                detail += f"{cached}: rerun {commands.verify(negative + 60)} before concluding"
+            else:
+                detail += f"{cached}: wait that long, then rerun {commands.verify(MAX_WAIT_SECONDS)}"
+        explained.append(replace(row, detail=detail, remedy=remedy))
     return explained
 
 
 def verify(
-    config: PartitionConfig, session, dns: Dns, *, wait: float, postmark: bool = True, clock: Clock = REAL
+    config: PartitionConfig,
+    session,
+    dns: Dns,
+    *,
+    wait: float,
+    postmark: bool = True,
+    clock: Clock = REAL,
+    commands: NextCommands | None = None,
 ) -> list[Check]:
-    """Every check for one partition: DNS first, then Postmark's verdict on it."""
+    """Every check for one partition: DNS first, then Postmark's verdict on it, all within ``wait`` seconds.
+
+    ``commands`` are what the rows' advice names (default: this partition's, plain).
+    """
+    commands = commands or NextCommands.for_run(config.infrastructure.name, config.partition.value)
     name_servers, parameters, zone_id = read_stack(config, session)
     if postmark:
         client, registration = postmark_registration(config, clock)
@@ -389,28 +538,57 @@ def verify(
     else:
         client = registration = None
         keys = dkim_from_parameters(config, parameters)
-    next_deploy = deploy_command(config)
     deadline = clock.monotonic() + wait
-    results = run_dns_checks(_dns_checks(config, name_servers, keys, next_deploy), dns, wait, clock, deadline)
+    results = run_dns_checks(_dns_checks(config, name_servers, keys, commands), dns, clock=clock, deadline=deadline)
     verdict: list[Check] = []
     if registration is not None:
-        verdict, details = postmark_verdict(client, registration, next_deploy)
-        delay = 5.0
+        dns_ok = all(r.passed for r in results)
+
+        def ask(budget: float) -> tuple[list[Check], dict]:
+            with client.within(budget):
+                return postmark_verdict(client, registration, commands)
+
+        def waiting(answer, elapsed: float, pause: float) -> None:
+            LOG.info("waiting %.0fs for Postmark to verify %s (it looks DNS up itself)", pause, config.mail_domain)
+
         # Postmark looks DNS up itself, later than we did: under --wait, ask it again until it agrees.
-        while (
-            wait > 0
-            and all(r.passed for r in results)
-            and not all(c.passed for c in verdict)
-            and clock.monotonic() < deadline
-        ):
-            LOG.info("waiting %.0fs for Postmark to verify %s (it looks DNS up itself)", delay, config.mail_domain)
-            clock.sleep(min(delay, max(0.0, deadline - clock.monotonic())))
-            delay = min(delay * 2, 60.0)
-            verdict, details = postmark_verdict(client, registration, next_deploy)
+        # While our own DNS rows fail, once is enough: Postmark cannot see what is not there.
+        verdict, details = poll(
+            ask,
+            clock=clock,
+            deadline=deadline,
+            interval=POSTMARK_BACKOFF,
+            done=lambda answer: not dns_ok or all(c.passed for c in answer[0]),
+            least=POSTMARK_LOOK_SECONDS,
+            heartbeat=waiting,
+        ).value
         # Verifying can change each key's role (a pending key becomes active, the old one revoked):
-        # the rows report the roles Postmark holds now, checked again through DNS if they changed.
+        # the rows report the roles Postmark holds now, checked against what DNS just answered
+        # (a host not asked yet is asked, once).
         final_keys = dkim_from_registration(registration_from(config.mail_domain, registration.domain_id, details))
         if final_keys != keys:
-            results = run_dns_checks(_dns_checks(config, name_servers, final_keys, next_deploy), dns, 0, clock)
+            checks = _dns_checks(config, name_servers, final_keys, commands)
+            results = run_dns_checks(checks, dns.replaying(), clock=clock, deadline=-math.inf)
     # Once, on the DNS rows as reported: what Route 53 holds, how long negative caching may hide it.
-    return _explain_missing(config, session, zone_id, wait, results, dns) + verdict
+    return _explain_missing(config, session, zone_id, wait, results, dns, commands) + verdict
+
+
+def failure(checks: list[Check], commands: NextCommands, dns: Dns, wait: float) -> ChecksFailed | None:
+    """The error a run with failing rows ends with: which failed, and the one next step that applies first."""
+    failed = [c for c in checks if not c.passed]
+    if not failed:
+        return None
+    # Postmark's rows fail with the DNS rows they depend on: what those rows need comes first.
+    dns_failed = [c for c in failed if c.id not in (V_POSTMARK_DKIM, V_POSTMARK_RETURN_PATH)]
+    remedies = {c.remedy for c in dns_failed or failed}
+    if RESOLVER in remedies:
+        todo = f"{dns.describe()} did not answer in time: check it and the network, then rerun {commands.verify(wait)}"
+    elif DEPLOY in remedies:
+        todo = f"run {commands.deploy()}, then {commands.verify()}"
+    elif WAIT in remedies:
+        todo = f"DNS or Postmark has not caught up yet: {commands.verify()}"
+    else:
+        todo = "each failing row above says what was expected and what was found"
+        todo += f"; once it is put right: {commands.verify()}"
+    names = ", ".join(f"{c.id} {c.check}" for c in failed)
+    return ChecksFailed(f"{len(failed)} check(s) failed: {names}; {todo}")

@@ -30,7 +30,11 @@ https://postmarkapp.com/developer/api/overview#error-codes):
   (``DKIMUpdateStatus`` ``Pending``), or answers ErrorCode 505 when a rotation is
   already pending.
 - ``make_revoked_key_safe(id)`` is the test-facing switch for what Postmark decides
-  on its own schedule: ``SafeToRemoveRevokedKeyFromDNS`` becomes true.
+  on its own schedule: ``SafeToRemoveRevokedKeyFromDNS`` becomes true. A running
+  world's stand-in takes the same switch over HTTP, from ``rehearse.py safe-to-remove``:
+  ``POST /_standin/domains/{id}/revoked-key-safe`` (with the account token, like every
+  call; 422 when the domain has no revoked key). It is no Postmark path: the product's
+  client refuses it before sending a byte.
 - ``PUT /domains/{id}/verifyReturnPath`` sets ``ReturnPathDomainVerified`` only when
   the Return-Path CNAME points at ``pm.mtasv.net``.
 """
@@ -52,6 +56,9 @@ from werkzeug.wrappers import Request, Response
 DKIM_KEY_2048 = "k=rsa;p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + "x" * 330 + "IDAQAB"
 ERROR_ROTATION_PENDING = {"ErrorCode": 505, "Message": "This domain has a DKIM rotation in progress."}
 ERROR_NOT_FOUND = {"ErrorCode": 510, "Message": "This domain was not found."}
+ERROR_NO_REVOKED_KEY = {"ErrorCode": 0, "Message": "stand-in: this domain has no revoked DKIM key."}
+# The stand-in's own switch (no Postmark path): the revoked key becomes safe to remove.
+SAFE_TO_REMOVE_PATH = "/_standin/domains/{id}/revoked-key-safe"
 RETURN_PATH_TARGET = "pm.mtasv.net"
 
 
@@ -319,6 +326,14 @@ class PostmarkStandIn:
             return self._json(details)
         if path == "/senders" and method == "GET":
             return self._json({"TotalCount": 0, "SenderSignatures": []})
+        safe = re.fullmatch(SAFE_TO_REMOVE_PATH.replace("{id}", r"(\d+)"), path)
+        if safe and method == "POST":
+            domain_id = int(safe.group(1))
+            if domain_id not in self.domains:
+                return self._json(ERROR_NOT_FOUND, 422)
+            if not self.domains[domain_id]["DKIMRevokedHost"]:
+                return self._json(ERROR_NO_REVOKED_KEY, 422)
+            return self._json(self.make_revoked_key_safe(domain_id))
         return self._json({"Note": "stand-in: recorded, not a Domains API call"})
 
     def _hostile(self, details: dict, supplied_token: str) -> dict:
@@ -344,6 +359,30 @@ class PostmarkStandIn:
     def _json(body: object, status: int = 200, headers: dict | None = None) -> Response:
         text = body if isinstance(body, str) else json.dumps(body)
         return Response(text, status=status, headers=headers or {}, content_type="application/json")
+
+
+def mark_revoked_key_safe(base_url: str, token, domain_id: int) -> dict:
+    """Flip a running stand-in's switch over HTTP (``token``: the account token, a ``Secret``); the domain's details."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False  # loopback only: no proxy relays the token
+    response = session.post(
+        base_url.rstrip("/") + SAFE_TO_REMOVE_PATH.format(id=int(domain_id)),
+        headers={"X-Postmark-Account-Token": token.reveal(), "Accept": "application/json"},
+        timeout=(5.0, 30.0),
+        allow_redirects=False,
+    )
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or not isinstance(body, dict):
+        from tools.lib.errors import ArdaMailError
+
+        message = body.get("Message") if isinstance(body, dict) else None
+        raise ArdaMailError(f"the world's Postmark stand-in refused: {message or f'HTTP {response.status_code}'}")
+    return body
 
 
 def main() -> None:

@@ -259,6 +259,7 @@ class World:
 
     def env(self, infrastructure: str | None = None) -> dict[str, str]:
         """Credentials of the infrastructure's account and every endpoint of the world."""
+        from tools.lib.next_commands import REHEARSAL_RESOLVER_ENV
         from tools.rehearsal.aws import OPERATOR_ROLE_NAME, credentials
 
         infra = self.infrastructure(infrastructure)
@@ -271,7 +272,7 @@ class World:
             "POSTMARK_API_URL": self.postmark_url,
             "OP_STANDIN_SECRETS": str(self.secrets_file),
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "REHEARSAL_RESOLVER": f"127.0.0.1:{self.dns.port}",
+            REHEARSAL_RESOLVER_ENV: f"127.0.0.1:{self.dns.port}",
         }
 
     def answers(self) -> bool:
