@@ -20,7 +20,7 @@ from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.execute import report_failure
 from tools.lib.deploy.guards import check_account
 from tools.lib.deploy.protections import lift_termination_protection
-from tools.lib.deploy.state import tagged_as_partition, zone_problem
+from tools.lib.deploy.state import purge_command, tagged_as_partition, zone_problem
 from tools.lib.errors import NotDone, Refused
 from tools.lib.plan.template import parse_template
 from tools.lib.prompt import ask
@@ -112,7 +112,7 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> Teardown:
         f"{stack_name}: DELETE_COMPLETE; the NS delegation left {ctx.target.config.infrastructure.parent_zone_name}"
     )
     if opts.purge_retained:
-        purge(ctx, retained)
+        purge(ctx, retained, opts.resolver)
         return Teardown("destroyed", Retained(), fates)
     kept = Retained(*_physical_ids(resources))
     print_retained(ctx, kept)
@@ -174,7 +174,7 @@ def purge_orphans(ctx: Ctx, opts: DestroyOptions) -> Teardown:
     ctx.out.line(f"{stack_name}: no such stack; retained by an earlier one, to purge: {found.describe()}")
     refuse_claimed(ctx, found.zones, resolver=opts.resolver)
     confirm_destroy(ctx, opts)
-    purge(ctx, found)
+    purge(ctx, found, opts.resolver)
     return Teardown("purged", Retained())
 
 
@@ -383,7 +383,7 @@ def print_retained(ctx: Ctx, kept: Retained) -> None:
         ctx.out.line(
             f"    aws secretsmanager delete-secret --secret-id {arn} --recovery-window-in-days 7 --region {region}"
         )
-    ctx.out.line(f"  or rerun: {ctx.target.rerun} --destroy --purge-retained (nothing left to delete but these)")
+    ctx.out.line(f"  or rerun: {purge_command(ctx, None)} (nothing left to delete but these)")
 
 
 def zone_sentence(ctx: Ctx, zone_id: str, rerun: str) -> str:
@@ -411,11 +411,11 @@ def secret_sentence(ctx: Ctx, arn: str, rerun: str) -> str:
     return f"the webhook secret {arn} is not scheduled for deletion: finish with: {rerun}"
 
 
-def purge(ctx: Ctx, retained: Retained) -> None:
+def purge(ctx: Ctx, retained: Retained, resolver: str | None = None) -> None:
     """--purge-retained: empty and delete each retained zone, schedule each webhook secret's deletion."""
     stack = ctx.target.stack
     apex = ctx.target.config.mail_domain
-    rerun = f"{ctx.target.rerun} --destroy --purge-retained"
+    rerun = purge_command(ctx, resolver)
     for zone_id in retained.zones:
         route53 = ctx.aws.route53
         with aws_call("route53 list-resource-record-sets", stack):

@@ -22,6 +22,7 @@ from tools.lib.aws_errors import aws_call
 from tools.lib.deploy.cloudformation import DeployFailed, outputs, parameter_values
 from tools.lib.deploy.context import Ctx
 from tools.lib.errors import Refused
+from tools.lib.next_commands import rehearsal_resolver
 from tools.lib.plan.diff import MASK
 from tools.lib.plan.template import no_echo_parameters, parse_template
 
@@ -112,6 +113,12 @@ def _failed_stack_sentence(ctx: Ctx, stack_id: str) -> str:
     return f"the failed stack {stack_id} is {stack['StackStatus']}: once it settles, rerun with --delete-failed-stack"
 
 
+def purge_command(ctx: Ctx, resolver: str | None) -> str:
+    """The command that finishes a purge, with the run's --resolver (in a rehearsal world, the world's)."""
+    resolver = resolver or rehearsal_resolver()
+    return f"{ctx.target.rerun} --destroy --purge-retained" + (f" --resolver {resolver}" if resolver else "")
+
+
 def refuse_second_zone(ctx: Ctx, state: StackState) -> None:
     """A first creation when the account already holds a public zone of the mail domain: refuse.
 
@@ -134,7 +141,7 @@ def refuse_second_zone(ctx: Ctx, state: StackState) -> None:
     zone_id = zones[0]["Id"].split("/")[-1]
     if zone_problem(ctx, zone_id) is None:  # the purge's own test: this partition's zone
         whose = "tagged as this partition's: retained by an earlier stack"
-        remedy = f"remove it (and its records) with: {ctx.target.rerun} --destroy --purge-retained, then rerun"
+        remedy = f"remove it (and its records) with: {purge_command(ctx, None)}, then rerun"
     else:
         whose = "not made by this tool"
         remedy = (
@@ -182,7 +189,7 @@ def refuse_taken_secret_names(ctx: Ctx, state: StackState) -> None:
         else:
             held = "exists outside any stack (retained by an earlier one)"
             remedy = (
-                f"remove it with {ctx.target.rerun} --destroy --purge-retained and free its name "
+                f"remove it with {purge_command(ctx, None)} and free its name "
                 f"(aws secretsmanager delete-secret --secret-id {arn} --force-delete-without-recovery)"
             )
         raise Refused(
