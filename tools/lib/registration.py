@@ -176,6 +176,11 @@ def register_domain(client: PostmarkClient, domain: str, journal: Journal | None
                 f"Postmark domain {domain}",
                 done=f"registered {domain} with Postmark (rerunning is safe)",
                 unsure=f"a Postmark registration of {domain} may have completed (rerunning is safe)",
+                check=lambda: (
+                    f"registered {domain} with Postmark (rerunning is safe)"
+                    if find_domain(client, domain) is not None
+                    else f"Postmark shows no registration of {domain}: nothing was registered"
+                ),
             ):
                 summary = client.create_domain(domain, wanted_return_path)
             created = True
@@ -202,6 +207,11 @@ def register_domain(client: PostmarkClient, domain: str, journal: Journal | None
             f"Return-Path of {domain}",
             done=f"set the Return-Path of {domain} at Postmark to {wanted_return_path}",
             unsure=f"the Return-Path of {domain} at Postmark may have been set to {wanted_return_path}",
+            check=lambda: (
+                f"set the Return-Path of {domain} at Postmark to {wanted_return_path}"
+                if str(client.get_domain(domain_id).get("ReturnPathDomain") or "").lower() == wanted_return_path
+                else f"Postmark still shows the Return-Path of {domain} unchanged: rerun to set it"
+            ),
         ):
             details = client.edit_domain(domain_id, wanted_return_path)
         updated = True
@@ -298,6 +308,15 @@ class Rotation:
         return self.registration.key("pending")
 
 
+def _rotation_sentence(client: PostmarkClient, domain: str, domain_id: int) -> str:
+    """What Postmark shows of a rotation whose answer was lost: a pending key, or none."""
+    pending = _from_details(domain, domain_id, client.get_domain(domain_id), created=False, updated=False)
+    key = pending.key("pending")
+    if key is None:
+        return f"Postmark shows no DKIM rotation of {domain}: nothing was started"
+    return f"a DKIM rotation of {domain} is pending at Postmark (new key {key.selector}); rerunning is safe"
+
+
 def rotate_dkim(client: PostmarkClient, domain: str, journal: Journal | None = None) -> Rotation:
     """Start a DKIM rotation of a registered ``domain`` (journaled); one already pending is a no-op."""
     journal = journal or Journal()
@@ -309,6 +328,7 @@ def rotate_dkim(client: PostmarkClient, domain: str, journal: Journal | None = N
             f"DKIM rotation of {domain}",
             done=f"started a DKIM rotation of {domain} at Postmark",
             unsure=f"a DKIM rotation of {domain} may have started at Postmark (rerunning is safe)",
+            check=lambda: _rotation_sentence(client, domain, registration.domain_id),
         ):
             client.rotate_dkim(registration.domain_id)
         started = True
