@@ -36,6 +36,7 @@ from tools.lib.output import append_file, file_destination_problem, write_file
 from tools.lib.plan.report import Plan, markdown
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient
 from tools.lib.prompt import can_ask
+from tools.lib.targets import target_of
 
 LOG = logging.getLogger("deploy")
 
@@ -148,6 +149,7 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
     args = run.args
     target = Target(load_registry(checkout.root / "instances").lookup(args.infrastructure, args.partition))
     run.where = target.stack
+    run.out.document["target"] = target_of(target.config)  # every mode's document, also a stopped run's
     if args.region and args.region != target.region:
         raise UsageError(
             f"--region must be the instance config's region {target.region!r} for {target.stack}, got: {args.region!r}"
@@ -168,7 +170,7 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
         services=services or Services(lint=linter.verdict, postmark=PostmarkClient.on(clock)),
         checkout=checkout,
         clock=clock,
-        report=Plan(target=target.describe()),
+        report=Plan(target=target_of(target.config)),
         follow_timeout_seconds=args.timeout * 60,
     )
     started = clock.monotonic()

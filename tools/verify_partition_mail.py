@@ -27,6 +27,7 @@ from tools.lib.clock import REAL, Clock  # noqa: E402
 from tools.lib.errors import UsageError  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL  # noqa: E402
+from tools.lib.targets import target_of  # noqa: E402
 from tools.lib.verify import Dns, verify  # noqa: E402
 
 COMMAND = frame.Command(
@@ -70,6 +71,7 @@ def run_verify(run: frame.Run, clock: Clock = REAL) -> int:
     args = run.args
     config = load_registry().lookup(args.infrastructure, args.partition)
     run.where = config.stack_name
+    run.out.document["target"] = target_of(config)
     region = config.infrastructure.region
     if args.region and args.region != region:
         raise UsageError(
