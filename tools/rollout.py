@@ -26,10 +26,20 @@ sys.path.insert(0, str(REPO))  # run from the checkout
 
 from instances.registry import PARTITION_IDS, load_registry  # noqa: E402
 from tools.lib import frame  # noqa: E402
-from tools.lib.clock import REAL  # noqa: E402
+from tools.lib.clock import REAL, Clock  # noqa: E402
 from tools.lib.errors import UsageError  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
-from tools.lib.rollout import DEFAULT_WAIT, GATES_PATH, HEARTBEAT_SECONDS, Gates, Rollout, Settings, cascade, git_commit  # noqa: E402
+from tools.lib.rollout.cascade import (  # noqa: E402
+    DEFAULT_WAIT,
+    HEARTBEAT_SECONDS,
+    ProcessRunner,
+    Rollout,
+    Runner,
+    Settings,
+    cascade,
+)
+from tools.lib.rollout.evidence import Evidence, git_commit, rehearsal_endpoint  # noqa: E402
+from tools.lib.rollout.gates import GATES_PATH, Gates  # noqa: E402
 
 EVIDENCE_ROOT = REPO / "rollout-evidence"
 MAX_HEARTBEAT = 3600.0
@@ -110,13 +120,14 @@ def settings_of(args) -> Settings:
     )
 
 
-def run_rollout(run: frame.Run) -> int:
+def run_rollout(run: frame.Run, checkout: Path, runner: Runner | None, clock: Clock) -> int:
     """Record a gate, or walk the cascade."""
     args, out = run.args, run.out
-    registry = load_registry()
-    gates = Gates(REPO, [gate for config in registry.partitions.values() for gate in config.requires_gates])
+    registry = load_registry(checkout / "instances")
+    gates = Gates(checkout, [gate for config in registry.partitions.values() for gate in config.requires_gates])
     if args.record_gate:
-        entry = gates.record(args.record_gate, args.by, args.note, f"{REAL.now():%Y-%m-%dT%H:%M:%SZ}", git_commit())
+        when = f"{clock.now():%Y-%m-%dT%H:%M:%SZ}"
+        entry = gates.record(args.record_gate, args.by, args.note, when, git_commit(checkout))
         out.line(
             f"gate {entry['gate']} recorded by {entry['by']} at {entry['at']} in {GATES_PATH}; commit it for review "
             f"(git add {GATES_PATH}; git commit): the rollout counts committed gates only"
@@ -124,9 +135,13 @@ def run_rollout(run: frame.Run) -> int:
         out.document.update({"gate": entry, "outcome": "gate-recorded", "file": GATES_PATH})
         return Exit.OK
     chosen = cascade(registry, args.partitions, args.start, args.through)
-    evidence_dir = args.evidence_dir or evidence_root() / f"{REAL.now():%Y%m%dT%H%M%SZ}"
+    evidence_dir = args.evidence_dir or evidence_root() / f"{clock.now():%Y%m%dT%H%M%SZ}"
     settings = settings_of(args)
-    rollout = Rollout(registry, settings, evidence_dir, gates, dict(os.environ), out, commit=git_commit)
+    evidence = Evidence(
+        evidence_dir, rehearsal=rehearsal_endpoint(os.environ), commit=git_commit(checkout), clock=clock
+    )
+    runner = runner or ProcessRunner(settings, dict(os.environ), cwd=checkout)
+    rollout = Rollout(registry, settings, gates, evidence, runner, clock=clock)
     out.document["evidence_dir"] = str(evidence_dir)
     rollout.prepare(chosen)  # before the first step: evidence folder, gates file, accounts
     try:
@@ -143,9 +158,12 @@ def run_rollout(run: frame.Run) -> int:
     return Exit.OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: the frame's one error line and exit code."""
-    return frame.run(COMMAND, add_arguments, run_rollout, argv, check=check)
+def main(
+    argv: list[str] | None = None, *, checkout: Path = REPO, runner: Runner | None = None, clock: Clock = REAL
+) -> int:
+    """Entry point: the frame's one error line and exit code; ``checkout``, ``runner`` and ``clock`` are the seams
+    tests use (the checkout whose instances, gates and commands the rollout uses; what runs its steps; time)."""
+    return frame.run(COMMAND, add_arguments, lambda run: run_rollout(run, checkout, runner, clock), argv, check=check)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import pytest
 from instances.registry import load_registry
 from templates import permissions
 from tests.conftest import PYTHON, TOKEN, assert_token_nowhere, free_port
-from tools.lib.rollout import EVIDENCE_SCHEMA
+from tools.lib.rollout.evidence import EVIDENCE_SCHEMA
 from tools.rehearsal.aws import OPERATOR_ROLE_NAME, change_record, client
 from tools.rehearsal.dns import Route53DnsServer
 from tools.rehearsal.moto_compat import CONTROLS

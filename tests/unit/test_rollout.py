@@ -6,7 +6,6 @@ The runner stands for the operator's commands (each answered from a script);
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -21,8 +20,9 @@ from instances.registry import load_registry
 from tests.clock import FakeClock
 from tests.conftest import REPO, TOKEN, assert_token_nowhere
 from tools.lib.errors import ArdaMailError, NotDone, Refused, UsageError
-from tools.lib.output import Sink
-from tools.lib.rollout import EVIDENCE_SCHEMA, GATES_PATH, Gates, Rollout, Settings, cascade
+from tools.lib.rollout.cascade import Rollout, Settings, cascade
+from tools.lib.rollout.evidence import EVIDENCE_SCHEMA, Evidence
+from tools.lib.rollout.gates import GATES_PATH, Gates
 from tools.rehearsal.repo import git
 
 GATE = "postmark-compliance-reply"
@@ -40,13 +40,24 @@ def registry(tmp_path):
 
 
 class Script:
-    """Answers each command by its step: exit code and stdout; records every argv."""
+    """The rollout's runner: answers each command by its step (exit code and stdout) and records every argv;
+    the account guard is ``guard``, the exports and the executed change set are made up from the partition."""
 
     def __init__(self, **answers) -> None:
         self.answers = answers
         self.argv: list[list[str]] = []
+        self.guard = lambda config: None
 
-    def __call__(self, argv: list[str]) -> subprocess.CompletedProcess:
+    def check_account(self, config) -> None:
+        self.guard(config)
+
+    def exports(self, config) -> dict[str, str]:
+        return {f"{config.stack_name}-API-MailDomainName": config.mail_domain}
+
+    def executed_change_set(self, config) -> str:
+        return f"arn:aws:cloudformation:us-east-1:111122223333:changeSet/executed-{config.partition.value}/1"
+
+    def run(self, argv: list[str], label: str) -> subprocess.CompletedProcess:
         self.argv.append(argv)
         partition = argv[2]
         step = "verify" if argv[0].endswith("verify_partition_mail.py") else (argv[3] if len(argv) > 3 else "")
@@ -89,24 +100,10 @@ def rollout(registry, tmp_path, script, guard=lambda config: None, **settings) -
         top.mkdir()
         git(top, "init", "-q")
         git(top, "commit", "-q", "--allow-empty", "-m", "first")
-    gates = Gates(top, [GATE])
-    out = Sink(json_mode=False, human=io.StringIO())
-    return Rollout(
-        registry,
-        Settings(**settings),
-        tmp_path / "evidence" / "run",
-        gates,
-        {},
-        out,
-        clock=FakeClock().clock(),
-        commit=lambda: "abc123",
-        runner=script,
-        exports_of=lambda config: {f"{config.stack_name}-API-MailDomainName": config.mail_domain},
-        account_guard=guard,
-        executed_of=lambda config: (
-            f"arn:aws:cloudformation:us-east-1:111122223333:changeSet/executed-{config.partition.value}/1"
-        ),
-    )
+    script.guard = guard
+    clock = FakeClock().clock()
+    evidence = Evidence(tmp_path / "evidence" / "run", commit="abc123", clock=clock)
+    return Rollout(registry, Settings(**settings), Gates(top, [GATE]), evidence, script, clock=clock)
 
 
 def evidence(tmp_path: Path, stack: str = "Alpha002-dev-Email") -> dict:
@@ -215,12 +212,12 @@ def test_the_cascade_is_walked_in_order(registry, partitions, start, through, ex
 def test_gates_are_recorded_in_one_committed_file_and_checked_by_name(checkout):
     gates = Gates(checkout, [GATE])
     gates.record(GATE, "ops", "", "t", "c")
-    assert gates.read() == [], "recorded, not yet committed: not counted"
-    assert gates.uncommitted(GATE, gates.read())
+    assert gates.committed() == [], "recorded, not yet committed: not counted"
+    assert gates.uncommitted(GATE, gates.committed())
     commit_gates(checkout)
     gates.record(GATE, "lead", "second look", "t2", "c")
     assert [g["by"] for g in gates.working()] == ["ops", "lead"]
-    assert [g["by"] for g in gates.read()] == ["ops"], "HEAD's gates, not the working copy's"
+    assert [g["by"] for g in gates.committed()] == ["ops"], "HEAD's gates, not the working copy's"
     with pytest.raises(UsageError, match=r"--record-gate must .*, got: 'Not A Gate'"):
         gates.record("Not A Gate", "ops", "", "t", "c")
     with pytest.raises(
@@ -235,7 +232,7 @@ def test_gates_are_recorded_in_one_committed_file_and_checked_by_name(checkout):
         gates.working()
     commit_gates(checkout)
     with pytest.raises(Refused, match="docs/rollout-gates.json at HEAD is not JSON"):
-        gates.read()
+        gates.committed()
 
 
 def test_a_gate_counts_once_committed_not_when_only_recorded(registry, tmp_path):
@@ -261,7 +258,7 @@ def test_the_committed_gates_file_names_only_gates_an_instance_file_requires():
 
 def test_without_git_the_gates_cannot_be_read_and_the_rollout_refuses(tmp_path):
     with pytest.raises(Refused, match="the committed gates \\(docs/rollout-gates.json\\) cannot be read: git says"):
-        Gates(tmp_path, [GATE]).read()
+        Gates(tmp_path, [GATE]).committed()
 
 
 def test_evidence_never_holds_the_token(registry, tmp_path):
@@ -348,7 +345,7 @@ def test_hostile_values_are_inert_text_in_the_markdown_evidence(registry, tmp_pa
 def test_evidence_that_cannot_be_written_is_one_line_with_the_resume_command(registry, tmp_path, monkeypatch):
     import errno
 
-    from tools.lib import rollout as lib
+    from tools.lib.rollout import evidence as lib
 
     def full(path, text, **_):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -364,10 +361,6 @@ def test_evidence_that_cannot_be_written_is_one_line_with_the_resume_command(reg
 
 
 def test_the_resume_command_carries_every_option_the_run_was_started_with():
-    from pathlib import Path
-
-    from tools.lib.rollout import resume_command
-
     settings = Settings(
         yes=True,
         wait=30,
@@ -378,11 +371,11 @@ def test_the_resume_command_carries_every_option_the_run_was_started_with():
         through="stage",
         evidence_dir=Path("/tmp/evidence run"),
     )
-    assert resume_command("stage", settings) == (
+    assert settings.resume_command("stage") == (
         "python tools/rollout.py dev stage --from stage --through stage --wait 30 --resolver 127.0.0.1:5353 "
         "--profile 'prod admin' --region us-east-1 --evidence-dir '/tmp/evidence run' --yes"
     )
-    assert resume_command("dev", Settings()) == "python tools/rollout.py --from dev"
+    assert Settings().resume_command("dev") == "python tools/rollout.py --from dev"
 
 
 def test_the_resume_command_parses_back_to_the_run_it_resumes_whatever_options_it_had():
@@ -390,7 +383,6 @@ def test_the_resume_command_parses_back_to_the_run_it_resumes_whatever_options_i
     import shlex
 
     from tools import rollout as cli
-    from tools.lib.rollout import resume_command
 
     parser = cli.COMMAND.parser()
     cli.add_arguments(parser)
@@ -404,7 +396,7 @@ def test_the_resume_command_parses_back_to_the_run_it_resumes_whatever_options_i
         assert action.dest in values or action.nargs == 0, f"a new option {action.dest}: give it a test value"
         argv += [action.option_strings[0]] + ([] if action.nargs == 0 else [values[action.dest]])
     args = parser.parse_args(argv)
-    resumed = shlex.split(resume_command("stage", cli.settings_of(args)))
+    resumed = shlex.split(cli.settings_of(args).resume_command("stage"))
     assert resumed[:2] == ["python", "tools/rollout.py"]
     again = parser.parse_args(resumed[2:])
     assert again.start == "stage" and {**vars(again), "start": None} == vars(args)

@@ -17,11 +17,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tools.lib.errors import Terminated
+from tools.lib.logger import MASK_COMMAND, register_secret, unescape_workflow_value
 
 CLEANUP_GRACE_SECONDS = 120.0
-
-
-MASK_PREFIX = "::add-mask::"
+MASK_PREFIX = MASK_COMMAND
 
 
 def run_child(
@@ -97,3 +96,29 @@ def _next_wait(started: float, timeout: float | None, interval: float | None) ->
         w for w in (interval, None if timeout is None else timeout - (time.monotonic() - started)) if w is not None
     ]
     return max(0.0, min(waits)) if waits else None
+
+
+def take_masks(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """A child's output without its ``::add-mask::`` lines, each value registered as this run's secret.
+
+    On GitHub Actions a child masks the token by printing the workflow command; the
+    parent captures the child's output, so the runner would never see it. Registering
+    the value here redacts it from everything the parent prints or writes and prints
+    the mask itself, where the runner reads it (once per value).
+    """
+    masks: list[str] = []
+
+    def without_masks(text: str | None) -> str:
+        kept = []
+        for line in (text or "").splitlines(keepends=True):
+            if line.startswith(MASK_COMMAND):
+                masks.append(unescape_workflow_value(line[len(MASK_COMMAND) :].rstrip("\r\n")))
+            else:
+                kept.append(line)
+        return "".join(kept)
+
+    stdout, stderr = without_masks(result.stdout), without_masks(result.stderr)
+    for value in masks:
+        if len(value) >= 4:
+            register_secret(value)
+    return subprocess.CompletedProcess(result.args, result.returncode, stdout, stderr)
