@@ -141,7 +141,7 @@ def run_rollout(run: frame.Run, checkout: Path, runner: Runner | None, clock: Cl
         evidence_dir, rehearsal=rehearsal_endpoint(os.environ), commit=git_commit(checkout), clock=clock
     )
     runner = runner or ProcessRunner(settings, dict(os.environ), cwd=checkout)
-    rollout = Rollout(registry, settings, gates, evidence, runner, clock=clock)
+    rollout = Rollout(registry, settings, gates, evidence, runner, run.journal, clock=clock)
     out.document["evidence_dir"] = str(evidence_dir)
     rollout.prepare(chosen)  # before the first step: evidence folder, gates file, accounts
     try:
@@ -150,10 +150,10 @@ def run_rollout(run: frame.Run, checkout: Path, runner: Runner | None, clock: Cl
             if index:
                 rollout.confirm(config)
             record = rollout.roll(config)
-            done = "deployed and verified" if record.executed_change_set else "verified (no changes to deploy)"
+            done = "deployed and verified" if record.executed else "verified (no changes to deploy)"
             out.line(f"{config.stack_name}: {done}; evidence in {evidence_dir}")
     finally:
-        out.document["partitions"] = [r.__dict__ for r in rollout.records]
+        out.document["partitions"] = list(rollout.documents.values())  # each as its evidence file has it
     out.document["outcome"] = "verified"
     return Exit.OK
 

@@ -270,7 +270,14 @@ def test_ctrl_c_in_a_rollout_reaches_the_running_step_once_and_it_cleans_up(worl
     returncode, _, err = stop(process, signal.SIGINT)
     CONTROLS.release()
     assert returncode == 130, err
-    assert err.splitlines()[-1] == "rollout: interrupted (Ctrl-C); dev: nothing was changed"
+    # The step's own last line, verbatim (old code: "rollout: interrupted (Ctrl-C); dev: nothing was changed").
+    line = err.splitlines()[-1]
+    assert line.startswith(
+        "rollout: interrupted (Ctrl-C); dev: the plan step of Alpha002-dev-Email was stopped and said: "
+        f'"deploy: interrupted (Ctrl-C); {STACK}: the change set was deleted, nothing executed"; evidence in '
+        f"{tmp_path / 'evidence'}"
+    )
+    assert line.endswith("; resume with: python tools/rollout.py --from dev --through dev --yes")
     assert change_sets(world) == [] and stack_states(world) == [], "the plan's child deleted its change set"
 
 

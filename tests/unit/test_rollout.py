@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,13 +18,22 @@ import pytest
 from instances.registry import load_registry
 from tests.clock import FakeClock
 from tests.conftest import REPO, TOKEN, assert_token_nowhere
-from tools.lib.errors import ArdaMailError, NotDone, Refused, UsageError
+from tools.lib.children import Ended
+from tools.lib.errors import ArdaMailError, NotDone, Refused, Terminated, UsageError
+from tools.lib.journal import Journal
 from tools.lib.rollout.cascade import Rollout, Settings, cascade
 from tools.lib.rollout.evidence import EVIDENCE_SCHEMA, Evidence
 from tools.lib.rollout.gates import GATES_PATH, Gates
 from tools.rehearsal.repo import git
 
 GATE = "postmark-compliance-reply"
+TARGET = {
+    "infrastructure": "Alpha002",
+    "partition": "dev",
+    "stack": "Alpha002-dev-Email",
+    "account": "111122223333",
+    "region": "us-east-1",
+}
 PASSING = [{"id": "V-PART-003", "check": "NS delegation", "status": "PASS", "detail": "expected a; found a"}]
 
 
@@ -39,9 +47,26 @@ def registry(tmp_path):
     return load_registry(root)
 
 
+ZONE_ADDED = [{"action": "Add", "logical_id": "Zone", "resource_type": "AWS::Route53::HostedZone", "replacement": None}]
+
+
+def change_set(name: str) -> str:
+    return f"arn:aws:cloudformation:us-east-1:111122223333:changeSet/{name}/1"
+
+
+def deployed(partition: str, **extra) -> str:
+    """deploy.py --yes --json's document of a deploy that executed its change set (executed-<partition>)."""
+    arn = change_set(f"executed-{partition}")
+    journal = [{"what": f"change set {arn}", "state": "settled", "said": f"change set {arn} executed: UPDATE_COMPLETE"}]
+    return json.dumps({"outcome": "deployed", "change_set": arn, "changes": ZONE_ADDED, "journal": journal, **extra})
+
+
 class Script:
-    """The rollout's runner: answers each command by its step (exit code and stdout) and records every argv;
-    the account guard is ``guard``, the exports and the executed change set are made up from the partition."""
+    """The rollout's runner: answers each command by its step and records every argv.
+
+    An answer is (exit code, stdout) or a whole ``Ended`` (a step a signal stopped);
+    the account guard is ``guard``, the exports are made up from the partition.
+    """
 
     def __init__(self, **answers) -> None:
         self.answers = answers
@@ -54,27 +79,21 @@ class Script:
     def exports(self, config) -> dict[str, str]:
         return {f"{config.stack_name}-API-MailDomainName": config.mail_domain}
 
-    def executed_change_set(self, config) -> str:
-        return f"arn:aws:cloudformation:us-east-1:111122223333:changeSet/executed-{config.partition.value}/1"
-
-    def run(self, argv: list[str], label: str) -> subprocess.CompletedProcess:
+    def run(self, argv: list[str], label: str) -> Ended:
         self.argv.append(argv)
         partition = argv[2]
         step = "verify" if argv[0].endswith("verify_partition_mail.py") else (argv[3] if len(argv) > 3 else "")
-        code, stdout = self.answers.get(f"{partition} {step}", (0, ""))
+        answer = self.answers.get(f"{partition} {step}", (0, ""))
+        if isinstance(answer, Ended):
+            return answer
+        code, stdout = answer
         if step == "verify" and not stdout:
             stdout = json.dumps({"checks": PASSING})
         if step == "--plan" and not stdout:
-            stdout = json.dumps(
-                {
-                    "change_set": "arn:aws:cloudformation:us-east-1:111122223333:changeSet/x/1",
-                    "changes": [{"action": "Add", "logical_id": "Zone", "resource_type": "AWS::Route53::HostedZone"}],
-                    "drift": [],
-                }
-            )
-        return subprocess.CompletedProcess(
-            argv, code, stdout, "deploy: error: Alpha002-dev-Email: boom\n" if code else ""
-        )
+            stdout = json.dumps({"change_set": change_set("x"), "changes": ZONE_ADDED, "drift": []})
+        if step == "--yes" and not stdout and not code:
+            stdout = deployed(partition)
+        return Ended(argv, code, stdout, "deploy: error: Alpha002-dev-Email: boom\n" if code else "")
 
 
 @pytest.fixture
@@ -103,7 +122,7 @@ def rollout(registry, tmp_path, script, guard=lambda config: None, **settings) -
     script.guard = guard
     clock = FakeClock().clock()
     evidence = Evidence(tmp_path / "evidence" / "run", commit="abc123", clock=clock)
-    return Rollout(registry, Settings(**settings), Gates(top, [GATE]), evidence, script, clock=clock)
+    return Rollout(registry, Settings(**settings), Gates(top, [GATE]), evidence, script, Journal(), clock=clock)
 
 
 def evidence(tmp_path: Path, stack: str = "Alpha002-dev-Email") -> dict:
@@ -525,7 +544,14 @@ def test_drift_of_a_resource_overwrite_drift_cannot_put_back_is_sent_to_hand_rep
         ("steps", [{"step": "deploy", "exit": 0, "seconds": 1.0, "skipped": "no changes"}]),
         ("steps", [{"step": "deploy", "exit": None, "seconds": 0.0}]),
         ("checks", [{"id": "V-PART-010", "check": "x", "status": "OK", "detail": ""}]),
-        ("target", {"account": "1111-2222-3333", "region": "us-east-1", "stack": "Alpha002-dev-Email"}),
+        ("target", {**TARGET, "account": "1111-2222-3333"}),
+        ("target", {"account": "111122223333", "region": "us-east-1", "stack": "Alpha002-dev-Email"}),
+        ("outcome", "deployed"),
+        ("verified", False),  # the outcome verified, yet not verified
+        ("executed", "yes"),
+        ("executed", False),  # yet a change set named
+        ("schema_version", 1),
+        ("steps", [{"step": "deploy", "exit": 130, "seconds": 1.0, "signal": "SIGHUP", "said": "x"}]),
         ("written_at", "yesterday"),
         ("undocumented", "a field the schema does not name"),
     ],
@@ -533,6 +559,176 @@ def test_drift_of_a_resource_overwrite_drift_cannot_put_back_is_sent_to_hand_rep
 def test_the_evidence_schema_refuses_what_a_run_never_writes(registry, tmp_path, field, value):
     rollout(registry, tmp_path, Script(), yes=True).roll(registry.partition("dev"))
     document = evidence(tmp_path)  # the real document is valid
+    assert document["outcome"] == "verified" and document["executed"] is True and document["change_set"]
     document[field] = value
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(document, json.loads(EVIDENCE_SCHEMA.read_text()))
+
+
+# -- children report what they did: a signal during a step, the deploy step's own document ---------------------
+
+WATCH = "aws cloudformation describe-stack-events --stack-name Alpha002-dev-Email --region us-east-1"
+SIGNALLED = [
+    ("SIGINT", 130, "interrupted", "interrupted (Ctrl-C)"),
+    ("SIGTERM", 143, "terminated", "terminated (SIGTERM)"),
+]
+
+
+def stopped_deploy(
+    signal_name: str, code: int, how: str, *, executed: object = "absent", state: str = "settled"
+) -> Ended:
+    """deploy.py --yes --json stopped by a signal while it followed the stack its change set is updating."""
+    arn = change_set("executed-dev")
+    said = f"change set {arn} executed; CloudFormation carries on: watch it with: {WATCH}"
+    journal = [{"what": f"change set {arn}", "state": state, "said": said}]
+    document = {"command": "deploy", "exit_code": code, "outcome": how.split()[0], "change_set": arn,
+                "changes": ZONE_ADDED * 12, "journal": journal}  # fmt: skip
+    if executed != "absent":
+        document["executed"] = executed
+    last = f"deploy: {how}; Alpha002-dev-Email: {said}"
+    stderr = f"Alpha002-dev-Email: 12:00:01 UPDATE_IN_PROGRESS ...\n{last}\n"
+    return Ended(["deploy.py"], code, json.dumps(document), stderr, stopped_by=signal_name)
+
+
+def rollout_main(run_cli, tmp_path, script, *argv):
+    """tools/rollout.py's main() on the registry fixture's instances, its steps answered by ``script``."""
+    from tools import rollout as cli
+
+    clock = FakeClock().clock()
+    evidence_dir = tmp_path / "evidence" / "run"
+    return run_cli(
+        cli.main, [*argv, "--evidence-dir", str(evidence_dir)], checkout=tmp_path, runner=script, clock=clock
+    )
+
+
+@pytest.mark.parametrize(("signal_name", "code", "outcome", "how"), SIGNALLED)
+def test_a_signal_in_the_deploy_step_is_reported_verbatim_and_recorded_in_the_evidence_and_json(
+    registry, tmp_path, run_cli, signal_name, code, outcome, how
+):
+    # Old code: "rollout: interrupted (Ctrl-C); dev: nothing was changed", no evidence, "partitions": [].
+    script = Script(**{"dev --yes": stopped_deploy(signal_name, code, how)})
+    result = rollout_main(run_cli, tmp_path, script, "dev", "--yes", "--json")
+    assert result.returncode == code, result.stderr
+    child = f"deploy: {how}; Alpha002-dev-Email: change set {change_set('executed-dev')} executed; CloudFormation "
+    assert result.stderr.splitlines()[-1] == (
+        f"rollout: {how}; dev: the deploy step of Alpha002-dev-Email was stopped and said: "
+        f'"{child}carries on: watch it with: {WATCH}"; evidence in {tmp_path / "evidence" / "run"}; '
+        "resume with: python tools/rollout.py dev --from dev --evidence-dir "
+        f"{tmp_path / 'evidence' / 'run'} --yes"
+    )
+    assert "tools/verify_partition_mail.py" not in {a[0] for a in script.argv}, "nothing runs after the signal"
+    document = json.loads(result.stdout)
+    assert document["outcome"] == outcome and document["exit_code"] == code
+    (listed,) = document["partitions"]
+    written = evidence(tmp_path)
+    assert listed == written, "--json lists the partition as its evidence file has it"
+    assert written["outcome"] == outcome and written["target"] == TARGET and written["verified"] is False
+    assert written["change_set"] == change_set("executed-dev") and written["executed"] is True
+    assert written["changes_deployed"] == ZONE_ADDED * 12, "the changes AWS listed to the deploy step"
+    assert written["steps"][-1] == {"step": "deploy", "exit": code, "seconds": 0.0, "signal": signal_name,
+                                    "said": child + f"carries on: watch it with: {WATCH}"}  # fmt: skip
+    report = (tmp_path / "evidence" / "run" / "Alpha002-dev-Email.md").read_text()
+    assert f"- Outcome: {outcome}" in report and f"- Change set executed: {change_set('executed-dev')}" in report
+    assert f"- deploy: exit {code} in 0.0 s, stopped by {signal_name}; it said: deploy: " in report
+
+
+@pytest.mark.parametrize(
+    ("executed", "state", "expected"),
+    [
+        (True, "settled", True),  # deploy.py says so itself
+        ("absent", "settled", True),  # an older deploy.py: its journal says the change set was executed
+        (None, "unsure", None),  # stopped mid-call: it cannot tell
+        ("absent", "unsure", None),
+        (False, "undone", False),  # stopped before executing: its change set was deleted
+        ("absent", "undone", False),
+    ],
+)
+def test_whether_the_deploy_step_executed_its_change_set_is_its_own_answer(
+    registry, tmp_path, executed, state, expected
+):
+    script = Script(
+        **{"dev --yes": stopped_deploy("SIGINT", 130, "interrupted (Ctrl-C)", executed=executed, state=state)}
+    )
+    with pytest.raises(KeyboardInterrupt):
+        rollout(registry, tmp_path, script, yes=True).roll(registry.partition("dev"))
+    written = evidence(tmp_path)
+    assert written["executed"] is expected
+    assert written["change_set"] == ("" if expected is False else change_set("executed-dev"))
+    assert len(written["changes_deployed"]) == (0 if expected is False else 12)
+    report = (tmp_path / "evidence" / "run" / "Alpha002-dev-Email.md").read_text()
+    if expected is None:
+        assert "NOT KNOWN whether it was executed" in report and "NOT KNOWN whether these were deployed" in report
+    if expected is False:
+        assert "- Change set executed: (none: the deploy step executed none)" in report
+
+
+def test_a_step_that_outlives_the_grace_is_killed_and_the_evidence_cannot_tell(registry, tmp_path):
+    killed = Ended(["deploy.py"], -9, '{"outcome": "depl', "Alpha002-dev-Email: executing\n", "SIGTERM", killed=True)
+    run = rollout(registry, tmp_path, Script(**{"dev --yes": killed}), yes=True)
+    with pytest.raises(Terminated):
+        run.roll(registry.partition("dev"))
+    written = evidence(tmp_path)
+    assert written["outcome"] == "terminated" and written["executed"] is None and written["change_set"] == ""
+    assert written["steps"][-1]["exit"] == -9 and written["steps"][-1]["said"] == "Alpha002-dev-Email: executing"
+    (fact,) = run.journal.entries
+    assert fact.done.startswith(
+        'the deploy step of Alpha002-dev-Email was stopped and said: "Alpha002-dev-Email: executing" (then it was '
+        "killed, 120 s after the signal: what it was doing may be half done); evidence in "
+    )
+
+
+def test_a_signal_between_steps_still_writes_the_evidence(registry, tmp_path):
+    script = Script()
+
+    def interrupted(config):
+        raise KeyboardInterrupt
+
+    script.exports = interrupted  # verify passed; the rollout was reading the exports
+    run = rollout(registry, tmp_path, script, yes=True)
+    with pytest.raises(KeyboardInterrupt):
+        run.roll(registry.partition("dev"))
+    written = evidence(tmp_path)
+    assert written["outcome"] == "interrupted" and written["verified"] is True and written["executed"] is True
+    assert run.journal.summary().startswith(
+        f"Alpha002-dev-Email deploy: change set {change_set('executed-dev')} executed: UPDATE_COMPLETE; "
+        "Alpha002-dev-Email was stopped between steps (steps done: pre-flight, plan, deploy, verify); evidence in "
+    )
+
+
+def test_the_evidence_credits_the_rollout_with_its_own_deploy_not_another_runs(registry, tmp_path):
+    # Old code: another operator deployed between the plan and the deploy step; the evidence listed that run's
+    # 12 changes (copied from the plan) and its change set (the stack's last executed one) as the rollout's.
+    plan = json.dumps({"change_set": change_set("plan"), "changes": ZONE_ADDED * 12, "drift": []})
+    nothing_left = json.dumps({"outcome": "no-changes", "change_set": "", "changes": [], "journal": []})
+    script = Script(**{"dev --plan": (0, plan), "dev --yes": (0, nothing_left)})
+    record = rollout(registry, tmp_path, script, yes=True).roll(registry.partition("dev"))
+    assert record.outcome == "verified"
+    written = evidence(tmp_path)
+    assert written["change_set"] == "" and written["executed"] is False and written["changes_deployed"] == []
+    assert len(written["plan"]["changes"]) == 12, "the plan is kept as the plan"
+    report = (tmp_path / "evidence" / "run" / "Alpha002-dev-Email.md").read_text()
+    assert "- Change set executed: (none: the deploy step found no changes)" in report
+    assert "- no changes: the stack already matched the committed template when the deploy step ran" in report
+
+
+def test_a_failed_step_says_its_last_line_in_the_evidence_and_its_lasting_changes_in_the_rollouts_line(
+    registry, tmp_path
+):
+    arn = change_set("executed-dev")
+    journal = [
+        {"what": "postmark", "state": "done", "said": "registered dev.ardamails.com with Postmark (rerunning is safe)"},
+        {"what": f"change set {arn}", "state": "settled", "said": f"change set {arn} executed and rolled back"},
+    ]
+    rolled_back = json.dumps({"outcome": "failed", "change_set": arn, "changes": ZONE_ADDED, "journal": journal})
+    run = rollout(registry, tmp_path, Script(**{"dev --yes": (1, rolled_back)}), yes=True)
+    with pytest.raises(
+        ArdaMailError, match=r"^dev: deploy failed \(exit 1\): deploy: error: Alpha002-dev-Email: boom;"
+    ):
+        run.roll(registry.partition("dev"))
+    written = evidence(tmp_path)
+    assert written["outcome"] == "failed" and written["executed"] is True and written["change_set"] == arn
+    assert written["steps"][-1]["said"] == "deploy: error: Alpha002-dev-Email: boom"
+    assert run.journal.summary() == (
+        "Alpha002-dev-Email deploy: registered dev.ardamails.com with Postmark (rerunning is safe); "
+        f"change set {arn} executed and rolled back"
+    )

@@ -12,9 +12,7 @@ instance file requires a gate that is not committed (``tools.lib.rollout.gates``
 
 from __future__ import annotations
 
-import json
 import shlex
-import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,15 +22,16 @@ from typing import Protocol
 from instances.registry import PartitionConfig, Registry
 from tools.lib import aws_account
 from tools.lib.aws_session import open_session
-from tools.lib.children import run_child, take_masks
+from tools.lib.children import CLEANUP_GRACE_SECONDS, Ended, run_command, take_masks
 from tools.lib.clock import REAL, Clock
 from tools.lib.deploy.cloudformation import Stack, exports
-from tools.lib.errors import ArdaMailError, NotDone, Refused, UsageError
+from tools.lib.errors import ArdaMailError, NotDone, Refused, Terminated, UsageError
+from tools.lib.journal import Journal
 from tools.lib.logger import redact
 from tools.lib.output import folder_destination_problem
 from tools.lib.plan.diff import RECORD_TYPE, drift_details_command
 from tools.lib.prompt import ask_yes, can_ask
-from tools.lib.rollout.evidence import Evidence, Record
+from tools.lib.rollout.evidence import LASTING, Evidence, Record
 from tools.lib.rollout.gates import Gates
 
 REPO = Path(__file__).resolve().parents[3]
@@ -80,6 +79,22 @@ class Settings:
         )
 
 
+class StepStopped:
+    """Which child step a signal stopped, and how it ended: raised as ``StepInterrupted`` or ``StepTerminated``."""
+
+    def __init__(self, step: str, stack: str, ended: Ended) -> None:
+        super().__init__()
+        self.step, self.stack, self.ended = step, stack, ended
+
+
+class StepInterrupted(StepStopped, KeyboardInterrupt):
+    """Ctrl-C while a child step ran: the frame sees a KeyboardInterrupt (exit 130)."""
+
+
+class StepTerminated(StepStopped, Terminated):
+    """SIGTERM while a child step ran: the frame sees Terminated (exit 143)."""
+
+
 class Runner(Protocol):
     """What a rollout does outside itself: the operator's commands, the account guard, the stack's exports.
 
@@ -87,17 +102,15 @@ class Runner(Protocol):
     commands' ``main()`` called in-process).
     """
 
-    def run(self, argv: list[str], label: str) -> subprocess.CompletedProcess:
-        """One operator command (``deploy.py ...``, ``tools/verify_partition_mail.py ...``) to its end."""
+    def run(self, argv: list[str], label: str) -> Ended:
+        """One operator command (``deploy.py ...``, ``tools/verify_partition_mail.py ...``) to its end; a signal
+        meanwhile is passed to it and reported in what it returns (``Ended.stopped_by``), never raised."""
 
     def check_account(self, config: PartitionConfig) -> None:
         """The deploy's account guard for ``config``, read-only; Refused when the credentials are another's."""
 
     def exports(self, config: PartitionConfig) -> dict[str, str]:
         """The stack's exports, for the evidence."""
-
-    def executed_change_set(self, config: PartitionConfig) -> str:
-        """The change set the stack reports it executed last."""
 
 
 class ProcessRunner:
@@ -108,15 +121,18 @@ class ProcessRunner:
         self.env = env
         self.cwd = cwd
 
-    def run(self, argv: list[str], label: str) -> subprocess.CompletedProcess:
-        """The command as a child process; while it runs, a heartbeat line every ``--heartbeat`` seconds: the step,
-        how long, the child's last line."""
+    def run(self, argv: list[str], label: str) -> Ended:
+        """The command as a child process (``tools.lib.children.run_command``: a signal is forwarded to it and
+        waited for); while it runs, a heartbeat line every ``--heartbeat`` seconds: the step, how long, the
+        child's last line."""
 
         def say(elapsed: float, last: str) -> None:
             line = f"{label}: still running after {elapsed:.0f}s" + (f"; last: {last[:160]}" if last else "")
             print(line, file=sys.stderr, flush=True)  # the frame's stream redacts and neutralises it
 
-        return run_child([sys.executable, *argv], cwd=self.cwd, env=self.env, heartbeat=(self.settings.heartbeat, say))
+        return run_command(
+            [sys.executable, *argv], cwd=self.cwd, env=self.env, heartbeat=(self.settings.heartbeat, say)
+        )
 
     def check_account(self, config: PartitionConfig) -> None:
         """As deploy's step 2: one endpoint set, the configured account."""
@@ -125,16 +141,9 @@ class ProcessRunner:
 
     def exports(self, config: PartitionConfig) -> dict[str, str]:
         """The stack's exports, as CloudFormation describes them now."""
-        return dict(exports(self._describe(config)))
-
-    def executed_change_set(self, config: PartitionConfig) -> str:
-        """The ``ChangeSetId`` the stack reports: the change set its last update executed."""
-        return str((self._describe(config) or {}).get("ChangeSetId") or "")
-
-    def _describe(self, config: PartitionConfig) -> dict | None:
         region = config.infrastructure.region
         session = open_session(self.settings.profile, region, config.stack_name)
-        return Stack(session.client("cloudformation", region_name=region), config.stack_name).describe()
+        return dict(exports(Stack(session.client("cloudformation", region_name=region), config.stack_name).describe()))
 
 
 def cascade(registry: Registry, partitions: list[str], start: str | None, through: str | None) -> list[PartitionConfig]:
@@ -155,7 +164,12 @@ def cascade(registry: Registry, partitions: list[str], start: str | None, throug
 
 
 class Rollout:
-    """One run of the cascade; each method is a named step."""
+    """One run of the cascade; each method is a named step.
+
+    ``journal`` is the run's (the frame's): every lasting change a child step reports
+    (a change set executed, a registration, a change set left) and the last line of a
+    step a signal stopped are recorded in it, so the rollout's own last line says them.
+    """
 
     def __init__(
         self,
@@ -164,6 +178,7 @@ class Rollout:
         gates: Gates,
         evidence: Evidence,
         runner: Runner,
+        journal: Journal,
         *,
         clock: Clock = REAL,
     ) -> None:
@@ -172,8 +187,9 @@ class Rollout:
         self.gates = gates
         self.evidence = evidence
         self.runner = runner
+        self.journal = journal
         self.clock = clock
-        self.records: list[Record] = []
+        self.documents: dict[str, dict] = {}  # stack -> its evidence document, in the order written
         self.verified: set[str] = set()
 
     def prepare(self, chosen: list[PartitionConfig]) -> None:
@@ -191,26 +207,98 @@ class Rollout:
             self.runner.check_account(config)
         folder.mkdir(parents=True, exist_ok=True)
 
-    def _run(self, record: Record, step: str, argv: list[str]) -> subprocess.CompletedProcess:
-        started = self.clock.monotonic()
-        result = take_masks(self.runner.run([*argv, *self.settings.passed_on()], f"{record.stack}: {step}"))
-        seconds = round(self.clock.monotonic() - started, 2)
-        record.steps.append({"step": step, "exit": result.returncode, "seconds": seconds})
-        print(f"{record.stack}: {step:<10} exit {result.returncode}  {seconds:6.1f}s", file=sys.stderr)
-        return result
+    def roll(self, config: PartitionConfig) -> Record:
+        """pre-flight → plan → deploy → verify → record, for one partition; a signal stops it with its evidence."""
+        record = Record.of(config)
+        try:
+            record.gates = self.check_entry(config)
+            self.walk(record, config)
+        except (KeyboardInterrupt, Terminated) as stop:
+            self.stopped(record, stop)
+            raise
+        return record
 
-    def fail(
-        self,
-        record: Record,
-        step: str,
-        result: subprocess.CompletedProcess,
-        rows: list[dict] | None = None,
-    ) -> None:
+    def walk(self, record: Record, config: PartitionConfig) -> None:
+        """The partition's steps in order; the first that fails stops the cascade (``fail``)."""
+        deploy = ["deploy.py", config.infrastructure.name, config.partition.value]
+        ended = self.step(record, "pre-flight", [*deploy, "--preflight", "--json"])
+        if ended.returncode != 0:
+            self.fail(record, "pre-flight", ended, record.preflight)
+        ended = self.step(record, "plan", [*deploy, "--plan", "--json"])
+        if ended.returncode != 0:
+            self.fail(record, "plan", ended)
+        if record.plan.get("drift"):
+            self.refuse_drift(record, config, record.plan["drift"])
+        if record.plan.get("changes"):
+            # What it executed and the changes AWS listed for it come from its own document (Record.deployed):
+            # another run may have deployed between the plan and this step.
+            ended = self.step(record, "deploy", [*deploy, "--yes", "--json"])
+            if ended.returncode != 0:
+                self.fail(record, "deploy", ended)
+        else:
+            record.steps.append({"step": "deploy", "exit": None, "seconds": 0.0, "skipped": "no changes"})
+        ended = self.verify(record, config)
+        if ended.returncode != 0:
+            self.fail(record, "verify", ended, record.checks)
+        record.verified, record.outcome = True, "verified"
+        self.verified.add(config.partition.value)
+        record.exports = self.runner.exports(config)
+        self.write_evidence(record)
+
+    def step(self, record: Record, step: str, argv: list[str]) -> Ended:
+        """One child step: run it, record what it did (its exit, its document, its lasting changes); a signal
+        that stopped it stops the rollout too, once the child has said what it left."""
+        started = self.clock.monotonic()
+        ended = take_masks(self.runner.run([*argv, *self.settings.passed_on()], f"{record.stack}: {step}"))
+        seconds = round(self.clock.monotonic() - started, 2)
+        entry: dict = {"step": step, "exit": ended.returncode, "seconds": seconds}
+        if ended.stopped_by:
+            entry["signal"] = ended.stopped_by
+        if ended.returncode != 0 or ended.stopped_by:
+            entry["said"] = redact(ended.last_line()) or "(nothing)"
+        record.steps.append(entry)
+        record.take(step, ended.document())
+        print(f"{record.stack}: {step:<10} exit {ended.returncode}  {seconds:6.1f}s", file=sys.stderr)
+        if ended.stopped_by:
+            stopped = StepInterrupted if ended.stopped_by == "SIGINT" else StepTerminated
+            raise stopped(step, record.stack, ended)
+        self.note_changes(record, step, ended)
+        return ended
+
+    def note_changes(self, record: Record, step: str, ended: Ended) -> None:
+        """The lasting changes a finished child step reports (its journal), into this run's journal."""
+        journal = ended.document().get("journal") or []
+        said = [str(e["said"]) for e in journal if e.get("state") in LASTING and e.get("said")]
+        if said:
+            self.journal.fact(f"{record.stack} {step}", done=f"{record.stack} {step}: {'; '.join(said)}")
+
+    def stopped(self, record: Record, stop: BaseException) -> None:
+        """A signal stopped this partition: its evidence (when it had started), and the sentence the rollout's last
+        line ends with: the stopped child's own last line, verbatim, where the evidence is, how to resume."""
+        record.outcome = "interrupted" if isinstance(stop, KeyboardInterrupt) else "terminated"
+        if isinstance(stop, StepStopped):
+            said = redact(stop.ended.last_line()) or "nothing"
+            what = f'the {stop.step} step of {stop.stack} was stopped and said: "{said}"'
+            if stop.ended.killed:
+                what += (
+                    f" (then it was killed, {CLEANUP_GRACE_SECONDS:g} s after the signal: what it was doing may be "
+                    "half done)"
+                )
+        else:
+            done = ", ".join(s["step"] for s in record.steps) or "none"
+            what = f"{record.stack} was stopped between steps (steps done: {done})"
+        if record.steps:
+            what += self.write_what_is_known(record) or f"; evidence in {self.evidence.folder}"
+        resume = self.settings.resume_command(record.partition)
+        self.journal.fact(f"{record.stack} stopped", done=f"{what}; resume with: {resume}")
+
+    def fail(self, record: Record, step: str, ended: Ended, rows: list[dict] | None = None) -> None:
         """Write what is known, then stop the cascade with one line: partition, step, what failed, how to go on.
 
         ``rows`` are the step's own rows (pre-flight or verify): the failing ones are quoted;
-        without any, the child's error line is.
+        without any, the child's error line is (its stderr: under ``--json`` stdout is the document).
         """
+        record.outcome = "failed"
         unwritten = self.write_what_is_known(record)
         failing = [r for r in rows or [] if r.get("status") != "PASS"]
         if failing:
@@ -219,10 +307,10 @@ class Rollout:
                 for r in failing
             )
         else:
-            lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+            lines = [line for line in ended.stderr.splitlines() if line.strip()]
             what = ([line for line in lines if ": error: " in line] or lines[-1:] or ["no output"])[-1].strip()
         raise ArdaMailError(
-            f"{record.partition}: {step} failed (exit {result.returncode}): {redact(what)}{unwritten}; "
+            f"{record.partition}: {step} failed (exit {ended.returncode}): {redact(what)}{unwritten}; "
             f"fix it, then resume with: {self.settings.resume_command(record.partition)}"
         )
 
@@ -236,6 +324,7 @@ class Rollout:
 
     def refuse_drift(self, record: Record, config: PartitionConfig, drift: list[dict]) -> None:
         """The plan found drift: a deploy would be refused. Quote the rows and name what puts them back."""
+        record.outcome = "refused"
         record.steps.append({"step": "deploy", "exit": None, "seconds": 0.0, "skipped": "not run: drift"})
         unwritten = self.write_what_is_known(record)
         rows = quote(f"{d.get('resource')} {d.get('property')}: expected {d.get('expected')}, live {d.get('actual')}"
@@ -285,51 +374,20 @@ class Rollout:
         if not ask_yes(f"Roll out {config.stack_name} in account {config.infrastructure.account_id}?"):
             raise NotDone(f"{config.partition.value}: not started (answered no); resume with: {resume}")
 
-    def verify(self, record: Record, config: PartitionConfig) -> subprocess.CompletedProcess:
+    def verify(self, record: Record, config: PartitionConfig) -> Ended:
         """``verify_partition_mail.py --json --wait`` for one partition."""
         argv = ["tools/verify_partition_mail.py", config.infrastructure.name, config.partition.value, "--json"]
         argv += ["--wait", f"{self.settings.wait:g}"]
         argv += ["--resolver", self.settings.resolver] if self.settings.resolver else []
-        return self._run(record, "verify", argv)
-
-    def roll(self, config: PartitionConfig) -> Record:
-        """pre-flight → plan → deploy → verify → record, for one partition."""
-        record = Record.of(config)
-        record.gates = self.check_entry(config)
-        deploy = ["deploy.py", config.infrastructure.name, config.partition.value]
-        result = self._run(record, "pre-flight", [*deploy, "--preflight", "--json"])
-        record.preflight = document_of(result.stdout).get("checks", [])
-        if result.returncode != 0:
-            self.fail(record, "pre-flight", result, record.preflight)
-        result = self._run(record, "plan", [*deploy, "--plan", "--json"])
-        if result.returncode != 0:
-            self.fail(record, "plan", result)
-        record.plan = document_of(result.stdout)
-        if record.plan.get("drift"):
-            self.refuse_drift(record, config, record.plan["drift"])
-        if record.plan.get("changes"):
-            result = self._run(record, "deploy", [*deploy, "--yes"])
-            if result.returncode != 0:
-                self.fail(record, "deploy", result)
-            # The change set CloudFormation executed, as the stack reports it (the plan's was deleted).
-            record.executed_change_set = self.runner.executed_change_set(config)
-            record.deployed_changes = list(record.plan["changes"])
-        else:
-            record.steps.append({"step": "deploy", "exit": None, "seconds": 0.0, "skipped": "no changes"})
-        result = self.verify(record, config)
-        record.checks = document_of(result.stdout).get("checks", [])
-        if result.returncode != 0:
-            self.fail(record, "verify", result, record.checks)
-        record.verified = True
-        self.verified.add(config.partition.value)
-        record.exports = self.runner.exports(config)
-        self.write_evidence(record)
-        return record
+        return self.step(record, "verify", argv)
 
     def write_evidence(self, record: Record) -> None:
-        """The partition's JSON record and its Markdown reports."""
+        """The partition's JSON record and its Markdown reports; listed for ``--json`` even when they cannot be
+        written."""
+        document = self.evidence.document(record)
+        self.documents[record.stack] = document
         try:
-            self.evidence.write(self.evidence.document(record))
+            self.evidence.write(document)
         except OSError as exc:
             done = ", ".join(f"{s['step']} exit {s['exit']}" for s in record.steps) or "no step"
             raise ArdaMailError(
@@ -337,8 +395,6 @@ class Rollout:
                 f"({exc.strerror or exc}) after {done}; make room, then resume with: "
                 f"{self.settings.resume_command(record.partition)}"
             ) from None
-        if record not in self.records:
-            self.records.append(record)
 
 
 def quote(rows: Iterable[str], most: int = 3) -> str:
@@ -346,12 +402,3 @@ def quote(rows: Iterable[str], most: int = 3) -> str:
     rows = list(rows)
     more = f"; and {len(rows) - most} more" if len(rows) > most else ""
     return "; ".join(rows[:most]) + more
-
-
-def document_of(stdout: str) -> dict:
-    """A child's ``--json`` document (its stdout), or {} when it printed none."""
-    try:
-        document = json.loads(stdout)
-    except ValueError:
-        return {}
-    return document if isinstance(document, dict) else {}
