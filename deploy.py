@@ -32,7 +32,7 @@ from tools.lib.deploy.preflight import preflight
 from tools.lib.errors import ArdaMailError, UsageError
 from tools.lib.exits import Exit
 from tools.lib.logger import on_github_actions
-from tools.lib.output import append_file, file_destination_problem, write_file
+from tools.lib.output import append_file, file_destination_problem, kernel_filesystem_problem, write_file
 from tools.lib.plan.report import Plan, markdown
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient
 from tools.lib.prompt import can_ask
@@ -127,7 +127,7 @@ def check(args) -> None:
     if not args.timeout > 0:
         raise UsageError(f"--timeout must be a positive number of minutes, got: {args.timeout:g}")
     if args.summary_file is not None:
-        problem = file_destination_problem(args.summary_file)
+        problem = kernel_filesystem_problem(args.summary_file) or file_destination_problem(args.summary_file)
         if problem:
             raise UsageError(
                 f"--summary-file must be a file in an existing folder this user can write, got: "

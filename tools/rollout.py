@@ -17,6 +17,7 @@ evidence, stopping at the first failure with the command that resumes
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -31,7 +32,9 @@ from tools.lib.errors import UsageError  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
 from tools.lib.rollout.cascade import (  # noqa: E402
     DEFAULT_WAIT,
+    HEARTBEAT_BOUNDS,
     HEARTBEAT_SECONDS,
+    WAIT_BOUNDS,
     ProcessRunner,
     Rollout,
     Runner,
@@ -42,7 +45,6 @@ from tools.lib.rollout.evidence import Evidence, git_commit, rehearsal_endpoint 
 from tools.lib.rollout.gates import GATES_PATH, Gates  # noqa: E402
 
 EVIDENCE_ROOT = REPO / "rollout-evidence"
-MAX_HEARTBEAT = 3600.0
 
 COMMAND = frame.Command(
     name="rollout",
@@ -51,9 +53,11 @@ COMMAND = frame.Command(
     exits={
         Exit.OK: "every partition deployed and verified (or a gate recorded)",
         Exit.FAILED: "a step failed: the message names the partition, the step, and the command that resumes",
-        Exit.USAGE: "bad arguments, unknown partition, bad instance config",
+        Exit.USAGE: "bad arguments (--wait or --heartbeat out of bounds), unknown partition, bad instance config; an "
+        "evidence folder that cannot be written, or under /proc, /sys or /dev",
         Exit.REFUSED: "a gate the next partition requires is not committed in docs/rollout-gates.json, or its "
-        "predecessor is not verified; the gates file is broken; the live stack drifted (the plan's rows are quoted); "
+        "predecessor is not verified; the gates file is broken (not JSON, incomplete entries, not a regular file, "
+        "over 1 MB); the live stack drifted (the plan's rows are quoted); "
         "the AWS credentials or endpoints are not a partition's account's",
         Exit.NOT_DONE: "not confirmed between partitions (no terminal and no --yes, or answered no)",
     },
@@ -72,7 +76,11 @@ def add_arguments(parser) -> None:
         "--evidence-dir", type=Path, help="where to write the evidence (default rollout-evidence/<UTC>)"
     )
     parser.add_argument(
-        "--wait", type=float, default=DEFAULT_WAIT, metavar="SECONDS", help=f"verify --wait (default {DEFAULT_WAIT:g})"
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help=f"verify --wait (default {DEFAULT_WAIT:g}, {WAIT_BOUNDS[0]:g} to {WAIT_BOUNDS[1]:g})",
     )
     parser.add_argument("--resolver", metavar="IP[:PORT]", help="verify --resolver (e.g. the rehearsal world's)")
     parser.add_argument(
@@ -80,7 +88,8 @@ def add_arguments(parser) -> None:
         type=float,
         default=HEARTBEAT_SECONDS,
         metavar="SECONDS",
-        help=f"a line at least this often while a step runs (default {HEARTBEAT_SECONDS:g}, 1 to {MAX_HEARTBEAT:g})",
+        help=f"a line at least this often while a step runs (default {HEARTBEAT_SECONDS:g}, "
+        f"{HEARTBEAT_BOUNDS[0]:g} to {HEARTBEAT_BOUNDS[1]:g})",
     )
     parser.add_argument("--record-gate", metavar="NAME", help="record that the named gate is passed, and exit")
     parser.add_argument("--by", metavar="WHO", help="with --record-gate: who passed it")
@@ -94,10 +103,12 @@ def check(args) -> None:
             raise UsageError(f"partition must be one of {', '.join(PARTITION_IDS)}, got: {value!r}")
     if args.record_gate and not args.by:
         raise UsageError("--record-gate needs --by WHO")
-    if not args.wait >= 0:
-        raise UsageError(f"--wait must be zero or more seconds, got: {args.wait:g}")
-    if not 1 <= args.heartbeat <= MAX_HEARTBEAT:  # also refuses nan
-        raise UsageError(f"--heartbeat must be 1 to {MAX_HEARTBEAT:g} seconds, got: {args.heartbeat:g}")
+    for option, value, (low, high) in (
+        ("--wait", args.wait, WAIT_BOUNDS),
+        ("--heartbeat", args.heartbeat, HEARTBEAT_BOUNDS),
+    ):
+        if not (math.isfinite(value) and low <= value <= high):
+            raise UsageError(f"{option} must be {low:g} to {high:g} seconds, got: {value:g}")
 
 
 def evidence_root() -> Path:

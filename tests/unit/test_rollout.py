@@ -732,3 +732,97 @@ def test_a_failed_step_says_its_last_line_in_the_evidence_and_its_lasting_change
         "Alpha002-dev-Email deploy: registered dev.ardamails.com with Postmark (rerunning is safe); "
         f"change set {arn} executed and rolled back"
     )
+
+
+# -- bounds: the gates file, --wait and --heartbeat --------------------------------------------------------------
+
+
+def fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def dev_zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def oversized(path: Path) -> None:
+    path.write_text(json.dumps([{"gate": GATE, "by": "ops", "at": "t", "note": "x" * 1_000_000}]))
+
+
+def folder(path: Path) -> None:
+    path.mkdir()
+
+
+@pytest.mark.parametrize(
+    ("make", "error"),
+    [
+        (fifo, "rollout-gates.json is not a regular file; put the committed one back: git checkout "),
+        (dev_zero, "rollout-gates.json is not a regular file"),  # old code: MemoryError
+        (folder, "rollout-gates.json is not a regular file"),
+        (oversized, "rollout-gates.json is more than 1000000 bytes, more than a gates file holds"),
+    ],
+)
+def test_the_working_copys_gates_file_is_read_only_when_it_is_a_small_regular_file(checkout, make, error):
+    # Old code: a FIFO there blocked the rollout for good, /dev/zero ended in MemoryError.
+    gates = Gates(checkout, [GATE])
+    make(checkout / GATES_PATH)
+    with pytest.raises(Refused, match=error):
+        gates.working()
+    with pytest.raises(Refused, match=error):
+        gates.record(GATE, "ops", "", "t", "c")
+    assert gates.uncommitted(GATE, []) is False, "it only ever adds words to a refusal: none here"
+
+
+def test_a_partition_whose_gate_is_missing_is_refused_whatever_sits_in_the_working_copy(registry, tmp_path):
+    run = rollout(registry, tmp_path, Script(), yes=True)
+    run.verified.add("dev")
+    run.gates.path.parent.mkdir(parents=True, exist_ok=True)
+    fifo(run.gates.path)
+    with pytest.raises(Refused, match=f"stage: not started: gate '{GATE}' is not recorded in {GATES_PATH}"):
+        run.roll(registry.partition("stage"))
+
+
+@pytest.mark.parametrize(
+    ("commit", "error"),
+    [
+        (lambda top: oversized(top / GATES_PATH), r"at HEAD is 10000\d\d bytes, more than a gates file holds"),
+        (lambda top: (top / GATES_PATH).symlink_to("/etc/hostname"), r"at HEAD is not a file \(git mode 120000\)"),
+    ],
+)
+def test_the_committed_gates_file_is_read_from_git_within_bounds(checkout, commit, error):
+    commit(checkout)
+    commit_gates(checkout)
+    with pytest.raises(Refused, match=error):
+        Gates(checkout, [GATE]).committed()
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--wait", "nan"], "--wait must be 0 to 3600 seconds, got: nan"),
+        (["--wait", "inf"], "--wait must be 0 to 3600 seconds, got: inf"),
+        (["--wait", "1e999"], "--wait must be 0 to 3600 seconds, got: inf"),
+        (["--wait", "-1"], "--wait must be 0 to 3600 seconds, got: -1"),
+        (["--wait", "3601"], "--wait must be 0 to 3600 seconds, got: 3601"),
+        (["--heartbeat", "0.5"], "--heartbeat must be 1 to 3600 seconds, got: 0.5"),
+        (["--heartbeat", "nan"], "--heartbeat must be 1 to 3600 seconds, got: nan"),
+        (["--heartbeat", "inf"], "--heartbeat must be 1 to 3600 seconds, got: inf"),
+        (["--heartbeat=-inf"], "--heartbeat must be 1 to 3600 seconds, got: -inf"),
+        (["--heartbeat", "3601"], "--heartbeat must be 1 to 3600 seconds, got: 3601"),
+    ],
+)
+def test_wait_and_heartbeat_are_finite_and_within_their_documented_bounds(registry, tmp_path, run_cli, args, error):
+    script = Script()
+    result = rollout_main(run_cli, tmp_path, script, "dev", "--yes", *args)
+    assert result.returncode == 2 and f"rollout: error: {error}" in result.stderr
+    assert script.argv == []
+
+
+@pytest.mark.parametrize(
+    ("args", "wait", "heartbeat"), [(["--wait", "0"], 0, 30), (["--heartbeat", "3600"], 960, 3600)]
+)
+def test_the_bounds_themselves_are_accepted(registry, tmp_path, run_cli, args, wait, heartbeat):
+    script = Script()
+    assert rollout_main(run_cli, tmp_path, script, "dev", "--yes", *args).returncode == 0
+    verify = next(argv for argv in script.argv if argv[0].endswith("verify_partition_mail.py"))
+    assert verify[verify.index("--wait") + 1] == f"{wait:g}"

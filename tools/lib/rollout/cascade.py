@@ -36,7 +36,9 @@ from tools.lib.rollout.gates import Gates
 
 REPO = Path(__file__).resolve().parents[3]
 HEARTBEAT_SECONDS = 30.0  # a line at least this often while a child step runs (a verify may wait 960 s)
+HEARTBEAT_BOUNDS = (1.0, 3600.0)  # --heartbeat: no flood of lines, and at least one an hour
 DEFAULT_WAIT = 960.0  # verify --wait: longer than Route 53's negative caching (900 s)
+WAIT_BOUNDS = (0.0, 3600.0)  # --wait: four times the negative caching; a longer wait is a stuck rollout
 
 
 @dataclass(frozen=True)

@@ -2,24 +2,31 @@
 
 The file is reviewed and committed like code, so CI and every operator see the
 same gates; the rollout reads it from ``HEAD`` (git's object store), never from the
-working copy: a gate recorded but not committed does not open a partition. Only a
-gate an instance file requires (``[rollout] requires_gates``) can be recorded.
+working copy: a gate recorded but not committed does not open a partition. The
+working copy is read for two things only, and only when it is a regular file of at
+most ``MAX_GATES_BYTES``: ``--record-gate`` appends to it, and a refusal says that
+a gate is recorded there but not committed. Only a gate an instance file requires
+(``[rollout] requires_gates``) can be recorded.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 from instances import rules
 from instances.registry import PartitionConfig
 from tools.lib.errors import ArdaMailError, Refused, UsageError
-from tools.lib.git_guard import GitUnanswered, blobs, head_tree
+from tools.lib.git_guard import GitUnanswered, blob_size, blobs, head_tree
 from tools.lib.output import write_file
 
 GATES_PATH = "docs/rollout-gates.json"  # relative to the checkout; committed, reviewed
 GATE_FIELDS = ("gate", "by", "at")
+# A gates file holds a handful of entries (a few hundred bytes each); anything bigger is not one.
+MAX_GATES_BYTES = 1_000_000
 FIX = "fix it in a reviewed commit"
 
 
@@ -53,29 +60,63 @@ class Gates:
 
     def committed(self) -> list[dict]:
         """The gates as ``HEAD`` holds them: what CI and every other operator see."""
+        where = f"{GATES_PATH} at HEAD"
         try:
             found = head_tree(self.top, [GATES_PATH]).get(GATES_PATH)
-            raw = blobs(self.top, [found.sha])[found.sha] if found else None
+            if found is None:
+                return []
+            if found.mode not in ("100644", "100755"):
+                raise Refused(f"{where} is not a file (git mode {found.mode}); {FIX}")
+            size = blob_size(self.top, found.sha)
+            if size > MAX_GATES_BYTES:
+                raise Refused(f"{where} is {size} bytes, more than a gates file holds ({MAX_GATES_BYTES}); {FIX}")
+            raw = blobs(self.top, [found.sha])[found.sha]
         except GitUnanswered as exc:
             raise Refused(
                 f"the committed gates ({GATES_PATH}) cannot be read: git says: {exc}; run the rollout from a git "
                 "checkout of the reviewed commit"
             ) from None
-        return self.parse(None if raw is None else raw.decode("utf-8", "replace"), f"{GATES_PATH} at HEAD")
+        return self.parse(raw.decode("utf-8", "replace"), where)
 
     def working(self) -> list[dict]:
-        """The gates in the working copy (what ``--record-gate`` appends to)."""
+        """The gates in the working copy (what ``--record-gate`` appends to); refused unless a small regular file."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            # O_NONBLOCK: a FIFO put there opens at once (and is refused below) instead of blocking the run.
+            handle = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
-            text = None
+            return []
         except OSError as exc:
             raise ArdaMailError(f"{self.path} cannot be read ({exc.strerror or exc}); fix its permissions") from None
-        return self.parse(text, str(self.path))
+        try:
+            if not stat.S_ISREG(os.fstat(handle).st_mode):
+                raise Refused(
+                    f"{self.path} is not a regular file; put the committed one back: git checkout {GATES_PATH}"
+                )
+            raw = b""
+            while len(raw) <= MAX_GATES_BYTES:
+                chunk = os.read(handle, MAX_GATES_BYTES + 1 - len(raw))
+                if not chunk:
+                    break
+                raw += chunk
+        finally:
+            os.close(handle)
+        if len(raw) > MAX_GATES_BYTES:
+            raise Refused(
+                f"{self.path} is more than {MAX_GATES_BYTES} bytes, more than a gates file holds; put the committed "
+                f"one back: git checkout {GATES_PATH}"
+            )
+        return self.parse(raw.decode("utf-8", "replace"), str(self.path))
 
     def uncommitted(self, name: str, committed: list[dict]) -> bool:
-        """Whether ``name`` is recorded in the working copy but not among the ``committed`` gates."""
-        return any(g["gate"] == name and g not in committed for g in self.working())
+        """Whether ``name`` is recorded in the working copy but not among the ``committed`` gates.
+
+        False when the working copy cannot say (not a small regular file): it only ever adds words to a refusal.
+        """
+        try:
+            working = self.working()
+        except ArdaMailError:
+            return False
+        return any(g["gate"] == name and g not in committed for g in working)
 
     def check(self, config: PartitionConfig, resume: str) -> list[dict]:
         """The committed gates ``config`` requires, the latest entry of each; refused, naming the next step, if one
