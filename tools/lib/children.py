@@ -23,7 +23,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,16 +85,6 @@ def run_command(
     every ``seconds`` (never a ``::add-mask::`` line: it names a secret). ``timeout``:
     the child is killed after that long and ``subprocess.TimeoutExpired`` raised.
     """
-    process = subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
     out: list[str] = []
     err: list[str] = []
     last = [""]
@@ -105,14 +95,31 @@ def run_command(
             if line.strip() and not line.startswith(MASK_PREFIX):
                 last[0] = line.strip()
 
-    readers = [threading.Thread(target=read, args=(process.stdout, out), daemon=True),
-               threading.Thread(target=read, args=(process.stderr, err), daemon=True)]  # fmt: skip
-    for reader in readers:
-        reader.start()
     started = time.monotonic()
     interval = heartbeat[0] if heartbeat else None
     stopped_by, killed = None, False
+    process: subprocess.Popen | None = None
+    readers: list[threading.Thread] = []
     try:
+        # A signal while the child starts is held until it has, then forwarded: raised inside Popen, it would
+        # leave the child running in a session of its own, where no Ctrl-C reaches it.
+        with _signals_held() as held:
+            process = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
+            readers = [threading.Thread(target=read, args=(process.stdout, out), daemon=True),
+                       threading.Thread(target=read, args=(process.stderr, err), daemon=True)]  # fmt: skip
+            for reader in readers:
+                reader.start()
+        if held:
+            raise KeyboardInterrupt if held[0] == signal.SIGINT else Terminated()
         while True:
             try:
                 process.wait(timeout=_next_wait(started, timeout, interval))
@@ -123,15 +130,40 @@ def run_command(
                 if heartbeat is not None:
                     heartbeat[1](time.monotonic() - started, last[0])
     except (KeyboardInterrupt, Terminated) as stop:
+        if process is None:
+            raise
         stopped_by = "SIGINT" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
         killed = _wind_down(process, signal.SIGINT if stopped_by == "SIGINT" else signal.SIGTERM, grace)
     except BaseException:
-        _kill(process)
+        if process is not None:
+            _kill(process)
         raise
     finally:
         for reader in readers:
             reader.join(timeout=5)
     return Ended(list(process.args), process.returncode, "".join(out), "".join(err), stopped_by, killed)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM recorded instead of raised inside the block (main thread only); the list of those held."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def hold(signum, _frame) -> None:
+        if previous[signum] is not signal.SIG_IGN:
+            held.append(signum)
+
+    for signum in previous:
+        signal.signal(signum, hold)
+    try:
+        yield held
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run_child(
