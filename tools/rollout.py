@@ -11,8 +11,11 @@ instance file names), or only those named: pre-flight → plan → deploy → ve
 evidence, stopping at the first failure with the command that resumes
 (``tools.lib.rollout``). Between partitions the operator confirms on a terminal;
 ``--yes`` is for CI. Evidence goes to ``--evidence-dir`` (default
-``rollout-evidence/<UTC timestamp>/``, git-ignored); gates to
-``docs/rollout-gates.json``, which counts once committed (reviewed like code).
+``rollout-evidence/<UTC timestamp>/``, git-ignored; never under /proc, /sys or
+/dev); gates to ``docs/rollout-gates.json``, which counts once committed (reviewed
+like code). Ctrl-C or SIGTERM during a step is passed to that step; the rollout
+waits for its last line (at most 120 s), quotes it, writes the partition's evidence
+and exits 130 or 143.
 """
 
 from __future__ import annotations

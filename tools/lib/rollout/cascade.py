@@ -8,6 +8,11 @@ step fails, quoting the failing rows (pre-flight, drift, verify) and naming the
 next command and the one that resumes; it never starts a partition whose
 predecessor is not verified (in this run, or verified again now), nor one whose
 instance file requires a gate that is not committed (``tools.lib.rollout.gates``).
+
+What a step did is what it says: its ``--json`` document (the deploy step's change
+set and changes, never the plan's or the stack's last) and, when a signal stopped
+it, its last line, which the rollout's own last line quotes verbatim (through the
+run's journal) after writing the partition's evidence.
 """
 
 from __future__ import annotations
