@@ -33,10 +33,11 @@ from tools.lib.deploy.preflight import preflight
 from tools.lib.errors import ArdaMailError, UsageError
 from tools.lib.exits import Exit
 from tools.lib.logger import on_github_actions
-from tools.lib.output import append_file, file_destination_problem, write_file
+from tools.lib.output import append_file, file_destination_problem, kernel_filesystem_problem, write_file
 from tools.lib.plan.report import Plan, markdown
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkClient
 from tools.lib.prompt import can_ask
+from tools.lib.targets import target_of
 
 LOG = logging.getLogger("deploy")
 # The longest --timeout: a day (CloudFormation's own limit for a stack operation is far shorter in practice).
@@ -141,7 +142,7 @@ def check(args) -> None:
             raise UsageError("--resolver goes with --destroy --purge-retained")
         parse_resolver(args.resolver)
     if args.summary_file is not None:
-        problem = file_destination_problem(args.summary_file)
+        problem = kernel_filesystem_problem(args.summary_file) or file_destination_problem(args.summary_file)
         if problem:
             raise UsageError(
                 f"--summary-file must be a file in an existing folder this user can write, got: "
@@ -163,6 +164,7 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
     args = run.args
     target = Target(load_registry(checkout.root / "instances").lookup(args.infrastructure, args.partition))
     run.where = target.stack
+    run.out.document["target"] = target_of(target.config)  # every mode's document, also a stopped run's
     if args.region and args.region != target.region:
         raise UsageError(
             f"--region must be the instance config's region {target.region!r} for {target.stack}, got: {args.region!r}"
@@ -186,7 +188,7 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
         follow_timeout_seconds=args.timeout * 60,
     )
     started = clock.monotonic()
-    record = Plan(target=target.describe())  # the reviewer's record: filled by the mode, printed here once
+    record = Plan(target=target_of(target.config))  # the reviewer's record: filled by the mode, printed here once
     try:
         if args.preflight:
             passed = preflight(ctx)

@@ -11,12 +11,16 @@ instance file names), or only those named: pre-flight → plan → deploy → ve
 evidence, stopping at the first failure with the command that resumes
 (``tools.lib.rollout``). Between partitions the operator confirms on a terminal;
 ``--yes`` is for CI. Evidence goes to ``--evidence-dir`` (default
-``rollout-evidence/<UTC timestamp>/``, git-ignored); gates to
-``docs/rollout-gates.json``, which counts once committed (reviewed like code).
+``rollout-evidence/<UTC timestamp>/``, git-ignored; never under /proc, /sys or
+/dev); gates to ``docs/rollout-gates.json``, which counts once committed (reviewed
+like code). Ctrl-C or SIGTERM during a step is passed to that step; the rollout
+waits for its last line (at most 120 s), quotes it, writes the partition's evidence
+and exits 130 or 143.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -26,13 +30,24 @@ sys.path.insert(0, str(REPO))  # run from the checkout
 
 from instances.registry import PARTITION_IDS, load_registry  # noqa: E402
 from tools.lib import frame  # noqa: E402
-from tools.lib.clock import REAL  # noqa: E402
+from tools.lib.clock import REAL, Clock  # noqa: E402
 from tools.lib.errors import UsageError  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
-from tools.lib.rollout import DEFAULT_WAIT, GATES_PATH, HEARTBEAT_SECONDS, Gates, Rollout, Settings, cascade, git_commit  # noqa: E402
+from tools.lib.rollout.cascade import (  # noqa: E402
+    DEFAULT_WAIT,
+    HEARTBEAT_BOUNDS,
+    HEARTBEAT_SECONDS,
+    WAIT_BOUNDS,
+    ProcessRunner,
+    Rollout,
+    Runner,
+    Settings,
+    cascade,
+)
+from tools.lib.rollout.evidence import Evidence, git_commit, rehearsal_endpoint  # noqa: E402
+from tools.lib.rollout.gates import GATES_PATH, Gates  # noqa: E402
 
 EVIDENCE_ROOT = REPO / "rollout-evidence"
-MAX_HEARTBEAT = 3600.0
 
 COMMAND = frame.Command(
     name="rollout",
@@ -41,9 +56,11 @@ COMMAND = frame.Command(
     exits={
         Exit.OK: "every partition deployed and verified (or a gate recorded)",
         Exit.FAILED: "a step failed: the message names the partition, the step, and the command that resumes",
-        Exit.USAGE: "bad arguments, unknown partition, bad instance config",
+        Exit.USAGE: "bad arguments (--wait or --heartbeat out of bounds), unknown partition, bad instance config; an "
+        "evidence folder that cannot be written, or under /proc, /sys or /dev",
         Exit.REFUSED: "a gate the next partition requires is not committed in docs/rollout-gates.json, or its "
-        "predecessor is not verified; the gates file is broken; the live stack drifted (the plan's rows are quoted); "
+        "predecessor is not verified; the gates file is broken (not JSON, incomplete entries, not a regular file, "
+        "over 1 MB); the live stack drifted (the plan's rows are quoted); "
         "the AWS credentials or endpoints are not a partition's account's",
         Exit.NOT_DONE: "not confirmed between partitions (no terminal and no --yes, or answered no)",
     },
@@ -62,7 +79,11 @@ def add_arguments(parser) -> None:
         "--evidence-dir", type=Path, help="where to write the evidence (default rollout-evidence/<UTC>)"
     )
     parser.add_argument(
-        "--wait", type=float, default=DEFAULT_WAIT, metavar="SECONDS", help=f"verify --wait (default {DEFAULT_WAIT:g})"
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help=f"verify --wait (default {DEFAULT_WAIT:g}, {WAIT_BOUNDS[0]:g} to {WAIT_BOUNDS[1]:g})",
     )
     parser.add_argument("--resolver", metavar="IP[:PORT]", help="verify --resolver (e.g. the rehearsal world's)")
     parser.add_argument(
@@ -70,7 +91,8 @@ def add_arguments(parser) -> None:
         type=float,
         default=HEARTBEAT_SECONDS,
         metavar="SECONDS",
-        help=f"a line at least this often while a step runs (default {HEARTBEAT_SECONDS:g}, 1 to {MAX_HEARTBEAT:g})",
+        help=f"a line at least this often while a step runs (default {HEARTBEAT_SECONDS:g}, "
+        f"{HEARTBEAT_BOUNDS[0]:g} to {HEARTBEAT_BOUNDS[1]:g})",
     )
     parser.add_argument("--record-gate", metavar="NAME", help="record that the named gate is passed, and exit")
     parser.add_argument("--by", metavar="WHO", help="with --record-gate: who passed it")
@@ -84,10 +106,12 @@ def check(args) -> None:
             raise UsageError(f"partition must be one of {', '.join(PARTITION_IDS)}, got: {value!r}")
     if args.record_gate and not args.by:
         raise UsageError("--record-gate needs --by WHO")
-    if not args.wait >= 0:
-        raise UsageError(f"--wait must be zero or more seconds, got: {args.wait:g}")
-    if not 1 <= args.heartbeat <= MAX_HEARTBEAT:  # also refuses nan
-        raise UsageError(f"--heartbeat must be 1 to {MAX_HEARTBEAT:g} seconds, got: {args.heartbeat:g}")
+    for option, value, (low, high) in (
+        ("--wait", args.wait, WAIT_BOUNDS),
+        ("--heartbeat", args.heartbeat, HEARTBEAT_BOUNDS),
+    ):
+        if not (math.isfinite(value) and low <= value <= high):
+            raise UsageError(f"{option} must be {low:g} to {high:g} seconds, got: {value:g}")
 
 
 def evidence_root() -> Path:
@@ -110,13 +134,14 @@ def settings_of(args) -> Settings:
     )
 
 
-def run_rollout(run: frame.Run) -> int:
+def run_rollout(run: frame.Run, checkout: Path, runner: Runner | None, clock: Clock) -> int:
     """Record a gate, or walk the cascade."""
     args, out = run.args, run.out
-    registry = load_registry()
-    gates = Gates(REPO, [gate for config in registry.partitions.values() for gate in config.requires_gates])
+    registry = load_registry(checkout / "instances")
+    gates = Gates(checkout, [gate for config in registry.partitions.values() for gate in config.requires_gates])
     if args.record_gate:
-        entry = gates.record(args.record_gate, args.by, args.note, f"{REAL.now():%Y-%m-%dT%H:%M:%SZ}", git_commit())
+        when = f"{clock.now():%Y-%m-%dT%H:%M:%SZ}"
+        entry = gates.record(args.record_gate, args.by, args.note, when, git_commit(checkout))
         out.line(
             f"gate {entry['gate']} recorded by {entry['by']} at {entry['at']} in {GATES_PATH}; commit it for review "
             f"(git add {GATES_PATH}; git commit): the rollout counts committed gates only"
@@ -124,9 +149,13 @@ def run_rollout(run: frame.Run) -> int:
         out.document.update({"gate": entry, "outcome": "gate-recorded", "file": GATES_PATH})
         return Exit.OK
     chosen = cascade(registry, args.partitions, args.start, args.through)
-    evidence_dir = args.evidence_dir or evidence_root() / f"{REAL.now():%Y%m%dT%H%M%SZ}"
+    evidence_dir = args.evidence_dir or evidence_root() / f"{clock.now():%Y%m%dT%H%M%SZ}"
     settings = settings_of(args)
-    rollout = Rollout(registry, settings, evidence_dir, gates, dict(os.environ), out, commit=git_commit)
+    evidence = Evidence(
+        evidence_dir, rehearsal=rehearsal_endpoint(os.environ), commit=git_commit(checkout), clock=clock
+    )
+    runner = runner or ProcessRunner(settings, dict(os.environ), cwd=checkout)
+    rollout = Rollout(registry, settings, gates, evidence, runner, run.journal, clock=clock)
     out.document["evidence_dir"] = str(evidence_dir)
     rollout.prepare(chosen)  # before the first step: evidence folder, gates file, accounts
     try:
@@ -135,17 +164,20 @@ def run_rollout(run: frame.Run) -> int:
             if index:
                 rollout.confirm(config)
             record = rollout.roll(config)
-            done = "deployed and verified" if record.executed_change_set else "verified (no changes to deploy)"
+            done = "deployed and verified" if record.executed else "verified (no changes to deploy)"
             out.line(f"{config.stack_name}: {done}; evidence in {evidence_dir}")
     finally:
-        out.document["partitions"] = [r.__dict__ for r in rollout.records]
+        out.document["partitions"] = list(rollout.documents.values())  # each as its evidence file has it
     out.document["outcome"] = "verified"
     return Exit.OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: the frame's one error line and exit code."""
-    return frame.run(COMMAND, add_arguments, run_rollout, argv, check=check)
+def main(
+    argv: list[str] | None = None, *, checkout: Path = REPO, runner: Runner | None = None, clock: Clock = REAL
+) -> int:
+    """Entry point: the frame's one error line and exit code; ``checkout``, ``runner`` and ``clock`` are the seams
+    tests use (the checkout whose instances, gates and commands the rollout uses; what runs its steps; time)."""
+    return frame.run(COMMAND, add_arguments, lambda run: run_rollout(run, checkout, runner, clock), argv, check=check)
 
 
 if __name__ == "__main__":

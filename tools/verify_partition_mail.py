@@ -32,6 +32,7 @@ from tools.lib.errors import UsageError  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
 from tools.lib.next_commands import MAX_WAIT_SECONDS, REHEARSAL_RESOLVER_ENV, NextCommands, rehearsal_resolver  # noqa: E402
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL  # noqa: E402
+from tools.lib.targets import target_of  # noqa: E402
 from tools.lib.verify import DNS_LOOK_SECONDS, POSTMARK_LOOK_SECONDS, Dns, check_wait, failure, verify  # noqa: E402
 
 LOG = logging.getLogger("verify")
@@ -84,6 +85,7 @@ def run_verify(run: frame.Run, clock: Clock = REAL) -> int:
     args = run.args
     config = load_registry().lookup(args.infrastructure, args.partition)
     run.where = config.stack_name
+    run.out.document["target"] = target_of(config)
     region = config.infrastructure.region
     if args.region and args.region != region:
         raise UsageError(

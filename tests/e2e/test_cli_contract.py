@@ -34,6 +34,14 @@ SCRIPTS = {
     "rehearse": "tools/rehearse.py",
 }
 TARGET = ["Alpha002", "dev"]
+# The one target object of every --json document that acts on a partition (tools/lib/targets.py).
+TARGET_OBJECT = {
+    "infrastructure": "Alpha002",
+    "partition": "dev",
+    "stack": STACK,
+    "account": "111122223333",
+    "region": "us-east-1",
+}
 
 
 def command(world, name: str, *args: str) -> list[str]:
@@ -117,12 +125,15 @@ def test_every_command_and_mode_prints_exactly_one_json_document(world, dns_zone
         return document(result)
 
     assert json_of("generate", "--check")["files"][0]["state"] == "up to date"
-    assert [s["name"] for s in json_of("deploy", *TARGET, "--dry-run")["steps"]][:2] == ["config", "account"]
-    assert json_of("deploy", *TARGET, "--preflight")["outcome"] == "passed"
+    dry_run = json_of("deploy", *TARGET, "--dry-run")
+    assert [s["name"] for s in dry_run["steps"]][:2] == ["config", "account"] and dry_run["target"] == TARGET_OBJECT
+    preflight = json_of("deploy", *TARGET, "--preflight")
+    assert preflight["outcome"] == "passed" and preflight["target"] == TARGET_OBJECT
     plan = json_of("deploy", *TARGET, "--plan")
     assert plan["outcome"] == "planned" and {"changes", "parameters", "properties"} <= set(plan)
+    assert plan["target"] == TARGET_OBJECT
     left = json_of("deploy", *TARGET, code=4)
-    assert left["outcome"] == "not-done" and left["journal"][-1]["state"] == "kept"
+    assert left["outcome"] == "not-done" and left["journal"][-1]["state"] == "kept" and left["target"] == TARGET_OBJECT
     kept = next(entry["what"] for entry in left["journal"] if entry["state"] == "kept").removeprefix("change set ")
     client("cloudformation", world.admin).delete_change_set(ChangeSetName=kept)  # the reviewer discards it
     actions = dict(env, GITHUB_ACTIONS="true")  # the mask line goes to stderr: stdout stays one document
@@ -136,10 +147,13 @@ def test_every_command_and_mode_prints_exactly_one_json_document(world, dns_zone
     resolver = f"127.0.0.1:{dns_zone.port}"
     failed = json_of("verify", *TARGET, "--resolver", resolver, "--no-postmark", code=1)
     assert failed["outcome"] == "failed" and {c["status"] for c in failed["checks"]} == {"FAIL"}
+    assert failed["target"] == TARGET_OBJECT
     unrequired = json_of("rollout", "--record-gate", "postmark-compliance-reply", "--by", "ops", code=2)
     assert unrequired["outcome"] == "usage-error"  # no instance file here requires it; recorded: test_rollout.py
     destroyed = json_of("deploy", *TARGET, "--destroy", "--yes")
-    assert destroyed["outcome"] == "destroyed" and destroyed["retained"]["zones"]
+    assert (
+        destroyed["outcome"] == "destroyed" and destroyed["retained"]["zones"] and destroyed["target"] == TARGET_OBJECT
+    )
     usage = json_of("deploy", "--no-such-flag", code=2)  # every command's usage errors: tests/unit/test_frame.py
     assert usage["outcome"] == "usage-error" and usage["error"]
     assert_token_nowhere(*(r.stdout + r.stderr.replace(f"::add-mask::{TOKEN}", "") for r in results.values()))
@@ -259,7 +273,14 @@ def test_ctrl_c_in_a_rollout_reaches_the_running_step_once_and_it_cleans_up(worl
     returncode, _, err = stop(process, signal.SIGINT)
     CONTROLS.release()
     assert returncode == 130, err
-    assert err.splitlines()[-1] == "rollout: interrupted (Ctrl-C); dev: nothing was changed"
+    # The step's own last line, verbatim (old code: "rollout: interrupted (Ctrl-C); dev: nothing was changed").
+    line = err.splitlines()[-1]
+    assert line.startswith(
+        "rollout: interrupted (Ctrl-C); dev: the plan step of Alpha002-dev-Email was stopped and said: "
+        f'"deploy: interrupted (Ctrl-C); {STACK}: the change set was deleted, nothing executed"; evidence in '
+        f"{tmp_path / 'evidence'}"
+    )
+    assert line.endswith("; resume with: python tools/rollout.py --from dev --through dev --yes")
     assert change_sets(world) == [] and stack_states(world) == [], "the plan's child deleted its change set"
 
 

@@ -87,6 +87,11 @@ def head_tree(top: Path, folders: Iterable[str]) -> dict[str, Blob]:
     return tree
 
 
+def blob_size(top: Path, sha: str) -> int:
+    """The size in bytes of one blob, asked before reading it (``git cat-file -s``)."""
+    return int(_git(top, "cat-file", "-s", sha).decode().strip())
+
+
 def blobs(top: Path, shas: list[str]) -> dict[str, bytes]:
     """The contents of these blobs, from the object store (one ``git cat-file --batch``)."""
     if not shas:

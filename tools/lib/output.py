@@ -174,8 +174,25 @@ def file_destination_problem(path: Path) -> str | None:
     return None
 
 
+# Kernel file systems: a path there is a process's or a device's, never a place to keep a file.
+KERNEL_FILESYSTEMS = ("/proc", "/sys", "/dev")
+
+
+def kernel_filesystem_problem(path: Path) -> str | None:
+    """Why ``path`` is no place for a command's output (it is under /proc, /sys or /dev, symlinks followed); None
+    when it is not."""
+    resolved = Path(os.path.realpath(path))
+    for root in map(Path, KERNEL_FILESYSTEMS):
+        if resolved == root or root in resolved.parents:
+            return f"it is under {root}, a kernel file system, not storage"
+    return None
+
+
 def folder_destination_problem(path: Path) -> str | None:
     """Why a folder at ``path`` (created with its parents) could not be written into; None when it could."""
+    problem = kernel_filesystem_problem(path)
+    if problem:
+        return problem
     if path.exists() and not path.is_dir():
         return "it is not a folder"
     existing = path

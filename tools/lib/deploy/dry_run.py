@@ -11,6 +11,7 @@ from tools.lib.deploy.context import Checkout, Target
 from tools.lib.deploy.steps import STEPS
 from tools.lib.output import Sink
 from tools.lib.postmark_client import resolve_base_url
+from tools.lib.targets import target_of
 
 
 def step_details(target: Target, checkout: Checkout) -> dict[str, str]:
@@ -42,7 +43,7 @@ def dry_run(target: Target, checkout: Checkout, out: Sink) -> None:
     out.line(target.describe())
     for step in STEPS:
         out.line(f"{step.number}. {step.name}: {details[step.name]}")
-    out.document["target"] = {"account": target.account, "region": target.region, "stack": target.stack}
+    out.document["target"] = target_of(target.config)
     out.document["steps"] = [
         {"number": s.number, "name": s.name, "does": s.does, "here": details[s.name]} for s in STEPS
     ]

@@ -10,13 +10,14 @@ from dataclasses import asdict, dataclass, field
 
 from tools.lib.output import markdown_text
 from tools.lib.plan.diff import Drift, IamWidening, ParameterChange, PropertyChange
+from tools.lib.targets import describe
 
 
 @dataclass
 class Plan:
     """Everything a reviewer should know before a change set runs."""
 
-    target: str = ""
+    target: dict[str, str] = field(default_factory=dict)  # tools.lib.targets.target_of: the one target object
     parameters: list[ParameterChange] = field(default_factory=list)
     properties: list[PropertyChange] = field(default_factory=list)
     iam: list[IamWidening] = field(default_factory=list)
@@ -60,7 +61,7 @@ def _section(title: str, headers: list[str], rows: list[list[str]], empty: str) 
 
 def markdown(plan: Plan) -> str:
     """The plan as a Markdown summary (the same facts as --json)."""
-    lines = [f"## Plan: {markdown_text(plan.target)}"]
+    lines = [f"## Plan: {markdown_text(describe(plan.target)) if plan.target else '(no target)'}"]
     lines += _section(
         "Drift (live values that differ from the deployed template)",
         ["resource", "property", "expected", "actual"],
