@@ -716,7 +716,7 @@ def test_a_failed_step_says_its_last_line_in_the_evidence_and_its_lasting_change
 ):
     arn = change_set("executed-dev")
     journal = [
-        {"what": "postmark", "state": "done", "said": "registered dev.ardamails.com with Postmark (rerunning is safe)"},
+        {"what": "postmark", "state": "made", "said": "registered dev.ardamails.com with Postmark (rerunning is safe)"},
         {"what": f"change set {arn}", "state": "settled", "said": f"change set {arn} executed and rolled back"},
     ]
     rolled_back = json.dumps({"outcome": "failed", "change_set": arn, "changes": ZONE_ADDED, "journal": journal})

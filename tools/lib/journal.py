@@ -137,6 +137,12 @@ class Journal:
             pass
         return entry
 
+    def fact(self, what: str, done: str) -> Entry:
+        """Record a change already made that this run cannot undo (one a child process made and reported)."""
+        entry = Entry(what, done=done, state=MADE)
+        self.entries.append(entry)
+        return entry
+
     @contextlib.contextmanager
     def attempt(
         self, what: str, *, done: str, unsure: str, check: Callable[[], str | None] | None = None

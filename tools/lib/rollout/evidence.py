@@ -27,7 +27,7 @@ EVIDENCE_SCHEMA_VERSION = 2  # docs/evidence.schema.json's "schema_version": rai
 # a signal stopped it (Ctrl-C, SIGTERM), in a step or between two.
 OUTCOMES = ("verified", "failed", "refused", "interrupted", "terminated")
 # A child's journal entries in these states are changes that last (tools.lib.journal): executed, kept, left, unsure.
-LASTING = ("done", "settled", "kept", "left", "unsure")
+LASTING = ("made", "settled", "kept", "left", "unsure", "observed")  # journal states that outlast a run
 
 
 @dataclass
