@@ -21,11 +21,11 @@ from pathlib import Path
 
 from instances.registry import load_registry
 from tools.lib import frame
-from tools.lib.aws_session import open_session
+from tools.lib.aws.clients import Aws
 from tools.lib.cfn_lint import Linter, LintJob
 from tools.lib.clock import REAL, Clock
 from tools.lib.delegation import parse_resolver
-from tools.lib.deploy.context import Aws, Checkout, Ctx, Services, Target
+from tools.lib.deploy.context import Checkout, Ctx, Services, Target
 from tools.lib.deploy.destroy import DestroyOptions, destroy
 from tools.lib.deploy.dry_run import dry_run
 from tools.lib.deploy.modes import Options, deploy, plan
@@ -176,7 +176,7 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
     linter = Linter(target.region, None if args.preflight or args.destroy else start_lint(target, checkout))
     run.resources.callback(linter.cancel)
     LOG.info("%s", target.describe())
-    aws = Aws(open_session(args.profile, target.region, target.stack), target.region)
+    aws = Aws.open(args.profile, target.region, target.stack)
     ctx = Ctx(
         target,
         aws,

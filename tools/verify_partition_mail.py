@@ -11,7 +11,7 @@ next step>``, every command in it runnable as printed (in a rehearsal world, wit
 world's ``--resolver``). ``--wait`` is 0 to 3600 seconds; it bounds the whole wait, each
 DNS query and Postmark call in it included (a wait shorter than one look is one look).
 Like a deploy, it first makes sure the AWS credentials and every endpoint it reads
-from are the configured account's (``tools.lib.aws_account``): a stack of the same
+from are the configured account's (``tools.lib.aws.account``): a stack of the same
 name in another account proves nothing.
 """
 
@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from the checkout
 
 from instances.registry import load_registry  # noqa: E402
-from tools.lib import aws_account, frame  # noqa: E402
-from tools.lib.aws_session import open_session  # noqa: E402
+from tools.lib import frame  # noqa: E402
+from tools.lib.aws.clients import Aws  # noqa: E402
 from tools.lib.clock import REAL, Clock  # noqa: E402
 from tools.lib.errors import UsageError  # noqa: E402
 from tools.lib.exits import Exit  # noqa: E402
@@ -91,8 +91,8 @@ def run_verify(run: frame.Run, clock: Clock = REAL) -> int:
         raise UsageError(
             f"--region must be the instance config's region {region!r} for {config.stack_name}, got: {args.region!r}"
         )
-    session = open_session(args.profile, region, config.stack_name)
-    aws_account.check_session_account(session, config, "verify", ("cloudformation", "route53"))
+    aws = Aws.open(args.profile, region, config.stack_name)
+    aws.check_account(config, "verify", ("cloudformation", "route53"))
     dns = Dns(args.resolver)
     commands = NextCommands.for_run(
         config.infrastructure.name,
@@ -110,7 +110,7 @@ def run_verify(run: frame.Run, clock: Clock = REAL) -> int:
             dns.describe(),
             REHEARSAL_RESOLVER_ENV,
         )
-    checks = verify(config, session, dns, wait=args.wait, postmark=not args.no_postmark, clock=clock, commands=commands)
+    checks = verify(config, aws, dns, wait=args.wait, postmark=not args.no_postmark, clock=clock, commands=commands)
     failed = failure(checks, commands, dns, args.wait)
     rows = [("ID", "CHECK", "RESULT", "DETAIL")] + [(c.id, c.check, c.status, c.detail) for c in checks]
     run.out.table(None, rows, indent="")

@@ -189,3 +189,124 @@ def test_function_local_imports_are_the_documented_few():
                 elif isinstance(node, ast.Import):
                     found |= {(module_name(path), alias.name) for alias in node.names}
     assert found == LOCAL_IMPORTS_ALLOWED
+
+
+# The AWS layer (tools/lib/aws/): the one place that makes clients, translates botocore's errors and pages.
+AWS_LAYER = "tools.lib.aws"
+LAMBDA_HANDLER = "templates.ns_delegation_handler"  # runs in AWS Lambda, inlined into the template: stands alone
+
+
+def calls_named(path: Path, *names: str) -> list[str]:
+    """Each attribute in ``path`` named one of ``names`` (``session.client``...), and each bare name of them
+    other than ``client`` (a variable holding the Postmark client is not AWS's)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and node.attr in names:
+            found.append(f"{module_name(path)}:{node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Name) and node.id in names and node.id != "client":
+            found.append(f"{module_name(path)}:{node.lineno}: {node.id}")
+    return found
+
+
+OUTSIDE_THE_AWS_LAYER = [
+    p for p in PRODUCT if not module_name(p).startswith(AWS_LAYER) and module_name(p) != LAMBDA_HANDLER
+]
+
+
+def test_only_the_aws_layer_imports_boto3_or_botocore():
+    offenders = {
+        f"{module_name(p)}: {name}" for p in OUTSIDE_THE_AWS_LAYER for name in third_party(p) if name in LAMBDA_RUNTIME
+    }
+    assert offenders == set()
+
+
+def test_only_the_aws_layer_makes_clients_pages_or_translates_errors():
+    """No ``session.client``, paginator, direct client use or own translation of AWS's failures elsewhere:
+    every call goes through ``Aws.call``/``Aws.pages`` (one error sentence, one bounded pager)."""
+    names = ("client", "get_paginator", "client_for", "aws_call", "AWS_FAILURES", "open_session", "BOTO_CONFIG")
+    offenders = [hit for p in OUTSIDE_THE_AWS_LAYER for hit in calls_named(p, *names)]
+    assert offenders == []
+
+
+def test_the_layer_catches_what_it_claims():
+    """The checks above can fail: a module of the layer itself does each thing they look for."""
+    layer = {module_name(p): p for p in PRODUCT if module_name(p).startswith(AWS_LAYER)}
+    assert calls_named(layer["tools.lib.aws.clients"], "client", "aws_call")
+    assert "boto3" in third_party(layer["tools.lib.aws.session"])
+
+
+# The CLI of the deploy steps: the one module outside tools/lib/deploy that may import them.
+DEPLOY_CLI = "deploy"
+
+
+def test_nothing_outside_the_deploy_package_imports_a_deploy_step():
+    offenders = {
+        f"{module_name(p)}: {name}"
+        for p in PRODUCT
+        if not module_name(p).startswith("tools.lib.deploy") and module_name(p) != DEPLOY_CLI
+        for name in first_party(p)
+        if name.startswith("tools.lib.deploy")
+    }
+    assert offenders == set()
+
+
+def package_of(module: str) -> str:
+    """A module's package for the cycle check: a sub-package of tools.lib (``tools.lib.aws``), or the module."""
+    parts = module.split(".")
+    if parts[:2] == ["tools", "lib"] and len(parts) > 3:
+        return ".".join(parts[:3])
+    return module
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one node (Tarjan's algorithm), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def product_graph(by) -> dict[str, set[str]]:
+    known = {module_name(p) for p in PRODUCT}
+    graph: dict[str, set[str]] = {}
+    for path in PRODUCT:
+        source = by(module_name(path))
+        targets = {by(name) for name in first_party(path) if name in known}
+        graph.setdefault(source, set()).update(targets - {source})
+    return graph
+
+
+@pytest.mark.parametrize("by", [package_of, lambda module: module], ids=["packages", "modules"])
+def test_no_import_cycle(by):
+    assert cycles(product_graph(by)) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.lib.aws_account import endpoint_problem
+from tools.lib.aws.account import endpoint_problem
 
 AWS = {
     "sts": "https://sts.us-east-1.amazonaws.com",

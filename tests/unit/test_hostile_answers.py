@@ -15,7 +15,9 @@ import pytest
 
 from tests.clock import FakeClock
 from tests.conftest import TOKEN
-from tools.lib.deploy.cloudformation import DeployFailed, NoChanges, Stack
+from tests.fake_aws import aws_over
+from tools.lib.aws.cloudformation import Stack
+from tools.lib.aws.errors import AwsError
 from tools.lib.errors import ArdaMailError
 from tools.lib.logger import Secret
 from tools.lib.plan.template import parse_template
@@ -44,16 +46,17 @@ class Endless:
 @pytest.mark.parametrize("same_token", [False, True], ids=["new token every page", "the same token again"])
 def test_events_that_page_forever_are_one_bounded_error(same_token):
     cfn = Endless(same_token)
-    stack = Stack(cfn, "Alpha002-dev-Email", clock=FakeClock().clock())
-    with pytest.raises(DeployFailed, match="not AWS's paging"):
+    stack = Stack(aws_over(cloudformation=cfn), "Alpha002-dev-Email", clock=FakeClock().clock())
+    with pytest.raises(AwsError, match="^Alpha002-dev-Email: cloudformation describe-stack-events .*not AWS's paging"):
         stack.follow(STACK_ID, None)
     assert cfn.calls <= 101, f"{cfn.calls} calls for one poll"
 
 
 def test_a_change_set_that_pages_forever_is_one_bounded_error():
     cfn = Endless()
-    with pytest.raises(DeployFailed, match="describe_change_set went on past 100 pages"):
-        Stack(cfn, "Alpha002-dev-Email", clock=FakeClock().clock()).wait_for_change_set("arn:cs")
+    stack = Stack(aws_over(cloudformation=cfn), "Alpha002-dev-Email", clock=FakeClock().clock())
+    with pytest.raises(AwsError, match="cloudformation describe-change-set went on past 100 pages; not AWS's paging"):
+        stack.wait_for_change_set("arn:cs")
     assert cfn.calls <= 102
 
 
@@ -78,9 +81,9 @@ class Reason:
     ],
 )
 def test_only_cloudformations_own_sentences_mean_no_changes(reason, no_changes):
-    stack = Stack(Reason(reason), "Alpha002-dev-Email", clock=FakeClock().clock())
-    with pytest.raises(NoChanges if no_changes else DeployFailed):
-        stack.wait_for_change_set("arn:cs")
+    stack = Stack(aws_over(cloudformation=Reason(reason)), "Alpha002-dev-Email", clock=FakeClock().clock())
+    ready = stack.wait_for_change_set("arn:cs")
+    assert (ready.status, ready.no_changes) == ("FAILED", no_changes)
 
 
 def test_a_yaml_alias_bomb_is_refused_before_it_is_built():

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import TOKEN
 from tools.lib import logger
-from tools.lib.aws_errors import AwsError
+from tools.lib.aws.errors import AwsError
 from tools.lib.errors import ArdaMailError
 from tools.lib.journal import Journal
 from tools.lib.output import RedactingStream, Sink, append_file, table_lines, write_file

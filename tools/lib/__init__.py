@@ -6,7 +6,9 @@
   (every change a run makes, and how to undo it) and ``logger`` (secrets, redaction);
 - ``deploy/``: deploy.py's pipeline of named steps; ``verify``, ``rollout/`` (gates, evidence, cascade),
   ``registration``: the other commands' logic; ``plan/``: what a deploy will change;
-- clients and guards: ``postmark_client``, ``op_resolver``, ``aws_session``,
-  ``aws_errors``, ``git_guard``, ``cfn_lint`` (with ``lint_cache``), ``children``;
+- ``aws/``: the one way to AWS (session, clients, error translation, the bounded pager, the
+  account guard, CloudFormation's calls on one stack); ``poll``: the one way to wait;
+- clients and guards: ``postmark_client``, ``op_resolver``, ``git_guard``, ``cfn_lint``
+  (with ``lint_cache``), ``children``;
 - ``targets``: the one ``target`` object of every ``--json`` document.
 """

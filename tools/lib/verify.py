@@ -36,10 +36,9 @@ from templates.partition_email import (
     dkim_selector_parameter,
     dkim_value_parameter,
 )
-from tools.lib.aws_errors import aws_call
-from tools.lib.aws_session import BOTO_CONFIG
+from tools.lib.aws.clients import Aws
+from tools.lib.aws.cloudformation import Stack, outputs, parameter_values
 from tools.lib.clock import REAL, Clock
-from tools.lib.deploy.cloudformation import outputs, parameter_values
 from tools.lib.errors import ArdaMailError, UsageError
 from tools.lib.next_commands import MAX_WAIT_SECONDS, NextCommands
 from tools.lib.poll import Backoff, poll
@@ -364,12 +363,17 @@ def _bind(check: Callable[[Dns], Check], dns: Dns) -> Callable[[], Check]:
     return lambda: check(dns)
 
 
-def negative_caching_seconds(config: PartitionConfig, session, zone_id: str) -> int | None:
+def negative_caching_seconds(config: PartitionConfig, aws: Aws, zone_id: str) -> int | None:
     """How long a resolver may cache "no such record" for the zone: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5)."""
-    with aws_call("route53 list-resource-record-sets (SOA)", config.stack_name):
-        listed = session.client("route53", config=BOTO_CONFIG).list_resource_record_sets(
-            HostedZoneId=zone_id, StartRecordName=config.mail_domain, StartRecordType="SOA", MaxItems="1"
-        )["ResourceRecordSets"]
+    listed = aws.call(
+        "route53",
+        "list_resource_record_sets",
+        what="(SOA)",
+        HostedZoneId=zone_id,
+        StartRecordName=config.mail_domain,
+        StartRecordType="SOA",
+        MaxItems="1",
+    )["ResourceRecordSets"]
     for record in listed:
         fields = (record.get("ResourceRecords") or [{}])[0].get("Value", "").split()
         if record.get("Type") == "SOA" and len(fields) == 7 and fields[6].isdigit():
@@ -377,21 +381,18 @@ def negative_caching_seconds(config: PartitionConfig, session, zone_id: str) -> 
     return None
 
 
-def read_stack(config: PartitionConfig, session) -> tuple[list[str], dict[str, str], str]:
+def read_stack(config: PartitionConfig, aws: Aws) -> tuple[list[str], dict[str, str], str]:
     """The zone's name servers (through the stack's exports), the deployed DKIM parameters, the zone's ID."""
     where = config.stack_name
-    with aws_call("reading the stack", where):
-        client = session.client("cloudformation", region_name=config.infrastructure.region, config=BOTO_CONFIG)
-        stacks = client.describe_stacks(StackName=where)["Stacks"]
-    if not stacks:
+    stack = Stack(aws, where).describe()
+    if stack is None:
         raise ArdaMailError(f"{where}: no such stack; deploy it first")
-    found = outputs(stacks[0])
+    found = outputs(stack)
     missing = [name for name in EXPORTED_OUTPUTS if name not in found]
     if missing:
         raise ArdaMailError(f"{where}: the stack lacks the exports {', '.join(missing)}; deploy it first")
-    with aws_call("route53 get-hosted-zone", where):
-        zone = session.client("route53", config=BOTO_CONFIG).get_hosted_zone(Id=found[O_ZONE_ID])
-    return zone["DelegationSet"]["NameServers"], parameter_values(stacks[0]), found[O_ZONE_ID]
+    zone = aws.call("route53", "get_hosted_zone", Id=found[O_ZONE_ID])
+    return zone["DelegationSet"]["NameServers"], parameter_values(stack), found[O_ZONE_ID]
 
 
 def dkim_from_parameters(config: PartitionConfig, parameters: dict[str, str]) -> list[DkimExpectation]:
@@ -472,26 +473,21 @@ def postmark_verdict(client, registration, commands: NextCommands) -> tuple[list
     ], details
 
 
-def published_names(config: PartitionConfig, session, zone_id: str) -> set[str]:
+def published_names(aws: Aws, zone_id: str) -> set[str]:
     """Every record name the partition's zone holds in Route 53 (what is published, whatever DNS shows)."""
-    with aws_call("route53 list-resource-record-sets", config.stack_name):
-        pages = (
-            session.client("route53", config=BOTO_CONFIG)
-            .get_paginator("list_resource_record_sets")
-            .paginate(HostedZoneId=zone_id, PaginationConfig={"MaxItems": 20_000})
-        )
-        return {r["Name"].lower().rstrip(".") for page in pages for r in page["ResourceRecordSets"]}
+    listed = aws.items("route53", "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id)
+    return {r["Name"].lower().rstrip(".") for r in listed}
 
 
 def _explain_missing(
-    config: PartitionConfig, session, zone_id: str, wait: float, results: list[Check], dns: Dns, commands: NextCommands
+    config: PartitionConfig, aws: Aws, zone_id: str, wait: float, results: list[Check], dns: Dns, commands: NextCommands
 ) -> list[Check]:
     """Rows of records DNS did not show: published in Route 53 but not visible yet, or not published at all."""
     missing = [r for r in results if not r.passed and r.detail.split("; found ", 1)[-1].startswith("nothing")]
     if not missing:
         return results
-    published = published_names(config, session, zone_id)
-    negative = negative_caching_seconds(config, session, zone_id)
+    published = published_names(aws, zone_id)
+    negative = negative_caching_seconds(config, aws, zone_id)
     explained = []
     for row in results:
         if row not in missing:
@@ -518,7 +514,7 @@ def _explain_missing(
 
 def verify(
     config: PartitionConfig,
-    session,
+    aws: Aws,
     dns: Dns,
     *,
     wait: float,
@@ -531,7 +527,7 @@ def verify(
     ``commands`` are what the rows' advice names (default: this partition's, plain).
     """
     commands = commands or NextCommands.for_run(config.infrastructure.name, config.partition.value)
-    name_servers, parameters, zone_id = read_stack(config, session)
+    name_servers, parameters, zone_id = read_stack(config, aws)
     if postmark:
         client, registration = postmark_registration(config, clock)
         keys = dkim_from_registration(registration)
@@ -570,7 +566,7 @@ def verify(
             checks = _dns_checks(config, name_servers, final_keys, commands)
             results = run_dns_checks(checks, dns.replaying(), clock=clock, deadline=-math.inf)
     # Once, on the DNS rows as reported: what Route 53 holds, how long negative caching may hide it.
-    return _explain_missing(config, session, zone_id, wait, results, dns, commands) + verdict
+    return _explain_missing(config, aws, zone_id, wait, results, dns, commands) + verdict
 
 
 def failure(checks: list[Check], commands: NextCommands, dns: Dns, wait: float) -> ChecksFailed | None:

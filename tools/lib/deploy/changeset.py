@@ -28,8 +28,9 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime
 
-from tools.lib.deploy.cloudformation import CHANGE_SET_DESCRIPTION, ChangeSet, NoChanges, ResourceChange
+from tools.lib.aws.cloudformation import CHANGE_SET_DESCRIPTION, ChangeSet, ResourceChange
 from tools.lib.deploy.context import Ctx
+from tools.lib.deploy.outcomes import DeployFailed
 from tools.lib.deploy.parameters import stack_tags
 from tools.lib.deploy.state import StackState
 from tools.lib.errors import Refused
@@ -212,13 +213,20 @@ def discard(ctx: Ctx, name: str, kind: str) -> bool:
 
 
 def wait_for_changes(ctx: Ctx, created: Created) -> list[ResourceChange] | None:
-    """Step 10: the change set's changes once it is ready; None when it has none (it is deleted then)."""
-    try:
-        return ctx.stack.wait_for_change_set(created.change_set.id)
-    except NoChanges:
+    """Step 10: the change set's changes once it is ready; None when it has none (it is deleted then).
+
+    DeployFailed when CloudFormation failed it for another reason, or it was not ready in time.
+    """
+    ready = ctx.stack.wait_for_change_set(created.change_set.id)
+    if ready.no_changes:
         ctx.journal.undo(created.entry)
         ctx.journal.discard(created.entry)  # an empty change set changed nothing: not worth a word
         return None
+    if ready.status == "FAILED":
+        raise DeployFailed(f"{ctx.target.stack}: the change set failed: {ready.reason}")
+    if ready.status != "CREATE_COMPLETE":
+        raise DeployFailed(f"{ctx.target.stack}: the change set is still {ready.status} after {ready.elapsed:.0f}s")
+    return list(ready.changes)
 
 
 def check_change_set_account(ctx: Ctx, change_set: ChangeSet) -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 from instances.registry import PartitionConfig
 from templates import render as templates_render
 from tools.lib import git_guard, op_resolver
-from tools.lib.aws_session import BOTO_CONFIG
+from tools.lib.aws.clients import Aws
+from tools.lib.aws.cloudformation import Stack, StackEvent
 from tools.lib.clock import REAL, Clock
-from tools.lib.deploy.cloudformation import Stack, StackEvent
 from tools.lib.journal import Journal
 from tools.lib.logger import Secret
 from tools.lib.output import Sink
@@ -67,52 +67,6 @@ class Checkout:
         return templates_render.template_path(config, self.root / "templates")
 
 
-class Aws:
-    """The AWS clients of one run, made from one session on first use; every call is counted."""
-
-    def __init__(self, session, region: str) -> None:
-        self.session = session
-        self.region = region
-        self.calls = 0
-        session.events.register("before-call", self._count)
-
-    def _count(self, **_) -> None:
-        self.calls += 1
-
-    def client(self, service: str, *, regional: bool = True):
-        """A client of ``service`` with the shared retry and timeout settings."""
-        kwargs = {"region_name": self.region} if regional else {}
-        return self.session.client(service, config=BOTO_CONFIG, **kwargs)
-
-    def client_in(self, service: str, region: str):
-        """A client of ``service`` in another region (the purge looks for the partition's stack everywhere)."""
-        return self.session.client(service, config=BOTO_CONFIG, region_name=region)
-
-    @cached_property
-    def ec2(self):
-        return self.client("ec2")
-
-    @cached_property
-    def cloudformation(self):
-        return self.client("cloudformation")
-
-    @cached_property
-    def sts(self):
-        return self.client("sts")
-
-    @cached_property
-    def route53(self):
-        return self.client("route53", regional=False)
-
-    @cached_property
-    def secretsmanager(self):
-        return self.client("secretsmanager")
-
-    @cached_property
-    def iam(self):
-        return self.client("iam", regional=False)
-
-
 @dataclass(frozen=True)
 class Services:
     """What a deploy uses besides AWS, each a plain callable (tests hand in their own)."""
@@ -146,7 +100,7 @@ class Ctx:
     def stack(self) -> Stack:
         """CloudFormation operations on the target's stack; events and heartbeats go to the output."""
         return Stack(
-            self.aws.cloudformation,
+            self.aws,
             self.target.stack,
             clock=self.clock,
             on_event=self.show_event,

@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from templates.partition_email import R_WEBHOOK_SECRET, R_ZONE
-from tools.lib.aws_errors import AwsError, aws_call
+from tools.lib.aws.cloudformation import Stack
+from tools.lib.aws.errors import AwsError
 from tools.lib.delegation import delegated_name_servers
-from tools.lib.deploy.cloudformation import DeployFailed
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.execute import report_failure
 from tools.lib.deploy.guards import check_account
+from tools.lib.deploy.outcomes import DeployFailed, FollowTimeout
 from tools.lib.deploy.protections import lift_termination_protection
 from tools.lib.deploy.state import purge_command, tagged_as_partition, zone_problem
 from tools.lib.errors import NotDone, Refused
@@ -93,7 +94,6 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> Teardown:
         ctx.out.line(f"{stack_name}: --purge-retained: {retained.describe()} will go too")
     confirm_destroy(ctx, opts)
     protection = lift_termination_protection(ctx, stack)
-    since = ctx.stack.newest_event_id(stack["StackId"])
     watch = f"aws cloudformation describe-stack-events --stack-name {stack['StackId']} --region {ctx.target.region}"
     with ctx.journal.attempt(
         f"stack {stack['StackId']}",
@@ -101,11 +101,16 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> Teardown:
         unsure=f"the deletion of {stack_name} may have started: watch it with: {watch}",
         check=lambda: deletion_sentence(ctx, stack["StackId"], watch),
     ):
-        ctx.stack.call("delete_stack", StackName=stack["StackId"])
-        final = ctx.stack.follow(stack["StackId"], since)
-        if final != "DELETE_COMPLETE":
-            report_failure(ctx, stack["StackId"], since, final)
-            raise DeployFailed(f"{stack_name}: the deletion ended in {final} (failed resources above)")
+        followed = ctx.stack.delete(stack["StackId"])
+        if followed.status is None:
+            raise FollowTimeout(
+                f"{stack_name}: the deletion did not end within {followed.elapsed:.0f}s (--timeout); CloudFormation "
+                f"carries on: watch it with: {watch}",
+                followed.elapsed,
+            )
+        if followed.status != "DELETE_COMPLETE":
+            report_failure(ctx, stack["StackId"], followed.since, followed.status)
+            raise DeployFailed(f"{stack_name}: the deletion ended in {followed.status} (failed resources above)")
     if protection is not None:
         ctx.journal.settle(protection)  # the stack is gone, with its protection
     ctx.out.line(
@@ -127,6 +132,8 @@ def deletion_sentence(ctx: Ctx, stack_id: str, watch: str) -> str:
         return f"the stack {ctx.target.stack} was deleted"
     if status == "DELETE_IN_PROGRESS":
         return f"the deletion of {ctx.target.stack} goes on (DELETE_IN_PROGRESS): watch it with: {watch}"
+    if not status.startswith("DELETE_"):
+        return ""  # its deletion never started: nothing changed, nothing to say
     return f"the stack {ctx.target.stack} is {status}: see its events with: {watch}"
 
 
@@ -201,30 +208,19 @@ def refuse_claimed(ctx: Ctx, zones: list[str], *, resolver: str | None = None, e
 
 
 def _enabled_regions(ctx: Ctx) -> list[str]:
-    with aws_call("ec2 describe-regions", ctx.target.stack):
-        return sorted(r["RegionName"] for r in ctx.aws.ec2.describe_regions()["Regions"])
+    return sorted(r["RegionName"] for r in ctx.aws.call("ec2", "describe_regions")["Regions"])
 
 
 def _stacks_claiming(ctx: Ctx, zones: list[str], *, skip_region: str | None) -> list[str]:
     """A stack of the partition in any enabled region, and any export naming one of ``zones``."""
     reasons = []
     for region in _enabled_regions(ctx):
-        cfn = ctx.aws.client_in("cloudformation", region)
+        there = Stack(ctx.aws, ctx.target.stack, region=region)
         if region != skip_region:
-            try:
-                with aws_call(f"cloudformation describe-stacks ({region})", ctx.target.stack):
-                    stacks = cfn.describe_stacks(StackName=ctx.target.stack)["Stacks"]
-            except AwsError as exc:
-                if "does not exist" not in str(exc):
-                    raise
-                stacks = []
-            reasons += [
-                f"the stack {ctx.target.stack} lives in {region} ({s['StackStatus']})"
-                for s in stacks
-                if s["StackStatus"] != "DELETE_COMPLETE"
-            ]
-        with aws_call(f"cloudformation list-exports ({region})", ctx.target.stack):
-            exports = [e for page in cfn.get_paginator("list_exports").paginate() for e in page.get("Exports", [])]
+            found = there.describe()
+            if found and found["StackStatus"] != "DELETE_COMPLETE":
+                reasons.append(f"the stack {ctx.target.stack} lives in {region} ({found['StackStatus']})")
+        exports = there.account_exports()
         reasons += [
             f"{e['Name']} of {e.get('ExportingStackId', '?')} ({region}) names hosted zone {e['Value']}"
             for e in exports
@@ -245,8 +241,7 @@ def _delegations(ctx: Ctx, zones: list[str], resolver: str | None) -> list[str]:
         ]
     reasons = []
     for zone_id in zones:
-        with aws_call("route53 get-hosted-zone", ctx.target.stack):
-            zone = ctx.aws.route53.get_hosted_zone(Id=zone_id)
+        zone = ctx.aws.call("route53", "get_hosted_zone", Id=zone_id)
         servers = {n.lower().rstrip(".") for n in zone.get("DelegationSet", {}).get("NameServers", [])}
         if delegated & servers:
             reasons.append(
@@ -292,8 +287,7 @@ def secret_problem(ctx: Ctx, arn: str) -> str | None:
         or parts[4] != ctx.target.account
     ):
         return f"{arn} is not a secret of account {ctx.target.account} in {ctx.target.region}"
-    with aws_call("secretsmanager describe-secret", ctx.target.stack):
-        secret = ctx.aws.secretsmanager.describe_secret(SecretId=arn)
+    secret = ctx.aws.call("secretsmanager", "describe_secret", SecretId=arn)
     tags = {t["Key"]: t["Value"] for t in secret.get("Tags") or []}
     if not tagged_as_partition(ctx, tags) or ctx.target.config.mail_domain not in str(secret.get("Description", "")):
         return f"secret {arn} is not tagged and described as the webhook secret of {ctx.target.config.mail_domain}"
@@ -302,21 +296,21 @@ def secret_problem(ctx: Ctx, arn: str) -> str | None:
 
 def find_orphans(ctx: Ctx) -> Retained:
     """Zones named like the partition's and webhook secrets tagged as its, that no stack holds any more."""
-    route53, domain = ctx.aws.route53, ctx.target.config.mail_domain
+    domain = ctx.target.config.mail_domain
     zones = []
-    with aws_call("route53 list-hosted-zones-by-name", ctx.target.stack):
-        listed = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="100")["HostedZones"]
+    listed = ctx.aws.call("route53", "list_hosted_zones_by_name", DNSName=domain, MaxItems="100")["HostedZones"]
     for zone in listed:
         if zone["Name"].lower().rstrip(".") == domain and zone_problem(ctx, zone["Id"]) is None:
             zones.append(zone["Id"].split("/")[-1])
     secrets = []
     partition = ctx.target.config.partition.value
-    with aws_call("secretsmanager list-secrets", ctx.target.stack):
-        pages = ctx.aws.secretsmanager.get_paginator("list_secrets").paginate(
-            Filters=[{"Key": "tag-key", "Values": ["arda:partition"]}, {"Key": "tag-value", "Values": [partition]}],
-            PaginationConfig={"MaxItems": 1000},
-        )
-        candidates = [s for page in pages for s in page.get("SecretList", []) if not s.get("DeletedDate")]
+    listed_secrets = ctx.aws.items(
+        "secretsmanager",
+        "list_secrets",
+        "SecretList",
+        Filters=[{"Key": "tag-key", "Values": ["arda:partition"]}, {"Key": "tag-value", "Values": [partition]}],
+    )
+    candidates = [s for s in listed_secrets if not s.get("DeletedDate")]
     for candidate in candidates:
         # ListSecrets shows each secret's tags: one of another infrastructure is not even
         # described (the documented policy lets the operator describe only its own).
@@ -330,16 +324,14 @@ def find_orphans(ctx: Ctx) -> Retained:
 def show_fates(ctx: Ctx, stack: dict) -> tuple[list[dict], list[dict]]:
     """Each resource of the stack, DELETE or RETAIN (its DeletionPolicy), as a table; the stack's resources
     (as CloudFormation recorded them: logical ID, type, physical ID), and each one's fate for the document."""
-    with aws_call("cloudformation get-template", ctx.target.stack):
-        body = ctx.aws.cloudformation.get_template(StackName=stack["StackId"], TemplateStage="Original")
-    template = parse_template(body["TemplateBody"], f"the deployed template of {ctx.target.stack}")
+    body = ctx.stack.template_body(stack["StackId"])
+    template = parse_template(body, f"the deployed template of {ctx.target.stack}")
     retained = {
         name
         for name, resource in (template.get("Resources") or {}).items()
         if resource.get("DeletionPolicy") == "Retain"
     }
-    with aws_call("cloudformation describe-stack-resources", ctx.target.stack):
-        resources = ctx.aws.cloudformation.describe_stack_resources(StackName=stack["StackId"])["StackResources"]
+    resources = ctx.stack.resources(stack["StackId"])
     named = sorted(
         (r for r in resources if r.get("LogicalResourceId")),
         key=lambda r: (r["LogicalResourceId"] in retained, r["LogicalResourceId"]),
@@ -388,15 +380,10 @@ def print_retained(ctx: Ctx, kept: Retained) -> None:
 
 def zone_sentence(ctx: Ctx, zone_id: str, rerun: str) -> str:
     """What Route 53 shows of a zone whose purge was stopped: gone, or how many records it still holds."""
-    route53 = ctx.aws.route53
     try:
-        with aws_call("route53 list-resource-record-sets", ctx.target.stack):
-            pages = route53.get_paginator("list_resource_record_sets").paginate(
-                HostedZoneId=zone_id, PaginationConfig={"MaxItems": 100_000}
-            )
-            left = sum(len(page["ResourceRecordSets"]) for page in pages)
+        left = len(ctx.aws.items("route53", "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id))
     except AwsError as exc:
-        if "NoSuchHostedZone" in str(exc):
+        if exc.code == "NoSuchHostedZone":
             return f"deleted the hosted zone {zone_id}"
         raise
     return f"the hosted zone {zone_id} still holds {left} record(s) (its own NS and SOA included): finish with: {rerun}"
@@ -404,8 +391,7 @@ def zone_sentence(ctx: Ctx, zone_id: str, rerun: str) -> str:
 
 def secret_sentence(ctx: Ctx, arn: str, rerun: str) -> str:
     """What Secrets Manager shows of a secret whose purge was stopped."""
-    with aws_call("secretsmanager describe-secret", ctx.target.stack):
-        secret = ctx.aws.secretsmanager.describe_secret(SecretId=arn)
+    secret = ctx.aws.call("secretsmanager", "describe_secret", SecretId=arn)
     if secret.get("DeletedDate"):
         return f"scheduled the webhook secret's deletion ({arn})"
     return f"the webhook secret {arn} is not scheduled for deletion: finish with: {rerun}"
@@ -417,37 +403,28 @@ def purge(ctx: Ctx, retained: Retained, resolver: str | None = None) -> None:
     apex = ctx.target.config.mail_domain
     rerun = purge_command(ctx, resolver)
     for zone_id in retained.zones:
-        route53 = ctx.aws.route53
-        with aws_call("route53 list-resource-record-sets", stack):
-            pages = route53.get_paginator("list_resource_record_sets").paginate(
-                HostedZoneId=zone_id, PaginationConfig={"MaxItems": 100_000}
-            )
-            records = [r for page in pages for r in page["ResourceRecordSets"]]
+        records = ctx.aws.items("route53", "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id)
         doomed = [r for r in records if not (r["Name"].lower().rstrip(".") == apex and r["Type"] in ("NS", "SOA"))]
-        with (
-            ctx.journal.attempt(
-                f"hosted zone {zone_id}",
-                done=f"deleted the hosted zone {zone_id} and its {len(doomed)} record(s)",
-                unsure=f"the hosted zone {zone_id} may be partly emptied (each batch of records is deleted "
-                f"whole or not at all); finish it with: {rerun}",
-                check=lambda zone_id=zone_id: zone_sentence(ctx, zone_id, rerun),
-            ),
-            aws_call("route53 delete the zone's records and the zone", stack),
+        with ctx.journal.attempt(
+            f"hosted zone {zone_id}",
+            done=f"deleted the hosted zone {zone_id} and its {len(doomed)} record(s)",
+            unsure=f"the hosted zone {zone_id} may be partly emptied (each batch of records is deleted "
+            f"whole or not at all); finish it with: {rerun}",
+            check=lambda zone_id=zone_id: zone_sentence(ctx, zone_id, rerun),
         ):
             for batch in delete_batches(doomed):
-                route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": batch})
-            route53.delete_hosted_zone(Id=zone_id)
+                ctx.aws.call(
+                    "route53", "change_resource_record_sets", HostedZoneId=zone_id, ChangeBatch={"Changes": batch}
+                )
+            ctx.aws.call("route53", "delete_hosted_zone", Id=zone_id)
         ctx.out.line(f"{stack}: deleted the hosted zone {zone_id} ({len(doomed)} record(s) first)")
     for arn in retained.secrets:
-        with (
-            ctx.journal.attempt(
-                f"webhook secret {arn}",
-                done=f"scheduled the webhook secret's deletion in 7 days ({arn})",
-                unsure=f"the webhook secret's deletion may have been scheduled: check with: aws secretsmanager "
-                f"describe-secret --secret-id {arn} --region {ctx.target.region}",
-                check=lambda arn=arn: secret_sentence(ctx, arn, rerun),
-            ),
-            aws_call("secretsmanager delete-secret", stack),
+        with ctx.journal.attempt(
+            f"webhook secret {arn}",
+            done=f"scheduled the webhook secret's deletion in 7 days ({arn})",
+            unsure=f"the webhook secret's deletion may have been scheduled: check with: aws secretsmanager "
+            f"describe-secret --secret-id {arn} --region {ctx.target.region}",
+            check=lambda arn=arn: secret_sentence(ctx, arn, rerun),
         ):
-            ctx.aws.secretsmanager.delete_secret(SecretId=arn, RecoveryWindowInDays=7)
+            ctx.aws.call("secretsmanager", "delete_secret", SecretId=arn, RecoveryWindowInDays=7)
         ctx.out.line(f"{stack}: scheduled the webhook secret's deletion in 7 days ({arn})")

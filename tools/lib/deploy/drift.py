@@ -14,11 +14,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from botocore.exceptions import ClientError
-
 from templates.partition_email import O_ZONE_ID
-from tools.lib.aws_errors import AWS_FAILURES, aws_call
-from tools.lib.aws_errors import describe as describe_aws_error
+from tools.lib.aws.errors import AwsError
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.state import Deployed
 from tools.lib.errors import Refused
@@ -55,9 +52,7 @@ def check_drift(ctx: Ctx, deployed: Deployed, *, plan: bool, overwrite: bool) ->
     zone_id = deployed.outputs.get(O_ZONE_ID)
     if not zone_id:
         return DriftCheck(note="The deployed stack has no zone output: records not compared.")
-    with aws_call("route53 list-resource-record-sets", ctx.target.stack):
-        pages = ctx.aws.route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
-        live = [record for page in pages for record in page["ResourceRecordSets"]]
+    live = ctx.aws.items("route53", "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id)
     records = record_drift(live_resources(deployed.template, deployed.values), live)
     detection, unstarted = _start_detection(ctx)
     refuse_drift(ctx, records, plan=plan, overwrite=overwrite)
@@ -67,12 +62,11 @@ def check_drift(ctx: Ctx, deployed: Deployed, *, plan: bool, overwrite: bool) ->
 def _start_detection(ctx: Ctx) -> tuple[str | None, str]:
     """Ask CloudFormation to detect drift: (the detection ID, "") or (None, why it could not be started)."""
     try:
-        found = ctx.aws.cloudformation.detect_stack_drift(StackName=ctx.target.stack)["StackDriftDetectionId"]
-        return found, ""
-    except AWS_FAILURES as exc:
-        code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
+        return ctx.stack.start_drift_detection(), ""
+    except AwsError as exc:
+        code = exc.code or type(exc.__cause__).__name__
         if code in ("AccessDenied", "AccessDeniedException"):  # name the missing permission, not just the code
-            code = f"{code}: {exc.response['Error'].get('Message', '')} (see docs/permissions.md)"
+            code = f"{code}: {exc.__cause__.response['Error'].get('Message', '')} (see docs/permissions.md)"
         return None, redact(f"it could not be started ({code})")
 
 
@@ -92,20 +86,11 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
         note = _note_incomplete(ctx, check.unstarted)
         _refuse_incomplete(ctx, check.unstarted, plan=plan, overwrite=overwrite)
         return DriftVerdict(note=note)
-    cfn = ctx.aws.cloudformation
     try:
-        deadline = ctx.clock.monotonic() + min(DETECTION_DEADLINE_SECONDS, ctx.follow_timeout_seconds)
-        while True:
-            status = cfn.describe_stack_drift_detection_status(StackDriftDetectionId=check.detection)
-            if status["DetectionStatus"] != "DETECTION_IN_PROGRESS" or ctx.clock.monotonic() > deadline:
-                break
-            ctx.clock.sleep(ctx.stack.poll_seconds)
-        drifts = cfn.describe_stack_resource_drifts(
-            StackName=ctx.target.stack, StackResourceDriftStatusFilters=["MODIFIED", "DELETED"]
-        )["StackResourceDrifts"]
-    except AWS_FAILURES as exc:
-        reason = describe_aws_error(exc, "reading the drift detection", ctx.target.stack)
-        status, drifts = {"DetectionStatus": "UNREADABLE", "Reason": reason}, []
+        status = ctx.stack.drift_detection(check.detection, DETECTION_DEADLINE_SECONDS)
+        drifts = ctx.stack.resource_drifts() if status["DetectionStatus"] != "DETECTION_IN_PROGRESS" else []
+    except AwsError as exc:
+        status, drifts = {"DetectionStatus": "UNREADABLE", "Reason": str(exc)}, []
     incomplete = None
     if status["DetectionStatus"] == "UNREADABLE":
         incomplete = f"its answer could not be read: {status['Reason']}"
@@ -203,13 +188,8 @@ def refuse_drift(ctx: Ctx, drift: list[Drift], *, plan: bool, overwrite: bool) -
 
 def repaired_sentence(ctx: Ctx, zone_id: str, changes: list[dict]) -> str:
     """What Route 53 shows of a repair that was stopped: how many of its records are back (a batch is atomic)."""
-    with aws_call("route53 list-resource-record-sets", ctx.target.stack):
-        pages = ctx.aws.route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
-        live = {
-            (r["Name"].lower(), r["Type"]): sorted(v["Value"] for v in r.get("ResourceRecords") or [])
-            for page in pages
-            for r in page["ResourceRecordSets"]
-        }
+    listed = ctx.aws.items("route53", "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id)
+    live = {(r["Name"].lower(), r["Type"]): sorted(v["Value"] for v in r.get("ResourceRecords") or []) for r in listed}
     wanted = [c["ResourceRecordSet"] for c in changes]
     back = sum(
         live.get((r["Name"].lower(), r["Type"])) == sorted(v["Value"] for v in r["ResourceRecords"]) for r in wanted
@@ -239,16 +219,16 @@ def repair_drift(ctx: Ctx, deployed: Deployed, drift: list[Drift]) -> None:
     if not changes:
         return
     zone_id = deployed.outputs[O_ZONE_ID]
-    with (
-        ctx.journal.attempt(
-            f"{len(changes)} drifted record(s)",
-            done=f"put {len(changes)} drifted record(s) back as the deployed template says",
-            unsure=f"putting {len(changes)} drifted record(s) back was started and may not have completed",
-            check=lambda: repaired_sentence(ctx, zone_id, changes),
-        ),
-        aws_call("route53 change-resource-record-sets (overwrite drift)", ctx.target.stack),
+    with ctx.journal.attempt(
+        f"{len(changes)} drifted record(s)",
+        done=f"put {len(changes)} drifted record(s) back as the deployed template says",
+        unsure=f"putting {len(changes)} drifted record(s) back was started and may not have completed",
+        check=lambda: repaired_sentence(ctx, zone_id, changes),
     ):
-        ctx.aws.route53.change_resource_record_sets(
+        ctx.aws.call(
+            "route53",
+            "change_resource_record_sets",
+            what="(overwrite drift)",
             HostedZoneId=zone_id,
             ChangeBatch={"Comment": "deploy.py --overwrite-drift", "Changes": changes},
         )

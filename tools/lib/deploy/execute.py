@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 
+from tools.lib.aws.cloudformation import exports
 from tools.lib.deploy.changeset import Created
-from tools.lib.deploy.cloudformation import DeployFailed, FollowTimeout, exports
 from tools.lib.deploy.context import Ctx
+from tools.lib.deploy.outcomes import DeployFailed, FollowTimeout
 from tools.lib.deploy.protections import missing_protections, protect
 
 LOG = logging.getLogger(__name__)
@@ -35,16 +36,7 @@ def execute(ctx: Ctx, created: Created) -> dict:
         unsure=f"change set {change_set.id} may have been executed: see the stack's events with: {watch}",
         check=lambda: ctx.stack.executed(change_set.id, change_set.stack_id),
     ):
-        # ClientRequestToken: botocore's retry after a lost answer is this same request, not a second
-        # execution CloudFormation would refuse (InvalidChangeSetStatus) while the first one runs.
-        # RetainExceptOnCreate: what this execution creates goes if it rolls back, DeletionPolicy
-        # Retain or not (a failed first creation left an orphan zone and webhook secret otherwise).
-        ctx.stack.call(
-            "execute_change_set",
-            ChangeSetName=change_set.id,
-            ClientRequestToken=change_set.name,
-            RetainExceptOnCreate=True,
-        )
+        ctx.stack.execute_change_set(change_set)
     LOG.info("%s: executing change set; following stack events (Ctrl-C stops following, not the update)", stack)
     with ctx.journal.attempt(
         f"the protections of {stack}",
@@ -52,10 +44,10 @@ def execute(ctx: Ctx, created: Created) -> dict:
         unsure=f"the stack's protections may not be applied: run {ctx.target.rerun} once it settles",
         check=lambda: protections_sentence(ctx, change_set.stack_id),
     ) as protections:
-        try:
-            final = ctx.stack.follow(change_set.stack_id, since)
-        except FollowTimeout as exc:
-            raise FollowTimeout(f"{stack}: not settled after {exc.elapsed:.0f}s (--timeout)", exc.elapsed) from None
+        followed = ctx.stack.follow(change_set.stack_id, since)
+        if followed.status is None:
+            raise FollowTimeout(f"{stack}: not settled after {followed.elapsed:.0f}s (--timeout)", followed.elapsed)
+        final = followed.status
         if final not in SUCCESS:
             ctx.journal.discard(protections)  # rolled back: the protections are what they were (or moot)
             report_failure(ctx, change_set.stack_id, since, final)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from tools.lib import aws_account
-from tools.lib.aws_errors import aws_call
+from tools.lib.aws.account import DEPLOY_SERVICES
 from tools.lib.deploy.context import Ctx
 from tools.lib.errors import Refused
 from tools.lib.git_guard import GitUnanswered
@@ -24,15 +23,7 @@ def check_account(ctx: Ctx) -> dict:
 
     Runs before the token is resolved and before anything is written anywhere; the caller's identity.
     """
-    target, aws = ctx.target, ctx.aws
-    with aws_call("loading the AWS profile", target.stack):  # clients are made here: a bad profile is one line
-        clients = {
-            "sts": aws.sts,
-            "cloudformation": aws.cloudformation,
-            "route53": aws.route53,
-            "secretsmanager": aws.secretsmanager,
-        }
-    return aws_account.check_account(clients, target.config, "deploy")
+    return ctx.aws.check_account(ctx.target.config, "deploy", DEPLOY_SERVICES)
 
 
 def check_committed(ctx: Ctx, *, plan: bool, outside_git: bool = False) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from tools.lib.aws.cloudformation import exports
 from tools.lib.deploy.changeset import (
     Created,
     check_change_set_account,
@@ -22,7 +23,6 @@ from tools.lib.deploy.changeset import (
     this_run,
     wait_for_changes,
 )
-from tools.lib.deploy.cloudformation import exports
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.drift import DriftCheck, check_drift, finish_detection, repair_drift
 from tools.lib.deploy.execute import execute

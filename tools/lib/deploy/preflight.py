@@ -11,11 +11,9 @@ failed row: the pre-flight never passes on a question it could not ask.
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from templates import permissions
-from tools.lib import aws_account
-from tools.lib.aws_errors import aws_call
+from tools.lib.aws.account import check_endpoints
+from tools.lib.aws.errors import AwsError
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.guards import check_account
 from tools.lib.deploy.postmark import resolve_token
@@ -39,8 +37,8 @@ def simulated_principal(ctx: Ctx, arn: str) -> str | None:
         return None
     resource = parts[5]
     if parts[2] == "sts" and resource.startswith("assumed-role/"):
-        with aws_call("iam get-role (the caller's own role)", ctx.target.stack):
-            return ctx.aws.iam.get_role(RoleName=resource.split("/")[1])["Role"]["Arn"]
+        role = ctx.aws.call("iam", "get_role", what="(the caller's own role)", RoleName=resource.split("/")[1])
+        return role["Role"]["Arn"]
     if parts[2] == "iam" and resource.startswith(("user/", "role/")):
         return arn
     return None
@@ -62,16 +60,11 @@ def _refusals(ctx: Ctx, source: str) -> list[tuple[tuple[str, ...], str]]:
         kwargs = {"PolicySourceArn": source, "ActionNames": list(actions), "ResourceArns": list(resources)}
         if entries:
             kwargs["ContextEntries"] = entries
-        answered: dict[str, str] = {}
-        for _ in range(MAX_SIMULATOR_PAGES):
-            answer = ctx.aws.iam.simulate_principal_policy(**kwargs)
-            for result in answer.get("EvaluationResults", []):
-                answered[result["EvalActionName"]] = result.get("EvalDecision", "")
-            if not answer.get("IsTruncated"):
-                break
-            kwargs["Marker"] = answer["Marker"]
-        else:
-            raise ArdaMailError(f"IAM's simulator answered more than {MAX_SIMULATOR_PAGES} pages; not trusted")
+        answered = {
+            result["EvalActionName"]: result.get("EvalDecision", "")
+            for page in ctx.aws.pages("iam", "simulate_principal_policy", max_pages=MAX_SIMULATOR_PAGES, **kwargs)
+            for result in page.get("EvaluationResults", [])
+        }
         # An action the simulator did not answer for is not known to be allowed: refused.
         refused += [(modes, action) for action in actions if answered.get(action) != "allowed"]
     return refused
@@ -80,9 +73,7 @@ def _refusals(ctx: Ctx, source: str) -> list[tuple[tuple[str, ...], str]]:
 def permission_rows(ctx: Ctx, identity: dict) -> list[tuple[str, str, str]]:
     """A row per mode: does the caller hold every action docs/permissions.md lists for it?"""
     infra, stack = ctx.target.config.infrastructure, ctx.target.stack
-    aws_account.check_endpoints(
-        {"sts": ctx.aws.sts, "iam": ctx.aws.iam}, infra.region, f"{stack}: refusing to check the permissions"
-    )
+    check_endpoints(ctx.aws.endpoints(("sts", "iam")), infra.region, f"{stack}: refusing to check the permissions")
     caller = identity.get("Arn", "")
     source = caller
     try:
@@ -90,12 +81,10 @@ def permission_rows(ctx: Ctx, identity: dict) -> list[tuple[str, str, str]]:
         if source is None:
             detail = f"{caller} cannot be simulated (the root user?): deploy with a role holding {DOCS}"
             return [("IAM permissions", "FAIL", detail)]
-        with aws_call("iam simulate-principal-policy", stack):
-            refused = _refusals(ctx, source)
+        refused = _refusals(ctx, source)
     except ArdaMailError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in DENIED:
-            action = cause.operation_name
+        if isinstance(exc, AwsError) and exc.code in DENIED:
+            action = exc.operation
             detail = (
                 f"{source} may not call iam:{action} on itself, so its permissions were NOT checked: "
                 f"grant it (statement CheckOwnPermissions) or compare its policy with {DOCS} by hand"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 from templates.partition_email import stack_policy
-from tools.lib.aws_errors import aws_call
 from tools.lib.deploy.context import Ctx
 from tools.lib.journal import Entry
 
@@ -21,8 +20,7 @@ def missing_protections(ctx: Ctx, stack: dict) -> list[str]:
     missing = []
     if not stack.get("EnableTerminationProtection"):
         missing.append("termination protection is off")
-    with aws_call("cloudformation get-stack-policy", ctx.target.stack):
-        current = ctx.aws.cloudformation.get_stack_policy(StackName=stack["StackId"]).get("StackPolicyBody")
+    current = ctx.stack.policy(stack["StackId"])
     if not current or json.loads(current) != stack_policy():
         missing.append("the stack policy is not set")
     return missing
@@ -32,17 +30,13 @@ def protect(ctx: Ctx, stack: dict) -> None:
     """Termination protection on, and the stack policy that keeps the zone and webhook secret in place."""
     name = ctx.target.stack
     ref = stack.get("StackId") or name
-    cfn = ctx.aws.cloudformation
     if not stack.get("EnableTerminationProtection"):
-        with aws_call("cloudformation update-termination-protection", name):
-            cfn.update_termination_protection(EnableTerminationProtection=True, StackName=ref)
+        ctx.stack.set_termination_protection(ref, True)
         ctx.out.line(f"{name}: termination protection turned on")
     wanted = stack_policy()
-    with aws_call("cloudformation get-stack-policy", name):
-        current = cfn.get_stack_policy(StackName=ref).get("StackPolicyBody")
+    current = ctx.stack.policy(ref)
     if not current or json.loads(current) != wanted:
-        with aws_call("cloudformation set-stack-policy", name):
-            cfn.set_stack_policy(StackName=ref, StackPolicyBody=json.dumps(wanted))
+        ctx.stack.set_policy(ref, json.dumps(wanted))
         ctx.out.line(f"{name}: stack policy set (no update may replace or delete the zone or webhook secret)")
 
 
@@ -55,13 +49,11 @@ def lift_termination_protection(ctx: Ctx, stack: dict) -> Entry | None:
     if not stack.get("EnableTerminationProtection"):
         return None
     name, ref, region = ctx.target.stack, stack["StackId"], ctx.target.region
-    cfn = ctx.aws.cloudformation
 
     def restore() -> bool:
         if ctx.stack.describe_by_id(ref) is None:
             return False  # the stack is gone, and its protection with it
-        with aws_call("cloudformation update-termination-protection (restore)", name):
-            cfn.update_termination_protection(EnableTerminationProtection=True, StackName=ref)
+        ctx.stack.set_termination_protection(ref, True, what="(restore)")
         return True
 
     with ctx.journal.making(
@@ -75,7 +67,6 @@ def lift_termination_protection(ctx: Ctx, stack: dict) -> Entry | None:
         ),
         done="the stack was deleted with its termination protection",
     ) as entry:
-        with aws_call("cloudformation update-termination-protection", name):
-            cfn.update_termination_protection(EnableTerminationProtection=False, StackName=ref)
+        ctx.stack.set_termination_protection(ref, False)
     ctx.out.line(f"{name}: termination protection turned off")
     return entry

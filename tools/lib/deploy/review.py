@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass, field
 
 from templates.partition_email import O_TOKEN_SECRET, P_TOKEN
-from tools.lib.aws_errors import AWS_FAILURES
+from tools.lib.aws.cloudformation import ResourceChange
+from tools.lib.aws.errors import AwsError
 from tools.lib.deploy.changeset import Created
-from tools.lib.deploy.cloudformation import ResourceChange
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.state import Deployed, masked
 from tools.lib.errors import NotDone, Refused
@@ -65,8 +65,8 @@ def token_changed(ctx: Ctx, deployed: Deployed, token: Secret) -> bool | None:
     if not arn:
         return None if deployed.template else True
     try:
-        current = ctx.aws.secretsmanager.get_secret_value(SecretId=arn).get("SecretString") or ""
-    except AWS_FAILURES as exc:
+        current = ctx.aws.call("secretsmanager", "get_secret_value", SecretId=arn).get("SecretString") or ""
+    except AwsError as exc:
         LOG.info("%s: cannot read the deployed token secret (%s): token change unknown", ctx.target.stack, exc)
         return None
     if len(current) >= 4:

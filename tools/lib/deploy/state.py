@@ -18,15 +18,30 @@ from templates.partition_email import (
     dkim_selector_parameter,
     secret_name,
 )
-from tools.lib.aws_errors import aws_call
-from tools.lib.deploy.cloudformation import DeployFailed, outputs, parameter_values
+from tools.lib.aws.cloudformation import outputs, parameter_values
 from tools.lib.deploy.context import Ctx
+from tools.lib.deploy.outcomes import DeployFailed, FollowTimeout, StackStateError
 from tools.lib.errors import Refused
 from tools.lib.next_commands import rehearsal_resolver
 from tools.lib.plan.diff import MASK
 from tools.lib.plan.template import no_echo_parameters, parse_template
 
 LOG = logging.getLogger(__name__)
+# What an operator does about a stack state a deploy cannot work from.
+_STATE_ADVICE = {
+    "UPDATE_ROLLBACK_FAILED": (
+        "finish the rollback (aws cloudformation continue-update-rollback, skipping resources that "
+        "cannot roll back), then rerun"
+    ),
+    "DELETE_FAILED": (
+        "its deletion failed: fix what blocked it (see describe-stack-events), delete it again "
+        "(aws cloudformation delete-stack), then rerun"
+    ),
+    "ROLLBACK_FAILED": (
+        "its first creation could not be rolled back: delete it (aws cloudformation delete-stack), then rerun"
+    ),
+}
+_OTHER_STATE = "resolve it in the CloudFormation console before deploying"
 
 
 @dataclass(frozen=True)
@@ -71,7 +86,24 @@ def examine_stack(ctx: Ctx, *, plan: bool, delete_failed_stack: bool) -> StackSt
             "(with --delete-failed-stack) to delete and recreate it"
         )
     kind = "CREATE" if recreate else ctx.stack.change_set_type(stack)
+    if kind is None:
+        raise StackStateError(_state_refusal(ctx.target.stack, stack["StackStatus"]))
     return StackState(stack, kind, recreate)
+
+
+def _state_refusal(name: str, status: str) -> str:
+    """Why a deploy cannot work from a stack in ``status``, and what the operator does about it."""
+    if status == "ROLLBACK_COMPLETE":
+        return (
+            f"{name}: the stack is ROLLBACK_COMPLETE (its first creation failed) and cannot be updated; rerun "
+            "with --delete-failed-stack to delete it and create it again"
+        )
+    if status.endswith("_IN_PROGRESS"):
+        return (
+            f"{name}: the stack is busy ({status}); wait for it to settle, then rerun "
+            f"(watch: aws cloudformation describe-stack-events --stack-name {name})"
+        )
+    return f"{name}: the stack is {status}; {_STATE_ADVICE.get(status, _OTHER_STATE)}"
 
 
 def deployed_state(ctx: Ctx, state: StackState) -> Deployed:
@@ -79,9 +111,8 @@ def deployed_state(ctx: Ctx, state: StackState) -> Deployed:
     stack = state.running
     if stack is None:
         return Deployed()
-    with aws_call("cloudformation get-template", ctx.target.stack):
-        body = ctx.aws.cloudformation.get_template(StackName=stack["StackId"], TemplateStage="Original")
-    template = parse_template(body["TemplateBody"], f"the deployed template of {ctx.target.stack}")
+    body = ctx.stack.template_body(stack["StackId"])
+    template = parse_template(body, f"the deployed template of {ctx.target.stack}")
     return Deployed(template, masked(template, parameter_values(stack)), outputs(stack))
 
 
@@ -100,9 +131,15 @@ def delete_failed_stack(ctx: Ctx, state: StackState) -> StackState:
         unsure=f"the deletion of the ROLLBACK_COMPLETE stack {state.stack_id} was started and did not complete",
         check=lambda: _failed_stack_sentence(ctx, state.stack_id),
     ):
-        final = ctx.stack.delete_stack(state.stack_id)
-        if final != "DELETE_COMPLETE":
-            raise DeployFailed(f"{ctx.target.stack}: deleting the failed stack ended in {final}")
+        followed = ctx.stack.delete(state.stack_id)
+        if followed.status is None:
+            raise FollowTimeout(
+                f"{ctx.target.stack}: the failed stack's deletion did not end within {followed.elapsed:.0f}s "
+                "(--timeout); CloudFormation carries on",
+                followed.elapsed,
+            )
+        if followed.status != "DELETE_COMPLETE":
+            raise DeployFailed(f"{ctx.target.stack}: deleting the failed stack ended in {followed.status}")
     return StackState(None, "CREATE")
 
 
@@ -130,9 +167,7 @@ def refuse_second_zone(ctx: Ctx, state: StackState) -> None:
         return
     config, stack = ctx.target.config, ctx.target.stack
     domain = config.mail_domain
-    route53 = ctx.aws.route53
-    with aws_call("route53 list-hosted-zones-by-name", stack):
-        listed = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="100")["HostedZones"]
+    listed = ctx.aws.call("route53", "list_hosted_zones_by_name", DNSName=domain, MaxItems="100")["HostedZones"]
     zones = [
         z for z in listed if z["Name"].lower().rstrip(".") == domain and not z.get("Config", {}).get("PrivateZone")
     ]
@@ -166,13 +201,13 @@ def refuse_taken_secret_names(ctx: Ctx, state: StackState) -> None:
         return
     stack = ctx.target.stack
     names = {secret_name(stack, name) for name in (TOKEN_SECRET_NAME, WEBHOOK_SECRET_NAME)}
-    with aws_call("secretsmanager list-secrets", stack):
-        pages = ctx.aws.secretsmanager.get_paginator("list_secrets").paginate(
-            Filters=[{"Key": "name", "Values": sorted(names)}],
-            IncludePlannedDeletion=True,
-            PaginationConfig={"MaxItems": 1000},
-        )
-        listed = [secret for page in pages for secret in page.get("SecretList", [])]
+    listed = ctx.aws.items(
+        "secretsmanager",
+        "list_secrets",
+        "SecretList",
+        Filters=[{"Key": "name", "Values": sorted(names)}],
+        IncludePlannedDeletion=True,
+    )
     # The name filter matches prefixes; a secret holds a name only when it is exactly that name.
     for found in sorted((s for s in listed if s.get("Name") in names), key=lambda s: s["Name"]):
         full = found["Name"]
@@ -208,10 +243,11 @@ def tagged_as_partition(ctx: Ctx, tags: dict[str, str]) -> bool:
 
 def zone_problem(ctx: Ctx, zone_id: str) -> str | None:
     """Why hosted zone ``zone_id`` is not this partition's mail zone, or None."""
-    route53, domain = ctx.aws.route53, ctx.target.config.mail_domain
-    with aws_call("route53 get-hosted-zone", ctx.target.stack):
-        zone = route53.get_hosted_zone(Id=zone_id)["HostedZone"]
-        listed = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id.split("/")[-1])
+    domain = ctx.target.config.mail_domain
+    zone = ctx.aws.call("route53", "get_hosted_zone", Id=zone_id)["HostedZone"]
+    listed = ctx.aws.call(
+        "route53", "list_tags_for_resource", ResourceType="hostedzone", ResourceId=zone_id.split("/")[-1]
+    )
     tags = {t["Key"]: t["Value"] for t in listed.get("ResourceTagSet", {}).get("Tags", [])}
     if zone["Name"].lower().rstrip(".") != domain or zone.get("Config", {}).get("PrivateZone"):
         return f"hosted zone {zone_id} is {zone['Name']}, not the public zone {domain}"

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Protocol
 
 from instances.registry import PartitionConfig, Registry
-from tools.lib import aws_account
-from tools.lib.aws_session import open_session
+from tools.lib.aws.account import DEPLOY_SERVICES
+from tools.lib.aws.clients import Aws
+from tools.lib.aws.cloudformation import Stack, exports
 from tools.lib.children import CLEANUP_GRACE_SECONDS, Ended, run_command, take_masks
 from tools.lib.clock import REAL, Clock
-from tools.lib.deploy.cloudformation import Stack, exports
 from tools.lib.errors import ArdaMailError, NotDone, Refused, Terminated, UsageError
 from tools.lib.journal import Journal
 from tools.lib.logger import redact
@@ -143,14 +143,13 @@ class ProcessRunner:
 
     def check_account(self, config: PartitionConfig) -> None:
         """As deploy's step 2: one endpoint set, the configured account."""
-        session = open_session(self.settings.profile, config.infrastructure.region, config.stack_name)
-        aws_account.check_session_account(session, config, "roll out", ("cloudformation", "route53", "secretsmanager"))
+        aws = Aws.open(self.settings.profile, config.infrastructure.region, config.stack_name)
+        aws.check_account(config, "roll out", DEPLOY_SERVICES)
 
     def exports(self, config: PartitionConfig) -> dict[str, str]:
         """The stack's exports, as CloudFormation describes them now."""
-        region = config.infrastructure.region
-        session = open_session(self.settings.profile, region, config.stack_name)
-        return dict(exports(Stack(session.client("cloudformation", region_name=region), config.stack_name).describe()))
+        aws = Aws.open(self.settings.profile, config.infrastructure.region, config.stack_name)
+        return dict(exports(Stack(aws, config.stack_name).describe()))
 
 
 def cascade(registry: Registry, partitions: list[str], start: str | None, through: str | None) -> list[PartitionConfig]:

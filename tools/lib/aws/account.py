@@ -1,6 +1,7 @@
 """The account guard every AWS-using command runs first: one endpoint set, then the configured account.
 
-Step 2 of a deploy, and the first thing verify and rollout do. Two checks, in order:
+Step 2 of a deploy, and the first thing verify and rollout do (through
+``tools.lib.aws.clients.Aws.check_account``). Two checks, in order:
 
 1. **One endpoint set.** The credentials decide the account on AWS itself, so the
    services a run uses may talk to AWS's own endpoints (each service's, in the
@@ -23,8 +24,6 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from instances.registry import PartitionConfig
-from tools.lib.aws_errors import aws_call
-from tools.lib.aws_session import BOTO_CONFIG
 from tools.lib.errors import Refused
 
 LOG = logging.getLogger(__name__)
@@ -32,7 +31,9 @@ LOG = logging.getLogger(__name__)
 # Hosts of AWS's own endpoints (standard, FIPS, dual-stack; the China partition).
 _AWS_HOST = re.compile(r"^(?:[a-z0-9-]+\.)+(?:amazonaws\.com|amazonaws\.com\.cn|api\.aws)$")
 # Services with one endpoint for every region (no region in their host).
-_GLOBAL = {"route53", "iam"}
+GLOBAL_SERVICES = frozenset({"route53", "iam"})
+# The services a deploy calls besides STS (and so a rollout, whose children deploy).
+DEPLOY_SERVICES = ("cloudformation", "route53", "secretsmanager")
 
 
 def _origin(url: str) -> str:
@@ -48,7 +49,9 @@ def endpoint_problem(endpoints: Mapping[str, str], region: str) -> str | None:
         elsewhere = [
             f"{service} → {endpoints[service]}"
             for service, host in sorted(hosts.items())
-            if service not in _GLOBAL and f".{region}." not in f".{host}." and host != f"{service}.amazonaws.com"
+            if service not in GLOBAL_SERVICES
+            and f".{region}." not in f".{host}."
+            and host != f"{service}.amazonaws.com"
         ]
         if elsewhere:
             return f"AWS endpoints outside the target region {region}: {', '.join(elsewhere)}"
@@ -59,9 +62,9 @@ def endpoint_problem(endpoints: Mapping[str, str], region: str) -> str | None:
     return f"the AWS services of this run answer from different endpoints ({listed})"
 
 
-def check_endpoints(clients: Mapping[str, object], region: str, refusing: str) -> None:
-    """Refuse unless every client talks to one endpoint set (see the module's docstring). Calls nothing."""
-    problem = endpoint_problem({name: client.meta.endpoint_url for name, client in clients.items()}, region)
+def check_endpoints(endpoints: Mapping[str, str], region: str, refusing: str) -> None:
+    """Refuse unless ``endpoints`` (service → URL) are one endpoint set (see the module's docstring). Calls nothing."""
+    problem = endpoint_problem(endpoints, region)
     if problem:
         raise Refused(
             f"{refusing}: {problem}; one run must talk to one account: unset the per-service endpoint settings "
@@ -70,38 +73,13 @@ def check_endpoints(clients: Mapping[str, object], region: str, refusing: str) -
         )
 
 
-def check_account(clients: Mapping[str, object], config: PartitionConfig, verb: str) -> dict:
-    """One endpoint set, then STS's caller identity in the account ``config`` names; the identity.
-
-    ``clients`` maps each service the run uses to its client and holds "sts";
-    ``verb`` says what is refused ("deploy", "verify", "roll out").
-    """
-    infra, where = config.infrastructure, config.stack_name
-    refusing = f"{where}: refusing to {verb}"
-    check_endpoints(clients, infra.region, refusing)
-    with aws_call("sts get-caller-identity", where):
-        identity = clients["sts"].get_caller_identity()
+def check_identity(identity: dict, config: PartitionConfig, refusing: str) -> dict:
+    """Refuse unless STS's caller ``identity`` is in the account ``config`` names; the identity."""
+    infra = config.infrastructure
     if identity["Account"] != infra.account_id:
         raise Refused(
             f"{refusing}: the AWS credentials are for account {identity['Account']} ({identity.get('Arn', '?')}), "
             f"but {infra.name}/infrastructure.toml names {infra.account_id}; switch --profile or credentials"
         )
-    LOG.info("%s: AWS identity %s in account %s", where, identity.get("Arn"), identity["Account"])
+    LOG.info("%s: AWS identity %s in account %s", config.stack_name, identity.get("Arn"), identity["Account"])
     return identity
-
-
-def check_session_account(session, config: PartitionConfig, verb: str, services: tuple[str, ...]) -> dict:
-    """``check_account`` for clients of ``services`` (and STS) made from ``session``; the identity."""
-    region = config.infrastructure.region
-    return check_account(session_clients(session, region, services, config.stack_name), config, verb)
-
-
-def session_clients(session, region: str, services: tuple[str, ...], where: str) -> dict[str, object]:
-    """Clients of ``services`` (and STS) from ``session``, with the shared settings."""
-    with aws_call("loading the AWS profile", where):
-        return {
-            service: session.client(
-                service, config=BOTO_CONFIG, **({} if service in _GLOBAL else {"region_name": region})
-            )
-            for service in ("sts", *services)
-        }

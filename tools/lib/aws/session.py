@@ -10,7 +10,7 @@ from botocore.config import Config
 from botocore.loaders import Loader, create_loader
 from botocore.parsers import ResponseParserError
 
-from tools.lib.aws_errors import aws_call
+from tools.lib.aws.errors import aws_call
 from tools.lib.errors import UsageError
 from tools.lib.logger import register_secret
 

@@ -1,17 +1,21 @@
-"""CloudFormation change-set operations on one stack, each a named call handed what it needs.
+"""CloudFormation's calls on one stack, each a named method that answers what CloudFormation said.
 
 Modelled on aws-cli's ``customizations/cloudformation/deployer.py``: a stack in
 ``REVIEW_IN_PROGRESS`` counts as new, and either of CloudFormation's two "no
-changes" reasons is its own outcome (``NoChanges``). ``Stack`` holds no state about
-the stack itself: every call that needs the StackId is given it (a stack deleted
-and created again under the same name is another stack).
+changes" reasons is its own outcome (``ChangeSetReady.no_changes``). ``Stack`` holds
+no state about the stack itself: every call that needs the StackId is given it (a
+stack deleted and created again under the same name is another stack).
 
-Waiting makes one Describe call per poll, every ``poll_seconds`` (2 s): at most 30
-calls a minute, so partitions deploying side by side do not invite throttling, and
-the end is noticed within one poll. Following reads only the stack's events, by
-StackId, until the stack's own terminal event; it hands each event to ``on_event``
-as it comes, a heartbeat line to ``on_heartbeat`` after every 30 s without one, and
-gives up at a deadline (the stack carries on; the message says how to watch it).
+``Stack`` answers states and facts (a change set's status, how a stack's events
+ended, whether a stack is there); what an operator should do about them, and
+which exit code that is, is the calling step's to say (``tools.lib.deploy``).
+
+Waiting goes through ``tools.lib.poll.poll``: one Describe call per look, every
+``poll_seconds`` (2 s): at most 30 calls a minute, so partitions deploying side by
+side do not invite throttling, and the end is noticed within one look. Following
+reads only the stack's events, by StackId, until the stack's own terminal event; it
+hands each event to ``on_event`` as it comes, a heartbeat line to ``on_heartbeat``
+after every 30 s without one, and stops at a deadline (the stack carries on).
 """
 
 from __future__ import annotations
@@ -22,11 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
-from botocore.exceptions import ClientError
-
-from tools.lib.aws_errors import AwsError, aws_call
+from tools.lib.aws.clients import Aws
+from tools.lib.aws.errors import AwsError
 from tools.lib.clock import REAL, Clock
-from tools.lib.errors import ArdaMailError, Refused
+from tools.lib.poll import poll
 
 LOG = logging.getLogger(__name__)
 
@@ -53,52 +56,11 @@ POLL_SECONDS = 2.0
 # More pages than any of this stack's listings can have (about 15 resources, a few change sets).
 MAX_PAGES = 100
 HEARTBEAT_SECONDS = 30.0
-# What an operator does about a stack state a deploy cannot work from.
-_STATE_ADVICE = {
-    "UPDATE_ROLLBACK_FAILED": (
-        "finish the rollback (aws cloudformation continue-update-rollback, skipping resources that "
-        "cannot roll back), then rerun"
-    ),
-    "DELETE_FAILED": (
-        "its deletion failed: fix what blocked it (see describe-stack-events), delete it again "
-        "(aws cloudformation delete-stack), then rerun"
-    ),
-    "ROLLBACK_FAILED": (
-        "its first creation could not be rolled back: delete it (aws cloudformation delete-stack), then rerun"
-    ),
-}
-_OTHER_STATE = "resolve it in the CloudFormation console before deploying"
-
-
-class NoChanges(ArdaMailError):
-    """The change set is empty: the stack already matches. A success, not a failure."""
-
-    exit_code = 0
-
-
-class StackStateError(Refused):
-    """The stack is in a state a deploy must not touch without the operator."""
-
-
-class DeployFailed(ArdaMailError):
-    """The change set or its execution failed; CloudFormation rolled back."""
-
-
-class FollowTimeout(ArdaMailError):
-    """The stack did not settle before the deadline; CloudFormation carries on."""
-
-    def __init__(self, message: str, elapsed: float = 0.0) -> None:
-        super().__init__(message)
-        self.elapsed = elapsed
 
 
 def _not_found(exc: AwsError) -> bool:
     """CloudFormation's answer for a change set that does not exist (ChangeSetNotFound, HTTP 404)."""
-    cause = exc.__cause__
-    return isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in (
-        "ChangeSetNotFound",
-        "ChangeSetNotFoundException",
-    )
+    return exc.code in ("ChangeSetNotFound", "ChangeSetNotFoundException")
 
 
 def server_time(response: dict) -> datetime | None:
@@ -110,13 +72,9 @@ def server_time(response: dict) -> datetime | None:
         return None
 
 
-def _validation_error_saying(exc: AwsError, words: str) -> bool:
+def _says_none(exc: AwsError, words: str) -> bool:
     """Whether ``exc`` is CloudFormation's ValidationError saying ``words`` (its way of answering "none")."""
-    cause = exc.__cause__
-    if not isinstance(cause, ClientError):
-        return False
-    error = cause.response.get("Error", {})
-    return error.get("Code") == "ValidationError" and words in error.get("Message", "")
+    return exc.says("ValidationError", words)
 
 
 @dataclass(frozen=True)
@@ -147,6 +105,34 @@ class ResourceChange:
     logical_id: str
     resource_type: str
     replacement: str
+
+
+@dataclass(frozen=True)
+class ChangeSetReady:
+    """How waiting for a change set ended: its status and reason, and its changes once CREATE_COMPLETE.
+
+    ``status`` is still a ``*_PENDING``/``*_IN_PROGRESS`` one when the wait reached its deadline.
+    """
+
+    status: str
+    reason: str = ""
+    changes: tuple[ResourceChange, ...] = ()
+    elapsed: float = 0.0
+
+    @property
+    def no_changes(self) -> bool:
+        """CloudFormation's own sentence for an empty change set (not a reason that merely quotes it)."""
+        return self.status == "FAILED" and self.reason.startswith(NO_CHANGES_REASONS)
+
+
+@dataclass(frozen=True)
+class Followed:
+    """How following a stack ended: its final status (None: the deadline came first), after how long, and
+    the event it followed from (to list what failed since)."""
+
+    status: str | None
+    elapsed: float
+    since: str | None
 
 
 @dataclass(frozen=True)
@@ -189,13 +175,14 @@ def parameter_values(stack: dict | None) -> dict[str, str]:
 
 
 class Stack:
-    """CloudFormation calls on one stack, handed its client, a clock, and where events go."""
+    """CloudFormation calls on one stack (in the run's region, or ``region``), a clock, and where events go."""
 
     def __init__(
         self,
-        cloudformation,
+        aws: Aws,
         name: str,
         *,
+        region: str | None = None,
         clock: Clock = REAL,
         poll_seconds: float = POLL_SECONDS,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
@@ -203,70 +190,115 @@ class Stack:
         on_heartbeat: Callable[[str], None] | None = None,
         timeout_seconds: float = 3600.0,
     ) -> None:
-        self.cfn = cloudformation
-        self.timeout_seconds = timeout_seconds  # --timeout: the longest any wait of this run may take
+        self.aws = aws
         self.name = name
+        self.region = region
+        self.timeout_seconds = timeout_seconds  # --timeout: the longest any wait of this run may take
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self._on_event = on_event or (lambda event: None)
-        self._on_heartbeat = on_heartbeat or (lambda line: LOG.info("%s", line))
+        self._on_heartbeat = on_heartbeat or (lambda line: LOG.debug("%s", line))
 
-    def call(self, operation: str, **kwargs):
-        """One CloudFormation call; a failure is one sentence naming the operation and the stack."""
-        with aws_call(operation, self.name):
-            return getattr(self.cfn, operation)(**kwargs)
+    def _call(self, operation: str, **params) -> dict:
+        return self.aws.call("cloudformation", operation, region=self.region, **params)
 
-    # -- state --------------------------------------------------------------
+    def _pages(self, operation: str, **params):
+        return self.aws.pages("cloudformation", operation, region=self.region, **params)
+
+    # -- the stack ------------------------------------------------------------
 
     def describe(self) -> dict | None:
         """The stack by name, or None when it does not exist."""
         try:
-            stacks = self.call("describe_stacks", StackName=self.name)["Stacks"]
+            stacks = self._call("describe_stacks", StackName=self.name)["Stacks"]
         except AwsError as exc:
-            if _validation_error_saying(exc, "does not exist"):
+            if _says_none(exc, "does not exist"):
                 return None
             raise
         return stacks[0] if stacks else None
+
+    def describe_by_id(self, stack_id: str) -> dict | None:
+        """The stack by its StackId, or None once it is deleted (by ID, CloudFormation still shows a deleted
+        stack, DELETE_COMPLETE; a stack deleted and created again under the name is another one)."""
+        try:
+            stacks = self._call("describe_stacks", StackName=stack_id)["Stacks"]
+        except AwsError as exc:
+            if _says_none(exc, "does not exist"):
+                return None
+            raise
+        return stacks[0] if stacks and stacks[0].get("StackStatus") != "DELETE_COMPLETE" else None
+
+    @staticmethod
+    def change_set_type(stack: dict | None) -> str | None:
+        """CREATE for no stack (or a REVIEW_IN_PROGRESS one), UPDATE for a settled one, None for any other state."""
+        status = stack["StackStatus"] if stack else None
+        if status in CREATE_STATES:
+            return "CREATE"
+        if status in UPDATE_STATES:
+            return "UPDATE"
+        return None
+
+    def template_body(self, stack_id: str) -> str:
+        """The stack's deployed template as it was submitted (``TemplateStage=Original``)."""
+        return self._call("get_template", StackName=stack_id, TemplateStage="Original")["TemplateBody"]
+
+    def resources(self, stack_id: str) -> list[dict]:
+        """The stack's resources as CloudFormation records them (logical ID, type, physical ID, status)."""
+        return self._call("describe_stack_resources", StackName=stack_id)["StackResources"]
 
     def importers(self, stack: dict) -> dict[str, list[str]]:
         """Each export of ``stack`` that other stacks import, with their names (``ListImports``)."""
         used: dict[str, list[str]] = {}
         for name, _ in exports(stack):
             try:
-                stacks = [s for page in self.pages("list_imports", ExportName=name) for s in page.get("Imports", [])]
+                stacks = [s for page in self._pages("list_imports", ExportName=name) for s in page.get("Imports", [])]
             except AwsError as exc:
-                if _validation_error_saying(exc, "is not imported"):
+                if _says_none(exc, "is not imported"):
                     continue  # CloudFormation's answer for an export nobody imports
                 raise
             if stacks:
                 used[name] = sorted(set(stacks))
         return used
 
-    def change_set_type(self, stack: dict | None) -> str:
-        """CREATE for a new (or REVIEW_IN_PROGRESS) stack, UPDATE for a settled one; StackStateError otherwise."""
-        status = stack["StackStatus"] if stack else None
-        if status in CREATE_STATES:
-            return "CREATE"
-        if status in UPDATE_STATES:
-            return "UPDATE"
-        if status == "ROLLBACK_COMPLETE":
-            raise StackStateError(
-                f"{self.name}: the stack is ROLLBACK_COMPLETE (its first creation failed) and cannot be "
-                "updated; rerun with --delete-failed-stack to delete it and create it again"
-            )
-        if status.endswith("_IN_PROGRESS"):
-            raise StackStateError(
-                f"{self.name}: the stack is busy ({status}); wait for it to settle, then rerun "
-                f"(watch: aws cloudformation describe-stack-events --stack-name {self.name})"
-            )
-        raise StackStateError(f"{self.name}: the stack is {status}; {_STATE_ADVICE.get(status, _OTHER_STATE)}")
+    def account_exports(self) -> list[dict]:
+        """Every export of the account in this stack's region (``ListExports``)."""
+        return [e for page in self._pages("list_exports") for e in page.get("Exports", [])]
 
-    def delete_stack(self, stack_id: str) -> str:
-        """Delete the stack and follow it to its end; its final status."""
-        since = self.newest_event_id(stack_id)
-        self.call("delete_stack", StackName=stack_id)
-        return self.follow(stack_id, since)
+    # -- protections ------------------------------------------------------------
+
+    def policy(self, ref: str) -> str | None:
+        """The stack policy's body (None when there is none)."""
+        return self._call("get_stack_policy", StackName=ref).get("StackPolicyBody")
+
+    def set_policy(self, ref: str, body: str) -> None:
+        self._call("set_stack_policy", StackName=ref, StackPolicyBody=body)
+
+    def set_termination_protection(self, ref: str, enabled: bool, what: str = "") -> None:
+        self._call("update_termination_protection", what=what, EnableTerminationProtection=enabled, StackName=ref)
+
+    # -- drift --------------------------------------------------------------------
+
+    def start_drift_detection(self) -> str:
+        """Start CloudFormation's drift detection of the stack; its detection ID."""
+        return self._call("detect_stack_drift", StackName=self.name)["StackDriftDetectionId"]
+
+    def drift_detection(self, detection_id: str, deadline_seconds: float) -> dict:
+        """The detection's status once it is no longer DETECTION_IN_PROGRESS, or at the deadline (still so)."""
+        return poll(
+            lambda budget: self._call("describe_stack_drift_detection_status", StackDriftDetectionId=detection_id),
+            clock=self.clock,
+            deadline=self.clock.monotonic() + min(deadline_seconds, self.timeout_seconds),
+            interval=self.poll_seconds,
+            done=lambda status: status["DetectionStatus"] != "DETECTION_IN_PROGRESS",
+        ).value
+
+    def resource_drifts(self, statuses: tuple[str, ...] = ("MODIFIED", "DELETED")) -> list[dict]:
+        """The drift of each resource the last detection found in ``statuses``."""
+        pages = self._pages(
+            "describe_stack_resource_drifts", StackName=self.name, StackResourceDriftStatusFilters=list(statuses)
+        )
+        return [d for page in pages for d in page.get("StackResourceDrifts", [])]
 
     # -- change sets -----------------------------------------------------------
 
@@ -280,7 +312,7 @@ class Stack:
         description: str = CHANGE_SET_DESCRIPTION,
     ) -> ChangeSet:
         """Submit the change set ``name`` (chosen, and journaled, before the request is sent)."""
-        response = self.call(
+        response = self._call(
             "create_change_set",
             StackName=self.name,
             ChangeSetName=name,
@@ -294,30 +326,25 @@ class Stack:
         )
         return ChangeSet(response["Id"], response.get("StackId", ""), kind)
 
-    def wait_for_change_set(self, change_set_id: str) -> list[ResourceChange]:
-        """Poll until the change set is ready; its changes, or NoChanges / DeployFailed."""
+    def wait_for_change_set(self, change_set_id: str) -> ChangeSetReady:
+        """Look until the change set is CREATE_COMPLETE or FAILED, or the deadline; how it stands then."""
         limit = min(CHANGE_SET_TIMEOUT_SECONDS, self.timeout_seconds)
-        deadline = self.clock.monotonic() + limit
-        while True:
-            response = self.call("describe_change_set", ChangeSetName=change_set_id)
-            status = response["Status"]
-            if status == "CREATE_COMPLETE":
-                return self._changes(change_set_id, response)
-            if status == "FAILED":
-                reason = response.get("StatusReason", "")
-                if reason.startswith(NO_CHANGES_REASONS):  # CloudFormation's own sentence, not one that quotes it
-                    raise NoChanges(f"{self.name}: no changes; the stack already matches the template")
-                raise DeployFailed(f"{self.name}: the change set failed: {reason}")
-            if self.clock.monotonic() > deadline:
-                raise DeployFailed(f"{self.name}: the change set is still {status} after {limit:.0f}s")
-            self.clock.sleep(self.poll_seconds)
+        polled = poll(
+            lambda budget: self._call("describe_change_set", ChangeSetName=change_set_id),
+            clock=self.clock,
+            deadline=self.clock.monotonic() + limit,
+            interval=self.poll_seconds,
+            done=lambda response: response["Status"] in ("CREATE_COMPLETE", "FAILED"),
+        )
+        response = polled.value
+        changes = self._changes(change_set_id, response) if response["Status"] == "CREATE_COMPLETE" else ()
+        return ChangeSetReady(response["Status"], response.get("StatusReason", "") or "", changes, polled.elapsed)
 
-    def _changes(self, change_set_id: str, first_page: dict) -> list[ResourceChange]:
+    def _changes(self, change_set_id: str, first_page: dict) -> tuple[ResourceChange, ...]:
         pages = [first_page]
         if first_page.get("NextToken"):
-            rest = self.pages("describe_change_set", ChangeSetName=change_set_id)
-            pages = list(rest)  # from the start: one bounded walk, the first page included
-        return [
+            pages = list(self._pages("describe_change_set", ChangeSetName=change_set_id))  # from the start
+        return tuple(
             ResourceChange(
                 action=rc.get("Action", ""),
                 logical_id=rc.get("LogicalResourceId", ""),
@@ -326,7 +353,7 @@ class Stack:
             )
             for page in pages
             for rc in (change.get("ResourceChange", {}) for change in page.get("Changes", []))
-        ]
+        )
 
     def _by_name(self, ref: str) -> dict[str, str]:
         """A change set by its ARN, or by its name and this stack's name."""
@@ -335,12 +362,27 @@ class Stack:
     def change_set_exists(self, ref: str) -> bool:
         """Whether CloudFormation still holds the change set (by ARN, or by name on this stack)."""
         try:
-            self.call("describe_change_set", **self._by_name(ref))
+            self._call("describe_change_set", **self._by_name(ref))
         except AwsError as exc:
             if _not_found(exc):
                 return False
             raise
         return True
+
+    def execute_change_set(self, change_set: ChangeSet) -> None:
+        """Ask CloudFormation to execute ``change_set``.
+
+        ClientRequestToken: botocore's retry after a lost answer is this same request, not a second
+        execution CloudFormation would refuse (InvalidChangeSetStatus) while the first one runs.
+        RetainExceptOnCreate: what this execution creates goes if it rolls back, DeletionPolicy
+        Retain or not (a failed first creation left an orphan zone and webhook secret otherwise).
+        """
+        self._call(
+            "execute_change_set",
+            ChangeSetName=change_set.id,
+            ClientRequestToken=change_set.name,
+            RetainExceptOnCreate=True,
+        )
 
     def delete_change_set(self, ref: str) -> bool:
         """Remove a change set that will not be executed; False when there was none (safe to call twice).
@@ -349,7 +391,7 @@ class Stack:
         a delete whose answer was lost, or one of a change set never made, is not an error.
         """
         try:
-            self.call("delete_change_set", **self._by_name(ref))
+            self._call("delete_change_set", **self._by_name(ref))
         except AwsError:
             if self.change_set_exists(ref):
                 raise
@@ -364,7 +406,7 @@ class Stack:
         stack names the change set it last executed (``ChangeSetId``).
         """
         try:
-            found = self.call("describe_change_set", **self._by_name(ref))
+            found = self._call("describe_change_set", **self._by_name(ref))
             return found.get("ExecutionStatus") in EXECUTED
         except AwsError as exc:
             if not _not_found(exc):
@@ -372,17 +414,6 @@ class Stack:
         stack = self.describe_by_id(stack_id) if stack_id else self.describe()
         last = (stack or {}).get("ChangeSetId") or ""
         return bool(last) and (last == ref or last.split(":changeSet/", 1)[-1].split("/", 1)[0] == ref)
-
-    def describe_by_id(self, stack_id: str) -> dict | None:
-        """The stack by its StackId, or None once it is deleted (by ID, CloudFormation still shows a deleted
-        stack, DELETE_COMPLETE; a stack deleted and created again under the name is another one)."""
-        try:
-            stacks = self.call("describe_stacks", StackName=stack_id)["Stacks"]
-        except AwsError as exc:
-            if _validation_error_saying(exc, "does not exist"):
-                return None
-            raise
-        return stacks[0] if stacks and stacks[0].get("StackStatus") != "DELETE_COMPLETE" else None
 
     def delete_review_stack(self, stack_id: str | None = None) -> bool:
         """Remove the empty REVIEW_IN_PROGRESS stack a CREATE change set left behind; whether it removed one.
@@ -394,7 +425,9 @@ class Stack:
         stack = self.describe_by_id(stack_id) if stack_id else self.describe()
         if not stack or stack["StackStatus"] != "REVIEW_IN_PROGRESS":
             return False
-        others = self.call("list_change_sets", StackName=stack["StackId"]).get("Summaries", [])
+        others = [
+            s for page in self._pages("list_change_sets", StackName=stack["StackId"]) for s in page.get("Summaries", [])
+        ]
         if others:
             LOG.warning(
                 "%s: left the REVIEW_IN_PROGRESS stack in place: it holds %d other change set(s) (%s)",
@@ -403,14 +436,14 @@ class Stack:
                 ", ".join(o.get("ChangeSetName", "?") for o in others),
             )
             return False
-        self.call("delete_stack", StackName=stack["StackId"])
+        self._call("delete_stack", StackName=stack["StackId"])
         return True
 
     def unexecuted_change_sets(self, stack_id: str) -> tuple[list[dict], datetime | None]:
         """Change sets deploy.py made on this stack and nobody executed (being made, ready, or failed),
         and AWS's time when it answered (``server_time``: ages are measured on AWS's clock)."""
         summaries, now = [], None
-        for page in self.pages("list_change_sets", StackName=stack_id):
+        for page in self._pages("list_change_sets", StackName=stack_id):
             summaries += page.get("Summaries", [])
             now = now or server_time(page)
         ours = [
@@ -422,37 +455,23 @@ class Stack:
         ]
         return ours, now
 
-    def pages(self, operation: str, **kwargs):
-        """Every page of a paginated call, bounded: a NextToken seen before or too many pages is an error.
+    # -- deleting and following ------------------------------------------------------
 
-        CloudFormation never repeats a token or pages forever; an answer that does is
-        not CloudFormation's (a broken proxy, an endpoint that is not AWS), and
-        following it would call AWS thousands of times a minute.
-        """
-        seen: set[str] = set()
-        token = None
-        for _ in range(MAX_PAGES):
-            page = self.call(operation, **kwargs, **({"NextToken": token} if token else {}))
-            yield page
-            token = page.get("NextToken")
-            if not token:
-                return
-            if token in seen:
-                raise DeployFailed(f"{self.name}: {operation} answered the same page token twice; not AWS's paging")
-            seen.add(token)
-        raise DeployFailed(f"{self.name}: {operation} went on past {MAX_PAGES} pages; not AWS's paging")
-
-    # -- following ---------------------------------------------------------------
+    def delete(self, stack_id: str) -> Followed:
+        """Delete the stack and follow it to its end (or ``timeout_seconds``)."""
+        since = self.newest_event_id(stack_id)
+        self._call("delete_stack", StackName=stack_id)
+        return self.follow(stack_id, since)
 
     def newest_event_id(self, stack_id: str) -> str | None:
         """The ID of the stack's newest event (None for a stack without events)."""
-        events = self.call("describe_stack_events", StackName=stack_id).get("StackEvents", [])
+        events = self._call("describe_stack_events", StackName=stack_id).get("StackEvents", [])
         return events[0]["EventId"] if events else None
 
     def _new_events(self, stack_id: str, since: str | None, seen: set[str]) -> list[dict]:
         """Events after ``since`` not yet seen, oldest first (pages are newest first)."""
         fresh = []
-        for page in self.pages("describe_stack_events", StackName=stack_id):
+        for page in self._pages("describe_stack_events", StackName=stack_id):
             for event in page.get("StackEvents", []):
                 if event["EventId"] == since or event["EventId"] in seen:
                     return list(reversed(fresh))
@@ -467,38 +486,46 @@ class Stack:
             and "_IN_PROGRESS" not in str(event.get("ResourceStatus", ""))
         )
 
-    def follow(self, stack_id: str, since: str | None, timeout_seconds: float | None = None) -> str:
-        """Hand events on as they come until the stack's own terminal event; its status.
+    def follow(self, stack_id: str, since: str | None, timeout_seconds: float | None = None) -> Followed:
+        """Hand events on as they come until the stack's own terminal event, or the deadline; how it ended.
 
-        One describe_stack_events call per poll. Raises FollowTimeout at the deadline.
+        One describe_stack_events walk per look; a heartbeat after ``heartbeat_seconds`` without an event.
         """
-        started = last_event_at = self.clock.monotonic()
-        deadline = started + (timeout_seconds if timeout_seconds is not None else self.timeout_seconds)
         seen: set[str] = set()
-        last: StackEvent | None = None
-        while True:
+        ended: list[StackEvent] = []
+        last: list[StackEvent] = []
+
+        def look(budget: float) -> list[dict]:
             events = self._new_events(stack_id, since, seen)
             for event in events:
                 seen.add(event["EventId"])
-                last = StackEvent.from_api(event)
-                self._on_event(last)
+                shown = StackEvent.from_api(event)
+                last[:] = [shown]
+                self._on_event(shown)
                 if self._is_stack_end(event):
-                    self._log_latency(last)
-                    return last.status
-            now = self.clock.monotonic()
-            if events:
-                last_event_at = now
-            elif now - last_event_at >= self.heartbeat_seconds:
-                latest = f"{last.status} {last.logical_id} at {last.timestamp:%H:%M:%S}" if last else "none yet"
-                self._on_heartbeat(f"{self.name}: still waiting after {now - started:.0f}s; last event: {latest}")
-                last_event_at = now
-            if now >= deadline:
-                raise FollowTimeout(
-                    f"{self.name}: not settled after {now - started:.0f}s (--timeout); CloudFormation carries "
-                    f"on: watch it with: aws cloudformation describe-stack-events --stack-name {stack_id}",
-                    now - started,
-                )
-            self.clock.sleep(self.poll_seconds)
+                    ended.append(shown)
+                    break
+            return events
+
+        def heartbeat(events: list[dict], elapsed: float, pause: float) -> None:
+            latest = f"{last[0].status} {last[0].logical_id} at {last[0].timestamp:%H:%M:%S}" if last else "none yet"
+            self._on_heartbeat(f"{self.name}: still waiting after {elapsed:.0f}s; last event: {latest}")
+
+        polled = poll(
+            look,
+            clock=self.clock,
+            deadline=self.clock.monotonic()
+            + (timeout_seconds if timeout_seconds is not None else self.timeout_seconds),
+            interval=self.poll_seconds,
+            done=lambda events: bool(ended),
+            heartbeat=heartbeat,
+            heartbeat_seconds=self.heartbeat_seconds,
+            progressed=bool,
+        )
+        if ended:
+            self._log_latency(ended[0])
+            return Followed(ended[0].status, polled.elapsed, since)
+        return Followed(None, polled.elapsed, since)
 
     def _log_latency(self, end: StackEvent) -> None:
         """How long after CloudFormation's own terminal event this run noticed it (the deploy benchmark reads it)."""
