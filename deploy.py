@@ -14,7 +14,6 @@ This file parses the arguments, builds the clients and calls one mode of
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -39,7 +38,6 @@ from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL, PostmarkCl
 from tools.lib.prompt import can_ask
 from tools.lib.targets import target_of
 
-LOG = logging.getLogger("deploy")
 # The longest --timeout: a day (CloudFormation's own limit for a stack operation is far shorter in practice).
 MAX_TIMEOUT_MINUTES = 1440
 
@@ -175,7 +173,7 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
         return Exit.OK
     linter = Linter(target.region, None if args.preflight or args.destroy else start_lint(target, checkout))
     run.resources.callback(linter.cancel)
-    LOG.info("%s", target.describe())
+    run.out.progress(target.describe())
     aws = Aws.open(args.profile, target.region, target.stack)
     ctx = Ctx(
         target,
@@ -227,7 +225,7 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
         report(run, ctx, record, args.summary_file, required=args.plan)
         return Exit.OK
     finally:
-        LOG.info("%s: finished in %.1fs, %d AWS call(s)", target.stack, clock.monotonic() - started, aws.calls)
+        run.out.progress(f"{target.stack}: finished in {clock.monotonic() - started:.1f}s, {aws.calls} AWS call(s)")
 
 
 def execution(ctx: Ctx, record: Plan) -> bool | None:
@@ -275,7 +273,7 @@ def report(run: frame.Run, ctx: Ctx, record: Plan, path: Path | None, *, require
                 raise ArdaMailError(
                     f"{ctx.target.stack}: {problem}; the plan is shown above; rerun --plan once it can be written"
                 ) from None
-            LOG.error("%s: %s; the run's outcome stands", ctx.target.stack, problem)
+            run.out.warning(f"{ctx.target.stack}: {problem}; the run's outcome stands")
 
 
 if __name__ == "__main__":

@@ -82,25 +82,24 @@ def generate(run: frame.Run) -> int:
             state = "up to date" if args.check else "unchanged"
         elif args.check:
             state = "missing" if current is None else "stale"
-            print(
+            out.warning(
                 f"{state}: {_display(path)} differs from what the code renders; "
-                f"run: python generate.py {partition or ''}".rstrip(),
-                file=sys.stderr,
+                f"run: python generate.py {partition or ''}".rstrip()
             )
             if args.diff and current is not None:
-                sys.stderr.writelines(
-                    difflib.unified_diff(
-                        current.splitlines(keepends=True),
-                        text.splitlines(keepends=True),
-                        f"{path.name} (committed)",
-                        f"{path.name} (rendered)",
-                    )
-                )
+                for line in difflib.unified_diff(
+                    current.splitlines(),
+                    text.splitlines(),
+                    f"{path.name} (committed)",
+                    f"{path.name} (rendered)",
+                    lineterm="",
+                ):
+                    out.warning(line)
         else:
             write_file(path, text)
             state = "wrote"
         if state in ("up to date", "unchanged", "wrote"):
-            out.line(f"{state}: {_display(path)}")
+            out.result(f"{state}: {_display(path)}")
         files.append({"path": _display(path), "partition": partition, "state": state})
     out.document["files"] = files
     stale = [f for f in files if f["state"] in ("stale", "missing")]

@@ -62,7 +62,7 @@ def register(run: frame.Run, clock: Clock = REAL) -> int:
     title, rows = records_table(config, registration)
     run.out.table(title, rows)
     if not registration.dkim_keys:
-        run.out.line("(Postmark has no DKIM key for this domain yet)")
+        run.out.result("(Postmark has no DKIM key for this domain yet)")
     run.out.document.update({"stack": config.stack_name, **registration.to_dict()})
     run.out.document["outcome"] = "registered" if registration.created else "already-registered"
     return Exit.OK

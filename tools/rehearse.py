@@ -189,7 +189,7 @@ def runbook(run: frame.Run) -> int:
         raise ArdaMailError(
             f"runbook step {failed.step!r} did not do what the runbook says (exit {failed.exit}): {failed.detail}"
         )
-    run.out.line(f"{config.stack_name}: every runbook step did what the runbook says")
+    run.out.result(f"{config.stack_name}: every runbook step did what the runbook says")
     return Exit.OK
 
 
@@ -232,10 +232,12 @@ def safe_to_remove(run: frame.Run) -> int:
     # The first verify must not wait: its V-PART-022 row fails until the deploy removes the record.
     steps = [commands.verify(0), commands.deploy(), commands.verify()]
     state = "was already reported" if already else "is now reported"
-    run.out.line(f"{config.stack_name}: the revoked DKIM key {key.host} {state} safe to remove by the world's Postmark")
-    run.out.line("next (verify's V-PART-022 row says to deploy; the deploy removes the record):")
+    run.out.result(
+        f"{config.stack_name}: the revoked DKIM key {key.host} {state} safe to remove by the world's Postmark"
+    )
+    run.out.result("next (verify's V-PART-022 row says to deploy; the deploy removes the record):")
     for command in steps:
-        run.out.line(f"  {command}")
+        run.out.result(f"  {command}")
     run.out.document.update(
         {
             "stack": config.stack_name,

@@ -142,7 +142,7 @@ def run_rollout(run: frame.Run, checkout: Path, runner: Runner | None, clock: Cl
     if args.record_gate:
         when = f"{clock.now():%Y-%m-%dT%H:%M:%SZ}"
         entry = gates.record(args.record_gate, args.by, args.note, when, git_commit(checkout))
-        out.line(
+        out.result(
             f"gate {entry['gate']} recorded by {entry['by']} at {entry['at']} in {GATES_PATH}; commit it for review "
             f"(git add {GATES_PATH}; git commit): the rollout counts committed gates only"
         )
@@ -155,7 +155,7 @@ def run_rollout(run: frame.Run, checkout: Path, runner: Runner | None, clock: Cl
         evidence_dir, rehearsal=rehearsal_endpoint(os.environ), commit=git_commit(checkout), clock=clock
     )
     runner = runner or ProcessRunner(settings, dict(os.environ), cwd=checkout)
-    rollout = Rollout(registry, settings, gates, evidence, runner, run.journal, clock=clock)
+    rollout = Rollout(registry, settings, gates, evidence, runner, run.journal, clock=clock, out=out)
     out.document["evidence_dir"] = str(evidence_dir)
     rollout.prepare(chosen)  # before the first step: evidence folder, gates file, accounts
     try:
@@ -165,7 +165,7 @@ def run_rollout(run: frame.Run, checkout: Path, runner: Runner | None, clock: Cl
                 rollout.confirm(config)
             record = rollout.roll(config)
             done = "deployed and verified" if record.executed else "verified (no changes to deploy)"
-            out.line(f"{config.stack_name}: {done}; evidence in {evidence_dir}")
+            out.result(f"{config.stack_name}: {done}; evidence in {evidence_dir}")
     finally:
         out.document["partitions"] = list(rollout.documents.values())  # each as its evidence file has it
     out.document["outcome"] = "verified"

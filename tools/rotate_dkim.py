@@ -54,12 +54,12 @@ def rotate(run: frame.Run, clock: Clock = REAL) -> int:
     key = rotation.pending_key
     state = "started" if rotation.started else "already pending (Postmark ErrorCode 505); nothing changed"
     out = run.out
-    out.line(f"{config.stack_name}: DKIM rotation of {config.mail_domain} {state}")
-    out.line(f"  pending key: {key.host} TXT {key.value}")
-    out.line("  Postmark keeps signing with the current key until it verifies this one in DNS.")
-    out.line("next:")
+    out.result(f"{config.stack_name}: DKIM rotation of {config.mail_domain} {state}")
+    out.result(f"  pending key: {key.host} TXT {key.value}")
+    out.result("  Postmark keeps signing with the current key until it verifies this one in DNS.")
+    out.result("next:")
     for command in next_steps(config):
-        out.line(f"  {command}")
+        out.result(f"  {command}")
     out.document.update(
         {
             "stack": config.stack_name,

@@ -18,7 +18,6 @@ name in another account proves nothing.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import sys
 from pathlib import Path
 
@@ -34,8 +33,6 @@ from tools.lib.next_commands import MAX_WAIT_SECONDS, REHEARSAL_RESOLVER_ENV, Ne
 from tools.lib.postmark_client import BASE_URL_ENV, DEFAULT_BASE_URL  # noqa: E402
 from tools.lib.targets import target_of  # noqa: E402
 from tools.lib.verify import DNS_LOOK_SECONDS, POSTMARK_LOOK_SECONDS, Dns, check_wait, failure, verify  # noqa: E402
-
-LOG = logging.getLogger("verify")
 
 COMMAND = frame.Command(
     name="verify",
@@ -103,19 +100,16 @@ def run_verify(run: frame.Run, clock: Clock = REAL) -> int:
         no_postmark=args.no_postmark,
     )
     if not args.resolver and rehearsal_resolver():
-        LOG.warning(
-            "%s: this shell is a rehearsal world, but --resolver was not given: DNS goes to %s, not to the "
-            "world's DNS ($%s)",
-            config.stack_name,
-            dns.describe(),
-            REHEARSAL_RESOLVER_ENV,
+        run.out.warning(
+            f"{config.stack_name}: this shell is a rehearsal world, but --resolver was not given: DNS goes to "
+            f"{dns.describe()}, not to the world's DNS (${REHEARSAL_RESOLVER_ENV})"
         )
     checks = verify(config, aws, dns, wait=args.wait, postmark=not args.no_postmark, clock=clock, commands=commands)
     failed = failure(checks, commands, dns, args.wait)
     rows = [("ID", "CHECK", "RESULT", "DETAIL")] + [(c.id, c.check, c.status, c.detail) for c in checks]
     run.out.table(None, rows, indent="")
     passed = sum(c.passed for c in checks)
-    run.out.line(f"{config.stack_name}: {passed}/{len(checks)} checks passed")
+    run.out.result(f"{config.stack_name}: {passed}/{len(checks)} checks passed")
     run.out.document.update(
         {
             "stack": config.stack_name,

@@ -195,7 +195,7 @@ def test_a_deploy_racing_another_refuses_and_a_plan_leaves_its_change_set_alone(
     out, err = first.communicate(timeout=120)
     assert second.returncode == 3 and "another deploy is in flight: its change set arda-mail-" in second.stderr
     assert plan.returncode == 0, plan.stderr
-    assert "another run's change set arda-mail-" in plan.stdout and "this plan leaves it alone" in plan.stdout
+    assert "another run's change set arda-mail-" in plan.stderr and "this plan leaves it alone" in plan.stderr
     assert first.returncode == 0, err[-2000:]
     assert f"{STACK}: UPDATE_COMPLETE" in out, "the first deploy executed its own reviewed change set"
 
@@ -232,7 +232,7 @@ def test_a_signal_after_protection_was_lifted_turns_it_back_on(world, signum, co
     returncode, out, err = stop(process, signum)
     CONTROLS.release()
     assert returncode == code, err
-    assert "termination protection turned off" in out
+    assert "termination protection turned off" in err
     assert err.splitlines()[-1] == f"deploy: {how}; {STACK}: termination protection was turned back on"
     stack = client("cloudformation", world.admin).describe_stacks(StackName=STACK)["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE" and stack["EnableTerminationProtection"] is True
@@ -404,7 +404,7 @@ def _after_protection_on(world, line, document):
     ), line
     assert _stack(world)["EnableTerminationProtection"] is True and not _policy(world)
     again = ok(world.deploy("--yes"))  # the one command the line names
-    assert "stack policy set" in again.stdout and _policy(world)
+    assert "stack policy set" in again.stderr and _policy(world)
 
 
 def _after_policy(world, line, document):

@@ -167,7 +167,7 @@ def test_without_a_terminal_or_yes_the_change_set_is_left(world, postmark):
     # The one command the line names: the operator's own change set left for review is not "in flight".
     deployed = world.deploy("--yes")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    assert f"deleted the unexecuted change set {left} of an earlier run" in deployed.stdout
+    assert f"deleted the unexecuted change set {left} of an earlier run" in deployed.stderr
     assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
 
 

@@ -44,7 +44,7 @@ def rotate(postmark) -> None:
 
 def test_every_deploy_leaves_termination_protection_and_the_stack_policy(world, postmark):
     first = ok(world.deploy("--yes"))
-    assert "termination protection turned on" in first.stdout
+    assert "termination protection turned on" in first.stderr
     cfn = client("cloudformation", world["admin"])
     stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
     assert stack["EnableTerminationProtection"] is True
@@ -56,7 +56,7 @@ def test_every_deploy_leaves_termination_protection_and_the_stack_policy(world, 
     # Someone turns protection off in the console: the next deploy, even with no changes, puts it back.
     cfn.update_termination_protection(EnableTerminationProtection=False, StackName=STACK)
     again = ok(world.deploy("--yes"))
-    assert "no changes" in again.stdout and "termination protection turned on" in again.stdout
+    assert "no changes" in again.stdout and "termination protection turned on" in again.stderr
     assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["EnableTerminationProtection"] is True
     with pytest.raises(cfn.exceptions.ClientError, match="cannot be deleted while TerminationProtection is enabled"):
         cfn.delete_stack(StackName=STACK)
@@ -123,12 +123,12 @@ def test_change_sets_are_owned_by_identity_and_aged_on_aws_clock(world, postmark
     review = another_runs_change_set(world, host="laptop-of-someone", purpose="review")
     kept = world.deploy("--keep-change-set")
     assert kept.returncode == 4, kept.stdout + kept.stderr
-    assert f"kept unexecuted change set {stale} (--keep-change-set)" in kept.stdout
-    assert f"kept unexecuted change set {review} (--keep-change-set)" in kept.stdout
+    assert f"kept unexecuted change set {stale} (--keep-change-set)" in kept.stderr
+    assert f"kept unexecuted change set {review} (--keep-change-set)" in kept.stderr
     assert len(waiting()) == 3, "the two, and this run's own left for review"
     cleaned = ok(world.deploy("--yes"))
     for name in (stale, review):
-        assert f"deleted the unexecuted change set {name} of an earlier run" in cleaned.stdout
+        assert f"deleted the unexecuted change set {name} of an earlier run" in cleaned.stderr
     assert waiting() == []
 
 
@@ -140,7 +140,7 @@ def test_a_failed_change_set_never_blocks_a_deploy(world, postmark):
     assert summary["Status"] == "FAILED", "CloudFormation: the submitted information didn't contain changes"
     rotate(postmark)
     deployed = ok(world.deploy("--yes"))
-    assert f"deleted the unexecuted change set {failed} of an earlier run" in deployed.stdout
+    assert f"deleted the unexecuted change set {failed} of an earlier run" in deployed.stderr
 
 
 def test_a_stack_that_never_settles_gets_heartbeats_then_the_deadline(world, postmark):
@@ -150,7 +150,7 @@ def test_a_stack_that_never_settles_gets_heartbeats_then_the_deadline(world, pos
     result = world.deploy("--yes", "--timeout", "0.6")
     assert result.returncode == 1, result.stdout + result.stderr
     # On the fake clock every poll is exactly 2 s: a heartbeat at 30 s, the deadline at 36 s.
-    assert re.search(rf"{STACK}: still waiting after 30s; last event: UPDATE_IN_PROGRESS {STACK}", result.stdout)
+    assert re.search(rf"{STACK}: still waiting after 30s; last event: UPDATE_IN_PROGRESS {STACK}", result.stderr)
     (line,) = [entry for entry in result.stderr.splitlines() if entry.startswith("deploy: error:")]
     assert line.startswith(f"deploy: error: {STACK}: not settled after 36s (--timeout); change set arn:")
     assert line.endswith(
@@ -180,7 +180,7 @@ def test_destroy_takes_the_partition_down_and_names_what_it_keeps(world, postmar
     ok(world.deploy("--yes"))
     kept = outputs(world)
     result = ok(world.deploy("--destroy", "--yes"))
-    assert "termination protection turned off" in result.stdout
+    assert "termination protection turned off" in result.stderr
     assert f"{STACK}: DELETE_COMPLETE; the NS delegation left ardamails.com" in result.stdout
     assert f"aws route53 delete-hosted-zone --id {kept['MailHostedZoneId']}" in result.stdout
     assert f"aws secretsmanager delete-secret --secret-id {kept['WebhookSecretArn']}" in result.stdout

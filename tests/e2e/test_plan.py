@@ -156,7 +156,7 @@ def test_a_record_changed_by_hand_is_drift(world, postmark, tmp_path):
     assert "--overwrite-drift" in refused.stderr
 
     repaired = ok(world.deploy("--yes", "--overwrite-drift"))
-    assert "put 1 drifted record(s) back as the deployed template says" in repaired.stdout
+    assert "put 1 drifted record(s) back as the deployed template says" in repaired.stderr
     live = route53.list_resource_record_sets(HostedZoneId=outputs["MailHostedZoneId"])["ResourceRecordSets"]
     (dmarc,) = [r for r in live if r["Name"].rstrip(".") == "_dmarc.dev.ardamails.com"]
     assert dmarc["ResourceRecords"] == [{"Value": '"v=DMARC1; p=none; rua=mailto:dmarc-reports@arda.cards"'}]

@@ -310,3 +310,39 @@ def test_no_import_cycle(by):
 
 def test_the_cycle_check_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# One way to print (tools/lib/output.py): a run's lines go through its sink (result, progress, warning);
+# logging is for --debug diagnostics only. Who else writes to the process's streams, and why:
+STREAM_WRITERS = {
+    "tools.lib.output",  # the sink itself, and console() outside any run
+    "tools.lib.frame",  # installs the redacting streams, writes the last line
+    "tools.lib.logger",  # GitHub Actions' ::add-mask:: line, the one line written past the redaction
+    "tools.lib.prompt",  # a question on a terminal, without a newline, before the answer is read
+    "tools.lib.cfn_lint_worker",  # the lint child: its JSON answer on stdout is its protocol with deploy.py
+}
+
+
+def test_nothing_prints_and_logging_is_for_debug_only():
+    offenders = []
+    for path in PRODUCT:
+        if module_name(path) == LAMBDA_HANDLER:
+            continue  # runs in AWS Lambda: its logging is its CloudWatch log
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            called = ast.unparse(node.func)
+            if called == "print":
+                offenders.append(f"{module_name(path)}:{node.lineno}: print(")
+            elif called.startswith(("LOG.", "logging.", "logger.")) and called.rsplit(".", 1)[-1] in (
+                "info",
+                "warning",
+                "warn",
+                "error",
+                "exception",
+                "critical",
+            ):
+                offenders.append(f"{module_name(path)}:{node.lineno}: {called}(")
+            elif called.startswith(("sys.stdout.", "sys.stderr.")) and module_name(path) not in STREAM_WRITERS:
+                offenders.append(f"{module_name(path)}:{node.lineno}: {called}(")
+    assert offenders == []

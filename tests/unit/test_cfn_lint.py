@@ -7,6 +7,7 @@ hangs, or outlives a refused deploy.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import textwrap
@@ -19,6 +20,7 @@ from tests.conftest import STACK
 from tools.lib import cfn_lint, lint_cache
 from tools.lib.deploy.guards import lint
 from tools.lib.errors import Refused
+from tools.lib.output import Sink
 
 BODY = "AWSTemplateFormatVersion: '2010-09-09'\nResources: {}\n"
 
@@ -100,22 +102,24 @@ def test_a_cached_pass_starts_no_child(tmp_path, monkeypatch):
     job.cancel()  # nothing to stop
 
 
-def test_the_real_linter_stops_errors_shows_warnings_and_remembers_only_passes(tmp_path, monkeypatch, caplog):
+def test_the_real_linter_stops_errors_shows_warnings_and_remembers_only_passes(tmp_path, monkeypatch):
     """cfn-lint itself, in its child: a verdict per rule ID; a pass cached for the same bytes only."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     template = Path(__file__).resolve().parents[2] / "templates" / f"{STACK}.yaml"
     body = template.read_text()
     broken = body.replace("Type: AWS::Route53::HostedZone", "Type: AWS::Route53::HostedZon", 1)
     unused = body.replace("Parameters:\n", "Parameters:\n  Unused:\n    Type: String\n", 1)
+    said = io.StringIO()
     ctx = SimpleNamespace(
-        target=SimpleNamespace(stack=STACK), services=SimpleNamespace(lint=cfn_lint.Linter("us-east-1").verdict)
+        target=SimpleNamespace(stack=STACK),
+        services=SimpleNamespace(lint=cfn_lint.Linter("us-east-1").verdict),
+        out=Sink(json_mode=False, human=io.StringIO(), progress_stream=said),
     )
     with pytest.raises(Refused, match=r"cfn-lint found \d+ error\(s\): .*AWS::Route53::HostedZon"):
         lint(ctx, broken)
     assert not (tmp_path / "arda-partition-mail").exists(), "an error is never remembered"
-    with caplog.at_level("INFO"):
-        lint(ctx, unused)
-    assert any("W2001" in r.getMessage() and "Unused" in r.getMessage() for r in caplog.records)
+    lint(ctx, unused)
+    assert any("W2001" in line and "Unused" in line for line in said.getvalue().splitlines())
     (cached,) = [p for p in (tmp_path / "arda-partition-mail" / "cfn-lint").iterdir() if p.name != ".key"]
     assert cached.name == lint_cache.key(unused, ["us-east-1"])
 
@@ -123,11 +127,11 @@ def test_the_real_linter_stops_errors_shows_warnings_and_remembers_only_passes(t
         raise AssertionError("the same bytes were linted twice")
 
     monkeypatch.setattr(cfn_lint.subprocess, "Popen", no_second_lint)
-    caplog.clear()
-    with caplog.at_level("INFO"):
-        lint(ctx, unused)
-    assert any("W2001" in r.getMessage() for r in caplog.records), "cached warnings are shown again"
-    assert any("cached" in r.getMessage() for r in caplog.records)
+    said.seek(0)
+    said.truncate()
+    lint(ctx, unused)
+    assert "W2001" in said.getvalue(), "cached warnings are shown again"
+    assert "(these exact bytes passed before: cached)" in said.getvalue()
     # One byte, another region or another cfn-lint: a new key, linted again.
     assert lint_cache.key(unused + " ", ["us-east-1"]) != cached.name
     assert lint_cache.key(unused, ["eu-west-1"]) != cached.name

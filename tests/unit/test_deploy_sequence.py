@@ -682,7 +682,7 @@ def test_a_plan_never_deletes_a_failed_stack(aws):
     assert "rerun with --delete-failed-stack" not in str(info.value)
 
 
-def test_plan_leaves_a_review_stack_that_holds_someone_elses_change_set(aws, caplog):
+def test_plan_leaves_a_review_stack_that_holds_someone_elses_change_set(aws):
     expect_no_zone_of_the_domain(aws)  # a first creation: no zone of the domain yet
     run = make(aws, Fakes(registered=True))
     expect_identity(aws)
@@ -692,7 +692,7 @@ def test_plan_leaves_a_review_stack_that_holds_someone_elses_change_set(aws, cap
     cfn(aws).add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
     expect_review_stack_deleted(aws, others=["their-deploy"])
     assert modes.plan(run.ctx, modes.Options(plan=True), run.record) == "planned"
-    assert "holds 1 other change set(s) (their-deploy)" in caplog.text
+    assert "holds 1 other change set(s) (their-deploy)" in run.text
 
 
 def test_an_interrupted_review_leaves_the_change_set_to_the_journal(aws, monkeypatch):

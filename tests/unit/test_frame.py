@@ -78,7 +78,7 @@ def test_every_channel_is_redacted(capsys, caplog):
         print(f"stderr {TOKEN[:10]}", end="", file=sys.stderr)  # a secret written in pieces is found whole
         print(f"{TOKEN[10:]} end", file=sys.stderr)
         logging.getLogger("probe").warning("log %s", TOKEN)
-        run.out.line(f"line {TOKEN}")
+        run.out.result(f"line {TOKEN}")
         run.out.document["leak"] = TOKEN
         raise ArdaMailError(f"error {TOKEN}")
 
@@ -94,7 +94,7 @@ def test_every_channel_is_redacted(capsys, caplog):
 def test_json_means_one_document_on_stdout_and_people_read_stderr(capsys):
     def body(run):
         print("a stray print")
-        run.out.line("a human line")
+        run.out.result("a human line")
         run.out.document["answer"] = 42
         return Exit.OK
 

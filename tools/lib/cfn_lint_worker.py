@@ -15,7 +15,7 @@ import sys
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print(f"usage: cfn_lint_worker.py REGION < template (got {len(argv)} arguments)", file=sys.stderr)
+        sys.stderr.write(f"usage: cfn_lint_worker.py REGION < template (got {len(argv)} arguments)\n")
         return 2
     body = sys.stdin.read()
     from cfnlint.api import ManualArgs, lint

@@ -46,6 +46,8 @@ from tools.lib.exits import Exit, epilog
 from tools.lib.journal import Journal
 from tools.lib.logger import NOISY_LOGGERS, Handler, forget_secrets, redact
 from tools.lib.output import RedactingStream, Sink
+from tools.lib.output import install as install_console
+from tools.lib.output import uninstall as uninstall_console
 
 LOG = logging.getLogger(__name__)
 
@@ -136,13 +138,14 @@ def run(
     real_out, real_err = sys.stdout, sys.stderr
     err = RedactingStream(real_err)
     human = err if json_mode else RedactingStream(real_out)
-    sink = Sink(json_mode=json_mode, human=human, document_stream=real_out)
+    sink = Sink(json_mode=json_mode, human=human, document_stream=real_out, progress_stream=err)
     journal = Journal()
     handler = Handler(err, debug="--debug" in argv)
     state = _Signals()
     current: Run | None = None
     sys.stdout, sys.stderr = human, err
     _install_logging(handler, debug="--debug" in argv)
+    install_console(sink)
     state.install()
     code, kind, message = Exit.OK, "ok", ""
     returned = False  # the body returned a failing code: the outcome it wrote stands
@@ -196,6 +199,7 @@ def run(
                 stream.flush()
         sys.stdout, sys.stderr = real_out, real_err
         _remove_logging(handler)
+        uninstall_console(sink)
     return int(code)
 
 
@@ -258,7 +262,9 @@ def _finish_document(command: Command, sink: Sink, journal: Journal, code: Exit,
 def _install_logging(handler: logging.Handler, *, debug: bool) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    # Logging is for --debug diagnostics (output.py: what a command says goes through its sink); without
+    # --debug only a library's own warnings come through.
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 

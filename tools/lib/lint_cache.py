@@ -26,7 +26,7 @@ import stat
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from tools.lib.output import write_file
+from tools.lib.output import console, write_file
 
 LOG = logging.getLogger(__name__)
 KEY_FILE = ".key"
@@ -112,7 +112,7 @@ def passed(cache_key: str) -> list[str] | None:
         return None
     warnings = [str(w) for w in record["warnings"]]
     if not hmac.compare_digest(str(record.get("mac", "")), _mac(secret, cache_key, warnings)):
-        LOG.warning("cfn-lint cache entry %s is not one this user wrote: linting again", cache_key[:12])
+        console().warning(f"cfn-lint cache entry {cache_key[:12]} is not one this user wrote: linting again")
         return None
     return warnings
 

@@ -3,9 +3,26 @@
 - ``RedactingStream`` wraps stdout and stderr for the length of a command run (the
   frame installs it), so a ``print`` anywhere, a log line or a traceback cannot
   carry a registered secret to the terminal.
-- ``Sink`` is what a command writes its report to: human lines and tables go to
-  stdout, or to stderr under ``--json``; the JSON document is written once, by the
-  frame, as the only thing on stdout.
+- ``Sink`` is the one way a command prints, with one verb per kind of line:
+
+  ============  ==========================================  =========================
+  verb          what                                        where
+  ============  ==========================================  =========================
+  ``result``    what the command found or did: the change   stdout (under ``--json``:
+  ``table``     set, the review, drift, the outcome, the    stderr; the document is
+                exports, the verify rows                    stdout's)
+  ``progress``  what it is doing now: steps, stack events,  stderr
+                heartbeats, retries, cleanup
+  ``warning``   what the operator should know and may act   stderr
+                on, but that does not stop the run
+  ============  ==========================================  =========================
+
+  So ``> file`` keeps the results and the terminal keeps the story as it happens.
+  The JSON document is written once, by the frame, as the only thing on stdout.
+  Logging (``LOG``) is for ``--debug`` diagnostics only; ``print`` is not used
+  (``tests/unit/test_architecture.py``). Code far from a run's sink (the Postmark
+  client's retries, the lint cache) writes to ``console()``, the sink of the run in
+  progress (the frame installs it).
 - ``write_file`` / ``append_file`` are the one way a command writes a file: the
   text is redacted, a new file appears whole or not at all, and a symlink at the
   path is replaced, never followed.
@@ -17,6 +34,7 @@ import io
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -94,31 +112,44 @@ def table_lines(rows: Sequence[Sequence[object]], indent: str = "  ") -> list[st
 
 
 class Sink:
-    """Where a command's report goes: human lines and tables, and the one JSON document."""
+    """Where a command's lines go (results, progress, warnings: see the module), and the one JSON document."""
 
-    def __init__(self, *, json_mode: bool, human=None, document_stream=None) -> None:
+    def __init__(self, *, json_mode: bool, human=None, document_stream=None, progress_stream=None) -> None:
         self.json_mode = json_mode
         self._human = human
+        self._progress = progress_stream if progress_stream is not None else human
         self._document_stream = document_stream
         self.document: dict = {}
         self.emitted = False
 
     @property
     def human(self):
-        """The stream for people: stdout, or stderr under ``--json`` (stdout is the document's)."""
+        """The stream for results: stdout, or stderr under ``--json`` (stdout is the document's)."""
         return self._human
 
-    def line(self, text: str = "") -> None:
-        """One line of the report (redacted)."""
-        self._human.write(redact(text) + "\n")
-        self._human.flush()
+    @staticmethod
+    def _write(stream, text: str) -> None:
+        stream.write(redact(text) + "\n")
+        stream.flush()
+
+    def result(self, text: str = "") -> None:
+        """One line of what the command found or did (redacted)."""
+        self._write(self._human, text)
 
     def table(self, title: str | None, rows: Sequence[Sequence[object]], indent: str = "  ") -> None:
-        """A title line (if any), then ``rows`` (the first one the header) aligned."""
+        """A result: a title line (if any), then ``rows`` (the first one the header) aligned."""
         if title is not None:
-            self.line(title)
+            self.result(title)
         for line in table_lines(rows, indent):
-            self.line(line)
+            self.result(line)
+
+    def progress(self, text: str) -> None:
+        """One line of what the command is doing now (stderr, redacted)."""
+        self._write(self._progress, text)
+
+    def warning(self, text: str) -> None:
+        """Something the operator should know that does not stop the run (stderr, redacted)."""
+        self._write(self._progress, text)
 
     def emit_document(self) -> None:
         """The JSON document, redacted, as the only thing on stdout: once, by the frame at the end
@@ -129,6 +160,24 @@ class Sink:
         text = redact(json.dumps(self.document, indent=2, sort_keys=False, default=str))
         self._document_stream.write(text + "\n")
         self._document_stream.flush()
+
+
+_CONSOLE: list[Sink] = []
+
+
+def console() -> Sink:
+    """The sink of the run in progress (the frame's), or, outside any run, one on stdout and stderr."""
+    return _CONSOLE[-1] if _CONSOLE else Sink(json_mode=False, human=sys.stdout, progress_stream=sys.stderr)
+
+
+def install(sink: Sink) -> None:
+    """``sink`` is ``console()`` until ``uninstall(sink)`` (the frame, for the length of a run)."""
+    _CONSOLE.append(sink)
+
+
+def uninstall(sink: Sink) -> None:
+    if sink in _CONSOLE:
+        _CONSOLE.remove(sink)
 
 
 def write_file(path: Path, text: str, *, mode: int = 0o666, secret_free: bool = True) -> None:

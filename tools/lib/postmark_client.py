@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 from tools.lib import op_resolver
 from tools.lib.errors import ArdaMailError
 from tools.lib.logger import Secret, redact
+from tools.lib.output import console
 
 if TYPE_CHECKING:
     import requests
@@ -221,7 +222,7 @@ class PostmarkClient:
         A bad ``POSTMARK_API_URL`` is refused before 1Password is asked.
         """
         base_url = resolve_base_url()
-        LOG.info("%s: resolving the Postmark token (op read %s)", where, token_ref)
+        console().progress(f"{where}: resolving the Postmark token (op read {token_ref})")
         return cls(op_resolver.resolve(token_ref), base_url, sleep=clock.sleep, clock=clock.monotonic)
 
     def __init__(
@@ -375,7 +376,7 @@ class PostmarkClient:
                         f"Postmark {method} {path} {kind} after {attempt} attempts ({self.base_url}); "
                         "check the network and https://status.postmarkapp.com"
                     ) from None
-                LOG.warning("Postmark %s %s %s; retry %d in %.1fs", method, path, kind, attempt, delay)
+                console().warning(f"Postmark {method} {path} {kind}; retry {attempt} in {delay:.1f}s")
                 self._sleep(delay)
                 continue
             except requests.RequestException as exc:
@@ -394,13 +395,8 @@ class PostmarkClient:
             retryable = response.status_code in (RETRY_STATUSES if method in IDEMPOTENT else NOT_HANDLED)
             delay = self._retry.delay(attempt, response.headers.get("Retry-After")) if retryable else 0.0
             if retryable and not last and self._clock() + delay < deadline:
-                LOG.warning(
-                    "Postmark %s %s answered HTTP %d; retry %d in %.1fs",
-                    method,
-                    path,
-                    response.status_code,
-                    attempt,
-                    delay,
+                console().warning(
+                    f"Postmark {method} {path} answered HTTP {response.status_code}; retry {attempt} in {delay:.1f}s"
                 )
                 self._sleep(delay)
                 continue

@@ -9,7 +9,6 @@ no Server.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 
@@ -19,9 +18,9 @@ from templates.mail_dns import RETURN_PATH_TARGET, return_path_domain
 from tools.lib.errors import ArdaMailError
 from tools.lib.journal import Journal
 from tools.lib.logger import holds_secret
+from tools.lib.output import console
 from tools.lib.postmark_client import DomainExists, PostmarkClient, RotationInProgress
 
-LOG = logging.getLogger(__name__)
 PAGE_SIZE = 500
 MAX_PAGES = 100  # 50,000 domains: far past any account's
 
@@ -171,7 +170,7 @@ def register_domain(client: PostmarkClient, domain: str, journal: Journal | None
     summary = find_domain(client, domain)
     if summary is None:
         try:
-            LOG.info("%s: registering with Postmark (Return-Path %s)", domain, wanted_return_path)
+            console().progress(f"{domain}: registering with Postmark (Return-Path {wanted_return_path})")
             with journal.attempt(
                 f"Postmark domain {domain}",
                 done=f"registered {domain} with Postmark (rerunning is safe)",
@@ -185,7 +184,7 @@ def register_domain(client: PostmarkClient, domain: str, journal: Journal | None
                 summary = client.create_domain(domain, wanted_return_path)
             created = True
         except DomainExists:
-            LOG.info("%s: registered meanwhile by someone else; looking it up again", domain)
+            console().progress(f"{domain}: registered meanwhile by someone else; looking it up again")
             summary = find_domain(client, domain)
             if summary is None:
                 # Postmark's API reference: 512 "This domain already exists" is about *this* account's
@@ -197,12 +196,12 @@ def register_domain(client: PostmarkClient, domain: str, journal: Journal | None
                     "Postmark support"
                 ) from None
     else:
-        LOG.info("%s: already registered with Postmark (ID %s)", domain, summary.get("ID"))
+        console().progress(f"{domain}: already registered with Postmark (ID {summary.get('ID')})")
     domain_id = int(summary["ID"])
     details = client.get_domain(domain_id)
     current = str(details.get("ReturnPathDomain") or "")
     if current.lower() != wanted_return_path:
-        LOG.info("%s: Return-Path is %r, setting %s", domain, current, wanted_return_path)
+        console().progress(f"{domain}: Return-Path is {current!r}, setting {wanted_return_path}")
         with journal.attempt(
             f"Return-Path of {domain}",
             done=f"set the Return-Path of {domain} at Postmark to {wanted_return_path}",
@@ -332,10 +331,10 @@ def rotate_dkim(client: PostmarkClient, domain: str, journal: Journal | None = N
         ):
             client.rotate_dkim(registration.domain_id)
         started = True
-        LOG.info("%s: DKIM rotation started", domain)
+        console().progress(f"{domain}: DKIM rotation started")
     except RotationInProgress:
         started = False
-        LOG.info("%s: a DKIM rotation is already pending (ErrorCode 505); nothing changed", domain)
+        console().progress(f"{domain}: a DKIM rotation is already pending (ErrorCode 505); nothing changed")
     registration = _from_details(
         domain, registration.domain_id, client.get_domain(registration.domain_id), created=False, updated=False
     )

@@ -41,6 +41,7 @@ from tools.lib.aws.cloudformation import Stack, outputs, parameter_values
 from tools.lib.clock import REAL, Clock
 from tools.lib.errors import ArdaMailError, UsageError
 from tools.lib.next_commands import MAX_WAIT_SECONDS, NextCommands
+from tools.lib.output import console
 from tools.lib.poll import Backoff, poll
 from tools.lib.postmark_client import PostmarkClient
 from tools.lib.registration import lookup_registration, registration_from
@@ -346,7 +347,7 @@ def run_dns_checks(checks, dns: Dns, *, clock: Clock = REAL, deadline: float) ->
 
     def waiting(rows: list[Check], elapsed: float, pause: float) -> None:
         failing = ", ".join(sorted({r.id for r in rows if not r.passed}))
-        LOG.info("waiting %.1fs for %s to pass through %s (propagation)", pause, failing, dns.describe())
+        console().progress(f"waiting {pause:.1f}s for {failing} to pass through {dns.describe()} (propagation)")
 
     return poll(
         round_,
@@ -545,7 +546,9 @@ def verify(
                 return postmark_verdict(client, registration, commands)
 
         def waiting(answer, elapsed: float, pause: float) -> None:
-            LOG.info("waiting %.0fs for Postmark to verify %s (it looks DNS up itself)", pause, config.mail_domain)
+            console().progress(
+                f"waiting {pause:.0f}s for Postmark to verify {config.mail_domain} (it looks DNS up itself)"
+            )
 
         # Postmark looks DNS up itself, later than we did: under --wait, ask it again until it agrees.
         # While our own DNS rows fail, once is enough: Postmark cannot see what is not there.

@@ -18,15 +18,13 @@ Both refuse (exit 3) with the endpoints or accounts named and what to change.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from instances.registry import PartitionConfig
 from tools.lib.errors import Refused
-
-LOG = logging.getLogger(__name__)
+from tools.lib.output import console
 
 # Hosts of AWS's own endpoints (standard, FIPS, dual-stack; the China partition).
 _AWS_HOST = re.compile(r"^(?:[a-z0-9-]+\.)+(?:amazonaws\.com|amazonaws\.com\.cn|api\.aws)$")
@@ -81,5 +79,5 @@ def check_identity(identity: dict, config: PartitionConfig, refusing: str) -> di
             f"{refusing}: the AWS credentials are for account {identity['Account']} ({identity.get('Arn', '?')}), "
             f"but {infra.name}/infrastructure.toml names {infra.account_id}; switch --profile or credentials"
         )
-    LOG.info("%s: AWS identity %s in account %s", config.stack_name, identity.get("Arn"), identity["Account"])
+    console().progress(f"{config.stack_name}: AWS identity {identity.get('Arn')} in account {identity['Account']}")
     return identity

@@ -29,6 +29,7 @@ from email.utils import parsedate_to_datetime
 from tools.lib.aws.clients import Aws
 from tools.lib.aws.errors import AwsError
 from tools.lib.clock import REAL, Clock
+from tools.lib.output import console
 from tools.lib.poll import poll
 
 LOG = logging.getLogger(__name__)
@@ -127,12 +128,14 @@ class ChangeSetReady:
 
 @dataclass(frozen=True)
 class Followed:
-    """How following a stack ended: its final status (None: the deadline came first), after how long, and
-    the event it followed from (to list what failed since)."""
+    """How following a stack ended: its final status (None: the deadline came first), after how long, the
+    event it followed from (to list what failed since), and how long after CloudFormation's own terminal
+    event this run noticed it (None: unknown, or a skewed local clock)."""
 
     status: str | None
     elapsed: float
     since: str | None
+    lag: float | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ class Stack:
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         on_event: Callable[[StackEvent], None] | None = None,
         on_heartbeat: Callable[[str], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
         timeout_seconds: float = 3600.0,
     ) -> None:
         self.aws = aws
@@ -198,7 +202,8 @@ class Stack:
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self._on_event = on_event or (lambda event: None)
-        self._on_heartbeat = on_heartbeat or (lambda line: LOG.debug("%s", line))
+        self._on_heartbeat = on_heartbeat or console().progress
+        self._on_warning = on_warning or console().warning
 
     def _call(self, operation: str, **params) -> dict:
         return self.aws.call("cloudformation", operation, region=self.region, **params)
@@ -429,11 +434,9 @@ class Stack:
             s for page in self._pages("list_change_sets", StackName=stack["StackId"]) for s in page.get("Summaries", [])
         ]
         if others:
-            LOG.warning(
-                "%s: left the REVIEW_IN_PROGRESS stack in place: it holds %d other change set(s) (%s)",
-                self.name,
-                len(others),
-                ", ".join(o.get("ChangeSetName", "?") for o in others),
+            self._on_warning(
+                f"{self.name}: left the REVIEW_IN_PROGRESS stack in place: it holds {len(others)} other change "
+                f"set(s) ({', '.join(o.get('ChangeSetName', '?') for o in others)})"
             )
             return False
         self._call("delete_stack", StackName=stack["StackId"])
@@ -523,18 +526,16 @@ class Stack:
             progressed=bool,
         )
         if ended:
-            self._log_latency(ended[0])
-            return Followed(ended[0].status, polled.elapsed, since)
+            return Followed(ended[0].status, polled.elapsed, since, self._lag(ended[0]))
         return Followed(None, polled.elapsed, since)
 
-    def _log_latency(self, end: StackEvent) -> None:
-        """How long after CloudFormation's own terminal event this run noticed it (the deploy benchmark reads it)."""
+    def _lag(self, end: StackEvent) -> float | None:
+        """How long after CloudFormation's own terminal event this run noticed it."""
         try:
             lag = (self.clock.now() - end.timestamp).total_seconds()
         except TypeError:  # a timestamp without a zone: nothing to compare with
-            return
-        if lag >= 0:  # a skewed local clock makes the figure meaningless
-            LOG.info("%s: %s noticed %.2fs after CloudFormation reported it", self.name, end.status, lag)
+            return None
+        return lag if lag >= 0 else None  # a skewed local clock makes the figure meaningless
 
     def failed_events(self, stack_id: str, since: str | None) -> list[StackEvent]:
         """Each resource that failed since ``since``, with CloudFormation's reason."""

@@ -139,7 +139,9 @@ def refuse_runs_in_flight(ctx: Ctx, state: StackState, *, plan: bool) -> list[di
     for summary in others.in_flight:
         name, arn = summary["ChangeSetName"], summary["ChangeSetId"]
         if plan:
-            ctx.out.line(f"{ctx.target.stack}: another run's change set {name} is waiting; this plan leaves it alone")
+            ctx.out.warning(
+                f"{ctx.target.stack}: another run's change set {name} is waiting; this plan leaves it alone"
+            )
             continue
         raise Refused(
             f"{ctx.target.stack}: refusing to deploy: another deploy is in flight: its change set {name} (made by "
@@ -155,7 +157,7 @@ def clean_left_over_change_sets(ctx: Ctx, left_over: list[dict], *, keep: bool) 
     for summary in left_over:
         name = summary["ChangeSetName"]
         if keep:
-            ctx.out.line(f"{ctx.target.stack}: kept unexecuted change set {name} (--keep-change-set)")
+            ctx.out.progress(f"{ctx.target.stack}: kept unexecuted change set {name} (--keep-change-set)")
             continue
         with ctx.journal.attempt(
             f"change set {name}",
@@ -167,7 +169,7 @@ def clean_left_over_change_sets(ctx: Ctx, left_over: list[dict], *, keep: bool) 
             ),
         ):
             ctx.stack.delete_change_set(summary["ChangeSetId"])
-        ctx.out.line(f"{ctx.target.stack}: deleted the unexecuted change set {name} of an earlier run")
+        ctx.out.progress(f"{ctx.target.stack}: deleted the unexecuted change set {name} of an earlier run")
 
 
 def change_set_name(ctx: Ctx) -> str:

@@ -104,14 +104,15 @@ class Ctx:
             self.target.stack,
             clock=self.clock,
             on_event=self.show_event,
-            on_heartbeat=self.out.line,
+            on_heartbeat=self.out.progress,
+            on_warning=self.out.warning,
             timeout_seconds=self.follow_timeout_seconds,
         )
 
     def show_event(self, event: StackEvent) -> None:
-        """One stack event as a line of the report."""
+        """One stack event as a progress line."""
         reason = f"  {event.reason}" if event.reason else ""
-        self.out.line(
+        self.out.progress(
             f"{self.target.stack}: {event.timestamp:%H:%M:%S} {event.status:<22} "
             f"{event.resource_type:<34} {event.logical_id}{reason}"
         )

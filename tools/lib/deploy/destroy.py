@@ -91,7 +91,7 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> Teardown:
         # The stack's own delegation goes with it (its NsDelegation's deletion completes with the stack's);
         # what else could still use the zone: a stack of this partition in another region.
         refuse_claimed(ctx, retained.zones, elsewhere_only=True)
-        ctx.out.line(f"{stack_name}: --purge-retained: {retained.describe()} will go too")
+        ctx.out.result(f"{stack_name}: --purge-retained: {retained.describe()} will go too")
     confirm_destroy(ctx, opts)
     protection = lift_termination_protection(ctx, stack)
     watch = f"aws cloudformation describe-stack-events --stack-name {stack['StackId']} --region {ctx.target.region}"
@@ -113,7 +113,7 @@ def destroy(ctx: Ctx, opts: DestroyOptions) -> Teardown:
             raise DeployFailed(f"{stack_name}: the deletion ended in {followed.status} (failed resources above)")
     if protection is not None:
         ctx.journal.settle(protection)  # the stack is gone, with its protection
-    ctx.out.line(
+    ctx.out.result(
         f"{stack_name}: DELETE_COMPLETE; the NS delegation left {ctx.target.config.infrastructure.parent_zone_name}"
     )
     if opts.purge_retained:
@@ -171,14 +171,14 @@ def purge_orphans(ctx: Ctx, opts: DestroyOptions) -> Teardown:
     stack_name = ctx.target.stack
     found = find_orphans(ctx)
     if not opts.purge_retained:
-        ctx.out.line(f"{stack_name}: no such stack in account {ctx.target.account}; nothing to take down")
+        ctx.out.result(f"{stack_name}: no such stack in account {ctx.target.account}; nothing to take down")
         if found.zones or found.secrets:
-            ctx.out.line(f"  retained by an earlier stack: {found.describe()}; remove them with --purge-retained")
+            ctx.out.result(f"  retained by an earlier stack: {found.describe()}; remove them with --purge-retained")
         return Teardown("nothing-to-destroy", found)
     if not (found.zones or found.secrets):
-        ctx.out.line(f"{stack_name}: no such stack, and nothing it retained in account {ctx.target.account}")
+        ctx.out.result(f"{stack_name}: no such stack, and nothing it retained in account {ctx.target.account}")
         return Teardown("nothing-to-destroy", found)
-    ctx.out.line(f"{stack_name}: no such stack; retained by an earlier one, to purge: {found.describe()}")
+    ctx.out.result(f"{stack_name}: no such stack; retained by an earlier one, to purge: {found.describe()}")
     refuse_claimed(ctx, found.zones, resolver=opts.resolver)
     confirm_destroy(ctx, opts)
     purge(ctx, found, opts.resolver)
@@ -366,16 +366,16 @@ def print_retained(ctx: Ctx, kept: Retained) -> None:
     config, region = ctx.target.config, ctx.target.region
     if not (kept.zones or kept.secrets):
         return
-    ctx.out.line(f"{ctx.target.stack}: retained, with the commands that remove them when they are no longer needed:")
+    ctx.out.result(f"{ctx.target.stack}: retained, with the commands that remove them when they are no longer needed:")
     for zone_id in kept.zones:
-        ctx.out.line(f"  hosted zone {zone_id} ({config.mail_domain}): delete its records, then")
-        ctx.out.line(f"    aws route53 delete-hosted-zone --id {zone_id}")
+        ctx.out.result(f"  hosted zone {zone_id} ({config.mail_domain}): delete its records, then")
+        ctx.out.result(f"    aws route53 delete-hosted-zone --id {zone_id}")
     for arn in kept.secrets:
-        ctx.out.line(f"  webhook secret {arn}:")
-        ctx.out.line(
+        ctx.out.result(f"  webhook secret {arn}:")
+        ctx.out.result(
             f"    aws secretsmanager delete-secret --secret-id {arn} --recovery-window-in-days 7 --region {region}"
         )
-    ctx.out.line(f"  or rerun: {purge_command(ctx, None)} (nothing left to delete but these)")
+    ctx.out.result(f"  or rerun: {purge_command(ctx, None)} (nothing left to delete but these)")
 
 
 def zone_sentence(ctx: Ctx, zone_id: str, rerun: str) -> str:
@@ -417,7 +417,7 @@ def purge(ctx: Ctx, retained: Retained, resolver: str | None = None) -> None:
                     "route53", "change_resource_record_sets", HostedZoneId=zone_id, ChangeBatch={"Changes": batch}
                 )
             ctx.aws.call("route53", "delete_hosted_zone", Id=zone_id)
-        ctx.out.line(f"{stack}: deleted the hosted zone {zone_id} ({len(doomed)} record(s) first)")
+        ctx.out.result(f"{stack}: deleted the hosted zone {zone_id} ({len(doomed)} record(s) first)")
     for arn in retained.secrets:
         with ctx.journal.attempt(
             f"webhook secret {arn}",
@@ -427,4 +427,4 @@ def purge(ctx: Ctx, retained: Retained, resolver: str | None = None) -> None:
             check=lambda arn=arn: secret_sentence(ctx, arn, rerun),
         ):
             ctx.aws.call("secretsmanager", "delete_secret", SecretId=arn, RecoveryWindowInDays=7)
-        ctx.out.line(f"{stack}: scheduled the webhook secret's deletion in 7 days ({arn})")
+        ctx.out.result(f"{stack}: scheduled the webhook secret's deletion in 7 days ({arn})")

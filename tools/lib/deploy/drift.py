@@ -130,7 +130,7 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
 def _note_incomplete(ctx: Ctx, why: str) -> str:
     """The reviewer's note: CloudFormation's detection did not check every resource, and why."""
     note = f"CloudFormation's drift detection did not check every resource ({why}); the records were compared directly."
-    LOG.info("%s: %s", ctx.target.stack, note)
+    ctx.out.progress(f"{ctx.target.stack}: {note}")
     return note
 
 
@@ -139,7 +139,7 @@ def _refuse_incomplete(ctx: Ctx, why: str, *, plan: bool, overwrite: bool) -> No
     stack = ctx.target.stack
     advice = "rerun to detect again, or rerun with --overwrite-drift to deploy without that check"
     if plan:
-        ctx.out.line(
+        ctx.out.result(
             f"{stack}: a deploy now would be refused (exit 3): CloudFormation's drift detection did not check "
             f"every resource ({why}); {advice}"
         )
@@ -232,4 +232,4 @@ def repair_drift(ctx: Ctx, deployed: Deployed, drift: list[Drift]) -> None:
             HostedZoneId=zone_id,
             ChangeBatch={"Comment": "deploy.py --overwrite-drift", "Changes": changes},
         )
-    ctx.out.line(f"{ctx.target.stack}: put {len(changes)} drifted record(s) back as the deployed template says")
+    ctx.out.progress(f"{ctx.target.stack}: put {len(changes)} drifted record(s) back as the deployed template says")

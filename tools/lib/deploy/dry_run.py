@@ -40,9 +40,9 @@ def step_details(target: Target, checkout: Checkout) -> dict[str, str]:
 def dry_run(target: Target, checkout: Checkout, out: Sink) -> None:
     """Print the target and each step with what it would do."""
     details = step_details(target, checkout)
-    out.line(target.describe())
+    out.result(target.describe())
     for step in STEPS:
-        out.line(f"{step.number}. {step.name}: {details[step.name]}")
+        out.result(f"{step.number}. {step.name}: {details[step.name]}")
     out.document["target"] = target_of(target.config)
     out.document["steps"] = [
         {"number": s.number, "name": s.name, "does": s.does, "here": details[s.name]} for s in STEPS

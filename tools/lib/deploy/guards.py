@@ -38,11 +38,11 @@ def check_committed(ctx: Ctx, *, plan: bool, outside_git: bool = False) -> list[
         problems = ctx.services.unreviewed(ctx.checkout.root)
     except GitUnanswered as exc:
         if plan:
-            ctx.out.line(f"{stack}: plan of work git cannot vouch for ({exc}): not deployable as it stands")
+            ctx.out.result(f"{stack}: plan of work git cannot vouch for ({exc}): not deployable as it stands")
             return []
         if exc.outside and outside_git:
-            LOG.warning(
-                "%s: --deploy-outside-git: deploying what is on disk, UNCHECKED against any review (%s)", stack, exc
+            ctx.out.warning(
+                f"{stack}: --deploy-outside-git: deploying what is on disk, UNCHECKED against any review ({exc})"
             )
             return []
         advice = (
@@ -56,7 +56,7 @@ def check_committed(ctx: Ctx, *, plan: bool, outside_git: bool = False) -> list[
             f"({exc}); {advice}"
         ) from None
     if problems and plan:
-        ctx.out.line(f"{stack}: plan of uncommitted work (not deployable until committed): {', '.join(problems)}")
+        ctx.out.result(f"{stack}: plan of uncommitted work (not deployable until committed): {', '.join(problems)}")
     elif problems:
         raise Refused(
             f"{stack}: refusing to deploy: not committed as reviewed: {', '.join(problems)}; "
@@ -101,6 +101,6 @@ def lint(ctx: Ctx, body: str) -> None:
         shown = "; ".join(verdict.errors[:3])
         raise Refused(f"{stack}: cfn-lint found {len(verdict.errors)} error(s): {shown}")
     for warning in verdict.warnings:
-        LOG.warning("%s: cfn-lint %s", stack, warning)
+        ctx.out.warning(f"{stack}: cfn-lint {warning}")
     how = " (these exact bytes passed before: cached)" if verdict.cached else ""
-    LOG.info("%s: cfn-lint passed (%d warning(s))%s", stack, len(verdict.warnings), how)
+    ctx.out.progress(f"{stack}: cfn-lint passed ({len(verdict.warnings)} warning(s)){how}")

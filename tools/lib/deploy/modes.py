@@ -27,7 +27,7 @@ from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.drift import DriftCheck, check_drift, finish_detection, repair_drift
 from tools.lib.deploy.execute import execute
 from tools.lib.deploy.guards import check_account, check_committed, committed_template, lint
-from tools.lib.deploy.parameters import template_parameters
+from tools.lib.deploy.parameters import slot_sentences, template_parameters
 from tools.lib.deploy.postmark import ADDED_BY_REGISTRATION, register, resolve_token
 from tools.lib.deploy.protections import protect
 from tools.lib.deploy.review import (
@@ -105,10 +105,12 @@ def submit(ctx: Ctx, ready: Prepared, opts: Options) -> tuple[Created, dict[str,
     """Step 9: the failed stack deleted if asked, stale change sets cleaned, the change set created."""
     state = delete_failed_stack(ctx, ready.state) if ready.state.recreate else ready.state
     parameters = template_parameters(ready.token, ready.registration, state.dkim_selectors(), ctx.target.stack)
+    for sentence in slot_sentences(ready.registration, parameters, ctx.target.stack):
+        ctx.out.progress(sentence)
     # A plan deletes nothing but its own change set; a failed stack deleted above took its change sets along.
     if not opts.plan and not ready.state.recreate:
         clean_left_over_change_sets(ctx, ready.left_over, keep=opts.keep_change_set)
-    LOG.info("%s: creating %s %s change set", ctx.target.stack, "an" if state.kind == "UPDATE" else "a", state.kind)
+    ctx.out.progress(f"{ctx.target.stack}: creating {'an' if state.kind == 'UPDATE' else 'a'} {state.kind} change set")
     owner = this_run(ready.caller, purpose(opts))
     return create_change_set(ctx, ready.body, parameters, state, owner), parameters
 
@@ -139,9 +141,9 @@ def plan(ctx: Ctx, opts: Options, record: Plan) -> str:
         verdict = finish_detection(ctx, ready.drift, plan=True, overwrite=False)
         record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
         if record.drift:
-            ctx.out.line(f"{ctx.target.stack}: no template changes, but the live stack has drifted")
+            ctx.out.result(f"{ctx.target.stack}: no template changes, but the live stack has drifted")
         else:
-            ctx.out.line(f"{ctx.target.stack}: no changes; the stack already matches the committed template")
+            ctx.out.result(f"{ctx.target.stack}: no changes; the stack already matches the committed template")
         say_what_a_deploy_would_do(ctx, record.drift)
         return "no-changes"
     show_changes(ctx, changes)
@@ -151,7 +153,7 @@ def plan(ctx: Ctx, opts: Options, record: Plan) -> str:
     verdict = finish_detection(ctx, ready.drift, plan=True, overwrite=False)
     record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
     ctx.journal.undo(created.entry)
-    ctx.out.line(f"{ctx.target.stack}: plan only; change set deleted, nothing executed")
+    ctx.out.result(f"{ctx.target.stack}: plan only; change set deleted, nothing executed")
     say_what_a_deploy_would_do(ctx, record.drift)
     return "planned"
 
@@ -169,7 +171,7 @@ def say_what_a_deploy_would_do(ctx: Ctx, drift: list[Drift]) -> None:
         )
     else:
         way = f"run {command} --overwrite-drift to put the drifted records back as the deployed template says"
-    ctx.out.line(f"{ctx.target.stack}: a deploy now would be refused (exit 3) because of the drift above; {way}")
+    ctx.out.result(f"{ctx.target.stack}: a deploy now would be refused (exit 3) because of the drift above; {way}")
 
 
 def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
@@ -181,7 +183,7 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
         record.change_set = ""
-        ctx.out.line(f"{ctx.target.stack}: no changes; the stack already matches the committed template")
+        ctx.out.result(f"{ctx.target.stack}: no changes; the stack already matches the committed template")
         verdict = finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift)
         record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
         if opts.overwrite_drift and record.drift:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 from instances.registry import PartitionConfig
@@ -19,8 +18,6 @@ from tools.lib.deploy.context import MANAGED_BY
 from tools.lib.errors import ArdaMailError
 from tools.lib.logger import Secret, holds_secret
 from tools.lib.registration import Registration
-
-LOG = logging.getLogger(__name__)
 
 
 def template_parameters(
@@ -52,10 +49,17 @@ def template_parameters(
         selector, value = assigned or ("", "")
         params[dkim_selector_parameter(slot)] = selector
         params[dkim_value_parameter(slot)] = value
-        if assigned:
-            state = next(k.state for k in keys if k.selector == selector)
-            LOG.info("%s: DKIM slot %d holds the %s key %s", where, slot, state, selector)
     return params
+
+
+def slot_sentences(registration: Registration | None, params: dict[str, str], where: str) -> list[str]:
+    """What each filled DKIM slot holds ("<stack>: DKIM slot 1 holds the pending key <selector>")."""
+    states = {key.selector: key.state for key in (registration.dkim_keys if registration else ())}
+    return [
+        f"{where}: DKIM slot {slot} holds the {states.get(selector, 'deployed')} key {selector}"
+        for slot in DKIM_SLOT_NUMBERS
+        if (selector := params.get(dkim_selector_parameter(slot)))
+    ]
 
 
 def stack_tags(config: PartitionConfig) -> dict[str, str]:

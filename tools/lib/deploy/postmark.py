@@ -17,7 +17,7 @@ def resolve_token(ctx: Ctx) -> Secret:
     """Step 6: the Postmark account token (``op read``; redacted from now on, masked on GitHub Actions)."""
     reference = ctx.target.config.postmark_token_ref
     resolve_base_url()  # a bad POSTMARK_API_URL is refused before 1Password is asked
-    LOG.info("%s: resolving the Postmark token (op read %s)", ctx.target.stack, reference)
+    ctx.out.progress(f"{ctx.target.stack}: resolving the Postmark token (op read {reference})")
     return ctx.services.resolve_token(reference)
 
 
@@ -45,6 +45,6 @@ def register(ctx: Ctx, token: Secret, *, read_only: bool) -> Registration | None
     if read_only:
         registration = lookup_registration(client, domain)
         if registration is None:
-            ctx.out.line(registration_preview(ctx))
+            ctx.out.result(registration_preview(ctx))
         return registration
     return register_domain(client, domain, ctx.journal)

@@ -32,12 +32,12 @@ def protect(ctx: Ctx, stack: dict) -> None:
     ref = stack.get("StackId") or name
     if not stack.get("EnableTerminationProtection"):
         ctx.stack.set_termination_protection(ref, True)
-        ctx.out.line(f"{name}: termination protection turned on")
+        ctx.out.progress(f"{name}: termination protection turned on")
     wanted = stack_policy()
     current = ctx.stack.policy(ref)
     if not current or json.loads(current) != wanted:
         ctx.stack.set_policy(ref, json.dumps(wanted))
-        ctx.out.line(f"{name}: stack policy set (no update may replace or delete the zone or webhook secret)")
+        ctx.out.progress(f"{name}: stack policy set (no update may replace or delete the zone or webhook secret)")
 
 
 def lift_termination_protection(ctx: Ctx, stack: dict) -> Entry | None:
@@ -68,5 +68,5 @@ def lift_termination_protection(ctx: Ctx, stack: dict) -> Entry | None:
         done="the stack was deleted with its termination protection",
     ) as entry:
         ctx.stack.set_termination_protection(ref, False)
-    ctx.out.line(f"{name}: termination protection turned off")
+    ctx.out.progress(f"{name}: termination protection turned off")
     return entry

@@ -67,7 +67,7 @@ def token_changed(ctx: Ctx, deployed: Deployed, token: Secret) -> bool | None:
     try:
         current = ctx.aws.call("secretsmanager", "get_secret_value", SecretId=arn).get("SecretString") or ""
     except AwsError as exc:
-        LOG.info("%s: cannot read the deployed token secret (%s): token change unknown", ctx.target.stack, exc)
+        ctx.out.warning(f"{ctx.target.stack}: cannot read the deployed token secret ({exc}): token change unknown")
         return None
     if len(current) >= 4:
         register_secret(current)  # a replaced token is as secret as the new one
@@ -117,7 +117,7 @@ def describe_changes(
         title = "IAM grants of the new stack" if creating else "IAM changes that WIDEN permissions"
         ctx.out.table(f"{stack}: {title}", rows)
     if creating and not verbose:
-        ctx.out.line(f"{stack}: a new stack: every property of every resource with --verbose")
+        ctx.out.result(f"{stack}: a new stack: every property of every resource with --verbose")
     return report
 
 

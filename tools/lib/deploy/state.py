@@ -124,7 +124,7 @@ def masked(template: dict, values: dict[str, str]) -> dict[str, str]:
 
 def delete_failed_stack(ctx: Ctx, state: StackState) -> StackState:
     """--delete-failed-stack: delete the ROLLBACK_COMPLETE stack, wait until it is gone; the state of no stack."""
-    LOG.info("%s: deleting the ROLLBACK_COMPLETE stack", ctx.target.stack)
+    ctx.out.progress(f"{ctx.target.stack}: deleting the ROLLBACK_COMPLETE stack")
     with ctx.journal.attempt(
         f"the failed stack {state.stack_id}",
         done="deleted the ROLLBACK_COMPLETE stack",

@@ -33,7 +33,7 @@ from tools.lib.clock import REAL, Clock
 from tools.lib.errors import ArdaMailError, NotDone, Refused, Terminated, UsageError
 from tools.lib.journal import Journal
 from tools.lib.logger import redact
-from tools.lib.output import folder_destination_problem
+from tools.lib.output import Sink, console, folder_destination_problem
 from tools.lib.plan.diff import RECORD_TYPE, drift_details_command
 from tools.lib.prompt import ask_yes, can_ask
 from tools.lib.rollout.evidence import LASTING, Evidence, Record
@@ -135,7 +135,7 @@ class ProcessRunner:
 
         def say(elapsed: float, last: str) -> None:
             line = f"{label}: still running after {elapsed:.0f}s" + (f"; last: {last[:160]}" if last else "")
-            print(line, file=sys.stderr, flush=True)  # the frame's stream redacts and neutralises it
+            console().progress(line)
 
         return run_command(
             [sys.executable, *argv], cwd=self.cwd, env=self.env, heartbeat=(self.settings.heartbeat, say)
@@ -187,6 +187,7 @@ class Rollout:
         journal: Journal,
         *,
         clock: Clock = REAL,
+        out: Sink | None = None,
     ) -> None:
         self.registry = registry
         self.settings = settings
@@ -195,6 +196,7 @@ class Rollout:
         self.runner = runner
         self.journal = journal
         self.clock = clock
+        self.out = out or console()  # the run's sink: each step's line and the children's heartbeats are progress
         self.documents: dict[str, dict] = {}  # stack -> its evidence document, in the order written
         self.verified: set[str] = set()
 
@@ -264,7 +266,7 @@ class Rollout:
             entry["said"] = redact(ended.last_line()) or "(nothing)"
         record.steps.append(entry)
         record.take(step, ended.document())
-        print(f"{record.stack}: {step:<10} exit {ended.returncode}  {seconds:6.1f}s", file=sys.stderr)
+        self.out.progress(f"{record.stack}: {step:<10} exit {ended.returncode}  {seconds:6.1f}s")
         if ended.stopped_by:
             stopped = StepInterrupted if ended.stopped_by == "SIGINT" else StepTerminated
             raise stopped(step, record.stack, ended)
