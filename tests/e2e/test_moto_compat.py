@@ -228,7 +228,19 @@ BARE_MOTO = textwrap.dedent(
         soa_zone = r53.create_hosted_zone(Name="soa.test", CallerReference="soa")["HostedZone"]["Id"]
         soa = [r["ResourceRecords"][0]["Value"] for r in r53.list_resource_record_sets(HostedZoneId=soa_zone)[
             "ResourceRecordSets"] if r["Type"] == "SOA"][0]
-        print(json.dumps({"missing_change_set": missing,
+        kept = r53.create_hosted_zone(Name="kept.test", CallerReference="kept")["HostedZone"]["Id"].split("/")[-1]
+        retained = dict(zone, DeletionPolicy="Retain", Properties={"Name": "kept.test"})
+        adopt = cfn.create_change_set(StackName="adopt", ChangeSetName="i", ChangeSetType="IMPORT",
+                                      TemplateBody=json.dumps({"Resources": {"Zone": retained}}),
+                                      ResourcesToImport=[{"ResourceType": "AWS::Route53::HostedZone",
+                                                          "LogicalResourceId": "Zone",
+                                                          "ResourceIdentifier": {"Id": kept}}])
+        import_actions = [c["ResourceChange"]["Action"]
+                          for c in cfn.describe_change_set(ChangeSetName=adopt["Id"])["Changes"]]
+        cfn.execute_change_set(ChangeSetName=adopt["Id"])
+        adopted = [r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName="adopt")["StackResources"]]
+        print(json.dumps({"import_actions": import_actions, "import_adopted": adopted == [kept],
+                          "missing_change_set": missing,
                           "soa": soa, "executed_twice": again_ok, "list_imports_modelled": imports_modelled,
                           "duplicates": dupes, "listed": sorted(listed), "stacks_named_cond": len(same_name),
                           "zones_by_name": len(by_name), "zone_tags": tags["ResourceTagSet"].get("Tags", []),
@@ -254,6 +266,8 @@ def test_bare_moto_still_has_these_gaps():
     assert found["soa"].startswith("{'Value'"), "bare moto now serves the SOA value as text"
     assert not found["list_imports_modelled"], "bare moto now answers ListImports"
     assert "ChangeSetNotFound" not in found["missing_change_set"], "bare moto now answers a missing change set"
+    assert found["import_actions"] == ["Add"], "bare moto now lists an IMPORT change set's resources as Import"
+    assert not found["import_adopted"], "bare moto now adopts the existing resource instead of creating one"
 
 
 def test_a_change_set_that_does_not_exist_is_not_found(cfn):
@@ -436,3 +450,488 @@ def test_a_deleted_stack_is_described_by_its_id_without_outputs(cfn):
     cfn.delete_stack(StackName=stack["StackId"])
     (deleted,) = cfn.describe_stacks(StackName=stack["StackId"])["Stacks"]
     assert deleted["StackStatus"] == "DELETE_COMPLETE" and "Outputs" not in deleted
+
+
+# -- patch 20: IMPORT change sets ------------------------------------------------------------------------
+
+KEPT_ZONE = {
+    "Type": "AWS::Route53::HostedZone",
+    "DeletionPolicy": "Retain",
+    "Properties": {"Name": "kept.test", "HostedZoneConfig": {"Comment": "kept"}},
+}
+KEPT_SECRET = {
+    "Type": "AWS::SecretsManager::Secret",
+    "DeletionPolicy": "Retain",
+    "Properties": {"Name": "kept/Webhook", "Description": "kept", "SecretString": "s"},
+}
+OTHER = {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "other/Thing", "SecretString": "o"}}
+
+
+def retained(cfn) -> tuple[str, str]:
+    """A zone and a secret left behind by a deleted stack (DeletionPolicy Retain): the zone ID, the secret ARN."""
+    run_change_set(cfn, "first", json.dumps({"Resources": {"Zone": KEPT_ZONE, "Secret": KEPT_SECRET}}))
+    held = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.describe_stack_resources(StackName="first")["StackResources"]
+    }
+    cfn.delete_stack(StackName="first")
+    return held["Zone"], held["Secret"]
+
+
+def to_import(zone_id: str | None = None, secret_arn: str | None = None) -> list[dict]:
+    found = []
+    if secret_arn:
+        found.append(
+            {
+                "ResourceType": "AWS::SecretsManager::Secret",
+                "LogicalResourceId": "Secret",
+                "ResourceIdentifier": {"Id": secret_arn},
+            }
+        )
+    if zone_id:
+        found.append(
+            {
+                "ResourceType": "AWS::Route53::HostedZone",
+                "LogicalResourceId": "Zone",
+                "ResourceIdentifier": {"Id": zone_id},
+            }
+        )
+    return found
+
+
+def import_change_set(cfn, stack: str, resources: dict, resources_to_import: list[dict], **extra) -> dict:
+    """An IMPORT change set of ``resources``; DescribeChangeSet's answer."""
+    body = {"Resources": resources, **extra.pop("sections", {})}
+    made = cfn.create_change_set(
+        StackName=stack,
+        ChangeSetName=f"import-{uuid.uuid4().hex[:8]}",
+        ChangeSetType="IMPORT",
+        TemplateBody=json.dumps(body),
+        ResourcesToImport=resources_to_import,
+        **extra,
+    )
+    return cfn.describe_change_set(ChangeSetName=made["Id"])
+
+
+def statuses(cfn, stack: str) -> list[tuple[str, str]]:
+    """The stack's events, oldest first: (logical ID, status)."""
+    events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+    return [(e["LogicalResourceId"], e["ResourceStatus"]) for e in reversed(events)]
+
+
+def test_an_import_adopts_retained_resources_into_a_new_stack(cfn):
+    import boto3
+
+    from tools.rehearsal.moto_compat.resource_imports import STATUS_REASON
+
+    zone_id, secret_arn = retained(cfn)
+    change_set = import_change_set(
+        cfn, "adopt", {"Zone": KEPT_ZONE, "Secret": KEPT_SECRET}, to_import(zone_id, secret_arn)
+    )
+    assert (change_set["Status"], change_set["ExecutionStatus"]) == ("CREATE_COMPLETE", "AVAILABLE")
+    assert change_set["StatusReason"] == STATUS_REASON
+    changes = [c["ResourceChange"] for c in change_set["Changes"]]
+    assert [(c["Action"], c["LogicalResourceId"], c["PhysicalResourceId"], c["ResourceType"]) for c in changes] == [
+        ("Import", "Secret", secret_arn, "AWS::SecretsManager::Secret"),
+        ("Import", "Zone", zone_id, "AWS::Route53::HostedZone"),
+    ]
+    assert all("Replacement" not in c for c in changes)
+    assert cfn.describe_stacks(StackName="adopt")["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
+    cfn.execute_change_set(ChangeSetName=change_set["ChangeSetId"])
+    assert cfn.describe_stacks(StackName="adopt")["Stacks"][0]["StackStatus"] == "IMPORT_COMPLETE"
+    held = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.describe_stack_resources(StackName="adopt")["StackResources"]
+    }
+    assert held == {"Zone": zone_id, "Secret": secret_arn}, "the very zone and secret, nothing made anew"
+    zones = boto3.client("route53").list_hosted_zones_by_name(DNSName="kept.test")["HostedZones"]
+    assert [z["Id"].split("/")[-1] for z in zones if z["Name"] == "kept.test."] == [zone_id]
+    assert statuses(cfn, "adopt")[1:] == [
+        ("adopt", "IMPORT_IN_PROGRESS"),
+        ("Secret", "IMPORT_IN_PROGRESS"),
+        ("Secret", "IMPORT_COMPLETE"),
+        ("Zone", "IMPORT_IN_PROGRESS"),
+        ("Zone", "IMPORT_COMPLETE"),
+        ("adopt", "IMPORT_COMPLETE"),
+    ]
+
+
+def host(cfn) -> dict:
+    """A stack holding one secret and exporting nothing: the template an import adds to."""
+    template = {"Resources": {"Other": OTHER}, "Outputs": {"OtherArn": {"Value": {"Ref": "Other"}}}}
+    run_change_set(cfn, "host", json.dumps(template))
+    return template
+
+
+def unless(resources: dict, name: str, key: str) -> dict:
+    """``resources`` with one attribute of one resource left out."""
+    return {**resources, name: {k: v for k, v in resources[name].items() if k != key}}
+
+
+REFUSALS = {
+    "without-deletion-policy": (
+        lambda z, s: (unless({"Other": OTHER, "Zone": KEPT_ZONE}, "Zone", "DeletionPolicy"), to_import(z), {}),
+        "The following resources to import [Zone] must have DeletionPolicy attribute specified in the template.",
+    ),
+    "not-in-the-template": (
+        lambda z, s: ({"Other": OTHER, "Zone": KEPT_ZONE}, to_import(z, s), {}),
+        "The logical resource ids [Secret] provided in ResourceToImport do not exist in the template.",
+    ),
+    "the-wrong-identifier": (
+        lambda z, s: (
+            {"Other": OTHER, "Zone": KEPT_ZONE},
+            [{**to_import(z)[0], "ResourceIdentifier": {"HostedZoneId": z}}],
+            {},
+        ),
+        "Invalid resource identifier for resource type AWS::Route53::HostedZone. Expected [Id]",
+    ),
+    "another-type": (
+        lambda z, s: ({"Other": OTHER, "Zone": KEPT_SECRET}, to_import(z), {}),
+        "Resource type of [Zone] passed in ResourceToImport does not match with resource type defined in the "
+        "template. Resource type in ResourceToImport: AWS::Route53::HostedZone; Resource type in Template: "
+        "AWS::SecretsManager::Secret.",
+    ),
+    "a-custom-resource": (
+        lambda z, s: (
+            {"Other": OTHER, "Zone": {"Type": "Custom::Thing", "DeletionPolicy": "Retain"}},
+            [{**to_import(z)[0], "ResourceType": "Custom::Thing"}],
+            {},
+        ),
+        "The following resource types are not supported for resource import: Custom::Thing",
+    ),
+    "nothing-new": (
+        lambda z, s: ({"Other": OTHER}, [{**to_import(secret_arn=s)[0], "LogicalResourceId": "Other"}], {}),
+        "The template should contain at least one new resource to import.",
+    ),
+    "a-resource-the-stack-holds": (
+        lambda z, s: (
+            {"Other": OTHER, "Zone": KEPT_ZONE},
+            [*to_import(z), {**to_import(secret_arn=s)[0], "LogicalResourceId": "Other"}],
+            {},
+        ),
+        "Resources [Other] passed in ResourceToImport are already in a stack and cannot be imported.",
+    ),
+    "adds-another-resource": (
+        lambda z, s: ({"Other": OTHER, "Zone": KEPT_ZONE, "Secret": KEPT_SECRET}, to_import(z), {}),
+        "Resources [Secret] is missing from ResourceToImport list",
+    ),
+    "modifies-a-resource": (
+        lambda z, s: (
+            {"Other": {**OTHER, "Properties": {**OTHER["Properties"], "SecretString": "new"}}, "Zone": KEPT_ZONE},
+            to_import(z),
+            {},
+        ),
+        "You have modified resources [Other] in your template that are not being imported. Update, create or "
+        "delete operations cannot be executed during import operations.",
+    ),
+    "removes-a-resource": (
+        lambda z, s: ({"Zone": KEPT_ZONE}, to_import(z), {}),
+        "You have modified resources [Other] in your template that are not being imported. Update, create or "
+        "delete operations cannot be executed during import operations.",
+    ),
+    "changes-the-outputs": (
+        lambda z, s: (
+            {"Other": OTHER, "Zone": KEPT_ZONE},
+            to_import(z),
+            {"sections": {"Outputs": {"ZoneId": {"Value": {"Ref": "Zone"}}}}},
+        ),
+        "As part of the import operation, you cannot modify or add [Outputs]",
+    ),
+    "adds-tags": (
+        lambda z, s: ({"Other": OTHER, "Zone": KEPT_ZONE}, to_import(z), {"Tags": [{"Key": "k", "Value": "v"}]}),
+        "As part of the import operation, you cannot modify or add [Outputs, Tags]",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_an_import_that_does_more_than_add_the_listed_resources_is_refused(cfn, case):
+    zone_id, secret_arn = retained(cfn)
+    template = host(cfn)
+    make, message = REFUSALS[case]
+    resources, listed, extra = make(zone_id, secret_arn)
+    if "sections" not in extra and case != "adds-tags":
+        extra = {**extra, "sections": {"Outputs": template["Outputs"]}}
+    before = cfn.list_change_sets(StackName="host")["Summaries"]
+    with pytest.raises(cfn.exceptions.ClientError) as refused:
+        import_change_set(cfn, "host", resources, listed, **extra)
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert refused.value.response["Error"]["Message"] == message
+    assert cfn.list_change_sets(StackName="host")["Summaries"] == before, "nothing was made"
+    assert cfn.describe_stacks(StackName="host")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_a_refused_import_into_a_new_stack_leaves_no_stack(cfn):
+    zone_id, _ = retained(cfn)
+    with pytest.raises(cfn.exceptions.ClientError) as refused:
+        import_change_set(
+            cfn,
+            "fresh",
+            {"Zone": KEPT_ZONE},
+            to_import(zone_id),
+            sections={"Outputs": {"ZoneId": {"Value": {"Ref": "Zone"}}}},
+        )
+    assert refused.value.response["Error"]["Message"] == (
+        "As part of the import operation, you cannot modify or add [Outputs]"
+    )
+    assert [s["StackName"] for s in cfn.describe_stacks()["Stacks"]] == []
+
+
+def test_an_import_of_what_does_not_exist_or_another_stack_holds_fails_the_change_set(cfn):
+    zone_id, secret_arn = retained(cfn)
+    missing = import_change_set(cfn, "fresh", {"Zone": KEPT_ZONE}, to_import("ZNOSUCHZONE"))
+    assert (missing["Status"], missing["ExecutionStatus"], missing["Changes"]) == ("FAILED", "UNAVAILABLE", [])
+    assert missing["StatusReason"] == (
+        "Resource of type 'AWS::Route53::HostedZone' with identifier 'ZNOSUCHZONE' was not found."
+    )
+    assert cfn.describe_stacks(StackName="fresh")["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
+    adopted = import_change_set(cfn, "fresh", {"Zone": KEPT_ZONE}, to_import(zone_id))
+    cfn.execute_change_set(ChangeSetName=adopted["ChangeSetId"])
+    owner = cfn.describe_stacks(StackName="fresh")["Stacks"][0]["StackId"]
+    again = import_change_set(cfn, "second", {"Zone": KEPT_ZONE}, to_import(zone_id))
+    assert (again["Status"], again["StatusReason"]) == ("FAILED", f"{zone_id} already exists in stack {owner}")
+    with pytest.raises(cfn.exceptions.InvalidChangeSetStatusException):
+        cfn.execute_change_set(ChangeSetName=again["ChangeSetId"])
+
+
+def test_an_import_whose_resource_vanished_rolls_back_and_adopts_nothing(cfn):
+    import boto3
+
+    zone_id, secret_arn = retained(cfn)
+    change_set = import_change_set(
+        cfn, "adopt", {"Zone": KEPT_ZONE, "Secret": KEPT_SECRET}, to_import(zone_id, secret_arn)
+    )
+    boto3.client("route53").delete_hosted_zone(Id=zone_id)  # between creation and execution
+    cfn.execute_change_set(ChangeSetName=change_set["ChangeSetId"])
+    assert cfn.describe_stacks(StackName="adopt")["Stacks"][0]["StackStatus"] == "IMPORT_ROLLBACK_COMPLETE"
+    assert statuses(cfn, "adopt")[1:] == [
+        ("adopt", "IMPORT_IN_PROGRESS"),
+        ("Secret", "IMPORT_IN_PROGRESS"),
+        ("Secret", "IMPORT_COMPLETE"),
+        ("Zone", "IMPORT_IN_PROGRESS"),
+        ("Zone", "IMPORT_FAILED"),
+        ("adopt", "IMPORT_ROLLBACK_IN_PROGRESS"),
+        ("Secret", "IMPORT_ROLLBACK_COMPLETE"),
+        ("adopt", "IMPORT_ROLLBACK_COMPLETE"),
+    ]
+    events = cfn.describe_stack_events(StackName="adopt")["StackEvents"]
+    reasons = {(e["LogicalResourceId"], e["ResourceStatus"]): e.get("ResourceStatusReason") for e in events}
+    assert reasons[("Zone", "IMPORT_FAILED")] == (
+        f"Resource of type 'AWS::Route53::HostedZone' with identifier '{zone_id}' was not found."
+    )
+    assert reasons[("adopt", "IMPORT_ROLLBACK_IN_PROGRESS")] == "The following resource(s) failed to import: [Zone]. "
+    assert cfn.describe_stack_resources(StackName="adopt")["StackResources"] == []
+    assert cfn.describe_change_set(ChangeSetName=change_set["ChangeSetId"])["ExecutionStatus"] == "EXECUTE_FAILED"
+    # The secret stayed outside every stack: it can be imported again.
+    again = import_change_set(cfn, "again", {"Secret": KEPT_SECRET}, to_import(secret_arn=secret_arn))
+    assert again["Status"] == "CREATE_COMPLETE"
+
+
+def drift(cfn, stack: str) -> dict[str, tuple[str, list]]:
+    detection = cfn.detect_stack_drift(StackName=stack)["StackDriftDetectionId"]
+    assert cfn.describe_stack_drift_detection_status(StackDriftDetectionId=detection)["DetectionStatus"] == (
+        "DETECTION_COMPLETE"
+    )
+    found = cfn.describe_stack_resource_drifts(StackName=stack)["StackResourceDrifts"]
+    return {d["LogicalResourceId"]: (d["StackResourceDriftStatus"], d["PropertyDifferences"]) for d in found}
+
+
+def test_an_import_into_an_existing_stack_then_an_update_then_a_deletion_that_retains_again(cfn):
+    import boto3
+
+    zone_id, _ = retained(cfn)
+    template = host(cfn)
+    # The template says another comment than the zone has: CloudFormation imports it anyway; drift tells.
+    said = {**KEPT_ZONE, "Properties": {**KEPT_ZONE["Properties"], "HostedZoneConfig": {"Comment": "other"}}}
+    change_set = import_change_set(
+        cfn, "host", {"Other": OTHER, "Zone": said}, to_import(zone_id), sections={"Outputs": template["Outputs"]}
+    )
+    assert [c["ResourceChange"]["Action"] for c in change_set["Changes"]] == ["Import"]
+    cfn.execute_change_set(ChangeSetName=change_set["ChangeSetId"])
+    assert cfn.describe_stacks(StackName="host")["Stacks"][0]["StackStatus"] == "IMPORT_COMPLETE"
+    drifted = drift(cfn, "host")
+    assert drifted["Other"][0] == "IN_SYNC"
+    assert drifted["Zone"] == (
+        "MODIFIED",
+        [
+            {
+                "PropertyPath": "/HostedZoneConfig/Comment",
+                "ExpectedValue": '"other"',
+                "ActualValue": '"kept"',
+                "DifferenceType": "NOT_EQUAL",
+            }
+        ],
+    )
+    # An ordinary update then adds a record to the imported zone (the zone's JSON as imported: no change).
+    updated = {"Resources": {"Other": OTHER, "Zone": said, "A": record("a.kept.test")}, "Outputs": template["Outputs"]}
+    changes, stack = run_change_set(cfn, "host", json.dumps(updated))
+    assert [(c["Action"], c["LogicalResourceId"]) for c in changes] == [("Add", "A")]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    route53 = boto3.client("route53")
+    names = [r["Name"] for r in route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]]
+    assert "a.kept.test." in names
+    held = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.describe_stack_resources(StackName="host")["StackResources"]
+    }
+    assert held["Zone"] == zone_id
+    assert drift(cfn, "host")["Zone"][0] == "MODIFIED", "the comment the template says is still not the zone's"
+    # Deleting the stack retains the zone again, without the stack's record.
+    cfn.delete_stack(StackName="host")
+    names = [r["Name"] for r in route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]]
+    assert "a.kept.test." not in names and route53.get_hosted_zone(Id=zone_id)["HostedZone"]["Name"] == "kept.test."
+
+
+def importer(policy_statements: list[dict]):
+    """A CloudFormation client acting as a role holding only ``policy_statements`` (and IAM to change it)."""
+    import boto3
+
+    from tools.rehearsal.aws import client, credentials
+
+    iam = boto3.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}
+        ],
+    }
+    iam.create_role(RoleName="importer", AssumeRolePolicyDocument=json.dumps(trust))
+
+    def allow(statements: list[dict]) -> None:
+        document = {"Version": "2012-10-17", "Statement": statements}
+        iam.put_role_policy(RoleName="importer", PolicyName="only", PolicyDocument=json.dumps(document))
+
+    allow(policy_statements)
+    return client("cloudformation", credentials("arn:aws:iam::123456789012:role/importer")), allow
+
+
+STACKS = {"Effect": "Allow", "Action": "cloudformation:*", "Resource": "*"}
+ZONE_READ = {
+    "Effect": "Allow",
+    "Resource": "*",
+    "Action": ["route53:GetHostedZone", "route53:ListTagsForResource", "route53:ListQueryLoggingConfigs"],
+}
+
+
+def test_an_import_reads_the_resource_with_the_callers_permissions(cfn):
+    zone_id, _ = retained(cfn)
+    as_importer, allow = importer([STACKS])
+    refused = import_change_set(as_importer, "adopt", {"Zone": KEPT_ZONE}, to_import(zone_id))
+    assert (refused["Status"], refused["Changes"]) == ("FAILED", [])
+    assert refused["StatusReason"].startswith(
+        'Resource handler returned message: "User: arn:aws:sts::123456789012:assumed-role/importer/'
+    )
+    assert (
+        f"is not authorized to perform: route53:GetHostedZone on resource: arn:aws:route53:::hostedzone/{zone_id} "
+        in refused["StatusReason"]
+    )
+    assert refused["StatusReason"].endswith("(HandlerErrorCode: AccessDenied)")
+    # Allowed to read when the change set is made, refused when it is executed: the import rolls back.
+    allow([STACKS, ZONE_READ])
+    change_set = import_change_set(as_importer, "adopt", {"Zone": KEPT_ZONE}, to_import(zone_id))
+    assert change_set["Status"] == "CREATE_COMPLETE"
+    allow([STACKS])
+    as_importer.execute_change_set(ChangeSetName=change_set["ChangeSetId"])
+    assert cfn.describe_stacks(StackName="adopt")["Stacks"][0]["StackStatus"] == "IMPORT_ROLLBACK_COMPLETE"
+    (failed,) = [
+        e for e in cfn.describe_stack_events(StackName="adopt")["StackEvents"] if e["ResourceStatus"] == "IMPORT_FAILED"
+    ]
+    assert "route53:GetHostedZone" in failed["ResourceStatusReason"]
+    assert cfn.describe_stack_resources(StackName="adopt")["StackResources"] == []
+
+
+def test_a_policy_can_refuse_imports_by_the_types_they_import(cfn):
+    zone_id, _ = retained(cfn)
+    no_imports = {
+        "Effect": "Deny",
+        "Action": "cloudformation:*",
+        "Resource": "*",
+        "Condition": {"ForAnyValue:StringLike": {"cloudformation:ImportResourceTypes": ["*"]}},
+    }
+    as_importer, _ = importer([STACKS, ZONE_READ, no_imports])
+    with pytest.raises(as_importer.exceptions.ClientError) as refused:
+        import_change_set(as_importer, "adopt", {"Zone": KEPT_ZONE}, to_import(zone_id))
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert "cloudformation:CreateChangeSet" in refused.value.response["Error"]["Message"]
+    assert "with an explicit deny in an identity-based policy" in refused.value.response["Error"]["Message"]
+    # The same role still makes ordinary change sets: the key is absent from them.
+    made = as_importer.create_change_set(
+        StackName="plain",
+        ChangeSetName="c",
+        ChangeSetType="CREATE",
+        TemplateBody=json.dumps({"Resources": {"Zone": ZONE}}),
+    )
+    assert as_importer.describe_change_set(ChangeSetName=made["Id"])["Status"] == "CREATE_COMPLETE"
+
+
+def test_the_products_stack_adopts_what_its_destroy_retained_then_an_update_adds_the_rest(world, postmark):
+    """The adoption deploy.py is to make (issue 31), played by hand with the operator's documented policy:
+    an IMPORT change set of the zone and the webhook secret alone (no Outputs, no Tags), then the UPDATE of
+    the whole template, whose custom resource delegates the zone from the parent again."""
+    from cfnlint.decode.cfn_yaml import loads
+
+    from instances.registry import load_registry
+    from tests.conftest import STACK, TOKEN, ok
+    from tests.e2e.test_destroy import delegated
+    from tools.lib.deploy.parameters import stack_tags
+    from tools.rehearsal.aws import client
+
+    ok(world.deploy("--yes"))
+    admin = client("cloudformation", world.admin)
+    kept = {o["OutputKey"]: o["OutputValue"] for o in admin.describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
+    ok(world.deploy("--destroy", "--yes"))
+    assert not delegated(world)
+    body = (world.checkout / "templates" / f"{STACK}.yaml").read_text(encoding="utf-8")
+    template = json.loads(json.dumps(loads(body)))
+    adopt = {"Resources": {name: template["Resources"][name] for name in ("MailHostedZone", "WebhookSecret")}}
+    operator = client("cloudformation", world.env)
+    made = operator.create_change_set(
+        StackName=STACK,
+        ChangeSetName="adopt",
+        ChangeSetType="IMPORT",
+        TemplateBody=json.dumps(adopt),
+        ResourcesToImport=[
+            {
+                "ResourceType": "AWS::Route53::HostedZone",
+                "LogicalResourceId": "MailHostedZone",
+                "ResourceIdentifier": {"Id": kept["MailHostedZoneId"]},
+            },
+            {
+                "ResourceType": "AWS::SecretsManager::Secret",
+                "LogicalResourceId": "WebhookSecret",
+                "ResourceIdentifier": {"Id": kept["WebhookSecretArn"]},
+            },
+        ],
+    )
+    assert operator.describe_change_set(ChangeSetName=made["Id"])["Status"] == "CREATE_COMPLETE"
+    operator.execute_change_set(ChangeSetName=made["Id"])
+    assert operator.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "IMPORT_COMPLETE"
+    config = load_registry().partition("dev")
+    update = operator.create_change_set(
+        StackName=STACK,
+        ChangeSetName="complete",
+        ChangeSetType="UPDATE",
+        TemplateBody=body,
+        Parameters=[{"ParameterKey": "PostmarkAccountToken", "ParameterValue": TOKEN}],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Tags=[{"Key": k, "Value": v} for k, v in stack_tags(config).items()],
+    )
+    changes = operator.describe_change_set(ChangeSetName=update["Id"])["Changes"]
+    listed = {c["ResourceChange"]["LogicalResourceId"]: c["ResourceChange"]["Action"] for c in changes}
+    assert "MailHostedZone" not in listed and "WebhookSecret" not in listed, "the adopted ones, unchanged"
+    assert listed["NsDelegation"] == "Add" and set(listed.values()) == {"Add"}
+    operator.execute_change_set(ChangeSetName=update["Id"])
+    stack = operator.describe_stacks(StackName=STACK)["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    assert delegated(world), "the custom resource's Create wrote the NS delegation into the parent again"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert (outputs["MailHostedZoneId"], outputs["WebhookSecretArn"]) == (
+        kept["MailHostedZoneId"],
+        kept["WebhookSecretArn"],
+    )
+    # deploy.py carries on with the adopted stack, and a destroy retains the two again.
+    ok(world.deploy("--yes"))
+    ok(world.deploy("--destroy", "--yes"))
+    assert not delegated(world)
+    route53 = client("route53", world.admin)
+    assert route53.get_hosted_zone(Id=kept["MailHostedZoneId"])["HostedZone"]["Name"] == "dev.ardamails.com."

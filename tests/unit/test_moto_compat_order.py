@@ -31,11 +31,14 @@ def test_every_patch_module_is_installed_once_and_numbered_as_its_docstring_says
         assert "install" in functions, path.name
 
 
-def test_the_order_keeps_its_two_rules():
+def test_the_order_keeps_its_three_rules():
     # __init__'s docstring, "The order", says why.
     assert ORDER[0] == "p14_iam"
     slow = ORDER.index("p10_slow_execution")
     assert ORDER.index("p04_outputs_after_change_set") < slow and ORDER.index("p08_change_sets") < slow
+    imports = ORDER.index("p20_resource_imports")
+    inner = ("p04_outputs_after_change_set", "p06_empty_change_set", "p08_change_sets", "p10_slow_execution")
+    assert all(ORDER.index(name) < imports for name in (*inner, "p16_retries_and_retention"))
 
 
 def test_no_module_keeps_mutable_state_but_the_one_controls_object():

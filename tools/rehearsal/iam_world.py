@@ -58,7 +58,9 @@ by title; https://docs.aws.amazon.com/IAM/latest/UserGuide/<page>.html).
 - **CloudFormation acts as its caller** (no service role): creating, updating or
   deleting a template resource needs the caller's permission for each action the
   resource type's handler calls (``iam_handlers``, from the type's resource schema); a
-  refusal fails the resource and the stack rolls back, as on AWS.
+  refusal fails the resource and the stack rolls back, as on AWS. Importing a resource
+  (patch 20) needs its type's read-handler actions, when the change set is made and when
+  it is executed; ``CreateChangeSet`` carries ``cloudformation:ImportResourceTypes``.
 - **The custom resource's function** runs with its execution role's credentials
   (minted as the Lambda service would, if the role trusts ``lambda.amazonaws.com``).
 
@@ -76,7 +78,7 @@ from collections.abc import Collection
 from tools.rehearsal import iam_policy
 from tools.rehearsal.iam_conditions import UnsupportedCondition, change_context
 from tools.rehearsal.iam_handlers import handler_requests
-from tools.rehearsal.moto_compat.protocol import route53_operation
+from tools.rehearsal.moto_compat.protocol import members, route53_operation
 
 ENABLED = True
 STAFF_ROLE = "RehearsalWorldStaff"
@@ -316,6 +318,17 @@ def _secret(params: dict, account: str, region: str) -> tuple[list[str], dict]:
     return [described["ARN"]], {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
 
 
+def _import_resource_types(operation: str, response) -> tuple[dict, frozenset]:
+    """``cloudformation:ImportResourceTypes``: the types a CreateChangeSet's ``ResourcesToImport`` declares
+    ("Controlling access with IAM": the key "is checked against the resource types that users declare in the
+    ResourcesToImport parameter"); absent from a request without them and from every other operation (so the
+    documented "deny all import operations" policy, ``cloudformation:*`` with that key, denies imports only)."""
+    types = members(response.querystring, "ResourcesToImport", "ResourceType") if operation == "CreateChangeSet" else []
+    return ({"cloudformation:ImportResourceTypes": types} if types else {}), frozenset(
+        {"cloudformation:importresourcetypes"}
+    )
+
+
 def request_of(response, service: str, default_account: str) -> Asked:
     """What a moto response object is serving."""
     region = getattr(response, "region", "us-east-1")
@@ -326,7 +339,8 @@ def request_of(response, service: str, default_account: str) -> Asked:
     action = f"{service}:{operation}"
     account = default_account
     if service == "cloudformation":
-        return Asked(action, _cloudformation(operation, params, account, region))
+        context, modelled = _import_resource_types(operation, response)
+        return Asked(action, _cloudformation(operation, params, account, region), context, modelled)
     if service == "sts" and operation in ("AssumeRole", "GetCallerIdentity"):
         return Asked(action, [params.get("RoleArn", "")] if operation == "AssumeRole" else ["*"])
     if service == "ec2" and operation == "DescribeRegions":  # no resource type (Service Authorization Reference)

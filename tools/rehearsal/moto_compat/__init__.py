@@ -28,6 +28,8 @@ that bare moto still has the gap:
 17. ``p17_route53_change_batches``: change batch limits, exact DELETEs, Route 53's SOA value.
 18. ``p18_drift_detection``: drift detection from the world's own resources; a role update applies its policies.
 19. ``p19_missing_change_sets``: a change set that does not exist is ``ChangeSetNotFound`` (not an HTML 500).
+20. ``p20_resource_imports``: ``IMPORT`` change sets adopt existing resources (``ResourcesToImport``), or are
+    refused, fail, or roll back as CloudFormation's do.
 
 The modules without a number patch nothing and import no moto:
 
@@ -37,11 +39,12 @@ The modules without a number patch nothing and import no moto:
   (``tests/unit/test_moto_compat_*.py``): ``change_sets`` (patch 8: the plan of an update,
   its order, its rollback), ``drift`` (patch 18), ``route53`` (patches 7, 13, 17: Route 53's
   rules and limits), ``stacks`` (patches 12, 15, 16: stack and change set rules),
+  ``resource_imports`` (patch 20: an import's refusals, lookups and events),
   ``protocol`` (the wire: a request's action, query lists, patch 14's IAM answers).
 
 The order. ``apply()`` installs the patches in ``ORDER``: patch 14 first, then the
 others by number. Where several patches change the same moto function, each wraps
-what the ones before it left, so the later one runs outside the earlier one. Two
+what the ones before it left, so the later one runs outside the earlier one. Three
 places depend on it:
 
 - Patch 14 (IAM) first: it replaces two moto functions outright (the request
@@ -57,10 +60,14 @@ places depend on it:
   execution's resource events or its rollback; 10 then hides that final status and
   those events for a while. Inside them, 4 would see a stack still in progress and
   publish nothing, and 8 would show the resource events at once.
+- Patch 20 (resource imports) after patches 4, 8 and 10 on ``execute_change_set``, and
+  after 6 and 16 on the ``CreateChangeSet`` response: it executes an ``IMPORT`` change
+  set itself (8 would create the resources anew), and it checks an import before 16
+  answers a retried request as before or refuses a name in use.
 
 The other shared functions (``delete_stack``: 14, 9, 15; the change set requests: 6
 and 16; the server's WSGI entry: 11, then 16's lost answer outside it) work in either
-order. ``tests/unit/test_moto_compat_order.py`` keeps both rules.
+order. ``tests/unit/test_moto_compat_order.py`` keeps the three rules.
 
 Deliberately not patched: moto returns NoEcho parameter values in clear text from
 ``DescribeStacks``. Leaving that in makes the token-leak assertions stricter: if
@@ -96,6 +103,7 @@ ORDER = (
     "p17_route53_change_batches",
     "p18_drift_detection",
     "p19_missing_change_sets",
+    "p20_resource_imports",  # after 4, 8, 10 and 16
 )
 
 
