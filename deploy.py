@@ -83,8 +83,8 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--resolver",
         metavar="IP[:PORT]",
-        help="with --purge-retained: the DNS server asked whether the parent still delegates the domain "
-        "(default: the system's)",
+        help="the DNS server asked whether the parent delegates the domain, before --purge-retained deletes a "
+        "zone or a deploy adopts a retained one (default: the system's)",
     )
     parser.add_argument(
         "--timeout",
@@ -136,8 +136,8 @@ def check(args) -> None:
             f"--timeout must be a number of minutes above 0 and at most {MAX_TIMEOUT_MINUTES}, got: {args.timeout:g}"
         )
     if args.resolver is not None:
-        if not args.purge_retained:
-            raise UsageError("--resolver goes with --destroy --purge-retained")
+        if (args.destroy and not args.purge_retained) or args.dry_run or args.preflight:
+            raise UsageError("--resolver goes with a deploy, --plan, or --destroy --purge-retained")
         parse_resolver(args.resolver)
     if args.summary_file is not None:
         problem = kernel_filesystem_problem(args.summary_file) or file_destination_problem(args.summary_file)
@@ -214,6 +214,7 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
             keep_change_set=args.keep_change_set,
             verbose=args.verbose,
             outside_git=args.deploy_outside_git,
+            resolver=args.resolver,
         )
         # After the journal is unwound (the frame closes run.resources then): did this run execute its change set?
         run.resources.callback(lambda: run.out.document.update(executed=execution(ctx, record)))

@@ -81,7 +81,7 @@ PLAN = ("plan", "deploy", "rollout")  # change sets and drift detection (which r
 DEPLOY = ("deploy", "rollout")  # execute: CloudFormation's create and update handlers
 TEARDOWN = ("destroy", "purge")
 STACK_READERS = ("plan", "deploy", "destroy", "purge", "rollout")  # the deployed template and the stack's change sets
-PURGE = ("purge",)
+CLAIMS = ("plan", "deploy", "purge", "rollout")  # what else uses a retained zone: before a purge or an adoption
 
 # Which CloudFormation handlers run with the operator's credentials in each mode (deploy.py passes no
 # RoleARN). Drift detection calls each resource's read handler ("Detect drift on an entire CloudFormation
@@ -342,21 +342,22 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
             ("plan", "deploy", "purge", "verify", "rollout"),
             _a("route53:GetHostedZone", "route53:ListResourceRecordSets"),
             (zones,),
-            why="the partition zone's records (drift, verify, purge)",
+            why="the partition zone's records (drift, verify, an adoption's record count, purge)",
         ),
         Grant(
             "FindExistingZone",
             ("plan", "deploy", "purge", "rollout"),
             _a("route53:ListHostedZonesByName"),
             ("*",),
-            why="a first creation refuses while a zone of the mail domain exists; a purge finds it (no resource type)",
+            why="a first creation adopts the retained zone of the mail domain or refuses another; a purge finds it "
+            "(no resource type)",
         ),
         Grant(
             "ReadZoneTags",
             ("plan", "deploy", "purge", "rollout"),
             _a("route53:ListTagsForResource"),
             (zones,),
-            why="whose a zone is (the arda:* tags): a second zone, a purge, CloudFormation's zone handler",
+            why="whose a zone is (the arda:* tags): an adoption, a purge, CloudFormation's zone handler",
         ),
         Grant(
             "PlanChangeSets",
@@ -425,25 +426,27 @@ def grants(account: str, region: str, infrastructure: str) -> list[Grant]:
         ),
         Grant(
             "FindClaimsInEveryRegion",
-            PURGE,
+            CLAIMS,
             _a("ec2:DescribeRegions", "cloudformation:ListExports"),
             ("*",),
-            why="a purge refuses while a stack in any enabled region exports the zone (no resource type)",
+            why="a purge deletes, and a creation adopts, a retained zone only while no stack in any enabled region "
+            "exports it (no resource type)",
         ),
         Grant(
             "FindPartitionStacksInEveryRegion",
-            PURGE,
+            CLAIMS,
             _a("cloudformation:DescribeStacks"),
             (f"arn:aws:cloudformation:*:{account}:stack/{infrastructure}-*-Email/*",),
-            why="a purge refuses while the partition's stack lives in another region (a region changed in the config)",
+            why="a purge deletes, and a creation adopts, a retained zone only while the partition's stack lives in "
+            "no other region (a region changed in the config)",
         ),
         Grant(
             "FindSecrets",
             ("plan", "deploy", "purge", "rollout"),
             _a("secretsmanager:ListSecrets"),
             ("*",),
-            why="a first creation refuses while a secret holds one of its secrets' names; a purge finds the "
-            "retained webhook secret (no resource type; metadata only, never a value)",
+            why="a first creation adopts the retained webhook secret and refuses while another secret holds one of "
+            "its secrets' names; a purge finds the retained webhook secret (no resource type; metadata only)",
         ),
         # -- what CloudFormation's resource handlers call with the operator's credentials ------------------
         # Each type's handler permissions from its resource schema, minus HANDLER_EXCLUSIONS; a statement's

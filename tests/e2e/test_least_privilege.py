@@ -226,6 +226,7 @@ MODE_RUNS = {
         Run("plan of a first creation", nothing, lambda w: w.deploy("--plan"), 0),
         Run("plan of an update", deployed_and_token_rotated, with_new_token("--plan"), 0, check=every_resource_checked),
         Run("plan with drift", drifted, lambda w: w.deploy("--plan"), 0, fresh=True),
+        Run("plan of an adoption", destroyed, lambda w: w.deploy("--plan", "--resolver", w.resolver()), 0, fresh=True),
     ),
     "deploy": (
         Run("preflight", nothing, preflight, 1, check=own_row_passes("deploy")),
@@ -251,6 +252,13 @@ MODE_RUNS = {
             foreign_delegation_gone,
             lambda w: w.deploy("--yes", "--delete-failed-stack"),
             0,
+        ),
+        Run(
+            "adoption after a destroy",
+            destroyed,
+            lambda w: w.deploy("--yes", "--resolver", w.resolver()),
+            0,
+            fresh=True,
         ),
     ),
     "verify": (
@@ -320,6 +328,7 @@ FIRST_NEEDED_BY: dict[str, dict[str, tuple[str, ...]]] = {
             "secretsmanager:DescribeSecret",
             "secretsmanager:GetSecretValue",
         ),
+        "plan of an adoption": ("cloudformation:ListExports", "ec2:DescribeRegions"),
     },
     "deploy": {
         "preflight": (
@@ -410,6 +419,7 @@ FIRST_NEEDED_BY: dict[str, dict[str, tuple[str, ...]]] = {
             "secretsmanager:DeleteSecret",
         ),
         "failed stack deleted and created again": ("cloudformation:DeleteStack",),
+        "adoption after a destroy": ("cloudformation:ListExports", "ec2:DescribeRegions"),
     },
     "verify": {
         "preflight": (

@@ -429,3 +429,29 @@ def test_ctrl_c_in_the_deploy_step_reports_the_steps_last_line_and_writes_the_ev
     assert deploy_step["said"] == said, "the evidence has the step's last line too"
     report = (run_dir / "Alpha002-dev-Email.md").read_text()
     assert "- Outcome: interrupted" in report and f"- Change set executed: {executed}" in report
+
+
+def test_a_partition_taken_down_is_adopted_in_the_cascade_and_its_evidence_says_so(cascade):
+    """Issue 31: dev was destroyed (its zone and webhook secret retained); the rollout's deploy step adopts them."""
+    world = cascade["world"]
+    ok(world.deploy("--yes"))
+    cfn = client("cloudformation", cascade["admin"])
+    exports = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cfn.describe_stacks(StackName="Alpha002-dev-Email")["Stacks"][0]["Outputs"]
+    }
+    zone_id = exports["MailHostedZoneId"].split("/")[-1]
+    servers = client("route53", cascade["admin"]).get_hosted_zone(Id=zone_id)["DelegationSet"]["NameServers"]
+    ok(world.deploy("--destroy", "--yes"))
+    result = in_process(cascade, "dev", "--yes", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    (record,) = json.loads(result.stdout)["partitions"]
+    assert record["outcome"] == "verified" and record["executed"] is True
+    assert record["adopted"]["zone"]["id"] == zone_id
+    assert record["adopted"]["zone"]["name_servers"] == sorted(s.lower() for s in servers)
+    assert record["adopted"]["webhook_secret"] == {"arn": exports["WebhookSecretArn"]}
+    (run_dir,) = [p for p in cascade["evidence"].iterdir() if p.is_dir()]
+    assert valid_evidence(run_dir / "Alpha002-dev-Email.json") == record
+    report = (run_dir / "Alpha002-dev-Email.md").read_text()
+    assert f"- Adopted (retained by an earlier stack, kept): hosted zone {zone_id} with its name servers" in report
+    assert "arn:" not in (run_dir / "Alpha002-dev-Email.shareable.md").read_text()

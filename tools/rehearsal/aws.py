@@ -56,13 +56,14 @@ def credentials(role_arn: str) -> dict[str, str]:
     }
 
 
-def client(service: str, creds: dict[str, str]):
-    """A boto3 client acting with ``creds``."""
+def client(service: str, creds: dict[str, str], region: str | None = None):
+    """A boto3 client acting with ``creds`` (in ``region``; default: the environment's)."""
     return boto3.client(
         service,
         aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
         aws_session_token=creds["AWS_SESSION_TOKEN"],
+        **({"region_name": region} if region else {}),
     )
 
 

@@ -80,7 +80,7 @@ def _says_none(exc: AwsError, words: str) -> bool:
 
 @dataclass(frozen=True)
 class ChangeSet:
-    """A change set this run created: its ARN, its stack's ID, and CREATE or UPDATE."""
+    """A change set this run created: its ARN, its stack's ID, and CREATE, UPDATE or IMPORT."""
 
     id: str
     stack_id: str
@@ -315,20 +315,28 @@ class Stack:
         tags: dict[str, str],
         kind: str,
         description: str = CHANGE_SET_DESCRIPTION,
+        resources_to_import: list[dict] | None = None,
     ) -> ChangeSet:
-        """Submit the change set ``name`` (chosen, and journaled, before the request is sent)."""
-        response = self._call(
-            "create_change_set",
-            StackName=self.name,
-            ChangeSetName=name,
-            ClientToken=name,  # a retry after a lost answer is this request, not a second change set
-            ChangeSetType=kind,
-            TemplateBody=template_body,
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            Capabilities=CAPABILITIES,
-            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-            Description=description,
-        )
+        """Submit the change set ``name`` (chosen, and journaled, before the request is sent).
+
+        ``kind`` IMPORT takes ``resources_to_import`` (``ResourcesToImport``) into the stack.
+        """
+        request = {
+            "StackName": self.name,
+            "ChangeSetName": name,
+            "ClientToken": name,  # a retry after a lost answer is this request, not a second change set
+            "ChangeSetType": kind,
+            "TemplateBody": template_body,
+            "Capabilities": CAPABILITIES,
+            "Description": description,
+        }
+        if parameters:
+            request["Parameters"] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+        if tags:  # none for an import: it may not change the stack's tags
+            request["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+        if resources_to_import:
+            request["ResourcesToImport"] = resources_to_import
+        response = self._call("create_change_set", **request)
         return ChangeSet(response["Id"], response.get("StackId", ""), kind)
 
     def wait_for_change_set(self, change_set_id: str) -> ChangeSetReady:

@@ -177,39 +177,54 @@ def change_set_name(ctx: Ctx) -> str:
     return f"arda-mail-{ctx.clock.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-def create_change_set(ctx: Ctx, body: str, parameters: dict[str, str], state: StackState, owner: Owner) -> Created:
-    """Step 9: journal the change set by name, then submit it; the journal deletes it unless executed or kept."""
+def create_change_set(
+    ctx: Ctx,
+    body: str,
+    parameters: dict[str, str],
+    state: StackState,
+    owner: Owner,
+    *,
+    imports: list[dict] | None = None,
+) -> Created:
+    """Step 9: journal the change set by name, then submit it; the journal deletes it unless executed or kept.
+
+    With ``imports`` (``ResourcesToImport``) it is an IMPORT change set (an adoption): no stack tags,
+    which an import may not change; a new stack's tags come with the update after it.
+    """
     name = change_set_name(ctx)
     region, stack = ctx.target.region, ctx.target.stack
+    kind = "IMPORT" if imports else state.kind
+    new_stack = state.kind == "CREATE"  # the change set makes a REVIEW_IN_PROGRESS stack to remove with it
+    tags = {} if imports else stack_tags(ctx.target.config)
     by_hand = f"aws cloudformation delete-change-set --change-set-name {name} --stack-name {stack} --region {region}"
-    if state.kind == "CREATE":
+    if new_stack:
         by_hand += (
             f" and aws cloudformation delete-stack --stack-name {stack} --region {region} "
             "(only while it is REVIEW_IN_PROGRESS)"
         )
     with ctx.journal.making(
         f"change set {name}",
-        undo=lambda: discard(ctx, name, state.kind),
+        undo=lambda: discard(ctx, name, new_stack),
         undone="the change set was deleted, nothing executed",
         absent="no change set was made (or it is gone), nothing executed",
         manual=f"nothing executed, but the change set could not be deleted: remove it with: {by_hand}",
     ) as entry:
         change_set = ctx.stack.create_change_set(
-            name, body, parameters, stack_tags(ctx.target.config), state.kind, owner.description()
+            name, body, parameters, tags, kind, owner.description(), resources_to_import=imports
         )
     entry.what = f"change set {change_set.id}"
-    entry.undo = lambda: discard(ctx, change_set.id, state.kind)  # by its ARN, now that AWS said it
+    entry.undo = lambda: discard(ctx, change_set.id, new_stack)  # by its ARN, now that AWS said it
     return Created(change_set, entry)
 
 
-def discard(ctx: Ctx, name: str, kind: str) -> bool:
-    """Delete a change set that will not run, and the empty stack a CREATE made; whether anything was there.
+def discard(ctx: Ctx, name: str, new_stack: bool) -> bool:
+    """Delete a change set that will not run, and the empty stack it made; whether anything was there.
 
     Asked of CloudFormation by the change set's name and the stack's name, which this run
     chose before it asked for either: the change set may never have been made, or be gone.
     """
     removed = ctx.stack.delete_change_set(name)
-    if kind == "CREATE":
+    if new_stack:
         removed = ctx.stack.delete_review_stack() or removed
     return removed
 

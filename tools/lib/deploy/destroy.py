@@ -13,15 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from templates.partition_email import R_WEBHOOK_SECRET, R_ZONE
-from tools.lib.aws.cloudformation import Stack
 from tools.lib.aws.errors import AwsError
-from tools.lib.delegation import delegated_name_servers
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.execute import report_failure
 from tools.lib.deploy.guards import check_account
 from tools.lib.deploy.outcomes import DeployFailed, FollowTimeout
 from tools.lib.deploy.protections import lift_termination_protection
-from tools.lib.deploy.state import purge_command, tagged_as_partition, zone_problem
+from tools.lib.deploy.retained import Retained, find_orphans, refuse_claimed, secret_problem, zone_problem
+from tools.lib.deploy.state import purge_command
 from tools.lib.errors import NotDone, Refused
 from tools.lib.plan.template import parse_template
 from tools.lib.prompt import ask
@@ -137,22 +136,6 @@ def deletion_sentence(ctx: Ctx, stack_id: str, watch: str) -> str:
     return f"the stack {ctx.target.stack} is {status}: see its events with: {watch}"
 
 
-@dataclass(frozen=True)
-class Retained:
-    """What the partition's stacks retained: hosted zone IDs and webhook secret ARNs, identity checked."""
-
-    zones: list[str] = field(default_factory=list)
-    secrets: list[str] = field(default_factory=list)
-
-    def describe(self) -> str:
-        parts = [f"hosted zone {z}" for z in self.zones] + [f"webhook secret {s}" for s in self.secrets]
-        return ", ".join(parts) or "nothing retained"
-
-    def to_dict(self) -> dict:
-        """``{}`` when nothing is retained, as the JSON document has always said."""
-        return {"zones": self.zones, "webhook_secrets": self.secrets} if self.zones or self.secrets else {}
-
-
 def refuse_imported(ctx: Ctx, stack: dict) -> None:
     """CloudFormation cannot delete a stack whose exports others import: refuse before touching anything."""
     used = ctx.stack.importers(stack)
@@ -185,72 +168,6 @@ def purge_orphans(ctx: Ctx, opts: DestroyOptions) -> Teardown:
     return Teardown("purged", Retained())
 
 
-def refuse_claimed(ctx: Ctx, zones: list[str], *, resolver: str | None = None, elsewhere_only: bool = False) -> None:
-    """Before a purge deletes a zone: nothing may still use it, or the purge refuses and says why.
-
-    No stack of the partition may live in any enabled region of the account (a region
-    changed in the instance config leaves the stack where it was), no stack may export the
-    zone's ID, and (``elsewhere_only`` False: no stack of ours just removed the delegation)
-    the parent must not delegate the domain to the zone's name servers, asked of DNS as
-    verify asks; DNS that cannot answer is a refusal too.
-    """
-    if not zones:
-        return
-    reasons = _stacks_claiming(ctx, zones, skip_region=ctx.target.region if elsewhere_only else None)
-    if not elsewhere_only:
-        reasons += _delegations(ctx, zones, resolver)
-    if reasons:
-        raise Refused(
-            f"{ctx.target.stack}: refusing to purge: {'; '.join(reasons)}; deleting the zone now would leave what "
-            "uses it pointing at nothing (a dangling delegation); take that down first (or point the instance "
-            "config at the region it lives in), then rerun; nothing was deleted"
-        )
-
-
-def _enabled_regions(ctx: Ctx) -> list[str]:
-    return sorted(r["RegionName"] for r in ctx.aws.call("ec2", "describe_regions")["Regions"])
-
-
-def _stacks_claiming(ctx: Ctx, zones: list[str], *, skip_region: str | None) -> list[str]:
-    """A stack of the partition in any enabled region, and any export naming one of ``zones``."""
-    reasons = []
-    for region in _enabled_regions(ctx):
-        there = Stack(ctx.aws, ctx.target.stack, region=region)
-        if region != skip_region:
-            found = there.describe()
-            if found and found["StackStatus"] != "DELETE_COMPLETE":
-                reasons.append(f"the stack {ctx.target.stack} lives in {region} ({found['StackStatus']})")
-        exports = there.account_exports()
-        reasons += [
-            f"{e['Name']} of {e.get('ExportingStackId', '?')} ({region}) names hosted zone {e['Value']}"
-            for e in exports
-            if e.get("Value") in zones and region != skip_region
-        ]
-    return reasons
-
-
-def _delegations(ctx: Ctx, zones: list[str], resolver: str | None) -> list[str]:
-    """Each zone the parent still delegates the domain to (as DNS answers), or DNS's failure to say."""
-    domain, parent = ctx.target.config.mail_domain, ctx.target.config.infrastructure.parent_zone_name
-    delegated = delegated_name_servers(domain, resolver)
-    asked = resolver or "the system resolver"
-    if delegated is None:
-        return [
-            f"DNS ({asked}) could not say whether {parent} still delegates {domain}: a check that cannot answer "
-            "never clears the way (rerun with a resolver that answers: --resolver IP[:PORT])"
-        ]
-    reasons = []
-    for zone_id in zones:
-        zone = ctx.aws.call("route53", "get_hosted_zone", Id=zone_id)
-        servers = {n.lower().rstrip(".") for n in zone.get("DelegationSet", {}).get("NameServers", [])}
-        if delegated & servers:
-            reasons.append(
-                f"{parent} still delegates {domain} to hosted zone {zone_id}'s name servers "
-                f"({', '.join(sorted(delegated & servers))}, asked of {asked}): a live partition uses it"
-            )
-    return reasons
-
-
 def identify(ctx: Ctx, resources: list[dict]) -> Retained:
     """The stack's retained zone and secret by the physical IDs the stack recorded, each checked to be this
     partition's (name and tags): a rewritten output cannot point the purge at anything else."""
@@ -275,50 +192,6 @@ def _physical_ids(resources: list[dict]) -> tuple[list[str], list[str]]:
         ]
 
     return of(R_ZONE), of(R_WEBHOOK_SECRET)
-
-
-def secret_problem(ctx: Ctx, arn: str) -> str | None:
-    """Why ``arn`` is not this partition's webhook secret, or None."""
-    parts = arn.split(":")
-    if (
-        len(parts) < 7
-        or parts[2] != "secretsmanager"
-        or parts[3] != ctx.target.region
-        or parts[4] != ctx.target.account
-    ):
-        return f"{arn} is not a secret of account {ctx.target.account} in {ctx.target.region}"
-    secret = ctx.aws.call("secretsmanager", "describe_secret", SecretId=arn)
-    tags = {t["Key"]: t["Value"] for t in secret.get("Tags") or []}
-    if not tagged_as_partition(ctx, tags) or ctx.target.config.mail_domain not in str(secret.get("Description", "")):
-        return f"secret {arn} is not tagged and described as the webhook secret of {ctx.target.config.mail_domain}"
-    return None
-
-
-def find_orphans(ctx: Ctx) -> Retained:
-    """Zones named like the partition's and webhook secrets tagged as its, that no stack holds any more."""
-    domain = ctx.target.config.mail_domain
-    zones = []
-    listed = ctx.aws.call("route53", "list_hosted_zones_by_name", DNSName=domain, MaxItems="100")["HostedZones"]
-    for zone in listed:
-        if zone["Name"].lower().rstrip(".") == domain and zone_problem(ctx, zone["Id"]) is None:
-            zones.append(zone["Id"].split("/")[-1])
-    secrets = []
-    partition = ctx.target.config.partition.value
-    listed_secrets = ctx.aws.items(
-        "secretsmanager",
-        "list_secrets",
-        "SecretList",
-        Filters=[{"Key": "tag-key", "Values": ["arda:partition"]}, {"Key": "tag-value", "Values": [partition]}],
-    )
-    candidates = [s for s in listed_secrets if not s.get("DeletedDate")]
-    for candidate in candidates:
-        # ListSecrets shows each secret's tags: one of another infrastructure is not even
-        # described (the documented policy lets the operator describe only its own).
-        if not tagged_as_partition(ctx, {t["Key"]: t["Value"] for t in candidate.get("Tags") or []}):
-            continue
-        if secret_problem(ctx, candidate["ARN"]) is None:
-            secrets.append(candidate["ARN"])
-    return Retained(zones, secrets)
 
 
 def show_fates(ctx: Ctx, stack: dict) -> tuple[list[dict], list[dict]]:

@@ -19,7 +19,7 @@ from tools.lib.deploy.outcomes import DeployFailed, FollowTimeout
 from tools.lib.deploy.protections import missing_protections, protect
 
 LOG = logging.getLogger(__name__)
-SUCCESS = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+SUCCESS = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE")
 
 
 def execute(ctx: Ctx, created: Created) -> dict:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from templates.partition_email import DKIM_SLOT_NUMBERS
 from tools.lib.aws.cloudformation import exports
+from tools.lib.deploy.adoption import Adoption, created_after, find_adoption, import_template, show_adoption
 from tools.lib.deploy.changeset import (
     Created,
     check_change_set_account,
@@ -38,15 +40,7 @@ from tools.lib.deploy.review import (
     gate_iam,
     show_changes,
 )
-from tools.lib.deploy.state import (
-    Deployed,
-    StackState,
-    delete_failed_stack,
-    deployed_state,
-    examine_stack,
-    refuse_second_zone,
-    refuse_taken_secret_names,
-)
+from tools.lib.deploy.state import Deployed, StackState, delete_failed_stack, deployed_state, examine_stack
 from tools.lib.logger import Secret
 from tools.lib.plan.diff import RECORD_TYPE, Drift
 from tools.lib.plan.report import Plan
@@ -68,6 +62,7 @@ class Options:
     keep_change_set: bool = False
     outside_git: bool = False
     verbose: bool = False  # every property of added and removed resources too
+    resolver: str | None = None  # IP[:PORT]: who is asked whether the parent delegates a zone to adopt elsewhere
 
 
 @dataclass(frozen=True)
@@ -82,6 +77,7 @@ class Prepared:
     registration: Registration | None
     left_over: list[dict]  # change sets earlier runs left that no live run will execute (step 5)
     caller: str  # the AWS identity's ARN (step 2): named in the change set
+    adoption: Adoption = Adoption()  # what a creation adopts of what an earlier stack retained (step 5)
 
 
 def prepare(ctx: Ctx, opts: Options) -> Prepared:
@@ -91,14 +87,14 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
     body = committed_template(ctx)  # 4
     state = examine_stack(ctx, plan=opts.plan, delete_failed_stack=opts.delete_failed_stack)  # 5
     left_over = refuse_runs_in_flight(ctx, state, plan=opts.plan)
-    refuse_second_zone(ctx, state)
-    refuse_taken_secret_names(ctx, state)
+    adoption = find_adoption(ctx, state, opts.resolver)
     deployed = deployed_state(ctx, state)
     drift = check_drift(ctx, deployed, plan=opts.plan, overwrite=opts.overwrite_drift)
     token = resolve_token(ctx)  # 6
     lint(ctx, body)  # 7
     registration = register(ctx, token, read_only=opts.plan)  # 8
-    return Prepared(body, state, deployed, drift, token, registration, left_over, identity.get("Arn", ""))
+    caller = identity.get("Arn", "")
+    return Prepared(body, state, deployed, drift, token, registration, left_over, caller, adoption)
 
 
 def submit(ctx: Ctx, ready: Prepared, opts: Options) -> tuple[Created, dict[str, str]]:
@@ -113,6 +109,54 @@ def submit(ctx: Ctx, ready: Prepared, opts: Options) -> tuple[Created, dict[str,
     ctx.out.progress(f"{ctx.target.stack}: creating {'an' if state.kind == 'UPDATE' else 'a'} {state.kind} change set")
     owner = this_run(ready.caller, purpose(opts))
     return create_change_set(ctx, ready.body, parameters, state, owner), parameters
+
+
+def update_parameters(ctx: Ctx, ready: Prepared) -> dict[str, str]:
+    """The parameters the update after an adoption's import will have (every DKIM slot free before it)."""
+    free = [""] * len(DKIM_SLOT_NUMBERS)
+    return template_parameters(ready.token, ready.registration, free, ctx.target.stack)
+
+
+def submit_import(ctx: Ctx, ready: Prepared, opts: Options) -> Created:
+    """Step 9 of an adoption: stale change sets cleaned, the IMPORT change set created (the adopted resources only)."""
+    state = delete_failed_stack(ctx, ready.state) if ready.state.recreate else ready.state
+    if not opts.plan and not ready.state.recreate:
+        clean_left_over_change_sets(ctx, ready.left_over, keep=opts.keep_change_set)
+    ctx.out.progress(f"{ctx.target.stack}: creating an IMPORT change set: adopting {ready.adoption.describe()}")
+    body = import_template(ready.body, ready.adoption, ctx.target.stack)
+    owner = this_run(ready.caller, purpose(opts))
+    return create_change_set(ctx, body, {}, state, owner, imports=ready.adoption.resources_to_import())
+
+
+def adopt(ctx: Ctx, ready: Prepared, opts: Options, record: Plan) -> tuple[Prepared, Created]:
+    """Steps 9-11 of an adoption's import: shown, confirmed, executed, followed, protected; then what steps 5-8
+    find of the stack it made, for the update that brings the rest back (the same run, nothing asked again).
+
+    Until that update has run, the run's last line says the rest of the stack is not back and how to bring it.
+    """
+    created = submit_import(ctx, ready, opts)  # 9
+    record.change_set = created.change_set.id
+    changes = wait_for_changes(ctx, created) or []  # 10
+    added = created_after(ready.body, ready.adoption, update_parameters(ctx, ready), ctx.target.stack)
+    show_adoption(ctx, ready.adoption, changes, added)
+    record.adoption = ready.adoption.to_dict() | {
+        "import_change_set": created.change_set.id,
+        "created_after": added,
+        "imported": False,
+    }
+    confirm(ctx, created, assume_yes=opts.assume_yes, is_tty=opts.is_tty)  # 11
+    check_change_set_account(ctx, created.change_set)
+    execute(ctx, created)
+    record.adoption["imported"] = True
+    created.entry.done = (
+        f"adopted {ready.adoption.describe()} (IMPORT_COMPLETE); the rest of the stack is not back yet: run "
+        f"{ctx.target.rerun} --yes"
+    )
+    state = examine_stack(ctx, plan=False, delete_failed_stack=False)
+    deployed = deployed_state(ctx, state)
+    return Prepared(
+        ready.body, state, deployed, DriftCheck(), ready.token, ready.registration, [], ready.caller
+    ), created
 
 
 def purpose(opts: Options) -> str:
@@ -133,6 +177,8 @@ def plan(ctx: Ctx, opts: Options, record: Plan) -> str:
     record.drift = list(ready.drift.records)
     if ready.registration is None:
         record.after_registration = list(ADDED_BY_REGISTRATION)
+    if ready.adoption:
+        return plan_adoption(ctx, ready, opts, record)
     created, parameters = submit(ctx, ready, opts)  # 9
     record.change_set = created.change_set.id
     changes = wait_for_changes(ctx, created)  # 10
@@ -158,6 +204,24 @@ def plan(ctx: Ctx, opts: Options, record: Plan) -> str:
     return "planned"
 
 
+def plan_adoption(ctx: Ctx, ready: Prepared, opts: Options, record: Plan) -> str:
+    """A plan of an adoption: the IMPORT change set CloudFormation accepts (shown, then deleted), and what the
+    update after it adds. The update's own change set cannot be made before the import ran."""
+    created = submit_import(ctx, ready, opts)  # 9
+    record.change_set = created.change_set.id
+    changes = wait_for_changes(ctx, created) or []  # 10
+    record.changes = change_rows(changes)
+    added = created_after(ready.body, ready.adoption, update_parameters(ctx, ready), ctx.target.stack)
+    show_adoption(ctx, ready.adoption, changes, added)
+    record.adoption = ready.adoption.to_dict() | {"import_change_set": created.change_set.id, "created_after": added}
+    ctx.journal.undo(created.entry)
+    ctx.out.result(
+        f"{ctx.target.stack}: plan only; IMPORT change set deleted, nothing executed; a deploy adopts "
+        f"{ready.adoption.describe()}, then adds {len(added)} resource(s) with an update"
+    )
+    return "planned"
+
+
 def say_what_a_deploy_would_do(ctx: Ctx, drift: list[Drift]) -> None:
     """After a plan that found drift: the deploy of this plan would be refused, and what would get it through."""
     if not drift:
@@ -175,9 +239,16 @@ def say_what_a_deploy_would_do(ctx: Ctx, drift: list[Drift]) -> None:
 
 
 def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
-    """Steps 2-11: guards, token, lint, Postmark, change set, review, execute. The outcome (``record``: see plan)."""
+    """Steps 2-11: guards, token, lint, Postmark, change set, review, execute. The outcome (``record``: see plan).
+
+    An adoption runs 9-11 twice: the import of what was retained, then the update that brings the rest back.
+    """
     ready = prepare(ctx, opts)
     record.drift = list(ready.drift.records)
+    imported = None
+    if ready.adoption:
+        adoption = ready.adoption
+        ready, imported = adopt(ctx, ready, opts, record)
     created, parameters = submit(ctx, ready, opts)  # 9
     record.change_set = created.change_set.id
     changes = wait_for_changes(ctx, created)  # 10
@@ -191,7 +262,7 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
             repair_drift(ctx, ready.deployed, record.drift)
         if ready.state.running:
             protect(ctx, ready.state.running)
-        return "no-changes"
+        return "no-changes"  # never after an adoption: its update adds the rest of the stack
     show_changes(ctx, changes)
     record.changes = change_rows(changes)
     review = describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
@@ -205,4 +276,6 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
         repair_drift(ctx, ready.deployed, record.drift)
     settled = execute(ctx, created)
     record.exports = dict(exports(settled))
+    if imported is not None:
+        imported.entry.done = f"adopted {adoption.describe()} (IMPORT_COMPLETE)"
     return "deployed"

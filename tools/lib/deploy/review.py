@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from templates.partition_email import O_TOKEN_SECRET, P_TOKEN
 from tools.lib.aws.cloudformation import ResourceChange
 from tools.lib.aws.errors import AwsError
+from tools.lib.deploy.adoption import only_adopted
 from tools.lib.deploy.changeset import Created
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.state import Deployed, masked
@@ -132,7 +133,7 @@ def gate_iam(ctx: Ctx, deployed: Deployed, widening: list[IamWidening], *, is_tt
     A creation grants everything anew and was reviewed whole with its pull request:
     the table shows its grants, the gate guards changes to a running partition.
     """
-    if not deployed.template or not widening or allow:
+    if not deployed.template or only_adopted(deployed.template) or not widening or allow:
         return
     stack = ctx.target.stack
     if not is_tty:

@@ -13,10 +13,7 @@ from dataclasses import dataclass, field
 
 from templates.partition_email import (
     DKIM_SLOT_NUMBERS,
-    TOKEN_SECRET_NAME,
-    WEBHOOK_SECRET_NAME,
     dkim_selector_parameter,
-    secret_name,
 )
 from tools.lib.aws.cloudformation import outputs, parameter_values
 from tools.lib.deploy.context import Ctx
@@ -154,103 +151,3 @@ def purge_command(ctx: Ctx, resolver: str | None) -> str:
     """The command that finishes a purge, with the run's --resolver (in a rehearsal world, the world's)."""
     resolver = resolver or rehearsal_resolver()
     return f"{ctx.target.rerun} --destroy --purge-retained" + (f" --resolver {resolver}" if resolver else "")
-
-
-def refuse_second_zone(ctx: Ctx, state: StackState) -> None:
-    """A first creation when the account already holds a public zone of the mail domain: refuse.
-
-    Route 53 allows two zones of one name; the new stack's zone would take the
-    delegation and every tenant record in the old one would be orphaned silently.
-    The usual cause: a ``--destroy`` that retained the zone (DeletionPolicy Retain).
-    """
-    if state.kind != "CREATE":
-        return
-    config, stack = ctx.target.config, ctx.target.stack
-    domain = config.mail_domain
-    listed = ctx.aws.call("route53", "list_hosted_zones_by_name", DNSName=domain, MaxItems="100")["HostedZones"]
-    zones = [
-        z for z in listed if z["Name"].lower().rstrip(".") == domain and not z.get("Config", {}).get("PrivateZone")
-    ]
-    if not zones:
-        return
-    zone_id = zones[0]["Id"].split("/")[-1]
-    if zone_problem(ctx, zone_id) is None:  # the purge's own test: this partition's zone
-        whose = "tagged as this partition's: retained by an earlier stack"
-        remedy = f"remove it (and its records) with: {purge_command(ctx, None)}, then rerun"
-    else:
-        whose = "not made by this tool"
-        remedy = (
-            f"find out what it serves, then delete it (aws route53 delete-hosted-zone --id {zone_id}) or rename "
-            "the partition's mail domain, then rerun"
-        )
-    raise Refused(
-        f"{stack}: refusing to create the stack: account {ctx.target.account} already holds the public hosted zone "
-        f"{domain} ({zone_id}, {whose}); a second zone of that name would take the delegation and orphan the "
-        f"records of the first; {remedy}; nothing was changed"
-    )
-
-
-def refuse_taken_secret_names(ctx: Ctx, state: StackState) -> None:
-    """A first creation while a secret holds one of the stack's secret names: refuse (CREATE would fail).
-
-    Secrets Manager keeps a deleted secret's name through its recovery window (7 to 30 days, "Delete
-    an AWS Secrets Manager secret"), and a retained webhook secret keeps it for good; CloudFormation's
-    create would then fail half-way. Say which secret holds the name and what frees it.
-    """
-    if state.kind != "CREATE":
-        return
-    stack = ctx.target.stack
-    names = {secret_name(stack, name) for name in (TOKEN_SECRET_NAME, WEBHOOK_SECRET_NAME)}
-    listed = ctx.aws.items(
-        "secretsmanager",
-        "list_secrets",
-        "SecretList",
-        Filters=[{"Key": "name", "Values": sorted(names)}],
-        IncludePlannedDeletion=True,
-    )
-    # The name filter matches prefixes; a secret holds a name only when it is exactly that name.
-    for found in sorted((s for s in listed if s.get("Name") in names), key=lambda s: s["Name"]):
-        full = found["Name"]
-        arn = found["ARN"]
-        if found.get("DeletedDate"):
-            held = (
-                f"was deleted with a recovery window ({found['DeletedDate']:%Y-%m-%d}) and keeps its name until the "
-                "window ends"
-            )
-            remedy = (
-                f"restore it (aws secretsmanager restore-secret --secret-id {arn}) if it is still wanted, or free "
-                f"the name now (aws secretsmanager delete-secret --secret-id {arn} --force-delete-without-recovery)"
-            )
-        else:
-            held = "exists outside any stack (retained by an earlier one)"
-            remedy = (
-                f"remove it with {purge_command(ctx, None)} and free its name "
-                f"(aws secretsmanager delete-secret --secret-id {arn} --force-delete-without-recovery)"
-            )
-        raise Refused(
-            f"{stack}: refusing to create the stack: the secret {full} ({arn}) {held}, and the stack's secret of that "
-            f"name could not be created; {remedy}, then rerun; nothing was changed"
-        )
-
-
-def tagged_as_partition(ctx: Ctx, tags: dict[str, str]) -> bool:
-    """Whether ``tags`` (key → value) say the resource is this partition's (arda:infrastructure, arda:partition)."""
-    config = ctx.target.config
-    return tags.get("arda:infrastructure") == config.infrastructure.name and tags.get("arda:partition") == (
-        config.partition.value
-    )
-
-
-def zone_problem(ctx: Ctx, zone_id: str) -> str | None:
-    """Why hosted zone ``zone_id`` is not this partition's mail zone, or None."""
-    domain = ctx.target.config.mail_domain
-    zone = ctx.aws.call("route53", "get_hosted_zone", Id=zone_id)["HostedZone"]
-    listed = ctx.aws.call(
-        "route53", "list_tags_for_resource", ResourceType="hostedzone", ResourceId=zone_id.split("/")[-1]
-    )
-    tags = {t["Key"]: t["Value"] for t in listed.get("ResourceTagSet", {}).get("Tags", [])}
-    if zone["Name"].lower().rstrip(".") != domain or zone.get("Config", {}).get("PrivateZone"):
-        return f"hosted zone {zone_id} is {zone['Name']}, not the public zone {domain}"
-    if not tagged_as_partition(ctx, tags):
-        return f"hosted zone {zone_id} is not tagged as {ctx.target.config.infrastructure.name}'s {domain}"
-    return None

@@ -27,6 +27,7 @@ class Plan:
     change_set: str = ""
     after_registration: list[str] = field(default_factory=list)  # a plan before Postmark registered the domain
     exports: dict[str, str] | None = None  # after a deploy that settled
+    adoption: dict | None = None  # what a creation adopts of what an earlier stack retained (deploy/adoption.py)
 
     def to_dict(self) -> dict:
         """A JSON-ready view (``--json``)."""
@@ -44,6 +45,8 @@ class Plan:
             found["after_registration"] = list(self.after_registration)
         if self.exports is not None:
             found["exports"] = dict(self.exports)
+        if self.adoption:
+            found["adoption"] = dict(self.adoption)
         return found
 
 
@@ -70,6 +73,23 @@ def markdown(plan: Plan) -> str:
     )
     if plan.drift_note:
         lines += ["", markdown_text(plan.drift_note)]
+    if plan.adoption:
+        adoption = plan.adoption
+        rows = []
+        if "zone" in adoption:
+            zone = adoption["zone"]
+            kept = f"{zone['records']} record set(s); name servers kept: {', '.join(zone['name_servers'])}"
+            rows.append(["MailHostedZone", "AWS::Route53::HostedZone", zone["id"], kept])
+        if "webhook_secret" in adoption:
+            rows.append(["WebhookSecret", "AWS::SecretsManager::Secret", adoption["webhook_secret"]["arn"], "kept"])
+        lines += _section(
+            "Adoption (an IMPORT change set first; an update then adds the rest)",
+            ["logical ID", "type", "identifier", "what stays"],
+            rows,
+            "Nothing adopted.",
+        )
+        after = adoption.get("created_after") or []
+        lines += ["", markdown_text(f"Then added by the update: {', '.join(after)}.")]
     lines += _section(
         "Changes",
         ["action", "logical ID", "type", "replacement"],

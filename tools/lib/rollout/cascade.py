@@ -232,7 +232,9 @@ class Rollout:
         ended = self.step(record, "pre-flight", [*deploy, "--preflight", "--json"])
         if ended.returncode != 0:
             self.fail(record, "pre-flight", ended, record.preflight)
-        ended = self.step(record, "plan", [*deploy, "--plan", "--json"])
+        # The plan and the deploy ask DNS only to adopt a retained zone: the rollout's --resolver then.
+        adopting = ["--resolver", self.settings.resolver] if self.settings.resolver else []
+        ended = self.step(record, "plan", [*deploy, "--plan", "--json", *adopting])
         if ended.returncode != 0:
             self.fail(record, "plan", ended)
         if record.plan.get("drift"):
@@ -240,7 +242,7 @@ class Rollout:
         if record.plan.get("changes"):
             # What it executed and the changes AWS listed for it come from its own document (Record.deployed):
             # another run may have deployed between the plan and this step.
-            ended = self.step(record, "deploy", [*deploy, "--yes", "--json"])
+            ended = self.step(record, "deploy", [*deploy, "--yes", "--json", *adopting])
             if ended.returncode != 0:
                 self.fail(record, "deploy", ended)
         else:

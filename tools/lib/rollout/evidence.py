@@ -47,6 +47,7 @@ class Record:
     change_set: str = ""
     executed: bool | None = False
     changes_deployed: list[dict] = field(default_factory=list)
+    adopted: dict = field(default_factory=dict)  # what the deploy step adopted of what a destroy retained
 
     @classmethod
     def of(cls, config: PartitionConfig) -> Record:
@@ -99,6 +100,9 @@ class Record:
         self.executed = executed
         self.change_set = "" if executed is False else change_set
         self.changes_deployed = [] if executed is False else list(document.get("changes") or [])
+        adoption = document.get("adoption") or {}
+        if adoption.get("imported") is True:
+            self.adopted = {key: adoption[key] for key in ("zone", "webhook_secret") if key in adoption}
 
 
 class Evidence:
@@ -121,6 +125,7 @@ class Evidence:
             "change_set": record.change_set,
             "executed": record.executed,
             "changes_deployed": record.changes_deployed,
+            "adopted": record.adopted,
             "plan": record.plan,
             "exports": record.exports,
             "preflight": record.preflight,
@@ -182,6 +187,18 @@ def markdown(document: dict, *, shareable: bool = False) -> str:
         else:
             said = md(change_set) if executed else f"(none: {why_none})"
         lines.append(f"- Change set executed: {said}")
+    adopted = document.get("adopted") or {}
+    if adopted:
+        kept = []
+        if "zone" in adopted:
+            zone = adopted["zone"]
+            kept.append(
+                f"hosted zone {md(zone['id'])} with its name servers ({', '.join(map(md, zone['name_servers']))}) "
+                "and records"
+            )
+        if "webhook_secret" in adopted:
+            kept.append("the webhook secret" if shareable else f"webhook secret {md(adopted['webhook_secret']['arn'])}")
+        lines.append(f"- Adopted (retained by an earlier stack, kept): {'; '.join(kept)}")
     lines += [f"- Tool: {md(document['tool']['version'])} at commit {md(document['tool']['commit'])}",
               f"- Written: {md(document['written_at'])}", "", "## Verification", ""]  # fmt: skip
     if checks:
