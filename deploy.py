@@ -168,8 +168,7 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
             f"--region must be the instance config's region {target.region!r} for {target.stack}, got: {args.region!r}"
         )
     if args.dry_run:
-        dry_run(target, checkout, run.out)
-        run.out.document["outcome"] = "dry-run"
+        run.out.document.update(steps=dry_run(target, checkout, run.out), outcome="dry-run")
         return Exit.OK
     linter = Linter(target.region, None if args.preflight or args.destroy else start_lint(target, checkout))
     run.resources.callback(linter.cancel)
@@ -189,10 +188,11 @@ def run_deploy(run: frame.Run, checkout: Checkout, clock: Clock, services: Servi
     record = Plan(target=target_of(target.config))  # the reviewer's record: filled by the mode, printed here once
     try:
         if args.preflight:
-            passed = preflight(ctx)
-            run.out.document["outcome"] = "passed" if passed else "failed"
+            checks = preflight(ctx)
+            passed = all(c["status"] == "PASS" for c in checks)  # a row skipped is not a pass
+            run.out.document.update(checks=checks, outcome="passed" if passed else "failed")
             if not passed:
-                failed = [c["check"] for c in run.out.document.get("checks", []) if c.get("status") == "FAIL"]
+                failed = [c["check"] for c in checks if c["status"] == "FAIL"]
                 raise ArdaMailError(
                     f"{len(failed)} pre-flight check(s) failed: {', '.join(failed)}; each row above says why"
                 )

@@ -6,8 +6,9 @@ Two ways to run a command, one result type (``Completed``):
   a user gets (argument parsing, redaction, journal, exit codes), with the world's
   environment in ``os.environ`` and a ``FakeClock`` where the command waits:
   the fast default for behaviour tests;
-- ``deploy(env, ...)`` and ``tests.e2e.run_script`` run the real script as a
-  subprocess: where real argv, exit codes, signals and stdout bytes are the point.
+- ``deploy(env, ...)`` (and ``start``/``run`` in ``tests/e2e/test_cli_contract.py``) run
+  the real script as a subprocess: where real argv, exit codes, signals and stdout bytes
+  are the point.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 In the spirit of aws-cli's test_deployer.py. Every step runs for real; only what
 lies outside AWS is handed in through ``Services`` (the token, Postmark, cfn-lint,
 git), and STS, CloudFormation and Secrets Manager are stubbed with expected
-parameters. Nothing is monkeypatched: the pipeline's steps are functions handed
-their clients, so the test hands them stubs.
+parameters. The pipeline's steps are functions handed their clients (the AWS layer over
+stubbed clients, ``tests/fake_aws.py``), so the test hands them stubs. Four tests patch
+one thing each where no seam is worth having: the inline template limit, the terminal's
+stdin, and the confirmation step (interrupted, or the account a change set names).
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from tools.lib.deploy.context import Checkout, Target
 from tools.lib.deploy.steps import STEPS
 from tools.lib.output import Sink
 from tools.lib.postmark_client import resolve_base_url
-from tools.lib.targets import target_of
 
 
 def step_details(target: Target, checkout: Checkout) -> dict[str, str]:
@@ -37,13 +36,10 @@ def step_details(target: Target, checkout: Checkout) -> dict[str, str]:
     }
 
 
-def dry_run(target: Target, checkout: Checkout, out: Sink) -> None:
-    """Print the target and each step with what it would do."""
+def dry_run(target: Target, checkout: Checkout, out: Sink) -> list[dict]:
+    """Print the target and each step with what it would do; the steps, for the JSON document."""
     details = step_details(target, checkout)
     out.result(target.describe())
     for step in STEPS:
         out.result(f"{step.number}. {step.name}: {details[step.name]}")
-    out.document["target"] = target_of(target.config)
-    out.document["steps"] = [
-        {"number": s.number, "name": s.name, "does": s.does, "here": details[s.name]} for s in STEPS
-    ]
+    return [{"number": s.number, "name": s.name, "does": s.does, "here": details[s.name]} for s in STEPS]

@@ -260,8 +260,8 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
         if opts.overwrite_drift and record.drift:
             confirm_repair(ctx, record.drift, assume_yes=opts.assume_yes, is_tty=opts.is_tty)
             repair_drift(ctx, ready.deployed, record.drift)
-        if ready.state.running:
-            protect(ctx, ready.state.running)
+        if ready.state.updated:
+            protect(ctx, ready.state.updated)
         return "no-changes"  # never after an adoption: its update adds the rest of the stack
     show_changes(ctx, changes)
     record.changes = change_rows(changes)

@@ -102,8 +102,8 @@ def permission_rows(ctx: Ctx, identity: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-def preflight(ctx: Ctx) -> bool:
-    """The pre-flight table (printed, and in the JSON document); True when every row passed."""
+def preflight(ctx: Ctx) -> list[dict[str, str]]:
+    """The pre-flight table, printed; its rows (``check``, ``status``, ``detail``) for the JSON document."""
     rows: list[tuple[str, str, str]] = []
     token = identity = None
     try:
@@ -132,5 +132,4 @@ def preflight(ctx: Ctx) -> bool:
         except ArdaMailError as exc:
             rows.append(("Postmark token", "FAIL", str(exc)))
     ctx.out.table(f"{ctx.target.stack}: pre-flight", [("CHECK", "RESULT", "DETAIL"), *rows])
-    ctx.out.document["checks"] = [{"check": c, "status": s, "detail": d} for c, s, d in rows]
-    return all(status == "PASS" for _, status, _ in rows)
+    return [{"check": c, "status": s, "detail": d} for c, s, d in rows]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Literal
 
 from templates.partition_email import (
     DKIM_SLOT_NUMBERS,
@@ -46,11 +47,11 @@ class StackState:
     """What the deploy found: the described stack (None: there is none), and what it will do with it."""
 
     existing: dict | None
-    kind: str  # CREATE or UPDATE
+    kind: Literal["CREATE", "UPDATE"]  # the change set's ChangeSetType (an adoption's IMPORT comes first)
     recreate: bool = False  # a ROLLBACK_COMPLETE stack to delete before creating it again
 
     @property
-    def running(self) -> dict | None:
+    def updated(self) -> dict | None:
         """The stack an UPDATE changes (None for a CREATE)."""
         return self.existing if self.kind == "UPDATE" else None
 
@@ -60,7 +61,7 @@ class StackState:
 
     def dkim_selectors(self) -> list[str]:
         """The selector each DKIM slot holds in the running stack ("" for an empty slot, or for a new stack)."""
-        values = parameter_values(self.running)
+        values = parameter_values(self.updated)
         return [values.get(dkim_selector_parameter(slot), "") for slot in DKIM_SLOT_NUMBERS]
 
 
@@ -105,7 +106,7 @@ def _state_refusal(name: str, status: str) -> str:
 
 def deployed_state(ctx: Ctx, state: StackState) -> Deployed:
     """The running stack's deployed template and parameters (NoEcho values masked: nothing downstream shows them)."""
-    stack = state.running
+    stack = state.updated
     if stack is None:
         return Deployed()
     body = ctx.stack.template_body(stack["StackId"])
