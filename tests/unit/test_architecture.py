@@ -346,3 +346,14 @@ def test_nothing_prints_and_logging_is_for_debug_only():
             elif called.startswith(("sys.stdout.", "sys.stderr.")) and module_name(path) not in STREAM_WRITERS:
                 offenders.append(f"{module_name(path)}:{node.lineno}: {called}(")
     assert offenders == []
+
+
+def test_no_deploy_step_writes_the_json_document():
+    """Steps return what they found; deploy.py writes the document once (issue 30)."""
+    offenders = [
+        f"{module_name(p)}:{node.lineno}"
+        for p in files("tools/lib/deploy")
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr == "document"
+    ]
+    assert offenders == []
