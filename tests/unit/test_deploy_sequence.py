@@ -157,6 +157,7 @@ def make(aws, fakes: Fakes | None = None) -> Run:
         Journal(),
         services=fakes.services(),
         clock=clock.clock(),
+        side_by_side=1,  # the guards one after another, in step order: each Stubber expects its calls in order
     )
     return Run(ctx, out, clock, fakes, Plan())
 

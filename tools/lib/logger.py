@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from urllib.parse import quote, quote_plus
 
 REDACTED = "***"
@@ -59,6 +60,7 @@ class RedactionFilter(logging.Filter):
         super().__init__()
         self._secrets: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()  # a deploy's guards run side by side: one resolves the token
 
     def add(self, value: str) -> None:
         """Hide ``value`` from now on, in every encoded form this program may print it.
@@ -69,19 +71,23 @@ class RedactionFilter(logging.Filter):
         """
         if len(value) < 4:
             raise ValueError("refusing to register a secret shorter than 4 characters")
-        self._secrets.update(form for form in encoded_forms(value) if len(form) >= 4)
-        self._pattern = None
+        forms = {form for form in encoded_forms(value) if len(form) >= 4}
+        with self._lock:
+            self._secrets.update(forms)
+            self._pattern = None
 
     def reset(self) -> None:
         """Forget every secret: each command run starts with its own (the frame calls this)."""
-        self._secrets.clear()
-        self._pattern = None
+        with self._lock:
+            self._secrets.clear()
+            self._pattern = None
 
     def _compiled(self) -> re.Pattern[str] | None:
-        if self._pattern is None and self._secrets:
-            forms = sorted(self._secrets, key=len, reverse=True)  # longest first: no half-redacted form
-            self._pattern = re.compile("|".join(re.escape(form) for form in forms), re.IGNORECASE)
-        return self._pattern
+        with self._lock:
+            if self._pattern is None and self._secrets:
+                forms = sorted(self._secrets, key=len, reverse=True)  # longest first: no half-redacted form
+                self._pattern = re.compile("|".join(re.escape(form) for form in forms), re.IGNORECASE)
+            return self._pattern
 
     def redact(self, text: str) -> str:
         """``text`` with every registered secret replaced, whatever its case."""

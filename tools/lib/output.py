@@ -35,6 +35,7 @@ import json
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -121,16 +122,18 @@ class Sink:
         self._document_stream = document_stream
         self.document: dict = {}
         self.emitted = False
+        self._lock = threading.Lock()
 
     @property
     def human(self):
         """The stream for results: stdout, or stderr under ``--json`` (stdout is the document's)."""
         return self._human
 
-    @staticmethod
-    def _write(stream, text: str) -> None:
-        stream.write(redact(text) + "\n")
-        stream.flush()
+    def _write(self, stream, text: str) -> None:
+        line = redact(text) + "\n"
+        with self._lock:  # whole lines, also from a deploy's guards running side by side
+            stream.write(line)
+            stream.flush()
 
     def result(self, text: str = "") -> None:
         """One line of what the command found or did (redacted)."""

@@ -109,10 +109,14 @@ class Aws:
         """Each service's endpoint URL, as its client will call it (nothing is called)."""
         return {service: self._client(service).meta.endpoint_url for service in services}
 
+    def check_endpoints(self, config: PartitionConfig, verb: str, services: tuple[str, ...]) -> None:
+        """The account guard's first half: STS and ``services`` answer from one endpoint set. Calls nothing."""
+        refusing = f"{config.stack_name}: refusing to {verb}"
+        account.check_endpoints(self.endpoints(("sts", *services)), config.infrastructure.region, refusing)
+
     def check_account(self, config: PartitionConfig, verb: str, services: tuple[str, ...]) -> dict:
         """The account guard over STS and ``services``: one endpoint set, then the configured account; the
         caller's identity (see ``tools.lib.aws.account``)."""
-        refusing = f"{config.stack_name}: refusing to {verb}"
-        account.check_endpoints(self.endpoints(("sts", *services)), config.infrastructure.region, refusing)
+        self.check_endpoints(config, verb, services)
         identity = self.call("sts", "get_caller_identity")
-        return account.check_identity(identity, config, refusing)
+        return account.check_identity(identity, config, f"{config.stack_name}: refusing to {verb}")

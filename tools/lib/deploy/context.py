@@ -95,6 +95,7 @@ class Ctx:
     checkout: Checkout = field(default_factory=Checkout)
     clock: Clock = REAL
     follow_timeout_seconds: float = 3600.0
+    side_by_side: int = 5  # how many read-only guards run at once (1: one after another, in step order)
 
     @cached_property
     def stack(self) -> Stack:

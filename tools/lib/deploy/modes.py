@@ -11,9 +11,11 @@ return; no step reads it.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from templates.partition_email import DKIM_SLOT_NUMBERS
+from tools.lib.aws.account import DEPLOY_SERVICES
 from tools.lib.aws.cloudformation import exports
 from tools.lib.deploy.adoption import Adoption, created_after, find_adoption, import_template, show_adoption
 from tools.lib.deploy.changeset import (
@@ -81,19 +83,41 @@ class Prepared:
 
 
 def prepare(ctx: Ctx, opts: Options) -> Prepared:
-    """Steps 2-8: the read-only guards, then the token, cfn-lint's verdict and Postmark."""
-    identity = check_account(ctx)  # 2
-    check_committed(ctx, plan=opts.plan, outside_git=opts.outside_git)  # 3
-    body = committed_template(ctx)  # 4
-    state = examine_stack(ctx, plan=opts.plan, delete_failed_stack=opts.delete_failed_stack)  # 5
-    left_over = refuse_runs_in_flight(ctx, state, plan=opts.plan)
-    adoption = find_adoption(ctx, state, opts.resolver)
-    deployed = deployed_state(ctx, state)
-    drift = check_drift(ctx, deployed, plan=opts.plan, overwrite=opts.overwrite_drift)
+    """Steps 2-8: the read-only guards, then the token, cfn-lint's verdict and Postmark.
+
+    The read-only guards that do not depend on each other run side by side, as AWS's
+    latency makes worth it (each call is a round trip): steps 2-5 at once (the endpoint
+    check first: it calls nothing, and a split endpoint set must refuse before any call),
+    then what step 5's answer allows (the change sets in flight, what a creation adopts,
+    the deployed template and drift). Each answer is taken in step order, so the first
+    failing guard refuses, with its own sentence, as when they ran one after another.
+    The token (6) is resolved only once every guard passed: a refused deploy never reads
+    the secret (1Password may ask the operator to unlock it), and nothing changes before
+    step 8. ``ctx.side_by_side`` is how many at once (1: one after another, in step order).
+    """
+    ctx.aws.check_endpoints(ctx.target.config, "deploy", DEPLOY_SERVICES)
+    _ = ctx.stack  # made once here, before the threads share it
+    pool = ThreadPoolExecutor(max_workers=ctx.side_by_side, thread_name_prefix="guard")
+    try:
+        identity = pool.submit(check_account, ctx)  # 2
+        committed = pool.submit(check_committed, ctx, plan=opts.plan, outside_git=opts.outside_git)  # 3
+        template = pool.submit(committed_template, ctx)  # 4
+        examined = pool.submit(examine_stack, ctx, plan=opts.plan, delete_failed_stack=opts.delete_failed_stack)  # 5
+        caller = identity.result().get("Arn", "")
+        committed.result()
+        body = template.result()
+        state = examined.result()
+        in_flight = pool.submit(refuse_runs_in_flight, ctx, state, plan=opts.plan)
+        adopting = pool.submit(find_adoption, ctx, state, opts.resolver)
+        found = pool.submit(deployed_state, ctx, state)
+        drifting = pool.submit(lambda: check_drift(ctx, found.result(), plan=opts.plan, overwrite=opts.overwrite_drift))
+        left_over, adoption = in_flight.result(), adopting.result()
+        deployed, drift = found.result(), drifting.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a refusal or a signal does not wait for the others
     token = resolve_token(ctx)  # 6
     lint(ctx, body)  # 7
     registration = register(ctx, token, read_only=opts.plan)  # 8
-    caller = identity.get("Arn", "")
     return Prepared(body, state, deployed, drift, token, registration, left_over, caller, adoption)
 
 
