@@ -472,7 +472,7 @@ def test_every_call_costs_the_latency_and_concurrent_calls_overlap(cfn):
     assert LATENCY <= elapsed < 2 * LATENCY, "the two calls waited at the same time, not one after the other"
     together = CONTROLS.served[served:]
     assert [s.action for s in together] == ["DescribeStacks"] * 2
-    assert {s.caller for s in together} == {"Boto3"}
+    assert {(s.service, s.caller) for s in together} == {("cloudformation", "Boto3")}
     assert all(s.answered - s.arrived >= LATENCY for s in together)
     CONTROLS.latency_seconds = 0.0
     start = time.perf_counter()

@@ -70,7 +70,7 @@ def test_a_new_hold_releases_the_one_before_and_reset_releases_everything():
     controls.lose_answer.add("ExecuteChangeSet")
     controls.drift_check_fails["Function"] = "Internal Failure"
     controls.latency_seconds = 0.06
-    controls.served.append(Served("DescribeStacks", "Boto3", 1.0, 1.1))
+    controls.served.append(Served("DescribeStacks", "cloudformation", "Boto3", 1.0, 1.1))
     controls.reset()
     assert (controls.slow_execution, controls.lose_answer, controls.drift_check_fails) == (0.0, set(), {})
     assert (controls.latency_seconds, controls.seen, controls.served) == (0.0, [], [])
@@ -123,8 +123,10 @@ def test_the_caller_is_read_from_the_user_agent(user_agent, caller):
 
 
 def test_most_at_once_counts_the_calls_in_flight_together():
-    one_after_another = [Served("A", "Boto3", 0.0, 1.0), Served("B", "Boto3", 1.0, 2.0), Served("C", "Boto3", 2.5, 3)]
+    def call(arrived: float, answered: float) -> Served:
+        return Served("DescribeStacks", "cloudformation", "Boto3", arrived, answered)
+
+    one_after_another = [call(0.0, 1.0), call(1.0, 2.0), call(2.5, 3.0)]
     assert most_at_once(one_after_another) == 1, "an answer and the next request at the same instant do not overlap"
-    overlapping = [Served("A", "Boto3", 0.0, 1.0), Served("B", "Boto3", 0.5, 1.5), Served("C", "Boto3", 0.9, 1.2)]
-    assert most_at_once(overlapping) == 3
+    assert most_at_once([call(0.0, 1.0), call(0.5, 1.5), call(0.9, 1.2)]) == 3
     assert most_at_once([]) == 0

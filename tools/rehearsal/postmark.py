@@ -108,6 +108,8 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: str
+    arrived: float = 0.0  # time.monotonic() when it arrived, before the latency
+    answered: float = 0.0  # when its answer was ready
 
 
 @dataclass
@@ -254,24 +256,31 @@ class PostmarkStandIn:
 
     def handle(self, request: Request) -> Response:
         """werkzeug handler: wait out the latency, hold if told to, record, authenticate, inject failures, serve."""
+        arrived = time.monotonic()
         if self.latency_seconds > 0:
             time.sleep(self.latency_seconds)  # outside the lock: this request's thread only
         for hold in list(self.holds):
-            method, pattern, arrived, released = hold
+            method, pattern, held, released = hold
             if method == request.method and pattern.fullmatch(request.path):
                 self.holds.remove(hold)
-                arrived.set()
+                held.set()
                 released.wait(120)
+        recorded = Recorded(
+            request.method,
+            request.path,
+            request.query_string.decode(),
+            dict(request.headers),
+            request.get_data(as_text=True),
+            arrived,
+        )
+        response = self._answer(request, recorded)
+        recorded.answered = time.monotonic()
+        return response
+
+    def _answer(self, request: Request, recorded: Recorded) -> Response:
+        """Record, authenticate, inject failures, then serve (one request at a time)."""
         with self.lock:
-            self.requests.append(
-                Recorded(
-                    request.method,
-                    request.path,
-                    request.query_string.decode(),
-                    dict(request.headers),
-                    request.get_data(as_text=True),
-                )
-            )
+            self.requests.append(recorded)
             for method, pattern, queue in self.failures:
                 if queue and method == request.method and pattern.fullmatch(request.path):
                     status, body, headers = queue.pop(0)

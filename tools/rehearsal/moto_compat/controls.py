@@ -48,9 +48,11 @@ class Hold:
 
 @dataclass(frozen=True)
 class Served:
-    """One AWS request the server answered (patch 20): its action, who sent it, when (``time.monotonic``)."""
+    """One AWS request the server answered (patch 20): what, who sent it, when (``time.monotonic``)."""
 
     action: str
+    service: str
+    """The service the request is signed for (``cloudformation``, ``sts``, ``route53``); "" when unsigned."""
     caller: str
     """``WORLD_AGENT`` for the world's own requests, else the User-Agent's first product name (``aws-cli``,
     ``Boto3``)."""
@@ -66,8 +68,11 @@ def caller_of(user_agent: str) -> str:
     return user_agent.split("/", 1)[0].strip() or "unknown"
 
 
-def most_at_once(served: list[Served]) -> int:
-    """The most requests in flight at the same time (1 when every call waited for the one before)."""
+def most_at_once(served: list) -> int:
+    """The most requests in flight at the same time (1 when every call waited for the one before).
+
+    Anything with ``arrived`` and ``answered`` counts: ``Served``, and the Postmark stand-in's ``Recorded``.
+    """
     edges = sorted([(s.arrived, 1) for s in served] + [(s.answered, -1) for s in served], key=lambda e: (e[0], e[1]))
     most = now = 0
     for _, step in edges:

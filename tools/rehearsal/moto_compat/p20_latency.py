@@ -8,8 +8,8 @@ benchmark that leaves them out measures something else. ``CONTROLS.latency_secon
 it, each in its own server thread: requests sent at the same time wait at the same
 time, as on AWS. The world's own requests (the custom resource's handler, which
 runs inside AWS; ``controls.WORLD_AGENT``) and the emulator's ``/moto-api/`` are not
-delayed. Every AWS request answered is logged in ``CONTROLS.served`` (action, caller,
-arrival, answer), so a benchmark can count each client's calls and see how many
+delayed. Every AWS request answered is logged in ``CONTROLS.served`` (action, service,
+caller, arrival, answer), so a benchmark can count each client's calls and see how many
 were in flight at once.
 """
 
@@ -21,7 +21,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 from tools.rehearsal.moto_compat.controls import CONTROLS, Served, caller_of
 from tools.rehearsal.moto_compat.patching import wrap
-from tools.rehearsal.moto_compat.protocol import action_of
+from tools.rehearsal.moto_compat.protocol import action_of, service_of
 
 MOTO_API = "/moto-api"  # the emulator's own controls (reset, data): no AWS request
 
@@ -34,9 +34,9 @@ def call(original, self, environ, start_response):
     delay = CONTROLS.latency_for(caller)
     if delay:
         time.sleep(delay)  # this request's thread only: the server is threaded
-    action = action_of(environ)
+    action, service = action_of(environ), service_of(environ.get("HTTP_AUTHORIZATION", ""))
     answer = original(self, environ, start_response)
-    CONTROLS.served.append(Served(action, caller, arrived, time.monotonic()))
+    CONTROLS.served.append(Served(action, service, caller, arrived, time.monotonic()))
     return answer
 
 
