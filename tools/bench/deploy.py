@@ -17,7 +17,8 @@ every AWS and Postmark request wait that long before it is answered, as a round
 trip to AWS costs (``World.set_latency``; concurrent requests wait together). On AWS
 a deploy's sequential calls are what its operator waits for; at 0 ms they cost
 almost nothing. The scenarios and latencies are interleaved run by run, so a
-machine that slows down mid-way slows both sides; medians are shown, with the
+machine that slows down mid-way slows both sides; medians are shown (with the
+fastest and slowest run), with the
 ratio deploy.py / aws-cli and the targets at 60 ms (no-change and one-record update
 <= 1.0, a first create <= 1.5). deploy.py does more (account guard, committed work,
 drift, lint, Postmark, plan, protections). Beside the times, the calls each side
@@ -346,19 +347,21 @@ def report(args, results: Results, slow: dict, out: Callable[[str], None]) -> No
     beside = "" if args.no_aws_cli else " beside aws cloudformation deploy"
     out(f"deploy.py{beside}: {args.runs} interleaved run(s) per scenario at {levels} ms")
     out(
-        "(medians, worst in brackets"
+        "(medians, fastest-slowest in brackets"
         + ("" if args.no_aws_cli else "; ratio deploy.py / aws-cli")
         + "; per deploy, as the world counted them: AWS calls, Postmark calls, and the most in flight at once)"
     )
     for latency in args.latency_ms:
         out(f"\nat {latency} ms per AWS and Postmark call:")
-        head = f"  {'scenario':<20}" + "".join(f" {side:>15}" for side in sides)
+        head = f"  {'scenario':<20}" + "".join(f" {side:>20}" for side in sides)
         if not args.no_aws_cli:
             head += f" {'ratio':>6}  {'target':<13}"
         out(head + f" {'AWS calls':>10} {'Postmark':>9} {'at once':>8}")
         for name in SCENARIOS:
             times = [results.times[(latency, name, side)] for side in sides]
-            line = f"  {name:<20}" + "".join(f" {statistics.median(t):6.2f} s ({max(t):.2f})" for t in times)
+            line = f"  {name:<20}" + "".join(
+                f" {statistics.median(t):6.2f} s ({min(t):.2f}-{max(t):.2f})" for t in times
+            )
             if not args.no_aws_cli:
                 ratio = statistics.median(times[0]) / statistics.median(times[1])
                 line += f" {ratio:6.2f}  {_target(name, latency, ratio):<13}"
