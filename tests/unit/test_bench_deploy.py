@@ -13,7 +13,8 @@ from tools.bench import deploy as bench
 
 
 def observed(wall: float, *calls: tuple[str, float, float]) -> bench.Observed:
-    return bench.Observed(wall, [bench.Call(what, a, b, what.startswith("Postmark")) for what, a, b in calls])
+    made = [bench.Call(what, a, b, what.startswith("Postmark")) for what, a, b in calls]
+    return bench.Observed(wall, made, started=-0.5, ended=wall - 0.5)
 
 
 def results(latencies=(0, 60), deploy_wall=1.0, cli_wall=1.0) -> bench.Results:
@@ -59,8 +60,9 @@ def test_calls_are_listed_in_waves_of_calls_in_flight_together():
     calls = (("sts GetCallerIdentity", 0.0, 0.06), ("cloudformation DescribeStacks", 0.01, 0.07))
     bench._list_calls(printed.append, "deploy.py, no-change, at 60 ms", observed(1.0, *calls, ("x Y", 0.07, 0.1)))
     assert printed[0] == "\ndeploy.py, no-change, at 60 ms: 3 AWS, 0 Postmark call(s), 1.00 s"
-    assert [line.split()[1] for line in printed[1:]] == ["1", "1", "2"]
+    assert [line.split()[1] for line in printed[1:-1]] == ["1", "1", "2"]
     assert printed[2] == "  wave  1  +    10 ms     60 ms  cloudformation DescribeStacks"
+    assert printed[-1] == "  0.50 s before the first call, 0.10 s from it to the last answer (2 waves), 0.40 s after"
 
 
 def test_without_aws_cli_only_deploy_py_is_shown():

@@ -83,6 +83,8 @@ class Observed:
     calls: list[Call]
     stdout: str = ""
     stderr: str = ""
+    started: float = 0.0  # time.monotonic(), as the world's log: the process started ...
+    ended: float = 0.0  # ... and ended
 
     @property
     def aws(self) -> int:
@@ -136,9 +138,9 @@ def _observe(world, latency_ms: int, command: list[str], env: dict[str, str], cw
     aws_from, postmark_from = len(CONTROLS.served), len(world.postmark.requests)
     world.set_latency(latency_ms / 1000)
     try:
-        start = time.perf_counter()
+        started = time.monotonic()  # the clock of the world's log
         result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        wall = time.perf_counter() - start
+        ended = time.monotonic()
     finally:
         world.set_latency(0.0)
     if result.returncode != 0:
@@ -153,7 +155,7 @@ def _observe(world, latency_ms: int, command: list[str], env: dict[str, str], cw
         for r in world.postmark.requests[postmark_from:]
     ]
     calls.sort(key=lambda c: c.arrived)
-    return Observed(wall, calls, result.stdout, result.stderr)
+    return Observed(ended - started, calls, result.stdout, result.stderr, started, ended)
 
 
 def _aws_cli(world, latency_ms: int, env: dict[str, str], template: Path, scratch: Path, params, tags) -> Observed:
@@ -400,11 +402,16 @@ def _target(scenario: str, latency: int, ratio: float) -> str:
 
 
 def _list_calls(out: Callable[[str], None], title: str, observed: Observed) -> None:
-    """Each call of the last run in the order it arrived; calls in flight together share a wave number."""
+    """Each call of the last run in the order it arrived; calls in flight together share a wave number.
+
+    Then where the wall time went: before the first call (start-up, 1Password, ...), from the first call to
+    the last answer, and after it.
+    """
     out(f"\n{title}: {observed.aws} AWS, {observed.postmark} Postmark call(s), {observed.wall:.2f} s")
     if not observed.calls:
         return
     first, wave, busy_until = observed.calls[0].arrived, 0, float("-inf")
+    last = max(c.answered for c in observed.calls)
     for call in observed.calls:
         if call.arrived >= busy_until:
             wave += 1  # every call before this one had its answer: a new wave
@@ -412,6 +419,11 @@ def _list_calls(out: Callable[[str], None], title: str, observed: Observed) -> N
         out(
             f"  wave {wave:>2}  +{(call.arrived - first) * 1000:6.0f} ms  "
             f"{(call.answered - call.arrived) * 1000:5.0f} ms  {call.what}"
+        )
+    if observed.ended:
+        out(
+            f"  {first - observed.started:.2f} s before the first call, {last - first:.2f} s from it to the last "
+            f"answer ({wave} waves), {observed.ended - last:.2f} s after"
         )
 
 
