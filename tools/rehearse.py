@@ -1,6 +1,6 @@
 """Rehearse the runbook on this machine: the whole world on 127.0.0.1, no real AWS, Postmark or 1Password.
 
-    python tools/rehearse.py up [--env-file PATH] [--infrastructure NAME] [--apply-seconds S] [--json]
+    python tools/rehearse.py up [--env-file PATH] [--infrastructure NAME] [--apply-seconds S] [--latency-ms N] [--json]
     python tools/rehearse.py safe-to-remove <infrastructure> <partition> [--json]
     python tools/rehearse.py runbook <infrastructure> <partition> [--json]
 
@@ -13,7 +13,10 @@ then runs until Ctrl-C or SIGTERM, when the frame's journal stops everything and
 removes the env file (exit 130 or 143, the frame's codes for a signal).
 ``--apply-seconds S`` makes every executed change set stay ``*_IN_PROGRESS`` for S
 seconds before its events and end appear, so a slow stack (the heartbeat, the
-deadline, Ctrl-C while following) can be rehearsed.
+deadline, Ctrl-C while following) can be rehearsed. ``--latency-ms N`` makes every
+AWS and Postmark request wait N milliseconds before it is answered, as a round trip
+to AWS does (each request on its own: concurrent calls overlap), so a command's
+wall time counts its calls.
 
 ``safe-to-remove``, in a shell that sourced a running world's env file, makes the
 world's Postmark report the partition's revoked DKIM key ``SafeToRemoveRevokedKeyFromDNS``
@@ -54,6 +57,7 @@ from tools.rehearsal.world import World, delegated  # noqa: E402
 
 READY_TIMEOUT_SECONDS = 60
 MAX_APPLY_SECONDS = 3600
+MAX_LATENCY_MS = 2000
 
 COMMAND = frame.Command(
     name="rehearse",
@@ -84,6 +88,14 @@ def add_arguments(parser) -> None:
         metavar="SECONDS",
         help="each executed change set stays *_IN_PROGRESS this long before its events and end appear, as a slow "
         "stack does on AWS: rehearse the heartbeat, --timeout and Ctrl-C while following (default 0: at once)",
+    )
+    up.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help=f"every AWS and Postmark request waits N milliseconds before it is answered, as a round trip to AWS "
+        f"costs (each request on its own: concurrent requests overlap); 0 to {MAX_LATENCY_MS} (default 0: none)",
     )
     safe = commands.add_parser(
         "safe-to-remove",
@@ -120,6 +132,7 @@ def up(run: frame.Run) -> int:
 
     CONTROLS.slow_execution = args.apply_seconds  # the emulator runs in this process (moto patch 10)
     world.start()
+    world.set_latency(args.latency_ms / 1000)  # after the accounts' fixed resources were made: they start at once
     env = world.env(infra.name)
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while not world.answers():
@@ -144,6 +157,7 @@ def up(run: frame.Run) -> int:
                 "env": env,
                 "env_file": str(env_file or ""),
                 "apply_seconds": args.apply_seconds,
+                "latency_ms": args.latency_ms,
             }
         )
         out.emit_document()
@@ -153,7 +167,8 @@ def up(run: frame.Run) -> int:
     print(
         f"# rehearsal world up: AWS {world.moto_url}, Postmark {world.postmark_url}, "
         f"DNS {env[REHEARSAL_RESOLVER_ENV]}; credentials of {infra.name} ({infra.account_id})"
-        + (f"; every executed change set takes {args.apply_seconds:g}s" if args.apply_seconds else ""),
+        + (f"; every executed change set takes {args.apply_seconds:g}s" if args.apply_seconds else "")
+        + (f"; every AWS and Postmark request waits {args.latency_ms:g} ms" if args.latency_ms else ""),
         file=sys.stderr,
     )
     print("# in another terminal: source the env file, then follow the runbook; Ctrl-C stops", file=sys.stderr)
@@ -264,6 +279,9 @@ def check(args) -> None:
     apply_seconds = getattr(args, "apply_seconds", 0.0)
     if not 0 <= apply_seconds <= MAX_APPLY_SECONDS:  # also refuses nan and inf
         raise UsageError(f"--apply-seconds must be 0 to {MAX_APPLY_SECONDS} seconds, got: {apply_seconds:g}")
+    latency_ms = getattr(args, "latency_ms", 0.0)
+    if not 0 <= latency_ms <= MAX_LATENCY_MS:  # also refuses nan and inf
+        raise UsageError(f"--latency-ms must be 0 to {MAX_LATENCY_MS} milliseconds, got: {latency_ms:g}")
     env_file = getattr(args, "env_file", None)
     if env_file is None:
         return

@@ -87,7 +87,7 @@ ELSEWHERE = {
     ),
     "python tools/bench_deploy.py --runs 5": (
         f"{HERE}::test_deploy_benchmark_runs_and_reports",
-        "a benchmark: with --runs 1 --apply-seconds 0, under pytest -m bench",
+        "a benchmark: with --runs 1 --apply-seconds 0 --latency-ms 0 20, under pytest -m bench",
     ),
     "python deploy.py Alpha002 dev --plan": (
         "tests/e2e/test_plan.py::test_a_dmarc_policy_change_shows_the_old_and_the_new_value",
@@ -440,7 +440,7 @@ def test_generate_benchmark_runs_and_reports():
 def test_deploy_benchmark_runs_and_reports():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OP_", "POSTMARK_"))}
     result = subprocess.run(
-        [PYTHON, "tools/bench_deploy.py", "--runs", "1", "--apply-seconds", "0"],
+        [PYTHON, "tools/bench_deploy.py", "--runs", "1", "--apply-seconds", "0", "--latency-ms", "0", "20", "--calls"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -448,10 +448,19 @@ def test_deploy_benchmark_runs_and_reports():
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for scenario in ("first create", "create after --plan", "no-change", "one-record update"):
-        assert re.search(rf"^  {re.escape(scenario)} +[\d.]+ s \([\d.]+ s\), \d+ AWS calls$", result.stdout, re.M)
-        assert re.search(rf"^{re.escape(scenario)} +[\d.]+ s +[\d.]+ s +[\d.]+$", result.stdout, re.M), "the ratio row"
-    assert "terminal events noticed at most" in result.stdout
+    tables = re.split(r"^at (\d+) ms per AWS and Postmark call:$", result.stdout, flags=re.M)
+    assert tables[1::2] == ["0", "20"], result.stdout
+    for table in tables[2::2]:
+        for scenario in ("first create", "create after --plan", "no-change", "one-record update"):
+            # deploy.py, aws-cli (median, fastest-slowest), ratio; then each side's AWS, Postmark calls, most at once.
+            row = (
+                rf"^  {re.escape(scenario)} +( +[\d.]+ s \([\d.]+-[\d.]+\)){{2}} +[\d.]+ +(\d+ / \d+ +){{2}}\d+ / \d+$"
+            )
+            assert re.search(row, table, re.M), table
+        assert "terminal events noticed at most" in table
+    # --calls: each side's calls in order, per scenario and latency, from the world's log.
+    assert re.search(r"^deploy\.py, no-change, at 20 ms: \d+ AWS, \d+ Postmark call", result.stdout, re.M)
+    assert re.search(r"^  wave +1 +\+ +0 ms +\d+ ms  [a-z0-9]+ [A-Za-z]+$", result.stdout, re.M)
 
 
 def test_the_postmark_standin_and_op_on_their_own(tmp_path):

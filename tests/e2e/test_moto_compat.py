@@ -935,3 +935,45 @@ def test_the_products_stack_adopts_what_its_destroy_retained_then_an_update_adds
     assert not delegated(world)
     route53 = client("route53", world.admin)
     assert route53.get_hosted_zone(Id=kept["MailHostedZoneId"])["HostedZone"]["Name"] == "dev.ardamails.com."
+
+
+# -- patch 21: a round trip per request ----------------------------------------------------------------------
+
+LATENCY = 0.08  # long enough to measure under load, short enough for the suite
+
+
+def test_every_call_costs_the_latency_and_concurrent_calls_overlap(cfn):
+    import threading
+    import time
+
+    import boto3
+
+    from tools.rehearsal.moto_compat import CONTROLS
+
+    cfn.describe_stacks()  # the client's connection and models are ready: what follows is the server's time
+    CONTROLS.latency_seconds = LATENCY
+    for _ in range(3):
+        start = time.perf_counter()
+        cfn.describe_stacks()
+        assert time.perf_counter() - start >= LATENCY
+    clients = [boto3.client("cloudformation") for _ in range(2)]  # one each: a client's pool is its own
+    for client in clients:
+        client.describe_stacks()
+    served = len(CONTROLS.served)
+
+    threads = [threading.Thread(target=client.describe_stacks) for client in clients]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    elapsed = time.perf_counter() - start
+    assert LATENCY <= elapsed < 2 * LATENCY, "the two calls waited at the same time, not one after the other"
+    together = CONTROLS.served[served:]
+    assert [s.action for s in together] == ["DescribeStacks"] * 2
+    assert {(s.service, s.caller) for s in together} == {("cloudformation", "Boto3")}
+    assert all(s.answered - s.arrived >= LATENCY for s in together)
+    CONTROLS.latency_seconds = 0.0
+    start = time.perf_counter()
+    cfn.describe_stacks()
+    assert time.perf_counter() - start < LATENCY, "off again"

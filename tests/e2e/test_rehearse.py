@@ -55,7 +55,10 @@ def listening(port: int) -> bool:
 def test_up_then_the_runbook_from_a_shell_then_ctrl_c(checkout, tmp_path):
     env_file = tmp_path / "rehearsal.env"
     up = subprocess.Popen(
-        [PYTHON, "tools/rehearse.py", "up", "--env-file", str(env_file), "--json", "--apply-seconds", "2"],
+        [
+            *(PYTHON, "tools/rehearse.py", "up", "--env-file", str(env_file), "--json"),
+            *("--apply-seconds", "2", "--latency-ms", "20"),
+        ],
         cwd=checkout,
         env=clean_env(tmp_path),
         stdout=subprocess.PIPE,
@@ -71,6 +74,7 @@ def test_up_then_the_runbook_from_a_shell_then_ctrl_c(checkout, tmp_path):
         document = json.loads("".join(lines))
         assert document["outcome"] == "up" and document["env_file"] == str(env_file)
         assert document["apply_seconds"] == 2.0  # a slow stack: each executed change set takes 2 s
+        assert document["latency_ms"] == 20.0  # each AWS and Postmark request waits 20 ms, as a round trip does
         exported = env_file.read_text()
         for name in ("AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "POSTMARK_API_URL", "PATH"):
             assert f"export {name}=" in exported
@@ -194,6 +198,9 @@ def test_the_runbook_passes_every_step(checkout, tmp_path):
         (["up", "--infrastructure", "Gamma003"], "rehearse: error: --infrastructure must be one of Alpha002"),
         (["up", "--apply-seconds", "-1"], "rehearse: error: --apply-seconds must be 0 to 3600 seconds, got: -1"),
         (["up", "--apply-seconds", "nan"], "rehearse: error: --apply-seconds must be 0 to 3600 seconds, got: nan"),
+        (["up", "--latency-ms", "-1"], "rehearse: error: --latency-ms must be 0 to 2000 milliseconds, got: -1"),
+        (["up", "--latency-ms", "2001"], "rehearse: error: --latency-ms must be 0 to 2000 milliseconds, got: 2001"),
+        (["up", "--latency-ms", "inf"], "rehearse: error: --latency-ms must be 0 to 2000 milliseconds, got: inf"),
         (
             ["safe-to-remove", "Alpha002", "dev"],
             "rehearse: error: Alpha002-dev-Email: safe-to-remove acts on a running rehearsal world: source the env "
@@ -309,6 +316,53 @@ def test_rotation_step_4_by_hand_rotate_deploy_verify_safe_to_remove_verify_depl
     again = world.run(rehearse.main, "safe-to-remove", "Alpha002", "dev", "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["outcome"] == "already-safe"
     assert_token_nowhere(marked.stdout, marked.stderr, again.stdout, again.stderr)
+
+
+def test_latency_is_in_the_help(run_cli):
+    result = run_cli(rehearse.main, ["up", "--help"])
+    assert result.returncode == 0
+    assert "--latency-ms N" in result.stdout and "round trip" in result.stdout
+
+
+def test_the_worlds_postmark_answers_each_request_after_the_latency_and_concurrent_ones_together():
+    import threading
+
+    import requests
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request
+
+    from tools.rehearsal.moto_compat import CONTROLS
+    from tools.rehearsal.postmark import PostmarkStandIn
+    from tools.rehearsal.world import World
+
+    latency = 0.08
+    world = World()  # not started: its Postmark is served here as start() serves it
+    world.postmark = PostmarkStandIn()
+    server = make_server("127.0.0.1", 0, Request.application(world.postmark.handle), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/domains?count=1&offset=0"
+    headers = {"X-Postmark-Account-Token": "t"}
+    try:
+        world.set_latency(latency)
+        assert CONTROLS.latency_seconds == latency, "and the emulator's requests (moto patch 20)"
+        for _ in range(3):
+            start = time.perf_counter()
+            requests.get(url, headers=headers, timeout=5).raise_for_status()
+            assert time.perf_counter() - start >= latency
+        threads = [threading.Thread(target=requests.get, args=(url,), kwargs={"headers": headers}) for _ in "ab"]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert latency <= time.perf_counter() - start < 2 * latency, "not one after the other"
+        calls = world.postmark.calls("GET", "/domains")
+        assert len(calls) == 5 and all(c.answered - c.arrived >= latency for c in calls)
+    finally:
+        world.set_latency(0.0)
+        server.shutdown()
+        server.server_close()
+        world.scratch.cleanup()
 
 
 def test_safe_to_remove_is_in_the_help(run_cli):

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from tools.rehearsal.moto_compat import Controls
+from tools.rehearsal.moto_compat.controls import WORLD_AGENT, Served, caller_of, most_at_once
 
 
 def serve(controls: Controls, action: str, log: list[str]) -> threading.Thread:
@@ -68,9 +69,11 @@ def test_a_new_hold_releases_the_one_before_and_reset_releases_everything():
     controls.slow_execution = 4.0
     controls.lose_answer.add("ExecuteChangeSet")
     controls.drift_check_fails["Function"] = "Internal Failure"
+    controls.latency_seconds = 0.06
+    controls.served.append(Served("DescribeStacks", "cloudformation", "Boto3", 1.0, 1.1))
     controls.reset()
     assert (controls.slow_execution, controls.lose_answer, controls.drift_check_fails) == (0.0, set(), {})
-    assert controls.seen == []
+    assert (controls.latency_seconds, controls.seen, controls.served) == (0.0, [], [])
     assert controls.arrive("DescribeChangeSet") is None, "nothing held"
 
 
@@ -91,3 +94,39 @@ def test_the_execution_flag_belongs_to_its_thread_and_its_request():
         thread.join(5)
     assert other == [False]
     assert not controls.retain_except_on_create
+
+
+# -- patch 21: a round trip per request ----------------------------------------------------------------------
+
+
+def test_latency_delays_every_clients_request_and_never_the_worlds_own():
+    controls = Controls()
+    assert controls.latency_seconds == 0.0 and controls.latency_for("aws-cli") == 0.0, "off by default"
+    controls.latency_seconds = 0.06
+    assert controls.latency_for("aws-cli") == controls.latency_for("Boto3") == 0.06
+    assert controls.latency_for(WORLD_AGENT) == 0.0, "the custom resource's handler runs inside AWS"
+    controls.latency_seconds = -1.0
+    assert controls.latency_for("Boto3") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "caller"),
+    [
+        ("aws-cli/1.46.3 md/Botocore#1.43.62 ua/2.1 os/linux#6.18 md/arch#x86_64 lang/python#3.11.7", "aws-cli"),
+        ("Boto3/1.43.11 md/Botocore#1.43.11 ua/2.1 cfg/retry-mode#standard Botocore/1.43.11", "Boto3"),
+        (f"Boto3/1.43.11 md/Botocore#1.43.11 cfg/retry-mode#legacy {WORLD_AGENT} Botocore/1.43.11", WORLD_AGENT),
+        ("", "unknown"),
+    ],
+)
+def test_the_caller_is_read_from_the_user_agent(user_agent, caller):
+    assert caller_of(user_agent) == caller
+
+
+def test_most_at_once_counts_the_calls_in_flight_together():
+    def call(arrived: float, answered: float) -> Served:
+        return Served("DescribeStacks", "cloudformation", "Boto3", arrived, answered)
+
+    one_after_another = [call(0.0, 1.0), call(1.0, 2.0), call(2.5, 3.0)]
+    assert most_at_once(one_after_another) == 1, "an answer and the next request at the same instant do not overlap"
+    assert most_at_once([call(0.0, 1.0), call(0.5, 1.5), call(0.9, 1.2)]) == 3
+    assert most_at_once([]) == 0

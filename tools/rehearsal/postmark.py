@@ -7,7 +7,10 @@ rehearsal:
 
 It keeps domains in memory, checks ``X-Postmark-Account-Token`` (any non-empty
 token, or exactly ``$POSTMARK_STANDIN_TOKEN`` when set), records every request, and
-can be told to fail: ``fail(method, path, [(status, body, headers), ...])``.
+can be told to fail: ``fail(method, path, [(status, body, headers), ...])``. With
+``latency_seconds`` set, every request waits that long before it is served, as a
+round trip to Postmark costs (each in its own server thread: concurrent requests
+wait at the same time).
 Calls to anything but the Domains API and ``GET /senders`` are recorded and
 answered 200 so that a test can prove they were never made.
 
@@ -48,6 +51,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -104,6 +108,8 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: str
+    arrived: float = 0.0  # time.monotonic() when it arrived, before the latency
+    answered: float = 0.0  # when its answer was ready
 
 
 @dataclass
@@ -128,6 +134,8 @@ class PostmarkStandIn:
     dotted_selectors: bool = False
     # hold(): the next matching request waits here until released (a test signals the client meanwhile).
     holds: list[tuple[str, re.Pattern, threading.Event, threading.Event]] = field(default_factory=list)
+    # Seconds every request waits before it is served (a round trip to Postmark; 0: none).
+    latency_seconds: float = 0.0
 
     # -- set-up helpers --------------------------------------------------------
 
@@ -247,23 +255,32 @@ class PostmarkStandIn:
     # -- the server ------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
-        """werkzeug handler: hold if told to, record, authenticate, inject failures, then serve."""
+        """werkzeug handler: wait out the latency, hold if told to, record, authenticate, inject failures, serve."""
+        arrived = time.monotonic()
+        if self.latency_seconds > 0:
+            time.sleep(self.latency_seconds)  # outside the lock: this request's thread only
         for hold in list(self.holds):
-            method, pattern, arrived, released = hold
+            method, pattern, held, released = hold
             if method == request.method and pattern.fullmatch(request.path):
                 self.holds.remove(hold)
-                arrived.set()
+                held.set()
                 released.wait(120)
+        recorded = Recorded(
+            request.method,
+            request.path,
+            request.query_string.decode(),
+            dict(request.headers),
+            request.get_data(as_text=True),
+            arrived,
+        )
+        response = self._answer(request, recorded)
+        recorded.answered = time.monotonic()
+        return response
+
+    def _answer(self, request: Request, recorded: Recorded) -> Response:
+        """Record, authenticate, inject failures, then serve (one request at a time)."""
         with self.lock:
-            self.requests.append(
-                Recorded(
-                    request.method,
-                    request.path,
-                    request.query_string.decode(),
-                    dict(request.headers),
-                    request.get_data(as_text=True),
-                )
-            )
+            self.requests.append(recorded)
             for method, pattern, queue in self.failures:
                 if queue and method == request.method and pattern.fullmatch(request.path):
                     status, body, headers = queue.pop(0)

@@ -14,7 +14,8 @@
 - **1Password**: ``bin/op`` first on PATH, answering each instance's
   ``postmark_token_ref`` with a fake token from a file only this world knows.
 
-``World.env(infrastructure)`` is everything a shell needs to run the runbook in it.
+``World.env(infrastructure)`` is everything a shell needs to run the runbook in it;
+``World.set_latency(seconds)`` makes every AWS and Postmark request cost a round trip.
 """
 
 from __future__ import annotations
@@ -243,6 +244,17 @@ class World:
             self.tokens.setdefault(ref, f"rehearsal-{secrets.token_hex(16)}")
         self.secrets_file.write_text(json.dumps(self.tokens), encoding="utf-8")
         self.secrets_file.chmod(0o600)
+
+    def set_latency(self, seconds: float) -> None:
+        """Every client's AWS request and every Postmark request waits ``seconds`` before it is served (0: none).
+
+        A round trip to AWS or Postmark, per request: requests sent at the same time wait at the same time.
+        """
+        from tools.rehearsal.moto_compat import CONTROLS
+
+        CONTROLS.latency_seconds = seconds  # the emulator runs in this process (moto patch 21)
+        if self.postmark is not None:
+            self.postmark.latency_seconds = seconds
 
     # -- what a shell needs ---------------------------------------------------------------
 

@@ -30,10 +30,12 @@ that bare moto still has the gap:
 19. ``p19_missing_change_sets``: a change set that does not exist is ``ChangeSetNotFound`` (not an HTML 500).
 20. ``p20_resource_imports``: ``IMPORT`` change sets adopt existing resources (``ResourcesToImport``), or are
     refused, fail, or roll back as CloudFormation's do.
+21. ``p21_latency``: (tests, rehearsals, benchmarks) each client's request waits ``latency_seconds`` (a round
+    trip to AWS); every request answered is logged.
 
 The modules without a number patch nothing and import no moto:
 
-- ``controls``: ``CONTROLS``, the switches tests turn (patches 10, 11, 16 and 18), reset by ``reset()``.
+- ``controls``: ``CONTROLS``, the switches tests turn (patches 10, 11, 16, 18 and 20), reset by ``reset()``.
 - ``patching``: ``wrap``, how a patch puts a plain function around moto's.
 - The patches' logic as plain functions over plain data, tested without moto or a server
   (``tests/unit/test_moto_compat_*.py``): ``change_sets`` (patch 8: the plan of an update,
@@ -66,8 +68,8 @@ places depend on it:
   answers a retried request as before or refuses a name in use.
 
 The other shared functions (``delete_stack``: 14, 9, 15; the change set requests: 6
-and 16; the server's WSGI entry: 11, then 16's lost answer outside it) work in either
-order. ``tests/unit/test_moto_compat_order.py`` keeps the three rules.
+and 16; the server's WSGI entry: 11, then 16's lost answer outside it, then 21's
+round trip outside both) work in either order. ``tests/unit/test_moto_compat_order.py`` keeps the three rules.
 
 Deliberately not patched: moto returns NoEcho parameter values in clear text from
 ``DescribeStacks``. Leaving that in makes the token-leak assertions stricter: if
@@ -104,6 +106,7 @@ ORDER = (
     "p18_drift_detection",
     "p19_missing_change_sets",
     "p20_resource_imports",  # after 4, 8, 10 and 16
+    "p21_latency",
 )
 
 

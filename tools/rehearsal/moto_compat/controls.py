@@ -4,6 +4,11 @@ Tests (and ``tools/rehearse.py``, ``tools/bench/deploy.py``) set them; the patch
 them on every request. ``reset()`` puts every switch back (the ``aws_env`` fixture calls
 it before and after each test), releasing a held request.
 
+Requests the world makes to itself carry ``WORLD_AGENT`` in their User-Agent (the custom
+resource's handler, which runs inside the emulator as CloudFormation's Lambda would): they
+are AWS talking to AWS, so no client's round trip delays them and no client is counted
+for them.
+
 No moto here: the controls are plain data, tested without a server.
 """
 
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 HOLD_LIMIT_SECONDS = 120.0  # a held request goes on by itself after this long (a test that never released it)
+WORLD_AGENT = "arda-rehearsal-world"  # in the User-Agent of every request the world makes to itself
 
 
 @dataclass(eq=False)
@@ -40,6 +46,41 @@ class Hold:
         self.released.wait(HOLD_LIMIT_SECONDS)
 
 
+@dataclass(frozen=True)
+class Served:
+    """One AWS request the server answered (patch 21): what, who sent it, when (``time.monotonic``)."""
+
+    action: str
+    service: str
+    """The service the request is signed for (``cloudformation``, ``sts``, ``route53``); "" when unsigned."""
+    caller: str
+    """``WORLD_AGENT`` for the world's own requests, else the User-Agent's first product name (``aws-cli``,
+    ``Boto3``)."""
+    arrived: float
+    answered: float
+    """When its answer was ready: after ``latency_seconds`` and the server's work."""
+
+
+def caller_of(user_agent: str) -> str:
+    """Who sent a request, from its User-Agent: ``WORLD_AGENT``, or the first product name (``aws-cli``)."""
+    if WORLD_AGENT in user_agent:
+        return WORLD_AGENT
+    return user_agent.split("/", 1)[0].strip() or "unknown"
+
+
+def most_at_once(served: list) -> int:
+    """The most requests in flight at the same time (1 when every call waited for the one before).
+
+    Anything with ``arrived`` and ``answered`` counts: ``Served``, and the Postmark stand-in's ``Recorded``.
+    """
+    edges = sorted([(s.arrived, 1) for s in served] + [(s.answered, -1) for s in served], key=lambda e: (e[0], e[1]))
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
 @dataclass(eq=False)
 class Controls:
     """Every switch the patches read (one instance: ``CONTROLS``)."""
@@ -52,6 +93,11 @@ class Controls:
     """Patch 18: logical IDs whose drift check fails (the detection ends DETECTION_FAILED), with the reason."""
     seen: list[str] = field(default_factory=list)
     """Patch 11: every API action the server received, in order."""
+    latency_seconds: float = 0.0
+    """Patch 21: seconds every client's AWS request waits before the server acts on it, as a round trip to AWS
+    costs (0: none). Each request waits on its own: concurrent requests are not serialised by it."""
+    served: list[Served] = field(default_factory=list)
+    """Patch 21: every AWS request the server answered, in the order the answers were ready."""
     _hold: Hold | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _execution: threading.local = field(default_factory=threading.local, repr=False)
@@ -86,12 +132,14 @@ class Controls:
             self._hold = None
 
     def reset(self) -> None:
-        """Every switch as it starts: nothing held, slow, lost or failing; nothing seen."""
+        """Every switch as it starts: nothing held, slow, delayed, lost or failing; nothing seen or served."""
         self.release()
         self.slow_execution = 0.0
+        self.latency_seconds = 0.0
         self.lose_answer.clear()
         self.drift_check_fails.clear()
         self.seen.clear()
+        self.served.clear()
 
     # -- for the patches -----------------------------------------------------------------------------
 
@@ -110,6 +158,10 @@ class Controls:
                 return None
             held.taken = True
             return held
+
+    def latency_for(self, caller: str) -> float:
+        """Seconds a request from ``caller`` waits before the server acts (patch 21): none for the world's own."""
+        return 0.0 if caller == WORLD_AGENT else max(self.latency_seconds, 0.0)
 
     def answer_lost(self, action: str) -> bool:
         """Whether this request's answer is lost (patch 16): once per action put in ``lose_answer``."""

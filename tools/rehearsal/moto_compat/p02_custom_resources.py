@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 
 import boto3
+import botocore.session
 from moto.awslambda.utils import get_backend as get_lambda_backend
 from moto.cloudformation import cloudformation_backends
 from moto.cloudformation.custom_model import CustomModel
 
 from templates import ns_delegation_handler
 from tools.rehearsal import iam_world
+from tools.rehearsal.moto_compat.controls import WORLD_AGENT
 
 
 def run(event: dict) -> tuple[str, dict]:
@@ -33,7 +35,9 @@ def run(event: dict) -> tuple[str, dict]:
     stack_id = event["StackId"]
     account, region = stack_id.split(":")[4], stack_id.split(":")[3]
     token = event["ResourceProperties"]["ServiceToken"]
-    session = boto3.Session(**iam_world.function_role_credentials(token, account, region))
+    core = botocore.session.Session()
+    core.user_agent_extra = WORLD_AGENT  # AWS calling AWS: no client's round trip (patch 20)
+    session = boto3.Session(botocore_session=core, **iam_world.function_role_credentials(token, account, region))
     return ns_delegation_handler.handle(event, session, remaining_seconds=60)
 
 
