@@ -341,7 +341,6 @@ FIRST_NEEDED_BY: dict[str, dict[str, tuple[str, ...]]] = {
             "cloudformation:DescribeStackEvents",
             "cloudformation:DescribeStacks",
             "cloudformation:ExecuteChangeSet",
-            "cloudformation:GetStackPolicy",
             "cloudformation:SetStackPolicy",
             "cloudformation:UpdateTerminationProtection",
             "iam:CreateRole",
@@ -391,6 +390,7 @@ FIRST_NEEDED_BY: dict[str, dict[str, tuple[str, ...]]] = {
             "secretsmanager:UntagResource",
         ),
         "no-change deploy": (
+            "cloudformation:GetStackPolicy",
             "cloudformation:DeleteChangeSet",
             "cloudformation:DescribeStackDriftDetectionStatus",
             "cloudformation:DescribeStackResourceDrifts",

@@ -211,8 +211,10 @@ def expect_examined(aws, status):
 
 
 def expect_deployed_template(aws):
-    """Step 5 of an update: the deployed template (the same bytes; no zone output, so no record comparison)."""
+    """Step 5 of an update: the deployed template (the same bytes; no zone output, so no record comparison), and
+    the stack policy (none yet), read once, beside the other guards: protecting the stack later asks no more."""
     cfn(aws).add_response("get_template", {"TemplateBody": BODY}, {"StackName": STACK_ID, "TemplateStage": "Original"})
+    cfn(aws).add_response("get_stack_policy", {}, {"StackName": STACK_ID})
 
 
 def expect_create_change_set(aws, kind):
@@ -318,13 +320,13 @@ def expect_no_stale_change_sets(aws):
 
 
 def expect_protect(aws):
-    """Termination protection turned on, the stack policy set (neither was there yet)."""
+    """Termination protection turned on, the stack policy set (neither was there yet: a new stack has no
+    policy, and an updated one's was read with the guards)."""
     cfn(aws).add_response(
         "update_termination_protection",
         {"StackId": STACK_ID},
         {"EnableTerminationProtection": True, "StackName": STACK_ID},
     )
-    cfn(aws).add_response("get_stack_policy", {}, {"StackName": STACK_ID})
     cfn(aws).add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": ANY})
 
 

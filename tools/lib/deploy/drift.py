@@ -15,9 +15,10 @@ import logging
 from dataclasses import dataclass, field
 
 from templates.partition_email import O_ZONE_ID
+from tools.lib.aws.cloudformation import outputs
 from tools.lib.aws.errors import AwsError
 from tools.lib.deploy.context import Ctx
-from tools.lib.deploy.state import Deployed
+from tools.lib.deploy.state import Deployed, StackState
 from tools.lib.errors import Refused
 from tools.lib.logger import redact
 from tools.lib.plan.diff import RECORD_TYPE, Drift, drift_details_command, record_drift
@@ -45,18 +46,39 @@ class DriftVerdict:
     note: str = ""
 
 
-def check_drift(ctx: Ctx, deployed: Deployed, *, plan: bool, overwrite: bool) -> DriftCheck:
-    """Step 5: compare the zone's records with the deployed template; start CloudFormation's detection."""
+@dataclass(frozen=True)
+class Live:
+    """Step 5's readings of a running stack, taken beside the other guards: the zone's record sets (None: the
+    stack has no zone output) and CloudFormation's drift detection, started."""
+
+    records: list[dict] | None = None
+    detection: str | None = None
+    unstarted: str = ""
+
+
+def read_live(ctx: Ctx, state: StackState) -> Live:
+    """The zone's live records and a drift detection started, from the described stack alone (its outputs name
+    the zone), so they need not wait for the deployed template."""
+    stack = state.updated
+    if stack is None:
+        return Live()
+    zone_id = outputs(stack).get(O_ZONE_ID)
+    if not zone_id:
+        return Live()
+    records = ctx.aws.items("route53", "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id)
+    detection, unstarted = _start_detection(ctx)
+    return Live(records, detection, unstarted)
+
+
+def check_drift(ctx: Ctx, deployed: Deployed, live: Live, *, plan: bool, overwrite: bool) -> DriftCheck:
+    """Step 5: compare the zone's records with the deployed template; CloudFormation's detection is running."""
     if not deployed.template:
         return DriftCheck()
-    zone_id = deployed.outputs.get(O_ZONE_ID)
-    if not zone_id:
+    if live.records is None:
         return DriftCheck(note="The deployed stack has no zone output: records not compared.")
-    live = ctx.aws.items("route53", "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id)
-    records = record_drift(live_resources(deployed.template, deployed.values), live)
-    detection, unstarted = _start_detection(ctx)
+    records = record_drift(live_resources(deployed.template, deployed.values), live.records)
     refuse_drift(ctx, records, plan=plan, overwrite=overwrite)
-    return DriftCheck(records, detection, unstarted)
+    return DriftCheck(records, live.detection, live.unstarted)
 
 
 def _start_detection(ctx: Ctx) -> tuple[str | None, str]:

@@ -16,14 +16,17 @@ from tools.lib.aws.cloudformation import exports
 from tools.lib.deploy.changeset import Created
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.outcomes import DeployFailed, FollowTimeout
-from tools.lib.deploy.protections import missing_protections, protect
+from tools.lib.deploy.protections import UNREAD, missing_protections, protect
 
 LOG = logging.getLogger(__name__)
 SUCCESS = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE")
 
 
-def execute(ctx: Ctx, created: Created) -> dict:
-    """Execute, follow, protect; the settled stack (its exports are printed). DeployFailed if it rolled back."""
+def execute(ctx: Ctx, created: Created, policy: object = UNREAD) -> dict:
+    """Execute, follow, protect; the settled stack (its exports are printed). DeployFailed if it rolled back.
+
+    ``policy``: the stack policy as the run read it before (``protect``); a change set does not change it.
+    """
     stack, change_set = ctx.target.stack, created.change_set
     watch = (
         f"aws cloudformation describe-stack-events --stack-name {change_set.stack_id or stack} "
@@ -58,7 +61,7 @@ def execute(ctx: Ctx, created: Created) -> dict:
         created.entry.done = f"change set {change_set.id} executed: {final}"
         ctx.out.result(f"{stack}: {final}")
         settled = ctx.stack.describe() or {}
-        protect(ctx, settled)
+        protect(ctx, settled, policy)
     ctx.journal.discard(protections)  # in place: nothing to say
     print_exports(ctx, settled)
     return settled

@@ -10,11 +10,12 @@ return; no step reads it.
 
 from __future__ import annotations
 
+import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from templates.partition_email import DKIM_SLOT_NUMBERS
+from templates.partition_email import DKIM_SLOT_NUMBERS, stack_policy
 from tools.lib.aws.account import DEPLOY_SERVICES
 from tools.lib.aws.cloudformation import exports
 from tools.lib.deploy.adoption import Adoption, created_after, find_adoption, import_template, show_adoption
@@ -28,7 +29,7 @@ from tools.lib.deploy.changeset import (
     wait_for_changes,
 )
 from tools.lib.deploy.context import Ctx
-from tools.lib.deploy.drift import DriftCheck, check_drift, finish_detection, repair_drift
+from tools.lib.deploy.drift import DriftCheck, check_drift, finish_detection, read_live, repair_drift
 from tools.lib.deploy.execute import execute
 from tools.lib.deploy.guards import check_account, check_committed, committed_template, lint
 from tools.lib.deploy.parameters import slot_sentences, template_parameters
@@ -80,6 +81,7 @@ class Prepared:
     left_over: list[dict]  # change sets earlier runs left that no live run will execute (step 5)
     caller: str  # the AWS identity's ARN (step 2): named in the change set
     adoption: Adoption = Adoption()  # what a creation adopts of what an earlier stack retained (step 5)
+    policy: str | None = None  # the stack policy as step 5 read it (none for a stack this run creates)
 
 
 def prepare(ctx: Ctx, opts: Options) -> Prepared:
@@ -110,15 +112,19 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
         in_flight = pool.submit(refuse_runs_in_flight, ctx, state, plan=opts.plan)
         adopting = pool.submit(find_adoption, ctx, state, opts.resolver)
         found = pool.submit(deployed_state, ctx, state)
-        drifting = pool.submit(lambda: check_drift(ctx, found.result(), plan=opts.plan, overwrite=opts.overwrite_drift))
+        live = pool.submit(read_live, ctx, state)
+        # What protecting the stack will need to know, read now (a plan protects nothing).
+        policy = pool.submit(ctx.stack.policy, state.stack_id) if state.updated and not opts.plan else None
         left_over, adoption = in_flight.result(), adopting.result()
-        deployed, drift = found.result(), drifting.result()
+        deployed = found.result()
+        drift = check_drift(ctx, deployed, live.result(), plan=opts.plan, overwrite=opts.overwrite_drift)
+        known = policy.result() if policy else None  # a stack this run creates has no policy
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a refusal or a signal does not wait for the others
     token = resolve_token(ctx)  # 6
     lint(ctx, body)  # 7
     registration = register(ctx, token, read_only=opts.plan)  # 8
-    return Prepared(body, state, deployed, drift, token, registration, left_over, caller, adoption)
+    return Prepared(body, state, deployed, drift, token, registration, left_over, caller, adoption, known)
 
 
 def submit(ctx: Ctx, ready: Prepared, opts: Options) -> tuple[Created, dict[str, str]]:
@@ -170,7 +176,7 @@ def adopt(ctx: Ctx, ready: Prepared, opts: Options, record: Plan) -> tuple[Prepa
     }
     confirm(ctx, created, assume_yes=opts.assume_yes, is_tty=opts.is_tty)  # 11
     check_change_set_account(ctx, created.change_set)
-    execute(ctx, created)
+    execute(ctx, created, ready.policy)  # protected at once: the policy is set from now on
     record.adoption["imported"] = True
     created.entry.done = (
         f"adopted {ready.adoption.describe()} (IMPORT_COMPLETE); the rest of the stack is not back yet: run "
@@ -178,9 +184,11 @@ def adopt(ctx: Ctx, ready: Prepared, opts: Options, record: Plan) -> tuple[Prepa
     )
     state = examine_stack(ctx, plan=False, delete_failed_stack=False)
     deployed = deployed_state(ctx, state)
-    return Prepared(
-        ready.body, state, deployed, DriftCheck(), ready.token, ready.registration, [], ready.caller
-    ), created
+    protected = json.dumps(stack_policy())  # what protect() just made sure of
+    adopted = Prepared(
+        ready.body, state, deployed, DriftCheck(), ready.token, ready.registration, [], ready.caller, policy=protected
+    )
+    return adopted, created
 
 
 def purpose(opts: Options) -> str:
@@ -285,7 +293,7 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
             confirm_repair(ctx, record.drift, assume_yes=opts.assume_yes, is_tty=opts.is_tty)
             repair_drift(ctx, ready.deployed, record.drift)
         if ready.state.updated:
-            protect(ctx, ready.state.updated)
+            protect(ctx, ready.state.updated, ready.policy)
         return "no-changes"  # never after an adoption: its update adds the rest of the stack
     show_changes(ctx, changes)
     record.changes = change_rows(changes)
@@ -298,7 +306,7 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
     check_change_set_account(ctx, created.change_set)
     if opts.overwrite_drift and record.drift:
         repair_drift(ctx, ready.deployed, record.drift)
-    settled = execute(ctx, created)
+    settled = execute(ctx, created, ready.policy)
     record.exports = dict(exports(settled))
     if imported is not None:
         imported.entry.done = f"adopted {adoption.describe()} (IMPORT_COMPLETE)"

@@ -26,15 +26,23 @@ def missing_protections(ctx: Ctx, stack: dict) -> list[str]:
     return missing
 
 
-def protect(ctx: Ctx, stack: dict) -> None:
-    """Termination protection on, and the stack policy that keeps the zone and webhook secret in place."""
+# ``protect``'s ``policy`` when this run has not read the stack's policy: it asks CloudFormation.
+UNREAD = object()
+
+
+def protect(ctx: Ctx, stack: dict, policy: object = UNREAD) -> None:
+    """Termination protection on, and the stack policy that keeps the zone and webhook secret in place.
+
+    ``policy`` is the stack's policy body as this run already read it (None: none; a stack
+    this run created has none), so it is not asked again; ``UNREAD``: asked now.
+    """
     name = ctx.target.stack
     ref = stack.get("StackId") or name
     if not stack.get("EnableTerminationProtection"):
         ctx.stack.set_termination_protection(ref, True)
         ctx.out.progress(f"{name}: termination protection turned on")
     wanted = stack_policy()
-    current = ctx.stack.policy(ref)
+    current = ctx.stack.policy(ref) if policy is UNREAD else policy
     if not current or json.loads(current) != wanted:
         ctx.stack.set_policy(ref, json.dumps(wanted))
         ctx.out.progress(f"{name}: stack policy set (no update may replace or delete the zone or webhook secret)")
