@@ -158,7 +158,9 @@ def test_a_zone_made_by_hand_without_the_tags_is_refused_naming_both_ways_forwar
 def test_an_adoption_stopped_between_the_import_and_the_update_says_so_and_a_rerun_finishes_it(world, postmark, signum):
     zone_id, kept, tenants = taken_down(world)
     resolver = world.resolver()
-    CONTROLS.hold("CreateChangeSet", after="ExecuteChangeSet")  # the update's change set, after the import ran
+    # the update's change set, after the import ran: made by AWS, its answer not yet read when the signal comes
+    # (held before AWS acts, a release after the command ended would make it behind the test's back)
+    CONTROLS.hold("CreateChangeSet", after="ExecuteChangeSet", when="after")
     process = start(world, "deploy", "Alpha002", "dev", "--yes", "--resolver", resolver)
     assert held("CreateChangeSet", process), "the adoption never got to its update"
     _, out, err = stop(process, signum)
