@@ -6,17 +6,27 @@ Two ways to run a command, one result type (``Completed``):
   a user gets (argument parsing, redaction, journal, exit codes), with the world's
   environment in ``os.environ`` and a ``FakeClock`` where the command waits:
   the fast default for behaviour tests;
-- ``deploy(env, ...)`` and ``tests.e2e.run_script`` run the real script as a
-  subprocess: where real argv, exit codes, signals and stdout bytes are the point.
+- ``deploy(env, ...)`` runs the real script as a subprocess: where real argv, exit
+  codes, signals and stdout bytes are the point (tests/e2e/test_cli_contract.py keeps
+  one such run per command).
+
+A command that runs others (a rollout's steps, the runbook's, a doc's shell block)
+runs them the same way: ``script_call`` turns ``python <script> <args>`` into that
+script's ``main()`` with a child's seams, and ``InProcess`` is the rollout's runner
+doing so, each step captured as a child's output would be.
 """
 
 from __future__ import annotations
 
+import importlib
+import io
+import logging
 import os
 import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +38,9 @@ from templates.partition_email import PartitionEmail
 from templates.render import props_for, read_handler_source
 from tests.assertions import TemplateAssertions
 from tests.clock import FakeClock
+from tools.lib.children import Ended
+from tools.lib.clock import Clock
+from tools.lib.rollout.cascade import ProcessRunner, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_INSTANCES = Path(__file__).resolve().parent / "fixtures" / "instances"
@@ -201,6 +214,93 @@ def use_env(monkeypatch, env: dict[str, str]) -> None:
             monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+
+
+# -- a script's main() in this process, as a child process runs the script --------------------------------
+
+# The commands that act on a world, by the module that holds their main().
+SCRIPT_MODULES = {
+    "deploy.py": "deploy",
+    "tools/register_partition_mail_signature.py": "tools.register_partition_mail_signature",
+    "tools/rotate_dkim.py": "tools.rotate_dkim",
+    "tools/verify_partition_mail.py": "tools.verify_partition_mail",
+    "tools/rollout.py": "tools.rollout",
+}
+
+
+def captured(main: Callable[[], int]) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of ``main()``, as a child's; only its own frame's log handler sees its records.
+
+    As in a child process, the secrets ``main()`` learns (and the ``::add-mask::`` lines it printed) stay its own:
+    the caller's redaction is as it was before (``tools.lib.logger``'s state is per process).
+    """
+    from tools.lib import logger
+
+    out, err = io.StringIO(), io.StringIO()
+    streams, root = (sys.stdout, sys.stderr), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    secrets, masked = set(logger.REDACTOR._secrets), set(logger._masked)
+    root.handlers.clear()
+    sys.stdout, sys.stderr = out, err
+    try:
+        code = main()
+    finally:
+        sys.stdout, sys.stderr = streams
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        logger.REDACTOR.reset()
+        logger.REDACTOR._secrets.update(secrets)
+        logger._masked.clear()
+        logger._masked.update(masked)
+    return code, out.getvalue(), err.getvalue()
+
+
+def script_call(argv: list[str], *, checkout: Path, clock: Clock) -> Callable[[], int]:
+    """``python <script> <args>`` (the script's path in ``checkout``) as its ``main()`` call in this process.
+
+    With the seams a child process of ``checkout`` has: deploy.py deploys from ``checkout``, a rollout's steps
+    run the same way (``InProcess``), every wait is on ``clock``. Only the commands of ``SCRIPT_MODULES``: the
+    others read this working tree (generate.py) or start servers (rehearse.py).
+    """
+    script, *args = argv
+    module = importlib.import_module(SCRIPT_MODULES[script])
+    if script == "deploy.py":
+        from tools.lib.deploy.context import Checkout
+
+        return lambda: module.main(args, checkout=Checkout(checkout), clock=clock)
+    if script == "tools/rollout.py":
+        return lambda: module.main(args, checkout=checkout, runner=InProcess(checkout, clock), clock=clock)
+    return lambda: module.main(args, clock=clock)
+
+
+class InProcess(ProcessRunner):
+    """The rollout's runner with each step in this process: the command's ``main()`` with the step's argv, through
+    its own frame, its stdout and stderr captured as a child's would be (as ``run_cli`` does); the account guard and
+    the exports as the rollout does them for real. ``after[step]`` runs once that step has ended: another operator
+    acting between two steps."""
+
+    def __init__(self, clone: Path, clock: Clock, after: dict[str, Callable[[], None]] | None = None) -> None:
+        super().__init__(Settings(), env={}, cwd=clone)
+        self.clone, self.clock, self.after = clone, clock, dict(after or {})
+
+    def run(self, argv: list[str], label: str) -> Ended:
+        assert argv[0] in ("deploy.py", "tools/verify_partition_mail.py"), argv
+        ended = Ended(argv, *captured(script_call(argv, checkout=self.clone, clock=self.clock)))
+        step = label.split(": ", 1)[1]
+        if step in self.after:
+            self.after.pop(step)()
+        return ended
+
+
+def generate_in(checkout: Path, *partitions: str) -> None:
+    """``python generate.py <partitions>`` in ``checkout`` (its instance files, its templates folder), in this
+    process: for a change of configuration only (the code that renders is this working tree's)."""
+    import generate
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(generate, "load_registry", lambda: load_registry(checkout / "instances"))
+        code, _, err = captured(lambda: generate.main([*partitions, "--out", str(checkout / "templates")]))
+    assert code == 0, err
 
 
 # -- the token ----------------------------------------------------------------------------------------
