@@ -23,9 +23,12 @@ import io
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,6 +293,42 @@ class InProcess(ProcessRunner):
         if step in self.after:
             self.after.pop(step)()
         return ended
+
+
+class SignalAtHold:
+    """``with SignalAtHold(action, signum):`` around an in-process command: once the request for ``action`` that
+    ``CONTROLS.hold`` holds has arrived, ``signum`` is sent to this process's main thread, where the command waits
+    for that request's answer. As a signal reaching a command's own process at that step: the frame's handler
+    raises where the command is (KeyboardInterrupt, Terminated), its journal is unwound, it returns 130 or 143.
+    ``sent`` says whether it was sent (not: the command never made that request).
+    """
+
+    def __init__(self, action: str, signum: int, timeout: float = 60.0) -> None:
+        from tools.rehearsal.moto_compat import CONTROLS
+
+        self.sent = threading.Event()
+        self._done = threading.Event()
+        main = threading.main_thread().ident
+        assert threading.get_ident() == main, "signals reach the main thread only"
+
+        def watch() -> None:
+            deadline = time.monotonic() + timeout
+            while not self._done.is_set() and time.monotonic() < deadline:
+                # Arrived means held: the command waits for the answer until the test releases it, after it ended.
+                if CONTROLS.wait_for(action, timeout=0.05):
+                    signal.pthread_kill(main, signum)
+                    self.sent.set()
+                    return
+
+        self._thread = threading.Thread(target=watch, daemon=True)
+
+    def __enter__(self) -> SignalAtHold:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def generate_in(checkout: Path, *partitions: str) -> None:

@@ -85,7 +85,7 @@ ELSEWHERE = {
         "runs it as a process that Ctrl-C stops; here its command line starts the world of every rehearsal block "
         "(parsed by rehearse.py's parser, the world started as up starts it)",
     ),
-    "python tools/rehearse.py runbook Alpha002 dev": (RUNBOOK, "runs exactly this command (its main(), in this process)"),
+    "python tools/rehearse.py runbook Alpha002 dev": (RUNBOOK, "runs this command's main(), in this process"),
     "python tools/bench_generate.py --runs 20": (
         f"{HERE}::test_generate_benchmark_runs_and_reports",
         "a benchmark: with --runs 2, under pytest -m bench",
