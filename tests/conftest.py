@@ -382,11 +382,42 @@ def moto_endpoint():
     from tools.rehearsal import moto_compat
 
     moto_compat.apply()
+    _remember_in_moto()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+def _remember_in_moto() -> None:
+    """moto, in this test process, keeps what it recomputes on every request from the same input.
+
+    Nothing it answers changes: a template's parse is made once per template text (each caller gets its own
+    copy), and the list of moto's service folders, read from disk for each request, once. Every deploy submits
+    the same committed template: its pure-Python YAML parse was a fifth of a deploy's CPU in the emulator.
+    """
+    import copy
+    import functools
+
+    from moto import backends
+    from moto.cloudformation.models import ChangeSet, Stack
+
+    parse = Stack.parse_template
+    parsed: dict[str, object] = {}
+
+    def parse_template(template: str):
+        if template not in parsed:
+            parsed[template] = parse(template)
+        return copy.deepcopy(parsed[template])
+
+    def change_set_parse_template(self) -> None:  # moto's ChangeSet._parse_template, with Stack.parse_template
+        self.template_dict = Stack.parse_template(self.template)
+
+    Stack.parse_template = staticmethod(parse_template)
+    ChangeSet._parse_template = change_set_parse_template
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = functools.cache(lambda: modules)
 
 
 @pytest.fixture
