@@ -57,13 +57,16 @@ def credentials(role_arn: str) -> dict[str, str]:
 
 
 def client(service: str, creds: dict[str, str]):
-    """A boto3 client acting with ``creds``."""
-    return boto3.client(
-        service,
-        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=creds["AWS_SESSION_TOKEN"],
-    )
+    """A boto3 client acting with ``creds`` (one per service, credentials and AWS_* settings: the world's
+    set-up and the tests ask for the same ones again and again, and making a client costs more than a call)."""
+    settings = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_") and k not in creds))
+    return _client(service, creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"], creds["AWS_SESSION_TOKEN"],
+                   settings)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def _client(service: str, key: str, secret: str, token: str, settings: tuple[tuple[str, str], ...]):
+    return boto3.client(service, aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token)
 
 
 def create_parent_zone(name: str = "ardamails.com") -> tuple[str, dict[str, str]]:
