@@ -85,7 +85,30 @@ def _share_botocore_loaders() -> None:
     botocore.session.create_loader = shared
 
 
+def _share_botocore_client_methods() -> None:
+    """Every botocore client of a service API version gets the same operation methods (a new client class still).
+
+    botocore builds a method for each of the service's operations whenever it makes a client (each a closure over
+    the operation's name, its docstring the operation's documentation), and the commands make their clients
+    anew in every run, the purge one per region: the biggest single cost of a run in this process. What a
+    client does is unchanged; only the building is done once per service and API version.
+    """
+    import botocore.client
+
+    methods: dict = {}
+    create = botocore.client.ClientCreator._create_methods
+
+    def shared(self, service_model):
+        key = (service_model.service_name, service_model.api_version)
+        if key not in methods:
+            methods[key] = create(self, service_model)
+        return dict(methods[key])
+
+    botocore.client.ClientCreator._create_methods = shared
+
+
 _share_botocore_loaders()
+_share_botocore_client_methods()
 
 
 def pytest_collection_modifyitems(items) -> None:
