@@ -517,6 +517,18 @@ def committed_checkout(tmp_path_factory) -> Path:
     return committed_copy(tmp_path_factory.mktemp("checkout"))
 
 
+def committed_clone(dest: Path, source: Path) -> Path:
+    """``dest``: a checkout of the committed copy ``source`` (``committed_checkout``) that a test may change.
+
+    The same one commit of the working tree; its working files and index its own, its objects read from
+    ``source`` (``git clone --shared``): a third of the files a fresh committed copy writes, and of what
+    pytest deletes again when it rotates its temporary folders.
+    """
+    git = ["git", "-c", "advice.detachedHead=false", "clone", "-q", "--shared", "--template=", "--no-tags"]
+    subprocess.run([*git, str(source), str(dest)], check=True, capture_output=True, timeout=60)
+    return dest
+
+
 @pytest.fixture(scope="session")
 def warm_lint(lint_cache_dir, committed_checkout) -> None:
     """cfn-lint's pass of the committed template, once per session (one worker lints, the others wait for it)."""

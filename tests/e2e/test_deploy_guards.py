@@ -13,17 +13,17 @@ import shutil
 import pytest
 from werkzeug.wrappers import Response
 
-from tests.conftest import STACK, assert_token_nowhere, deploy, generate_in, ok
+from tests.conftest import STACK, assert_token_nowhere, committed_clone, deploy, generate_in, ok
 from tools.rehearsal.aws import change_record, client
-from tools.rehearsal.repo import committed_copy, git
+from tools.rehearsal.repo import git
 
 pytestmark = pytest.mark.moto
 
 
 @pytest.fixture
-def checkout(tmp_path):
+def checkout(tmp_path, committed_checkout):
     """A fresh committed copy of the working tree that a test may dirty."""
-    return committed_copy(tmp_path / "checkout")
+    return committed_clone(tmp_path / "checkout", committed_checkout)
 
 
 def regenerate(checkout):

@@ -451,11 +451,12 @@ def test_a_purge_never_deletes_a_zone_a_stack_in_another_region_still_uses(world
     import subprocess
     import sys
 
-    from tools.rehearsal.repo import committed_copy, git
+    from tests.conftest import committed_clone
+    from tools.rehearsal.repo import git
 
     ok(world.deploy("--yes"))
     zone_id = outputs(world)["MailHostedZoneId"]
-    moved = committed_copy(tmp_path / "moved")
+    moved = committed_clone(tmp_path / "moved", world.checkout)
     infra = moved / "instances" / "Alpha002" / "infrastructure.toml"
     infra.write_text(infra.read_text().replace('region = "us-east-1"', 'region = "us-west-2"'))
     done = subprocess.run([sys.executable, "generate.py"], cwd=moved, capture_output=True, text=True, timeout=120)

@@ -39,9 +39,19 @@ import pytest
 import requests
 
 from instances.registry import PARTITION_IDS, load_registry
-from tests.conftest import PYTHON, REPO, SCRIPT_MODULES, STANDIN_BIN, captured, free_port, script_call, use_env
+from tests.conftest import (
+    PYTHON,
+    REPO,
+    SCRIPT_MODULES,
+    STANDIN_BIN,
+    captured,
+    committed_clone,
+    free_port,
+    script_call,
+    use_env,
+)
 from tools.lib import frame
-from tools.rehearsal.repo import committed_copy, git
+from tools.rehearsal.repo import git
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 HERE = "tests/e2e/test_documented_commands.py"
@@ -332,8 +342,8 @@ def test_an_example_naming_an_inactive_partition_is_refused_unless_its_text_says
 
 
 @pytest.fixture(scope="module")
-def checkout(tmp_path_factory) -> Path:
-    return committed_copy(tmp_path_factory.mktemp("documented"))
+def checkout(tmp_path_factory, committed_checkout) -> Path:
+    return committed_clone(tmp_path_factory.mktemp("documented") / "checkout", committed_checkout)
 
 
 def shell_env(home: Path) -> dict[str, str]:
@@ -434,8 +444,8 @@ def test_a_rehearsal_block_runs_as_written_in_a_fresh_world(block, rehearsal, ch
 
 
 @pytest.mark.parametrize("block", local_blocks(), ids=str)
-def test_a_local_block_runs_as_written_in_a_committed_copy(block, tmp_path):
-    copy = committed_copy(tmp_path / "copy")
+def test_a_local_block_runs_as_written_in_a_committed_copy(block, tmp_path, committed_checkout):
+    copy = committed_clone(tmp_path / "copy", committed_checkout)
     env = shell_env(tmp_path / "home")
     first = block.commands[0]
     for command in block.commands:

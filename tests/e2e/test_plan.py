@@ -15,16 +15,16 @@ import subprocess
 
 import pytest
 
-from tests.conftest import PYTHON, STACK, TOKEN, assert_token_nowhere, deploy, generate_in, ok
+from tests.conftest import PYTHON, STACK, TOKEN, assert_token_nowhere, committed_clone, deploy, generate_in, ok
 from tools.rehearsal.aws import change_record, client
-from tools.rehearsal.repo import committed_copy, git
+from tools.rehearsal.repo import git
 
 pytestmark = pytest.mark.moto
 
 
 @pytest.fixture
-def clone(tmp_path):
-    return committed_copy(tmp_path / "clone")
+def clone(tmp_path, committed_checkout):
+    return committed_clone(tmp_path / "clone", committed_checkout)
 
 
 def no_space(path, text, **_):

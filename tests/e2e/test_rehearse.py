@@ -19,16 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, STACK, assert_token_nowhere, captured, script_call, use_env
+from tests.conftest import PYTHON, STACK, assert_token_nowhere, captured, committed_clone, script_call, use_env
 from tools import rehearse, rotate_dkim, verify_partition_mail
-from tools.rehearsal.repo import committed_copy
 
 pytestmark = pytest.mark.moto
 
 
 @pytest.fixture(scope="module")
-def checkout(tmp_path_factory):
-    return committed_copy(tmp_path_factory.mktemp("rehearse"))
+def checkout(tmp_path_factory, committed_checkout):
+    return committed_clone(tmp_path_factory.mktemp("rehearse") / "checkout", committed_checkout)
 
 
 def clean_env(tmp_path) -> dict[str, str]:

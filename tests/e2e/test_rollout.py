@@ -28,13 +28,23 @@ import pytest
 
 from instances.registry import load_registry
 from templates import permissions
-from tests.conftest import PYTHON, TOKEN, InProcess, assert_token_nowhere, captured, free_port, generate_in, ok
+from tests.conftest import (
+    PYTHON,
+    TOKEN,
+    InProcess,
+    assert_token_nowhere,
+    captured,
+    committed_clone,
+    free_port,
+    generate_in,
+    ok,
+)
 from tools.lib.rollout.evidence import EVIDENCE_SCHEMA
 from tools.rehearsal.aws import OPERATOR_ROLE_NAME, change_record, client
 from tools.rehearsal.dns import Route53DnsServer
 from tools.rehearsal.moto_compat import CONTROLS
 from tools.rehearsal.postmark import dns_lookup
-from tools.rehearsal.repo import committed_copy, git
+from tools.rehearsal.repo import git
 from tools.rehearsal.world import populate
 
 pytestmark = pytest.mark.moto
@@ -53,7 +63,7 @@ def rollout_policy_alone(world) -> None:
 @pytest.fixture
 def cascade(world, postmark, tmp_path, monkeypatch):
     rollout_policy_alone(world)
-    clone = committed_copy(tmp_path / "clone")
+    clone = committed_clone(tmp_path / "clone", world.checkout)
     dev = (clone / "instances" / "Alpha002" / "dev.toml").read_text()
     stage = dev.replace("dev.ardamails.com", "stage.ardamails.com") + f'\n[rollout]\nrequires_gates = ["{GATE}"]\n'
     (clone / "instances" / "Alpha002" / "stage.toml").write_text(stage)
