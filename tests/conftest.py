@@ -109,6 +109,10 @@ def _share_botocore_client_methods() -> None:
 
 _share_botocore_loaders()
 _share_botocore_client_methods()
+# The servers of the world run in this process (moto, the Postmark stand-in): werkzeug logs each request they
+# answer at INFO, and a command running here logs at INFO through its frame, so each request's line reached the
+# command's stderr, as it never does in the command's own process. The rehearsal world quiets them too.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def pytest_collection_modifyitems(items) -> None:
