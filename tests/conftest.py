@@ -7,17 +7,29 @@ Two ways to run a command, one result type (``Completed``):
   environment in ``os.environ`` and a ``FakeClock`` where the command waits:
   the fast default for behaviour tests;
 - ``deploy(env, ...)`` (and ``start``/``run`` in ``tests/e2e/test_cli_contract.py``) run
-  the real script as a subprocess: where real argv, exit codes, signals and stdout bytes
-  are the point.
+  the real script as a subprocess: where real argv, exit codes, signals and stdout
+  bytes are the point (tests/e2e/test_cli_contract.py keeps one such run per command).
+
+A command that runs others (a rollout's steps, the runbook's, a doc's shell block)
+runs them the same way: ``script_call`` turns ``python <script> <args>`` into that
+script's ``main()`` with a child's seams, and ``InProcess`` is the rollout's runner
+doing so, each step captured as a child's output would be.
 """
 
 from __future__ import annotations
 
+import importlib
+import io
+import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +41,9 @@ from templates.partition_email import PartitionEmail
 from templates.render import props_for, read_handler_source
 from tests.assertions import TemplateAssertions
 from tests.clock import FakeClock
+from tools.lib.children import Ended
+from tools.lib.clock import Clock
+from tools.lib.rollout.cascade import ProcessRunner, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_INSTANCES = Path(__file__).resolve().parent / "fixtures" / "instances"
@@ -47,6 +62,57 @@ _SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filt
 settings.register_profile("suite", max_examples=400, deadline=None, derandomize=True, suppress_health_check=_SLOW_DATA)
 settings.register_profile("thorough", max_examples=10_000, deadline=None, suppress_health_check=_SLOW_DATA)
 settings.load_profile("suite")
+
+
+def _share_botocore_loaders() -> None:
+    """Every botocore session in this process reads its service models through one loader per data path.
+
+    deploy.py does this for its own sessions (tools/lib/aws_session.py); the world's sessions (the delegation
+    handler that the emulator runs for each custom resource request, the tests' own clients) would each parse
+    endpoints.json and the service models again: about a fifth of a deploy's CPU in the emulator.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    loaders: dict = {}
+    create = botocore.loaders.create_loader
+
+    def shared(search_path_string=None):
+        if search_path_string not in loaders:
+            loaders[search_path_string] = create(search_path_string)
+        return loaders[search_path_string]
+
+    botocore.session.create_loader = shared
+
+
+def _share_botocore_client_methods() -> None:
+    """Every botocore client of a service API version gets the same operation methods (a new client class still).
+
+    botocore builds a method for each of the service's operations whenever it makes a client (each a closure over
+    the operation's name, its docstring the operation's documentation), and the commands make their clients
+    anew in every run, the purge one per region: the biggest single cost of a run in this process. What a
+    client does is unchanged; only the building is done once per service and API version.
+    """
+    import botocore.client
+
+    methods: dict = {}
+    create = botocore.client.ClientCreator._create_methods
+
+    def shared(self, service_model):
+        key = (service_model.service_name, service_model.api_version)
+        if key not in methods:
+            methods[key] = create(self, service_model)
+        return dict(methods[key])
+
+    botocore.client.ClientCreator._create_methods = shared
+
+
+_share_botocore_loaders()
+_share_botocore_client_methods()
+# The servers of the world run in this process (moto, the Postmark stand-in): werkzeug logs each request they
+# answer at INFO, and a command running here logs at INFO through its frame, so each request's line reached the
+# command's stderr, as it never does in the command's own process. The rehearsal world quiets them too.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def pytest_collection_modifyitems(items) -> None:
@@ -180,6 +246,129 @@ def use_env(monkeypatch, env: dict[str, str]) -> None:
         monkeypatch.setenv(name, value)
 
 
+# -- a script's main() in this process, as a child process runs the script --------------------------------
+
+# The commands that act on a world, by the module that holds their main().
+SCRIPT_MODULES = {
+    "deploy.py": "deploy",
+    "tools/register_partition_mail_signature.py": "tools.register_partition_mail_signature",
+    "tools/rotate_dkim.py": "tools.rotate_dkim",
+    "tools/verify_partition_mail.py": "tools.verify_partition_mail",
+    "tools/rollout.py": "tools.rollout",
+}
+
+
+def captured(main: Callable[[], int]) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of ``main()``, as a child's; only its own frame's log handler sees its records.
+
+    As in a child process, the secrets ``main()`` learns (and the ``::add-mask::`` lines it printed) stay its own:
+    the caller's redaction is as it was before (``tools.lib.logger``'s state is per process).
+    """
+    from tools.lib import logger
+
+    out, err = io.StringIO(), io.StringIO()
+    streams, root = (sys.stdout, sys.stderr), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    secrets, masked = set(logger.REDACTOR._secrets), set(logger._masked)
+    root.handlers.clear()
+    sys.stdout, sys.stderr = out, err
+    try:
+        code = main()
+    finally:
+        sys.stdout, sys.stderr = streams
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        logger.REDACTOR.reset()
+        logger.REDACTOR._secrets.update(secrets)
+        logger._masked.clear()
+        logger._masked.update(masked)
+    return code, out.getvalue(), err.getvalue()
+
+
+def script_call(argv: list[str], *, checkout: Path, clock: Clock) -> Callable[[], int]:
+    """``python <script> <args>`` (the script's path in ``checkout``) as its ``main()`` call in this process.
+
+    With the seams a child process of ``checkout`` has: deploy.py deploys from ``checkout``, a rollout's steps
+    run the same way (``InProcess``), every wait is on ``clock``. Only the commands of ``SCRIPT_MODULES``: the
+    others read this working tree (generate.py) or start servers (rehearse.py).
+    """
+    script, *args = argv
+    module = importlib.import_module(SCRIPT_MODULES[script])
+    if script == "deploy.py":
+        from tools.lib.deploy.context import Checkout
+
+        return lambda: module.main(args, checkout=Checkout(checkout), clock=clock)
+    if script == "tools/rollout.py":
+        return lambda: module.main(args, checkout=checkout, runner=InProcess(checkout, clock), clock=clock)
+    return lambda: module.main(args, clock=clock)
+
+
+class InProcess(ProcessRunner):
+    """The rollout's runner with each step in this process: the command's ``main()`` with the step's argv, through
+    its own frame, its stdout and stderr captured as a child's would be (as ``run_cli`` does); the account guard and
+    the exports as the rollout does them for real. ``after[step]`` runs once that step has ended: another operator
+    acting between two steps."""
+
+    def __init__(self, clone: Path, clock: Clock, after: dict[str, Callable[[], None]] | None = None) -> None:
+        super().__init__(Settings(), env={}, cwd=clone)
+        self.clone, self.clock, self.after = clone, clock, dict(after or {})
+
+    def run(self, argv: list[str], label: str) -> Ended:
+        assert argv[0] in ("deploy.py", "tools/verify_partition_mail.py"), argv
+        ended = Ended(argv, *captured(script_call(argv, checkout=self.clone, clock=self.clock)))
+        step = label.split(": ", 1)[1]
+        if step in self.after:
+            self.after.pop(step)()
+        return ended
+
+
+class SignalAtHold:
+    """``with SignalAtHold(action, signum):`` around an in-process command: once the request for ``action`` that
+    ``CONTROLS.hold`` holds has arrived, ``signum`` is sent to this process's main thread, where the command waits
+    for that request's answer. As a signal reaching a command's own process at that step: the frame's handler
+    raises where the command is (KeyboardInterrupt, Terminated), its journal is unwound, it returns 130 or 143.
+    ``sent`` says whether it was sent (not: the command never made that request).
+    """
+
+    def __init__(self, action: str, signum: int, timeout: float = 60.0) -> None:
+        from tools.rehearsal.moto_compat import CONTROLS
+
+        self.sent = threading.Event()
+        self._done = threading.Event()
+        main = threading.main_thread().ident
+        assert threading.get_ident() == main, "signals reach the main thread only"
+
+        def watch() -> None:
+            deadline = time.monotonic() + timeout
+            while not self._done.is_set() and time.monotonic() < deadline:
+                # Arrived means held: the command waits for the answer until the test releases it, after it ended.
+                if CONTROLS.wait_for(action, timeout=0.05):
+                    signal.pthread_kill(main, signum)
+                    self.sent.set()
+                    return
+
+        self._thread = threading.Thread(target=watch, daemon=True)
+
+    def __enter__(self) -> SignalAtHold:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def generate_in(checkout: Path, *partitions: str) -> None:
+    """``python generate.py <partitions>`` in ``checkout`` (its instance files, its templates folder), in this
+    process: for a change of configuration only (the code that renders is this working tree's)."""
+    import generate
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(generate, "load_registry", lambda: load_registry(checkout / "instances"))
+        code, _, err = captured(lambda: generate.main([*partitions, "--out", str(checkout / "templates")]))
+    assert code == 0, err
+
+
 # -- the token ----------------------------------------------------------------------------------------
 
 
@@ -220,11 +409,42 @@ def moto_endpoint():
     from tools.rehearsal import moto_compat
 
     moto_compat.apply()
+    _remember_in_moto()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+def _remember_in_moto() -> None:
+    """moto, in this test process, keeps what it recomputes on every request from the same input.
+
+    Nothing it answers changes: a template's parse is made once per template text (each caller gets its own
+    copy), and the list of moto's service folders, read from disk for each request, once. Every deploy submits
+    the same committed template: its pure-Python YAML parse was a fifth of a deploy's CPU in the emulator.
+    """
+    import copy
+    import functools
+
+    from moto import backends
+    from moto.cloudformation.models import ChangeSet, Stack
+
+    parse = Stack.parse_template
+    parsed: dict[str, object] = {}
+
+    def parse_template(template: str):
+        if template not in parsed:
+            parsed[template] = parse(template)
+        return copy.deepcopy(parsed[template])
+
+    def change_set_parse_template(self) -> None:  # moto's ChangeSet._parse_template, with Stack.parse_template
+        self.template_dict = Stack.parse_template(self.template)
+
+    Stack.parse_template = staticmethod(parse_template)
+    ChangeSet._parse_template = change_set_parse_template
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = functools.cache(lambda: modules)
 
 
 @pytest.fixture
@@ -299,6 +519,18 @@ def committed_checkout(tmp_path_factory) -> Path:
     from tools.rehearsal.repo import committed_copy
 
     return committed_copy(tmp_path_factory.mktemp("checkout"))
+
+
+def committed_clone(dest: Path, source: Path) -> Path:
+    """``dest``: a checkout of the committed copy ``source`` (``committed_checkout``) that a test may change.
+
+    The same one commit of the working tree; its working files and index its own, its objects read from
+    ``source`` (``git clone --shared``): a third of the files a fresh committed copy writes, and of what
+    pytest deletes again when it rotates its temporary folders.
+    """
+    git = ["git", "-c", "advice.detachedHead=false", "clone", "-q", "--shared", "--template=", "--no-tags"]
+    subprocess.run([*git, str(source), str(dest)], check=True, capture_output=True, timeout=60)
+    return dest
 
 
 @pytest.fixture(scope="session")

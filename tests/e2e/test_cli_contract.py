@@ -4,6 +4,15 @@ The world's moto server and Postmark stand-in live in this process, so a test ca
 hold one request (``moto_compat.CONTROLS.hold``, ``PostmarkStandIn.hold``) and signal the
 command at exactly that step; the command's last line must then say what it left,
 and the world must hold nothing else.
+
+The subprocess contract, per command: deploy.py (a signal while its change set waits,
+SIGINT and SIGTERM; a deploy racing another; --json under GITHUB_ACTIONS), generate.py
+(as the README says, through a pipe), register, rotate and verify (Ctrl-C while
+Postmark acts), rollout.py (Ctrl-C reaching its running step; test_rollout.py has the
+other). The rest runs each command's main() in this process: ``--json`` in every mode,
+and a signal at every other change-making step, sent to this process's main thread
+while the command waits for the held answer (``SignalAtHold``), where the frame's
+handlers raise as they do in a command's own process.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, STACK, TOKEN, assert_token_nowhere, ok
+from tests.conftest import PYTHON, STACK, TOKEN, SignalAtHold, assert_token_nowhere, ok
 from tools.rehearsal.aws import client, credentials
 from tools.rehearsal.moto_compat import CONTROLS
 
@@ -90,6 +99,16 @@ def stop(process: subprocess.Popen, signum: int) -> tuple[int, str, str]:
     return process.returncode, out, err
 
 
+def interrupted(world, signum: int, action: str, *args: str, never: str = ""):
+    """``deploy.py Alpha002 dev <args>`` in this process, ``signum`` reaching it while the request for ``action``
+    that ``CONTROLS`` holds waits for its answer (``SignalAtHold``); then the request is released."""
+    with SignalAtHold(action, signum) as signalled:
+        result = world.deploy(*args)
+    CONTROLS.release()
+    assert signalled.sent.is_set(), never or f"the deploy never asked for {action}"
+    return result.returncode, result.stdout, result.stderr
+
+
 def document(result) -> dict:
     """stdout is exactly one JSON document (json.loads refuses anything before or after it)."""
     return json.loads(result.stdout)
@@ -112,14 +131,35 @@ SIGNALS = [(signal.SIGINT, 130, "interrupted (Ctrl-C)"), (signal.SIGTERM, 143, "
 # -- --json: one document on stdout, in every mode of every command ----------------------------------
 
 
-@pytest.mark.slow
 @pytest.mark.vcheck("V-CLI-003")
 def test_every_command_and_mode_prints_exactly_one_json_document(world, dns_zone, tmp_path):
+    """Each command's main() in this process (its stdout as the frame writes it), and a deploy under GITHUB_ACTIONS
+    as a subprocess: real stdout bytes, with the children it starts (op, git) and the mask line on stderr."""
+    import deploy
+    import generate
+    from tools import register_partition_mail_signature, rollout, rotate_dkim, verify_partition_mail
+
     env = dict(world.env, ROLLOUT_EVIDENCE_ROOT=str(tmp_path / "evidence"))
     results = {}
+    clock = world.clock.clock()
+    mains = {  # each main() and the seams its process would have
+        "deploy": (deploy.main, {}),
+        "generate": (generate.main, {}),
+        "register": (register_partition_mail_signature.main, {"clock": clock}),
+        "rotate": (rotate_dkim.main, {"clock": clock}),
+        "verify": (verify_partition_mail.main, {"clock": clock}),
+        "rollout": (rollout.main, {"checkout": world.checkout, "clock": clock}),
+    }
 
-    def json_of(name, *args, code=0, environment=None):
-        result = run(world, name, *args, "--json", env=environment or env)
+    def json_of(name, *args, code=0, environment=None, as_process=False):
+        argv = (*args, "--json")
+        if as_process:
+            result = run(world, name, *argv, env=environment or env)
+        elif name == "deploy" and list(args[:2]) == TARGET:
+            result = world.deploy(*argv[2:], env=environment or env)
+        else:
+            main, seams = mains[name]
+            result = world.run(main, *argv, env=environment or env, **seams)
         assert result.returncode == code, result.stderr[-2000:]
         results[" ".join((name, *args))] = result
         return document(result)
@@ -137,7 +177,7 @@ def test_every_command_and_mode_prints_exactly_one_json_document(world, dns_zone
     kept = next(entry["what"] for entry in left["journal"] if entry["state"] == "kept").removeprefix("change set ")
     client("cloudformation", world.admin).delete_change_set(ChangeSetName=kept)  # the reviewer discards it
     actions = dict(env, GITHUB_ACTIONS="true")  # the mask line goes to stderr: stdout stays one document
-    deployed = json_of("deploy", *TARGET, "--yes", environment=actions)
+    deployed = json_of("deploy", *TARGET, "--yes", environment=actions, as_process=True)
     assert deployed["outcome"] == "deployed" and len(deployed["exports"]) == 6
     assert f"::add-mask::{TOKEN}" in results["deploy Alpha002 dev --yes"].stderr
     unchanged = json_of("deploy", *TARGET, "--yes")  # the same keys a rollout reads from --plan to skip a deploy
@@ -209,10 +249,9 @@ def test_a_signal_after_execute_says_the_stack_carries_on(world, signum, code, h
     world.postmark.rotate_dkim(domain["ID"])
     CONTROLS.slow_execution = math.inf  # the aws_env fixture resets it
     CONTROLS.hold("DescribeStackEvents", after="ExecuteChangeSet")  # the first poll after the execute
-    process = start(world, "deploy", *TARGET, "--yes")
-    assert held("DescribeStackEvents", process), "the deploy never followed the stack"
-    returncode, _, err = stop(process, signum)
-    CONTROLS.release()
+    returncode, _, err = interrupted(
+        world, signum, "DescribeStackEvents", "--yes", never="the deploy never followed the stack"
+    )
     assert returncode == code, err
     stack_id = client("cloudformation", world.admin).describe_stacks(StackName=STACK)["Stacks"][0]["StackId"]
     assert err.splitlines()[-1].startswith(f"deploy: {how}; {STACK}: change set arn:aws:cloudformation:")
@@ -227,10 +266,9 @@ def test_a_signal_after_execute_says_the_stack_carries_on(world, signum, code, h
 def test_a_signal_after_protection_was_lifted_turns_it_back_on(world, signum, code, how):
     ok(world.deploy("--yes"))
     CONTROLS.hold("DescribeStackEvents")  # right before DeleteStack, after the protection came off
-    process = start(world, "deploy", *TARGET, "--destroy", "--yes")
-    assert held("DescribeStackEvents", process), "the destroy never got to the deletion"
-    returncode, out, err = stop(process, signum)
-    CONTROLS.release()
+    returncode, out, err = interrupted(
+        world, signum, "DescribeStackEvents", "--destroy", "--yes", never="the destroy never got to the deletion"
+    )
     assert returncode == code, err
     assert "termination protection turned off" in err
     assert err.splitlines()[-1] == f"deploy: {how}; {STACK}: termination protection was turned back on"
@@ -290,26 +328,30 @@ def test_ctrl_c_in_a_rollout_reaches_the_running_step_once_and_it_cleans_up(worl
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_refused_deploy_leaves_no_linter_running(world, tmp_path):
     # The lint starts before the account check (to run on the other core) with a cold cache:
-    # refused at once, the deploy must take its child with it.
+    # refused at once, the deploy must take its child with it (in this process: a child of this process).
+    from tools.lib.cfn_lint import WORKER
+
     cold = dict(world.env, XDG_CACHE_HOME=str(tmp_path / "cold-cache"))
     cold.update(credentials("arn:aws:iam::999988887777:role/Elsewhere"))
-    result = run(world, "deploy", *TARGET, "--yes", env=cold)
+    result = world.deploy("--yes", env=cold)
     assert result.returncode == 3, result.stderr
     assert f"{STACK}: refusing to deploy: the AWS credentials are for account 999988887777" in result.stderr
-    assert _workers_running(world.checkout / "tools" / "lib" / "cfn_lint_worker.py") == []
+    assert _workers_running(WORKER, parent=os.getpid()) == []
     assert not (tmp_path / "cold-cache" / "arda-partition-mail").exists(), "no verdict was waited for"
 
 
-def _workers_running(worker: Path) -> list[int]:
-    """PIDs whose command line runs this checkout's cfn-lint worker."""
+def _workers_running(worker: Path, parent: int) -> list[int]:
+    """PIDs of ``parent``'s children whose command line runs the cfn-lint worker."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
+                status = (entry / "status").read_text()
             except OSError:
                 continue
-            if str(worker).encode() in argv:
+            ppid = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), None)
+            if str(worker).encode() in argv and ppid == parent:
                 found.append(int(entry.name))
     return found
 
@@ -457,10 +499,7 @@ def test_a_signal_after_aws_acted_and_before_its_answer_was_read_ends_with_what_
     setup(world)
     CONTROLS.hold(action, after=after, when="after")
     args = [world.resolver() if a == RESOLVER else a for a in args]
-    process = start(world, "deploy", *TARGET, *args, "--json")
-    assert held(action, process), f"the deploy never asked for {action}"
-    returncode, out, err = stop(process, signum)
-    CONTROLS.release()
+    returncode, out, err = interrupted(world, signum, action, *args, "--json")
     assert returncode == code, err[-3000:]
     line = err.splitlines()[-1]
     assert line.startswith(f"deploy: {how}; {STACK}: "), line

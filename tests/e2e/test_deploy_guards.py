@@ -1,33 +1,34 @@
 """deploy.py's guards against the emulator, as a user runs it: committed work only, one clear line.
 
-Each run is a subprocess from a committed checkout (tools/rehearsal/repo.py); the
-uncommitted-work cases change that checkout the way a careless operator would.
+Each run deploys from a committed checkout (tools/rehearsal/repo.py), in this process
+(deploy.py's main() through its frame; a split endpoint also as a subprocess); the
+uncommitted-work cases change that checkout the way a careless operator would, and
+regenerate its template from its changed instance file.
 """
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
 from werkzeug.wrappers import Response
 
-from tests.conftest import PYTHON, STACK, assert_token_nowhere, deploy, ok
+from tests.conftest import STACK, assert_token_nowhere, committed_clone, deploy, generate_in, ok
 from tools.rehearsal.aws import change_record, client
-from tools.rehearsal.repo import committed_copy, git
+from tools.rehearsal.repo import git
 
 pytestmark = pytest.mark.moto
 
 
 @pytest.fixture
-def checkout(tmp_path):
+def checkout(tmp_path, committed_checkout):
     """A fresh committed copy of the working tree that a test may dirty."""
-    return committed_copy(tmp_path / "checkout")
+    return committed_clone(tmp_path / "checkout", committed_checkout)
 
 
 def regenerate(checkout):
-    result = subprocess.run([PYTHON, "generate.py", "dev"], cwd=checkout, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+    """``python generate.py dev`` in the checkout (a change of its instance files only: in this process)."""
+    generate_in(checkout, "dev")
 
 
 def nothing_changed(world, postmark, tmp_path):

@@ -448,11 +448,12 @@ def test_a_purge_never_deletes_a_zone_a_stack_in_another_region_still_uses(world
     import subprocess
     import sys
 
-    from tools.rehearsal.repo import committed_copy, git
+    from tests.conftest import committed_clone
+    from tools.rehearsal.repo import git
 
     ok(world.deploy("--yes"))
     zone_id = outputs(world)["MailHostedZoneId"]
-    moved = committed_copy(tmp_path / "moved")
+    moved = committed_clone(tmp_path / "moved", world.checkout)
     infra = moved / "instances" / "Alpha002" / "infrastructure.toml"
     infra.write_text(infra.read_text().replace('region = "us-east-1"', 'region = "us-west-2"'))
     done = subprocess.run([sys.executable, "generate.py"], cwd=moved, capture_output=True, text=True, timeout=120)
@@ -474,9 +475,12 @@ def test_a_purge_never_deletes_a_zone_a_stack_in_another_region_still_uses(world
     assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
 
 
-def test_a_purge_refuses_when_dns_cannot_say_whether_the_parent_still_delegates(world, postmark):
+def test_a_purge_refuses_when_dns_cannot_say_whether_the_parent_still_delegates(world, postmark, monkeypatch):
+    from tools.lib import delegation
+
     ok(world.deploy("--yes"))
     ok(world.deploy("--destroy", "--yes"))
+    monkeypatch.setattr(delegation, "LIFETIME_SECONDS", 0.5)  # how long DNS is given: not 5 s of this suite's time
     silent = f"127.0.0.1:{free_port_udp()}"  # nothing answers there
     refused = world.deploy("--destroy", "--purge-retained", "--resolver", silent, "--yes")
     assert refused.returncode == 3, refused.stdout + refused.stderr

@@ -10,8 +10,10 @@ lines, ``  # ...`` is a comment) and the ``$`` lines of its ```console blocks; t
   it so (``stage.toml``: the stage examples of rollout.md);
 - and run as written (the code blocks): a block that begins by sourcing the
   rehearsal env file runs in a fresh world that the docs' own ``rehearse.py up``
-  command starts; LOCAL_BLOCKS run in a committed copy of this checkout; RUN_HERE
-  commands run there on their own, and so do the README's ``generate.py`` commands;
+  command line starts, its commands in order in this process (each command's main(),
+  as a rollout runs its steps) with the environment the env file gives; LOCAL_BLOCKS
+  run in bash in a committed copy of this checkout; RUN_HERE commands run there on
+  their own, and so do the README's ``generate.py`` commands;
 - or, where it needs what no test here has (a real account, the real 1Password, the
   network), it is in ELSEWHERE with the test that runs the same command in the
   rehearsal world, or with why nothing can.
@@ -28,7 +30,6 @@ import json
 import os
 import re
 import shlex
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -38,9 +39,19 @@ import pytest
 import requests
 
 from instances.registry import PARTITION_IDS, load_registry
-from tests.conftest import PYTHON, REPO, STANDIN_BIN, free_port
+from tests.conftest import (
+    PYTHON,
+    REPO,
+    SCRIPT_MODULES,
+    STANDIN_BIN,
+    captured,
+    committed_clone,
+    free_port,
+    script_call,
+    use_env,
+)
 from tools.lib import frame
-from tools.rehearsal.repo import committed_copy, git
+from tools.rehearsal.repo import git
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 HERE = "tests/e2e/test_documented_commands.py"
@@ -72,15 +83,19 @@ LOCAL_BLOCKS = {
     ),
 }
 
-# Commands run on their own, as written, in a committed copy (the first starts the world of every rehearsal block).
+# Commands run on their own, as written, in a committed copy.
 RUN_HERE = {
-    f"python tools/rehearse.py up --env-file {ENV_FILE}",
     "python deploy.py Alpha002 dev --dry-run",
 }
 
 # The rest: the test that runs the same command (or None), and why it is not run here as written.
 ELSEWHERE = {
-    "python tools/rehearse.py runbook Alpha002 dev": (RUNBOOK, "runs exactly this command"),
+    f"python tools/rehearse.py up --env-file {ENV_FILE}": (
+        "tests/e2e/test_rehearse.py::test_up_then_the_runbook_from_a_shell_then_ctrl_c",
+        "runs it as a process that Ctrl-C stops; here its command line starts the world of every rehearsal block "
+        "(parsed by rehearse.py's parser, the world started as up starts it)",
+    ),
+    "python tools/rehearse.py runbook Alpha002 dev": (RUNBOOK, "runs this command's main(), in this process"),
     "python tools/bench_generate.py --runs 20": (
         f"{HERE}::test_generate_benchmark_runs_and_reports",
         "a benchmark: with --runs 2, under pytest -m bench",
@@ -327,8 +342,8 @@ def test_an_example_naming_an_inactive_partition_is_refused_unless_its_text_says
 
 
 @pytest.fixture(scope="module")
-def checkout(tmp_path_factory) -> Path:
-    return committed_copy(tmp_path_factory.mktemp("documented"))
+def checkout(tmp_path_factory, committed_checkout) -> Path:
+    return committed_clone(tmp_path_factory.mktemp("documented") / "checkout", committed_checkout)
 
 
 def shell_env(home: Path) -> dict[str, str]:
@@ -348,41 +363,89 @@ def run_block(block: Block, cwd: Path, env: dict[str, str], env_file: Path | Non
 
 
 @pytest.fixture
-def world(checkout, tmp_path):
-    """The docs' own ``rehearse.py up`` command, with this test's env file; stopped with Ctrl-C afterwards."""
+def rehearsal(aws_env, checkout, warm_lint, tmp_path):
+    """A fresh world as the docs' own ``rehearse.py up --env-file FILE`` starts it, with this test's env file.
+
+    In this process: the command line is parsed by rehearse.py's own parser, then what ``up`` does before it waits
+    for a signal (the world's servers, its switches, the env file once every server answers); ``up`` itself, as a
+    process stopped by Ctrl-C, is tests/e2e/test_rehearse.py's subprocess contract test.
+    """
+    from tools import rehearse
+    from tools.rehearsal.moto_compat import CONTROLS
+    from tools.rehearsal.world import World
+
     env_file = tmp_path / "rehearsal.env"
     argv = shlex.split(f"python tools/rehearse.py up --env-file {ENV_FILE}".replace(ENV_FILE, str(env_file)))
-    env = shell_env(tmp_path / "home")
-    up = subprocess.Popen(
-        [PYTHON, *argv[1:]], cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+    args = parse(argv[1:])
+    assert args.command == "up"
+    before = dict(os.environ)  # the world points this process's own AWS calls at itself, as in up's process
+    world = World()
     try:
-        deadline = time.monotonic() + 90
-        while not env_file.exists():
-            assert up.poll() is None, up.communicate()[1]
-            assert time.monotonic() < deadline, "the env file never appeared"
-            time.sleep(0.2)
-        yield env_file, env
+        infra = world.infrastructure(args.infrastructure)
+        CONTROLS.slow_execution = args.apply_seconds
+        world.start()
+        assert world.answers()
+        env_file.write_text(rehearse.export_lines(world.env(infra.name)), encoding="utf-8")
+        yield env_file
     finally:
-        up.send_signal(signal.SIGINT)
-        _, err = up.communicate(timeout=60)
-    assert up.returncode == 130, err[-2000:]
-    assert not env_file.exists(), "the world removes its env file when it stops"
+        world.stop()
+        os.environ.clear()
+        os.environ.update(before)
+
+
+def sourced(env: dict[str, str], env_file: Path) -> dict[str, str]:
+    """``env`` after ``. env_file`` (the export and unset lines rehearse.py writes)."""
+    env = dict(env)
+    for line in env_file.read_text(encoding="utf-8").splitlines():
+        if line.startswith("unset "):
+            env.pop(line.split()[1], None)
+        elif line.startswith("export "):
+            name, value = line[len("export ") :].split("=", 1)
+            env[name] = shlex.split(value)[0] if value else ""
+    return env
+
+
+def expanded(command: str, env: dict[str, str]) -> str:
+    """``$NAME`` and ``${NAME}`` replaced as the shell does (a name the environment lacks is an error here)."""
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: env[m.group(1) or m.group(2)], command)
+
+
+def run_block_in_process(block: Block, checkout: Path, env: dict[str, str], env_file: Path, monkeypatch, clock):
+    """The block's commands in order, stopping at the first that fails (``set -e``); what each printed.
+
+    ``. FILE`` changes the environment of the commands after it; ``python <script>`` of a command that acts on
+    the world runs its main() in this process with that environment, deploying from ``checkout`` on the fake clock
+    (``script_call``, as a rollout runs its steps); any other command runs in bash, as written.
+    """
+    results = []
+    for command in block.commands:
+        command = command.replace(ENV_FILE, str(env_file))
+        if command == f". {env_file}":
+            env = sourced(env, env_file)
+            continue
+        argv = script_argv(expanded(command, env))
+        if argv is not None and argv[0] in SCRIPT_MODULES:
+            use_env(monkeypatch, dict(env, ROLLOUT_EVIDENCE_ROOT=str(checkout / "rollout-evidence")))
+            code, out, err = captured(script_call(argv, checkout=checkout, clock=clock.clock()))
+        else:
+            done = subprocess.run(["bash", "-c", command], cwd=checkout, env=env, capture_output=True, text=True)
+            code, out, err = done.returncode, done.stdout, done.stderr
+        results.append((command, code, out, err))
+        assert code == 0, f"{block}: {command}\n{out[-3000:]}{err[-3000:]}"
+    return results
 
 
 @pytest.mark.moto
-@pytest.mark.slow
 @pytest.mark.parametrize("block", rehearsal_blocks(), ids=str)
-def test_a_rehearsal_block_runs_as_written_in_a_fresh_world(block, world, checkout):
-    env_file, env = world
-    result = run_block(block, checkout, env, env_file)
-    assert result.returncode == 0, f"{block}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
-    assert "Traceback" not in result.stderr
+def test_a_rehearsal_block_runs_as_written_in_a_fresh_world(block, rehearsal, checkout, tmp_path, monkeypatch, clock):
+    results = run_block_in_process(block, checkout, shell_env(tmp_path / "home"), rehearsal, monkeypatch, clock)
+    assert [command for command, *_ in results] == [c.replace(ENV_FILE, str(rehearsal)) for c in block.commands[1:]]
+    assert all("Traceback" not in err for *_, err in results)
 
 
 @pytest.mark.parametrize("block", local_blocks(), ids=str)
-def test_a_local_block_runs_as_written_in_a_committed_copy(block, tmp_path):
-    copy = committed_copy(tmp_path / "copy")
+def test_a_local_block_runs_as_written_in_a_committed_copy(block, tmp_path, committed_checkout):
+    copy = committed_clone(tmp_path / "copy", committed_checkout)
     env = shell_env(tmp_path / "home")
     first = block.commands[0]
     for command in block.commands:
@@ -401,9 +464,7 @@ def readme_generate_commands() -> list[str]:
     return sorted({s.command for s in inline_commands() if s.doc == "README.md" and "generate.py" in s.command})
 
 
-@pytest.mark.parametrize(
-    "command", sorted(RUN_HERE - {f"python tools/rehearse.py up --env-file {ENV_FILE}"}) + readme_generate_commands()
-)
+@pytest.mark.parametrize("command", sorted(RUN_HERE) + readme_generate_commands())
 def test_a_command_that_needs_nothing_runs_as_written(command, checkout, tmp_path):
     assert command in {s.command for s in documented()}, f"no doc shows {command!r} any more"
     result = subprocess.run(

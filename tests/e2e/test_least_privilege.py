@@ -9,19 +9,17 @@ delegation handler works under AWS CDK's exact grants, and --preflight tells whi
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 
 import boto3
 import pytest
 
 from templates import permissions
-from tests.conftest import STACK, ok
+from tests.conftest import STACK, committed_clone, generate_in, ok
 from tools.lib.plan.template import parse_template
 from tools.rehearsal import iam_world
 from tools.rehearsal.aws import OPERATOR_ROLE_NAME, PLATFORM_ROOT_ROLE, change_record, client, credentials
-from tools.rehearsal.repo import committed_copy, git
+from tools.rehearsal.repo import git
 
 pytestmark = pytest.mark.moto
 
@@ -144,11 +142,10 @@ def retag(world, tmp_path):
     """Every resource's tags change: the update path of each resource type (the world checks each type's
     update calls whatever the change; a code change would need a subprocess: the in-process modules are this tree's).
     """
-    checkout = committed_copy(tmp_path / "checkout")
+    checkout = committed_clone(tmp_path / "checkout", world.checkout)
     config = checkout / "instances" / "Alpha002" / "dev.toml"
     config.write_text(config.read_text(encoding="utf-8").replace("[tags]\n", '[tags]\nTeam = "mail"\n'))
-    done = subprocess.run([sys.executable, "generate.py", "dev"], cwd=checkout, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    generate_in(checkout, "dev")
     git(checkout, "commit", "-qam", "tag every resource")
     world.changed_checkout = checkout
 

@@ -1,9 +1,10 @@
 """The plan a reviewer reads, against the emulator, as a user runs it.
 
 Every change is committed in a temporary clone first (deploy.py deploys only
-committed work), then ``deploy.py`` runs as a subprocess. Each test checks the
-printed tables, the Markdown summary and ``--json`` for the same facts, and that
-the token appears in none of them.
+committed work), then ``deploy.py`` runs from it: its main() in this process, or a
+subprocess where the code that renders the template changed in the clone. Each test
+checks the printed tables, the Markdown summary and ``--json`` for the same facts,
+and that the token appears in none of them.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ import subprocess
 
 import pytest
 
-from tests.conftest import PYTHON, STACK, TOKEN, assert_token_nowhere, deploy, ok
+from tests.conftest import PYTHON, STACK, TOKEN, assert_token_nowhere, committed_clone, deploy, generate_in, ok
 from tools.rehearsal.aws import change_record, client
-from tools.rehearsal.repo import committed_copy, git
+from tools.rehearsal.repo import git
 
 pytestmark = pytest.mark.moto
 
 
 @pytest.fixture
-def clone(tmp_path):
-    return committed_copy(tmp_path / "clone")
+def clone(tmp_path, committed_checkout):
+    return committed_clone(tmp_path / "clone", committed_checkout)
 
 
 def no_space(path, text, **_):
@@ -36,8 +37,11 @@ def commit_change(clone, path: str, old: str, new: str, message: str) -> None:
     text = target.read_text()
     assert old in text, f"{path} does not contain {old!r}"
     target.write_text(text.replace(old, new))
-    result = subprocess.run([PYTHON, "generate.py", "dev"], cwd=clone, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+    if path.startswith("instances/"):  # configuration: rendered by this working tree's code, in this process
+        generate_in(clone, "dev")
+    else:  # the code that renders changed: only the clone's own generate.py renders it
+        result = subprocess.run([PYTHON, "generate.py", "dev"], cwd=clone, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
     git(clone, "add", "-A")
     git(clone, "commit", "-q", "-m", message)
 

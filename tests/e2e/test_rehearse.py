@@ -13,21 +13,21 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, STACK, assert_token_nowhere
+from tests.conftest import PYTHON, STACK, assert_token_nowhere, captured, committed_clone, script_call, use_env
 from tools import rehearse, rotate_dkim, verify_partition_mail
-from tools.rehearsal.repo import committed_copy
 
 pytestmark = pytest.mark.moto
 
 
 @pytest.fixture(scope="module")
-def checkout(tmp_path_factory):
-    return committed_copy(tmp_path_factory.mktemp("rehearse"))
+def checkout(tmp_path_factory, committed_checkout):
+    return committed_clone(tmp_path_factory.mktemp("rehearse") / "checkout", committed_checkout)
 
 
 def clean_env(tmp_path) -> dict[str, str]:
@@ -164,21 +164,31 @@ def _urls(exported: str) -> list[str]:
     return [value for name, value in _exports(exported) if name in names]
 
 
-def runbook(checkout, tmp_path):
-    """``python tools/rehearse.py runbook Alpha002 dev`` from ``checkout``, as an operator runs it."""
-    return subprocess.run(
-        [PYTHON, "tools/rehearse.py", "runbook", "Alpha002", "dev"],
-        cwd=checkout,
-        env=clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+@pytest.fixture
+def runbook(aws_env, committed_checkout, warm_lint, monkeypatch, run_cli, clock):
+    """``python tools/rehearse.py runbook Alpha002 dev``, in this process: its world's servers start here, and
+    each step the runbook runs as a child process is that command's main() with the step's argv and environment,
+    deploying from a committed checkout, on the fake clock (the subprocess contract of rehearse.py, with its own
+    world, signals and stdout bytes: test_up_then_the_runbook_from_a_shell_then_ctrl_c)."""
+    from tools.rehearsal import runbook as book
+
+    def child(argv, *, cwd, env, timeout):
+        assert argv[0] == sys.executable and cwd == book.REPO, argv
+        use_env(monkeypatch, env)
+        call = script_call(argv[1:], checkout=committed_checkout, clock=clock.clock())
+        return subprocess.CompletedProcess(argv, *captured(call))
+
+    monkeypatch.setattr(book, "run_child", child)
+    before = dict(os.environ)  # the world sets this process's AWS_* for its own calls, as in rehearse.py's process
+    try:
+        yield lambda: run_cli(rehearse.main, ["runbook", "Alpha002", "dev"])
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
 
 
-@pytest.mark.slow
-def test_the_runbook_passes_every_step(checkout, tmp_path):
-    result = runbook(checkout, tmp_path)
+def test_the_runbook_passes_every_step(runbook):
+    result = runbook()
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     table = result.stdout.splitlines()
     assert table[0].split() == ["STEP", "EXIT", "SECONDS", "RESULT"]

@@ -2,45 +2,49 @@
 
 The emulator, the Postmark stand-in and a DNS server answering from the emulator's
 zones (so verification is earned); the clone holds the stage partition as a
-committed, reviewed change. Two tests run the rollout as an operator's shell does,
-a subprocess whose steps are child processes: they hold the subprocess contract
-(argv, exit codes, signals, ``::add-mask::`` lines, stdout bytes). The others run
-``tools/rollout.py``'s ``main()`` in this process with ``InProcess`` as its runner:
-each step is the command's own ``main()`` with the same argv, through its own
-frame, on the fake clock. The cascade's rules (gates, predecessors, resume
-commands) are tested with a scripted runner in tests/unit/test_rollout.py.
+committed, reviewed change. One test runs the rollout as an operator's shell does, a
+subprocess whose steps are child processes: it holds the subprocess contract (argv,
+exit codes, a signal and heartbeats while a child runs, stdout bytes; the other is
+tests/e2e/test_cli_contract.py's). The others run ``tools/rollout.py``'s ``main()``
+in this process with ``InProcess`` (tests/conftest.py) as its runner: each step is
+the command's own ``main()`` with the same argv, through its own frame, on the fake
+clock, its output captured as a child's (``::add-mask::`` lines included). The
+cascade's rules (gates, predecessors, resume commands) are tested with a scripted
+runner in tests/unit/test_rollout.py.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import math
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 import jsonschema
 import pytest
 
 from instances.registry import load_registry
 from templates import permissions
-from tests.conftest import PYTHON, TOKEN, assert_token_nowhere, free_port, ok
-from tools.lib.children import Ended
-from tools.lib.clock import Clock
-from tools.lib.rollout.cascade import ProcessRunner, Settings
+from tests.conftest import (
+    PYTHON,
+    TOKEN,
+    InProcess,
+    assert_token_nowhere,
+    captured,
+    committed_clone,
+    free_port,
+    generate_in,
+    ok,
+)
 from tools.lib.rollout.evidence import EVIDENCE_SCHEMA
 from tools.rehearsal.aws import OPERATOR_ROLE_NAME, change_record, client
 from tools.rehearsal.dns import Route53DnsServer
 from tools.rehearsal.moto_compat import CONTROLS
 from tools.rehearsal.postmark import dns_lookup
-from tools.rehearsal.repo import committed_copy, git
+from tools.rehearsal.repo import git
 from tools.rehearsal.world import populate
 
 pytestmark = pytest.mark.moto
@@ -59,12 +63,11 @@ def rollout_policy_alone(world) -> None:
 @pytest.fixture
 def cascade(world, postmark, tmp_path, monkeypatch):
     rollout_policy_alone(world)
-    clone = committed_copy(tmp_path / "clone")
+    clone = committed_clone(tmp_path / "clone", world.checkout)
     dev = (clone / "instances" / "Alpha002" / "dev.toml").read_text()
     stage = dev.replace("dev.ardamails.com", "stage.ardamails.com") + f'\n[rollout]\nrequires_gates = ["{GATE}"]\n'
     (clone / "instances" / "Alpha002" / "stage.toml").write_text(stage)
-    generated = subprocess.run([PYTHON, "generate.py", "stage"], cwd=clone, capture_output=True, text=True, timeout=60)
-    assert generated.returncode == 0, generated.stderr
+    generate_in(clone, "stage")
     git(clone, "add", "-A")
     git(clone, "commit", "-q", "-m", "stage follows dev, after Postmark's compliance reply")
     populate(load_registry(clone / "instances"))  # stage's report authorisation too
@@ -86,50 +89,6 @@ def cascade(world, postmark, tmp_path, monkeypatch):
         "world": world,
     }
     dns.stop()
-
-
-class InProcess(ProcessRunner):
-    """The rollout's runner with each step in this process: the command's ``main()`` with the step's argv, through
-    its own frame, its stdout and stderr captured as a child's would be (as ``run_cli`` does); the account guard and
-    the exports as the rollout does them for real. ``after[step]`` runs once that step has ended: another operator
-    acting between two steps."""
-
-    def __init__(self, clone: Path, clock: Clock, after: dict[str, Callable[[], None]] | None = None) -> None:
-        super().__init__(Settings(), env={}, cwd=clone)
-        self.clone, self.clock, self.after = clone, clock, dict(after or {})
-
-    def run(self, argv: list[str], label: str) -> Ended:
-        import deploy
-        from tools import verify_partition_mail
-        from tools.lib.deploy.context import Checkout
-
-        script, *args = argv
-        if script == "deploy.py":
-            code = self._captured(lambda: deploy.main(args, checkout=Checkout(self.clone), clock=self.clock))
-        else:
-            assert script == "tools/verify_partition_mail.py", argv
-            code = self._captured(lambda: verify_partition_mail.main(args, clock=self.clock))
-        ended = Ended(argv, *code)
-        step = label.split(": ", 1)[1]
-        if step in self.after:
-            self.after.pop(step)()
-        return ended
-
-    @staticmethod
-    def _captured(main: Callable[[], int]) -> tuple[int, str, str]:
-        """Exit code, stdout and stderr of ``main()``; only its own frame's log handler sees its records."""
-        out, err = io.StringIO(), io.StringIO()
-        streams, root = (sys.stdout, sys.stderr), logging.getLogger()
-        handlers, level = root.handlers[:], root.level
-        root.handlers.clear()
-        sys.stdout, sys.stderr = out, err
-        try:
-            code = main()
-        finally:
-            sys.stdout, sys.stderr = streams
-            root.handlers[:] = handlers
-            root.setLevel(level)
-        return code, out.getvalue(), err.getvalue()
 
 
 def in_process(cascade, *args: str, runner: InProcess | None = None):
@@ -155,13 +114,6 @@ def as_printed(cascade, command: str, runner: InProcess | None = None):
     return world.run(cli.main, *argv[2:], env=cascade["env"], checkout=cascade["clone"], runner=runner, clock=clock)
 
 
-def rollout(cascade, *args):
-    argv = [PYTHON, "tools/rollout.py", *args]
-    if "--record-gate" not in args:
-        argv += ["--wait", "5", "--resolver", cascade["resolver"]]
-    return run_in_clone(cascade, argv)
-
-
 def valid_evidence(path) -> dict:
     """An evidence file, valid against its documented schema."""
     document = json.loads(path.read_text())
@@ -175,36 +127,23 @@ def commit_gates(cascade) -> None:
     git(cascade["clone"], "commit", "-q", "-m", "Gate passed: Postmark's compliance reply")
 
 
-def run_in_clone(cascade, argv: list[str]) -> subprocess.CompletedProcess:
-    """A command in the cascade's clone and environment, as an operator's shell runs it."""
-    return subprocess.run(
-        argv,
-        cwd=cascade["clone"],
-        env=cascade["env"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def stacks(cascade) -> list[str]:
     cfn = client("cloudformation", cascade["admin"])
     return sorted(s["StackName"] for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"].endswith("COMPLETE"))
 
 
-@pytest.mark.slow
 def test_a_full_rollout_deploys_and_verifies_both_in_order_and_writes_the_evidence(cascade):
-    gate = rollout(cascade, "--record-gate", GATE, "--by", "ops@arda.cards", "--note", "reply PM-42", "--json")
+    gate = in_process(cascade, "--record-gate", GATE, "--by", "ops@arda.cards", "--note", "reply PM-42", "--json")
     assert gate.returncode == 0, gate.stderr
     recorded = json.loads(gate.stdout)
     assert recorded["outcome"] == "gate-recorded" and recorded["file"] == "docs/rollout-gates.json"
     assert json.loads((cascade["clone"] / "docs" / "rollout-gates.json").read_text()) == [recorded["gate"]]
     commit_gates(cascade)
-    # The documented CI mode (old code: the children's masks never reached the runner).
+    # The documented CI mode (old code: the children's masks never reached the runner). Each step's output is
+    # captured as a child's: its ::add-mask:: line reaches the rollout as it does from a child process.
     step_summary = cascade["evidence"].parent / "step-summary.md"
     cascade["env"].update(GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(step_summary))
-    result = rollout(cascade, "--yes", "--json")
+    result = in_process(cascade, "--yes", "--json")
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     masks = [line for line in result.stderr.splitlines() if line.startswith("::add-mask::")]
     assert masks == [f"::add-mask::{TOKEN}"], "the rollout masks the token its children resolved, once"
@@ -348,7 +287,7 @@ def test_a_deploy_by_another_run_between_the_plan_and_the_deploy_step_is_not_cre
 
     def another_operator() -> None:
         argv = ["Alpha002", "dev", "--yes", "--json"]
-        theirs.append(InProcess._captured(lambda: deploy.main(argv, checkout=Checkout(clone), clock=clock)))
+        theirs.append(captured(lambda: deploy.main(argv, checkout=Checkout(clone), clock=clock)))
 
     raced = cascade["evidence"] / "raced"
     runner = InProcess(clone, clock, after={"plan": another_operator})

@@ -57,12 +57,23 @@ def credentials(role_arn: str) -> dict[str, str]:
 
 
 def client(service: str, creds: dict[str, str], region: str | None = None):
-    """A boto3 client acting with ``creds`` (in ``region``; default: the environment's)."""
+    """A boto3 client acting with ``creds`` (in ``region``; default: the environment's).
+
+    One per service, credentials, region and AWS_* settings: the world's set-up and the tests
+    ask for the same ones again and again, and making a client costs more than a call.
+    """
+    settings = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_") and k not in creds))
+    return _client(service, creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"], creds["AWS_SESSION_TOKEN"],
+                   region, settings)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def _client(service: str, key: str, secret: str, token: str, region: str | None, settings: tuple[tuple[str, str], ...]):
     return boto3.client(
         service,
-        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=creds["AWS_SESSION_TOKEN"],
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
         **({"region_name": region} if region else {}),
     )
 
