@@ -823,4 +823,5 @@ def delegation_role_trust(account_ids: list[str]) -> PolicyDocument:
 
 def as_dict(document: PolicyDocument) -> dict:
     """A policy as plain JSON data (what IAM stores and the world evaluates)."""
-    return json.loads(document.to_json())
+    # Without indentation: json's C encoder (awacs' default of 4 spaces runs the pure-Python one, about 3x slower).
+    return json.loads(document.to_json(indent=None))
