@@ -715,17 +715,25 @@ def simulation_requests(
 
 def operator_actions(account: str, region: str, infrastructure: str, mode: str | None = None) -> list[str]:
     """The sorted actions of one mode (or of every mode)."""
-    return sorted(
-        {a for g in grants(account, region, infrastructure) if mode is None or mode in g.modes for a in g.actions}
-    )
+    return actions_of(grants(account, region, infrastructure), mode)
+
+
+def actions_of(granted: list[Grant], mode: str | None = None) -> list[str]:
+    """The sorted actions of the grants of one mode (or of every mode) among ``granted``."""
+    return sorted({a for g in granted if mode is None or mode in g.modes for a in g.actions})
 
 
 def operator_policy(account: str, region: str, infrastructure: str, mode: str | None = None) -> PolicyDocument:
     """The operator's identity policy for one mode, or (``mode=None``) for every mode."""
+    return policy_of(grants(account, region, infrastructure), mode)
+
+
+def policy_of(granted: list[Grant], mode: str | None = None) -> PolicyDocument:
+    """The policy of the grants of one mode, or (``mode=None``) of every mode, among ``granted``."""
     if mode is not None and mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got: {mode!r}")
     statements = []
-    for grant in grants(account, region, infrastructure):
+    for grant in granted:
         if mode is not None and mode not in grant.modes:
             continue
         kwargs = {"Condition": Condition(list(grant.condition))} if grant.condition else {}
