@@ -725,28 +725,37 @@ def actions_of(granted: list[Grant], mode: str | None = None) -> list[str]:
 
 def operator_policy(account: str, region: str, infrastructure: str, mode: str | None = None) -> PolicyDocument:
     """The operator's identity policy for one mode, or (``mode=None``) for every mode."""
-    return policy_of(grants(account, region, infrastructure), mode)
+    return policies_of(grants(account, region, infrastructure), (mode,))[mode]
 
 
-def policy_of(granted: list[Grant], mode: str | None = None) -> PolicyDocument:
-    """The policy of the grants of one mode, or (``mode=None``) of every mode, among ``granted``."""
-    if mode is not None and mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got: {mode!r}")
+def policies_of(
+    granted: list[Grant], modes: tuple[str | None, ...] = (*MODES, None)
+) -> dict[str | None, PolicyDocument]:
+    """The policy of each of ``modes`` (``None``: every mode) among ``granted``; the policies share each grant's
+    Statement (docs/permissions.md shows every mode's)."""
+    for mode in modes:
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got: {mode!r}")
     statements = []
     for grant in granted:
-        if mode is not None and mode not in grant.modes:
+        if not any(mode is None or mode in grant.modes for mode in modes):
             continue
         kwargs = {"Condition": Condition(list(grant.condition))} if grant.condition else {}
-        statements.append(
-            Statement(
-                Sid=grant.sid,
-                Effect=Allow,
-                Action=[Action(*a.split(":", 1)) for a in grant.actions],
-                Resource=list(grant.resources),
-                **kwargs,
-            )
+        statement = Statement(
+            Sid=grant.sid,
+            Effect=Allow,
+            Action=[Action(*a.split(":", 1)) for a in grant.actions],
+            Resource=list(grant.resources),
+            **kwargs,
         )
-    return PolicyDocument(Version="2012-10-17", Statement=statements)
+        statements.append((grant.modes, statement))
+    return {
+        mode: PolicyDocument(
+            Version="2012-10-17",
+            Statement=[statement for of, statement in statements if mode is None or mode in of],
+        )
+        for mode in modes
+    }
 
 
 # -- PlatformRoot: the delegation role -------------------------------------------------------

@@ -81,6 +81,7 @@ def render_permissions(registry: Registry) -> str:
         out.append("| Statement | Modes | Actions | Resources | Why |")
         out.append("|---|---|---|---|---|")
         granted = permissions.grants(account, region, name)  # once: every table and policy below is made from it
+        policies = permissions.policies_of(granted)
         for grant in granted:
             condition = " (with a condition)" if grant.condition else ""
             out.append(
@@ -91,10 +92,10 @@ def render_permissions(registry: Registry) -> str:
         for mode in permissions.MODES:
             actions = permissions.actions_of(granted, mode)
             out.append(f"<details><summary>{name}: the <b>{mode}</b> policy ({len(actions)} actions)</summary>\n")
-            out.append(_json(permissions.policy_of(granted, mode)))
+            out.append(_json(policies[mode]))
             out.append("</details>\n")
         out.append(f"Every mode at once (what the rehearsal world's operator in {account} holds):\n")
-        out.append(_json(permissions.policy_of(granted)))
+        out.append(_json(policies[None]))
     out += [
         "## PlatformRoot's NS delegation role\n",
         "Each partition's `NsDelegationFunction` assumes `delegation_role_arn` to write its NS record",
