@@ -106,7 +106,7 @@ def _same_stack(cdk_template: Path) -> str:
     return f"anchor: the CDK app synthesizes the same stack ({', '.join(shape)})"
 
 
-def _imported(command: list[str], cwd: Path, env: dict[str, str]) -> set[str]:
+def imported_modules(command: list[str], cwd: Path, env: dict[str, str]) -> set[str]:
     """Every module one run of ``command`` (a Python process) imports, as ``-X importtime`` lists them."""
     traced = [command[0], "-X", "importtime", *command[1:]]
     result = subprocess.run(traced, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -136,10 +136,10 @@ def whole_process(runs: int, with_cdk: bool) -> tuple[dict[str, list[tuple[float
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch)
         ours = [sys.executable, str(REPO / "generate.py"), "--out", str(out)]
-        generate_imports = _imported(ours, REPO, env)  # also the warm-up: writes the bytecode cache
+        generate_imports = imported_modules(ours, REPO, env)  # also the warm-up: writes the bytecode cache
         modules = floor_modules(generate_imports)
         floor = floor_command(modules)
-        extra = _imported(floor, REPO, env) - generate_imports
+        extra = imported_modules(floor, REPO, env) - generate_imports
         if extra:
             raise SystemExit(
                 f"the floor imports what generate.py does not, so it is no floor: {', '.join(sorted(extra))}"
