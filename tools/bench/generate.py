@@ -54,17 +54,43 @@ FLOOR_TARGET = 1.3  # generate.py's wall time, at most this many times the floor
 FLOOR_PACKAGES = ("troposphere", "awacs")
 
 
+# One timed run, started from a small process of its own (about 9 MB). Linux counts the memory of whatever starts
+# a program in that program's peak RSS (exec keeps the old address space's high-water mark), so a run started by
+# this benchmark (about 20 MB by then, with troposphere imported) could never show less: the floor's 16 MB read as 20.
+_MEASURE = """
+import os, sys, time
+command = sys.argv[1:]
+start = time.perf_counter()
+quiet = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]
+pid = os.posix_spawnp(command[0], command, os.environ, file_actions=quiet)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open("/proc/self/status") as own:  # this process's own peak, what the run's cannot be told from
+    starter = next(line.split()[1] for line in own if line.startswith("VmHWM:"))
+print(wall, usage.ru_maxrss, starter, os.waitstatus_to_exitcode(status))
+"""
+
+
 def _run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB, the largest of the process and the children it waited for) of one run."""
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty stderr can never block the child
-        start = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=errors)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status) != 0:
-            errors.seek(0)
-            raise SystemExit(f"{' '.join(command[:3])} failed: {errors.read().decode(errors='replace')[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+        measured = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _MEASURE, *command],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+        errors.seek(0)
+        failure = errors.read().decode(errors="replace")[-2000:]
+    if measured.returncode != 0:
+        raise SystemExit(f"could not run {' '.join(command[:3])}: {failure}")
+    wall, peak_kb, starter_kb, code = measured.stdout.split()
+    if int(code) != 0:
+        raise SystemExit(f"{' '.join(command[:3])} failed: {failure}")
+    if int(peak_kb) <= int(starter_kb):  # the run's own peak is hidden under the starter's
+        raise SystemExit(f"{' '.join(command[:3])}: its peak RSS is below the measuring process's, not measurable")
+    return float(wall), int(peak_kb) / 1024
 
 
 def _dev_props():
