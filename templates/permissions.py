@@ -718,30 +718,47 @@ def simulation_requests(
 
 def operator_actions(account: str, region: str, infrastructure: str, mode: str | None = None) -> list[str]:
     """The sorted actions of one mode (or of every mode)."""
-    return sorted(
-        {a for g in grants(account, region, infrastructure) if mode is None or mode in g.modes for a in g.actions}
-    )
+    return actions_of(grants(account, region, infrastructure), mode)
+
+
+def actions_of(granted: list[Grant], mode: str | None = None) -> list[str]:
+    """The sorted actions of the grants of one mode (or of every mode) among ``granted``."""
+    return sorted({a for g in granted if mode is None or mode in g.modes for a in g.actions})
 
 
 def operator_policy(account: str, region: str, infrastructure: str, mode: str | None = None) -> PolicyDocument:
     """The operator's identity policy for one mode, or (``mode=None``) for every mode."""
-    if mode is not None and mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got: {mode!r}")
+    return policies_of(grants(account, region, infrastructure), (mode,))[mode]
+
+
+def policies_of(
+    granted: list[Grant], modes: tuple[str | None, ...] = (*MODES, None)
+) -> dict[str | None, PolicyDocument]:
+    """The policy of each of ``modes`` (``None``: every mode) among ``granted``; the policies share each grant's
+    Statement (docs/permissions.md shows every mode's)."""
+    for mode in modes:
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got: {mode!r}")
     statements = []
-    for grant in grants(account, region, infrastructure):
-        if mode is not None and mode not in grant.modes:
+    for grant in granted:
+        if not any(mode is None or mode in grant.modes for mode in modes):
             continue
         kwargs = {"Condition": Condition(list(grant.condition))} if grant.condition else {}
-        statements.append(
-            Statement(
-                Sid=grant.sid,
-                Effect=Allow,
-                Action=[Action(*a.split(":", 1)) for a in grant.actions],
-                Resource=list(grant.resources),
-                **kwargs,
-            )
+        statement = Statement(
+            Sid=grant.sid,
+            Effect=Allow,
+            Action=[Action(*a.split(":", 1)) for a in grant.actions],
+            Resource=list(grant.resources),
+            **kwargs,
         )
-    return PolicyDocument(Version="2012-10-17", Statement=statements)
+        statements.append((grant.modes, statement))
+    return {
+        mode: PolicyDocument(
+            Version="2012-10-17",
+            Statement=[statement for of, statement in statements if mode is None or mode in of],
+        )
+        for mode in modes
+    }
 
 
 # -- PlatformRoot: the delegation role -------------------------------------------------------
@@ -826,4 +843,5 @@ def delegation_role_trust(account_ids: list[str]) -> PolicyDocument:
 
 def as_dict(document: PolicyDocument) -> dict:
     """A policy as plain JSON data (what IAM stores and the world evaluates)."""
-    return json.loads(document.to_json())
+    # Without indentation: json's C encoder (awacs' default of 4 spaces runs the pure-Python one, about 3x slower).
+    return json.loads(document.to_json(indent=None))

@@ -80,7 +80,9 @@ def render_permissions(registry: Registry) -> str:
         out.append(f"### {name} (account {account}, {region})\n")
         out.append("| Statement | Modes | Actions | Resources | Why |")
         out.append("|---|---|---|---|---|")
-        for grant in permissions.grants(account, region, name):
+        granted = permissions.grants(account, region, name)  # once: every table and policy below is made from it
+        policies = permissions.policies_of(granted)
+        for grant in granted:
             condition = " (with a condition)" if grant.condition else ""
             out.append(
                 f"| {grant.sid} | {', '.join(grant.modes)} | {', '.join(f'`{a}`' for a in grant.actions)} | "
@@ -88,12 +90,12 @@ def render_permissions(registry: Registry) -> str:
             )
         out.append("")
         for mode in permissions.MODES:
-            actions = permissions.operator_actions(account, region, name, mode)
+            actions = permissions.actions_of(granted, mode)
             out.append(f"<details><summary>{name}: the <b>{mode}</b> policy ({len(actions)} actions)</summary>\n")
-            out.append(_json(permissions.operator_policy(account, region, name, mode)))
+            out.append(_json(policies[mode]))
             out.append("</details>\n")
         out.append(f"Every mode at once (what the rehearsal world's operator in {account} holds):\n")
-        out.append(_json(permissions.operator_policy(account, region, name)))
+        out.append(_json(policies[None]))
     out += [
         "## PlatformRoot's NS delegation role\n",
         "Each partition's `NsDelegationFunction` assumes `delegation_role_arn` to write its NS record",

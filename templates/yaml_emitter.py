@@ -257,7 +257,9 @@ def _value(value, indent: int, lines: _Lines, head: str) -> None:
             lines.append(_check_width(f"{pad}{head}"))
             write(value, indent + 2, lines, first_prefix="")
         return
-    if isinstance(value, _Literal) or (isinstance(value, str) and sum(c in "\n\r" for c in value) >= LITERAL_MIN_LINES):
+    if isinstance(value, _Literal) or (
+        isinstance(value, str) and value.count("\n") + value.count("\r") >= LITERAL_MIN_LINES
+    ):
         block = _literal(value, indent + 2)
         lines.append(f"{pad}{head} {block[0]}")
         lines.extend(block[1:])
