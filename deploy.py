@@ -5,8 +5,9 @@
 The steps, numbered once (``tools/lib/deploy/steps.py``; ``--dry-run`` and the
 docs/deploy.md use the same numbers): 1 config, 2 account, 3 committed, 4 template,
 5 stack, 6 token, 7 lint, 8 postmark, 9 change-set, 10 review, 11 execute. Every
-read-only guard runs before the token is resolved and before the first change;
-every change from step 8 on is in the run's journal, which is unwound on any exit.
+read-only guard runs before the first change; the account, the committed work,
+the template and the stack's state are checked before the token is resolved; every
+change from step 8 on is in the run's journal, which is unwound on any exit.
 
 This file parses the arguments, builds the clients and calls one mode of
 ``tools.lib.deploy``; the frame (``tools.lib.frame``) does errors, signals and output.

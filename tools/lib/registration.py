@@ -158,16 +158,36 @@ def _dkim_key(state: str, host: str | None, value: str | None, domain: str) -> D
     return DkimKey(state=state, selector=selector, host=host.lower(), value=value)
 
 
-def register_domain(client: PostmarkClient, domain: str, journal: Journal | None = None) -> Registration:
+@dataclass(frozen=True)
+class Found:
+    """What Postmark holds for a domain, read without changing anything: its summary and details (None: unknown)."""
+
+    summary: dict | None
+    details: dict | None
+
+
+def read_domain(client: PostmarkClient, domain: str) -> Found:
+    """``domain``'s entry in the account's list and its details, as Postmark answers now (a read, nothing changed)."""
+    summary = find_domain(client, domain)
+    if summary is None:
+        return Found(None, None)
+    return Found(summary, client.get_domain(int(summary["ID"])))
+
+
+def register_domain(
+    client: PostmarkClient, domain: str, journal: Journal | None = None, found: Found | None = None
+) -> Registration:
     """Make sure Postmark knows ``domain`` with the right Return-Path; its DNS needs.
 
+    ``found``: what ``read_domain`` read moments ago (read again when not given).
     Each change (the creation, a Return-Path correction) is recorded in ``journal``
     as it is made: it cannot be undone, and the run's last line says it happened.
     """
     journal = journal or Journal()
     wanted_return_path = return_path_domain(domain)
     created = updated = False
-    summary = find_domain(client, domain)
+    found = found if found is not None else read_domain(client, domain)
+    summary = found.summary
     if summary is None:
         try:
             console().progress(f"{domain}: registering with Postmark (Return-Path {wanted_return_path})")
@@ -198,7 +218,7 @@ def register_domain(client: PostmarkClient, domain: str, journal: Journal | None
     else:
         console().progress(f"{domain}: already registered with Postmark (ID {summary.get('ID')})")
     domain_id = int(summary["ID"])
-    details = client.get_domain(domain_id)
+    details = found.details if found.details is not None and not created else client.get_domain(domain_id)
     current = str(details.get("ReturnPathDomain") or "")
     if current.lower() != wanted_return_path:
         console().progress(f"{domain}: Return-Path is {current!r}, setting {wanted_return_path}")
@@ -223,13 +243,12 @@ def register_domain(client: PostmarkClient, domain: str, journal: Journal | None
     return _from_details(domain, domain_id, details, created=created, updated=updated)
 
 
-def lookup_registration(client: PostmarkClient, domain: str) -> Registration | None:
-    """What Postmark holds for ``domain`` without changing anything; None if unregistered."""
-    summary = find_domain(client, domain)
-    if summary is None:
+def lookup_registration(client: PostmarkClient, domain: str, found: Found | None = None) -> Registration | None:
+    """What Postmark holds for ``domain`` without changing anything (``found``, or read now); None if unregistered."""
+    found = found if found is not None else read_domain(client, domain)
+    if found.summary is None or found.details is None:
         return None
-    domain_id = int(summary["ID"])
-    return _from_details(domain, domain_id, client.get_domain(domain_id), created=False, updated=False)
+    return _from_details(domain, int(found.summary["ID"]), found.details, created=False, updated=False)
 
 
 def registration_from(domain: str, domain_id: int, details: dict) -> Registration:

@@ -1,9 +1,11 @@
 """The deploy and the plan, each a script of named steps (numbers: ``tools.lib.deploy.steps``).
 
 Every step is a function handed the context and what earlier steps returned; the
-sequence reads top to bottom. The read-only guards (2-5) run before the token is
-resolved (6) and before anything changes (8: Postmark). From step 8 on, every
-change is in the journal before it is made, and the frame unwinds it on any exit.
+sequence reads top to bottom. The read-only guards (2-5) run before anything changes
+(8: Postmark), side by side where they do not depend on each other; the token (6) is
+resolved once the account, the committed work, the template and the stack's state
+passed. From step 8 on, every change is in the journal before it is made, and the
+frame unwinds it on any exit.
 The reviewer's record (``Plan``) is filled here, in the mode, from what the steps
 return; no step reads it.
 """
@@ -33,7 +35,7 @@ from tools.lib.deploy.drift import DriftCheck, check_drift, finish_detection, re
 from tools.lib.deploy.execute import execute
 from tools.lib.deploy.guards import check_account, check_committed, committed_template, lint
 from tools.lib.deploy.parameters import slot_sentences, template_parameters
-from tools.lib.deploy.postmark import ADDED_BY_REGISTRATION, register, resolve_token
+from tools.lib.deploy.postmark import ADDED_BY_REGISTRATION, read_postmark, register
 from tools.lib.deploy.protections import protect
 from tools.lib.deploy.review import (
     change_rows,
@@ -91,11 +93,14 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
     latency makes worth it (each call is a round trip): steps 2-5 at once (the endpoint
     check first: it calls nothing, and a split endpoint set must refuse before any call),
     then what step 5's answer allows (the change sets in flight, what a creation adopts,
-    the deployed template and drift). Each answer is taken in step order, so the first
-    failing guard refuses, with its own sentence, as when they ran one after another.
-    The token (6) is resolved only once every guard passed: a refused deploy never reads
-    the secret (1Password may ask the operator to unlock it), and nothing changes before
-    step 8. ``ctx.side_by_side`` is how many at once (1: one after another, in step order).
+    the deployed template and drift) beside the token (6) and Postmark's read of the
+    domain (the read half of 8). Each answer is taken in step order, so the first failing
+    guard refuses, with its own sentence, as when they ran one after another. The token
+    is resolved only once the account, the committed work, the template and the stack's
+    state passed (a deploy refused for one of those never reads the secret; 1Password may
+    ask the operator to unlock it), and nothing changes before step 8, whose registration
+    runs after every guard and cfn-lint passed. ``ctx.side_by_side`` is how many at once
+    (1: one after another, in step order).
     """
     ctx.aws.check_endpoints(ctx.target.config, "deploy", DEPLOY_SERVICES)
     _ = ctx.stack  # made once here, before the threads share it
@@ -110,6 +115,7 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
         body = template.result()
         state = examined.result()
         in_flight = pool.submit(refuse_runs_in_flight, ctx, state, plan=opts.plan)
+        postmark = pool.submit(read_postmark, ctx)  # 6 and the read half of 8
         adopting = pool.submit(find_adoption, ctx, state, opts.resolver)
         found = pool.submit(deployed_state, ctx, state)
         live = pool.submit(read_live, ctx, state)
@@ -119,12 +125,12 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
         deployed = found.result()
         drift = check_drift(ctx, deployed, live.result(), plan=opts.plan, overwrite=opts.overwrite_drift)
         known = policy.result() if policy else None  # a stack this run creates has no policy
+        read = postmark.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a refusal or a signal does not wait for the others
-    token = resolve_token(ctx)  # 6
     lint(ctx, body)  # 7
-    registration = register(ctx, token, read_only=opts.plan)  # 8
-    return Prepared(body, state, deployed, drift, token, registration, left_over, caller, adoption, known)
+    registration = register(ctx, read, read_only=opts.plan)  # 8
+    return Prepared(body, state, deployed, drift, read.token, registration, left_over, caller, adoption, known)
 
 
 def submit(ctx: Ctx, ready: Prepared, opts: Options) -> tuple[Created, dict[str, str]]:

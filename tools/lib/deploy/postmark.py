@@ -1,14 +1,15 @@
-"""Steps 6 and 8: the Postmark token from 1Password, and the domain's registration with Postmark."""
+"""Steps 6 and 8: the Postmark token from 1Password, what Postmark holds for the domain, and its registration."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from templates.partition_email import dkim_record
 from tools.lib.deploy.context import Ctx
 from tools.lib.logger import Secret
 from tools.lib.postmark_client import resolve_base_url
-from tools.lib.registration import Registration, lookup_registration, register_domain
+from tools.lib.registration import Found, Registration, lookup_registration, read_domain, register_domain
 
 LOG = logging.getLogger(__name__)
 
@@ -34,17 +35,33 @@ def registration_preview(ctx: Ctx) -> str:
     )
 
 
-def register(ctx: Ctx, token: Secret, *, read_only: bool) -> Registration | None:
+@dataclass(frozen=True)
+class PostmarkRead:
+    """Step 6 and the read half of step 8: the token, a Postmark client holding it, what Postmark holds now."""
+
+    token: Secret
+    postmark: object  # a Postmark client holding the token
+    found: Found
+
+
+def read_postmark(ctx: Ctx) -> PostmarkRead:
+    """Step 6, then what Postmark holds for the domain (reads only: nothing is registered or changed here)."""
+    token = resolve_token(ctx)
+    postmark = ctx.services.postmark_client(token)
+    return PostmarkRead(token, postmark, read_domain(postmark, ctx.target.config.mail_domain))
+
+
+def register(ctx: Ctx, read: PostmarkRead, *, read_only: bool) -> Registration | None:
     """Step 8: the domain registered with Postmark (looked up only, for a plan); its DKIM keys and Return-Path.
 
-    A registration is a change this run makes in Postmark: the journal records it
-    (it is never undone: rerunning is safe, and the domain is what the stack publishes).
+    Starts from what ``read_postmark`` read. A registration is a change this run makes
+    in Postmark: the journal records it (it is never undone: rerunning is safe, and
+    the domain is what the stack publishes).
     """
-    client = ctx.services.postmark_client(token)
     domain = ctx.target.config.mail_domain
     if read_only:
-        registration = lookup_registration(client, domain)
+        registration = lookup_registration(read.postmark, domain, read.found)
         if registration is None:
             ctx.out.result(registration_preview(ctx))
         return registration
-    return register_domain(client, domain, ctx.journal)
+    return register_domain(read.postmark, domain, ctx.journal, read.found)
