@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -29,7 +30,7 @@ from tools.lib.aws.cloudformation import Stack
 from tools.lib.cfn_lint import Verdict
 from tools.lib.deploy import modes
 from tools.lib.deploy.context import Ctx, Services, Target
-from tools.lib.deploy.drift import DriftCheck, finish_detection
+from tools.lib.deploy.drift import DriftCheck, finish_detection, peek_detection
 from tools.lib.deploy.outcomes import DeployFailed, StackStateError
 from tools.lib.deploy.parameters import template_parameters
 from tools.lib.deploy.state import StackState
@@ -853,6 +854,68 @@ def test_cloudformation_drift_found_meanwhile_refuses_before_executing(aws):
         finish_detection(run.ctx, DriftCheck([], "detection-1"), plan=False, overwrite=False)
     assert "DnsRecordsRole  /Description  Lets the runtime write tenant mail records  edited in the console" in run.text
     assert run.clock.slept == [2.0], "the detection is polled on the run's clock"
+
+
+def test_one_look_at_the_detection_while_the_change_set_is_made_is_taken_as_its_verdict(aws):
+    run = make(aws)
+    status = {"StackId": STACK_ID, "StackDriftDetectionId": "detection-1", "Timestamp": NOW}
+    cfn(aws).add_response(
+        "describe_stack_drift_detection_status",
+        {**status, "DetectionStatus": "DETECTION_IN_PROGRESS"},
+        {"StackDriftDetectionId": "detection-1"},
+    )
+    assert peek_detection(run.ctx, DriftCheck([], "detection-1")) is None, "still running: step 10 waits for it"
+    assert run.clock.slept == [], "a look never waits"
+    cfn(aws).add_client_error("describe_stack_drift_detection_status", service_error_code="Throttling")
+    assert peek_detection(run.ctx, DriftCheck([], "detection-1")) is None, "unreadable: step 10 reads it again"
+    assert peek_detection(run.ctx, DriftCheck([], None)) is None, "no detection, no call"
+    cfn(aws).add_response(
+        "describe_stack_drift_detection_status",
+        {**status, "StackDriftStatus": "DRIFTED", "DetectionStatus": "DETECTION_COMPLETE"},
+        {"StackDriftDetectionId": "detection-1"},
+    )
+    drift = {
+        "StackId": STACK_ID,
+        "LogicalResourceId": "WebhookSecret",
+        "ResourceType": "AWS::SecretsManager::Secret",
+        "StackResourceDriftStatus": "DELETED",
+        "Timestamp": NOW,
+    }
+    cfn(aws).add_response(
+        "describe_stack_resource_drifts",
+        {"StackResourceDrifts": [drift]},
+        {"StackName": STACK, "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]},
+    )
+    detected = peek_detection(run.ctx, DriftCheck([], "detection-1"))
+    assert detected is not None and run.text == "", "a look prints nothing: step 10 says what it found"
+    # Step 10 takes the look's verdict as its own (the Stubber has no answer left: a call would fail).
+    with pytest.raises(Refused, match="WebhookSecret changed outside CloudFormation"):
+        finish_detection(run.ctx, DriftCheck([], "detection-1"), plan=False, overwrite=False, detected=detected)
+    assert "WebhookSecret  (resource)" in run.text and run.clock.slept == []
+
+
+def test_a_read_ahead_runs_beside_the_run_or_in_step_order_when_one_at_a_time():
+    started = threading.Event()
+    release = threading.Event()
+
+    def read(value):
+        started.set()
+        assert release.wait(5), "never released"
+        return value
+
+    side_by_side = make(aws_over()).ctx
+    side_by_side = dataclasses.replace(side_by_side, side_by_side=2)
+    answer = modes.ahead(side_by_side, read, "found")
+    assert started.wait(5), "the read started at once, in its own thread"
+    release.set()
+    assert answer() == "found"
+    failing = modes.ahead(side_by_side, lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing()  # its error reaches whoever takes the answer
+    started.clear()
+    lazy = modes.ahead(make(aws_over()).ctx, read, "later")  # side_by_side 1
+    assert not started.is_set(), "one at a time: the read waits for its answer to be taken"
+    assert lazy() == "later"
 
 
 def test_the_change_set_name_is_its_retry_token():

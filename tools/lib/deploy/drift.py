@@ -92,7 +92,32 @@ def _start_detection(ctx: Ctx) -> tuple[str | None, str]:
         return None, redact(f"it could not be started ({code})")
 
 
-def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool) -> DriftVerdict:
+@dataclass(frozen=True)
+class Detected:
+    """CloudFormation's detection as one look found it finished: its status and the drifted resources."""
+
+    status: dict
+    drifts: list[dict]
+
+
+def peek_detection(ctx: Ctx, check: DriftCheck) -> Detected | None:
+    """One look at the detection, read while the change set is made (reads only, nothing printed): its verdict
+    when it has finished; None when it is still running, was never started or could not be read (step 10 then
+    waits for it, or says why, as without a look)."""
+    if check.detection is None:
+        return None
+    try:
+        status = ctx.stack.drift_detection(check.detection, 0.0)  # one look, no waiting
+        if status["DetectionStatus"] == "DETECTION_IN_PROGRESS":
+            return None
+        return Detected(status, ctx.stack.resource_drifts())
+    except AwsError:
+        return None
+
+
+def finish_detection(
+    ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool, detected: Detected | None = None
+) -> DriftVerdict:
     """Step 10: CloudFormation's verdict on the non-record resources (records were compared at step 5).
 
     A detection that could not be started, failed for some resources (``DETECTION_FAILED``:
@@ -101,6 +126,7 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
     deploys without that check), and a plan says a deploy would.
     Drift on a resource that is not a record cannot be put back by ``--overwrite-drift``:
     the deploy refuses and says how to look at it and put it back by hand.
+    ``detected``: the finished detection a look while the change set was made found (then not read again).
     """
     if check.detection is None:
         if not check.unstarted:
@@ -109,8 +135,11 @@ def finish_detection(ctx: Ctx, check: DriftCheck, *, plan: bool, overwrite: bool
         _refuse_incomplete(ctx, check.unstarted, plan=plan, overwrite=overwrite)
         return DriftVerdict(note=note)
     try:
-        status = ctx.stack.drift_detection(check.detection, DETECTION_DEADLINE_SECONDS)
-        drifts = ctx.stack.resource_drifts() if status["DetectionStatus"] != "DETECTION_IN_PROGRESS" else []
+        if detected is not None:
+            status, drifts = detected.status, detected.drifts
+        else:
+            status = ctx.stack.drift_detection(check.detection, DETECTION_DEADLINE_SECONDS)
+            drifts = ctx.stack.resource_drifts() if status["DetectionStatus"] != "DETECTION_IN_PROGRESS" else []
     except AwsError as exc:
         status, drifts = {"DetectionStatus": "UNREADABLE", "Reason": str(exc)}, []
     incomplete = None

@@ -22,17 +22,19 @@ LOG = logging.getLogger(__name__)
 SUCCESS = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE")
 
 
-def execute(ctx: Ctx, created: Created, policy: object = UNREAD) -> dict:
+def execute(ctx: Ctx, created: Created, policy: object = UNREAD, since: object = UNREAD) -> dict:
     """Execute, follow, protect; the settled stack (its exports are printed). DeployFailed if it rolled back.
 
     ``policy``: the stack policy as the run read it before (``protect``); a change set does not change it.
+    ``since``: the stack's newest event ID, read once the change set existed (read here when not given):
+    the events that follow it are this execution's.
     """
     stack, change_set = ctx.target.stack, created.change_set
     watch = (
         f"aws cloudformation describe-stack-events --stack-name {change_set.stack_id or stack} "
         f"--region {ctx.target.region}"
     )
-    since = ctx.stack.newest_event_id(change_set.stack_id)
+    since = ctx.stack.newest_event_id(change_set.stack_id) if since is UNREAD else since
     created.entry.done = f"change set {change_set.id} executed; CloudFormation carries on: watch it with: {watch}"
     with ctx.journal.settling(
         created.entry,

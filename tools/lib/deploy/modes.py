@@ -12,10 +12,14 @@ return; no step reads it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from templates.partition_email import DKIM_SLOT_NUMBERS, stack_policy
 from tools.lib.aws.account import DEPLOY_SERVICES
@@ -31,7 +35,7 @@ from tools.lib.deploy.changeset import (
     wait_for_changes,
 )
 from tools.lib.deploy.context import Ctx
-from tools.lib.deploy.drift import DriftCheck, check_drift, finish_detection, read_live, repair_drift
+from tools.lib.deploy.drift import DriftCheck, check_drift, finish_detection, peek_detection, read_live, repair_drift
 from tools.lib.deploy.execute import execute
 from tools.lib.deploy.guards import check_account, check_committed, committed_template, lint
 from tools.lib.deploy.parameters import slot_sentences, template_parameters
@@ -84,6 +88,30 @@ class Prepared:
     caller: str  # the AWS identity's ARN (step 2): named in the change set
     adoption: Adoption = Adoption()  # what a creation adopts of what an earlier stack retained (step 5)
     policy: str | None = None  # the stack policy as step 5 read it (none for a stack this run creates)
+
+
+T = TypeVar("T")
+
+
+def ahead(ctx: Ctx, read: Callable[..., T], *args: object) -> Callable[[], T]:
+    """``read(*args)`` started now, beside what the run does next; call what this returns (once) for its answer.
+
+    For reads only (a change is never made behind the run's back). The read runs in a
+    daemon thread: a signal or an error does not wait for it. With ``ctx.side_by_side``
+    1 it runs where its answer is taken, so such a run makes its calls in step order.
+    """
+    if ctx.side_by_side <= 1:
+        return functools.partial(read, *args)
+    answer: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            answer.set_result(read(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the answer
+            answer.set_exception(exc)
+
+    threading.Thread(target=run, name=f"ahead-{getattr(read, '__name__', 'read')}", daemon=True).start()
+    return answer.result
 
 
 def prepare(ctx: Ctx, opts: Options) -> Prepared:
@@ -219,10 +247,11 @@ def plan(ctx: Ctx, opts: Options, record: Plan) -> str:
         return plan_adoption(ctx, ready, opts, record)
     created, parameters = submit(ctx, ready, opts)  # 9
     record.change_set = created.change_set.id
+    detected = ahead(ctx, peek_detection, ctx, ready.drift)  # drift's verdict, read while the change set is made
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
         record.change_set = ""
-        verdict = finish_detection(ctx, ready.drift, plan=True, overwrite=False)
+        verdict = finish_detection(ctx, ready.drift, plan=True, overwrite=False, detected=detected())
         record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
         if record.drift:
             ctx.out.result(f"{ctx.target.stack}: no template changes, but the live stack has drifted")
@@ -234,7 +263,7 @@ def plan(ctx: Ctx, opts: Options, record: Plan) -> str:
     record.changes = change_rows(changes)
     review = describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
     record.parameters, record.properties, record.iam = review.parameters, review.properties, review.iam
-    verdict = finish_detection(ctx, ready.drift, plan=True, overwrite=False)
+    verdict = finish_detection(ctx, ready.drift, plan=True, overwrite=False, detected=detected())
     record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
     ctx.journal.undo(created.entry)
     ctx.out.result(f"{ctx.target.stack}: plan only; change set deleted, nothing executed")
@@ -289,11 +318,15 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
         ready, imported = adopt(ctx, ready, opts, record)
     created, parameters = submit(ctx, ready, opts)  # 9
     record.change_set = created.change_set.id
+    # Read while CloudFormation makes the change set: drift's verdict, and where the stack's events stand
+    # (what follows is the execution's: nothing adds an event to a stack between its change set and execute).
+    detected = ahead(ctx, peek_detection, ctx, ready.drift)
+    since = ahead(ctx, ctx.stack.newest_event_id, created.change_set.stack_id)
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
         record.change_set = ""
         ctx.out.result(f"{ctx.target.stack}: no changes; the stack already matches the committed template")
-        verdict = finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift)
+        verdict = finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift, detected=detected())
         record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
         if opts.overwrite_drift and record.drift:
             confirm_repair(ctx, record.drift, assume_yes=opts.assume_yes, is_tty=opts.is_tty)
@@ -305,14 +338,14 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
     record.changes = change_rows(changes)
     review = describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
     record.parameters, record.properties, record.iam = review.parameters, review.properties, review.iam
-    verdict = finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift)
+    verdict = finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift, detected=detected())
     record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
     gate_iam(ctx, ready.deployed, review.iam, is_tty=opts.is_tty, allow=opts.allow_iam_changes)  # 11
     confirm(ctx, created, assume_yes=opts.assume_yes, is_tty=opts.is_tty)
     check_change_set_account(ctx, created.change_set)
     if opts.overwrite_drift and record.drift:
         repair_drift(ctx, ready.deployed, record.drift)
-    settled = execute(ctx, created, ready.policy)
+    settled = execute(ctx, created, ready.policy, since())
     record.exports = dict(exports(settled))
     if imported is not None:
         imported.entry.done = f"adopted {adoption.describe()} (IMPORT_COMPLETE)"
