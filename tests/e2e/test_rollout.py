@@ -236,7 +236,7 @@ def test_drift_stops_the_rollout_with_its_rows_and_the_commands_that_repair_and_
     line = drifted.stderr.splitlines()[-1]
     assert "rollout: error: dev: deploy not run: the live stack has drifted from the deployed template: Dmarc" in line
     assert 'live "v=DMARC1; p=none"' in line and "table above" not in line
-    repair = line.split("put the records back with: ", 1)[1].split(", then resume with: ")[0]
+    repair = line.split("as the deployed template says with: ", 1)[1].split(", then resume with: ")[0]
     assert repair == "python deploy.py Alpha002 dev --overwrite-drift"
     # The failed run's evidence, field by field, against the world.
     record = valid_evidence(evidence / "Alpha002-dev-Email.json")

@@ -514,7 +514,7 @@ def test_drift_in_the_plan_is_quoted_and_names_overwrite_drift_without_running_a
         "dev: deploy not run: the live stack has drifted from the deployed template: "
         'DmarcRecord ResourceRecords: expected "v=DMARC1; p=none", live (hand-edited); '
         "SpfRecord TTL: expected 300, live (hand-edited); "
-        "review it (python deploy.py Alpha002 dev --region us-east-1 --plan), then put the records back with: "
+        "put the drifted records back as the deployed template says with: "
         "python deploy.py Alpha002 dev --region us-east-1 --overwrite-drift, "
         "then resume with: python tools/rollout.py --from dev --region us-east-1 --yes"
     )
@@ -528,7 +528,8 @@ def test_drift_of_a_resource_overwrite_drift_cannot_put_back_is_sent_to_hand_rep
     plan = drifted(("DnsRecordsRole", "Policies", "[...]", "AWS::IAM::Role"))
     run = rollout(registry, tmp_path, Script(**{"dev --plan": (0, plan)}), yes=True)
     by_hand = (
-        r"--overwrite-drift puts back only DNS records: put DnsRecordsRole back by hand as expected \(see: aws "
+        r"DnsRecordsRole changed outside CloudFormation and --overwrite-drift puts back only DNS records: put them "
+        r"back by hand to what the deployed template expects \(see: aws "
         r"cloudformation describe-stack-resource-drifts --stack-name Alpha002-dev-Email "
         r"--stack-resource-drift-status-filters MODIFIED DELETED --region us-east-1\), then resume with: "
     )

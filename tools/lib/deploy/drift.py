@@ -21,7 +21,7 @@ from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.state import Deployed, StackState
 from tools.lib.errors import Refused
 from tools.lib.logger import redact
-from tools.lib.plan.diff import RECORD_TYPE, Drift, drift_details_command, record_drift
+from tools.lib.plan.diff import RECORD_TYPE, Drift, drift_advice, record_drift
 from tools.lib.plan.template import live_resources
 
 LOG = logging.getLogger(__name__)
@@ -167,12 +167,10 @@ def finish_detection(
     if rows:
         show_drift(ctx, rows)
         if not plan:
-            inspect = drift_details_command(ctx.target.stack, ctx.target.region)
-            raise Refused(
-                f"{ctx.target.stack}: refusing to deploy: {', '.join(sorted({d.resource for d in rows}))} changed "
-                "outside CloudFormation (table above) and --overwrite-drift puts back only DNS records; put them "
-                f"back by hand as the EXPECTED column says (see: {inspect}), then rerun"
-            )
+            target = ctx.target
+            advice = drift_advice([d.resource for d in rows], stack=target.stack, region=target.region,
+                                  command=target.rerun)  # fmt: skip
+            raise Refused(f"{target.stack}: refusing to deploy: the drift in the table above: {advice}")
     if incomplete:  # after the drift it did find, which refuses first
         _refuse_incomplete(ctx, incomplete, plan=plan, overwrite=overwrite)
     return DriftVerdict(rows, note)

@@ -51,7 +51,7 @@ from tools.lib.deploy.review import (
 )
 from tools.lib.deploy.state import Deployed, StackState, delete_failed_stack, deployed_state, examine_stack
 from tools.lib.logger import Secret
-from tools.lib.plan.diff import RECORD_TYPE, Drift
+from tools.lib.plan.diff import RECORD_TYPE, Drift, drift_advice
 from tools.lib.plan.report import Plan
 from tools.lib.registration import Registration
 
@@ -293,16 +293,10 @@ def say_what_a_deploy_would_do(ctx: Ctx, drift: list[Drift]) -> None:
     """After a plan that found drift: the deploy of this plan would be refused, and what would get it through."""
     if not drift:
         return
-    others = sorted({d.resource for d in drift if d.resource_type != RECORD_TYPE})
-    command = ctx.target.rerun
-    if others:
-        way = (
-            f"{', '.join(others)} changed outside CloudFormation and cannot be put back by --overwrite-drift: put "
-            f"them back by hand as the EXPECTED column says, then run {command}"
-        )
-    else:
-        way = f"run {command} --overwrite-drift to put the drifted records back as the deployed template says"
-    ctx.out.result(f"{ctx.target.stack}: a deploy now would be refused (exit 3) because of the drift above; {way}")
+    target = ctx.target
+    by_hand = [d.resource for d in drift if d.resource_type != RECORD_TYPE]
+    way = drift_advice(by_hand, stack=target.stack, region=target.region, command=target.rerun)
+    ctx.out.result(f"{target.stack}: a deploy now would be refused (exit 3) because of the drift above; {way}")
 
 
 def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:

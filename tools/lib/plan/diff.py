@@ -87,6 +87,23 @@ def drift_details_command(stack: str, region: str) -> str:
     )
 
 
+def drift_advice(by_hand: list[str], *, stack: str, region: str, command: str, rerun: bool = True) -> str:
+    """What puts drift back, in one clause for deploy, plan and rollout alike.
+
+    ``by_hand``: the drifted resources that are not records (``--overwrite-drift`` puts
+    back only records); ``command``: the deploy command that puts records back, and
+    (``rerun``) that is run again once the rest is put back by hand.
+    """
+    if by_hand:
+        then = f", then run {command}" if rerun else ""
+        return (
+            f"{', '.join(sorted(set(by_hand)))} changed outside CloudFormation and --overwrite-drift puts back only "
+            f"DNS records: put them back by hand to what the deployed template expects (see: "
+            f"{drift_details_command(stack, region)}){then}"
+        )
+    return f"put the drifted records back as the deployed template says with: {command} --overwrite-drift"
+
+
 @dataclass(frozen=True)
 class Drift:
     """A live value that differs from what the deployed template says."""

@@ -34,7 +34,7 @@ from tools.lib.errors import ArdaMailError, NotDone, Refused, Terminated, UsageE
 from tools.lib.journal import Journal
 from tools.lib.logger import redact
 from tools.lib.output import Sink, console, folder_destination_problem
-from tools.lib.plan.diff import RECORD_TYPE, drift_details_command
+from tools.lib.plan.diff import RECORD_TYPE, drift_advice
 from tools.lib.prompt import ask_yes, can_ask
 from tools.lib.rollout.evidence import LASTING, Evidence, Record
 from tools.lib.rollout.gates import Gates
@@ -342,15 +342,9 @@ class Rollout:
         deploy = shlex.join(
             ["python", "deploy.py", config.infrastructure.name, config.partition.value, *self.settings.passed_on()]
         )
-        by_hand = sorted({str(d.get("resource")) for d in drift if d.get("resource_type", RECORD_TYPE) != RECORD_TYPE})
-        if by_hand:
-            inspect = drift_details_command(config.stack_name, config.infrastructure.region)
-            then = (
-                f"--overwrite-drift puts back only DNS records: put {', '.join(by_hand)} back by hand as expected "
-                f"(see: {inspect})"
-            )
-        else:
-            then = f"review it ({deploy} --plan), then put the records back with: {deploy} --overwrite-drift"
+        by_hand = [str(d.get("resource")) for d in drift if d.get("resource_type", RECORD_TYPE) != RECORD_TYPE]
+        then = drift_advice(by_hand, stack=config.stack_name, region=config.infrastructure.region, command=deploy,
+                            rerun=False)  # fmt: skip (the resume runs the deploy again)
         raise Refused(
             f"{record.partition}: deploy not run: the live stack has drifted from the deployed template: "
             f"{redact(rows)}{unwritten}; {then}, then resume with: {self.settings.resume_command(record.partition)}"
