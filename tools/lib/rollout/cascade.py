@@ -343,9 +343,10 @@ class Rollout:
             ["python", "deploy.py", config.infrastructure.name, config.partition.value, *self.settings.passed_on()]
         )
         by_hand = [str(d.get("resource")) for d in drift if d.get("resource_type", RECORD_TYPE) != RECORD_TYPE]
+        # Not "then run" the deploy: the resume runs it again.
         then = drift_advice(
             by_hand, stack=config.stack_name, region=config.infrastructure.region, command=deploy, rerun=False
-        )  # fmt: skip (the resume runs the deploy again)
+        )
         raise Refused(
             f"{record.partition}: deploy not run: the live stack has drifted from the deployed template: "
             f"{redact(rows)}{unwritten}; {then}, then resume with: {self.settings.resume_command(record.partition)}"
