@@ -14,7 +14,7 @@ import signal
 
 import pytest
 
-from tests.conftest import STACK, assert_token_nowhere, free_port, ok
+from tests.conftest import STACK, assert_token_nowhere, deploy, free_port, ok
 from tests.e2e.test_cli_contract import held, start, stop
 from tests.e2e.test_destroy import outputs, tenant_dkim_records
 from tools import verify_partition_mail
@@ -158,6 +158,10 @@ def test_a_zone_made_by_hand_without_the_tags_is_refused_naming_both_ways_forwar
     # fails at the same time (step 6) does not hide step 5's refusal.
     both = world.deploy("--yes", "--resolver", world.resolver(), env=dict(world.env, OP_STANDIN_EXIT="1"))
     assert refusal(both) == line
+    # ... nor does one that waits for the operator to unlock it keep the refused command from ending.
+    waiting = dict(world.env, OP_STANDIN_SLEEP="60")
+    refused = deploy(waiting, "--yes", "--resolver", world.resolver(), checkout=world.checkout, timeout=30)
+    assert refusal(refused) == line
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -143,17 +143,19 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
         body = template.result()
         state = examined.result()
         in_flight = pool.submit(refuse_runs_in_flight, ctx, state, plan=opts.plan)
-        postmark = pool.submit(read_postmark, ctx)  # 6 and the read half of 8
         adopting = pool.submit(find_adoption, ctx, state, opts.resolver)
         found = pool.submit(deployed_state, ctx, state)
         live = pool.submit(read_live, ctx, state)
         # What protecting the stack will need to know, read now (a plan protects nothing).
         policy = pool.submit(ctx.stack.policy, state.stack_id) if state.updated and not opts.plan else None
+        # 6 and the read half of 8, in a thread of its own: a refusal never waits for 1Password (which may be
+        # asking the operator to unlock it), and the pool's workers are all taken by the guards above.
+        postmark = ahead(ctx, read_postmark, ctx)
         left_over, adoption = in_flight.result(), adopting.result()
         deployed = found.result()
         drift = check_drift(ctx, deployed, live.result(), plan=opts.plan, overwrite=opts.overwrite_drift)
         known = policy.result() if policy else None  # a stack this run creates has no policy
-        read = postmark.result()
+        read = postmark()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a refusal or a signal does not wait for the others
     lint(ctx, body)  # 7
