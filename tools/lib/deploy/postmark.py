@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from templates.partition_email import dkim_record
 from tools.lib.deploy.context import Ctx
 from tools.lib.logger import Secret
-from tools.lib.postmark_client import resolve_base_url
+from tools.lib.postmark_client import PostmarkClient, resolve_base_url
 from tools.lib.registration import Found, Registration, lookup_registration, read_domain, register_domain
 
 LOG = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class PostmarkRead:
     """Step 6 and the read half of step 8: the token, a Postmark client holding it, what Postmark holds now."""
 
     token: Secret
-    postmark: object  # a Postmark client holding the token
+    postmark: PostmarkClient  # holding the token
     found: Found
 
 
