@@ -427,7 +427,7 @@ def _remember_in_moto() -> None:
     import copy
     import functools
 
-    from moto import backends
+    from moto import backends, settings
     from moto.cloudformation.models import ChangeSet, Stack
 
     parse = Stack.parse_template
@@ -445,6 +445,9 @@ def _remember_in_moto() -> None:
     ChangeSet._parse_template = change_set_parse_template
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = functools.cache(lambda: modules)
+    # EC2's backend, made anew in each account after every reset (the purge lists the enabled regions), loaded
+    # moto's catalogue of public AMIs each time: a twentieth of a purge test's CPU, for images nothing here uses.
+    settings.ec2_load_default_amis = lambda: False
 
 
 @pytest.fixture

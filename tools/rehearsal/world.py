@@ -208,6 +208,9 @@ class World:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
             os.environ.pop(name, None)
         os.environ.update(
+            # moto's catalogue of public AMIs, loaded again for every account the purge's region listing touches:
+            # nothing of the world is an EC2 instance.
+            MOTO_EC2_LOAD_DEFAULT_AMIS="false",
             AWS_ENDPOINT_URL=self.moto_url,
             AWS_DEFAULT_REGION=REGION,
             AWS_CONFIG_FILE=os.devnull,
