@@ -108,8 +108,65 @@ def _share_botocore_client_methods() -> None:
     botocore.client.ClientCreator._create_methods = shared
 
 
+def _share_botocore_event_work() -> None:
+    """botocore's event system does the same work once per process instead of once per session and client.
+
+    Every session registers its ~130 built-in handlers, every client copies its session's handler tree and
+    registers its own: each registration spelled the event's name through the aliases again (a cache per
+    session) and asked ``inspect`` whether the handler takes ``**kwargs``, and the tree was copied through
+    ``copy.copy`` four times per node. Here the aliases' answers are shared by every session with botocore's
+    aliases, the ``**kwargs`` answer is kept per plain function's code, and a node's three handler lists are
+    copied as lists. Same handlers, same order, same trees: only the bookkeeping is done once.
+    """
+    import copy
+    import types
+
+    import botocore.hooks as hooks
+
+    aliased: dict[str, str] = {}
+    aliaser_init = hooks.EventAliaser.__init__
+
+    def init(self, event_emitter, event_aliases=None):
+        aliaser_init(self, event_emitter, event_aliases)
+        if self._event_aliases == hooks.EVENT_ALIASES:
+            self._alias_name_cache = aliased
+
+    accepts = hooks.accepts_kwargs
+    takes_kwargs: dict = {}
+
+    def accepts_kwargs(func):
+        function = func.__func__ if isinstance(func, types.MethodType) else func
+        if type(function) is not types.FunctionType or hasattr(function, "__signature__"):
+            return accepts(func)  # a partial, a callable object, a declared signature: ask inspect
+        code = function.__code__
+        if code not in takes_kwargs:
+            takes_kwargs[code] = accepts(func)
+        return takes_kwargs[code]
+
+    node_list = hooks.NodeList
+
+    def copied(handlers):
+        return handlers.copy() if type(handlers) is list else copy.copy(handlers)
+
+    def recursive_copy(self, node):  # botocore's _PrefixTrie._recursive_copy, without copy.copy's dispatch
+        result = {}
+        for key, value in node.items():
+            if isinstance(value, node_list):
+                result[key] = node_list(copied(value.first), copied(value.middle), copied(value.last))
+            elif isinstance(value, dict):
+                result[key] = recursive_copy(self, value)
+            else:
+                result[key] = value
+        return result
+
+    hooks.EventAliaser.__init__ = init
+    hooks.accepts_kwargs = accepts_kwargs
+    hooks._PrefixTrie._recursive_copy = recursive_copy
+
+
 _share_botocore_loaders()
 _share_botocore_client_methods()
+_share_botocore_event_work()
 # The servers of the world run in this process (moto, the Postmark stand-in): werkzeug logs each request they
 # answer at INFO, and a command running here logs at INFO through its frame, so each request's line reached the
 # command's stderr, as it never does in the command's own process. The rehearsal world quiets them too.
