@@ -108,6 +108,29 @@ def _share_botocore_client_methods() -> None:
     botocore.client.ClientCreator._create_methods = shared
 
 
+def _share_botocore_service_models() -> None:
+    """Every botocore client of a service model (the same parsed JSON) gets the same ``ServiceModel``.
+
+    A new client built a new ``ServiceModel`` over the shared loader's JSON, and with it every
+    ``OperationModel`` and shape it used again, and scanned every operation for endpoint discovery: a tenth
+    of making a client, and its first calls of each operation. The model is read-only; one object per
+    parsed document serves every client (each still its own class, methods and handlers).
+    """
+    import botocore.client
+    from botocore.model import ServiceModel
+
+    models: dict[tuple[str, int], tuple[dict, ServiceModel]] = {}
+
+    def load_service_model(self, service_name, api_version=None):
+        document = self._loader.load_service_model(service_name, "service-2", api_version=api_version)
+        key = (service_name, id(document))
+        if key not in models:  # the document is kept with its model: its id is not reused while cached
+            models[key] = (document, ServiceModel(document, service_name=service_name))
+        return models[key][1]
+
+    botocore.client.ClientCreator._load_service_model = load_service_model
+
+
 def _share_botocore_event_work() -> None:
     """botocore's event system does the same work once per process instead of once per session and client.
 
@@ -167,6 +190,7 @@ def _share_botocore_event_work() -> None:
 _share_botocore_loaders()
 _share_botocore_client_methods()
 _share_botocore_event_work()
+_share_botocore_service_models()
 # The servers of the world run in this process (moto, the Postmark stand-in): werkzeug logs each request they
 # answer at INFO, and a command running here logs at INFO through its frame, so each request's line reached the
 # command's stderr, as it never does in the command's own process. The rehearsal world quiets them too.
