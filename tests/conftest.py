@@ -557,11 +557,10 @@ def _remember_in_moto() -> None:
 @pytest.fixture
 def aws_env(monkeypatch, moto_endpoint):
     """Point boto3 at the moto server with throw-away credentials; reset moto's state and the world's switches."""
-    import requests
-
     from tools.rehearsal import moto_compat
+    from tools.rehearsal.aws import reset
 
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
+    reset(moto_endpoint, timeout=10)
     moto_compat.CONTROLS.reset()
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)

@@ -24,10 +24,27 @@ STAFF_ROLE_NAME = "RehearsalWorldStaff"
 
 
 def staff(account_id: str) -> dict[str, str]:
-    """Administrator credentials in ``account_id``: the world's own set-up, or "someone else" in a test."""
-    return credentials(f"arn:aws:iam::{account_id}:role/{STAFF_ROLE_NAME}")
+    """Administrator credentials in ``account_id``: the world's own set-up, or "someone else" in a test.
+
+    The same ones until the emulator is reset (``reset``): the set-up of a world asks for the same account's
+    several times, and an administrator's session is never refused, changed or taken away.
+    """
+    key = (account_id, tuple(os.environ.get(name) for name in _CLIENT_ENV))
+    if key not in _STAFF_SESSIONS:
+        _STAFF_SESSIONS[key] = credentials(f"arn:aws:iam::{account_id}:role/{STAFF_ROLE_NAME}")
+    return dict(_STAFF_SESSIONS[key])
 
 
+def reset(endpoint: str, timeout: float = 30) -> None:
+    """The emulator at ``endpoint`` emptied (moto's ``/moto-api/reset``), and the sessions kept of it forgotten."""
+    import requests
+
+    requests.post(f"{endpoint}/moto-api/reset", timeout=timeout).raise_for_status()
+    _STAFF_SESSIONS.clear()
+
+
+# The staff's sessions of the emulator's present state, by account and caller (``staff``; ``reset`` forgets them).
+_STAFF_SESSIONS: dict[tuple, dict[str, str]] = {}
 # What a boto3 client takes from the environment when it is made.
 _CLIENT_ENV = (
     "AWS_ENDPOINT_URL",
