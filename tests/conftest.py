@@ -707,12 +707,11 @@ class World:
 @pytest.fixture
 def world(aws_env, cli_env, postmark, committed_checkout, warm_lint, run_cli, clock, monkeypatch) -> World:
     """The rehearsal world's accounts (tools/rehearsal/world.py), and an environment holding Alpha002's credentials."""
-    from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, PLATFORM_ROOT_ROLE, client, credentials, staff
+    from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, PLATFORM_ROOT_ROLE, credentials, staff
     from tools.rehearsal.world import populate
 
-    populate(load_registry())
+    parent_zone_id = populate(load_registry(), empty=True)["ardamails.com"]  # aws_env has just reset the emulator
     root = staff(PLATFORM_ROOT_ROLE.split(":")[4])  # PlatformRoot's administrator: "someone" editing the parent zone
-    (parent,) = client("route53", root).list_hosted_zones_by_name(DNSName="ardamails.com", MaxItems="1")["HostedZones"]
     admin = staff(ALPHA002_DEPLOYER_ROLE.split(":")[4])
     cli_env.update(
         AWS_ENDPOINT_URL=aws_env,
@@ -721,7 +720,6 @@ def world(aws_env, cli_env, postmark, committed_checkout, warm_lint, run_cli, cl
         AWS_SHARED_CREDENTIALS_FILE="/dev/null",
         **credentials(ALPHA002_DEPLOYER_ROLE),  # the operator: exactly the documented policy
     )
-    parent_zone_id = parent["Id"].split("/")[-1]
     servers: list = []
     yield World(
         cli_env, root, admin, parent_zone_id, committed_checkout, postmark, run_cli, clock, monkeypatch, servers

@@ -206,7 +206,7 @@ def _empty_world(world) -> dict[str, str]:
     from tools.rehearsal.world import populate
 
     reset(world.moto_url)
-    populate(world.registry)
+    populate(world.registry, empty=True)
     world.postmark.domains.clear()
     return world.env("Alpha002")
 
