@@ -18,6 +18,7 @@ doing so, each step captured as a child's output would be.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import io
 import logging
@@ -107,8 +108,127 @@ def _share_botocore_client_methods() -> None:
     botocore.client.ClientCreator._create_methods = shared
 
 
-_share_botocore_loaders()
-_share_botocore_client_methods()
+def _share_botocore_service_models() -> None:
+    """Every botocore client of a service model (the same parsed JSON) gets the same ``ServiceModel``.
+
+    A new client built a new ``ServiceModel`` over the shared loader's JSON, and with it every
+    ``OperationModel`` and shape it used again, and scanned every operation for endpoint discovery: a tenth
+    of making a client, and its first calls of each operation. The model is read-only; one object per
+    parsed document serves every client (each still its own class, methods and handlers).
+    """
+    import botocore.client
+    from botocore.model import ServiceModel
+
+    models: dict[tuple[str, int], tuple[dict, ServiceModel]] = {}
+
+    def load_service_model(self, service_name, api_version=None):
+        document = self._loader.load_service_model(service_name, "service-2", api_version=api_version)
+        key = (service_name, id(document))
+        if key not in models:  # the document is kept with its model: its id is not reused while cached
+            models[key] = (document, ServiceModel(document, service_name=service_name))
+        return models[key][1]
+
+    botocore.client.ClientCreator._load_service_model = load_service_model
+
+
+def _share_botocore_event_work() -> None:
+    """botocore's event system does the same work once per process instead of once per session and client.
+
+    Every session registers its ~130 built-in handlers, every client copies its session's handler tree and
+    registers its own: each registration spelled the event's name through the aliases again (a cache per
+    session) and asked ``inspect`` whether the handler takes ``**kwargs``, and the tree was copied through
+    ``copy.copy`` four times per node. Here the aliases' answers are shared by every session with botocore's
+    aliases, the ``**kwargs`` answer is kept per plain function's code, and a node's three handler lists are
+    copied as lists. Same handlers, same order, same trees: only the bookkeeping is done once.
+    """
+    import copy
+    import types
+
+    import botocore.hooks as hooks
+
+    aliased: dict[str, str] = {}
+    aliaser_init = hooks.EventAliaser.__init__
+
+    def init(self, event_emitter, event_aliases=None):
+        aliaser_init(self, event_emitter, event_aliases)
+        if self._event_aliases == hooks.EVENT_ALIASES:
+            self._alias_name_cache = aliased
+
+    accepts = hooks.accepts_kwargs
+    takes_kwargs: dict = {}
+
+    def accepts_kwargs(func):
+        function = func.__func__ if isinstance(func, types.MethodType) else func
+        if type(function) is not types.FunctionType or hasattr(function, "__signature__"):
+            return accepts(func)  # a partial, a callable object, a declared signature: ask inspect
+        code = function.__code__
+        if code not in takes_kwargs:
+            takes_kwargs[code] = accepts(func)
+        return takes_kwargs[code]
+
+    node_list = hooks.NodeList
+
+    def copied(handlers):
+        return handlers.copy() if type(handlers) is list else copy.copy(handlers)
+
+    def recursive_copy(self, node):  # botocore's _PrefixTrie._recursive_copy, without copy.copy's dispatch
+        result = {}
+        for key, value in node.items():
+            if isinstance(value, node_list):
+                result[key] = node_list(copied(value.first), copied(value.middle), copied(value.last))
+            elif isinstance(value, dict):
+                result[key] = recursive_copy(self, value)
+            else:
+                result[key] = value
+        return result
+
+    hooks.EventAliaser.__init__ = init
+    hooks.accepts_kwargs = accepts_kwargs
+    hooks._PrefixTrie._recursive_copy = recursive_copy
+
+
+def _speed_up_botocore() -> None:
+    """The four speed-ups above, kept only while botocore still works with them.
+
+    They lean on botocore's internals, and an install without constraints.txt may bring a
+    botocore whose internals differ (boto3 is not pinned for operators): then none of them
+    is kept, with a warning, and the suite is slower, never wrong.
+    """
+    import warnings
+
+    import botocore.client
+    import botocore.hooks
+    import botocore.session
+    from botocore.stub import Stubber
+
+    patched = [
+        (botocore.session, "create_loader"),
+        (botocore.client.ClientCreator, "_create_methods"),
+        (botocore.client.ClientCreator, "_load_service_model"),
+        (botocore.hooks.EventAliaser, "__init__"),
+        (botocore.hooks, "accepts_kwargs"),
+        (botocore.hooks._PrefixTrie, "_recursive_copy"),
+    ]
+    try:
+        originals = [(owner, name, getattr(owner, name)) for owner, name in patched]
+        for speed_up in (_share_botocore_loaders, _share_botocore_client_methods, _share_botocore_event_work,
+                         _share_botocore_service_models):  # fmt: skip
+            speed_up()
+        for _ in range(2):  # a second session and client go through every shared piece
+            sts = botocore.session.get_session().create_client(
+                "sts", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+            )
+            with Stubber(sts) as stub:
+                arn = "arn:aws:iam::111122223333:user/probe"
+                stub.add_response("get_caller_identity", {"Account": "111122223333", "Arn": arn, "UserId": "u"}, {})
+                assert sts.get_caller_identity()["Arn"] == arn
+    except Exception as exc:  # noqa: BLE001 - any failure: botocore as it comes, slower
+        for owner, name, original in locals().get("originals", []):
+            setattr(owner, name, original)
+        warnings.warn(f"botocore's internals changed; the suite runs without its speed-ups ({exc!r})", stacklevel=1)
+
+
+_speed_up_botocore()
 # The servers of the world run in this process (moto, the Postmark stand-in): werkzeug logs each request they
 # answer at INFO, and a command running here logs at INFO through its frame, so each request's line reached the
 # command's stderr, as it never does in the command's own process. The rehearsal world quiets them too.
@@ -118,6 +238,28 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 def pytest_collection_modifyitems(items) -> None:
     """Tests marked ``slow`` first, then the rest of tests/e2e, then tests/unit (the quick filler)."""
     items.sort(key=lambda item: (item.get_closest_marker("slow") is None, "tests/unit/" in item.nodeid))
+
+
+# -- the garbage collector: a test process keeps a big heap that never dies ------------------------
+
+# Each worker holds some 600,000 objects for its whole life (botocore's service models, moto's and cfn-lint's
+# modules, the world's state), and every command run in it makes and drops thousands more (clients, sessions,
+# moto's backends after each reset). With Python's default thresholds a full collection walked that whole heap
+# every few hundred thousand allocations: about a fifth of an end-to-end module's CPU. Once the heap has grown
+# (after a worker's first tests), a collection and ``gc.freeze()`` take what is there out of every later full
+# collection, and a larger young generation makes those rarer. Cyclic garbage is still collected: only what is
+# alive at a freeze stays for good (a few tests' worth of objects, a handful of times per worker).
+gc.set_threshold(3000, 10, 20)
+_FREEZE_BEFORE_TESTS = frozenset({1, 3, 10, 40, 160})
+_tests_started = 0
+
+
+def pytest_runtest_setup(item) -> None:
+    global _tests_started
+    if _tests_started in _FREEZE_BEFORE_TESTS:
+        gc.collect()
+        gc.freeze()
+    _tests_started += 1
 
 
 # -- one cfn-lint cache for the whole session (every worker shares it) ---------------------------
@@ -427,7 +569,7 @@ def _remember_in_moto() -> None:
     import copy
     import functools
 
-    from moto import backends
+    from moto import backends, settings
     from moto.cloudformation.models import ChangeSet, Stack
 
     parse = Stack.parse_template
@@ -445,16 +587,18 @@ def _remember_in_moto() -> None:
     ChangeSet._parse_template = change_set_parse_template
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = functools.cache(lambda: modules)
+    # EC2's backend, made anew in each account after every reset (the purge lists the enabled regions), loaded
+    # moto's catalogue of public AMIs each time: a twentieth of a purge test's CPU, for images nothing here uses.
+    settings.ec2_load_default_amis = lambda: False
 
 
 @pytest.fixture
 def aws_env(monkeypatch, moto_endpoint):
     """Point boto3 at the moto server with throw-away credentials; reset moto's state and the world's switches."""
-    import requests
-
     from tools.rehearsal import moto_compat
+    from tools.rehearsal.aws import reset
 
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
+    reset(moto_endpoint, timeout=10)
     moto_compat.CONTROLS.reset()
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
@@ -601,12 +745,11 @@ class World:
 @pytest.fixture
 def world(aws_env, cli_env, postmark, committed_checkout, warm_lint, run_cli, clock, monkeypatch) -> World:
     """The rehearsal world's accounts (tools/rehearsal/world.py), and an environment holding Alpha002's credentials."""
-    from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, PLATFORM_ROOT_ROLE, client, credentials, staff
+    from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, PLATFORM_ROOT_ROLE, credentials, staff
     from tools.rehearsal.world import populate
 
-    populate(load_registry())
+    parent_zone_id = populate(load_registry(), empty=True)["ardamails.com"]  # aws_env has just reset the emulator
     root = staff(PLATFORM_ROOT_ROLE.split(":")[4])  # PlatformRoot's administrator: "someone" editing the parent zone
-    (parent,) = client("route53", root).list_hosted_zones_by_name(DNSName="ardamails.com", MaxItems="1")["HostedZones"]
     admin = staff(ALPHA002_DEPLOYER_ROLE.split(":")[4])
     cli_env.update(
         AWS_ENDPOINT_URL=aws_env,
@@ -615,7 +758,6 @@ def world(aws_env, cli_env, postmark, committed_checkout, warm_lint, run_cli, cl
         AWS_SHARED_CREDENTIALS_FILE="/dev/null",
         **credentials(ALPHA002_DEPLOYER_ROLE),  # the operator: exactly the documented policy
     )
-    parent_zone_id = parent["Id"].split("/")[-1]
     servers: list = []
     yield World(
         cli_env, root, admin, parent_zone_id, committed_checkout, postmark, run_cli, clock, monkeypatch, servers

@@ -14,9 +14,9 @@ import signal
 
 import pytest
 
-from tests.conftest import STACK, assert_token_nowhere, deploy, free_port, ok
+from tests.conftest import STACK, assert_token_nowhere, deploy, ok
 from tests.e2e.test_cli_contract import held, start, stop
-from tests.e2e.test_destroy import outputs, tenant_dkim_records
+from tests.e2e.test_destroy import free_port_udp, outputs, tenant_dkim_records
 from tools import verify_partition_mail
 from tools.rehearsal.aws import change_record, client
 from tools.rehearsal.moto_compat import CONTROLS
@@ -197,9 +197,14 @@ def test_a_zone_a_stack_in_another_region_claims_is_not_adopted(world, postmark)
     assert stack_status(world) is None and zones(world) == [zone_id]
 
 
-def test_a_delegation_to_other_name_servers_or_dns_that_cannot_answer_refuses_the_adoption(world, postmark):
+def test_a_delegation_to_other_name_servers_or_dns_that_cannot_answer_refuses_the_adoption(
+    world, postmark, monkeypatch
+):
+    from tools.lib import delegation
+
     zone_id, _, _ = taken_down(world)
-    silent = f"127.0.0.1:{free_port()}"  # nothing answers there
+    monkeypatch.setattr(delegation, "LIFETIME_SECONDS", 0.5)  # how long DNS is given: not 5 s of this suite's time
+    silent = f"127.0.0.1:{free_port_udp()}"  # nothing answers there
     line = refusal(world.deploy("--yes", "--resolver", silent))
     assert f"DNS ({silent}) could not say whether ardamails.com delegates {DOMAIN} elsewhere" in line
     theirs = ["ns-1.elsewhere.example.", "ns-2.elsewhere.example."]

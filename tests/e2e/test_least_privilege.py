@@ -56,20 +56,17 @@ def outputs(world) -> dict[str, str]:
 @pytest.fixture
 def reset(aws_env):
     """``reset(world)``: an empty world again (accounts, roles, parent zone), with fresh credentials."""
-    import requests
-
     from instances.registry import load_registry
     from tools.rehearsal.aws import ALPHA002_DEPLOYER_ROLE, credentials, staff
+    from tools.rehearsal.aws import reset as reset_emulator
     from tools.rehearsal.world import populate
 
     def again(world) -> None:
-        requests.post(f"{aws_env}/moto-api/reset", timeout=10)
-        populate(load_registry())
+        reset_emulator(aws_env, timeout=10)
+        world.parent_zone_id = populate(load_registry(), empty=True)["ardamails.com"]
         world.root = staff(PLATFORM_ROOT_ROLE.split(":")[4])
         world.admin = staff(ACCOUNT)
         world.env.update(credentials(ALPHA002_DEPLOYER_ROLE))
-        zones = client("route53", world.root).list_hosted_zones_by_name(DNSName="ardamails.com", MaxItems="1")
-        world.parent_zone_id = zones["HostedZones"][0]["Id"].split("/")[-1]
 
     return again
 

@@ -239,7 +239,8 @@ BARE_MOTO = textwrap.dedent(
                           for c in cfn.describe_change_set(ChangeSetName=adopt["Id"])["Changes"]]
         cfn.execute_change_set(ChangeSetName=adopt["Id"])
         adopted = [r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName="adopt")["StackResources"]]
-        print(json.dumps({"import_actions": import_actions, "import_adopted": adopted == [kept],
+        regions = [r["RegionName"] for r in boto3.client("ec2", region_name="us-east-1").describe_regions()["Regions"]]
+        print(json.dumps({"import_actions": import_actions, "import_adopted": adopted == [kept], "regions": regions,
                           "missing_change_set": missing,
                           "soa": soa, "executed_twice": again_ok, "list_imports_modelled": imports_modelled,
                           "duplicates": dupes, "listed": sorted(listed), "stacks_named_cond": len(same_name),
@@ -268,6 +269,20 @@ def test_bare_moto_still_has_these_gaps():
     assert "ChangeSetNotFound" not in found["missing_change_set"], "bare moto now answers a missing change set"
     assert found["import_actions"] == ["Add"], "bare moto now lists an IMPORT change set's resources as Import"
     assert not found["import_adopted"], "bare moto now adopts the existing resource instead of creating one"
+    assert {"us-gov-west-1", "cn-north-1"} <= set(found["regions"]), "bare moto now lists one partition's regions"
+    assert "ap-east-1" in found["regions"], "bare moto now lists only the enabled regions"
+
+
+def test_describe_regions_lists_the_enabled_regions_of_the_callers_partition(aws_env):
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    enabled = {r["RegionName"]: r["OptInStatus"] for r in ec2.describe_regions()["Regions"]}
+    assert {"us-east-1", "us-west-2", "eu-west-1"} <= set(enabled)
+    assert set(enabled.values()) <= {"opt-in-not-required", "opted-in"}
+    every = {r["RegionName"]: r["OptInStatus"] for r in ec2.describe_regions(AllRegions=True)["Regions"]}
+    assert every["ap-east-1"] == "not-opted-in" and set(enabled) < set(every)
+    assert not any(name.startswith(("us-gov-", "cn-")) for name in every), "another partition's regions"
 
 
 def test_a_change_set_that_does_not_exist_is_not_found(cfn):

@@ -35,6 +35,7 @@ def test_the_real_templates_are_byte_identical(dev_config, prod_config, handler_
         assert dump(template.to_dict()) == template.to_yaml()
 
 
+@pytest.mark.slow  # about 9 s: first, not the last test a worker runs while the other waits
 @given(documents())
 def test_any_document_is_cfn_flips_bytes_or_refused(document):
     """The emitter's promise, against cfn_flip on adversarial CloudFormation-shaped documents (Hypothesis).

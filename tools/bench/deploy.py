@@ -202,12 +202,11 @@ def _rotate(world) -> None:
 
 def _empty_world(world) -> dict[str, str]:
     """An empty emulator and Postmark account again (a first create); the fresh credentials."""
-    import requests
-
+    from tools.rehearsal.aws import reset
     from tools.rehearsal.world import populate
 
-    requests.post(f"{world.moto_url}/moto-api/reset", timeout=30).raise_for_status()
-    populate(world.registry)
+    reset(world.moto_url)
+    populate(world.registry, empty=True)
     world.postmark.domains.clear()
     return world.env("Alpha002")
 

@@ -13,6 +13,7 @@ import os
 import uuid
 
 import boto3
+import botocore.session
 
 PLATFORM_ROOT_ROLE = "arn:aws:iam::444455556666:role/ArdaMailsNsDelegation"
 # The operator role the world creates in each infrastructure account, holding exactly
@@ -24,10 +25,31 @@ STAFF_ROLE_NAME = "RehearsalWorldStaff"
 
 
 def staff(account_id: str) -> dict[str, str]:
-    """Administrator credentials in ``account_id``: the world's own set-up, or "someone else" in a test."""
-    return credentials(f"arn:aws:iam::{account_id}:role/{STAFF_ROLE_NAME}")
+    """Administrator credentials in ``account_id``: the world's own set-up, or "someone else" in a test.
+
+    The same ones until the emulator is reset (``reset``): the set-up of a world asks for the same account's
+    several times, and an administrator's session is never refused, changed or taken away.
+    """
+    key = (account_id, tuple(os.environ.get(name) for name in _CLIENT_ENV))
+    if key not in _STAFF_SESSIONS:
+        _STAFF_SESSIONS[key] = credentials(f"arn:aws:iam::{account_id}:role/{STAFF_ROLE_NAME}")
+        _STAFF_KEYS[_STAFF_SESSIONS[key]["AWS_ACCESS_KEY_ID"]] = account_id
+    return dict(_STAFF_SESSIONS[key])
 
 
+def reset(endpoint: str, timeout: float = 30) -> None:
+    """The emulator at ``endpoint`` emptied (moto's ``/moto-api/reset``), and the sessions kept of it forgotten."""
+    import requests
+
+    requests.post(f"{endpoint}/moto-api/reset", timeout=timeout).raise_for_status()
+    _STAFF_SESSIONS.clear()
+    _STAFF_KEYS.clear()
+
+
+# The staff's sessions of the emulator's present state, by account and caller (``staff``; ``reset`` forgets them),
+# and the account of each of their access keys.
+_STAFF_SESSIONS: dict[tuple, dict[str, str]] = {}
+_STAFF_KEYS: dict[str, str] = {}
 # What a boto3 client takes from the environment when it is made.
 _CLIENT_ENV = (
     "AWS_ENDPOINT_URL",
@@ -60,11 +82,34 @@ def client(service: str, creds: dict[str, str], region: str | None = None):
     """A boto3 client acting with ``creds`` (in ``region``; default: the environment's).
 
     One per service, credentials, region and AWS_* settings: the world's set-up and the tests
-    ask for the same ones again and again, and making a client costs more than a call.
+    ask for the same ones again and again, and making a client costs more than a call. A staff
+    session's client is one per account, kept across resets: each emulator state gives the staff
+    new keys, which the client signs with from then on (a world's set-up made four clients anew).
     """
     settings = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_") and k not in creds))
+    account = _STAFF_KEYS.get(creds["AWS_ACCESS_KEY_ID"])
+    if account is not None:
+        made, keys = _staff_client(service, account, region, settings)
+        keys.access_key, keys.secret_key = creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"]
+        keys.token = creds["AWS_SESSION_TOKEN"]
+        return made
     return _client(service, creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"], creds["AWS_SESSION_TOKEN"],
                    region, settings)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def _staff_client(service: str, account: str, region: str | None, settings: tuple[tuple[str, str], ...]):
+    """A client of a staff session of ``account``, and the credentials it signs with (``client`` sets them)."""
+    core = _staff_session(account, settings)
+    made = boto3.Session(botocore_session=core).client(service, **({"region_name": region} if region else {}))
+    return made, core.get_credentials()
+
+
+@functools.lru_cache(maxsize=16)
+def _staff_session(account: str, settings: tuple[tuple[str, str], ...]) -> botocore.session.Session:
+    core = botocore.session.get_session()
+    core.set_credentials("staff-of-" + account, "set-before-each-use")
+    return core
 
 
 @functools.lru_cache(maxsize=64)

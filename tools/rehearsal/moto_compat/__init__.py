@@ -32,6 +32,7 @@ that bare moto still has the gap:
     refused, fail, or roll back as CloudFormation's do.
 21. ``p21_latency``: (tests, rehearsals, benchmarks) each client's request waits ``latency_seconds`` (a round
     trip to AWS); every request answered is logged.
+22. ``p22_enabled_regions``: ``DescribeRegions`` lists the account's enabled regions of the caller's partition.
 
 The modules without a number patch nothing and import no moto:
 
@@ -107,6 +108,7 @@ ORDER = (
     "p19_missing_change_sets",
     "p20_resource_imports",  # after 4, 8, 10 and 16
     "p21_latency",
+    "p22_enabled_regions",
 )
 
 
