@@ -15,6 +15,7 @@ steps ask about them: the purge (``destroy``), before it deletes them, and the a
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from tools.lib.aws.cloudformation import Stack
@@ -136,22 +137,33 @@ def stacks_claiming(
     ctx: Ctx, zones: list[str], *, skip_region: str | None, exports_everywhere: bool = False
 ) -> list[str]:
     """A stack of the partition in any enabled region but ``skip_region``, and any export naming one of ``zones``
-    (in ``skip_region`` too when ``exports_everywhere``: there, the stack being deployed exports nothing yet)."""
-    reasons = []
-    for region in enabled_regions(ctx):
+    (in ``skip_region`` too when ``exports_everywhere``: there, the stack being deployed exports nothing yet).
+
+    The regions are asked side by side (``ctx.side_by_side`` at once: each is a round trip, often to
+    the other side of the world), and their answers taken in the order AWS listed the regions.
+    """
+
+    def claims_in(region: str) -> list[str]:
+        reasons = []
         there = Stack(ctx.aws, ctx.target.stack, region=region)
         if region != skip_region:
             found = there.describe()
             if found and found["StackStatus"] != "DELETE_COMPLETE":
                 reasons.append(f"the stack {ctx.target.stack} lives in {region} ({found['StackStatus']})")
         if region == skip_region and not exports_everywhere:
-            continue
-        reasons += [
+            return reasons
+        return reasons + [
             f"{e['Name']} of {e.get('ExportingStackId', '?')} ({region}) names hosted zone {e['Value']}"
             for e in there.account_exports()
             if e.get("Value") in zones
         ]
-    return reasons
+
+    regions = enabled_regions(ctx)
+    pool = ThreadPoolExecutor(max_workers=ctx.side_by_side, thread_name_prefix="claims")
+    try:
+        return [reason for found in pool.map(claims_in, regions) for reason in found]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a failure or a signal does not wait for the rest
 
 
 def delegations(ctx: Ctx, zones: list[str], resolver: str | None) -> list[str]:
