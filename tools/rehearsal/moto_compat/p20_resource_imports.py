@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from moto.cloudformation import models
 from moto.cloudformation.exceptions import ValidationError
-from moto.cloudformation.models import CloudFormationBackend, Event, Stack
+from moto.cloudformation.models import CloudFormationBackend, Stack
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.responses import ActionResult
 from moto.route53.models import route53_backends
@@ -51,7 +51,7 @@ from moto.utilities.utils import get_partition
 from tools.rehearsal import iam_world
 from tools.rehearsal.moto_compat import resource_imports
 from tools.rehearsal.moto_compat.p03_secrets import CompatSecret
-from tools.rehearsal.moto_compat.p08_change_sets import _plan
+from tools.rehearsal.moto_compat.p08_change_sets import _moto_event, _plan
 from tools.rehearsal.moto_compat.patching import wrap
 from tools.rehearsal.moto_compat.resource_imports import Import
 
@@ -236,18 +236,7 @@ def _record(stack, events: list[resource_imports.Event]) -> None:
         if not logical_id:
             stack._add_stack_event(status, resource_status_reason=reason)
             continue
-        stack.events.append(
-            Event(
-                stack_id=stack.stack_id,
-                stack_name=stack.name,
-                logical_resource_id=logical_id,
-                physical_resource_id=physical_id,
-                resource_type=resource_type,
-                resource_status=status,
-                resource_status_reason=reason,
-                resource_properties=None,
-            )
-        )
+        stack.events.append(_moto_event(stack, logical_id, resource_type, status, reason, physical_id))
 
 
 def _adopt(backend, stack, change_set, adopted: dict) -> None:
