@@ -33,16 +33,17 @@ def rehearsal_resolver(environ: Mapping[str, str] | None = None) -> str | None:
     env = os.environ if environ is None else environ
     resolver = env.get(REHEARSAL_RESOLVER_ENV, "").strip()
     host, _, port = resolver.partition(":")  # as verify's --resolver reads it: IP[:PORT]
-    if host == "localhost" or not (_loopback(host) and port.isdigit() and 0 < int(port) < 65536):
+    if host == "localhost" or not (is_loopback(host) and port.isdigit() and 0 < int(port) < 65536):
         return None
     try:
         endpoint_host = urlsplit(env.get("AWS_ENDPOINT_URL", "").strip()).hostname or ""
     except ValueError:
         return None
-    return resolver if _loopback(endpoint_host) else None
+    return resolver if is_loopback(endpoint_host) else None
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is this machine (``localhost`` or a loopback address)."""
     if host == "localhost":
         return True
     try:

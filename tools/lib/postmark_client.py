@@ -30,7 +30,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import math
@@ -46,6 +45,7 @@ from urllib.parse import urlsplit
 from tools.lib import op_resolver
 from tools.lib.errors import ArdaMailError
 from tools.lib.logger import Secret, redact
+from tools.lib.next_commands import is_loopback
 from tools.lib.output import console
 
 if TYPE_CHECKING:
@@ -191,20 +191,11 @@ def resolve_base_url(environ: dict[str, str] | None = None) -> str:
             f"{BASE_URL_ENV} must be scheme://host[:port] and nothing more (no path, query, fragment or user), "
             f"such as {DEFAULT_BASE_URL}, got: {re.sub(r'//[^/]*@', '//***@', value)!r}"  # a user part may be a secret
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ArdaMailError(
             f"{BASE_URL_ENV} must use https unless it points at this machine (127.0.0.1, localhost), got: {value!r}"
         )
     return value.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class PostmarkClient:
