@@ -120,14 +120,8 @@ class Journal:
         stays intended, and ``unwind`` undoes it all the same.
         """
         entry = Entry(what, undo=undo, undone=undone, absent=absent, manual=manual, done=done)
-        self.entries.append(entry)
-        try:
+        with self._journaled(entry, ends=PENDING):
             yield entry
-        except BaseException as exc:
-            if _refused(exc):
-                self.discard(entry)
-            raise
-        entry.state = PENDING
 
     def change(
         self, what: str, *, undo: Callable[[], bool | None], undone: str, manual: str, absent: str = "", done: str = ""
@@ -155,15 +149,22 @@ class Journal:
         block may also ``discard(entry)`` when it finds nothing needed changing.
         """
         entry = Entry(what, done=done, unsure=unsure, check=check)
+        with self._journaled(entry, ends=MADE):
+            yield entry
+
+    @contextlib.contextmanager
+    def _journaled(self, entry: Entry, *, ends: str) -> Iterator[None]:
+        """``entry`` journaled before the block runs; ``ends`` its state when the block ends (unless discarded
+        meanwhile); dropped when the service refused the block's request (nothing changed)."""
         self.entries.append(entry)
         try:
-            yield entry
+            yield
         except BaseException as exc:
             if _refused(exc):
                 self.discard(entry)
             raise
         if entry in self.entries:
-            entry.state = MADE
+            entry.state = ends
 
     def discard(self, entry: Entry) -> None:
         """Forget an entry: nothing changed after all."""
