@@ -816,19 +816,18 @@ def test_a_stack_that_never_settles_ends_at_the_deadline():
     assert clock.seconds == 120 and len(cfn.calls) == 61
 
 
+def expect_detection(aws, state: str, **more):
+    """CloudFormation's answer about the drift detection "detection-1": ``state``, and ``more`` fields."""
+    status = {"StackId": STACK_ID, "StackDriftDetectionId": "detection-1", "Timestamp": NOW, "DetectionStatus": state}
+    cfn(aws).add_response(
+        "describe_stack_drift_detection_status", {**status, **more}, {"StackDriftDetectionId": "detection-1"}
+    )
+
+
 def test_cloudformation_drift_found_meanwhile_refuses_before_executing(aws):
     run = make(aws)
-    status = {"StackId": STACK_ID, "StackDriftDetectionId": "detection-1", "Timestamp": NOW}
-    cfn(aws).add_response(
-        "describe_stack_drift_detection_status",
-        {**status, "DetectionStatus": "DETECTION_IN_PROGRESS"},
-        {"StackDriftDetectionId": "detection-1"},
-    )
-    cfn(aws).add_response(
-        "describe_stack_drift_detection_status",
-        {**status, "StackDriftStatus": "DRIFTED", "DetectionStatus": "DETECTION_COMPLETE"},
-        {"StackDriftDetectionId": "detection-1"},
-    )
+    expect_detection(aws, "DETECTION_IN_PROGRESS")
+    expect_detection(aws, "DETECTION_COMPLETE", StackDriftStatus="DRIFTED")
     role_drift = {
         "StackId": STACK_ID,
         "LogicalResourceId": "DnsRecordsRole",
@@ -858,22 +857,13 @@ def test_cloudformation_drift_found_meanwhile_refuses_before_executing(aws):
 
 def test_one_look_at_the_detection_while_the_change_set_is_made_is_taken_as_its_verdict(aws):
     run = make(aws)
-    status = {"StackId": STACK_ID, "StackDriftDetectionId": "detection-1", "Timestamp": NOW}
-    cfn(aws).add_response(
-        "describe_stack_drift_detection_status",
-        {**status, "DetectionStatus": "DETECTION_IN_PROGRESS"},
-        {"StackDriftDetectionId": "detection-1"},
-    )
+    expect_detection(aws, "DETECTION_IN_PROGRESS")
     assert peek_detection(run.ctx, DriftCheck([], "detection-1")) is None, "still running: step 10 waits for it"
     assert run.clock.slept == [], "a look never waits"
     cfn(aws).add_client_error("describe_stack_drift_detection_status", service_error_code="Throttling")
     assert peek_detection(run.ctx, DriftCheck([], "detection-1")) is None, "unreadable: step 10 reads it again"
     assert peek_detection(run.ctx, DriftCheck([], None)) is None, "no detection, no call"
-    cfn(aws).add_response(
-        "describe_stack_drift_detection_status",
-        {**status, "StackDriftStatus": "DRIFTED", "DetectionStatus": "DETECTION_COMPLETE"},
-        {"StackDriftDetectionId": "detection-1"},
-    )
+    expect_detection(aws, "DETECTION_COMPLETE", StackDriftStatus="DRIFTED")
     drift = {
         "StackId": STACK_ID,
         "LogicalResourceId": "WebhookSecret",
