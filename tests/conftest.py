@@ -40,6 +40,7 @@ from hypothesis import HealthCheck, settings
 from instances.registry import load_registry
 from templates.partition_email import PartitionEmail
 from templates.render import props_for, read_handler_source
+from tests import wsgi_transport
 from tests.assertions import TemplateAssertions
 from tests.clock import FakeClock
 from tools.lib.children import Ended
@@ -555,7 +556,11 @@ def moto_endpoint():
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    yield f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    if os.environ.get(wsgi_transport.OVER_HTTP) != "1":  # this process's requests skip the socket (see there)
+        wsgi_transport.serve_in_process(url, server._server.app)
+    yield url
+    wsgi_transport.forget(url)
     server.stop()
 
 
