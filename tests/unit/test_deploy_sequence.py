@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import re
 import threading
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from templates.render import template_path
 from tests.clock import FakeClock
 from tests.conftest import TOKEN
 from tests.fake_aws import aws_over, stubbable
+from tools.lib.aws.clients import Aws
 from tools.lib.aws.cloudformation import Stack
 from tools.lib.cfn_lint import Verdict
 from tools.lib.deploy import modes
@@ -951,3 +953,167 @@ def test_an_empty_describe_stacks_answer_means_no_stack():
             return {"Stacks": []}
 
     assert Stack(aws_over(cloudformation=Cfn()), STACK).describe() is None
+
+
+# -- waves: which calls a run asks side by side -------------------------------------------------------
+#
+# Each AWS call is a round trip; calls that do not wait for each other's answers are asked together. These
+# tests run a mode side by side (as deploy.py does) over scripted fakes, and hold one call's answer until
+# another call has arrived: a hold that is let go because the other call came proves the two were in flight
+# together (one after the other, the hold would wait in vain, and say so).
+
+HELD_SECONDS = 5.0  # a hold waits this long for its other call, and only when the two are NOT side by side
+
+
+class Arrivals:
+    """Every call the fakes received, in order; ``holds``: an operation whose first call is answered only once
+    another operation has arrived (``waited`` says whether it came)."""
+
+    def __init__(self, holds: dict[str, str]) -> None:
+        self.order: list[str] = []
+        self.holds = dict(holds)
+        self.waited: dict[str, bool] = {}
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def _event(self, operation: str) -> threading.Event:
+        with self._lock:
+            return self._events.setdefault(operation, threading.Event())
+
+    def arrive(self, operation: str) -> None:
+        with self._lock:
+            self.order.append(operation)
+            other = self.holds.pop(operation, None)
+        self._event(operation).set()
+        if other is not None:
+            self.waited[operation] = self._event(other).wait(HELD_SECONDS)
+
+    def side_by_side(self) -> dict[str, bool]:
+        """Each held operation → whether the one it waited for arrived while it was held."""
+        return dict(self.waited)
+
+
+class Scripted:
+    """A fake AWS service: each operation answers from ``answers`` (a value, or a function of the request)."""
+
+    def __init__(self, arrivals: Arrivals, answers: dict) -> None:
+        self._arrivals = arrivals
+        self._answers = answers
+
+    def __getattr__(self, name: str):
+        if name.startswith("_") or name not in self._answers:
+            raise AttributeError(name)
+
+        def operation(**request):
+            self._arrivals.arrive(name)
+            answer = self._answers[name]
+            return answer(**request) if callable(answer) else answer
+
+        return operation
+
+
+ZONE_ID = "Z0123456789"
+TOKEN_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:Alpha002-dev-Email/PostmarkAccountToken-AbCdEf"
+
+
+def running_stack() -> dict:
+    """A running stack as deploy.py left it: protected, naming its zone and token secret, no DKIM key yet."""
+    parameters = {"PostmarkAccountToken": "****"} | {
+        f"DkimSlot{n}{p}": "" for n in (1, 2, 3) for p in ("Selector", "Value")
+    }
+    return {
+        "StackName": STACK,
+        "StackId": STACK_ID,
+        "StackStatus": "UPDATE_COMPLETE",
+        "CreationTime": NOW,
+        "EnableTerminationProtection": True,
+        "ChangeSetId": "arn:aws:cloudformation:us-east-1:111122223333:changeSet/arda-mail-before/0",
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        "Outputs": [
+            {"OutputKey": "MailHostedZoneId", "OutputValue": ZONE_ID},
+            {"OutputKey": "PostmarkAccountTokenSecretArn", "OutputValue": TOKEN_SECRET_ARN},
+        ],
+    }
+
+
+def live_records(stack: dict) -> list[dict]:
+    """The zone's record sets exactly as the deployed template (BODY) and the stack's parameters say: no drift."""
+    from tools.lib.aws.cloudformation import parameter_values
+    from tools.lib.plan.diff import RECORD_TYPE
+    from tools.lib.plan.template import live_resources, parse_template
+
+    resources = live_resources(parse_template(BODY, "the deployed template"), parameter_values(stack))
+    return [
+        {
+            "Name": props["Name"] + ".",
+            "Type": props["Type"],
+            "TTL": int(props["TTL"]),
+            "ResourceRecords": [{"Value": v} for v in props["ResourceRecords"]],
+        }
+        for props in (r["Properties"] for r in resources.values() if r["Type"] == RECORD_TYPE)
+    ]
+
+
+def scripted_world(holds: dict[str, str], *, changes=(MODIFY_RECORD,)) -> tuple[Aws, Arrivals]:
+    """A running stack (zone, token secret, no drift) that a deploy updates with ``changes`` (none: no changes)."""
+    arrivals = Arrivals(holds)
+    stack = running_stack()
+    executed = threading.Event()
+
+    def events(**request):
+        if executed.is_set():
+            return {"StackEvents": [stack_event("e1", "UPDATE_COMPLETE"), stack_event("e0", "UPDATE_COMPLETE")]}
+        return {"StackEvents": [stack_event("e0", "UPDATE_COMPLETE")]}
+
+    def change_set(**request):
+        if changes:
+            return {"ChangeSetId": CS_ARN, "StackName": STACK, "Status": "CREATE_COMPLETE", "Changes": list(changes)}
+        reason = (
+            "The submitted information didn't contain changes. Submit different information to create a change set."
+        )
+        return {"ChangeSetId": CS_ARN, "StackName": STACK, "Status": "FAILED", "StatusReason": reason, "Changes": []}
+
+    def execute(**request):
+        executed.set()
+        return {}
+
+    from templates.partition_email import stack_policy
+
+    detection = {"StackId": STACK_ID, "StackDriftDetectionId": "detection-1", "Timestamp": NOW}
+    cloudformation = {
+        "describe_stacks": {"Stacks": [stack]},
+        "list_change_sets": {"Summaries": []},
+        "get_template": {"TemplateBody": BODY},
+        "get_stack_policy": {"StackPolicyBody": json.dumps(stack_policy())},
+        "detect_stack_drift": {"StackDriftDetectionId": "detection-1"},
+        "describe_stack_drift_detection_status": detection | {"DetectionStatus": "DETECTION_COMPLETE"},
+        "describe_stack_resource_drifts": {"StackResourceDrifts": []},
+        "create_change_set": {"Id": CS_ARN, "StackId": STACK_ID},
+        "describe_change_set": change_set,
+        "delete_change_set": {},
+        "describe_stack_events": events,
+        "execute_change_set": execute,
+    }
+    identity = {"Account": "111122223333", "Arn": "arn:aws:sts::111122223333:assumed-role/Ops/me", "UserId": "u"}
+    aws = aws_over(
+        STACK,
+        sts=Scripted(arrivals, {"get_caller_identity": identity}),
+        cloudformation=Scripted(arrivals, cloudformation),
+        route53=Scripted(arrivals, {"list_resource_record_sets": {"ResourceRecordSets": live_records(stack)}}),
+        secretsmanager=Scripted(arrivals, {"get_secret_value": {"SecretString": TOKEN}}),
+    )
+    return aws, arrivals
+
+
+def side_by_side(aws, fakes: Fakes | None = None) -> Run:
+    """A run whose read-only calls go side by side, as deploy.py's do."""
+    run = make(aws, fakes or Fakes(registered=True))
+    return dataclasses.replace(run, ctx=dataclasses.replace(run.ctx, side_by_side=5))
+
+
+def test_the_records_and_the_drift_detection_are_asked_side_by_side():
+    """Both need only the described stack (its outputs name the zone): neither waits for the other's answer."""
+    aws, arrivals = scripted_world({"list_resource_record_sets": "detect_stack_drift"})
+    run = side_by_side(aws)
+    assert deploy(run) == "deployed"
+    assert arrivals.side_by_side() == {"list_resource_record_sets": True}, arrivals.order

@@ -35,7 +35,16 @@ from tools.lib.deploy.changeset import (
     wait_for_changes,
 )
 from tools.lib.deploy.context import Ctx
-from tools.lib.deploy.drift import DriftCheck, check_drift, finish_detection, peek_detection, read_live, repair_drift
+from tools.lib.deploy.drift import (
+    DriftCheck,
+    Live,
+    check_drift,
+    finish_detection,
+    peek_detection,
+    read_records,
+    repair_drift,
+    start_detection,
+)
 from tools.lib.deploy.execute import execute
 from tools.lib.deploy.guards import check_account, check_committed, committed_template, lint
 from tools.lib.deploy.parameters import slot_sentences, template_parameters
@@ -145,7 +154,8 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
         in_flight = pool.submit(refuse_runs_in_flight, ctx, state, plan=opts.plan)
         adopting = pool.submit(find_adoption, ctx, state, opts.resolver)
         found = pool.submit(deployed_state, ctx, state)
-        live = pool.submit(read_live, ctx, state)
+        records = pool.submit(read_records, ctx, state)
+        detection = pool.submit(start_detection, ctx, state)  # beside the records: it needs only the stack
         # What protecting the stack will need to know, read now (a plan protects nothing).
         policy = pool.submit(ctx.stack.policy, state.stack_id) if state.updated and not opts.plan else None
         # 6 and the read half of 8, in a thread of its own: a refusal never waits for 1Password (which may be
@@ -153,7 +163,8 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
         postmark = ahead(ctx, read_postmark, ctx)
         left_over, adoption = in_flight.result(), adopting.result()
         deployed = found.result()
-        drift = check_drift(ctx, deployed, live.result(), plan=opts.plan, overwrite=opts.overwrite_drift)
+        live = Live(records.result(), *detection.result())
+        drift = check_drift(ctx, deployed, live, plan=opts.plan, overwrite=opts.overwrite_drift)
         known = policy.result() if policy else None  # a stack this run creates has no policy
         read = postmark()
     finally:
