@@ -1117,3 +1117,16 @@ def test_the_records_and_the_drift_detection_are_asked_side_by_side():
     run = side_by_side(aws)
     assert deploy(run) == "deployed"
     assert arrivals.side_by_side() == {"list_resource_record_sets": True}, arrivals.order
+
+
+@pytest.mark.parametrize("mode", ["deploy", "plan"])
+def test_the_look_at_drifts_verdict_is_asked_beside_the_request_that_makes_the_change_set(mode):
+    """The detection was started at step 5; its one look does not wait for CreateChangeSet's answer."""
+    aws, arrivals = scripted_world({"create_change_set": "describe_stack_drift_detection_status"})
+    run = side_by_side(aws)
+    if mode == "deploy":
+        assert deploy(run) == "deployed"
+    else:
+        assert modes.plan(run.ctx, modes.Options(plan=True), run.record) == "planned"
+    assert arrivals.side_by_side() == {"create_change_set": True}, arrivals.order
+    assert arrivals.order.count("describe_stack_drift_detection_status") == 1, "one look, taken as the verdict"

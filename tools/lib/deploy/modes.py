@@ -258,9 +258,9 @@ def plan(ctx: Ctx, opts: Options, record: Plan) -> str:
         record.after_registration = list(ADDED_BY_REGISTRATION)
     if ready.adoption:
         return plan_adoption(ctx, ready, opts, record)
+    detected = ahead(ctx, peek_detection, ctx, ready.drift)  # drift's verdict, read while the change set is made
     created, parameters = submit(ctx, ready, opts)  # 9
     record.change_set = created.change_set.id
-    detected = ahead(ctx, peek_detection, ctx, ready.drift)  # drift's verdict, read while the change set is made
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
         record.change_set = ""
@@ -323,11 +323,12 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
     if ready.adoption:
         adoption = ready.adoption
         ready, imported = adopt(ctx, ready, opts, record)
+    # Read while CloudFormation makes the change set: drift's verdict (its one look asked beside the request that
+    # makes the change set, the resource drifts once it says the detection finished), and where the stack's events
+    # stand (what follows is the execution's: nothing adds an event to a stack between its change set and execute).
+    detected = ahead(ctx, peek_detection, ctx, ready.drift)
     created, parameters = submit(ctx, ready, opts)  # 9
     record.change_set = created.change_set.id
-    # Read while CloudFormation makes the change set: drift's verdict, and where the stack's events stand
-    # (what follows is the execution's: nothing adds an event to a stack between its change set and execute).
-    detected = ahead(ctx, peek_detection, ctx, ready.drift)
     since = ahead(ctx, ctx.stack.newest_event_id, created.change_set.stack_id)
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
