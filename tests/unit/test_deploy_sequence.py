@@ -19,6 +19,7 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from instances.registry import DEFAULT_ROOT, load_registry
@@ -38,7 +39,7 @@ from tools.lib.deploy.parameters import template_parameters
 from tools.lib.deploy.state import StackState
 from tools.lib.errors import ArdaMailError, NotDone, Refused
 from tools.lib.journal import Journal
-from tools.lib.logger import Secret
+from tools.lib.logger import Secret, holds_secret
 from tools.lib.output import Sink
 from tools.lib.plan.report import Plan
 from tools.lib.registration import DkimKey, Registration
@@ -1054,8 +1055,9 @@ def live_records(stack: dict) -> list[dict]:
     ]
 
 
-def scripted_world(holds: dict[str, str], *, changes=(MODIFY_RECORD,)) -> tuple[Aws, Arrivals]:
-    """A running stack (zone, token secret, no drift) that a deploy updates with ``changes`` (none: no changes)."""
+def scripted_world(holds: dict[str, str], *, changes=(MODIFY_RECORD,), secret: object = None) -> tuple[Aws, Arrivals]:
+    """A running stack (zone, token secret, no drift) that a deploy updates with ``changes`` (none: no changes);
+    ``secret``: GetSecretValue's answer (default: the deployed token secret holds the run's token)."""
     arrivals = Arrivals(holds)
     stack = running_stack()
     executed = threading.Event()
@@ -1100,7 +1102,7 @@ def scripted_world(holds: dict[str, str], *, changes=(MODIFY_RECORD,)) -> tuple[
         sts=Scripted(arrivals, {"get_caller_identity": identity}),
         cloudformation=Scripted(arrivals, cloudformation),
         route53=Scripted(arrivals, {"list_resource_record_sets": {"ResourceRecordSets": live_records(stack)}}),
-        secretsmanager=Scripted(arrivals, {"get_secret_value": {"SecretString": TOKEN}}),
+        secretsmanager=Scripted(arrivals, {"get_secret_value": secret or {"SecretString": TOKEN}}),
     )
     return aws, arrivals
 
@@ -1130,3 +1132,44 @@ def test_the_look_at_drifts_verdict_is_asked_beside_the_request_that_makes_the_c
         assert modes.plan(run.ctx, modes.Options(plan=True), run.record) == "planned"
     assert arrivals.side_by_side() == {"create_change_set": True}, arrivals.order
     assert arrivals.order.count("describe_stack_drift_detection_status") == 1, "one look, taken as the verdict"
+
+
+def token_row(run: Run):
+    (row,) = [p for p in run.record.parameters if p.name == "PostmarkAccountToken"]
+    return row.old, row.new, row.changed
+
+
+def test_the_deployed_token_secret_is_read_beside_the_wait_for_the_change_set():
+    """The review compares the new token with the deployed secret's: read once the change set exists, beside the
+    wait for it, not after it (its answer is taken where the review needs it)."""
+    aws, arrivals = scripted_world({"describe_change_set": "get_secret_value"})
+    run = side_by_side(aws)
+    assert deploy(run) == "deployed"
+    assert arrivals.side_by_side() == {"describe_change_set": True}, arrivals.order
+    assert arrivals.order.index("create_change_set") < arrivals.order.index("get_secret_value"), "never before"
+    assert token_row(run) == ("****", "****", False)
+
+
+def test_a_deployed_token_read_ahead_is_compared_never_shown():
+    old = "old-account-token-0f3c9a"
+    aws, _ = scripted_world({}, secret={"SecretString": old})
+    run = side_by_side(aws)
+    assert deploy(run) == "deployed"
+    assert token_row(run) == ("****", "**** (changed)", True)
+    assert old not in run.text and holds_secret(old), "registered as a secret the moment it was read"
+
+
+def test_a_deployed_token_that_cannot_be_read_is_said_where_the_review_needs_it_and_only_then():
+    def denied(**request):
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetSecretValue")
+
+    aws, _ = scripted_world({}, secret=denied)
+    run = side_by_side(aws)
+    assert deploy(run) == "deployed"
+    warning = f"{STACK}: cannot read the deployed token secret ("
+    assert warning in run.text and run.text.index("change set (1 change(s))") < run.text.index(warning)
+    assert token_row(run) == ("****", "**** (cannot tell)", False)
+    aws, _ = scripted_world({}, secret=denied, changes=())
+    run = side_by_side(aws)
+    assert deploy(run) == "no-changes"
+    assert warning not in run.text, "no review, nothing to say about what it would have compared"

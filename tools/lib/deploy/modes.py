@@ -56,6 +56,7 @@ from tools.lib.deploy.review import (
     confirm_repair,
     describe_changes,
     gate_iam,
+    read_deployed_token,
     show_changes,
 )
 from tools.lib.deploy.state import Deployed, StackState, delete_failed_stack, deployed_state, examine_stack
@@ -261,6 +262,7 @@ def plan(ctx: Ctx, opts: Options, record: Plan) -> str:
     detected = ahead(ctx, peek_detection, ctx, ready.drift)  # drift's verdict, read while the change set is made
     created, parameters = submit(ctx, ready, opts)  # 9
     record.change_set = created.change_set.id
+    current = ahead(ctx, read_deployed_token, ctx, ready.deployed)  # what the review compares the token with
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
         record.change_set = ""
@@ -274,7 +276,9 @@ def plan(ctx: Ctx, opts: Options, record: Plan) -> str:
         return "no-changes"
     show_changes(ctx, changes)
     record.changes = change_rows(changes)
-    review = describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
+    review = describe_changes(
+        ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose, deployed_token=current
+    )
     record.parameters, record.properties, record.iam = review.parameters, review.properties, review.iam
     verdict = finish_detection(ctx, ready.drift, plan=True, overwrite=False, detected=detected())
     record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
@@ -324,12 +328,14 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
         adoption = ready.adoption
         ready, imported = adopt(ctx, ready, opts, record)
     # Read while CloudFormation makes the change set: drift's verdict (its one look asked beside the request that
-    # makes the change set, the resource drifts once it says the detection finished), and where the stack's events
-    # stand (what follows is the execution's: nothing adds an event to a stack between its change set and execute).
+    # makes the change set, the resource drifts once it says the detection finished), where the stack's events
+    # stand (what follows is the execution's: nothing adds an event to a stack between its change set and
+    # execute), and the deployed token secret, which the review compares the new token with.
     detected = ahead(ctx, peek_detection, ctx, ready.drift)
     created, parameters = submit(ctx, ready, opts)  # 9
     record.change_set = created.change_set.id
     since = ahead(ctx, ctx.stack.newest_event_id, created.change_set.stack_id)
+    current = ahead(ctx, read_deployed_token, ctx, ready.deployed)
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
         record.change_set = ""
@@ -344,7 +350,9 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
         return "no-changes"  # never after an adoption: its update adds the rest of the stack
     show_changes(ctx, changes)
     record.changes = change_rows(changes)
-    review = describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
+    review = describe_changes(
+        ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose, deployed_token=current
+    )
     record.parameters, record.properties, record.iam = review.parameters, review.properties, review.iam
     verdict = finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift, detected=detected())
     record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
