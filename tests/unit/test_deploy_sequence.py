@@ -42,6 +42,7 @@ from tools.lib.journal import Journal
 from tools.lib.logger import Secret, holds_secret
 from tools.lib.output import Sink
 from tools.lib.plan.report import Plan
+from tools.lib.postmark_client import PostmarkError
 from tools.lib.registration import DkimKey, Registration
 
 STACK = "Alpha002-dev-Email"
@@ -72,15 +73,27 @@ def stubbed_aws():
     return aws
 
 
+class RememberedIds(dict):
+    """Postmark domain IDs remembered by (domain, stack ID), in memory (deploy.py keeps them in a cache folder)."""
+
+    def recall(self, api, domain, stack_id):
+        return self.get((domain, stack_id))
+
+    def remember(self, api, domain, stack_id, domain_id):
+        self[(domain, stack_id)] = domain_id
+
+
 @dataclasses.dataclass
 class Fakes:
-    """What the run used outside AWS: the token, Postmark, cfn-lint, git."""
+    """What the run used outside AWS: the token, Postmark (and the IDs remembered of it), cfn-lint, git."""
 
     touched: list = dataclasses.field(default_factory=list)
     lint_errors: list = dataclasses.field(default_factory=list)
     dirty: list = dataclasses.field(default_factory=list)
     rendered: str = BODY
     registered: bool = False  # whether Postmark knows the domain before the run
+    ids: RememberedIds = dataclasses.field(default_factory=RememberedIds)
+    asked: list = dataclasses.field(default_factory=list)  # the IDs GET /domains/{id} was asked for
 
     def services(self) -> Services:
         def resolve(ref):
@@ -94,6 +107,7 @@ class Fakes:
             unreviewed=lambda root: list(self.dirty),
             render=lambda config, source: self.rendered,
             handler_source=lambda: "",
+            domain_ids=self.ids,
         )
 
 
@@ -124,6 +138,9 @@ class FakePostmark:
         return {"ID": 1, "Name": name}
 
     def get_domain(self, domain_id):
+        self.fakes.asked.append(domain_id)
+        if domain_id != DETAILS["ID"] or not self.fakes.registered:
+            raise PostmarkError(f"Postmark GET /domains/{domain_id} failed: HTTP 422, ErrorCode 510: not found", 422)
         return dict(DETAILS)
 
 
@@ -1173,3 +1190,52 @@ def test_a_deployed_token_that_cannot_be_read_is_said_where_the_review_needs_it_
     run = side_by_side(aws)
     assert deploy(run) == "no-changes"
     assert warning not in run.text, "no review, nothing to say about what it would have compared"
+
+
+# -- Postmark's domain by the ID an earlier deploy of the stack remembered ----------------------------------
+
+
+def test_a_deploy_remembers_the_domains_postmark_id_and_the_next_asks_for_it_directly():
+    fakes = Fakes(registered=True)
+    aws, _ = scripted_world({})
+    first = side_by_side(aws, fakes)
+    assert deploy(first) == "deployed"
+    assert fakes.touched == ["op", "postmark"] and fakes.asked == [1], "found by name: listed, then its details"
+    assert fakes.ids == {("dev.ardamails.com", STACK_ID): 1}, "remembered for the stack its change set is on"
+    aws, _ = scripted_world({}, changes=())
+    again = side_by_side(aws, fakes)
+    assert deploy(again) == "no-changes"
+    assert fakes.touched == ["op", "postmark", "op"] and fakes.asked == [1, 1], "one round trip: by ID, no listing"
+
+
+@pytest.mark.parametrize("remembered", [7, 1], ids=["an ID Postmark does not know", "an ID of a stack before"])
+def test_a_remembered_id_that_does_not_hold_costs_the_listing_and_nothing_else(remembered):
+    """A stale hint: Postmark answers 422 for the ID, or it was remembered for another stack (not even asked)."""
+    aws, _ = scripted_world({})
+    plain = side_by_side(aws)
+    assert deploy(plain) == "deployed"
+    fakes = Fakes(registered=True)
+    stack_before = STACK_ID.replace("/1", "/0")
+    fakes.ids[("dev.ardamails.com", STACK_ID if remembered == 7 else stack_before)] = remembered
+    aws, _ = scripted_world({})
+    run = side_by_side(aws, fakes)
+    assert deploy(run) == "deployed"
+    assert fakes.touched == ["op", "postmark"], "found by name, as without a hint"
+    assert fakes.asked == ([7, 1] if remembered == 7 else [1])
+    assert fakes.ids[("dev.ardamails.com", STACK_ID)] == 1, "the ID Postmark gave the domain, remembered anew"
+    noticed = re.compile(r"noticed [\d.]+s after")  # the fake clock's now is not NOW
+    assert noticed.sub("", run.text) == noticed.sub("", plain.text), "the operator is told exactly the same"
+    assert run.record == plain.record
+
+
+def test_a_plan_asks_by_a_remembered_id_and_remembers_nothing_itself():
+    fakes = Fakes(registered=True)
+    aws, _ = scripted_world({})
+    run = side_by_side(aws, fakes)
+    assert modes.plan(run.ctx, modes.Options(plan=True), run.record) == "planned"
+    assert fakes.touched == ["op", "postmark"] and fakes.ids == {}, "only a deploy remembers"
+    fakes.ids[("dev.ardamails.com", STACK_ID)] = 1
+    aws, _ = scripted_world({})
+    run = side_by_side(aws, fakes)
+    assert modes.plan(run.ctx, modes.Options(plan=True), run.record) == "planned"
+    assert fakes.touched == ["op", "postmark", "op"] and fakes.asked == [1, 1]

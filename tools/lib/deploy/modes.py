@@ -48,7 +48,7 @@ from tools.lib.deploy.drift import (
 from tools.lib.deploy.execute import execute
 from tools.lib.deploy.guards import check_account, check_committed, committed_template, lint
 from tools.lib.deploy.parameters import slot_sentences, template_parameters
-from tools.lib.deploy.postmark import ADDED_BY_REGISTRATION, read_postmark, register
+from tools.lib.deploy.postmark import ADDED_BY_REGISTRATION, read_postmark, register, remember_domain_id
 from tools.lib.deploy.protections import protect
 from tools.lib.deploy.review import (
     change_rows,
@@ -161,7 +161,7 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
         policy = pool.submit(ctx.stack.policy, state.stack_id) if state.updated and not opts.plan else None
         # 6 and the read half of 8, in a thread of its own: a refusal never waits for 1Password (which may be
         # asking the operator to unlock it), and the pool's workers are all taken by the guards above.
-        postmark = ahead(ctx, read_postmark, ctx)
+        postmark = ahead(ctx, read_postmark, ctx, state.stack_id)
         left_over, adoption = in_flight.result(), adopting.result()
         deployed = found.result()
         live = Live(records.result(), *detection.result())
@@ -336,6 +336,7 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
     record.change_set = created.change_set.id
     since = ahead(ctx, ctx.stack.newest_event_id, created.change_set.stack_id)
     current = ahead(ctx, read_deployed_token, ctx, ready.deployed)
+    remember_domain_id(ctx, created.change_set.stack_id, ready.registration)  # the next deploy asks Postmark by ID
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
         record.change_set = ""
