@@ -7,6 +7,11 @@ parameters. The pipeline's steps are functions handed their clients (the AWS lay
 stubbed clients, ``tests/fake_aws.py``), so the test hands them stubs. Four tests patch
 one thing each where no seam is worth having: the inline template limit, the terminal's
 stdin, and the confirmation step (interrupted, or the account a change set names).
+
+The Stubber tests run one call at a time, in step order (``side_by_side=1``). The waves
+tests at the end run a mode side by side, as deploy.py does, over scripted fakes that
+hold one call until another has arrived: which calls are in flight together. What
+lies outside AWS includes the Postmark domain IDs a deploy remembers (in memory here).
 """
 
 from __future__ import annotations
