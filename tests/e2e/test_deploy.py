@@ -86,9 +86,12 @@ def test_deploy_creates_the_stack_then_finds_no_changes(world, postmark, tmp_pat
     (post,) = postmark.calls("POST", "/domains")
     assert json.loads(post.body)["ReturnPathDomain"] == "pm-bounces.dev.ardamails.com"
 
+    asked = len(postmark.requests)
     second = world.deploy("--yes")
     assert second.returncode == 0, second.stderr
     assert f"{STACK}: no changes; the stack already matches the committed template" in second.stdout
+    # The first deploy remembered the domain's Postmark ID for the stack: asked for by it, without the listing.
+    assert [(r.method, r.path) for r in postmark.requests[asked:]] == [("GET", f"/domains/{domain['ID']}")]
     # The empty change set was deleted, not left behind.
     assert [s for s in cfn.list_change_sets(StackName=STACK)["Summaries"] if s["Status"] == "FAILED"] == []
     assert len(postmark.calls("POST", "/domains")) == 1

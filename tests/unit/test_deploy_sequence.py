@@ -7,17 +7,24 @@ parameters. The pipeline's steps are functions handed their clients (the AWS lay
 stubbed clients, ``tests/fake_aws.py``), so the test hands them stubs. Four tests patch
 one thing each where no seam is worth having: the inline template limit, the terminal's
 stdin, and the confirmation step (interrupted, or the account a change set names).
+
+The Stubber tests run one call at a time, in step order (``side_by_side=1``). The waves
+tests at the end run a mode side by side, as deploy.py does, over scripted fakes that
+hold one call until another has arrived: which calls are in flight together. What
+lies outside AWS includes the Postmark domain IDs a deploy remembers (in memory here).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import re
 import threading
 from datetime import UTC, datetime
 
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from instances.registry import DEFAULT_ROOT, load_registry
@@ -26,6 +33,7 @@ from templates.render import template_path
 from tests.clock import FakeClock
 from tests.conftest import TOKEN
 from tests.fake_aws import aws_over, stubbable
+from tools.lib.aws.clients import Aws
 from tools.lib.aws.cloudformation import Stack
 from tools.lib.cfn_lint import Verdict
 from tools.lib.deploy import modes
@@ -36,9 +44,10 @@ from tools.lib.deploy.parameters import template_parameters
 from tools.lib.deploy.state import StackState
 from tools.lib.errors import ArdaMailError, NotDone, Refused
 from tools.lib.journal import Journal
-from tools.lib.logger import Secret
+from tools.lib.logger import Secret, holds_secret
 from tools.lib.output import Sink
 from tools.lib.plan.report import Plan
+from tools.lib.postmark_client import PostmarkError
 from tools.lib.registration import DkimKey, Registration
 
 STACK = "Alpha002-dev-Email"
@@ -69,15 +78,27 @@ def stubbed_aws():
     return aws
 
 
+class RememberedIds(dict):
+    """Postmark domain IDs remembered by (domain, stack ID), in memory (deploy.py keeps them in a cache folder)."""
+
+    def recall(self, api, domain, stack_id):
+        return self.get((domain, stack_id))
+
+    def remember(self, api, domain, stack_id, domain_id):
+        self[(domain, stack_id)] = domain_id
+
+
 @dataclasses.dataclass
 class Fakes:
-    """What the run used outside AWS: the token, Postmark, cfn-lint, git."""
+    """What the run used outside AWS: the token, Postmark (and the IDs remembered of it), cfn-lint, git."""
 
     touched: list = dataclasses.field(default_factory=list)
     lint_errors: list = dataclasses.field(default_factory=list)
     dirty: list = dataclasses.field(default_factory=list)
     rendered: str = BODY
     registered: bool = False  # whether Postmark knows the domain before the run
+    ids: RememberedIds = dataclasses.field(default_factory=RememberedIds)
+    asked: list = dataclasses.field(default_factory=list)  # the IDs GET /domains/{id} was asked for
 
     def services(self) -> Services:
         def resolve(ref):
@@ -91,6 +112,7 @@ class Fakes:
             unreviewed=lambda root: list(self.dirty),
             render=lambda config, source: self.rendered,
             handler_source=lambda: "",
+            domain_ids=self.ids,
         )
 
 
@@ -121,6 +143,9 @@ class FakePostmark:
         return {"ID": 1, "Name": name}
 
     def get_domain(self, domain_id):
+        self.fakes.asked.append(domain_id)
+        if domain_id != DETAILS["ID"] or not self.fakes.registered:
+            raise PostmarkError(f"Postmark GET /domains/{domain_id} failed: HTTP 422, ErrorCode 510: not found", 422)
         return dict(DETAILS)
 
 
@@ -951,3 +976,271 @@ def test_an_empty_describe_stacks_answer_means_no_stack():
             return {"Stacks": []}
 
     assert Stack(aws_over(cloudformation=Cfn()), STACK).describe() is None
+
+
+# -- waves: which calls a run asks side by side -------------------------------------------------------
+#
+# Each AWS call is a round trip; calls that do not wait for each other's answers are asked together. These
+# tests run a mode side by side (as deploy.py does) over scripted fakes, and hold one call's answer until
+# another call has arrived: a hold that is let go because the other call came proves the two were in flight
+# together (one after the other, the hold would wait in vain, and say so).
+
+HELD_SECONDS = 5.0  # a hold waits this long for its other call, and only when the two are NOT side by side
+
+
+class Arrivals:
+    """Every call the fakes received, in order; ``holds``: an operation whose first call is answered only once
+    another operation has arrived (``waited`` says whether it came)."""
+
+    def __init__(self, holds: dict[str, str]) -> None:
+        self.order: list[str] = []
+        self.holds = dict(holds)
+        self.waited: dict[str, bool] = {}
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def _event(self, operation: str) -> threading.Event:
+        with self._lock:
+            return self._events.setdefault(operation, threading.Event())
+
+    def arrive(self, operation: str) -> None:
+        with self._lock:
+            self.order.append(operation)
+            other = self.holds.pop(operation, None)
+        self._event(operation).set()
+        if other is not None:
+            self.waited[operation] = self._event(other).wait(HELD_SECONDS)
+
+    def side_by_side(self) -> dict[str, bool]:
+        """Each held operation → whether the one it waited for arrived while it was held."""
+        return dict(self.waited)
+
+
+class Scripted:
+    """A fake AWS service: each operation answers from ``answers`` (a value, or a function of the request)."""
+
+    def __init__(self, arrivals: Arrivals, answers: dict) -> None:
+        self._arrivals = arrivals
+        self._answers = answers
+
+    def __getattr__(self, name: str):
+        if name.startswith("_") or name not in self._answers:
+            raise AttributeError(name)
+
+        def operation(**request):
+            self._arrivals.arrive(name)
+            answer = self._answers[name]
+            return answer(**request) if callable(answer) else answer
+
+        return operation
+
+
+ZONE_ID = "Z0123456789"
+TOKEN_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:Alpha002-dev-Email/PostmarkAccountToken-AbCdEf"
+
+
+def running_stack() -> dict:
+    """A running stack as deploy.py left it: protected, naming its zone and token secret, no DKIM key yet."""
+    parameters = {"PostmarkAccountToken": "****"} | {
+        f"DkimSlot{n}{p}": "" for n in (1, 2, 3) for p in ("Selector", "Value")
+    }
+    return {
+        "StackName": STACK,
+        "StackId": STACK_ID,
+        "StackStatus": "UPDATE_COMPLETE",
+        "CreationTime": NOW,
+        "EnableTerminationProtection": True,
+        "ChangeSetId": "arn:aws:cloudformation:us-east-1:111122223333:changeSet/arda-mail-before/0",
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        "Outputs": [
+            {"OutputKey": "MailHostedZoneId", "OutputValue": ZONE_ID},
+            {"OutputKey": "PostmarkAccountTokenSecretArn", "OutputValue": TOKEN_SECRET_ARN},
+        ],
+    }
+
+
+def live_records(stack: dict) -> list[dict]:
+    """The zone's record sets exactly as the deployed template (BODY) and the stack's parameters say: no drift."""
+    from tools.lib.aws.cloudformation import parameter_values
+    from tools.lib.plan.diff import RECORD_TYPE
+    from tools.lib.plan.template import live_resources, parse_template
+
+    resources = live_resources(parse_template(BODY, "the deployed template"), parameter_values(stack))
+    return [
+        {
+            "Name": props["Name"] + ".",
+            "Type": props["Type"],
+            "TTL": int(props["TTL"]),
+            "ResourceRecords": [{"Value": v} for v in props["ResourceRecords"]],
+        }
+        for props in (r["Properties"] for r in resources.values() if r["Type"] == RECORD_TYPE)
+    ]
+
+
+def scripted_world(holds: dict[str, str], *, changes=(MODIFY_RECORD,), secret: object = None) -> tuple[Aws, Arrivals]:
+    """A running stack (zone, token secret, no drift) that a deploy updates with ``changes`` (none: no changes);
+    ``secret``: GetSecretValue's answer (default: the deployed token secret holds the run's token)."""
+    arrivals = Arrivals(holds)
+    stack = running_stack()
+    executed = threading.Event()
+
+    def events(**request):
+        if executed.is_set():
+            return {"StackEvents": [stack_event("e1", "UPDATE_COMPLETE"), stack_event("e0", "UPDATE_COMPLETE")]}
+        return {"StackEvents": [stack_event("e0", "UPDATE_COMPLETE")]}
+
+    def change_set(**request):
+        if changes:
+            return {"ChangeSetId": CS_ARN, "StackName": STACK, "Status": "CREATE_COMPLETE", "Changes": list(changes)}
+        reason = (
+            "The submitted information didn't contain changes. Submit different information to create a change set."
+        )
+        return {"ChangeSetId": CS_ARN, "StackName": STACK, "Status": "FAILED", "StatusReason": reason, "Changes": []}
+
+    def execute(**request):
+        executed.set()
+        return {}
+
+    from templates.partition_email import stack_policy
+
+    detection = {"StackId": STACK_ID, "StackDriftDetectionId": "detection-1", "Timestamp": NOW}
+    cloudformation = {
+        "describe_stacks": {"Stacks": [stack]},
+        "list_change_sets": {"Summaries": []},
+        "get_template": {"TemplateBody": BODY},
+        "get_stack_policy": {"StackPolicyBody": json.dumps(stack_policy())},
+        "detect_stack_drift": {"StackDriftDetectionId": "detection-1"},
+        "describe_stack_drift_detection_status": detection | {"DetectionStatus": "DETECTION_COMPLETE"},
+        "describe_stack_resource_drifts": {"StackResourceDrifts": []},
+        "create_change_set": {"Id": CS_ARN, "StackId": STACK_ID},
+        "describe_change_set": change_set,
+        "delete_change_set": {},
+        "describe_stack_events": events,
+        "execute_change_set": execute,
+    }
+    identity = {"Account": "111122223333", "Arn": "arn:aws:sts::111122223333:assumed-role/Ops/me", "UserId": "u"}
+    aws = aws_over(
+        STACK,
+        sts=Scripted(arrivals, {"get_caller_identity": identity}),
+        cloudformation=Scripted(arrivals, cloudformation),
+        route53=Scripted(arrivals, {"list_resource_record_sets": {"ResourceRecordSets": live_records(stack)}}),
+        secretsmanager=Scripted(arrivals, {"get_secret_value": secret or {"SecretString": TOKEN}}),
+    )
+    return aws, arrivals
+
+
+def side_by_side(aws, fakes: Fakes | None = None) -> Run:
+    """A run whose read-only calls go side by side, as deploy.py's do."""
+    run = make(aws, fakes or Fakes(registered=True))
+    return dataclasses.replace(run, ctx=dataclasses.replace(run.ctx, side_by_side=5))
+
+
+def test_the_records_and_the_drift_detection_are_asked_side_by_side():
+    """Both need only the described stack (its outputs name the zone): neither waits for the other's answer."""
+    aws, arrivals = scripted_world({"list_resource_record_sets": "detect_stack_drift"})
+    run = side_by_side(aws)
+    assert deploy(run) == "deployed"
+    assert arrivals.side_by_side() == {"list_resource_record_sets": True}, arrivals.order
+
+
+@pytest.mark.parametrize("mode", ["deploy", "plan"])
+def test_the_look_at_drifts_verdict_is_asked_beside_the_request_that_makes_the_change_set(mode):
+    """The detection was started at step 5; its one look does not wait for CreateChangeSet's answer."""
+    aws, arrivals = scripted_world({"create_change_set": "describe_stack_drift_detection_status"})
+    run = side_by_side(aws)
+    if mode == "deploy":
+        assert deploy(run) == "deployed"
+    else:
+        assert modes.plan(run.ctx, modes.Options(plan=True), run.record) == "planned"
+    assert arrivals.side_by_side() == {"create_change_set": True}, arrivals.order
+    assert arrivals.order.count("describe_stack_drift_detection_status") == 1, "one look, taken as the verdict"
+
+
+def token_row(run: Run):
+    (row,) = [p for p in run.record.parameters if p.name == "PostmarkAccountToken"]
+    return row.old, row.new, row.changed
+
+
+def test_the_deployed_token_secret_is_read_beside_the_wait_for_the_change_set():
+    """The review compares the new token with the deployed secret's: read once the change set exists, beside the
+    wait for it, not after it (its answer is taken where the review needs it)."""
+    aws, arrivals = scripted_world({"describe_change_set": "get_secret_value"})
+    run = side_by_side(aws)
+    assert deploy(run) == "deployed"
+    assert arrivals.side_by_side() == {"describe_change_set": True}, arrivals.order
+    assert arrivals.order.index("create_change_set") < arrivals.order.index("get_secret_value"), "never before"
+    assert token_row(run) == ("****", "****", False)
+
+
+def test_a_deployed_token_read_ahead_is_compared_never_shown():
+    old = "old-account-token-0f3c9a"
+    aws, _ = scripted_world({}, secret={"SecretString": old})
+    run = side_by_side(aws)
+    assert deploy(run) == "deployed"
+    assert token_row(run) == ("****", "**** (changed)", True)
+    assert old not in run.text and holds_secret(old), "registered as a secret the moment it was read"
+
+
+def test_a_deployed_token_that_cannot_be_read_is_said_where_the_review_needs_it_and_only_then():
+    def denied(**request):
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetSecretValue")
+
+    aws, _ = scripted_world({}, secret=denied)
+    run = side_by_side(aws)
+    assert deploy(run) == "deployed"
+    warning = f"{STACK}: cannot read the deployed token secret ("
+    assert warning in run.text and run.text.index("change set (1 change(s))") < run.text.index(warning)
+    assert token_row(run) == ("****", "**** (cannot tell)", False)
+    aws, _ = scripted_world({}, secret=denied, changes=())
+    run = side_by_side(aws)
+    assert deploy(run) == "no-changes"
+    assert warning not in run.text, "no review, nothing to say about what it would have compared"
+
+
+# -- Postmark's domain by the ID an earlier deploy of the stack remembered ----------------------------------
+
+
+def test_a_deploy_remembers_the_domains_postmark_id_and_the_next_asks_for_it_directly():
+    fakes = Fakes(registered=True)
+    aws, _ = scripted_world({})
+    first = side_by_side(aws, fakes)
+    assert deploy(first) == "deployed"
+    assert fakes.touched == ["op", "postmark"] and fakes.asked == [1], "found by name: listed, then its details"
+    assert fakes.ids == {("dev.ardamails.com", STACK_ID): 1}, "remembered for the stack its change set is on"
+    aws, _ = scripted_world({}, changes=())
+    again = side_by_side(aws, fakes)
+    assert deploy(again) == "no-changes"
+    assert fakes.touched == ["op", "postmark", "op"] and fakes.asked == [1, 1], "one round trip: by ID, no listing"
+
+
+@pytest.mark.parametrize("remembered", [7, 1], ids=["an ID Postmark does not know", "an ID of a stack before"])
+def test_a_remembered_id_that_does_not_hold_costs_the_listing_and_nothing_else(remembered):
+    """A stale hint: Postmark answers 422 for the ID, or it was remembered for another stack (not even asked)."""
+    aws, _ = scripted_world({})
+    plain = side_by_side(aws)
+    assert deploy(plain) == "deployed"
+    fakes = Fakes(registered=True)
+    stack_before = STACK_ID.replace("/1", "/0")
+    fakes.ids[("dev.ardamails.com", STACK_ID if remembered == 7 else stack_before)] = remembered
+    aws, _ = scripted_world({})
+    run = side_by_side(aws, fakes)
+    assert deploy(run) == "deployed"
+    assert fakes.touched == ["op", "postmark"], "found by name, as without a hint"
+    assert fakes.asked == ([7, 1] if remembered == 7 else [1])
+    assert fakes.ids[("dev.ardamails.com", STACK_ID)] == 1, "the ID Postmark gave the domain, remembered anew"
+    noticed = re.compile(r"noticed [\d.]+s after")  # the fake clock's now is not NOW
+    assert noticed.sub("", run.text) == noticed.sub("", plain.text), "the operator is told exactly the same"
+    assert run.record == plain.record
+
+
+def test_a_plan_asks_by_a_remembered_id_and_remembers_nothing_itself():
+    fakes = Fakes(registered=True)
+    aws, _ = scripted_world({})
+    run = side_by_side(aws, fakes)
+    assert modes.plan(run.ctx, modes.Options(plan=True), run.record) == "planned"
+    assert fakes.touched == ["op", "postmark"] and fakes.ids == {}, "only a deploy remembers"
+    fakes.ids[("dev.ardamails.com", STACK_ID)] = 1
+    aws, _ = scripted_world({})
+    run = side_by_side(aws, fakes)
+    assert modes.plan(run.ctx, modes.Options(plan=True), run.record) == "planned"
+    assert fakes.touched == ["op", "postmark", "op"] and fakes.asked == [1, 1]

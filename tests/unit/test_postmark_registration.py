@@ -19,7 +19,8 @@ from tools.lib.postmark_client import (
     TokenRejected,
     resolve_base_url,
 )
-from tools.lib.registration import register_domain
+from tools.lib.postmark_ids import DomainIds
+from tools.lib.registration import Found, lookup_registration, read_domain, register_domain
 
 DOMAIN = "dev.ardamails.com"
 
@@ -447,3 +448,129 @@ def test_within_a_retry_is_made_only_when_its_pause_leaves_time_for_it(timed, po
     with client.within(100.0):
         assert client.get_domain(domain["ID"])["ID"] == domain["ID"]
     assert clock.slept == [20.0]
+
+
+# -- a remembered ID: asked for directly, taken only when Postmark names the domain there --------------------
+
+
+def requested(postmark) -> list[tuple[str, str]]:
+    return [(c.method, c.path) for c in postmark.requests]
+
+
+def test_a_remembered_id_is_asked_for_directly(client, postmark):
+    target = postmark.add_domain("Dev.ArdaMails.com", f"pm-bounces.{DOMAIN}", active=True)  # Postmark's own case
+    found = read_domain(client, DOMAIN, known_id=target["ID"])
+    assert requested(postmark) == [("GET", f"/domains/{target['ID']}")], "one round trip instead of two"
+    postmark.requests.clear()
+    assert lookup_registration(client, DOMAIN, found) == lookup_registration(client, DOMAIN), "what a listing finds"
+    assert requested(postmark) == [("GET", "/domains"), ("GET", f"/domains/{target['ID']}")]
+
+
+HINTS_THAT_DO_NOT_HOLD = {
+    "gone (Postmark: 422, ErrorCode 510)": lambda postmark, target, other: 999_999,
+    "another domain of the account": lambda postmark, target, other: other["ID"],
+    "answered under another ID": lambda postmark, target, other: (
+        postmark.fail("GET", f"/domains/{other['ID']}", [(200, dict(target), {})]),
+        other["ID"],
+    )[1],
+    "a malformed answer": lambda postmark, target, other: (
+        postmark.fail("GET", f"/domains/{target['ID']}", [(200, {"ID": "1", "Name": DOMAIN}, {})]),
+        target["ID"],
+    )[1],
+    "the token refused for it (401)": lambda postmark, target, other: (
+        postmark.fail("GET", f"/domains/{target['ID']}", [(401, {"ErrorCode": 10, "Message": "Bad token"}, {})]),
+        target["ID"],
+    )[1],
+}
+
+
+@pytest.mark.parametrize("hint", HINTS_THAT_DO_NOT_HOLD, ids=list(HINTS_THAT_DO_NOT_HOLD))
+def test_a_remembered_id_that_does_not_hold_costs_a_round_trip_and_finds_what_the_listing_finds(client, postmark, hint):
+    other = postmark.add_domain("stage.ardamails.com", "pm-bounces.stage.ardamails.com")
+    target = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
+    known = HINTS_THAT_DO_NOT_HOLD[hint](postmark, target, other)
+    found = read_domain(client, DOMAIN, known_id=known)
+    assert requested(postmark) == [
+        ("GET", f"/domains/{known}"),
+        ("GET", "/domains"),
+        ("GET", f"/domains/{target['ID']}"),
+    ]
+    assert found.summary["ID"] == target["ID"] and found.details["Name"] == DOMAIN
+    assert lookup_registration(client, DOMAIN, found) == lookup_registration(client, DOMAIN)
+
+
+def test_a_remembered_id_of_an_unregistered_domain_finds_it_unregistered(client, postmark):
+    other = postmark.add_domain("stage.ardamails.com", "pm-bounces.stage.ardamails.com")
+    assert read_domain(client, DOMAIN, known_id=other["ID"]) == Found(None, None)
+    registration = register_domain(client, DOMAIN, found=Found(None, None))
+    assert registration.created, "registered as without a hint"
+
+
+def test_a_failure_for_a_remembered_id_says_what_the_listing_would_have_said(postmark, sleeps):
+    refused = PostmarkClient(
+        Secret("not-the-token"), postmark.url, retry=RetryPolicy(base_delay=0.01), sleep=sleeps.append
+    )
+    target = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
+    with pytest.raises(TokenRejected) as plain:
+        read_domain(refused, DOMAIN)
+    with pytest.raises(TokenRejected) as hinted:
+        read_domain(refused, DOMAIN, known_id=target["ID"])
+    assert str(hinted.value) == str(plain.value)
+    assert str(plain.value).startswith("Postmark GET /domains: the account token was rejected (HTTP 401")
+
+
+# -- where the IDs are remembered: this user's cache folder, the ID alone ------------------------------------
+
+API = "https://api.postmarkapp.com"
+STACK_ID = "arn:aws:cloudformation:us-east-1:111122223333:stack/Alpha002-dev-Email/0b1c"
+
+
+@pytest.fixture
+def ids(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return DomainIds()
+
+
+def test_an_id_is_remembered_per_api_domain_and_stack(ids, tmp_path):
+    assert ids.recall(API, DOMAIN, STACK_ID) is None, "nothing yet"
+    ids.remember(API, DOMAIN, STACK_ID, 1001)
+    assert ids.recall(API, DOMAIN.upper(), STACK_ID) == 1001
+    assert ids.recall(API, "stage.ardamails.com", STACK_ID) is None
+    assert ids.recall("http://127.0.0.1:8080", DOMAIN, STACK_ID) is None, "a rehearsal world's Postmark is another"
+    assert ids.recall(API, DOMAIN, STACK_ID + "-again") is None, "a stack created again learns it anew"
+    folder = tmp_path / "arda-partition-mail" / "postmark-domains"
+    (entry,) = folder.iterdir()
+    assert folder.stat().st_mode & 0o777 == 0o700 and entry.stat().st_mode & 0o777 == 0o600
+    assert json.loads(entry.read_text()) == {"domain": DOMAIN, "id": 1001}, "the ID alone: never the token"
+    assert TOKEN not in entry.read_text()
+    written = entry.stat().st_mtime_ns, entry.stat().st_ino
+    ids.remember(API, DOMAIN, STACK_ID, 1001)
+    assert (entry.stat().st_mtime_ns, entry.stat().st_ino) == written, "the same ID is not written again"
+    ids.remember(API, DOMAIN, STACK_ID, 1002)
+    assert ids.recall(API, DOMAIN, STACK_ID) == 1002
+
+
+@pytest.mark.parametrize(
+    "content", ['{"id": "1001"}', '{"id": true}', '{"id": -1}', '{"id": 9007199254740992}', "[1001]", "1001", "{"]
+)
+def test_an_entry_that_is_not_a_whole_positive_id_is_no_hint(ids, tmp_path, content):
+    ids.remember(API, DOMAIN, STACK_ID, 1001)
+    (entry,) = (tmp_path / "arda-partition-mail" / "postmark-domains").iterdir()
+    entry.write_text(content)
+    assert ids.recall(API, DOMAIN, STACK_ID) is None
+
+
+def test_a_folder_others_may_write_or_a_planted_link_holds_no_hint(ids, tmp_path):
+    ids.remember(API, DOMAIN, STACK_ID, 1001)
+    folder = tmp_path / "arda-partition-mail" / "postmark-domains"
+    (entry,) = folder.iterdir()
+    folder.chmod(0o777)
+    assert ids.recall(API, DOMAIN, STACK_ID) is None
+    ids.remember(API, DOMAIN, STACK_ID, 1002)
+    folder.chmod(0o700)
+    assert ids.recall(API, DOMAIN, STACK_ID) == 1001, "nothing written into a folder others may write"
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text('{"id": 1003}')
+    entry.unlink()
+    entry.symlink_to(elsewhere)
+    assert ids.recall(API, DOMAIN, STACK_ID) is None, "a link is not followed"

@@ -26,6 +26,7 @@ import stat
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from tools.lib import user_cache
 from tools.lib.output import console, write_file
 
 LOG = logging.getLogger(__name__)
@@ -35,8 +36,7 @@ MAX_ENTRY_BYTES = 256 * 1024
 
 def cache_dir() -> Path:
     """Where passes are remembered."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "arda-partition-mail" / "cfn-lint"
+    return user_cache.folder("cfn-lint")
 
 
 def key(body: str, regions: list[str]) -> str:
@@ -51,29 +51,6 @@ def key(body: str, regions: list[str]) -> str:
     return digest.hexdigest()
 
 
-def _private(folder: Path) -> bool:
-    """The folder is a real directory of this user's that nobody else may enter or write."""
-    try:
-        info = os.lstat(folder)
-    except OSError:
-        return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
-
-
-def _read_small(path: Path) -> bytes | None:
-    """A regular file of this user's, at most MAX_ENTRY_BYTES; None for anything else (a FIFO, a link)."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        handle = os.open(path, flags)
-    except OSError:
-        return None
-    with os.fdopen(handle, "rb") as file:
-        info = os.fstat(file.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_size > MAX_ENTRY_BYTES:
-            return None
-        return file.read(MAX_ENTRY_BYTES + 1)[:MAX_ENTRY_BYTES]
-
-
 def _mac(secret: bytes, cache_key: str, warnings: list[str]) -> str:
     message = cache_key.encode() + b"\0" + json.dumps(warnings, sort_keys=True).encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
@@ -82,7 +59,7 @@ def _mac(secret: bytes, cache_key: str, warnings: list[str]) -> str:
 def _secret(folder: Path, *, create: bool) -> bytes | None:
     """The folder's HMAC key (0600), made when asked and absent."""
     path = folder / KEY_FILE
-    found = _read_small(path)
+    found = user_cache.read_small(path, MAX_ENTRY_BYTES)
     if found is not None and len(found) == 32 and not os.stat(path).st_mode & 0o077:
         return found
     if not create or found is not None:
@@ -100,10 +77,10 @@ def _secret(folder: Path, *, create: bool) -> bytes | None:
 def passed(cache_key: str) -> list[str] | None:
     """The warnings of an earlier, authentic pass of the same key; None when there is none to trust."""
     folder = cache_dir()
-    if not _private(folder):
+    if not user_cache.private(folder):
         return None
     secret = _secret(folder, create=False)
-    raw = _read_small(folder / cache_key) if secret else None
+    raw = user_cache.read_small(folder / cache_key, MAX_ENTRY_BYTES) if secret else None
     try:
         record = json.loads(raw) if raw else None
     except ValueError:
@@ -126,7 +103,7 @@ def remember(cache_key: str, warnings: list[str]) -> None:
         if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o077:
             folder.chmod(0o700)  # ours, but open to others (an older version made it so): close it
             (folder / KEY_FILE).unlink(missing_ok=True)  # a key others could read signs nothing any more
-        if not _private(folder):
+        if not user_cache.private(folder):
             LOG.debug("cfn-lint cache not written: %s is not a private folder", folder)
             return
         secret = _secret(folder, create=True)

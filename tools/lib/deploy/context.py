@@ -24,6 +24,7 @@ from tools.lib.journal import Journal
 from tools.lib.logger import Secret
 from tools.lib.output import Sink
 from tools.lib.postmark_client import PostmarkClient
+from tools.lib.postmark_ids import DomainIds
 
 REPO = Path(__file__).resolve().parents[3]
 MANAGED_BY = "arda-partition-mail/deploy.py"
@@ -69,7 +70,7 @@ class Checkout:
 
 @dataclass(frozen=True)
 class Services:
-    """What a deploy uses besides AWS, each a plain callable (tests hand in their own)."""
+    """What a deploy uses besides AWS, each a plain callable or small object (tests hand in their own)."""
 
     resolve_token: Callable[[str], Secret] = op_resolver.resolve
     postmark: Callable[[Secret], object] = PostmarkClient
@@ -77,6 +78,7 @@ class Services:
     unreviewed: Callable[[Path], list[str]] = git_guard.unreviewed
     render: Callable[[PartitionConfig, str], str] = templates_render.render
     handler_source: Callable[[], str] = templates_render.read_handler_source
+    domain_ids: DomainIds = field(default_factory=DomainIds)  # Postmark domain IDs remembered per stack: hints
 
     def postmark_client(self, token: Secret):
         """A Postmark client for ``token``."""

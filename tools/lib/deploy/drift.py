@@ -56,18 +56,27 @@ class Live:
     unstarted: str = ""
 
 
-def read_live(ctx: Ctx, state: StackState) -> Live:
-    """The zone's live records and a drift detection started, from the described stack alone (its outputs name
-    the zone), so they need not wait for the deployed template."""
-    stack = state.updated
-    if stack is None:
-        return Live()
-    zone_id = outputs(stack).get(O_ZONE_ID)
+def _zone_id(state: StackState) -> str | None:
+    """The zone a running stack names in its outputs (None: no running stack, or no zone output)."""
+    return outputs(state.updated).get(O_ZONE_ID) if state.updated is not None else None
+
+
+def read_records(ctx: Ctx, state: StackState) -> list[dict] | None:
+    """The zone's live record sets, from the described stack alone (its outputs name the zone), so they need not
+    wait for the deployed template; None when there is no running stack with a zone output."""
+    zone_id = _zone_id(state)
     if not zone_id:
-        return Live()
-    records = ctx.aws.items("route53", "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id)
-    detection, unstarted = _start_detection(ctx)
-    return Live(records, detection, unstarted)
+        return None
+    return ctx.aws.items("route53", "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id)
+
+
+def start_detection(ctx: Ctx, state: StackState) -> tuple[str | None, str]:
+    """CloudFormation's drift detection of a running stack with a zone output, started: (its ID, "") or (None, why
+    it could not be started); (None, "") for any other stack. Needs nothing but the described stack, so it starts
+    beside the record listing, not after it (each is a round trip)."""
+    if not _zone_id(state):
+        return None, ""
+    return _start_detection(ctx)
 
 
 def check_drift(ctx: Ctx, deployed: Deployed, live: Live, *, plan: bool, overwrite: bool) -> DriftCheck:

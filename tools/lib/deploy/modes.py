@@ -35,11 +35,20 @@ from tools.lib.deploy.changeset import (
     wait_for_changes,
 )
 from tools.lib.deploy.context import Ctx
-from tools.lib.deploy.drift import DriftCheck, check_drift, finish_detection, peek_detection, read_live, repair_drift
+from tools.lib.deploy.drift import (
+    DriftCheck,
+    Live,
+    check_drift,
+    finish_detection,
+    peek_detection,
+    read_records,
+    repair_drift,
+    start_detection,
+)
 from tools.lib.deploy.execute import execute
 from tools.lib.deploy.guards import check_account, check_committed, committed_template, lint
 from tools.lib.deploy.parameters import slot_sentences, template_parameters
-from tools.lib.deploy.postmark import ADDED_BY_REGISTRATION, read_postmark, register
+from tools.lib.deploy.postmark import ADDED_BY_REGISTRATION, read_postmark, register, remember_domain_id
 from tools.lib.deploy.protections import protect
 from tools.lib.deploy.review import (
     change_rows,
@@ -47,6 +56,7 @@ from tools.lib.deploy.review import (
     confirm_repair,
     describe_changes,
     gate_iam,
+    read_deployed_token,
     show_changes,
 )
 from tools.lib.deploy.state import Deployed, StackState, delete_failed_stack, deployed_state, examine_stack
@@ -145,15 +155,17 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
         in_flight = pool.submit(refuse_runs_in_flight, ctx, state, plan=opts.plan)
         adopting = pool.submit(find_adoption, ctx, state, opts.resolver)
         found = pool.submit(deployed_state, ctx, state)
-        live = pool.submit(read_live, ctx, state)
+        records = pool.submit(read_records, ctx, state)
+        detection = pool.submit(start_detection, ctx, state)  # beside the records: it needs only the stack
         # What protecting the stack will need to know, read now (a plan protects nothing).
         policy = pool.submit(ctx.stack.policy, state.stack_id) if state.updated and not opts.plan else None
         # 6 and the read half of 8, in a thread of its own: a refusal never waits for 1Password (which may be
         # asking the operator to unlock it), and the pool's workers are all taken by the guards above.
-        postmark = ahead(ctx, read_postmark, ctx)
+        postmark = ahead(ctx, read_postmark, ctx, state.stack_id)
         left_over, adoption = in_flight.result(), adopting.result()
         deployed = found.result()
-        drift = check_drift(ctx, deployed, live.result(), plan=opts.plan, overwrite=opts.overwrite_drift)
+        live = Live(records.result(), *detection.result())
+        drift = check_drift(ctx, deployed, live, plan=opts.plan, overwrite=opts.overwrite_drift)
         known = policy.result() if policy else None  # a stack this run creates has no policy
         read = postmark()
     finally:
@@ -247,9 +259,10 @@ def plan(ctx: Ctx, opts: Options, record: Plan) -> str:
         record.after_registration = list(ADDED_BY_REGISTRATION)
     if ready.adoption:
         return plan_adoption(ctx, ready, opts, record)
+    detected = ahead(ctx, peek_detection, ctx, ready.drift)  # drift's verdict, read while the change set is made
     created, parameters = submit(ctx, ready, opts)  # 9
     record.change_set = created.change_set.id
-    detected = ahead(ctx, peek_detection, ctx, ready.drift)  # drift's verdict, read while the change set is made
+    current = ahead(ctx, read_deployed_token, ctx, ready.deployed)  # what the review compares the token with
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
         record.change_set = ""
@@ -263,7 +276,9 @@ def plan(ctx: Ctx, opts: Options, record: Plan) -> str:
         return "no-changes"
     show_changes(ctx, changes)
     record.changes = change_rows(changes)
-    review = describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
+    review = describe_changes(
+        ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose, deployed_token=current
+    )
     record.parameters, record.properties, record.iam = review.parameters, review.properties, review.iam
     verdict = finish_detection(ctx, ready.drift, plan=True, overwrite=False, detected=detected())
     record.drift, record.drift_note = record.drift + verdict.rows, verdict.note
@@ -312,12 +327,16 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
     if ready.adoption:
         adoption = ready.adoption
         ready, imported = adopt(ctx, ready, opts, record)
+    # Read while CloudFormation makes the change set: drift's verdict (its one look asked beside the request that
+    # makes the change set, the resource drifts once it says the detection finished), where the stack's events
+    # stand (what follows is the execution's: nothing adds an event to a stack between its change set and
+    # execute), and the deployed token secret, which the review compares the new token with.
+    detected = ahead(ctx, peek_detection, ctx, ready.drift)
     created, parameters = submit(ctx, ready, opts)  # 9
     record.change_set = created.change_set.id
-    # Read while CloudFormation makes the change set: drift's verdict, and where the stack's events stand
-    # (what follows is the execution's: nothing adds an event to a stack between its change set and execute).
-    detected = ahead(ctx, peek_detection, ctx, ready.drift)
     since = ahead(ctx, ctx.stack.newest_event_id, created.change_set.stack_id)
+    current = ahead(ctx, read_deployed_token, ctx, ready.deployed)
+    remember_domain_id(ctx, created.change_set.stack_id, ready.registration)  # the next deploy asks Postmark by ID
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
         record.change_set = ""
@@ -332,7 +351,9 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
         return "no-changes"  # never after an adoption: its update adds the rest of the stack
     show_changes(ctx, changes)
     record.changes = change_rows(changes)
-    review = describe_changes(ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose)
+    review = describe_changes(
+        ctx, changes, ready.body, parameters, ready.deployed, ready.token, verbose=opts.verbose, deployed_token=current
+    )
     record.parameters, record.properties, record.iam = review.parameters, review.properties, review.iam
     verdict = finish_detection(ctx, ready.drift, plan=False, overwrite=opts.overwrite_drift, detected=detected())
     record.drift, record.drift_note = record.drift + verdict.rows, verdict.note

@@ -44,11 +44,25 @@ class PostmarkRead:
     found: Found
 
 
-def read_postmark(ctx: Ctx) -> PostmarkRead:
-    """Step 6, then what Postmark holds for the domain (reads only: nothing is registered or changed here)."""
+def read_postmark(ctx: Ctx, stack_id: str | None = None) -> PostmarkRead:
+    """Step 6, then what Postmark holds for the domain (reads only: nothing is registered or changed here).
+
+    ``stack_id``: the running stack (step 5); the domain's Postmark ID an earlier deploy of it
+    remembered is asked for directly, one round trip instead of two (``registration.read_domain``
+    takes it only when Postmark names the domain there).
+    """
     token = resolve_token(ctx)
     postmark = ctx.services.postmark_client(token)
-    return PostmarkRead(token, postmark, read_domain(postmark, ctx.target.config.mail_domain))
+    domain = ctx.target.config.mail_domain
+    known = ctx.services.domain_ids.recall(resolve_base_url(), domain, stack_id) if stack_id else None
+    return PostmarkRead(token, postmark, read_domain(postmark, domain, known))
+
+
+def remember_domain_id(ctx: Ctx, stack_id: str, registration: Registration | None) -> None:
+    """Keep the domain's Postmark ID for the next deploy of the stack ``stack_id`` (a hint: see ``read_postmark``)."""
+    if registration is not None and stack_id:
+        domain = ctx.target.config.mail_domain
+        ctx.services.domain_ids.remember(resolve_base_url(), domain, stack_id, registration.domain_id)
 
 
 def register(ctx: Ctx, read: PostmarkRead, *, read_only: bool) -> Registration | None:

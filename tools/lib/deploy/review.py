@@ -8,8 +8,10 @@ the change set is kept for review (exit 4).
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from templates.partition_email import O_TOKEN_SECRET, P_TOKEN
@@ -60,19 +62,44 @@ def show_changes(ctx: Ctx, changes: list[ResourceChange]) -> None:
     ctx.out.table(f"{ctx.target.stack}: change set ({len(changes)} change(s))", rows)
 
 
-def token_changed(ctx: Ctx, deployed: Deployed, token: Secret) -> bool | None:
-    """Whether the NoEcho token differs from the deployed secret's (compared here, never shown); None: unknown."""
+@dataclass(frozen=True)
+class DeployedToken:
+    """The running stack's token secret as the review read it: its value (never shown), or why it was not read."""
+
+    value: Secret | None = None
+    error: str = ""  # why it could not be read (value None)
+
+
+def read_deployed_token(ctx: Ctx, deployed: Deployed) -> DeployedToken | None:
+    """The deployed token secret's value, for ``token_changed`` (None: the running stack names no token secret).
+
+    A read only, asked once the change set exists, beside the wait for it (``modes.ahead``): the
+    value is registered as a secret the moment it is read (redacted everywhere, masked on GitHub
+    Actions), held as a ``Secret``, and only ever compared. A read that fails is said by
+    ``token_changed``, where the review takes the answer, not here.
+    """
     arn = deployed.outputs.get(O_TOKEN_SECRET)
     if not arn:
-        return None if deployed.template else True
+        return None
     try:
         current = ctx.aws.call("secretsmanager", "get_secret_value", SecretId=arn).get("SecretString") or ""
     except AwsError as exc:
-        ctx.out.warning(f"{ctx.target.stack}: cannot read the deployed token secret ({exc}): token change unknown")
-        return None
+        return DeployedToken(error=str(exc))
     if len(current) >= 4:
         register_secret(current)  # a replaced token is as secret as the new one
-    return not hmac.compare_digest(current.encode(), token.reveal().encode())
+    return DeployedToken(Secret(current))
+
+
+def token_changed(ctx: Ctx, deployed: Deployed, token: Secret, current: DeployedToken | None) -> bool | None:
+    """Whether the NoEcho token differs from the deployed secret's (``current``: compared here, never shown);
+    None: unknown."""
+    if current is None:
+        return None if deployed.template else True
+    if current.value is None:
+        stack = ctx.target.stack
+        ctx.out.warning(f"{stack}: cannot read the deployed token secret ({current.error}): token change unknown")
+        return None
+    return not hmac.compare_digest(current.value.reveal().encode(), token.reveal().encode())
 
 
 def describe_changes(
@@ -84,13 +111,20 @@ def describe_changes(
     token: Secret,
     *,
     verbose: bool = False,
+    deployed_token: Callable[[], DeployedToken | None] | None = None,
 ) -> Review:
-    """Parameters deployed → new, every changed property, and IAM widening: printed, and returned."""
+    """Parameters deployed → new, every changed property, and IAM widening: printed, and returned.
+
+    ``deployed_token``: the answer of ``read_deployed_token``, asked ahead (read here when not given).
+    """
     stack = ctx.target.stack
     new_template = parse_template(body, f"templates/{ctx.checkout.template_path(ctx.target.config).name}")
     new_values = masked(new_template, parameters)
     no_echo = no_echo_parameters(new_template)
-    changed = parameter_changes(deployed.values, new_values, no_echo, {P_TOKEN: token_changed(ctx, deployed, token)})
+    current = (deployed_token or functools.partial(read_deployed_token, ctx, deployed))()
+    changed = parameter_changes(
+        deployed.values, new_values, no_echo, {P_TOKEN: token_changed(ctx, deployed, token, current)}
+    )
     old_resources = live_resources(deployed.template, deployed.values)
     new_resources = live_resources(new_template, new_values)
     creating = not deployed.template
