@@ -568,7 +568,8 @@ def _remember_in_moto() -> None:
     """moto, in this test process, keeps what it recomputes on every request from the same input.
 
     Nothing it answers changes: a template's parse is made once per template text (each caller gets its own
-    copy), and the list of moto's service folders, read from disk for each request, once. Every deploy submits
+    copy), the list of moto's service folders, read from disk for each request, once, and so is each response
+    class's list of methods. Every deploy submits
     the same committed template: its pure-Python YAML parse was a fifth of a deploy's CPU in the emulator.
     """
     import copy
@@ -576,6 +577,7 @@ def _remember_in_moto() -> None:
 
     from moto import backends, settings
     from moto.cloudformation.models import ChangeSet, Stack
+    from moto.core import responses
 
     parse = Stack.parse_template
     parsed: dict[str, object] = {}
@@ -595,6 +597,10 @@ def _remember_in_moto() -> None:
     # EC2's backend, made anew in each account after every reset (the purge lists the enabled regions), loaded
     # moto's catalogue of public AMIs each time: a twentieth of a purge test's CPU, for images nothing here uses.
     settings.ec2_load_default_amis = lambda: False
+    # Every request asked inspect for its response class's methods again (to find the action's): once per class.
+    # The patches are installed before the server starts, so a class's methods are what they will stay.
+    names = responses.method_names_from_class
+    responses.method_names_from_class = functools.cache(lambda cls: frozenset(names(cls)))
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ pytest`` runs the whole suite over HTTP, as it ran before this module.
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import sys
 import threading
@@ -81,7 +82,12 @@ def _text(value) -> str:
 
 def _server_headers(answered: list[float]) -> list[tuple[str, str]]:
     """What werkzeug's server adds to every answer (http.server's ``send_response``): ``Server`` and ``Date``."""
-    return [("Server", _SERVER), ("Date", email.utils.formatdate(answered[0] if answered else None, usegmt=True))]
+    return [("Server", _SERVER), ("Date", _http_date(int(answered[0] if answered else time.time())))]
+
+
+@functools.lru_cache(maxsize=4)
+def _http_date(second: int) -> str:
+    return email.utils.formatdate(second, usegmt=True)
 
 
 def _read_timeout(session, request) -> float | None:

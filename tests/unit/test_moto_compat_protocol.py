@@ -36,6 +36,16 @@ def test_the_action_of_a_query_request_is_read_and_its_body_put_back():
     assert action_of({"PATH_INFO": "/2013-04-01/hostedzone", "wsgi.input": io.BytesIO()}) == "", "REST: no action"
 
 
+def test_only_the_action_is_decoded_and_the_body_is_read_once_per_request():
+    template = "Resources:\n  Action=Fake: {Type: 'AWS::X&Action=Also'}\n"  # a value that spells a parameter
+    body = urlencode({"TemplateBody": template, "Action": "Create ChangeSet", "StackName": "s"}).encode()
+    environ = {"CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
+    assert action_of(environ) == "Create ChangeSet", "the real parameter, +-decoded; an encoded one is no match"
+    environ["wsgi.input"] = io.BytesIO(b"Action=Other")  # a second patch asking: the answer kept, nothing re-read
+    assert action_of(environ) == "Create ChangeSet" and environ["wsgi.input"].read() == b"Action=Other"
+    assert action_of({"CONTENT_LENGTH": "6", "wsgi.input": io.BytesIO(b"Name=x"), "QUERY_STRING": "Action=A"}) == ""
+
+
 def test_a_query_list_comes_in_member_order_and_a_field_picks_a_structures_member():
     query = {
         "ActionNames.member.2": ["route53:GetChange"],

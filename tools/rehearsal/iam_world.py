@@ -70,6 +70,7 @@ non-staff caller, so tests can show a policy holds nothing unused.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -162,7 +163,13 @@ def _account_and_name(role_arn: str) -> tuple[str, str]:
 
 
 def _document(document) -> dict:
-    return json.loads(document) if isinstance(document, str) else document
+    """A policy document as a dict; a JSON text is parsed once per text (the dict is shared: nothing changes it)."""
+    return _parsed(document) if isinstance(document, str) else document
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> dict:
+    return json.loads(text)
 
 
 def role_policies(account: str, name: str) -> list[dict]:
@@ -473,10 +480,22 @@ def _with_variables(policy: dict, caller: Caller) -> dict:
 
     Any other variable stays: the evaluator refuses a statement that uses it.
     """
+    principal = caller.principal.role_arn or caller.principal.arn
+    key = (id(policy), principal)
+    kept = _SUBSTITUTED.get(key)
+    if kept is not None and kept[0] is policy:  # the same document for the same principal: the same answer
+        return kept[1]
     text = json.dumps(policy)
-    if "${" not in text:
-        return policy
-    return json.loads(text.replace("${aws:PrincipalArn}", caller.principal.role_arn or caller.principal.arn))
+    substituted = json.loads(text.replace("${aws:PrincipalArn}", principal)) if "${" in text else policy
+    if len(_SUBSTITUTED) >= 4096:
+        _SUBSTITUTED.clear()
+    _SUBSTITUTED[key] = (policy, substituted)  # the document is kept with it: its id is not reused while cached
+    return substituted
+
+
+# (id of a policy document, principal) -> (that document, it with the principal's variables): every request of
+# a command evaluates the same few documents (parsed once each by ``_parsed``, and never changed).
+_SUBSTITUTED: dict[tuple[int, str], tuple[dict, dict]] = {}
 
 
 def simulate(source: str, actions: list[str], resources: list[str], context: dict) -> list[tuple[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote, unquote_plus
 from xml.sax.saxutils import escape
 
 
@@ -51,8 +51,20 @@ def action_of(environ: dict) -> str:
     """The API action of a WSGI request: X-Amz-Target (JSON protocols), Action= (query protocol), or
     Route 53's REST operation.
 
-    Reading the body puts it back (``wsgi.input`` becomes a fresh stream), so the server still reads it.
+    Reading the body puts it back (``wsgi.input`` becomes a fresh stream), so the server still reads it. The
+    answer is kept in the environ: each patch that asks (holds, lost answers, latency, IAM) gets it without
+    reading the body again, and only ``Action=`` is decoded (a change set's body carries its whole template).
     """
+    if _ACTION not in environ:
+        environ[_ACTION] = _action_of(environ)
+    return environ[_ACTION]
+
+
+_ACTION = "arda.rehearsal.action"
+_QUERY_ACTION = r"(?:^|&)Action=([^&]*)"  # the query protocol's Action parameter, still encoded
+
+
+def _action_of(environ: dict) -> str:
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         return target.rsplit(".", 1)[-1]
@@ -62,8 +74,8 @@ def action_of(environ: dict) -> str:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)
-    form = parse_qs(body.decode("utf-8", "replace")) if body else parse_qs(environ.get("QUERY_STRING", ""))
-    return (form.get("Action") or [""])[0]
+    action = re.search(_QUERY_ACTION, body.decode("utf-8", "replace") if body else environ.get("QUERY_STRING", ""))
+    return unquote_plus(action.group(1)) if action else ""
 
 
 # -- IAM (patch 14) ------------------------------------------------------------------------------------
