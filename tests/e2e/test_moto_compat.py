@@ -240,7 +240,18 @@ BARE_MOTO = textwrap.dedent(
         cfn.execute_change_set(ChangeSetName=adopt["Id"])
         adopted = [r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName="adopt")["StackResources"]]
         regions = [r["RegionName"] for r in boto3.client("ec2", region_name="us-east-1").describe_regions()["Regions"]]
+        from moto.cloudformation.models import cloudformation_backends
+        cfn.create_stack(StackName="half", TemplateBody=json.dumps(
+            {"Resources": {"Zone": zone}, "Outputs": {"Z": {"Value": {"Ref": "Zone"}, "Export": {"Name": "z"}}}}))
+        half = next(s for s in cloudformation_backends["123456789012"]["us-east-1"].stacks.values()
+                    if s.name == "half")
+        zones_before = len(r53.list_hosted_zones()["HostedZones"])
+        half.resource_map._parsed_resources.pop("Zone")  # as a deletion that removed the zone, then failed
+        half.status = "DELETE_FAILED"
+        cfn.describe_stacks(StackName="half")
+        recreated = len(r53.list_hosted_zones()["HostedZones"]) - zones_before
         print(json.dumps({"import_actions": import_actions, "import_adopted": adopted == [kept], "regions": regions,
+                          "described_recreated": recreated,
                           "missing_change_set": missing,
                           "soa": soa, "executed_twice": again_ok, "list_imports_modelled": imports_modelled,
                           "duplicates": dupes, "listed": sorted(listed), "stacks_named_cond": len(same_name),
@@ -271,6 +282,7 @@ def test_bare_moto_still_has_these_gaps():
     assert not found["import_adopted"], "bare moto now adopts the existing resource instead of creating one"
     assert {"us-gov-west-1", "cn-north-1"} <= set(found["regions"]), "bare moto now lists one partition's regions"
     assert "ap-east-1" in found["regions"], "bare moto now lists only the enabled regions"
+    assert found["described_recreated"] == 1, "bare moto no longer creates what a half-deleted stack's outputs name"
 
 
 def test_describe_regions_lists_the_enabled_regions_of_the_callers_partition(aws_env):
@@ -456,6 +468,36 @@ def test_a_request_held_after_the_server_acted_waits_with_its_answer(cfn):
     CONTROLS.release()
     thread.join(30)
     assert answers[0]["StackId"] == cfn.describe_stacks(StackName="held")["Stacks"][0]["StackId"]
+
+
+def test_a_deletion_that_failed_half_way_shows_the_outputs_it_had_and_creates_nothing_again(cfn):
+    """The zone is deleted first (it depends on the secret), then the caller may not delete the secret: moto
+    evaluated the exported outputs again on DescribeStacks and created the zone anew, with the caller's
+    permissions (or answered a 500 where the caller may not create it)."""
+    import boto3
+
+    from tools.rehearsal.aws import client, credentials
+
+    secret = {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "half/Secret", "SecretString": "s"}}
+    zone = dict(ZONE, DependsOn="Secret")
+    exported = {"ZoneId": {"Value": {"Ref": "Zone"}, "Export": {"Name": "half-zone"}}}  # moto evaluates exports
+    _, stack = run_change_set(
+        cfn, "half", json.dumps({"Resources": {"Zone": zone, "Secret": secret}, "Outputs": exported})
+    )
+    iam = boto3.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]}  # fmt: skip
+    iam.create_role(RoleName="deleter", AssumeRolePolicyDocument=json.dumps(trust))
+    actions = ["cloudformation:*", "route53:*", "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+    allowed = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": actions}]}
+    iam.put_role_policy(RoleName="deleter", PolicyName="all-but-secrets", PolicyDocument=json.dumps(allowed))
+    deleter = credentials("arn:aws:iam::123456789012:role/deleter")
+    client("cloudformation", deleter).delete_stack(StackName="half")
+    (half,) = client("cloudformation", deleter).describe_stacks(StackName="half")["Stacks"]
+    assert half["StackStatus"] == "DELETE_FAILED", half["StackStatus"]
+    assert half["Outputs"] == stack["Outputs"], "the outputs as they were when the deletion began"
+    zones = boto3.client("route53").list_hosted_zones()["HostedZones"]
+    assert [z["Name"] for z in zones if z["Name"] == "example.test."] == [], "the deleted zone is not made again"
 
 
 def test_a_deleted_stack_is_described_by_its_id_without_outputs(cfn):

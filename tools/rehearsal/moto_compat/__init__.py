@@ -11,7 +11,8 @@ that bare moto still has the gap:
  1. ``p01_zone_name_servers``: ``GetAtt <zone>.NameServers`` of a template's hosted zone.
  2. ``p02_custom_resources``: ``Custom::`` resources run the delegation handler in-process (Create, Update, Delete).
  3. ``p03_secrets``: ``AWS::SecretsManager::Secret`` from a template creates (and deletes) the secret.
- 4. ``p04_outputs_after_change_set``: an executed change set computes the outputs and registers the exports.
+ 4. ``p04_outputs_after_change_set``: an executed change set computes the outputs and registers the exports; a
+   stack being deleted shows the outputs it had (moto made deleted resources again to compute them).
  5. ``p05_record_set_update_by_type``: updating a record set deletes its own name and type only.
  6. ``p06_empty_change_set``: a change set without changes is FAILED, not refused.
  7. ``p07_record_set_create_refuses_existing``: a template's record set is fully qualified; CREATE refuses a duplicate.
