@@ -237,13 +237,17 @@ _speed_up_botocore()
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
-def pytest_xdist_auto_num_workers(config) -> int:
-    """``-n auto`` (setup.cfg): one worker per core this process may run on, and one more.
+def pytest_xdist_auto_num_workers(config) -> int | None:
+    """``-n auto`` (setup.cfg): one worker per core this process may run on, and one more (xdist's own answer
+    for ``-n logical`` and under its documented ``PYTEST_XDIST_AUTO_NUM_WORKERS``, which caps it on a shared
+    machine).
 
     A worker often waits with its core idle: on a command it started as a subprocess (the contract tests, the
     rollout's children, git, the op stand-in, cfn-lint), on a signal or a grace period that takes real time.
     Measured on two cores: 68-69 s with two workers, 60-62 s with three, 62 s with four.
     """
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or getattr(config.option, "numprocesses", "") == "logical":
+        return None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return cores + 1
 

@@ -164,6 +164,14 @@ def test_a_forged_cache_entry_is_not_a_pass(tmp_path, monkeypatch):
     assert lint_cache.passed(lint_cache.key("real", ["us-east-1"])) == [], "a real pass still counts"
 
 
+def test_an_entry_nested_past_the_parser_is_no_pass(tmp_path, monkeypatch):
+    folder = _cache(tmp_path, monkeypatch)
+    lint_cache.remember(lint_cache.key("real", ["us-east-1"]), [])
+    nested = lint_cache.key(BODY, ["us-east-1"])
+    (folder / nested).write_text("[" * 100_000)  # within the size limit, deeper than json can go
+    assert lint_cache.passed(nested) is None
+
+
 def test_a_cache_others_can_write_or_odd_entries_are_never_trusted(tmp_path, monkeypatch):
     folder = _cache(tmp_path, monkeypatch)
     good = lint_cache.key("real", ["us-east-1"])

@@ -16,6 +16,7 @@ lies outside AWS includes the Postmark domain IDs a deploy remembers (in memory 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -931,6 +932,41 @@ def test_a_read_ahead_runs_beside_the_run_or_in_step_order_when_one_at_a_time():
     lazy = modes.ahead(make(aws_over()).ctx, read, "later")  # side_by_side 1
     assert not started.is_set(), "one at a time: the read waits for its answer to be taken"
     assert lazy() == "later"
+
+
+@pytest.mark.parametrize("ending", ["returns", "fails"])
+def test_every_read_a_mode_started_ahead_has_ended_when_the_mode_returns_or_fails(ending):
+    """Its AWS call must not come after the run counted its calls, nor its secret's mask line after the
+    ``--json`` document; its answer, taken or not, and its error are dropped."""
+    ctx = dataclasses.replace(make(aws_over()).ctx, side_by_side=2)
+    started, release, ended = threading.Event(), threading.Event(), []
+
+    def slow():
+        started.set()
+        assert release.wait(10), "never released"
+        ended.append("slow")
+
+    def let_it_end():
+        assert started.wait(10)
+        release.set()
+
+    threading.Thread(target=let_it_end, daemon=True).start()
+    with pytest.raises(Refused) if ending == "fails" else contextlib.nullcontext():
+        with modes.Ahead(ctx) as ahead_:
+            ahead_(slow)  # never taken
+            ahead_(lambda: 1 / 0)  # its error is nobody's
+            if ending == "fails":
+                raise Refused("a guard refused")
+    assert ended == ["slow"]
+
+
+def test_a_signal_does_not_wait_for_the_reads_a_mode_started_ahead():
+    ctx = dataclasses.replace(make(aws_over()).ctx, side_by_side=2)
+    release = threading.Event()
+    with pytest.raises(KeyboardInterrupt), modes.Ahead(ctx) as ahead_:
+        ahead_(release.wait, 10)
+        raise KeyboardInterrupt
+    release.set()
 
 
 def test_the_change_set_name_is_its_retry_token():

@@ -104,6 +104,28 @@ def test_json_means_one_document_on_stdout_and_people_read_stderr(capsys):
     assert "a stray print" in err and "a human line" in err
 
 
+def test_a_secret_a_read_learns_after_the_run_ended_is_redacted_but_never_announced(capsys, monkeypatch):
+    """A read a signal did not wait for may learn a secret after the run's last line: on GitHub Actions its mask
+    line went to stdout, past the ``--json`` document (and into whatever file held it). Inside the run it is the
+    one line written past the redaction, on stderr under --json."""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+
+    def body(run):
+        register_secret("learnt-during-the-run-0001")
+        run.out.document["answer"] = 42
+        return Exit.OK
+
+    code, out, err = run(body, "--json", capsys=capsys)
+    assert code == 0 and json.loads(out)["answer"] == 42
+    assert "::add-mask::learnt-during-the-run-0001" in err
+    register_secret("learnt-after-the-run-0002")  # as a thread the run left behind
+    late_out, late_err = capsys.readouterr()
+    assert late_out == "" and late_err == "", "no mask line after the document"
+    from tools.lib.logger import redact
+
+    assert redact("learnt-after-the-run-0002") == "***", "still redacted"
+
+
 @pytest.mark.parametrize(
     ("error", "code", "outcome"),
     [

@@ -21,6 +21,7 @@ def fresh_redactor(monkeypatch):
     redactor = RedactionFilter()
     monkeypatch.setattr(logger, "REDACTOR", redactor)
     monkeypatch.setattr(logger, "_masked", set())
+    monkeypatch.setattr(logger, "_announcing", True)  # as in a fresh process, before any frame ended a run
     return redactor
 
 

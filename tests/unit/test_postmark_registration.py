@@ -519,6 +519,18 @@ def test_a_failure_for_a_remembered_id_says_what_the_listing_would_have_said(pos
     assert str(plain.value).startswith("Postmark GET /domains: the account token was rejected (HTTP 401")
 
 
+@pytest.mark.parametrize("outage", [503, 429])
+def test_postmark_failing_for_a_remembered_id_fails_once_not_again_for_the_listing(client, postmark, sleeps, outage):
+    """Each call waits out its retries: asking the listing after them would wait the same outage out twice."""
+    target = postmark.add_domain(DOMAIN, f"pm-bounces.{DOMAIN}")
+    busy = (outage, {"ErrorCode": 0, "Message": "try later"}, {})
+    postmark.fail("GET", f"/domains/{target['ID']}", [busy] * RetryPolicy().max_attempts)
+    with pytest.raises(PostmarkError, match=f"HTTP {outage}"):
+        read_domain(client, DOMAIN, known_id=target["ID"])
+    assert {path for _, path in requested(postmark)} == {f"/domains/{target['ID']}"}, "the listing was not asked"
+    assert len(sleeps) == RetryPolicy().max_attempts - 1
+
+
 # -- where the IDs are remembered: this user's cache folder, the ID alone ------------------------------------
 
 API = "https://api.postmarkapp.com"
@@ -529,6 +541,18 @@ STACK_ID = "arn:aws:cloudformation:us-east-1:111122223333:stack/Alpha002-dev-Ema
 def ids(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     return DomainIds()
+
+
+def test_an_entry_nested_past_the_parser_is_no_hint(ids, tmp_path):
+    ids.remember(API, DOMAIN, STACK_ID, 1001)
+    (entry,) = (tmp_path / "arda-partition-mail" / "postmark-domains").iterdir()
+    entry.write_text("[" * 1024)  # within the size limit, deeper than json can go
+    assert ids.recall(API, DOMAIN, STACK_ID) is None
+
+
+def test_an_outage_is_what_a_failure_to_be_answered_is():
+    assert PostmarkError("no answer", unreachable=True).outage and PostmarkError("busy", 503).outage
+    assert not PostmarkError("gone", 422).outage and not PostmarkError("malformed").outage
 
 
 def test_an_id_is_remembered_per_api_domain_and_stack(ids, tmp_path):

@@ -44,7 +44,7 @@ from templates.errors import TemplateError
 from tools.lib.errors import ArdaMailError, NotDone, Terminated, UsageError
 from tools.lib.exits import Exit, epilog
 from tools.lib.journal import Journal
-from tools.lib.logger import NOISY_LOGGERS, Handler, forget_secrets, redact
+from tools.lib.logger import NOISY_LOGGERS, Handler, forget_secrets, redact, stop_announcing
 from tools.lib.output import RedactingStream, Sink
 from tools.lib.output import install as install_console
 from tools.lib.output import uninstall as uninstall_console
@@ -197,6 +197,7 @@ def run(
         for stream in (human, err):
             with contextlib.suppress(Exception):
                 stream.flush()
+        stop_announcing()  # before stdout is the document's stream again
         sys.stdout, sys.stderr = real_out, real_err
         _remove_logging(handler)
         uninstall_console(sink)

@@ -83,7 +83,7 @@ def passed(cache_key: str) -> list[str] | None:
     raw = user_cache.read_small(folder / cache_key, MAX_ENTRY_BYTES) if secret else None
     try:
         record = json.loads(raw) if raw else None
-    except ValueError:
+    except (ValueError, RecursionError):  # "[[[...": nested past the parser, within the size limit
         return None
     if not isinstance(record, dict) or not isinstance(record.get("warnings"), list):
         return None

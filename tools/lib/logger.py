@@ -141,6 +141,7 @@ def unescape_workflow_value(text: str) -> str:
 
 REDACTOR = RedactionFilter()
 _masked: set[str] = set()
+_announcing = True  # mask lines are written (false once the frame has ended its run)
 
 
 def on_github_actions() -> bool:
@@ -157,7 +158,7 @@ def register_secret(value: str, *, mask: bool = True) -> None:
     is then the stderr sink. It is the one line written past the redaction.
     """
     REDACTOR.add(value)
-    if mask and on_github_actions() and value not in _masked:
+    if mask and _announcing and on_github_actions() and value not in _masked:
         _masked.add(value)
         # Escaped, so that a value with a line break is masked whole, not just its first line.
         line = f"{MASK_COMMAND}{escape_workflow_value(value)}\n"
@@ -168,8 +169,18 @@ def register_secret(value: str, *, mask: bool = True) -> None:
 
 def forget_secrets() -> None:
     """A new command run: no secret of an earlier run (in the same process) is known or masked."""
+    global _announcing
     REDACTOR.reset()
     _masked.clear()
+    _announcing = True
+
+
+def stop_announcing() -> None:
+    """The run has ended (the frame says so): a secret learnt from now on (a read the run left behind, a signal
+    did not wait for) is redacted, but no mask line is written. It would land after the run's last line, on
+    stdout, past a ``--json`` document; and nothing of the run can print it any more."""
+    global _announcing
+    _announcing = False
 
 
 def redact(text: str) -> str:

@@ -120,10 +120,19 @@ def _never_sent(exc: BaseException) -> bool:
 class PostmarkError(ArdaMailError):
     """Postmark answered with an error, or could not be reached."""
 
-    def __init__(self, message: str, status: int | None = None, error_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, error_code: int | None = None, *, unreachable: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error_code = error_code
+        self.unreachable = unreachable  # no answer came, however often it was asked
+
+    @property
+    def outage(self) -> bool:
+        """Postmark could not be reached or kept failing (5xx, 429), each attempt retried up to the call's
+        deadline: asking it something else now would wait the same outage out again."""
+        return self.unreachable or self.status in RETRY_STATUSES
 
     @property
     def changed_nothing(self) -> bool:
@@ -365,7 +374,8 @@ class PostmarkClient:
                 if last or self._clock() + delay >= deadline:
                     raise PostmarkError(
                         f"Postmark {method} {path} {kind} after {attempt} attempts ({self.base_url}); "
-                        "check the network and https://status.postmarkapp.com"
+                        "check the network and https://status.postmarkapp.com",
+                        unreachable=True,
                     ) from None
                 console().warning(f"Postmark {method} {path} {kind}; retry {attempt} in {delay:.1f}s")
                 self._sleep(delay)

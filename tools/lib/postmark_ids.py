@@ -57,7 +57,7 @@ class DomainIds:
         raw = user_cache.read_small(self.folder / entry_name(api, domain, stack_id), MAX_ENTRY_BYTES)
         try:
             found = json.loads(raw)["id"] if raw else None
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):  # RecursionError: "[[[...", nested past the parser
             return None
         if isinstance(found, bool) or not isinstance(found, int) or not 0 < found <= MAX_ID:
             return None

@@ -174,8 +174,9 @@ def read_domain(client: PostmarkClient, domain: str, known_id: int | None = None
     ``known_id``: the ID Postmark gave the domain before (``tools.lib.postmark_ids``), a hint: its
     details are asked for directly, one round trip instead of the listing's two, and taken only
     when Postmark names ``domain`` there (case-insensitively) under that very ID. A hint that does
-    not hold (gone, another domain's, a malformed answer, any error) is dropped, and the domain is
+    not hold (gone, another domain's, a malformed answer, a refusal) is dropped, and the domain is
     found by name as without one: a stale hint costs a round trip, never changes what is found.
+    Postmark down fails at the hinted request, once (see ``_details_if_named``).
     """
     if known_id is not None:
         details = _details_if_named(client, domain, known_id)
@@ -188,10 +189,17 @@ def read_domain(client: PostmarkClient, domain: str, known_id: int | None = None
 
 
 def _details_if_named(client: PostmarkClient, domain: str, domain_id: int) -> dict | None:
-    """``GET /domains/{domain_id}`` when Postmark names ``domain`` there under that ID; None for anything else."""
+    """``GET /domains/{domain_id}`` when Postmark names ``domain`` there under that ID; None for anything else.
+
+    A refusal or an odd answer (an ID this account does not hold, a rejected token, a malformed reply) is one
+    round trip: the listing is asked as without a hint, and says what it says. An outage (no answer, 5xx, 429,
+    each already retried up to the call's deadline) fails here: the listing would wait it out a second time.
+    """
     try:
         details = client.get_domain(domain_id)
-    except PostmarkError as exc:  # 404/422 for an ID this account does not hold, 401, an outage: ask by name
+    except PostmarkError as exc:
+        if exc.outage:
+            raise
         LOG.debug("%s: Postmark ID %s not taken (%s); finding the domain by name", domain, domain_id, exc)
         return None
     if details.get("ID") != domain_id or str(details.get("Name") or "").lower() != domain.lower():

@@ -12,6 +12,7 @@ return; no step reads it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -122,6 +123,34 @@ def ahead(ctx: Ctx, read: Callable[..., T], *args: object) -> Callable[[], T]:
 
     threading.Thread(target=run, name=f"ahead-{getattr(read, '__name__', 'read')}", daemon=True).start()
     return answer.result
+
+
+class Ahead:
+    """The reads one mode starts ``ahead``: ``with Ahead(ctx) as ahead_:``, then ``ahead_(read, *args)``.
+
+    When the mode returns or fails, every read it started has ended (its answer or error, taken or not, is
+    dropped): a read left running would make its AWS call after the run counted its calls, or register a secret
+    (a ``::add-mask::`` line) after the run's ``--json`` document. A signal does not wait for them.
+    """
+
+    def __init__(self, ctx: Ctx) -> None:
+        self._ctx = ctx
+        self._started: list[Callable[[], object]] = []
+
+    def __call__(self, read: Callable[..., T], *args: object) -> Callable[[], T]:
+        answer = ahead(self._ctx, read, *args)
+        self._started.append(answer)
+        return answer
+
+    def __enter__(self) -> Ahead:
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        if kind is not None and not issubclass(kind, Exception):
+            return  # interrupted: the frame's cleanup, not these reads
+        for answer in self._started:
+            with contextlib.suppress(Exception):
+                answer()
 
 
 def prepare(ctx: Ctx, opts: Options) -> Prepared:
@@ -259,10 +288,16 @@ def plan(ctx: Ctx, opts: Options, record: Plan) -> str:
         record.after_registration = list(ADDED_BY_REGISTRATION)
     if ready.adoption:
         return plan_adoption(ctx, ready, opts, record)
-    detected = ahead(ctx, peek_detection, ctx, ready.drift)  # drift's verdict, read while the change set is made
+    with Ahead(ctx) as ahead_:
+        return _plan_change_set(ctx, ready, opts, record, ahead_)
+
+
+def _plan_change_set(ctx: Ctx, ready: Prepared, opts: Options, record: Plan, ahead_: Ahead) -> str:
+    """A plan's steps 9-11: the change set made, reviewed and deleted (``plan``)."""
+    detected = ahead_(peek_detection, ctx, ready.drift)  # drift's verdict, read while the change set is made
     created, parameters = submit(ctx, ready, opts)  # 9
     record.change_set = created.change_set.id
-    current = ahead(ctx, read_deployed_token, ctx, ready.deployed)  # what the review compares the token with
+    current = ahead_(read_deployed_token, ctx, ready.deployed)  # what the review compares the token with
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
         record.change_set = ""
@@ -323,19 +358,28 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
     """
     ready = prepare(ctx, opts)
     record.drift = list(ready.drift.records)
-    imported = None
+    imported, adopted = None, ""
     if ready.adoption:
-        adoption = ready.adoption
+        adopted = ready.adoption.describe()
         ready, imported = adopt(ctx, ready, opts, record)
+    with Ahead(ctx) as ahead_:
+        return _deploy_change_set(ctx, ready, opts, record, ahead_, imported=imported, adopted=adopted)
+
+
+def _deploy_change_set(
+    ctx: Ctx, ready: Prepared, opts: Options, record: Plan, ahead_: Ahead, *, imported: Created | None, adopted: str
+) -> str:
+    """A deploy's steps 9-11: the change set made, reviewed and executed (``deploy``); ``imported``: the import
+    an adoption ran first (``adopted`` says what it adopted)."""
     # Read while CloudFormation makes the change set: drift's verdict (its one look asked beside the request that
     # makes the change set, the resource drifts once it says the detection finished), where the stack's events
     # stand (what follows is the execution's: nothing adds an event to a stack between its change set and
     # execute), and the deployed token secret, which the review compares the new token with.
-    detected = ahead(ctx, peek_detection, ctx, ready.drift)
+    detected = ahead_(peek_detection, ctx, ready.drift)
     created, parameters = submit(ctx, ready, opts)  # 9
     record.change_set = created.change_set.id
-    since = ahead(ctx, ctx.stack.newest_event_id, created.change_set.stack_id)
-    current = ahead(ctx, read_deployed_token, ctx, ready.deployed)
+    since = ahead_(ctx.stack.newest_event_id, created.change_set.stack_id)
+    current = ahead_(read_deployed_token, ctx, ready.deployed)
     remember_domain_id(ctx, created.change_set.stack_id, ready.registration)  # the next deploy asks Postmark by ID
     changes = wait_for_changes(ctx, created)  # 10
     if changes is None:
@@ -365,5 +409,5 @@ def deploy(ctx: Ctx, opts: Options, record: Plan) -> str:
     settled = execute(ctx, created, ready.policy, since())
     record.exports = dict(exports(settled))
     if imported is not None:
-        imported.entry.done = f"adopted {adoption.describe()} (IMPORT_COMPLETE)"
+        imported.entry.done = f"adopted {adopted} (IMPORT_COMPLETE)"
     return "deployed"
