@@ -126,6 +126,19 @@ def test_a_secret_a_read_learns_after_the_run_ended_is_redacted_but_never_announ
     assert redact("learnt-after-the-run-0002") == "***", "still redacted"
 
 
+def test_a_command_run_inside_another_leaves_its_masking_on(capsys, monkeypatch):
+    """As a rollout's step run in its process (the tests' runner): the step's end is not the rollout's."""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+
+    def body(run):
+        assert frame.run(COMMAND, add_arguments, lambda inner: Exit.OK, ["inner"]) == 0
+        register_secret("learnt-after-the-step-0003")
+        return Exit.OK
+
+    code, out, _ = run(body, capsys=capsys)
+    assert code == 0 and "::add-mask::learnt-after-the-step-0003" in out
+
+
 @pytest.mark.parametrize(
     ("error", "code", "outcome"),
     [

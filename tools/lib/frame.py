@@ -50,6 +50,7 @@ from tools.lib.output import install as install_console
 from tools.lib.output import uninstall as uninstall_console
 
 LOG = logging.getLogger(__name__)
+_RUNNING: list[str] = []  # the commands running in this process, outermost first (tests nest them)
 
 AWS_ENVIRONMENT = {
     "AWS_PROFILE, AWS_ENDPOINT_URL": "standard boto3 settings (--profile wins over AWS_PROFILE)",
@@ -149,6 +150,7 @@ def run(
     state.install()
     code, kind, message = Exit.OK, "ok", ""
     returned = False  # the body returned a failing code: the outcome it wrote stands
+    _RUNNING.append(command.name)
     try:
         try:
             parser = command.parser()
@@ -197,7 +199,9 @@ def run(
         for stream in (human, err):
             with contextlib.suppress(Exception):
                 stream.flush()
-        stop_announcing()  # before stdout is the document's stream again
+        if len(_RUNNING) == 1:  # the process's own run (a test may run a command inside another's)
+            stop_announcing()  # before stdout is the document's stream again
+        _RUNNING.pop()
         sys.stdout, sys.stderr = real_out, real_err
         _remove_logging(handler)
         uninstall_console(sink)
