@@ -348,6 +348,18 @@ def test_nothing_prints_and_logging_is_for_debug_only():
     assert offenders == []
 
 
+def test_every_helper_thread_of_the_product_leaves_signals_to_the_main_thread():
+    """A thread made any other way could receive the Ctrl-C meant to wake the main thread (tools/lib/threads.py)."""
+    offenders = []
+    for path in PRODUCT:
+        if module_name(path) == "tools.lib.threads":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] in ("Thread", "ThreadPoolExecutor"):
+                offenders.append(f"{module_name(path)}:{node.lineno}: {ast.unparse(node.func)}(")
+    assert offenders == []
+
+
 def test_no_deploy_step_writes_the_json_document():
     """Steps return what they found; deploy.py writes the document once (issue 30)."""
     offenders = [

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.lib import threads
 from tools.lib.errors import Terminated
 from tools.lib.logger import MASK_COMMAND, register_secret, unescape_workflow_value
 
@@ -114,10 +115,7 @@ def run_command(
                 text=True,
                 start_new_session=True,
             )
-            readers = [threading.Thread(target=read, args=(process.stdout, out), daemon=True),
-                       threading.Thread(target=read, args=(process.stderr, err), daemon=True)]  # fmt: skip
-            for reader in readers:
-                reader.start()
+            readers = [threads.start(read, process.stdout, out), threads.start(read, process.stderr, err)]
         if held:
             raise KeyboardInterrupt if held[0] == signal.SIGINT else Terminated()
         while True:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -36,6 +35,7 @@ from templates.partition_email import (
     dkim_selector_parameter,
     dkim_value_parameter,
 )
+from tools.lib import threads
 from tools.lib.aws.clients import Aws
 from tools.lib.aws.cloudformation import Stack, outputs, parameter_values
 from tools.lib.clock import REAL, Clock
@@ -218,10 +218,7 @@ def _at_once(calls: list[Callable[[], Check]]) -> list[Check]:
         except Exception as exc:  # noqa: BLE001 - handed to the caller's thread and raised there
             failures.append(exc)
 
-    threads = [threading.Thread(target=run, args=(i, call), daemon=True) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
+    for thread in [threads.start(run, i, call) for i, call in enumerate(calls)]:
         thread.join()
     if failures:
         raise failures[0]

@@ -16,13 +16,13 @@ import contextlib
 import functools
 import json
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 
 from templates.partition_email import DKIM_SLOT_NUMBERS, stack_policy
+from tools.lib import threads
 from tools.lib.aws.account import DEPLOY_SERVICES
 from tools.lib.aws.cloudformation import exports
 from tools.lib.deploy.adoption import Adoption, created_after, find_adoption, import_template, show_adoption
@@ -121,7 +121,7 @@ def ahead(ctx: Ctx, read: Callable[..., T], *args: object) -> Callable[[], T]:
         except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the answer
             answer.set_exception(exc)
 
-    threading.Thread(target=run, name=f"ahead-{getattr(read, '__name__', 'read')}", daemon=True).start()
+    threads.start(run, name=f"ahead-{getattr(read, '__name__', 'read')}")
     return answer.result
 
 
@@ -171,7 +171,7 @@ def prepare(ctx: Ctx, opts: Options) -> Prepared:
     """
     ctx.aws.check_endpoints(ctx.target.config, "deploy", DEPLOY_SERVICES)
     _ = ctx.stack  # made once here, before the threads share it
-    pool = ThreadPoolExecutor(max_workers=ctx.side_by_side, thread_name_prefix="guard")
+    pool = threads.pool(ctx.side_by_side, "guard")
     try:
         identity = pool.submit(check_account, ctx)  # 2
         committed = pool.submit(check_committed, ctx, plan=opts.plan, outside_git=opts.outside_git)  # 3

@@ -15,9 +15,9 @@ steps ask about them: the purge (``destroy``), before it deletes them, and the a
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from tools.lib import threads
 from tools.lib.aws.cloudformation import Stack
 from tools.lib.delegation import delegated_name_servers
 from tools.lib.deploy.context import Ctx
@@ -159,7 +159,7 @@ def stacks_claiming(
         ]
 
     regions = enabled_regions(ctx)
-    pool = ThreadPoolExecutor(max_workers=ctx.side_by_side, thread_name_prefix="claims")
+    pool = threads.pool(ctx.side_by_side, "claims")
     try:
         return [reason for found in pool.map(claims_in, regions) for reason in found]
     finally:
