@@ -850,30 +850,28 @@ def expect_detection(aws, state: str, **more):
     )
 
 
+def expect_resource_drifts(aws, logical_id: str, resource_type: str, status: str, **more):
+    """CloudFormation's answer listing one drifted resource of the stack: ``status``, and ``more`` fields."""
+    drift = {"StackId": STACK_ID, "LogicalResourceId": logical_id, "ResourceType": resource_type,
+             "StackResourceDriftStatus": status, "Timestamp": NOW, **more}  # fmt: skip
+    cfn(aws).add_response(
+        "describe_stack_resource_drifts",
+        {"StackResourceDrifts": [drift]},
+        {"StackName": STACK, "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]},
+    )
+
+
 def test_cloudformation_drift_found_meanwhile_refuses_before_executing(aws):
     run = make(aws)
     expect_detection(aws, "DETECTION_IN_PROGRESS")
     expect_detection(aws, "DETECTION_COMPLETE", StackDriftStatus="DRIFTED")
-    role_drift = {
-        "StackId": STACK_ID,
-        "LogicalResourceId": "DnsRecordsRole",
-        "ResourceType": "AWS::IAM::Role",
-        "StackResourceDriftStatus": "MODIFIED",
-        "Timestamp": NOW,
-        "PropertyDifferences": [
-            {
-                "PropertyPath": "/Description",
-                "ExpectedValue": "Lets the runtime write tenant mail records",
-                "ActualValue": "edited in the console",
-                "DifferenceType": "NOT_EQUAL",
-            }
-        ],
+    difference = {
+        "PropertyPath": "/Description",
+        "ExpectedValue": "Lets the runtime write tenant mail records",
+        "ActualValue": "edited in the console",
+        "DifferenceType": "NOT_EQUAL",
     }
-    cfn(aws).add_response(
-        "describe_stack_resource_drifts",
-        {"StackResourceDrifts": [role_drift]},
-        {"StackName": STACK, "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]},
-    )
+    expect_resource_drifts(aws, "DnsRecordsRole", "AWS::IAM::Role", "MODIFIED", PropertyDifferences=[difference])
     # Not a record: --overwrite-drift cannot put it back, so it is refused with or without it.
     with pytest.raises(Refused, match="DnsRecordsRole changed outside CloudFormation .* puts back only DNS records"):
         finish_detection(run.ctx, DriftCheck([], "detection-1"), plan=False, overwrite=False)
@@ -890,18 +888,7 @@ def test_one_look_at_the_detection_while_the_change_set_is_made_is_taken_as_its_
     assert peek_detection(run.ctx, DriftCheck([], "detection-1")) is None, "unreadable: step 10 reads it again"
     assert peek_detection(run.ctx, DriftCheck([], None)) is None, "no detection, no call"
     expect_detection(aws, "DETECTION_COMPLETE", StackDriftStatus="DRIFTED")
-    drift = {
-        "StackId": STACK_ID,
-        "LogicalResourceId": "WebhookSecret",
-        "ResourceType": "AWS::SecretsManager::Secret",
-        "StackResourceDriftStatus": "DELETED",
-        "Timestamp": NOW,
-    }
-    cfn(aws).add_response(
-        "describe_stack_resource_drifts",
-        {"StackResourceDrifts": [drift]},
-        {"StackName": STACK, "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]},
-    )
+    expect_resource_drifts(aws, "WebhookSecret", "AWS::SecretsManager::Secret", "DELETED")
     detected = peek_detection(run.ctx, DriftCheck([], "detection-1"))
     assert detected is not None and run.text == "", "a look prints nothing: step 10 says what it found"
     # Step 10 takes the look's verdict as its own (the Stubber has no answer left: a call would fail).
