@@ -428,7 +428,7 @@ def captured(main: Callable[[], int]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     streams, root = (sys.stdout, sys.stderr), logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    secrets, masked = set(logger.REDACTOR._secrets), set(logger._masked)
+    secrets, masked, announcing = set(logger.REDACTOR._secrets), set(logger._masked), logger._announcing
     root.handlers.clear()
     sys.stdout, sys.stderr = out, err
     try:
@@ -441,6 +441,7 @@ def captured(main: Callable[[], int]) -> tuple[int, str, str]:
         logger.REDACTOR._secrets.update(secrets)
         logger._masked.clear()
         logger._masked.update(masked)
+        logger._announcing = announcing
     return code, out.getvalue(), err.getvalue()
 
 
