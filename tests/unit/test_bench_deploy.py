@@ -5,11 +5,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
 from tools.bench import deploy as bench
+from tools.rehearsal.world import BIN
 
 
 def observed(wall: float, *calls: tuple[str, float, float]) -> bench.Observed:
@@ -71,3 +75,20 @@ def test_without_aws_cli_only_deploy_py_is_shown():
     printed = lines(args, results(latencies=(60,)), slow)
     assert not any("ratio" in line or "<=" in line for line in printed)
     assert "  at 60 ms: deploy.py 11.00 s" in printed
+
+
+def test_both_sides_run_on_what_this_project_installs_whatever_the_shells_path_holds(tmp_path, monkeypatch):
+    """A version manager's shims first on PATH (pyenv's ``aws`` and ``python3``) would time another aws-cli, and
+    the stand-in op would start through a shim: the world's stand-ins come first, then this interpreter's scripts."""
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    for name in ("aws", "python3"):
+        (shims / name).write_text("#!/bin/sh\nexit 1\n")
+        (shims / name).chmod(0o755)
+    scripts = str(Path(sys.executable).parent)
+    path = bench._tools_first(os.pathsep.join([str(BIN), str(shims), scripts, "/usr/bin"]))
+    assert path.split(os.pathsep) == [str(BIN), scripts, str(shims), "/usr/bin"], "each once, shims after ours"
+
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "elsewhere" / "python"))
+    with pytest.raises(SystemExit, match="aws-cli is not installed beside"):
+        bench._tools_first(str(shims))

@@ -124,7 +124,26 @@ def _start_world():
     world = World().start()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OP_", "GITHUB_", "AWS_"))}
     env.update(world.env("Alpha002"))
+    env["PATH"] = _tools_first(env["PATH"])
     return world, env
+
+
+def _tools_first(path: str) -> str:
+    """``path`` with the world's stand-ins first, then this interpreter's own scripts folder.
+
+    So both sides run on what this project installs, whatever the shell's PATH holds: ``aws``
+    is the aws-cli of setup.cfg's test extras, and ``python3``, which the stand-in ``op`` runs
+    on, is this interpreter. Found through a version manager's shims instead (pyenv's cost
+    about 60 ms a start here), each side would be timed with a start-up cost of the machine's
+    set-up, and aws-cli could be another version altogether.
+    """
+    from tools.rehearsal.world import BIN
+
+    scripts = Path(sys.executable).parent
+    if not (scripts / "aws").is_file():
+        raise SystemExit(f"aws-cli is not installed beside {sys.executable}: pip install -e '.[test]' first")
+    first = [str(BIN), str(scripts)]
+    return os.pathsep.join([*first, *(p for p in path.split(os.pathsep) if p not in first)])
 
 
 def _observe(world, latency_ms: int, command: list[str], env: dict[str, str], cwd: Path | None = None) -> Observed:
