@@ -50,11 +50,28 @@ def test_happy_path_creates_the_domain_with_its_return_path(client, postmark):
         ("TXT", "DKIM (pending)"),
         ("CNAME", "Return-Path"),
     ]
-    assert [(c.method, c.path) for c in postmark.requests] == [
-        ("GET", "/domains"),
-        ("POST", "/domains"),
-        ("GET", f"/domains/{registration.domain_id}"),
-    ]
+    # Postmark answers the POST with the new domain's details: nothing is asked again.
+    assert [(c.method, c.path) for c in postmark.requests] == [("GET", "/domains"), ("POST", "/domains")]
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (lambda d: {k: v for k, v in d.items() if k != "DKIMPendingHost"}, "without a DKIM field"),
+        (lambda d: {k: v for k, v in d.items() if k != "ReturnPathDomain"}, "without the Return-Path"),
+        (lambda d: {**d, "Name": "other.ardamails.com"}, "naming another domain"),
+        (lambda d: {"ID": d["ID"], "Name": d["Name"]}, "a summary only"),
+    ],
+)
+def test_a_creation_answer_that_is_not_the_domains_details_is_read_again(client, postmark, monkeypatch, answer, why):
+    created = client.create_domain
+    monkeypatch.setattr(client, "create_domain", lambda *a: answer(created(*a)))
+    registration = register_domain(client, DOMAIN)
+    assert registration.created
+    assert [(c.method, c.path) for c in postmark.requests][-1] == ("GET", f"/domains/{registration.domain_id}"), why
+    (pending,) = registration.dkim_keys  # the details Postmark gave on the read
+    assert pending.state == "pending" and pending.host.endswith(f"._domainkey.{DOMAIN}")
+    assert registration.return_path_domain == f"pm-bounces.{DOMAIN}"
 
 
 def test_already_registered_is_not_posted_again(client, postmark):

@@ -23,6 +23,16 @@ from tools.lib.output import console
 from tools.lib.postmark_client import DomainExists, PostmarkClient, PostmarkError, RotationInProgress
 
 LOG = logging.getLogger(__name__)
+# What a domain's details hold and a listing's summary does not: the DKIM keys' hosts and values, the Return-Path.
+DKIM_DETAIL_FIELDS = (
+    "DKIMHost",
+    "DKIMTextValue",
+    "DKIMPendingHost",
+    "DKIMPendingTextValue",
+    "DKIMRevokedHost",
+    "DKIMRevokedTextValue",
+    "ReturnPathDomain",
+)
 PAGE_SIZE = 500
 MAX_PAGES = 100  # 50,000 domains: far past any account's
 
@@ -252,7 +262,7 @@ def register_domain(
     else:
         console().progress(f"{domain}: already registered with Postmark (ID {summary.get('ID')})")
     domain_id = int(summary["ID"])
-    details = found.details if found.details is not None and not created else client.get_domain(domain_id)
+    details = found.details if found.details is not None and not created else _details_after(client, domain, summary)
     current = str(details.get("ReturnPathDomain") or "")
     if current.lower() != wanted_return_path:
         console().progress(f"{domain}: Return-Path is {current!r}, setting {wanted_return_path}")
@@ -275,6 +285,23 @@ def register_domain(
                 f"it was asked to use {wanted_return_path}; set it in Postmark's UI and retry"
             )
     return _from_details(domain, domain_id, details, created=created, updated=updated)
+
+
+def _details_after(client: PostmarkClient, domain: str, answer: dict) -> dict:
+    """The domain's details, once this run created it or found it registered meanwhile.
+
+    Postmark answers ``POST /domains`` with the new domain's details, the same fields as
+    ``GET /domains/{id}`` (the API reference's "Create a domain"; its OpenAPI description,
+    postmarkapp.com/swagger/account.yml, gives both the one ``DomainExtendedInformation``
+    schema; support article 1113 shows the body). That answer is used when it names this
+    domain and carries its DKIM fields: asking again would cost the operator a round trip
+    for what this run already holds. Anything less (a listing's summary, an answer that
+    names another domain) is read with ``GET /domains/{id}``.
+    """
+    named = str(answer.get("Name") or "").lower() == domain.lower()
+    if named and all(field in answer for field in DKIM_DETAIL_FIELDS):
+        return answer
+    return client.get_domain(int(answer["ID"]))
 
 
 def lookup_registration(client: PostmarkClient, domain: str, found: Found | None = None) -> Registration | None:
