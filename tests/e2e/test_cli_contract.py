@@ -439,17 +439,19 @@ def _after_execute(world, line, document):
     assert document["executed"] is True and document["change_set"].startswith("arn:aws:cloudformation:")
 
 
-def _after_protection_on(world, line, document):
+def _after_policy(world, line, document):
+    # A first creation sets the stack policy (which it knows is missing) beside reading the settled stack, then
+    # turns termination protection on: stopped after the first, the line names the second.
     assert line.endswith(
-        "the stack is CREATE_COMPLETE and the stack policy is not set: run python deploy.py Alpha002 dev now "
+        "the stack is CREATE_COMPLETE and termination protection is off: run python deploy.py Alpha002 dev now "
         "(it applies them)"
     ), line
-    assert _stack(world)["EnableTerminationProtection"] is True and not _policy(world)
+    assert not _stack(world)["EnableTerminationProtection"] and _policy(world)
     again = ok(world.deploy("--yes"))  # the one command the line names
-    assert "stack policy set" in again.stderr and _policy(world)
+    assert "termination protection turned on" in again.stderr and _stack(world)["EnableTerminationProtection"]
 
 
-def _after_policy(world, line, document):
+def _after_protection_on(world, line, document):
     assert "executed: CREATE_COMPLETE" in line and "protections" not in line and "policy" not in line, line
     assert _stack(world)["EnableTerminationProtection"] is True and _policy(world)
 
@@ -482,8 +484,8 @@ PURGE = ("--destroy", "--purge-retained", "--resolver", RESOLVER, "--yes")
 CHANGE_MAKING_CALLS = [
     ("first creation", _nothing, ["--yes"], "CreateChangeSet", None, _after_create),
     ("execution", _rotated, ["--yes"], "ExecuteChangeSet", None, _after_execute),
-    ("protection on", _nothing, ["--yes"], "UpdateTerminationProtection", None, _after_protection_on),
     ("stack policy", _nothing, ["--yes"], "SetStackPolicy", None, _after_policy),
+    ("protection on", _nothing, ["--yes"], "UpdateTerminationProtection", None, _after_protection_on),
     ("protection lifted", _deployed, ["--destroy", "--yes"], "UpdateTerminationProtection", None, _after_lift),
     ("stack deleted", _deployed, ["--destroy", "--yes"], "DeleteStack", None, _after_delete),
     ("purged records", _destroyed_with_tenants, [*PURGE], "ChangeResourceRecordSets", None, _after_batch),

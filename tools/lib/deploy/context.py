@@ -9,14 +9,17 @@ reads either to decide anything.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 from instances.registry import PartitionConfig
 from templates import render as templates_render
-from tools.lib import git_guard, op_resolver
+from tools.lib import git_guard, op_resolver, threads
 from tools.lib.aws.clients import Aws
 from tools.lib.aws.cloudformation import Stack, StackEvent
 from tools.lib.clock import REAL, Clock
@@ -119,3 +122,27 @@ class Ctx:
             f"{self.target.stack}: {event.timestamp:%H:%M:%S} {event.status:<22} "
             f"{event.resource_type:<34} {event.logical_id}{reason}"
         )
+
+
+T = TypeVar("T")
+
+
+def ahead(ctx: Ctx, read: Callable[..., T], *args: object) -> Callable[[], T]:
+    """``read(*args)`` started now, beside what the run does next; call what this returns (once) for its answer.
+
+    For reads only (a change is never made behind the run's back). The read runs in a
+    daemon thread: a signal or an error does not wait for it. With ``ctx.side_by_side``
+    1 it runs where its answer is taken, so such a run makes its calls in step order.
+    """
+    if ctx.side_by_side <= 1:
+        return functools.partial(read, *args)
+    answer: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            answer.set_result(read(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the answer
+            answer.set_exception(exc)
+
+    threads.start(run, name=f"ahead-{getattr(read, '__name__', 'read')}")
+    return answer.result

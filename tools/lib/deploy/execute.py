@@ -16,7 +16,7 @@ from tools.lib.aws.cloudformation import exports
 from tools.lib.deploy.changeset import Created
 from tools.lib.deploy.context import Ctx
 from tools.lib.deploy.outcomes import DeployFailed, FollowTimeout
-from tools.lib.deploy.protections import UNREAD, missing_protections, protect
+from tools.lib.deploy.protections import UNREAD, missing_protections, protect_settled
 
 LOG = logging.getLogger(__name__)
 SUCCESS = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE")
@@ -62,8 +62,7 @@ def execute(ctx: Ctx, created: Created, policy: object = UNREAD, since: object =
             raise DeployFailed(f"{stack}: the stack update ended in {final} (failed resources above)")
         created.entry.done = f"change set {change_set.id} executed: {final}"
         ctx.out.result(f"{stack}: {final}")
-        settled = ctx.stack.describe() or {}
-        protect(ctx, settled, policy)
+        settled = protect_settled(ctx, change_set.stack_id, policy)
     ctx.journal.discard(protections)  # in place: nothing to say
     print_exports(ctx, settled)
     return settled

@@ -13,11 +13,9 @@ return; no step reads it.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -35,7 +33,7 @@ from tools.lib.deploy.changeset import (
     this_run,
     wait_for_changes,
 )
-from tools.lib.deploy.context import Ctx
+from tools.lib.deploy.context import Ctx, ahead
 from tools.lib.deploy.drift import (
     DriftCheck,
     Live,
@@ -102,27 +100,6 @@ class Prepared:
 
 
 T = TypeVar("T")
-
-
-def ahead(ctx: Ctx, read: Callable[..., T], *args: object) -> Callable[[], T]:
-    """``read(*args)`` started now, beside what the run does next; call what this returns (once) for its answer.
-
-    For reads only (a change is never made behind the run's back). The read runs in a
-    daemon thread: a signal or an error does not wait for it. With ``ctx.side_by_side``
-    1 it runs where its answer is taken, so such a run makes its calls in step order.
-    """
-    if ctx.side_by_side <= 1:
-        return functools.partial(read, *args)
-    answer: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            answer.set_result(read(*args))
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the answer
-            answer.set_exception(exc)
-
-    threads.start(run, name=f"ahead-{getattr(read, '__name__', 'read')}")
-    return answer.result
 
 
 class Ahead:

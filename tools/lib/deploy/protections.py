@@ -8,10 +8,11 @@ fails or is interrupted leaves the stack protected again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from templates.partition_email import stack_policy
-from tools.lib.deploy.context import Ctx
+from tools.lib.deploy.context import Ctx, ahead
 from tools.lib.journal import Entry
 
 
@@ -41,11 +42,43 @@ def protect(ctx: Ctx, stack: dict, policy: object = UNREAD) -> None:
     if not stack.get("EnableTerminationProtection"):
         ctx.stack.set_termination_protection(ref, True)
         ctx.out.progress(f"{name}: termination protection turned on")
-    wanted = stack_policy()
     current = ctx.stack.policy(ref) if policy is UNREAD else policy
-    if not current or json.loads(current) != wanted:
-        ctx.stack.set_policy(ref, json.dumps(wanted))
-        ctx.out.progress(f"{name}: stack policy set (no update may replace or delete the zone or webhook secret)")
+    if _policy_missing(current):
+        _set_policy(ctx, ref)
+
+
+def protect_settled(ctx: Ctx, stack_id: str, policy: object = UNREAD) -> dict:
+    """After an execution: the settled stack, read and protected; the settled stack (its exports are printed).
+
+    When the run already knows the stack policy is missing (``policy``, as ``protect``; a
+    stack this run created has none), it is set while the settled stack is read beside it:
+    one round trip for both. Termination protection waits for that read (a stack made
+    from a change set earlier may have it already). The writes are made one after the
+    other by this thread, so a signal meets at most one in flight.
+    """
+    settled = ahead(ctx, ctx.stack.describe)
+    if policy is not UNREAD and _policy_missing(policy):
+        try:
+            _set_policy(ctx, stack_id or ctx.target.stack)
+        except Exception:
+            with contextlib.suppress(Exception):
+                settled()  # the read ends with the run that started it (``modes.Ahead``)
+            raise
+        policy = json.dumps(stack_policy())
+    stack = settled() or {}
+    protect(ctx, stack, policy)
+    return stack
+
+
+def _policy_missing(current: object) -> bool:
+    return not current or json.loads(str(current)) != stack_policy()
+
+
+def _set_policy(ctx: Ctx, ref: str) -> None:
+    ctx.stack.set_policy(ref, json.dumps(stack_policy()))
+    ctx.out.progress(
+        f"{ctx.target.stack}: stack policy set (no update may replace or delete the zone or webhook secret)"
+    )
 
 
 def lift_termination_protection(ctx: Ctx, stack: dict) -> Entry | None:

@@ -73,7 +73,7 @@ class DeployedToken:
 def read_deployed_token(ctx: Ctx, deployed: Deployed) -> DeployedToken | None:
     """The deployed token secret's value, for ``token_changed`` (None: the running stack names no token secret).
 
-    A read only, asked once the change set exists, beside the wait for it (``modes.ahead``): the
+    A read only, asked once the change set exists, beside the wait for it (``context.ahead``): the
     value is registered as a secret the moment it is read (redacted everywhere, masked on GitHub
     Actions), held as a ``Secret``, and only ever compared. A read that fails is said by
     ``token_changed``, where the review takes the answer, not here.
