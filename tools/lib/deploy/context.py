@@ -9,6 +9,7 @@ reads either to decide anything.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -146,3 +147,31 @@ def ahead(ctx: Ctx, read: Callable[..., T], *args: object) -> Callable[[], T]:
 
     threads.start(run, name=f"ahead-{getattr(read, '__name__', 'read')}")
     return answer.result
+
+
+class Ahead:
+    """The reads a mode or step starts ``ahead``: ``with Ahead(ctx) as ahead_:``, then ``ahead_(read, *args)``.
+
+    When the block returns or fails, every read it started has ended (its answer or error, taken or not, is
+    dropped): a read left running would make its AWS call after the run counted its calls, or register a secret
+    (a ``::add-mask::`` line) after the run's ``--json`` document. A signal does not wait for them.
+    """
+
+    def __init__(self, ctx: Ctx) -> None:
+        self._ctx = ctx
+        self._started: list[Callable[[], object]] = []
+
+    def __call__(self, read: Callable[..., T], *args: object) -> Callable[[], T]:
+        answer = ahead(self._ctx, read, *args)
+        self._started.append(answer)
+        return answer
+
+    def __enter__(self) -> Ahead:
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        if kind is not None and not issubclass(kind, Exception):
+            return  # interrupted: the frame's cleanup, not these reads
+        for answer in self._started:
+            with contextlib.suppress(Exception):
+                answer()

@@ -12,12 +12,9 @@ return; no step reads it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from templates.partition_email import DKIM_SLOT_NUMBERS, stack_policy
 from tools.lib import threads
@@ -33,7 +30,7 @@ from tools.lib.deploy.changeset import (
     this_run,
     wait_for_changes,
 )
-from tools.lib.deploy.context import Ctx, ahead
+from tools.lib.deploy.context import Ahead, Ctx, ahead
 from tools.lib.deploy.drift import (
     DriftCheck,
     Live,
@@ -97,37 +94,6 @@ class Prepared:
     caller: str  # the AWS identity's ARN (step 2): named in the change set
     adoption: Adoption = Adoption()  # what a creation adopts of what an earlier stack retained (step 5)
     policy: str | None = None  # the stack policy as step 5 read it (none for a stack this run creates)
-
-
-T = TypeVar("T")
-
-
-class Ahead:
-    """The reads one mode starts ``ahead``: ``with Ahead(ctx) as ahead_:``, then ``ahead_(read, *args)``.
-
-    When the mode returns or fails, every read it started has ended (its answer or error, taken or not, is
-    dropped): a read left running would make its AWS call after the run counted its calls, or register a secret
-    (a ``::add-mask::`` line) after the run's ``--json`` document. A signal does not wait for them.
-    """
-
-    def __init__(self, ctx: Ctx) -> None:
-        self._ctx = ctx
-        self._started: list[Callable[[], object]] = []
-
-    def __call__(self, read: Callable[..., T], *args: object) -> Callable[[], T]:
-        answer = ahead(self._ctx, read, *args)
-        self._started.append(answer)
-        return answer
-
-    def __enter__(self) -> Ahead:
-        return self
-
-    def __exit__(self, kind, *_) -> None:
-        if kind is not None and not issubclass(kind, Exception):
-            return  # interrupted: the frame's cleanup, not these reads
-        for answer in self._started:
-            with contextlib.suppress(Exception):
-                answer()
 
 
 def prepare(ctx: Ctx, opts: Options) -> Prepared:

@@ -8,11 +8,10 @@ fails or is interrupted leaves the stack protected again.
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 from templates.partition_email import stack_policy
-from tools.lib.deploy.context import Ctx, ahead
+from tools.lib.deploy.context import Ahead, Ctx
 from tools.lib.journal import Entry
 
 
@@ -21,8 +20,7 @@ def missing_protections(ctx: Ctx, stack: dict) -> list[str]:
     missing = []
     if not stack.get("EnableTerminationProtection"):
         missing.append("termination protection is off")
-    current = ctx.stack.policy(stack["StackId"])
-    if not current or json.loads(current) != stack_policy():
+    if _policy_missing(ctx.stack.policy(stack["StackId"])):
         missing.append("the stack policy is not set")
     return missing
 
@@ -56,16 +54,12 @@ def protect_settled(ctx: Ctx, stack_id: str, policy: object = UNREAD) -> dict:
     from a change set earlier may have it already). The writes are made one after the
     other by this thread, so a signal meets at most one in flight.
     """
-    settled = ahead(ctx, ctx.stack.describe)
-    if policy is not UNREAD and _policy_missing(policy):
-        try:
+    with Ahead(ctx) as ahead_:  # a failed write does not leave the read running behind the run
+        settled = ahead_(ctx.stack.describe)
+        if policy is not UNREAD and _policy_missing(policy):
             _set_policy(ctx, stack_id or ctx.target.stack)
-        except Exception:
-            with contextlib.suppress(Exception):
-                settled()  # the read ends with the run that started it (``modes.Ahead``)
-            raise
-        policy = json.dumps(stack_policy())
-    stack = settled() or {}
+            policy = json.dumps(stack_policy())
+        stack = settled() or {}
     protect(ctx, stack, policy)
     return stack
 
