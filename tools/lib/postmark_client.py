@@ -61,19 +61,17 @@ NOT_HANDLED = frozenset({429, 503})
 # A Postmark reply is a few kilobytes; refuse to buffer an endless one.
 MAX_BODY_BYTES = 1_000_000
 CALL_DEADLINE_SECONDS = 120.0
-# Fields of GET /domains/{id} this tool reads, each a string when present.
-DOMAIN_TEXT_FIELDS = (
-    "Name",
+# The DKIM keys' hosts and values in GET /domains/{id} (a listing's summary has none of them).
+DKIM_KEY_FIELDS = (
     "DKIMHost",
     "DKIMTextValue",
     "DKIMPendingHost",
     "DKIMPendingTextValue",
     "DKIMRevokedHost",
     "DKIMRevokedTextValue",
-    "DKIMUpdateStatus",
-    "ReturnPathDomain",
-    "ReturnPathDomainCNAMEValue",
 )
+# Fields of GET /domains/{id} this tool reads, each a string when present.
+DOMAIN_TEXT_FIELDS = ("Name", *DKIM_KEY_FIELDS, "DKIMUpdateStatus", "ReturnPathDomain", "ReturnPathDomainCNAMEValue")
 # Flags of GET /domains/{id} this tool reads, each a JSON boolean when present.
 DOMAIN_FLAG_FIELDS = ("DKIMVerified", "ReturnPathDomainVerified")
 # A JSON boolean in the API; Postmark's Node SDK types it as a string, so "true"/"false" are accepted too.

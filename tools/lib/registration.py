@@ -20,19 +20,17 @@ from tools.lib.errors import ArdaMailError
 from tools.lib.journal import Journal
 from tools.lib.logger import holds_secret
 from tools.lib.output import console
-from tools.lib.postmark_client import DomainExists, PostmarkClient, PostmarkError, RotationInProgress
+from tools.lib.postmark_client import (
+    DKIM_KEY_FIELDS,
+    DomainExists,
+    PostmarkClient,
+    PostmarkError,
+    RotationInProgress,
+)
 
 LOG = logging.getLogger(__name__)
 # What a domain's details hold and a listing's summary does not: the DKIM keys' hosts and values, the Return-Path.
-DKIM_DETAIL_FIELDS = (
-    "DKIMHost",
-    "DKIMTextValue",
-    "DKIMPendingHost",
-    "DKIMPendingTextValue",
-    "DKIMRevokedHost",
-    "DKIMRevokedTextValue",
-    "ReturnPathDomain",
-)
+DKIM_DETAIL_FIELDS = (*DKIM_KEY_FIELDS, "ReturnPathDomain")
 PAGE_SIZE = 500
 MAX_PAGES = 100  # 50,000 domains: far past any account's
 
@@ -212,7 +210,7 @@ def _details_if_named(client: PostmarkClient, domain: str, domain_id: int) -> di
             raise
         LOG.debug("%s: Postmark ID %s not taken (%s); finding the domain by name", domain, domain_id, exc)
         return None
-    if details.get("ID") != domain_id or str(details.get("Name") or "").lower() != domain.lower():
+    if details.get("ID") != domain_id or not _names(details, domain):
         LOG.debug("%s: Postmark ID %s names another domain; finding the domain by name", domain, domain_id)
         return None
     return details
@@ -287,6 +285,11 @@ def register_domain(
     return _from_details(domain, domain_id, details, created=created, updated=updated)
 
 
+def _names(answer: dict, domain: str) -> bool:
+    """Postmark's answer is about ``domain`` (its names are case-insensitive)."""
+    return str(answer.get("Name") or "").lower() == domain.lower()
+
+
 def _details_after(client: PostmarkClient, domain: str, answer: dict) -> dict:
     """The domain's details, once this run created it or found it registered meanwhile.
 
@@ -298,8 +301,7 @@ def _details_after(client: PostmarkClient, domain: str, answer: dict) -> dict:
     for what this run already holds. Anything less (a listing's summary, an answer that
     names another domain) is read with ``GET /domains/{id}``.
     """
-    named = str(answer.get("Name") or "").lower() == domain.lower()
-    if named and all(field in answer for field in DKIM_DETAIL_FIELDS):
+    if _names(answer, domain) and all(field in answer for field in DKIM_DETAIL_FIELDS):
         return answer
     return client.get_domain(int(answer["ID"]))
 
